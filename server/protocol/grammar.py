@@ -1,0 +1,44 @@
+"""The byte-level grammar of HTTP/1.1 requests (RFC 9110, RFC 9112), as regexes.
+
+Every pattern is meant for ``fullmatch``: nothing may be left over.
+"""
+
+import re
+
+# RFC 9110 s5.6.2: token = 1*tchar
+TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
+TOKEN = rb"[" + TCHAR + rb"]+"
+token = re.compile(TOKEN)
+
+# RFC 9110 s5.5: field-value = *field-content; no CTL but HTAB, no DEL.
+# obs-text (0x80-0xFF) is allowed. Surrounding OWS is not part of the value.
+_VCHAR_OBS = rb"\x21-\x7e\x80-\xff"
+FIELD_VALUE = rb"(?:[" + _VCHAR_OBS + rb"](?:[\t " + _VCHAR_OBS + rb"]*[" + _VCHAR_OBS + rb"])?)?"
+
+# RFC 9112 s5: field-line = field-name ":" OWS field-value OWS
+field_line = re.compile(rb"(" + TOKEN + rb"):[\t ]*(" + FIELD_VALUE + rb")[\t ]*")
+
+# RFC 9112 s2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT
+http_version = re.compile(rb"HTTP/([0-9])\.([0-9])")
+
+# RFC 9112 s3.2.1 origin-form: absolute-path [ "?" query ]. Visible ASCII but
+# "#" (a fragment is never sent); no CTL, no space, no raw non-ASCII octets.
+origin_form = re.compile(rb"/[\x21\x22\x24-\x7e]*")
+
+# RFC 9112 s3.2.2 absolute-form, for the schemes an origin server serves;
+# userinfo is refused (RFC 9110 s4.2.4: a recipient SHOULD treat it as an error).
+absolute_form = re.compile(
+    rb"(?i:https?)://"
+    rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)"  # host
+    rb"(?::[0-9]*)?"  # port
+    rb"([/?][\x21\x22\x24-\x7e]*)?"  # path-abempty [ "?" query ]
+)
+
+# RFC 9112 s7.1.1: chunk-size [ chunk-ext ]; chunk-ext = *( BWS ";" BWS ext-name
+# [ BWS "=" BWS ext-val ] ), ext-val = token / quoted-string. Sizes are hex only,
+# at most 16 digits (a 64-bit length).
+QUOTED_STRING = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+CHUNK_EXT = (
+    rb"(?:[\t ]*;[\t ]*" + TOKEN + rb"(?:[\t ]*=[\t ]*(?:" + TOKEN + rb"|" + QUOTED_STRING + rb"))?)*"
+)
+chunk_size_line = re.compile(rb"([0-9A-Fa-f]{1,16})" + CHUNK_EXT)

@@ -1,0 +1,411 @@
+"""Incremental HTTP/1.1 request parser: bytes in, events out (sans-IO).
+
+    transport ──bytes──► ServerHttpProtocol ──feed(bytes)──► RequestParser
+                                              ◄──[RequestHead, Data..., EndOfMessage]──
+
+The parser has no sockets, no asyncio and no clock: the same bytes give the
+same events however they are split, one byte at a time or all at once. It
+parses one request at a time. After ``EndOfMessage`` it stops (state DONE) and
+keeps any further bytes buffered until the caller, having answered the request,
+calls ``next_request()``: pipelined requests are parsed only when their turn
+comes, so responses go out in order and a client cannot make us buffer parsed
+requests it has not waited for.
+
+Errors are ``HttpError`` exceptions carrying their status (400, 413, 414, 431,
+501, 505); after one the parser is unusable and the connection must close.
+"""
+
+from multidict import CIMultiDict
+
+from . import grammar
+from .errors import (
+    BadRequest,
+    ExpectationFailed,
+    HeaderFieldsTooLarge,
+    NotImplementedByServer,
+    PayloadTooLarge,
+    UriTooLong,
+    VersionNotSupported,
+)
+from .events import Data, EndOfMessage, RequestHead
+from .framing import body_framing, connection_tokens, wants_keep_alive
+from .limits import Limits
+
+HEAD, BODY, CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILERS, DONE, ERROR = range(8)
+
+# RFC 9110 s6.5.1: fields a sender must not put in a trailer section (framing,
+# routing, request modifiers, authentication, content processing).
+FORBIDDEN_TRAILERS = frozenset(
+    (
+        "authorization cache-control connection content-encoding content-length "
+        "content-range content-type expect host keep-alive max-forwards pragma "
+        "proxy-authenticate proxy-authorization range te trailer transfer-encoding "
+        "upgrade www-authenticate set-cookie"
+    ).split()
+)
+
+_END_OF_MESSAGE = EndOfMessage()
+
+
+class RequestParser:
+    def __init__(self, limits: Limits = Limits()):
+        self.limits = limits
+        self._buf = bytearray()
+        self._state = HEAD
+        self._scan_from = 0  # where to resume looking for the end of the head
+        self._remaining = 0  # body bytes left (BODY) or chunk bytes left (CHUNK_DATA)
+        self._body_size = 0  # decoded body bytes so far, for the body cap
+        self._trailer_lines: list[bytes] = []
+
+    # -- public API -------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """The current request has been parsed to its end."""
+        return self._state == DONE
+
+    @property
+    def in_message(self) -> bool:
+        """Some of a request has been received but not all of it."""
+        return self._state not in (HEAD, DONE, ERROR) or (self._state == HEAD and bool(self._buf))
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list:
+        """Take more bytes; return the events they complete (maybe none)."""
+        self._buf += data
+        if self._state == DONE:
+            return []
+        return self._run()
+
+    def next_request(self) -> list:
+        """Start on the next pipelined request; return events from buffered bytes."""
+        if self._state != DONE:
+            raise RuntimeError("the current request is not finished")
+        self._state = HEAD
+        self._scan_from = 0
+        self._body_size = 0
+        return self._run() if self._buf else []
+
+    def feed_eof(self) -> None:
+        """The peer will send nothing more: raise if a request was cut short."""
+        if self.in_message:
+            self._state = ERROR
+            raise BadRequest("Incomplete request")
+
+    # -- state machine ----------------------------------------------------
+
+    def _run(self) -> list:
+        events: list = []
+        try:
+            while self._buf or self._state in (BODY, CHUNK_DATA):
+                state = self._state
+                if state == HEAD:
+                    head = self._parse_head()
+                    if head is None:
+                        break
+                    events.append(head)
+                    if not head.chunked and not head.content_length:
+                        self._finish(events)
+                elif state == BODY:
+                    if not self._body_data(events):
+                        break
+                elif state == CHUNK_SIZE:
+                    if not self._chunk_size():
+                        break
+                elif state == CHUNK_DATA:
+                    if not self._chunk_data(events):
+                        break
+                elif state == CHUNK_CRLF:
+                    if not self._chunk_crlf():
+                        break
+                elif state == TRAILERS:
+                    if not self._trailers(events):
+                        break
+                else:  # DONE or ERROR: the rest waits for next_request()
+                    break
+        except Exception:
+            self._state = ERROR
+            raise
+        return events
+
+    def _finish(self, events: list, trailers: CIMultiDict | None = None) -> None:
+        events.append(EndOfMessage(trailers) if trailers else _END_OF_MESSAGE)
+        self._state = DONE
+
+    # -- head -------------------------------------------------------------
+
+    def _parse_head(self) -> RequestHead | None:
+        buf = self._buf
+        # RFC 9112 s2.2: ignore empty lines before the request-line.
+        while buf[:2] == b"\r\n":
+            del buf[:2]
+        end = buf.find(b"\r\n\r\n", self._scan_from)
+        if end < 0:
+            self._check_partial_head()
+            self._scan_from = max(0, len(buf) - 3)
+            return None
+        if end + 4 > self.limits.head_size:
+            raise HeaderFieldsTooLarge("Request header fields too large")
+        head = bytes(buf[:end])
+        del buf[: end + 4]
+        return self._parse_head_block(head)
+
+    def _check_partial_head(self) -> None:
+        """Fail early on an unfinished head that can never become valid."""
+        buf = self._buf
+        limits = self.limits
+        last_end = buf.rfind(b"\r\n")
+        if last_end < 0:
+            if len(buf) > limits.request_line:
+                raise UriTooLong("Request line too long")
+        elif len(buf.rstrip(b"\r")) - last_end - 2 > limits.field_size:
+            raise HeaderFieldsTooLarge("Header field too large")
+        elif buf.count(b"\r\n") > limits.fields + 1:
+            raise HeaderFieldsTooLarge("Too many header fields")
+        if len(buf) > limits.head_size:
+            raise HeaderFieldsTooLarge("Request header fields too large")
+        lf = buf.find(b"\n", self._scan_from)
+        while lf >= 0:
+            if lf == 0 or buf[lf - 1] != 0x0D:
+                raise BadRequest("Bare LF in request head")
+            lf = buf.find(b"\n", lf + 1)
+
+    def _parse_head_block(self, head: bytes) -> RequestHead:
+        crlf = head.count(b"\r\n")
+        if head.count(b"\n") != crlf:
+            raise BadRequest("Bare LF in request head")
+        if head.count(b"\r") != crlf:
+            raise BadRequest("Bare CR in request head")
+        lines = head.split(b"\r\n")
+        request_line = lines[0]
+        if len(request_line) > self.limits.request_line:
+            raise UriTooLong("Request line too long")
+        method, target, version = _parse_request_line(request_line)
+        headers, raw = self._parse_fields(lines, 1)
+        head = _build_head(method, target, version, headers, raw)
+        self._start_body(head)
+        return head
+
+    def _parse_fields(self, lines: list[bytes], start: int) -> tuple[CIMultiDict, list]:
+        limits = self.limits
+        if len(lines) - start > limits.fields:
+            raise HeaderFieldsTooLarge("Too many header fields")
+        headers: CIMultiDict = CIMultiDict()
+        raw = []
+        match = grammar.field_line.fullmatch
+        for i in range(start, len(lines)):
+            line = lines[i]
+            if len(line) > limits.field_size:
+                raise HeaderFieldsTooLarge("Header field too large")
+            m = match(line)
+            if m is None:
+                raise BadRequest(_field_line_problem(line))
+            name, value = m.groups()
+            raw.append((name, value))
+            headers.add(name.decode("ascii"), value.decode("latin-1"))
+        return headers, raw
+
+    # -- body with Content-Length -------------------------------------------
+
+    def _body_data(self, events: list) -> bool:
+        buf = self._buf
+        if not buf:
+            return False
+        n = self._remaining
+        if len(buf) <= n:
+            data = bytes(buf)
+            buf.clear()
+        else:
+            data = bytes(buf[:n])
+            del buf[:n]
+        self._remaining -= len(data)
+        events.append(Data(data))
+        if self._remaining == 0:
+            self._finish(events)
+        return True
+
+    # -- chunked body (RFC 9112 s7.1) ----------------------------------------
+
+    def _chunk_size(self) -> bool:
+        buf = self._buf
+        end = buf.find(b"\r\n")
+        if end < 0:
+            if len(buf) > self.limits.chunk_line:
+                raise BadRequest("Chunk size line too long")
+            if b"\n" in buf:
+                raise BadRequest("Bare LF in chunk size line")
+            return False
+        if end > self.limits.chunk_line:
+            raise BadRequest("Chunk size line too long")
+        m = grammar.chunk_size_line.fullmatch(buf, 0, end)
+        if m is None:
+            raise BadRequest("Invalid chunk size line")
+        size = int(m.group(1), 16)
+        del buf[: end + 2]
+        if size == 0:
+            self._state = TRAILERS
+            self._trailer_lines = []
+        else:
+            self._add_body_size(size)
+            self._remaining = size
+            self._state = CHUNK_DATA
+        return True
+
+    def _chunk_data(self, events: list) -> bool:
+        buf = self._buf
+        if not buf:
+            return False
+        n = self._remaining
+        if len(buf) <= n:
+            data = bytes(buf)
+            buf.clear()
+        else:
+            data = bytes(buf[:n])
+            del buf[:n]
+        self._remaining -= len(data)
+        end = self._remaining == 0
+        events.append(Data(data, end))
+        if end:
+            self._state = CHUNK_CRLF
+        return True
+
+    def _chunk_crlf(self) -> bool:
+        buf = self._buf
+        if len(buf) < 2:
+            if buf[:1] not in (b"", b"\r"):
+                raise BadRequest("Missing CRLF after chunk data")
+            return False
+        if buf[:2] != b"\r\n":
+            raise BadRequest("Missing CRLF after chunk data")
+        del buf[:2]
+        self._state = CHUNK_SIZE
+        return True
+
+    def _trailers(self, events: list) -> bool:
+        buf = self._buf
+        limits = self.limits
+        while True:
+            end = buf.find(b"\r\n")
+            if end < 0:
+                if len(buf) > limits.field_size:
+                    raise HeaderFieldsTooLarge("Trailer field too large")
+                if b"\n" in buf:
+                    raise BadRequest("Bare LF in trailer section")
+                return False
+            line = bytes(buf[:end])
+            del buf[: end + 2]
+            if not line:
+                break
+            self._trailer_lines.append(line)
+            if len(self._trailer_lines) > limits.fields:
+                raise HeaderFieldsTooLarge("Too many trailer fields")
+        trailers = None
+        if self._trailer_lines:
+            trailers, _ = self._parse_fields(self._trailer_lines, 0)
+            forbidden = FORBIDDEN_TRAILERS.intersection(k.lower() for k in trailers)
+            if forbidden:
+                raise BadRequest(f"Field not allowed in trailers: {sorted(forbidden)[0]}")
+        self._trailer_lines = []
+        self._finish(events, trailers)
+        return True
+
+    def _add_body_size(self, n: int) -> None:
+        self._body_size += n
+        cap = self.limits.body
+        if cap and self._body_size > cap:
+            raise PayloadTooLarge("Request body too large")
+
+    def _start_body(self, head: RequestHead) -> None:
+        if head.chunked:
+            self._state = CHUNK_SIZE
+        elif head.content_length:
+            self._add_body_size(head.content_length)
+            self._remaining = head.content_length
+            self._state = BODY
+
+
+def _parse_request_line(line: bytes) -> tuple[str, str, tuple[int, int]]:
+    """``method SP request-target SP HTTP-version``, exactly single spaces."""
+    parts = line.split(b" ")
+    if len(parts) != 3:
+        raise BadRequest("Invalid request line")
+    method, target, version = parts
+    if grammar.token.fullmatch(method) is None:
+        raise BadRequest("Invalid method")
+    m = grammar.http_version.fullmatch(version)
+    if m is None:
+        raise BadRequest("Invalid HTTP version")
+    ver = (int(m.group(1)), int(m.group(2)))
+    if ver not in ((1, 1), (1, 0)):
+        raise VersionNotSupported(f"HTTP/{ver[0]}.{ver[1]} not supported")
+    return method.decode("ascii"), target.decode("latin-1"), ver
+
+
+def _split_target(method: str, target: str) -> tuple[str, str]:
+    """Return (path, query) after checking the target's form (RFC 9112 s3.2)."""
+    raw = target.encode("latin-1")
+    if method == "CONNECT":
+        raise NotImplementedByServer("CONNECT is not supported by this server")
+    if grammar.origin_form.fullmatch(raw):
+        path, _, query = target.partition("?")
+        return path, query
+    if target == "*":
+        if method != "OPTIONS":
+            raise BadRequest("Asterisk target is only for OPTIONS")
+        return "*", ""
+    m = grammar.absolute_form.fullmatch(raw)
+    if m is None:
+        raise BadRequest("Invalid request target")
+    rest = (m.group(2) or b"").decode("latin-1")
+    path, _, query = rest.partition("?")
+    return path or "/", query
+
+
+def _build_head(method, target, version, headers, raw) -> RequestHead:
+    path, query = _split_target(method, target)
+    hosts = headers.getall("Host", ())
+    if len(hosts) > 1:
+        raise BadRequest("More than one Host header")
+    if not hosts and version >= (1, 1):
+        raise BadRequest("Missing Host header")
+    if len(headers.getall("Content-Type", ())) > 1:
+        raise BadRequest("More than one Content-Type header")
+    content_length, chunked = body_framing(version, headers)
+    tokens = connection_tokens(headers)
+    expect_continue = False
+    expect = headers.get("Expect")
+    if expect is not None:
+        if expect.strip(" \t").lower() != "100-continue":
+            raise ExpectationFailed("Unsupported expectation")
+        expect_continue = version >= (1, 1)  # RFC 9110 s10.1.1: ignored in HTTP/1.0
+    head = RequestHead(
+        method=method,
+        target=target,
+        path=path,
+        query=query,
+        version=version,
+        headers=headers,
+        raw_headers=raw,
+        keep_alive=wants_keep_alive(version, tokens),
+        content_length=content_length,
+        chunked=chunked,
+        expect_continue=expect_continue,
+        upgrade="upgrade" in tokens and "Upgrade" in headers,
+    )
+    return head
+
+
+def _field_line_problem(line: bytes) -> str:
+    if line[:1] in (b" ", b"\t"):
+        return "Obsolete line folding is not accepted"
+    name, colon, _ = line.partition(b":")
+    if not colon:
+        return "Header line without a colon"
+    if name != name.rstrip(b" \t"):
+        return "Whitespace between header name and colon"
+    if grammar.token.fullmatch(name) is None:
+        return "Invalid header name"
+    return "Invalid character in header value"

@@ -1,0 +1,382 @@
+"""ServerHttpProtocol: one HTTP/1.1 connection on the event loop.
+
+    transport ──data_received──► RequestParser ──events──► on_request(head) → body sink
+        ▲                                                   (an app adapter: WSGI, ...)
+        └──────── write() / send_continue() / response_finished() ◄──┘
+
+The protocol owns the socket side of a connection: the parser, the one timer
+(head, body idle, keep-alive, drain), read and write flow control, pipelining
+(one request at a time, answered in order), error responses, graceful closing
+and the one teardown path (``connection_lost``). It knows nothing of
+applications: a subclass implements ``on_request``, returns a *sink* for the
+request body, and calls ``response_finished`` when the response is written.
+
+A sink has ``feed_data(data, end_of_chunk)``, ``feed_eof(trailers)`` and
+``set_exception(exc) -> bool``; the latter returns True when the application is
+already running and so owns the response (the protocol then only closes).
+"""
+
+import asyncio
+import socket
+import traceback
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+from .accesslog import access_log_enabled, log_access, minimal_environ
+from .errors import BadRequest, HttpError, RequestTimeout
+from .events import Data, RequestHead
+from .limits import Limits
+from .parser import RequestParser
+from .timers import ConnectionTimer
+from .writer import continue_response, error_response
+
+PIPELINE_BUFFER = 64 * 1024  # bytes of pipelined requests buffered before reading pauses
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    limits: Limits = field(default_factory=Limits)
+    keepalive: float = 2.0  # gunicorn's keepalive: idle seconds between requests; 0 = no keep-alive
+    head_timeout: float = 10.0  # seconds to receive a whole request head (408)
+    body_timeout: float = 30.0  # idle seconds while receiving a body (408)
+    tcp_keepalive: bool = True
+    allowed_methods: frozenset | None = None  # others get 405
+    debug: bool = False  # tracebacks in 500 pages
+    server_header: bytes = b"asyncworker"
+    log: object = None  # a gunicorn Logger (or anything with debug/info/warning/exception)
+
+
+class NullSink:
+    """The body sink of a request without a body."""
+
+    def feed_data(self, data: bytes, end_of_chunk: bool = False) -> None:
+        pass
+
+    def feed_eof(self, trailers=None) -> None:
+        pass
+
+    def set_exception(self, exc: BaseException) -> bool:
+        return False
+
+
+NULL_SINK = NullSink()
+
+
+class ServerHttpProtocol(asyncio.Protocol):
+    def __init__(self, config: ServerConfig, *, loop=None, owner=None):
+        self.config = config
+        self.log = config.log
+        self.loop = loop or asyncio.get_event_loop()
+        self._owner = owner  # connection_opened(p), connection_closed(p), request_done()
+        self.transport = None
+        self.peername = None
+        self.sockname = None
+        self._parser = RequestParser(config.limits)
+        self._timer = ConnectionTimer(self.loop, self._on_timeout)
+        self._sink = NULL_SINK
+        self._head: RequestHead | None = None  # the request being answered
+        self._continue_pending = False
+        self._response_started = False
+        self._closing = False  # graceful shutdown asked
+        self._peer_eof = False
+        self._read_paused_by: set[str] = set()
+        self._writing_paused = False
+        self._drain_waiters: list[asyncio.Future] = []
+        self._dispatching = False
+        self._advance_pending = False
+        self.requests_served = 0
+
+    # -- asyncio.Protocol -------------------------------------------------
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.peername = transport.get_extra_info("peername")
+        self.sockname = transport.get_extra_info("sockname")
+        if self.config.tcp_keepalive:
+            _set_tcp_keepalive(transport)
+        self._timer.start("keepalive", self.config.head_timeout)
+        if self._owner is not None:
+            self._owner.connection_opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        parser = self._parser
+        if self._head is None and not parser.in_message:
+            self._timer.start("head", self.config.head_timeout)
+        elif self._timer.phase == "body":
+            self._timer.touch()
+        try:
+            events = parser.feed(data)
+        except HttpError as exc:
+            self._reject(exc)
+            return
+        if events:
+            self._handle_events(events)
+        if parser.done and parser.buffered > PIPELINE_BUFFER:
+            self.pause_reading("pipeline")
+
+    def eof_received(self) -> bool:
+        self._peer_eof = True
+        if self._head is not None and not self._parser.done:
+            # The client stopped sending in the middle of a request body.
+            self._sink.set_exception(ConnectionResetError("Client closed the connection during the body"))
+            return False
+        if self._head is not None:
+            return True  # answer the request in flight, then close
+        if self._parser.in_message:
+            self._reject(BadRequest("Incomplete request"))
+            return True
+        return False
+
+    def connection_lost(self, exc) -> None:
+        """The one teardown path: every timer, waiter and request ends here."""
+        self._timer.cancel()
+        transport, self.transport = self.transport, None
+        if transport is None:
+            return
+        if self._head is not None:
+            self._sink.set_exception(ConnectionResetError("Client disconnected"))
+            self.on_disconnect()
+        self._head = None
+        self._wake_drain_waiters(ConnectionResetError("Client disconnected"))
+        if self._owner is not None:
+            self._owner.connection_closed(self)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        self.on_pause_writing()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._wake_drain_waiters(None)
+        self.on_resume_writing()
+
+    # -- hooks for app adapters -------------------------------------------
+
+    def on_request(self, head: RequestHead):
+        """Start answering ``head``; return the sink for its body."""
+        raise NotImplementedError
+
+    def on_disconnect(self) -> None:
+        """The client went away while a request was in flight."""
+
+    def on_pause_writing(self) -> None:
+        pass
+
+    def on_resume_writing(self) -> None:
+        pass
+
+    # -- services for app adapters ----------------------------------------
+
+    @property
+    def keep_alive_allowed(self) -> bool:
+        """May the response to the current request leave the connection open?"""
+        return self.config.keepalive > 0 and not self._closing and not self._peer_eof
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        self._response_started = True
+        self._continue_pending = False
+        transport.write(data)
+
+    def send_continue(self) -> None:
+        """Send the lazy ``100 Continue``: only if asked and no response has started."""
+        if self._continue_pending and not self._response_started and self.transport is not None:
+            self._continue_pending = False
+            self.transport.write(continue_response())
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark."""
+        if self.transport is None:
+            raise ConnectionResetError("Client disconnected")
+        if not self._writing_paused:
+            return
+        waiter = self.loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    async def sendfile(self, file, offset: int, count: int) -> int:
+        """Send part of a regular file with ``loop.sendfile`` (the loop must support it)."""
+        if self.transport is None:
+            raise ConnectionResetError("Client disconnected")
+        self._response_started = True
+        return await self.loop.sendfile(self.transport, file, offset, count)
+
+    def response_finished(self, keep_alive: bool) -> None:
+        """The response to the current request is written; go on to the next one."""
+        self._head = None
+        self._sink = NULL_SINK
+        self._response_started = False
+        self._continue_pending = False
+        self.requests_served += 1
+        if self._owner is not None:
+            self._owner.request_done()
+        if self.transport is None:
+            return
+        if not (keep_alive and self.keep_alive_allowed and self._parser.done):
+            self.close()
+            return
+        if self._dispatching:
+            self._advance_pending = True
+            return
+        events = self._next_events()
+        if events:
+            self._handle_events(events)
+
+    def pause_reading(self, reason: str) -> None:
+        if not self._read_paused_by and self.transport is not None:
+            self.transport.pause_reading()
+        self._read_paused_by.add(reason)
+
+    def resume_reading(self, reason: str) -> None:
+        paused = self._read_paused_by
+        if reason in paused:
+            paused.discard(reason)
+            if not paused and self.transport is not None:
+                self.transport.resume_reading()
+
+    def closing(self) -> None:
+        """Graceful shutdown: close now if idle, else after the current response."""
+        self._closing = True
+        if self._head is None:
+            self.close()
+
+    def close(self) -> None:
+        """Close after the write buffer is flushed (``connection_lost`` follows)."""
+        self._timer.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+    @property
+    def idle(self) -> bool:
+        return self._head is None
+
+    def handle_error(self, status: int, message: str = "", exc: BaseException | None = None,
+                     headers=None, close: bool = True) -> None:
+        """Answer the current request (or unparsed bytes) with an error page."""
+        if self.transport is None:
+            return
+        if self._response_started:
+            self.close()  # too late for an error page: the client sees a cut response
+            return
+        if self.config.debug and exc is not None and status >= 500:
+            message = "".join(traceback.format_exception(exc))
+        reason = HTTPStatus(status).phrase
+        head = self._head
+        close = close or not self.keep_alive_allowed
+        self.transport.write(error_response(status, reason, message or reason, self.config.server_header,
+                                            close, headers))
+        if head is not None and access_log_enabled(self.log):
+            log_access(self.log, minimal_environ(head, self.peername), head.headers.items(),
+                       f"{status} {reason}", [], len(message), 0.0)
+        if close:
+            self._head = None
+            self.close()
+        else:
+            self.response_finished(True)
+
+    # -- internals --------------------------------------------------------
+
+    def _handle_events(self, events: list) -> None:
+        self._dispatching = True
+        try:
+            while True:
+                for event in events:
+                    if type(event) is Data:
+                        self._sink.feed_data(event.data, event.end_of_chunk)
+                    elif type(event) is RequestHead:
+                        self._start_request(event)
+                    else:
+                        self._timer.stop()
+                        self._sink.feed_eof(event.trailers)
+                if not self._advance_pending:
+                    return
+                self._advance_pending = False
+                events = self._next_events()
+                if not events:
+                    return
+        finally:
+            self._dispatching = False
+
+    def _next_events(self) -> list:
+        """Parse the next pipelined request, or arm the timer that waits for one."""
+        self.resume_reading("pipeline")
+        parser = self._parser
+        try:
+            events = parser.next_request()
+        except HttpError as exc:
+            self._reject(exc)
+            return []
+        if events:
+            return events
+        if parser.in_message:
+            self._timer.start("head", self.config.head_timeout)
+        elif self._peer_eof:
+            self.close()
+        else:
+            self._timer.start("keepalive", self.config.keepalive)
+        return []
+
+    def _start_request(self, head: RequestHead) -> None:
+        self._head = head
+        if head.has_body:
+            self._timer.start("body", self.config.body_timeout)
+        else:
+            self._timer.stop()
+        self._continue_pending = head.expect_continue
+        allowed = self.config.allowed_methods
+        if allowed is not None and head.method not in allowed:
+            self.handle_error(405, f"Method {head.method} not allowed",
+                              headers=[("Allow", ", ".join(sorted(allowed)))], close=head.has_body)
+            return
+        self._sink = self.on_request(head) or NULL_SINK
+
+    def _reject(self, exc: HttpError) -> None:
+        """A parse error: the framing is lost, so answer if we still can and close."""
+        self.pause_reading("error")
+        self._timer.stop()
+        if self._head is not None and self._sink.set_exception(exc):
+            self._peer_eof = True  # read nothing more; close after the app's response
+            return
+        if self.log is not None:
+            self.log.warning("Invalid request from %s: %s", _peer_ip(self.peername), exc.message)
+        self.handle_error(exc.status, exc.message, exc, close=True)
+
+    def _on_timeout(self, phase: str) -> None:
+        if phase == "keepalive":
+            self.close()
+            return
+        if self.log is not None:
+            self.log.debug("Closing %s: %s timeout", _peer_ip(self.peername), phase)
+        timeout = RequestTimeout(f"Timed out receiving the request {phase}")
+        if phase == "body" and self._sink.set_exception(timeout):
+            self.close()
+            return
+        if phase in ("head", "body"):
+            self.handle_error(408, timeout.message, close=True)
+        else:
+            self.close()
+
+    def _wake_drain_waiters(self, exc) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                if exc is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(exc)
+
+
+def _peer_ip(peername) -> str:
+    return str(peername[0]) if isinstance(peername, tuple) else "unix socket"
+
+
+def _set_tcp_keepalive(transport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    except OSError:
+        pass

@@ -1,0 +1,297 @@
+"""StreamReader: a request body as an asyncio stream, with flow control.
+
+    parser ──Data──► ServerHttpProtocol ──feed_data()──► StreamReader ──read*()──► handler
+
+The protocol feeds bytes as the parser yields them; the handler reads. When more
+than ``high_water`` bytes are waiting, the reader asks its flow-control object to
+pause the transport, and resumes it when the handler has taken the buffer below
+``low_water``: a client uploading faster than the handler reads never grows
+memory past the mark.
+
+Chunk boundaries of a chunked upload are remembered so that ``readchunk()`` can
+report them (``end_of_http_chunk``). ``on_first_read`` lets the server send a
+lazy ``100 Continue``: only when the handler first asks for the body.
+"""
+
+import asyncio
+import collections
+from typing import Callable
+
+DEFAULT_HIGH_WATER = 256 * 1024
+
+
+class StreamReader:
+    def __init__(
+        self,
+        flow=None,
+        *,
+        high_water: int = DEFAULT_HIGH_WATER,
+        loop: asyncio.AbstractEventLoop | None = None,
+        on_first_read: Callable[[], None] | None = None,
+    ):
+        self._flow = flow  # has pause_reading() / resume_reading(), or None
+        self._high_water = high_water
+        self._low_water = high_water // 2
+        self._loop = loop or asyncio.get_event_loop()
+        self._on_first_read = on_first_read
+        self._buffer: collections.deque[bytes] = collections.deque()
+        self._size = 0
+        self._offset = 0  # bytes of _buffer[0] already consumed
+        self._total_fed = 0
+        self._total_read = 0
+        self._chunk_ends: collections.deque[int] = collections.deque()  # in _total_fed units
+        self._eof = False
+        self._waiter: asyncio.Future | None = None
+        self._eof_waiter: asyncio.Future | None = None
+        self._exception: BaseException | None = None
+        self._paused = False
+        self.trailers = None
+
+    def __repr__(self) -> str:
+        state = " eof" if self._eof else ""
+        return f"<StreamReader {self._size} bytes{state}>"
+
+    # -- feeding side (the protocol) --------------------------------------
+
+    def feed_data(self, data: bytes, end_of_chunk: bool = False) -> None:
+        if data:
+            self._buffer.append(data)
+            self._size += len(data)
+            self._total_fed += len(data)
+        if end_of_chunk:
+            self._chunk_ends.append(self._total_fed)
+        self._wake()
+        if self._size > self._high_water and not self._paused and self._flow is not None:
+            self._paused = True
+            self._flow.pause_reading()
+
+    def feed_eof(self, trailers=None) -> None:
+        self._eof = True
+        self.trailers = trailers
+        self._wake()
+        if self._eof_waiter is not None and not self._eof_waiter.done():
+            self._eof_waiter.set_result(None)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._exception = exc
+        for fut in (self._waiter, self._eof_waiter):
+            if fut is not None and not fut.done():
+                fut.set_exception(exc)
+        self._waiter = None
+
+    def exception(self) -> BaseException | None:
+        return self._exception
+
+    def is_eof(self) -> bool:
+        """The whole body has been received (maybe not read yet)."""
+        return self._eof
+
+    def at_eof(self) -> bool:
+        """The whole body has been received and read."""
+        return self._eof and self._size == 0
+
+    async def wait_eof(self) -> None:
+        if self._eof:
+            return
+        self._eof_waiter = self._loop.create_future()
+        try:
+            await self._eof_waiter
+        finally:
+            self._eof_waiter = None
+
+    def unread_data(self, data: bytes) -> None:
+        """Put bytes back at the front of the stream."""
+        if not data:
+            return
+        if self._offset:
+            self._buffer[0] = self._buffer[0][self._offset :]
+            self._offset = 0
+        self._buffer.appendleft(data)
+        self._size += len(data)
+        self._total_read -= len(data)
+
+    # -- reading side (the handler) ---------------------------------------
+
+    async def read(self, n: int = -1) -> bytes:
+        if n == 0:
+            return b""
+        if n < 0:
+            parts = []
+            while True:
+                await self._wait_for_data("read")
+                if not self._size:
+                    return b"".join(parts)
+                parts.append(self._take(self._size))
+        await self._wait_for_data("read")
+        return self._take(min(n, self._size))
+
+    async def readany(self) -> bytes:
+        await self._wait_for_data("readany")
+        return self._take(self._size)
+
+    async def readexactly(self, n: int) -> bytes:
+        parts = []
+        needed = n
+        while needed:
+            await self._wait_for_data("readexactly")
+            if not self._size:
+                partial = b"".join(parts)
+                raise asyncio.IncompleteReadError(partial, n)
+            piece = self._take(min(needed, self._size))
+            parts.append(piece)
+            needed -= len(piece)
+        return b"".join(parts)
+
+    async def readline(self) -> bytes:
+        return await self.readuntil(b"\n")
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        """Bytes up to and including ``separator`` (or to the end of the body)."""
+        parts = []
+        length = 0
+        while True:
+            await self._wait_for_data("readuntil")
+            if not self._size:
+                return b"".join(parts)
+            head = self._buffer[0]
+            pos = head.find(separator, self._offset)
+            if pos >= 0:
+                piece = self._take(pos + len(separator) - self._offset)
+                parts.append(piece)
+                return b"".join(parts)
+            piece = self._take(len(head) - self._offset)
+            parts.append(piece)
+            length += len(piece)
+            if length > self._high_water:
+                raise ValueError("Line is too long")
+            if len(separator) > 1:  # a separator may straddle two pieces
+                joined = b"".join(parts)
+                parts = [joined]
+                idx = joined.find(separator)
+                if idx >= 0:
+                    self.unread_data(joined[idx + len(separator) :])
+                    return joined[: idx + len(separator)]
+
+    async def readchunk(self) -> tuple[bytes, bool]:
+        """Return ``(data, end_of_http_chunk)``; ``(b"", False)`` at the end of the body."""
+        while True:
+            if self._chunk_ends:
+                boundary = self._chunk_ends[0]
+                if boundary <= self._total_read:
+                    self._chunk_ends.popleft()
+                    return b"", True
+                if boundary - self._total_read <= self._size:
+                    data = self._take(boundary - self._total_read)
+                    self._chunk_ends.popleft()
+                    return data, True
+            await self._wait_for_data("readchunk")
+            if not self._size:
+                return b"", False
+            if not self._chunk_ends:
+                return self._take(self._size), False
+            return self._take(min(self._size, self._chunk_ends[0] - self._total_read)), False
+
+    def read_nowait(self, n: int = -1) -> bytes:
+        if self._exception is not None:
+            raise self._exception
+        if self._waiter is not None:
+            raise RuntimeError("read_nowait() called while another coroutine is waiting for data")
+        self._first_read()
+        if n < 0 or n > self._size:
+            n = self._size
+        return self._take(n)
+
+    # -- iteration --------------------------------------------------------
+
+    def __aiter__(self):
+        return _Iterator(self.readline)
+
+    def iter_chunked(self, n: int):
+        return _Iterator(lambda: self.read(n))
+
+    def iter_any(self):
+        return _Iterator(self.readany)
+
+    def iter_chunks(self):
+        return _ChunkIterator(self)
+
+    # -- internals --------------------------------------------------------
+
+    def _first_read(self) -> None:
+        if self._on_first_read is not None:
+            callback, self._on_first_read = self._on_first_read, None
+            callback()
+
+    async def _wait_for_data(self, func_name: str) -> None:
+        """Return when bytes are buffered or the body has ended; raise a fed exception."""
+        if self._exception is not None:
+            raise self._exception
+        self._first_read()
+        if self._size or self._eof:
+            return
+        if self._waiter is not None:
+            raise RuntimeError(f"{func_name}() called while another coroutine is waiting for data")
+        self._waiter = self._loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _take(self, n: int) -> bytes:
+        """Remove and return exactly n buffered bytes (n <= self._size)."""
+        if n == 0:
+            return b""
+        parts = []
+        needed = n
+        buffer = self._buffer
+        while needed:
+            head = buffer[0]
+            available = len(head) - self._offset
+            if available <= needed:
+                parts.append(head[self._offset :] if self._offset else head)
+                buffer.popleft()
+                self._offset = 0
+                needed -= available
+            else:
+                parts.append(head[self._offset : self._offset + needed])
+                self._offset += needed
+                needed = 0
+        self._size -= n
+        self._total_read += n
+        if self._paused and self._size < self._low_water:
+            self._paused = False
+            self._flow.resume_reading()
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class _Iterator:
+    def __init__(self, read):
+        self._read = read
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self) -> bytes:
+        data = await self._read()
+        if not data:
+            raise StopAsyncIteration
+        return data
+
+
+class _ChunkIterator:
+    def __init__(self, stream: StreamReader):
+        self._stream = stream
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self) -> tuple[bytes, bool]:
+        data, end = await self._stream.readchunk()
+        if not data and not end:
+            raise StopAsyncIteration
+        return data, end

@@ -1,0 +1,72 @@
+"""The one timer of a connection.
+
+A connection is always in at most one timed phase, so one object holds the
+deadline and one ``TimerHandle``:
+
+* ``head``: from the first byte of a request until its head is complete;
+* ``body``: while a request body is arriving, reset by every byte (idle timeout);
+* ``keepalive``: between requests, from the end of a response;
+* ``drain``: graceful shutdown of a busy connection.
+
+Pushing a deadline later (``touch``) allocates nothing: when the handle fires
+early it re-arms itself for the rest. ``cancel`` is called from the one
+teardown path of the protocol, so no timer outlives its connection.
+"""
+
+from typing import Callable
+
+
+class ConnectionTimer:
+    __slots__ = ("_loop", "_on_timeout", "_handle", "_handle_when", "_deadline", "_seconds", "phase")
+
+    def __init__(self, loop, on_timeout: Callable[[str], None]):
+        self._loop = loop
+        self._on_timeout = on_timeout
+        self._handle = None
+        self._handle_when = 0.0
+        self._deadline = 0.0
+        self._seconds = 0.0
+        self.phase: str | None = None
+
+    def start(self, phase: str, seconds: float) -> None:
+        """Enter ``phase``; time out ``seconds`` from now (0 or less: no timeout)."""
+        if seconds <= 0:
+            self.phase = None
+            return
+        self.phase = phase
+        self._seconds = seconds
+        self._deadline = deadline = self._loop.time() + seconds
+        if self._handle is not None:
+            if self._handle_when <= deadline:
+                return  # fires early, then re-arms for the rest
+            self._handle.cancel()
+        self._arm(deadline)
+
+    def touch(self) -> None:
+        """Push the deadline of the current phase to ``seconds`` from now."""
+        if self.phase is not None:
+            self._deadline = self._loop.time() + self._seconds
+
+    def stop(self) -> None:
+        """Leave the timed phase; the handle, if any, fires harmlessly or is reused."""
+        self.phase = None
+
+    def cancel(self) -> None:
+        self.phase = None
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _arm(self, when: float) -> None:
+        self._handle_when = when
+        self._handle = self._loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        if self.phase is None:
+            return
+        if self._loop.time() < self._deadline:
+            self._arm(self._deadline)
+            return
+        phase, self.phase = self.phase, None
+        self._on_timeout(phase)

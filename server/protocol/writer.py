@@ -1,0 +1,173 @@
+"""Response serialisation (sans-IO): status, headers and body pieces in, bytes out.
+
+One ``ResponseWriter`` per request decides the response framing once, when the
+head is built, and every body piece then goes through it:
+
+* no body at all for HEAD requests and 1xx/204/304 responses;
+* the application's Content-Length is kept and enforced: a longer body is cut
+  (``truncated``), a shorter one leaves ``complete`` False so the connection
+  is closed rather than reused;
+* otherwise a body whose size is known when the head is built gets a
+  Content-Length; an HTTP/1.1 client gets chunked encoding; an HTTP/1.0
+  client gets a body delimited by closing the connection.
+
+Header names and values handed over by an application are checked so that
+they cannot split the response (CR, LF, NUL); ``ResponseHeaderError`` (500).
+The writer can run on any thread: it touches no socket.
+"""
+
+import re
+import time
+from email.utils import formatdate
+
+from .errors import ResponseHeaderError
+from .grammar import token as _token
+
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_STATUS = re.compile(r"([1-9][0-9]{2}) ([^\x00-\x08\x0a-\x1f\x7f]*)")
+
+HOP_BY_HOP = frozenset(
+    "connection keep-alive proxy-authenticate proxy-authorization te trailers "
+    "transfer-encoding upgrade".split()
+)
+
+_date_cache = [0, b""]
+
+
+def http_date() -> bytes:
+    """The Date header value, formatted once per second."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = formatdate(now, usegmt=True).encode("ascii")
+    return _date_cache[1]
+
+
+def parse_status(status: str) -> tuple[int, str]:
+    """Split ``"200 OK"`` into (200, "OK"), refusing anything that could split the line."""
+    m = _STATUS.fullmatch(status) if isinstance(status, str) else None
+    if m is None:
+        raise ResponseHeaderError(f"Invalid status line: {status!r}")
+    return int(m.group(1)), m.group(2)
+
+
+def check_header(name: str, value: str) -> None:
+    if not isinstance(name, str) or _token.fullmatch(name.encode("latin-1", "replace")) is None:
+        raise ResponseHeaderError(f"Invalid response header name: {name!r}")
+    if not isinstance(value, str) or _BAD_VALUE.search(value):
+        raise ResponseHeaderError(f"Invalid response header value for {name}: {value!r}")
+
+
+def bodiless(method: str, status: int) -> bool:
+    return method == "HEAD" or status < 200 or status in (204, 304)
+
+
+class ResponseWriter:
+    """Frames one response. ``keep_alive`` ends up False if the connection must close."""
+
+    __slots__ = (
+        "method", "version", "keep_alive", "server", "status", "chunked",
+        "length", "sent", "head_sent", "no_body", "truncated", "headers",
+    )
+
+    def __init__(self, method: str, version: tuple[int, int], keep_alive: bool, server: bytes = b""):
+        self.method = method
+        self.version = version
+        self.keep_alive = keep_alive
+        self.server = server
+        self.status = 0
+        self.chunked = False
+        self.length: int | None = None  # declared Content-Length
+        self.sent = 0  # body bytes written
+        self.head_sent = False
+        self.no_body = False
+        self.truncated = False
+        self.headers: list[tuple[str, str]] = []
+
+    def head(self, status: int, reason: str, headers: list[tuple[str, str]], body_size: int | None = None) -> bytes:
+        """Serialise the head; ``body_size`` is the whole body's size when known now."""
+        self.status = status
+        self.headers = headers
+        self.no_body = bodiless(self.method, status)
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason.encode("latin-1"))]
+        length = None
+        for name, value in headers:
+            check_header(name, value)
+            lname = name.lower()
+            if lname in HOP_BY_HOP:
+                raise ResponseHeaderError(f"Hop-by-hop header not allowed: {name}")
+            if lname == "content-length":
+                length = self._declared_length(value, length)
+                continue
+            if lname in ("date", "server"):
+                continue  # ours are authoritative
+            lines.append(b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1")))
+        if length is None and body_size is not None and not self.no_body:
+            length = body_size
+        self.length = length
+        if length is not None:
+            lines.append(b"Content-Length: %d\r\n" % length)
+        elif not self.no_body:
+            if self.version >= (1, 1):
+                self.chunked = True
+                lines.append(b"Transfer-Encoding: chunked\r\n")
+            else:
+                self.keep_alive = False  # the body ends when the connection does
+        if self.server:
+            lines.append(b"Server: %s\r\n" % self.server)
+        lines.append(b"Date: %s\r\n" % http_date())
+        if not self.keep_alive:
+            lines.append(b"Connection: close\r\n\r\n")
+        elif self.version < (1, 1):
+            lines.append(b"Connection: keep-alive\r\n\r\n")
+        else:
+            lines.append(b"\r\n")
+        self.head_sent = True
+        return b"".join(lines)
+
+    @staticmethod
+    def _declared_length(value: str, previous: int | None) -> int:
+        if not value.isascii() or not value.isdigit() or (previous is not None and previous != int(value)):
+            raise ResponseHeaderError(f"Invalid Content-Length from the application: {value!r}")
+        return int(value)
+
+    def body(self, data: bytes) -> bytes:
+        """Frame one piece of body; may cut it to the declared length."""
+        if self.no_body or not data:
+            return b""
+        if self.length is not None:
+            room = self.length - self.sent
+            if len(data) > room:
+                self.truncated = True
+                data = data[:room]
+            self.sent += len(data)
+            return data
+        self.sent += len(data)
+        if self.chunked:
+            return b"%x\r\n%s\r\n" % (len(data), data)
+        return data
+
+    def finish(self) -> bytes:
+        """The bytes that end the body; marks the connection for closing if it is short."""
+        if not self.complete:
+            self.keep_alive = False
+        if self.chunked:
+            return b"0\r\n\r\n"
+        return b""
+
+    @property
+    def complete(self) -> bool:
+        return self.no_body or self.length is None or self.sent == self.length
+
+
+def continue_response() -> bytes:
+    return b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def error_response(status: int, reason: str, message: str, server: bytes, close: bool, headers=None) -> bytes:
+    """A small plain-text error response, always with its length."""
+    body = (message + "\n").encode("utf-8")
+    writer = ResponseWriter("GET", (1, 1), not close, server)
+    fields = [("Content-Type", "text/plain; charset=utf-8"), *(headers or ())]
+    head = writer.head(status, reason, fields, len(body))
+    return head + body
