@@ -1,0 +1,78 @@
+"""A bounded pool of application threads and a batched way back to the loop.
+
+    loop ──submit(job)──► SimpleQueue ──► N threads run WSGI apps
+    loop ◄──one call_soon_threadsafe per batch── deque of (fn, args) ◄── threads
+
+``run_in_executor`` pays for a concurrent Future, its asyncio wrapper and a
+self-pipe write per call. Here a thread appends its result to a deque and wakes
+the loop only if no wake-up is already pending, so a busy loop drains many
+results per wake-up. Calls made from one thread run on the loop in the order
+they were made.
+"""
+
+import collections
+import queue
+import threading
+
+_STOP = object()
+
+
+class ThreadPool:
+    def __init__(self, loop, size: int, log=None, name: str = "wsgi"):
+        self._loop = loop
+        self._log = log
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._calls: collections.deque = collections.deque()
+        self._lock = threading.Lock()
+        self._wake_pending = False
+        self.size = max(1, size)
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(self.size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn, *args) -> None:
+        """Run ``fn(*args)`` on a pool thread (callable from any thread)."""
+        self._jobs.put((fn, args))
+
+    def call_in_loop(self, fn, *args) -> None:
+        """Run ``fn(*args)`` on the loop thread soon (callable from any thread)."""
+        self._calls.append((fn, args))
+        with self._lock:
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        try:
+            self._loop.call_soon_threadsafe(self._run_calls)
+        except RuntimeError:  # the loop is closed: the process is exiting
+            pass
+
+    def shutdown(self) -> None:
+        """Let the threads finish their current job and stop (does not wait)."""
+        for _ in self._threads:
+            self._jobs.put((_STOP, ()))
+
+    def _run_calls(self) -> None:
+        with self._lock:
+            self._wake_pending = False
+        calls = self._calls
+        while calls:
+            fn, args = calls.popleft()
+            try:
+                fn(*args)
+            except Exception:
+                if self._log is not None:
+                    self._log.exception("Error in a loop callback from the thread pool")
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        while True:
+            fn, args = jobs.get()
+            if fn is _STOP:
+                return
+            try:
+                fn(*args)
+            except BaseException:
+                if self._log is not None:
+                    self._log.exception("Error in a thread pool job")

@@ -1,0 +1,68 @@
+"""WSGIServerHttpProtocol: ServerHttpProtocol serving a PEP 3333 app from a thread pool.
+
+For each request head the protocol creates a ``WSGIExchange`` and chooses the
+body sink of the configured mode (see ``body.py``): by default the body is
+spooled by the loop and the app is dispatched when it is complete; with
+``readpayload`` off the app is dispatched at once with a blocking ``wsgi.input``.
+"""
+
+from dataclasses import dataclass
+
+from server.protocol.server import ServerHttpProtocol
+
+from .body import BlockingInput, SpooledBody
+from .exchange import WSGIExchange
+
+DEFAULT_SPOOL_THRESHOLD = 1024 * 1024
+
+
+@dataclass(slots=True)
+class WSGIConfig:
+    app: object
+    pool: object  # ThreadPool
+    environ: dict  # base environ (see environ.base_environ)
+    log: object
+    readpayload: bool = True
+    spool_threshold: int = DEFAULT_SPOOL_THRESHOLD
+    tmp_dir: str | None = None
+    url_scheme: str = "http"
+    server_header: bytes = b""
+    debug: bool = False
+    access_log: bool = False
+    sendfile: bool = True  # only used where the loop implements sendfile
+
+
+class WSGIServerHttpProtocol(ServerHttpProtocol):
+    def __init__(self, wsgi: WSGIConfig, config, **kwargs):
+        super().__init__(config, **kwargs)
+        self.wsgi = wsgi
+        self._exchange: WSGIExchange | None = None
+
+    def on_request(self, head):
+        exchange = self._exchange = WSGIExchange(self, head, self.wsgi)
+        if not head.has_body:
+            exchange.dispatch(None, 0 if "Content-Length" in head.headers else None)
+            return None
+        if not self.wsgi.readpayload:
+            wsgi_input = BlockingInput(self, self.wsgi.pool)
+            exchange.dispatch(wsgi_input, head.content_length)
+            return wsgi_input
+        # The server reads the body for the app, so an expected 100 Continue goes now.
+        self.send_continue()
+        return SpooledBody(self.wsgi.spool_threshold, self.wsgi.tmp_dir, exchange.dispatch_spooled)
+
+    def response_finished(self, keep_alive: bool) -> None:
+        self._exchange = None
+        super().response_finished(keep_alive)
+
+    def on_disconnect(self) -> None:
+        if self._exchange is not None:
+            self._exchange.abort()
+
+    def on_pause_writing(self) -> None:
+        if self._exchange is not None:
+            self._exchange.pause()
+
+    def on_resume_writing(self) -> None:
+        if self._exchange is not None:
+            self._exchange.resume()
