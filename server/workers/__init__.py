@@ -1,0 +1,5 @@
+"""gunicorn worker classes: ``gunicorn -k server.workers.AsyncWorker``."""
+
+from .asyncworker import AsyncWorker
+
+__all__ = ["AsyncWorker"]

@@ -1,0 +1,192 @@
+"""AsyncWorker: a gunicorn worker that serves apps from an asyncio event loop.
+
+    gunicorn -k server.workers.AsyncWorker --threads 8 myproject.wsgi:application
+
+One process, one loop (uvloop when installed), gunicorn's listening sockets,
+and a protocol per connection. WSGI apps run in a pool of ``--threads``
+threads. The worker honours gunicorn's contract: heartbeat (``notify``) from the
+loop, ``max_requests`` (+ jitter), ``worker_connections``, ``graceful_timeout``,
+the signals (TERM graceful, INT/QUIT quick, USR1 reopen logs, ABRT), the access
+log through ``self.log.access`` and the ``limit_request_*`` and ``keepalive``
+settings.
+
+Graceful shutdown (SIGTERM, max_requests, parent gone): stop accepting at once,
+close idle connections, let busy ones finish their current response (sent with
+``Connection: close``) within ``graceful_timeout``, then close what is left.
+"""
+
+import asyncio
+import os
+import signal
+import sys
+
+from gunicorn.workers import base
+
+from server.protocol.limits import Limits
+from server.protocol.server import ServerConfig
+
+from .apps import protocol_factory_for
+from .listeners import Listeners
+from .settings import WorkerSettings
+
+HEARTBEAT_INTERVAL = 1.0
+
+
+def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
+    if choice in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+class AsyncWorker(base.Worker):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.settings = WorkerSettings()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.connections: set = set()
+        self.listeners: Listeners | None = None
+        self._stopping: asyncio.Event | None = None
+        self._quick_exit = False
+
+    # -- gunicorn Worker API ------------------------------------------------
+
+    def init_process(self) -> None:
+        # gunicorn applies --env / raw_env in super().init_process(); read them first.
+        for key, value in (self.cfg.env or {}).items():
+            os.environ[key] = value
+        self.settings = WorkerSettings.from_env()
+        self.loop = new_event_loop(self.settings.loop)
+        asyncio.set_event_loop(self.loop)
+        super().init_process()
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        loop = self.loop
+        loop.add_signal_handler(signal.SIGTERM, self._graceful_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self._quick_stop)
+        loop.add_signal_handler(signal.SIGQUIT, self._quick_stop)
+        loop.add_signal_handler(signal.SIGUSR1, self.log.reopen_files)
+        loop.add_signal_handler(signal.SIGABRT, self._abort)
+
+    def run(self) -> None:
+        try:
+            self.loop.run_until_complete(self._serve())
+        finally:
+            self._close_loop()
+        if self._quick_exit:
+            sys.exit(0)
+
+    # -- serving --------------------------------------------------------------
+
+    def server_config(self) -> ServerConfig:
+        s = self.settings
+        return ServerConfig(
+            limits=Limits.from_gunicorn(self.cfg, body=s.max_body_size),
+            keepalive=float(self.cfg.keepalive),
+            head_timeout=s.header_timeout,
+            body_timeout=s.body_timeout,
+            tcp_keepalive=s.tcp_keepalive,
+            allowed_methods=s.allowed_methods,
+            debug=s.debug,
+            server_header=s.server_header.encode("latin-1"),
+            log=self.log,
+        )
+
+    async def _serve(self) -> None:
+        self._stopping = asyncio.Event()
+        factory, cleanup = protocol_factory_for(self, self.wsgi)
+        self.listeners = Listeners(self.loop, self.sockets, factory, self.cfg.backlog, self.log)
+        try:
+            await self.listeners.start()
+            heartbeat = self.loop.create_task(self._heartbeat())
+            await self._stopping.wait()
+            heartbeat.cancel()
+            if not self._quick_exit:
+                await self._drain_connections()
+        finally:
+            self.listeners.close()
+            for conn in list(self.connections):
+                conn.close()
+            cleanup()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self.notify()
+            if self.ppid != os.getppid():
+                self.log.info("Parent changed, shutting down: %s", self)
+                self._graceful_stop("parent changed")
+                return
+            await asyncio.sleep(HEARTBEAT_INTERVAL)
+
+    async def _drain_connections(self) -> None:
+        self.listeners.close()
+        for conn in list(self.connections):
+            conn.closing()
+        deadline = self.loop.time() + self.cfg.graceful_timeout
+        while self.connections and self.loop.time() < deadline:
+            self.notify()
+            await asyncio.sleep(0.05)
+        if self.connections:
+            self.log.warning("Graceful timeout: closing %d connections", len(self.connections))
+
+    # -- owner interface for protocols -----------------------------------------
+
+    def connection_opened(self, conn) -> None:
+        self.connections.add(conn)
+        if not self.alive:
+            conn.closing()
+        elif len(self.connections) >= self.worker_connections:
+            self.listeners.pause()
+
+    def connection_closed(self, conn) -> None:
+        self.connections.discard(conn)
+        if self.alive and len(self.connections) < self.worker_connections:
+            self.listeners.resume()
+
+    def request_done(self) -> None:
+        self.nr += 1
+        if self.alive and self.nr >= self.max_requests:
+            self.log.info("Autorestarting worker after current request.")
+            self._graceful_stop("max_requests")
+
+    @property
+    def worker_connections(self) -> int:
+        return max(1, self.cfg.worker_connections)
+
+    # -- signals --------------------------------------------------------------
+
+    def _graceful_stop(self, why: str) -> None:
+        if self.alive:
+            self.log.info("Worker stopping gracefully (%s): %s", why, self)
+        self.alive = False
+        if self._stopping is not None:
+            self._stopping.set()
+
+    def _quick_stop(self) -> None:
+        self.alive = False
+        self._quick_exit = True
+        self.cfg.worker_int(self)
+        if self._stopping is not None:
+            self._stopping.set()
+
+    def _abort(self) -> None:
+        self.alive = False
+        self.cfg.worker_abort(self)
+        sys.exit(1)
+
+    def _close_loop(self) -> None:
+        loop = self.loop
+        try:
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        finally:
+            loop.close()

@@ -1,0 +1,84 @@
+"""Settings of this worker that gunicorn has no name for.
+
+gunicorn's own settings keep their meaning (``keepalive``, ``threads``,
+``limit_request_*``, ``graceful_timeout``...). The few settings gunicorn does not
+have are read from environment variables, which gunicorn can set for its
+workers with ``--env NAME=VALUE`` or ``raw_env = [...]`` in a config file:
+
+==============================  =========  ===========================================
+variable                        default    meaning
+==============================  =========  ===========================================
+ASYNCWORKER_READPAYLOAD         1          receive a WSGI request body before calling the
+                                           app (0: stream it through a blocking wsgi.input)
+ASYNCWORKER_SPOOL_THRESHOLD     1048576    body bytes kept in memory before spooling to a
+                                           temporary file (in gunicorn's tmp_upload_dir)
+ASYNCWORKER_MAX_BODY_SIZE       0          request body cap in bytes, 413 past it (0: none)
+ASYNCWORKER_HEADER_TIMEOUT      10         seconds to receive a whole request head (408)
+ASYNCWORKER_BODY_TIMEOUT        30         idle seconds allowed while receiving a body (408)
+ASYNCWORKER_DEBUG               0          tracebacks in 500 responses
+ASYNCWORKER_SERVER_HEADER       asyncworker  the Server header ("" to send none)
+ASYNCWORKER_ALLOWED_METHODS     (all)      comma-separated methods; others get 405
+ASYNCWORKER_LOOP                auto       auto (uvloop if installed), uvloop or asyncio
+ASYNCWORKER_TCP_KEEPALIVE       1          SO_KEEPALIVE on client connections
+==============================  =========  ===========================================
+"""
+
+import os
+from dataclasses import dataclass
+
+PREFIX = "ASYNCWORKER_"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    readpayload: bool = True
+    spool_threshold: int = 1024 * 1024
+    max_body_size: int = 0
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    debug: bool = False
+    server_header: str = "asyncworker"
+    allowed_methods: frozenset | None = None
+    loop: str = "auto"
+    tcp_keepalive: bool = True
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> "WorkerSettings":
+        values = {}
+        for name in cls.__dataclass_fields__:
+            raw = environ.get(PREFIX + name.upper())
+            if raw is not None:
+                values[name] = _convert(name, raw, getattr(cls, name) if name != "allowed_methods" else None)
+        return cls(**values)
+
+
+def _convert(name: str, raw: str, default):
+    raw = raw.strip()
+    try:
+        if name == "allowed_methods":
+            methods = frozenset(m.strip().upper() for m in raw.split(",") if m.strip())
+            return methods or None
+        if name == "loop":
+            if raw not in ("auto", "uvloop", "asyncio"):
+                raise ValueError(raw)
+            return raw
+        if isinstance(default, bool):
+            lowered = raw.lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            value = int(raw)
+        elif isinstance(default, float):
+            value = float(raw)
+        else:
+            return raw
+        if value < 0:
+            raise ValueError(raw)
+        return value
+    except ValueError:
+        raise ValueError(f"Invalid value for {PREFIX}{name.upper()}: {raw!r}") from None
