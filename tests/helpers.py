@@ -1,0 +1,287 @@
+"""Integration-test harness: real gunicorn processes, raw sockets, HTTP/1.x response parsing."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal as _signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TESTS_DIR = Path(__file__).resolve().parent
+APPS_DIR = TESTS_DIR / "apps"
+WORKER = os.environ.get("TEST_WORKER", "server.workers.AsyncWorker")
+BOOT_TIMEOUT = 15.0
+BOOT_LINE = "Booting worker with pid"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition, timeout: float, interval: float = 0.02, what: str = "condition"):
+    """Poll `condition()` until it returns a truthy value; raise TimeoutError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Gunicorn:
+    """A real `gunicorn` master with one worker on 127.0.0.1:<free port>."""
+
+    def __init__(self, app: str, *extra_args: str, threads: int = 4,
+                 env: dict | None = None, chdir: str = str(APPS_DIR)):
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._tmp = tempfile.TemporaryDirectory(prefix="gunicorn-test-")
+        self.log_path = Path(self._tmp.name) / "gunicorn.log"
+        self.cmd = [sys.executable, "-m", "gunicorn", "-k", WORKER, "--no-control-socket",
+                    "-b", f"127.0.0.1:{self.port}", "--threads", str(threads),
+                    "--workers", "1", "--log-level", "debug", "--chdir", chdir,
+                    *extra_args, app]
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Gunicorn":
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=self.env,
+                                         start_new_session=True)
+        try:
+            wait_until(self._booted, BOOT_TIMEOUT, what="gunicorn worker boot")
+        except BaseException as exc:
+            self.stop()
+            if not isinstance(exc, Exception):
+                raise
+            raise RuntimeError(f"gunicorn failed to start ({exc}); log:\n{self.log_text()}") from None
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _booted(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with status {self.proc.returncode}")
+        return BOOT_LINE in self.log_text() and self._worker_serves()
+
+    def _worker_serves(self) -> bool:
+        """Connect and half-close: the listening socket alone accepts connections, but only a
+        worker that has loaded the app answers or closes them."""
+        try:
+            with connect(self.port, timeout=1) as sock:
+                sock.shutdown(socket.SHUT_WR)
+                sock.recv(1)
+            return True
+        except OSError:  # refused, reset, or no answer yet
+            return False
+
+    def worker_pids(self) -> list[int]:
+        """PIDs of the master's child processes (the workers)."""
+        pids = []
+        for children in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
+            try:
+                pids += [int(p) for p in children.read_text().split()]
+            except OSError:  # master or thread exited meanwhile
+                pass
+        return sorted(set(pids))
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 10) -> int | None:
+        """SIGTERM the master and wait; SIGKILL master and workers if it takes too long."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            workers = self.worker_pids()
+            self.proc.send_signal(_signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                for pid in [self.proc.pid, *workers]:
+                    _kill_quietly(pid)
+                self.proc.wait(timeout)
+        return self.proc.returncode
+
+
+def _kill_quietly(pid: int) -> None:
+    try:
+        os.kill(pid, _signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+# --- raw sockets -------------------------------------------------------------
+
+def connect(port: int, timeout: float = 5) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+
+def _send_quietly(sock: socket.socket, data: bytes, shut_write: bool) -> None:
+    """Send `data`; the server may legitimately stop reading or close early."""
+    try:
+        sock.sendall(data)
+        if shut_write:
+            sock.shutdown(socket.SHUT_WR)
+    except (BrokenPipeError, ConnectionResetError, TimeoutError):
+        pass
+
+
+def read_until_eof(sock: socket.socket, timeout: float = 5) -> tuple[bytes, bool]:
+    """Read until EOF or `timeout` s in total; return (data, whether EOF/reset was seen)."""
+    deadline = time.monotonic() + timeout
+    chunks = []
+    while (remaining := deadline - time.monotonic()) > 0:
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            break
+        except ConnectionResetError:
+            return b"".join(chunks), True
+        if not chunk:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+    return b"".join(chunks), False
+
+
+def send_and_close_write(port: int, data: bytes, timeout: float = 5) -> bytes:
+    """Send `data` on a fresh connection, half-close, return everything read until EOF/timeout."""
+    with connect(port, timeout) as sock:
+        _send_quietly(sock, data, shut_write=True)
+        return read_until_eof(sock, timeout)[0]
+
+
+def send_and_read(port: int, data: bytes, timeout: float = 5) -> tuple[bytes, bool]:
+    """Send `data` on a fresh connection WITHOUT half-closing; return (received, server_closed).
+
+    Tells whether the server closes the connection on its own."""
+    with connect(port, timeout) as sock:
+        _send_quietly(sock, data, shut_write=False)
+        return read_until_eof(sock, timeout)
+
+
+# --- response parsing --------------------------------------------------------
+
+@dataclass
+class Response:
+    version: str
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    trailers: list[tuple[str, str]] = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for n, v in self.headers if n.lower() == name), None)
+
+    @property
+    def chunked(self) -> bool:
+        te = self.header("transfer-encoding") or ""
+        return te.replace(" ", "").lower().endswith("chunked")
+
+
+class _Reader:
+    """Exact reads on top of a socket (unbuffered: never over-reads) or a binary file object."""
+
+    def __init__(self, src):
+        self.f = src.makefile("rb", buffering=0) if isinstance(src, socket.socket) else src
+
+    def readline(self) -> bytes:
+        return self.f.readline(65537)  # on a raw socket file this reads byte by byte
+
+    def read_exact(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.f.read(n - len(buf))
+            if not chunk:
+                raise ValueError(f"truncated body: got {len(buf)} of {n} bytes")
+            buf += chunk
+        return bytes(buf)
+
+    def read_all(self) -> bytes:
+        buf = bytearray()
+        while chunk := self.f.read(65536):
+            buf += chunk
+        return bytes(buf)
+
+
+def _line(reader: _Reader) -> bytes:
+    line = reader.readline()
+    if not line.endswith(b"\n"):
+        raise ValueError(f"truncated response line: {line!r}")
+    return line.rstrip(b"\r\n")
+
+
+def _read_fields(reader: _Reader) -> list[tuple[str, str]]:
+    fields = []
+    while line := _line(reader):
+        name, sep, value = line.decode("latin-1").partition(":")
+        if not sep:
+            raise ValueError(f"malformed header line: {line!r}")
+        fields.append((name, value.strip(" \t")))
+    return fields
+
+
+def _read_chunked(reader: _Reader) -> tuple[bytes, list[tuple[str, str]]]:
+    body = bytearray()
+    while size := int(_line(reader).split(b";")[0].strip(), 16):
+        body += reader.read_exact(size)
+        if _line(reader) != b"":
+            raise ValueError("missing CRLF after chunk data")
+    return bytes(body), _read_fields(reader)
+
+
+def read_response(src, head: bool = False) -> Response | None:
+    """Parse exactly one HTTP/1.x response from a socket or binary reader.
+
+    Returns None on clean EOF before any byte. `head=True`: the request was HEAD (no body)."""
+    reader = src if isinstance(src, _Reader) else _Reader(src)
+    first = reader.readline()
+    if not first:
+        return None
+    if not first.endswith(b"\n"):
+        raise ValueError(f"truncated status line: {first!r}")
+    version, _, rest = first.rstrip(b"\r\n").decode("latin-1").partition(" ")
+    status, _, reason = rest.partition(" ")
+    if not version.startswith("HTTP/1.") or not status.isdigit():
+        raise ValueError(f"malformed status line: {first!r}")
+    resp = Response(version, int(status), reason, _read_fields(reader), b"")
+    if head or resp.status < 200 or resp.status in (204, 304):
+        return resp
+    if resp.chunked:
+        resp.body, resp.trailers = _read_chunked(reader)
+    elif (length := resp.header("content-length")) is not None:
+        resp.body = reader.read_exact(int(length))
+    else:
+        resp.body = reader.read_all()
+    return resp
+
+
+def parse_responses(data: bytes) -> list[Response]:
+    """All responses in `data` (interim 1xx responses are entries of their own)."""
+    reader = _Reader(io.BytesIO(data))
+    responses = []
+    while (resp := read_response(reader)) is not None:
+        responses.append(resp)
+    return responses
