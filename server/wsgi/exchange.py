@@ -161,7 +161,7 @@ class WSGIExchange:
                            final=True)
                 return
             self._send_piece(body)
-        elif isinstance(result, FileWrapper) and self._sendfile(result):
+        elif isinstance(result, FileWrapper) and self._send_file(result):
             return
         else:
             for piece in result:
@@ -183,8 +183,9 @@ class WSGIExchange:
         head = self._head_bytes(0) if self._writer is None else b""
         self._send(head + self._writer.finish(), final=True)
 
-    def _sendfile(self, wrapper: FileWrapper) -> bool:
-        span = wrapper.sendfile_span() if self.config.sendfile else None
+    def _send_file(self, wrapper: FileWrapper) -> bool:
+        """Send a regular file with its length: by sendfile where the loop can, else by blocks."""
+        span = wrapper.sendfile_span()
         if span is None:
             return False
         offset, count = span
@@ -193,14 +194,22 @@ class WSGIExchange:
         writer = self._writer
         if writer.length is not None:
             count = min(count, writer.length)
+        if writer.no_body or not count:
+            self._send(head + writer.finish(), final=True)
+            return True
+        if not self.config.sendfile:
+            self._send(head)
+            for piece in wrapper:
+                self._send_piece(piece)
+            self._finish()
+            return True
         self._send(head)
-        if not writer.no_body and count:
-            done = concurrent.futures.Future()
-            self.pool.call_in_loop(self._start_sendfile, wrapper.filelike, offset, count, done)
-            try:
-                writer.sent += done.result()
-            except (ConnectionError, RuntimeError) as exc:
-                raise ClientDisconnected() from exc
+        done = concurrent.futures.Future()
+        self.pool.call_in_loop(self._start_sendfile, wrapper.filelike, offset, count, done)
+        try:
+            writer.sent += done.result()
+        except (ConnectionError, RuntimeError) as exc:
+            raise ClientDisconnected() from exc
         self._send(writer.finish(), final=True)
         return True
 

@@ -1,0 +1,120 @@
+"""Response paths of the WSGI bridge, against a real gunicorn with AsyncWorker."""
+
+import hashlib
+import os
+import socket
+import time
+
+import pytest
+
+from helpers import Gunicorn, connect, read_response, read_until_eof, wait_until
+from response_apps import FILE_SIZE, _FILE
+
+
+@pytest.fixture(scope="module")
+def server():
+    with Gunicorn("response_apps:app") as srv:
+        yield srv
+
+
+def get(sock, path: str, method: str = "GET"):
+    sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    return read_response(sock, head=method == "HEAD")
+
+
+def file_digest(offset: int = 0) -> str:
+    with open(_FILE, "rb") as f:
+        f.seek(offset)
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def test_short_body_closes_the_connection(server):
+    # The client must not be left waiting for 90 bytes that never come: the server closes.
+    with connect(server.port) as sock:
+        sock.sendall(b"GET /short-body HTTP/1.1\r\nHost: t\r\n\r\n")
+        data, eof = read_until_eof(sock, timeout=5)
+    assert eof and b"Content-Length: 100\r\n" in data and data.endswith(b"\r\n\r\nonly ten b")
+
+
+def test_long_body_is_truncated_and_logged(server):
+    with connect(server.port) as sock:
+        resp = get(sock, "/long-body")
+        assert resp.body == b"12345"
+        # The connection stays in sync: the next response parses.
+        assert get(sock, "/hello").body == b"hello world"
+    wait_until(lambda: "longer than its Content-Length" in server.log_text(), 5, what="truncation logged")
+
+
+@pytest.mark.parametrize("path", ["/bad-header", "/bad-header-name", "/hop-by-hop"])
+def test_unsafe_response_headers_give_500(server, path):
+    with connect(server.port) as sock:
+        resp = get(sock, path)
+        assert resp.status == 500
+        assert b"should not be sent" not in resp.body
+        assert resp.header("X-Injected") is None and resp.header("Set-Cookie") is None
+        assert get(sock, "/hello").status == 200  # the connection is still usable
+
+
+def test_head_and_204_have_no_body(server):
+    with connect(server.port) as sock:
+        resp = get(sock, "/hello", method="HEAD")
+        assert resp.status == 200 and resp.body == b""
+        resp = get(sock, "/no-content")
+        assert resp.status == 204 and resp.body == b""
+        assert resp.header("Transfer-Encoding") is None and resp.header("Content-Length") is None
+        assert get(sock, "/hello").body == b"hello world"
+
+
+def test_http10_stream_is_delimited_by_close(server):
+    with connect(server.port) as sock:
+        sock.sendall(b"GET /hello HTTP/1.0\r\n\r\n")
+        data, eof = read_until_eof(sock)
+    assert eof and data.endswith(b"\r\n\r\nhello world")
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+@pytest.mark.parametrize("offset", [0, 1000])
+def test_file_wrapper_sends_the_file(loop, offset):
+    # The asyncio loop sends it with loop.sendfile; uvloop streams it from the app thread.
+    with Gunicorn("response_apps:app", env={"ASYNCWORKER_LOOP": loop}) as srv:
+        with connect(srv.port) as sock:
+            for _ in range(2):  # twice on one connection: framing stays in sync
+                resp = get(sock, f"/file?offset={offset}")
+                assert resp.status == 200
+                assert resp.header("Content-Length") == str(FILE_SIZE - offset)
+                assert hashlib.sha256(resp.body).hexdigest() == file_digest(offset)
+
+
+def test_unix_socket(tmp_path):
+    path = str(tmp_path / "server.sock")
+    with Gunicorn("response_apps:app", "-b", f"unix:{path}"):
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            sock.connect(path)
+            assert get(sock, "/hello").body == b"hello world"
+
+
+def test_slow_reader_blocks_the_app_thread(server, tmp_path):
+    """A client that stops reading pauses the app; nothing piles up in memory."""
+    mark = tmp_path / "mark"
+    total = 512  # MiB the app would produce
+    with connect(server.port, timeout=30) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.sendall(f"GET /produce?n={total}&mark={mark} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        wait_until(lambda: mark.exists() and mark.read_text(), 10, what="the app to start producing")
+        produced = stalled_value(mark)
+        # Kernel buffers + the transport's buffer + the hand-off bound: a few MiB at most.
+        assert produced < 32, f"the app produced {produced} MiB while the client read nothing"
+        resp = read_response(sock)
+    assert resp.status == 200 and len(resp.body) == total * 1024 * 1024
+
+
+def stalled_value(mark) -> int:
+    """The app's progress once it has stopped moving for half a second."""
+    last, since = None, time.monotonic()
+    while time.monotonic() - since < 0.5:
+        value = int(mark.read_text() or 0)
+        if value != last:
+            last, since = value, time.monotonic()
+        time.sleep(0.05)
+    return last
