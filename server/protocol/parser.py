@@ -211,9 +211,16 @@ class RequestParser:
     # -- body with Content-Length -------------------------------------------
 
     def _body_data(self, events: list) -> bool:
-        buf = self._buf
-        if not buf:
+        if not self._buf:
             return False
+        events.append(Data(self._take_body()))
+        if self._remaining == 0:
+            self._finish(events)
+        return True
+
+    def _take_body(self) -> bytes:
+        """Take up to ``_remaining`` buffered body bytes."""
+        buf = self._buf
         n = self._remaining
         if len(buf) <= n:
             data = bytes(buf)
@@ -222,10 +229,7 @@ class RequestParser:
             data = bytes(buf[:n])
             del buf[:n]
         self._remaining -= len(data)
-        events.append(Data(data))
-        if self._remaining == 0:
-            self._finish(events)
-        return True
+        return data
 
     # -- chunked body (RFC 9112 s7.1) ----------------------------------------
 
@@ -255,17 +259,9 @@ class RequestParser:
         return True
 
     def _chunk_data(self, events: list) -> bool:
-        buf = self._buf
-        if not buf:
+        if not self._buf:
             return False
-        n = self._remaining
-        if len(buf) <= n:
-            data = bytes(buf)
-            buf.clear()
-        else:
-            data = bytes(buf[:n])
-            del buf[:n]
-        self._remaining -= len(data)
+        data = self._take_body()
         end = self._remaining == 0
         events.append(Data(data, end))
         if end:
