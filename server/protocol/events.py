@@ -37,6 +37,6 @@ class Data:
     end_of_chunk: bool = False  # True on the last piece of an HTTP chunk
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, frozen=True)
 class EndOfMessage:
     trailers: CIMultiDict | None = None

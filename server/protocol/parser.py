@@ -157,11 +157,12 @@ class RequestParser:
         """Fail early on an unfinished head that can never become valid."""
         buf = self._buf
         limits = self.limits
+        size = len(buf) - buf.endswith(b"\r")  # a lone CR may be the start of CRLF
         last_end = buf.rfind(b"\r\n")
         if last_end < 0:
-            if len(buf) > limits.request_line:
+            if size > limits.request_line:
                 raise UriTooLong("Request line too long")
-        elif len(buf.rstrip(b"\r")) - last_end - 2 > limits.field_size:
+        elif size - last_end > limits.field_size:  # the partial line and its CRLF
             raise HeaderFieldsTooLarge("Header field too large")
         elif buf.count(b"\r\n") > limits.fields + 1:
             raise HeaderFieldsTooLarge("Too many header fields")
@@ -198,7 +199,7 @@ class RequestParser:
         match = grammar.field_line.fullmatch
         for i in range(start, len(lines)):
             line = lines[i]
-            if len(line) > limits.field_size:
+            if len(line) + 2 > limits.field_size:  # gunicorn counts the CRLF
                 raise HeaderFieldsTooLarge("Header field too large")
             m = match(line)
             if m is None:
@@ -237,7 +238,7 @@ class RequestParser:
         buf = self._buf
         end = buf.find(b"\r\n")
         if end < 0:
-            if len(buf) > self.limits.chunk_line:
+            if len(buf) - buf.endswith(b"\r") > self.limits.chunk_line:
                 raise BadRequest("Chunk size line too long")
             if b"\n" in buf:
                 raise BadRequest("Bare LF in chunk size line")
@@ -286,7 +287,7 @@ class RequestParser:
         while True:
             end = buf.find(b"\r\n")
             if end < 0:
-                if len(buf) > limits.field_size:
+                if len(buf) - buf.endswith(b"\r") + 2 > limits.field_size:
                     raise HeaderFieldsTooLarge("Trailer field too large")
                 if b"\n" in buf:
                     raise BadRequest("Bare LF in trailer section")
@@ -334,10 +335,11 @@ def _parse_request_line(line: bytes) -> tuple[str, str, tuple[int, int]]:
     m = grammar.http_version.fullmatch(version)
     if m is None:
         raise BadRequest("Invalid HTTP version")
-    ver = (int(m.group(1)), int(m.group(2)))
-    if ver not in ((1, 1), (1, 0)):
-        raise VersionNotSupported(f"HTTP/{ver[0]}.{ver[1]} not supported")
-    return method.decode("ascii"), target.decode("latin-1"), ver
+    major, minor = int(m.group(1)), int(m.group(2))
+    if major != 1:
+        raise VersionNotSupported(f"HTTP/{major}.{minor} not supported")
+    # RFC 9112 s2.3: a higher minor version is understood as the highest we speak.
+    return method.decode("ascii"), target.decode("latin-1"), (1, min(minor, 1))
 
 
 def _split_target(method: str, target: str) -> tuple[str, str]:
@@ -372,9 +374,9 @@ def _build_head(method, target, version, headers, raw) -> RequestHead:
     content_length, chunked = body_framing(version, headers)
     tokens = connection_tokens(headers)
     expect_continue = False
-    expect = headers.get("Expect")
-    if expect is not None:
-        if expect.strip(" \t").lower() != "100-continue":
+    expectations = headers.getall("Expect", ())
+    if expectations:
+        if any(e.strip(" \t").lower() != "100-continue" for f in expectations for e in f.split(",")):
             raise ExpectationFailed("Unsupported expectation")
         expect_continue = version >= (1, 1)  # RFC 9110 s10.1.1: ignored in HTTP/1.0
     head = RequestHead(

@@ -109,6 +109,7 @@ class StreamReader:
         self._buffer.appendleft(data)
         self._size += len(data)
         self._total_read -= len(data)
+        self._wake()
 
     # -- reading side (the handler) ---------------------------------------
 
@@ -175,28 +176,24 @@ class StreamReader:
     async def readchunk(self) -> tuple[bytes, bool]:
         """Return ``(data, end_of_http_chunk)``; ``(b"", False)`` at the end of the body."""
         while True:
-            if self._chunk_ends:
-                boundary = self._chunk_ends[0]
-                if boundary <= self._total_read:
-                    self._chunk_ends.popleft()
-                    return b"", True
-                if boundary - self._total_read <= self._size:
-                    data = self._take(boundary - self._total_read)
-                    self._chunk_ends.popleft()
+            self._check("readchunk")
+            ends = self._chunk_ends
+            while ends and ends[0] < self._total_read:
+                ends.popleft()  # a plain read() already went past this boundary
+            if ends:
+                gap = ends[0] - self._total_read
+                if gap <= self._size:
+                    data = self._take(gap)
+                    ends.popleft()
                     return data, True
-            await self._wait_for_data("readchunk")
-            if not self._size:
-                return b"", False
-            if not self._chunk_ends:
+            if self._size:
                 return self._take(self._size), False
-            return self._take(min(self._size, self._chunk_ends[0] - self._total_read)), False
+            if self._eof:
+                return b"", False
+            await self._wait("readchunk")
 
     def read_nowait(self, n: int = -1) -> bytes:
-        if self._exception is not None:
-            raise self._exception
-        if self._waiter is not None:
-            raise RuntimeError("read_nowait() called while another coroutine is waiting for data")
-        self._first_read()
+        self._check("read_nowait")
         if n < 0 or n > self._size:
             n = self._size
         return self._take(n)
@@ -224,13 +221,21 @@ class StreamReader:
 
     async def _wait_for_data(self, func_name: str) -> None:
         """Return when bytes are buffered or the body has ended; raise a fed exception."""
+        while True:
+            self._check(func_name)
+            if self._size or self._eof:
+                return
+            await self._wait(func_name)
+
+    def _check(self, func_name: str) -> None:
         if self._exception is not None:
             raise self._exception
-        self._first_read()
-        if self._size or self._eof:
-            return
         if self._waiter is not None:
             raise RuntimeError(f"{func_name}() called while another coroutine is waiting for data")
+        self._first_read()
+
+    async def _wait(self, func_name: str) -> None:
+        """Wait for the next feed, of whatever kind."""
         self._waiter = self._loop.create_future()
         try:
             await self._waiter

@@ -23,7 +23,7 @@ from email.utils import formatdate
 from .errors import ResponseHeaderError
 from .grammar import token as _token
 
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_VALUE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")  # CTLs, DEL and anything beyond latin-1
 _STATUS = re.compile(r"([1-9][0-9]{2}) ([^\x00-\x08\x0a-\x1f\x7f]*)")
 
 HOP_BY_HOP = frozenset(
@@ -98,12 +98,14 @@ class ResponseWriter:
                 raise ResponseHeaderError(f"Hop-by-hop header not allowed: {name}")
             if lname == "content-length":
                 length = self._declared_length(value, length)
-                continue
+                continue  # written below, once, unless the status forbids it
             if lname in ("date", "server"):
                 continue  # ours are authoritative
             lines.append(b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1")))
         if length is None and body_size is not None and not self.no_body:
             length = body_size
+        if status < 200 or status == 204:
+            length = None  # RFC 9110 s8.6: a server MUST NOT send Content-Length here
         self.length = length
         if length is not None:
             lines.append(b"Content-Length: %d\r\n" % length)

@@ -1,0 +1,175 @@
+"""Tests of ConnectionTimer (server/protocol/timers.py) on a real asyncio loop.
+
+Timeouts are short (SHORT seconds). A test waits for the timeout callback through a future
+the callback resolves, bounded by ``asyncio.wait_for``; a test that checks that nothing
+fires waits instead for a marker scheduled on the loop after the deadline (``call_later``).
+Times are read from ``loop.time()``, the clock the timer itself uses.
+"""
+
+import asyncio
+
+import pytest
+
+from server.protocol.timers import ConnectionTimer
+
+SHORT = 0.05
+BOUND = 2.0  # no wait below may take this long
+
+
+class Recorder:
+    """A timer's callback: records (phase, loop time) and resolves ``fired``."""
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.calls = []
+        self.fired = loop.create_future()
+
+    def __call__(self, phase):
+        self.calls.append((phase, self.loop.time()))
+        if not self.fired.done():
+            self.fired.set_result(phase)
+
+    @property
+    def phases(self):
+        return [phase for phase, _ in self.calls]
+
+
+def run(test):
+    """Run ``test(loop, timer, recorder)`` (a coroutine function) on a fresh loop."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        recorder = Recorder(loop)
+        timer = ConnectionTimer(loop, recorder)
+        try:
+            return await test(loop, timer, recorder)
+        finally:
+            timer.cancel()
+    return asyncio.run(main())
+
+
+async def fired(recorder) -> float:
+    """Wait (bounded) for the callback; return the loop time it ran at."""
+    await asyncio.wait_for(asyncio.shield(recorder.fired), BOUND)
+    return recorder.calls[0][1]
+
+
+async def passing(loop, seconds: float) -> None:
+    """Wait until a marker scheduled ``seconds`` from now has run."""
+    marker = loop.create_future()
+    loop.call_later(seconds, marker.set_result, None)
+    await asyncio.wait_for(marker, BOUND)
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("phase", ["head", "body", "keepalive", "drain"])
+def test_fires_once_with_its_phase(phase):
+    async def test(loop, timer, rec):
+        t0 = loop.time()
+        timer.start(phase, SHORT)
+        assert timer.phase == phase
+        at = await fired(rec)
+        await passing(loop, SHORT)
+        return at - t0, timer.phase, rec.phases
+    elapsed, phase_after, phases = run(test)
+    assert elapsed >= SHORT and phase_after is None and phases == [phase]
+
+
+def test_touch_postpones():
+    async def test(loop, timer, rec):
+        touched = []
+
+        def touch():
+            touched.append(loop.time())
+            timer.touch()
+        timer.start("body", 2 * SHORT)
+        loop.call_later(SHORT, touch)
+        at = await fired(rec)
+        return at - touched[0], rec.phases
+    since_touch, phases = run(test)
+    assert since_touch >= 2 * SHORT and phases == ["body"]
+
+
+def test_touch_without_a_phase_does_nothing():
+    async def test(loop, timer, rec):
+        timer.touch()
+        await passing(loop, SHORT)
+        return timer.phase, rec.calls
+    assert run(test) == (None, [])
+
+
+def test_stop_prevents_firing():
+    async def test(loop, timer, rec):
+        timer.start("head", SHORT)
+        timer.stop()
+        assert timer.phase is None
+        await passing(loop, 2 * SHORT)
+        return rec.calls
+    assert run(test) == []
+
+
+def test_restart_after_stop_fires_at_the_new_deadline():
+    async def test(loop, timer, rec):
+        timer.start("head", SHORT)
+        timer.stop()
+        t1 = loop.time()
+        timer.start("keepalive", 2 * SHORT)  # the old handle is reused, then re-armed
+        at = await fired(rec)
+        return at - t1, rec.phases
+    elapsed, phases = run(test)
+    assert elapsed >= 2 * SHORT and phases == ["keepalive"]
+
+
+def test_cancel():
+    async def test(loop, timer, rec):
+        timer.start("head", SHORT)
+        timer.cancel()
+        assert timer.phase is None
+        await passing(loop, 2 * SHORT)
+        calls = list(rec.calls)
+        timer.start("body", SHORT)  # usable again after cancel
+        return calls, await fired(rec) is not None, rec.phases
+    assert run(test) == ([], True, ["body"])
+
+
+@pytest.mark.parametrize("seconds", [0, -1])
+def test_start_with_no_timeout_disables(seconds):
+    async def test(loop, timer, rec):
+        timer.start("head", SHORT)
+        timer.start("keepalive", seconds)
+        assert timer.phase is None
+        await passing(loop, 2 * SHORT)
+        return rec.calls
+    assert run(test) == []
+
+
+def test_earlier_deadline_after_a_later_one():
+    async def test(loop, timer, rec):
+        timer.start("keepalive", 60)
+        t1 = loop.time()
+        timer.start("head", SHORT)
+        at = await fired(rec)
+        return at - t1, rec.phases
+    elapsed, phases = run(test)
+    assert SHORT <= elapsed < BOUND and phases == ["head"]
+
+
+def test_later_deadline_after_an_earlier_one():
+    async def test(loop, timer, rec):
+        timer.start("head", SHORT)
+        t1 = loop.time()
+        timer.start("body", 3 * SHORT)
+        at = await fired(rec)
+        await passing(loop, SHORT)
+        return at - t1, rec.phases
+    elapsed, phases = run(test)
+    assert elapsed >= 3 * SHORT and phases == ["body"]
+
+
+def test_phase_changes_without_a_new_deadline_report_the_last_phase():
+    async def test(loop, timer, rec):
+        timer.start("head", SHORT)
+        timer.start("body", SHORT)
+        await fired(rec)
+        return rec.phases
+    assert run(test) == ["body"]
