@@ -19,10 +19,18 @@ class LoggedResponse:
 
 
 class LoggedRequest:
-    __slots__ = ("headers",)
+    """What gunicorn's logger and its pre_request/post_request hooks read of a request."""
 
-    def __init__(self, headers):
+    __slots__ = ("headers", "method", "uri", "path", "query", "version")
+
+    def __init__(self, headers, head=None):
         self.headers = headers  # (name, value) pairs
+        if head is not None:
+            self.method = head.method
+            self.uri = head.target
+            self.path = head.path
+            self.query = head.query
+            self.version = head.version
 
 
 def access_log_enabled(log) -> bool:

@@ -6,10 +6,13 @@ the same ``ServerHttpProtocol`` core; today every app is a WSGI app (native
 ``web.Application`` and ASGI apps plug in here as further kinds).
 """
 
+import asyncio
+import os
+
 from server.wsgi.environ import base_environ
 from server.wsgi.filewrapper import FileWrapper
 from server.wsgi.pool import ThreadPool
-from server.wsgi.protocol import WSGIConfig, WSGIServerHttpProtocol
+from server.wsgi.protocol import RequestHooks, WSGIConfig, WSGIServerHttpProtocol
 from server.protocol.accesslog import access_log_enabled
 
 
@@ -41,6 +44,8 @@ def _wsgi_factory(worker, app):
         debug=settings.debug,
         access_log=access_log_enabled(worker.log),
         sendfile=cfg.sendfile is not False and _loop_has_sendfile(worker.loop),
+        worker=worker,
+        hooks=RequestHooks.from_gunicorn(cfg),
     )
 
     def factory():
@@ -50,13 +55,9 @@ def _wsgi_factory(worker, app):
 
 
 def _script_name(cfg) -> str:
-    import os
-
     root = getattr(cfg, "root_path", "") or os.environ.get("SCRIPT_NAME", "")
     return root.rstrip("/")
 
 
 def _loop_has_sendfile(loop) -> bool:
-    import asyncio
-
     return type(loop).sendfile is not asyncio.AbstractEventLoop.sendfile

@@ -21,7 +21,7 @@ import threading
 import time
 import traceback
 
-from server.protocol.accesslog import log_access
+from server.protocol.accesslog import LoggedRequest, LoggedResponse, log_access
 from server.protocol.writer import ResponseWriter, error_response, parse_status
 
 from .body import empty_input
@@ -102,6 +102,10 @@ class WSGIExchange:
             url_scheme=config.url_scheme,
         )
         result = None
+        hooks = config.hooks
+        if hooks is not None:
+            request = LoggedRequest([(k.upper(), v) for k, v in self.head.headers.items()], self.head)
+            self._run_hook(hooks.pre_request, request)
         try:
             result = config.app(environ, self.start_response)
             self._send_result(result)
@@ -119,6 +123,18 @@ class WSGIExchange:
                 wsgi_input.close()
         if config.access_log and self._writer is not None:
             self._log_access(environ, time.monotonic() - started)
+        if hooks is not None:
+            writer = self._writer
+            response = LoggedResponse(self._status, writer.sent if writer else 0, self._headers or [])
+            self._run_hook(hooks.post_request, request, environ, response)
+
+    def _run_hook(self, hook, *args) -> None:
+        if hook is None:
+            return
+        try:
+            hook(self.config.worker, *args)
+        except Exception:
+            self.config.log.exception("Exception in %s hook", hook.__name__)
 
     def start_response(self, status: str, headers: list, exc_info=None):
         if exc_info is not None:

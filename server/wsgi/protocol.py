@@ -30,6 +30,23 @@ class WSGIConfig:
     debug: bool = False
     access_log: bool = False
     sendfile: bool = True  # only used where the loop implements sendfile
+    worker: object = None  # passed to gunicorn's request hooks
+    hooks: object = None  # RequestHooks when the user set pre_request or post_request
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHooks:
+    """gunicorn's pre_request/post_request hooks; None where left at gunicorn's default."""
+
+    pre_request: object
+    post_request: object
+
+    @classmethod
+    def from_gunicorn(cls, cfg) -> "RequestHooks | None":
+        pre, post = (getattr(cfg, name) for name in ("pre_request", "post_request"))
+        pre = None if pre is cfg.settings["pre_request"].default else pre
+        post = None if post is cfg.settings["post_request"].default else post
+        return cls(pre, post) if pre or post else None
 
 
 class WSGIServerHttpProtocol(ServerHttpProtocol):
