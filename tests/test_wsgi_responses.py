@@ -1,7 +1,6 @@
 """Response paths of the WSGI bridge, against a real gunicorn with AsyncWorker."""
 
 import hashlib
-import os
 import socket
 import time
 

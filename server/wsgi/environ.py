@@ -46,7 +46,7 @@ def build_environ(base: dict, head, *, wsgi_input, content_length: int | None, p
     environ["wsgi.url_scheme"] = url_scheme
     environ["wsgi.input"] = wsgi_input
     environ["wsgi.input_terminated"] = True
-    _add_addresses(environ, peername, sockname, url_scheme)
+    _add_peer(environ, peername)
     if content_length is not None:
         environ["CONTENT_LENGTH"] = str(content_length)
     for name, value in head.headers.items():
@@ -66,7 +66,7 @@ def build_environ(base: dict, head, *, wsgi_input, content_length: int | None, p
     return environ
 
 
-def _add_addresses(environ: dict, peername, sockname, url_scheme: str) -> None:
+def _add_peer(environ: dict, peername) -> None:
     if isinstance(peername, tuple):
         environ["REMOTE_ADDR"] = str(peername[0])
         environ["REMOTE_PORT"] = str(peername[1])

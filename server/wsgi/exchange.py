@@ -24,7 +24,7 @@ import traceback
 from server.protocol.accesslog import LoggedRequest, LoggedResponse, log_access
 from server.protocol.writer import ResponseWriter, error_response, parse_status
 
-from .body import empty_input
+from .body import InputClosed, empty_input
 from .environ import build_environ
 from .filewrapper import FileWrapper
 
@@ -55,9 +55,6 @@ class WSGIExchange:
 
     def dispatch(self, wsgi_input, content_length: int | None) -> None:
         self.pool.submit(self.run, wsgi_input, content_length)
-
-    def dispatch_spooled(self, body_file, size: int) -> None:
-        self.dispatch(body_file, size)
 
     def abort(self) -> None:
         with self._cond:
@@ -262,6 +259,11 @@ class WSGIExchange:
 
     def _fail(self, exc: BaseException) -> None:
         config = self.config
+        if self._aborted:
+            # The client went away; whatever the app did about it is nobody's error.
+            level = config.log.debug if isinstance(exc, (InputClosed, ConnectionError)) else config.log.exception
+            level("Request %s %s ended after the client disconnected", self.head.method, self.head.target)
+            return
         if isinstance(exc, _TooLong):
             config.log.warning("Response to %s %s longer than its Content-Length: truncated",
                                self.head.method, self.head.target)

@@ -66,7 +66,7 @@ class WSGIServerHttpProtocol(ServerHttpProtocol):
             return wsgi_input
         # The server reads the body for the app, so an expected 100 Continue goes now.
         self.send_continue()
-        return SpooledBody(self.wsgi.spool_threshold, self.wsgi.tmp_dir, exchange.dispatch_spooled)
+        return SpooledBody(self.wsgi.spool_threshold, self.wsgi.tmp_dir, exchange.dispatch)
 
     def response_finished(self, keep_alive: bool) -> None:
         self._exchange = None
