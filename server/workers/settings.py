@@ -47,10 +47,10 @@ class WorkerSettings:
     @classmethod
     def from_env(cls, environ=os.environ) -> "WorkerSettings":
         values = {}
-        for name in cls.__dataclass_fields__:
+        for name, spec in cls.__dataclass_fields__.items():
             raw = environ.get(PREFIX + name.upper())
             if raw is not None:
-                values[name] = _convert(name, raw, getattr(cls, name) if name != "allowed_methods" else None)
+                values[name] = _convert(name, raw, spec.default)
         return cls(**values)
 
 
