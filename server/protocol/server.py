@@ -31,6 +31,7 @@ from .timers import ConnectionTimer
 from .writer import continue_response, error_response
 
 PIPELINE_BUFFER = 64 * 1024  # bytes of pipelined requests buffered before reading pauses
+FIRST_REQUEST_GRACE = 1.0  # seconds a fresh connection gets to send its request while closing
 
 
 @dataclass(slots=True)
@@ -79,6 +80,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._response_started = False
         self._closing = False  # graceful shutdown asked
         self._peer_eof = False
+        self._received_any = False
         self._read_paused_by: set[str] = set()
         self._writing_paused = False
         self._drain_waiters: list[asyncio.Future] = []
@@ -99,6 +101,7 @@ class ServerHttpProtocol(asyncio.Protocol):
             self._owner.connection_opened(self)
 
     def data_received(self, data: bytes) -> None:
+        self._received_any = True
         parser = self._parser
         if self._head is None and not parser.in_message:
             self._timer.start("head", self.config.head_timeout)
@@ -237,9 +240,18 @@ class ServerHttpProtocol(asyncio.Protocol):
                 self.transport.resume_reading()
 
     def closing(self) -> None:
-        """Graceful shutdown: close now if idle, else after the current response."""
+        """Graceful shutdown: close now if idle, else after the current response.
+
+        A connection that has not received a byte yet was accepted just now: its
+        request is most likely already on the way, so it gets a moment to arrive
+        and is answered (with ``Connection: close``) rather than reset.
+        """
         self._closing = True
-        if self._head is None:
+        if self._head is not None:
+            return
+        if not self._received_any:
+            self._timer.start("keepalive", min(FIRST_REQUEST_GRACE, self.config.head_timeout))
+        elif not self._parser.in_message:
             self.close()
 
     def close(self) -> None:

@@ -165,6 +165,8 @@ class AsyncWorker(base.Worker):
         if self.alive:
             self.log.info("Worker stopping gracefully (%s): %s", why, self)
         self.alive = False
+        if self.listeners is not None:
+            self.listeners.close()  # stop accepting at once, not on the next loop pass
         if self._stopping is not None:
             self._stopping.set()
 
