@@ -15,9 +15,18 @@ from pathlib import Path
 
 TESTS_DIR = Path(__file__).resolve().parent
 APPS_DIR = TESTS_DIR / "apps"
+# gunicorn's request corpus, vendored from shared/corpus with its licence note (README.md there).
+CORPUS_FILE = TESTS_DIR / "data" / "corpus" / "gunicorn-requests.json"
 WORKER = os.environ.get("TEST_WORKER", "server.workers.AsyncWorker")
 BOOT_TIMEOUT = 15.0
 BOOT_LINE = "Booting worker with pid"
+
+
+def load_corpus() -> list[dict]:
+    """The corpus cases; a missing file is an error, never a silent skip."""
+    import json
+
+    return json.loads(CORPUS_FILE.read_text())
 
 
 def free_port() -> int:

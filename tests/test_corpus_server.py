@@ -1,25 +1,18 @@
 """Replay gunicorn's request-parser corpus through one real server running echo_app.
 
 A case passes if the server's behaviour meets its `expect` outcome or one of its `alt`
-outcomes (see ../shared/corpus/README.md); which one matched is summarised at the end."""
+outcomes (see tests/data/corpus/README.md); which one matched is summarised at the end."""
 
 import base64
 import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 import pytest
 
-from helpers import Gunicorn, parse_responses, send_and_close_write, send_and_read
+from helpers import Gunicorn, load_corpus, parse_responses, send_and_close_write, send_and_read
 
-REPO_DIR = Path(__file__).resolve().parents[1]
-CORPUS_FILE = Path(os.environ.get(
-    "HTTP_CORPUS", REPO_DIR.parent / "shared" / "corpus" / "gunicorn-requests.json"))
-if not CORPUS_FILE.exists():
-    pytest.skip(f"corpus not found: {CORPUS_FILE}", allow_module_level=True)
-CASES = json.loads(CORPUS_FILE.read_text())
+CASES = load_corpus()
 CGI_HEADERS = {"CONTENT-TYPE": "CONTENT_TYPE", "CONTENT-LENGTH": "CONTENT_LENGTH"}
 KEEP_ALIVE = 30  # idle keep-alive far above the read timeouts: a close we see is deliberate
 

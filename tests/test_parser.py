@@ -4,19 +4,17 @@ Most tests are data: a table of raw requests and the status (or head) they must 
 Every raw request is parsed both in one piece and one byte at a time, since the parser
 promises the same events however the bytes are split.
 
-The first part replays gunicorn's request corpus (../shared/corpus/, see its README.md)
+The first part replays gunicorn's request corpus (tests/data/corpus/, see its README.md)
 at the parser level.
 """
 
 import base64
-import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from helpers import load_corpus
 from server.protocol.errors import HttpError
 from server.protocol.events import Data, EndOfMessage, RequestHead
 from server.protocol.limits import (
@@ -204,10 +202,7 @@ def error_during(feeds, limits: Limits = Limits()) -> tuple[int, int | None]:
 
 # --- the corpus, replayed at the parser level ----------------------------------------------
 
-REPO_DIR = Path(__file__).resolve().parents[1]
-CORPUS_FILE = Path(os.environ.get(
-    "HTTP_CORPUS", REPO_DIR.parent / "shared" / "corpus" / "gunicorn-requests.json"))
-CASES = json.loads(CORPUS_FILE.read_text()) if CORPUS_FILE.exists() else []
+CASES = load_corpus()
 
 
 def corpus_outcomes(case) -> list:
