@@ -1,6 +1,7 @@
 """Response paths of the WSGI bridge, against a real gunicorn with AsyncWorker."""
 
 import hashlib
+import os
 import socket
 import time
 
@@ -117,3 +118,28 @@ def stalled_value(mark) -> int:
             last, since = value, time.monotonic()
         time.sleep(0.05)
     return last
+
+
+@pytest.mark.parametrize("size, on_disk", [(1024, 0), (1025, 1), (3 * 1024 * 1024, 1)])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_bodies_past_the_spool_threshold_go_to_a_temporary_file(tmp_path, size, on_disk, chunked):
+    """In memory up to ASYNCWORKER_SPOOL_THRESHOLD, in tmp_upload_dir past it; closed afterwards."""
+    import json
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    body = os.urandom(size)
+    if chunked:
+        framing, payload = b"Transfer-Encoding: chunked", b"%x\r\n%s\r\n0\r\n\r\n" % (size, body)
+    else:
+        framing, payload = b"Content-Length: %d" % size, body
+    with Gunicorn("response_apps:app", "--worker-tmp-dir", str(tmp_path), f"--env=TMPDIR={spool}",
+                  env={"ASYNCWORKER_SPOOL_THRESHOLD": "1024"}) as srv:
+        with connect(srv.port) as sock:
+            sock.sendall(b"POST /upload?dir=%s HTTP/1.1\r\nHost: t\r\n%s\r\n\r\n%s"
+                         % (str(spool).encode(), framing, payload))
+            info = json.loads(read_response(sock).body)
+            assert info == {"sha": hashlib.sha256(body).hexdigest(), "size": size, "on_disk": on_disk,
+                            "content_length": str(size)}
+            sock.sendall(b"GET /spooled?dir=%s HTTP/1.1\r\nHost: t\r\n\r\n" % str(spool).encode())
+            assert read_response(sock).body == b"0"  # the spool file was closed with the request

@@ -72,8 +72,39 @@ def produce(environ, start_response):
     return body()
 
 
+def _spool_fds(spool_dir: str) -> int:
+    """Open files of this process that live in the spool directory."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith(spool_dir)
+        except OSError:
+            pass
+    return count
+
+
+def upload(environ, start_response):
+    """Report the body's digest and whether it was spooled to a file in the spool dir."""
+    import hashlib
+    import json
+
+    spool_dir = _params(environ)["dir"]
+    on_disk = _spool_fds(spool_dir)
+    data = environ["wsgi.input"].read()
+    body = json.dumps({"sha": hashlib.sha256(data).hexdigest(), "size": len(data), "on_disk": on_disk,
+                       "content_length": environ.get("CONTENT_LENGTH")}).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+
+
+def spooled(environ, start_response):
+    start_response("200 OK", [])
+    return [str(_spool_fds(_params(environ)["dir"])).encode()]
+
+
 ROUTES = {f.__name__.replace("_", "-"): f for f in (
-    short_body, long_body, bad_header, bad_header_name, hop_by_hop, no_content, hello, file, produce)}
+    short_body, long_body, bad_header, bad_header_name, hop_by_hop, no_content, hello, file, produce,
+    upload, spooled)}
 
 
 def app(environ, start_response):
