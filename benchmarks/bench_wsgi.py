@@ -339,6 +339,8 @@ def main(argv=None):
         f"threads {args.threads}, keep-alive {KEEP_ALIVE}s, "
         f"pinning: server {' '.join(server_prefix) or 'none'}, wrk {' '.join(wrk_prefix) or 'none'}")
     ready = {}
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     out = open(args.json, "a") if args.json else None
     try:
         boot_all(args, server_prefix, ready)
