@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from helpers import connect, parse_responses, read_response, read_until_eof, wait_until
+from helpers import Gunicorn, connect, parse_responses, read_response, read_until_eof, wait_until
 from worker_support import fetch, get, hits, started, timed_eof, worker_server
 
 
@@ -206,3 +206,24 @@ def test_sigusr1_reopens_the_access_log(tmp_path):
         wait_until(logged_in_new_file, 5, interval=0.05, what="a line in the reopened access log")
         assert server.worker_pids() == worker  # reopened, not restarted
     assert _line_with(rotated, "/before") and not _line_with(log, "/before")
+
+
+def test_reload_restarts_the_worker_when_the_app_changes(tmp_path):
+    """gunicorn's --reload watcher only clears `alive` from its own thread: the loop must notice."""
+    app = tmp_path / "reload_app.py"
+    app.write_text("def app(environ, start_response):\n"
+                   "    start_response('200 OK', [])\n    return [b'one']\n")
+    with Gunicorn("reload_app:app", "--reload", chdir=str(tmp_path)) as server:
+        first = server.worker_pids()
+        assert fetch(server.port, "/", timeout=5).body == b"one"
+        app.write_text(app.read_text().replace("b'one'", "b'two'"))
+        wait_until(lambda: server.worker_pids() and server.worker_pids() != first, 15,
+                   what="a new worker after the reload")
+        wait_until(lambda: _body_or_none(server.port) == b"two", 15, what="the new code served")
+
+
+def _body_or_none(port):
+    try:
+        return fetch(port, "/", timeout=2).body
+    except OSError:
+        return None

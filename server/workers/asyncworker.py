@@ -122,6 +122,9 @@ class AsyncWorker(base.Worker):
                 self.log.info("Parent changed, shutting down: %s", self)
                 self._graceful_stop("parent changed")
                 return
+            if not self.alive:  # set from another thread, e.g. gunicorn's --reload watcher
+                self._graceful_stop("no longer alive")
+                return
             await asyncio.sleep(HEARTBEAT_INTERVAL)
 
     async def _drain_connections(self) -> None:
