@@ -36,13 +36,16 @@ def test_short_body_closes_the_connection(server):
     assert eof and b"Content-Length: 100\r\n" in data and data.endswith(b"\r\n\r\nonly ten b")
 
 
-def test_long_body_is_truncated_and_logged(server):
+@pytest.mark.parametrize("path", ["/long-body", "/long-list"])  # streamed, and whole at once
+def test_long_body_is_truncated_and_logged(server, path):
+    warnings = server.log_text().count(f"Response to GET {path} longer than its Content-Length")
     with connect(server.port) as sock:
-        resp = get(sock, "/long-body")
+        resp = get(sock, path)
         assert resp.body == b"12345"
         # The connection stays in sync: the next response parses.
         assert get(sock, "/hello").body == b"hello world"
-    wait_until(lambda: "longer than its Content-Length" in server.log_text(), 5, what="truncation logged")
+    wait_until(lambda: server.log_text().count(f"Response to GET {path} longer than its Content-Length")
+               == warnings + 1, 5, what="truncation logged")
 
 
 @pytest.mark.parametrize("path", ["/bad-header", "/bad-header-name", "/hop-by-hop"])

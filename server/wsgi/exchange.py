@@ -22,7 +22,7 @@ import time
 import traceback
 
 from server.protocol.accesslog import LoggedRequest, LoggedResponse, log_access
-from server.protocol.writer import ResponseWriter, error_response, parse_status
+from server.protocol.writer import ResponseWriter, parse_status
 
 from .body import InputClosed, empty_input
 from .environ import build_environ
@@ -49,7 +49,6 @@ class WSGIExchange:
         self._status: str | None = None
         self._headers: list | None = None
         self._writer: ResponseWriter | None = None
-        self._environ: dict | None = None
 
     # -- loop side ----------------------------------------------------------
 
@@ -93,7 +92,7 @@ class WSGIExchange:
         started = time.monotonic()
         config = self.config
         protocol = self.protocol
-        environ = self._environ = build_environ(
+        environ = build_environ(
             config.environ, self.head, wsgi_input=wsgi_input if wsgi_input is not None else empty_input(),
             content_length=content_length, peername=protocol.peername, sockname=protocol.sockname,
             url_scheme=config.url_scheme,
@@ -170,8 +169,7 @@ class WSGIExchange:
         if isinstance(result, (list, tuple)):
             body = b"".join(_checked(piece) for piece in result)
             if self._writer is None:
-                self._send(self._head_bytes(len(body)) + self._writer.body(body) + self._writer.finish(),
-                           final=True)
+                self._send_whole(body)
                 return
             self._send_piece(body)
         elif isinstance(result, FileWrapper) and self._send_file(result):
@@ -180,6 +178,17 @@ class WSGIExchange:
             for piece in result:
                 self._send_piece(_checked(piece))
         self._finish()
+
+    def _send_whole(self, body: bytes) -> None:
+        """The whole response in one hand-off, with its length."""
+        data = self._head_bytes(len(body)) + self._writer.body(body)
+        if self._writer.truncated:
+            self._warn_truncated()
+        self._send(data + self._writer.finish(), final=True)
+
+    def _warn_truncated(self) -> None:
+        self.config.log.warning("Response to %s %s longer than its Content-Length: truncated",
+                                self.head.method, self.head.target)
 
     def _send_piece(self, data: bytes) -> None:
         if not data:
@@ -265,8 +274,7 @@ class WSGIExchange:
             level("Request %s %s ended after the client disconnected", self.head.method, self.head.target)
             return
         if isinstance(exc, _TooLong):
-            config.log.warning("Response to %s %s longer than its Content-Length: truncated",
-                               self.head.method, self.head.target)
+            self._warn_truncated()
             self._send(self._writer.finish(), final=True)
             return
         config.log.exception("Error handling request %s %s", self.head.method, self.head.target)
@@ -274,20 +282,14 @@ class WSGIExchange:
             self.pool.call_in_loop(self._abandon)
             return
         message = "".join(traceback.format_exception(exc)) if config.debug else "Internal Server Error"
-        self._status, self._headers = "500 Internal Server Error", []
-        self._writer = self._new_writer()
-        self._writer.status = 500
-        data = error_response(500, "Internal Server Error", message, config.server_header,
-                              not self._writer.keep_alive)
-        self._writer.head_sent = True
-        self._send(data, final=True)
+        self._status = "500 Internal Server Error"
+        self._headers = [("Content-Type", "text/plain; charset=utf-8")]
+        self._send_whole((message + "\n").encode("utf-8"))
 
     def _log_access(self, environ: dict, seconds: float) -> None:
-        writer = self._writer
-        status = self._status if writer.status != 500 or self._status.startswith("500") else "500"
         try:
-            log_access(self.config.log, environ, self.head.headers.items(), status, self._headers or [],
-                       writer.sent, seconds)
+            log_access(self.config.log, environ, self.head.headers.items(), self._status, self._headers,
+                       self._writer.sent, seconds)
         except Exception:
             self.config.log.exception("Access log failed")
 

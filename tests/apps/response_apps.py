@@ -24,6 +24,11 @@ def long_body(environ, start_response):
     return iter([b"12345", b"6789"])
 
 
+def long_list(environ, start_response):
+    start_response("200 OK", [("Content-Length", "5")])
+    return [b"12345", b"6789"]
+
+
 def bad_header(environ, start_response):
     start_response("200 OK", [("X-Injected", "a\r\nSet-Cookie: evil=1")])
     return [b"should not be sent"]
@@ -103,7 +108,7 @@ def spooled(environ, start_response):
 
 
 ROUTES = {f.__name__.replace("_", "-"): f for f in (
-    short_body, long_body, bad_header, bad_header_name, hop_by_hop, no_content, hello, file, produce,
+    short_body, long_body, long_list, bad_header, bad_header_name, hop_by_hop, no_content, hello, file, produce,
     upload, spooled)}
 
 
