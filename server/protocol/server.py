@@ -5,7 +5,7 @@
         └──────── write() / send_continue() / response_finished() ◄──┘
 
 The protocol owns the socket side of a connection: the parser, the one timer
-(head, body idle, keep-alive, drain), read and write flow control, pipelining
+(head, body idle, keep-alive), read and write flow control, pipelining
 (one request at a time, answered in order), error responses, graceful closing
 and the one teardown path (``connection_lost``). It knows nothing of
 applications: a subclass implements ``on_request``, returns a *sink* for the
@@ -83,10 +83,8 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._received_any = False
         self._read_paused_by: set[str] = set()
         self._writing_paused = False
-        self._drain_waiters: list[asyncio.Future] = []
         self._dispatching = False
         self._advance_pending = False
-        self.requests_served = 0
 
     # -- asyncio.Protocol -------------------------------------------------
 
@@ -140,7 +138,6 @@ class ServerHttpProtocol(asyncio.Protocol):
             self._sink.set_exception(ConnectionResetError("Client disconnected"))
             self.on_disconnect()
         self._head = None
-        self._wake_drain_waiters(ConnectionResetError("Client disconnected"))
         if self._owner is not None:
             self._owner.connection_closed(self)
 
@@ -150,7 +147,6 @@ class ServerHttpProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writing_paused = False
-        self._wake_drain_waiters(None)
         self.on_resume_writing()
 
     # -- hooks for app adapters -------------------------------------------
@@ -189,16 +185,6 @@ class ServerHttpProtocol(asyncio.Protocol):
             self._continue_pending = False
             self.transport.write(continue_response())
 
-    async def drain(self) -> None:
-        """Wait until the transport's write buffer is below its high-water mark."""
-        if self.transport is None:
-            raise ConnectionResetError("Client disconnected")
-        if not self._writing_paused:
-            return
-        waiter = self.loop.create_future()
-        self._drain_waiters.append(waiter)
-        await waiter
-
     async def sendfile(self, file, offset: int, count: int) -> int:
         """Send part of a regular file with ``loop.sendfile`` (the loop must support it)."""
         if self.transport is None:
@@ -212,7 +198,6 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._sink = NULL_SINK
         self._response_started = False
         self._continue_pending = False
-        self.requests_served += 1
         if self._owner is not None:
             self._owner.request_done()
         if self.transport is None:
@@ -259,10 +244,6 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._timer.cancel()
         if self.transport is not None:
             self.transport.close()
-
-    @property
-    def idle(self) -> bool:
-        return self._head is None
 
     def handle_error(self, status: int, message: str = "", exc: BaseException | None = None,
                      headers=None, close: bool = True) -> None:
@@ -369,15 +350,6 @@ class ServerHttpProtocol(asyncio.Protocol):
             self.handle_error(408, timeout.message, close=True)
         else:
             self.close()
-
-    def _wake_drain_waiters(self, exc) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                if exc is None:
-                    waiter.set_result(None)
-                else:
-                    waiter.set_exception(exc)
 
 
 def _peer_ip(peername) -> str:

@@ -5,8 +5,8 @@ deadline and one ``TimerHandle``:
 
 * ``head``: from the first byte of a request until its head is complete;
 * ``body``: while a request body is arriving, reset by every byte (idle timeout);
-* ``keepalive``: between requests, from the end of a response;
-* ``drain``: graceful shutdown of a busy connection.
+* ``keepalive``: between requests, from the end of a response (and a fresh
+  connection's wait for its first byte).
 
 Pushing a deadline later (``touch``) allocates nothing: when the handle fires
 early it re-arms itself for the rest. ``cancel`` is called from the one

@@ -101,7 +101,7 @@ class AsyncWorker(base.Worker):
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
         factory, cleanup = protocol_factory_for(self, self.wsgi)
-        self.listeners = Listeners(self.loop, self.sockets, factory, self.cfg.backlog, self.log)
+        self.listeners = Listeners(self.loop, self.sockets, factory, self.cfg.backlog)
         try:
             await self.listeners.start()
             heartbeat = self.loop.create_task(self._heartbeat())

@@ -13,19 +13,14 @@ import asyncio
 
 
 class Listeners:
-    def __init__(self, loop, gunicorn_sockets, protocol_factory, backlog: int, log):
+    def __init__(self, loop, gunicorn_sockets, protocol_factory, backlog: int):
         self._loop = loop
         self._sockets = [s.sock if hasattr(s, "sock") else s for s in gunicorn_sockets]
         self._factory = protocol_factory
         self._backlog = backlog
-        self._log = log
         self._servers: list = []
         self._state = "stopped"  # stopped | serving | paused | closed
         self._resuming: asyncio.Task | None = None
-
-    @property
-    def serving(self) -> bool:
-        return self._state == "serving"
 
     async def start(self) -> None:
         self._state = "serving"
