@@ -238,6 +238,7 @@ def test_parse_status(status, expected):
 @pytest.mark.parametrize("status", [
     "200", "200OK", "20 OK", "2000 OK", "099 Low", " 200 OK", "200\tOK", "abc OK",
     "200 OK\r\nX-Evil: 1", "200 OK\n", "200 O\x00K", "200 OK\x7f", b"200 OK", 200, None,
+    "200 \u2713 fine",  # beyond latin-1: cannot be written
 ])
 def test_parse_status_refuses(status):
     with pytest.raises(ResponseHeaderError) as err:

@@ -24,7 +24,7 @@ from .errors import ResponseHeaderError
 from .grammar import token as _token
 
 _BAD_VALUE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")  # CTLs, DEL and anything beyond latin-1
-_STATUS = re.compile(r"([1-9][0-9]{2}) ([^\x00-\x08\x0a-\x1f\x7f]*)")
+_STATUS = re.compile(r"([1-9][0-9]{2}) ([\t\x20-\x7e\x80-\xff]*)")
 
 HOP_BY_HOP = frozenset(
     "connection keep-alive proxy-authenticate proxy-authorization te trailers "
