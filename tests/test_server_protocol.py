@@ -56,3 +56,146 @@ def test_pipelined_bytes_are_bounded_while_a_request_is_in_flight():
         theirs.close()
 
     asyncio.run(main())
+
+
+class Upgrades(ServerHttpProtocol):
+    """Answers every request with 101 and hands the connection to an echoing receiver."""
+
+    def __init__(self):
+        super().__init__(ServerConfig(keepalive=5))
+        self.received = bytearray()
+        self.lost = None
+        self.closing_called = False
+
+    def on_request(self, head):
+        self.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        leftover = self.upgrade(self)
+        if leftover:
+            self.data_received(leftover)
+
+    # the receiver side
+    def data_received(self, data):
+        if self._upgraded is None:
+            return super().data_received(data)
+        self.received += data
+        self.transport.write(data.upper())
+
+    def eof_received(self):
+        if self._upgraded is None:
+            return super().eof_received()
+        return False
+
+    def connection_lost(self, exc):
+        if self._upgraded is not None and self.lost is None:
+            self.lost = exc or "closed"
+        super().connection_lost(exc)
+
+    def closing(self):
+        if self._upgraded is not None and not self.closing_called:
+            self.closing_called = True
+            self.transport.write(b"BYE")
+            self.close()
+            return
+        super().closing()
+
+
+def test_upgrade_hands_over_the_bytes_after_the_head():
+    async def main():
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        theirs.setblocking(False)
+        proto = Upgrades()
+        await loop.connect_accepted_socket(lambda: proto, ours)
+        # Bytes that follow the head in the same packet belong to the new protocol.
+        await loop.sock_sendall(theirs, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nabc")
+        got = b""
+        while not got.endswith(b"ABC"):
+            got += await loop.sock_recv(theirs, 4096)
+        assert got.startswith(b"HTTP/1.1 101 ")
+        await loop.sock_sendall(theirs, b"GET / HTTP/1.1\r\n\r\n")  # not HTTP any more
+        got = b""
+        while not got.endswith(b"\r\n\r\n"):
+            got += await loop.sock_recv(theirs, 4096)
+        assert got == b"GET / HTTP/1.1\r\n\r\n".upper()
+        assert bytes(proto.received) == b"abcGET / HTTP/1.1\r\n\r\n"
+        proto.closing()  # graceful shutdown goes to the receiver
+        rest = b""
+        while chunk := await loop.sock_recv(theirs, 4096):
+            rest += chunk
+        assert rest == b"BYE"
+        await wait_for(lambda: proto.lost is not None)
+        theirs.close()
+
+    asyncio.run(main())
+
+
+class Streams(ServerHttpProtocol):
+    """Writes a large body in pieces, awaiting drain() between them."""
+
+    def __init__(self, total, piece=64 * 1024):
+        super().__init__(ServerConfig(keepalive=5))
+        self.total, self.piece = total, piece
+        self.written = 0
+        self.paused_seen = 0
+        self.task = None
+        self.error = None
+
+    def on_request(self, head):
+        self.task = self.loop.create_task(self.respond())
+
+    async def respond(self):
+        self.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % self.total)
+        try:
+            while self.written < self.total:
+                self.write(b"x" * self.piece)
+                self.written += self.piece
+                if self._writing_paused:
+                    self.paused_seen += 1
+                await self.drain()
+        except ConnectionResetError as exc:
+            self.error = exc
+            return
+        self.response_finished(True)
+
+
+def test_drain_holds_the_writer_while_the_client_does_not_read():
+    async def main():
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        theirs.setblocking(False)
+        proto = Streams(total=64 * 1024 * 1024)
+        await loop.connect_accepted_socket(lambda: proto, ours)
+        await loop.sock_sendall(theirs, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        await wait_for(lambda: proto.paused_seen > 0)
+        await asyncio.sleep(0.2)
+        held = proto.written
+        await asyncio.sleep(0.2)
+        assert proto.written == held  # the writer waits for the client
+        assert held < 16 * 1024 * 1024
+        received = 0
+        while received < proto.total:
+            chunk = await loop.sock_recv(theirs, 1 << 20)
+            assert chunk
+            received += len(chunk)
+        await proto.task
+        assert proto.written == proto.total and proto.error is None
+        theirs.close()
+
+    asyncio.run(main())
+
+
+def test_drain_raises_connection_reset_when_the_client_leaves():
+    async def main():
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        theirs.setblocking(False)
+        proto = Streams(total=1024 * 1024 * 1024)
+        await loop.connect_accepted_socket(lambda: proto, ours)
+        await loop.sock_sendall(theirs, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        await wait_for(lambda: proto.paused_seen > 0)
+        theirs.close()
+        await asyncio.wait_for(proto.task, 5)
+        assert isinstance(proto.error, ConnectionResetError)
+        assert proto.written < proto.total
+
+    asyncio.run(main())

@@ -89,6 +89,15 @@ class RequestParser:
         self._body_size = 0
         return self._run() if self._buf else []
 
+    def detach(self) -> bytes:
+        """Give up parsing (the connection switched protocols); return the bytes held."""
+        if self._state != DONE:
+            raise RuntimeError("the current request is not finished")
+        data = bytes(self._buf)
+        self._buf.clear()
+        self._state = ERROR
+        return data
+
     def feed_eof(self) -> None:
         """The peer will send nothing more: raise if a request was cut short."""
         if self.in_message:

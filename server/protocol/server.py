@@ -14,6 +14,11 @@ request body, and calls ``response_finished`` when the response is written.
 A sink has ``feed_data(data, end_of_chunk)``, ``feed_eof(trailers)`` and
 ``set_exception(exc) -> bool``; the latter returns True when the application is
 already running and so owns the response (the protocol then only closes).
+
+Apps on the loop (native handlers, ASGI) await ``drain()`` after writing, so a
+slow client pauses them. A connection switched to another protocol (WebSocket)
+is handed over with ``upgrade(receiver)``: from then on the receiver gets the
+bytes, the end of input, the loss of the connection and the graceful ``closing``.
 """
 
 import asyncio
@@ -44,6 +49,7 @@ class ServerConfig:
     allowed_methods: frozenset | None = None  # others get 405
     debug: bool = False  # tracebacks in 500 pages
     server_header: bytes = b"asyncworker"
+    scheme: str = "http"  # "https" on TLS listeners
     log: object = None  # a gunicorn Logger (or anything with debug/info/warning/exception)
 
 
@@ -85,6 +91,8 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._writing_paused = False
         self._dispatching = False
         self._advance_pending = False
+        self._drain_waiter: asyncio.Future | None = None
+        self._upgraded = None  # the receiver of an upgraded connection (WebSocket)
 
     # -- asyncio.Protocol -------------------------------------------------
 
@@ -99,6 +107,9 @@ class ServerHttpProtocol(asyncio.Protocol):
             self._owner.connection_opened(self)
 
     def data_received(self, data: bytes) -> None:
+        if self._upgraded is not None:
+            self._upgraded.data_received(data)
+            return
         self._received_any = True
         parser = self._parser
         if self._head is None and not parser.in_message:
@@ -117,6 +128,8 @@ class ServerHttpProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self._peer_eof = True
+        if self._upgraded is not None:
+            return self._upgraded.eof_received()
         if self._head is not None and not self._parser.done:
             # The client stopped sending in the middle of a request body.
             self._sink.set_exception(ConnectionResetError("Client closed the connection during the body"))
@@ -134,7 +147,10 @@ class ServerHttpProtocol(asyncio.Protocol):
         transport, self.transport = self.transport, None
         if transport is None:
             return
-        if self._head is not None:
+        self._wake_drain(ConnectionResetError("Client disconnected"))
+        if self._upgraded is not None:
+            self._upgraded.connection_lost(exc)
+        elif self._head is not None:
             self._sink.set_exception(ConnectionResetError("Client disconnected"))
             self.on_disconnect()
         self._head = None
@@ -147,6 +163,7 @@ class ServerHttpProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writing_paused = False
+        self._wake_drain(None)
         self.on_resume_writing()
 
     # -- hooks for app adapters -------------------------------------------
@@ -178,6 +195,41 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._response_started = True
         self._continue_pending = False
         transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait until the transport takes more writes; raise if the client is gone."""
+        if self.transport is None:
+            raise ConnectionResetError("Client disconnected")
+        if not self._writing_paused:
+            return
+        if self._drain_waiter is None:
+            self._drain_waiter = self.loop.create_future()
+        await asyncio.shield(self._drain_waiter)
+
+    def client_address(self, head: RequestHead):
+        """The client's ``(host, port)`` for ``head`` (None on a unix socket)."""
+        return self.peername if isinstance(self.peername, tuple) else None
+
+    def url_scheme(self, head: RequestHead) -> str:
+        """The scheme the client used for ``head``: "http" or "https"."""
+        return self.config.scheme
+
+    def upgrade(self, receiver) -> bytes:
+        """Hand the connection to ``receiver`` after a 101 response has been written.
+
+        ``receiver`` gets ``data_received``, ``eof_received``, ``connection_lost``
+        and ``closing`` from now on; the request counts as answered. Returns the
+        bytes the client sent after the request head, which belong to the receiver.
+        """
+        self._timer.cancel()
+        self._head = None
+        self._sink = NULL_SINK
+        self._upgraded = receiver
+        leftover = self._parser.detach()
+        self.resume_reading("pipeline")
+        if self._owner is not None:
+            self._owner.request_done()
+        return leftover
 
     def send_continue(self) -> None:
         """Send the lazy ``100 Continue``: only if asked and no response has started."""
@@ -232,6 +284,13 @@ class ServerHttpProtocol(asyncio.Protocol):
         and is answered (with ``Connection: close``) rather than reset.
         """
         self._closing = True
+        if self._upgraded is not None:
+            closing = getattr(self._upgraded, "closing", None)
+            if closing is not None:
+                closing()
+            else:
+                self.close()
+            return
         if self._head is not None:
             return
         if not self._received_any:
@@ -270,6 +329,15 @@ class ServerHttpProtocol(asyncio.Protocol):
             self.response_finished(True)
 
     # -- internals --------------------------------------------------------
+
+    def _wake_drain(self, exc: BaseException | None) -> None:
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            if exc is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(exc)
+                waiter.exception()  # retrieved: nobody may be waiting any more
 
     def _handle_events(self, events: list) -> None:
         self._dispatching = True

@@ -25,7 +25,7 @@ from gunicorn.workers import base
 from server.protocol.limits import Limits
 from server.protocol.server import ServerConfig
 
-from .apps import protocol_factory_for
+from .apps import serving_for
 from .listeners import Listeners
 from .settings import WorkerSettings
 
@@ -95,25 +95,30 @@ class AsyncWorker(base.Worker):
             allowed_methods=s.allowed_methods,
             debug=s.debug,
             server_header=s.server_header.encode("latin-1"),
+            scheme="https" if self.cfg.is_ssl else "http",
             log=self.log,
         )
 
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
-        factory, cleanup = protocol_factory_for(self, self.wsgi)
-        self.listeners = Listeners(self.loop, self.sockets, factory, self.cfg.backlog)
+        serving = await serving_for(self, self.wsgi, self.settings.app_kind)
+        heartbeat = self.loop.create_task(self._heartbeat())
         try:
+            await serving.startup()
+            self.listeners = Listeners(self.loop, self.sockets, serving.protocol_factory, self.cfg.backlog)
             await self.listeners.start()
-            heartbeat = self.loop.create_task(self._heartbeat())
             await self._stopping.wait()
-            heartbeat.cancel()
             if not self._quick_exit:
                 await self._drain_connections()
+            await serving.shutdown()
         finally:
-            self.listeners.close()
+            heartbeat.cancel()
+            if self.listeners is not None:
+                self.listeners.close()
             for conn in list(self.connections):
                 conn.close()
-            cleanup()
+            if serving.close is not None:
+                serving.close()
 
     async def _heartbeat(self) -> None:
         while True:

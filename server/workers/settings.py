@@ -20,6 +20,7 @@ ASYNCWORKER_SERVER_HEADER       asyncworker  the Server header ("" to send none)
 ASYNCWORKER_ALLOWED_METHODS     (all)      comma-separated methods; others get 405
 ASYNCWORKER_LOOP                auto       auto (uvloop if installed), uvloop or asyncio
 ASYNCWORKER_TCP_KEEPALIVE       1          SO_KEEPALIVE on client connections
+ASYNCWORKER_APP_KIND            auto       auto, wsgi, asgi or native: how to serve the app
 ==============================  =========  ===========================================
 """
 
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 PREFIX = "ASYNCWORKER_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_CHOICES = {"loop": ("auto", "uvloop", "asyncio"), "app_kind": ("auto", "wsgi", "asgi", "native")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,7 @@ class WorkerSettings:
     allowed_methods: frozenset | None = None
     loop: str = "auto"
     tcp_keepalive: bool = True
+    app_kind: str = "auto"
 
     @classmethod
     def from_env(cls, environ=os.environ) -> "WorkerSettings":
@@ -60,8 +63,8 @@ def _convert(name: str, raw: str, default):
         if name == "allowed_methods":
             methods = frozenset(m.strip().upper() for m in raw.split(",") if m.strip())
             return methods or None
-        if name == "loop":
-            if raw not in ("auto", "uvloop", "asyncio"):
+        if name in _CHOICES:
+            if raw not in _CHOICES[name]:
                 raise ValueError(raw)
             return raw
         if isinstance(default, bool):
