@@ -1,0 +1,181 @@
+"""FileResponse: a file from disk, with conditional and range requests.
+
+    prepare(request) ──stat──► 304 / 412 / 416 / 206 (Content-Range) / 200
+                     ──head──► protocol.write
+                     ──body──► loop.sendfile (asyncio loop) or blocks read off the loop (uvloop)
+
+The validators are ``Last-Modified`` and an ``ETag`` from the modification time
+and size. One byte range is served as 206; several ranges are answered with
+the whole file, which RFC 9110 allows. ``If-Range`` must match, or the whole
+file is sent.
+"""
+
+import asyncio
+import datetime
+import mimetypes
+import os
+import re
+import stat
+from email.utils import format_datetime
+
+from .response import StreamResponse
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def loop_has_sendfile(loop) -> bool:
+    return type(loop).sendfile is not asyncio.AbstractEventLoop.sendfile
+
+
+class FileResponse(StreamResponse):
+    def __init__(self, path, chunk_size: int = 256 * 1024, status: int = 200, reason: str | None = None,
+                 headers=None):
+        super().__init__(status=status, reason=reason, headers=headers)
+        self._path = os.fspath(path)
+        self._chunk_size = chunk_size
+
+    async def prepare(self, request):
+        if self.prepared:
+            return self._writer
+        loop = asyncio.get_running_loop()
+        try:
+            file, st = await loop.run_in_executor(None, _open, self._path)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return await self._plain(request, 404, "404: Not Found")
+        except PermissionError:
+            return await self._plain(request, 403, "403: Forbidden")
+        try:
+            return await self._send_file(request, file, st)
+        finally:
+            file.close()
+
+    async def _plain(self, request, status: int, text: str):
+        self.set_status(status)
+        self.content_type = "text/plain"
+        self.charset = "utf-8"
+        body = text.encode()
+        self.content_length = len(body)
+        writer = await super().prepare(request)
+        await self.write(body)
+        return writer
+
+    async def _send_file(self, request, file, st):
+        size = st.st_size
+        etag = f'"{st.st_mtime_ns:x}-{size:x}"'
+        mtime = datetime.datetime.fromtimestamp(int(st.st_mtime), datetime.timezone.utc)
+        self._headers["ETag"] = etag
+        self._headers["Last-Modified"] = format_datetime(mtime, usegmt=True)
+        self._headers.setdefault("Accept-Ranges", "bytes")
+        if "Content-Type" not in self._headers:
+            ctype, _ = mimetypes.guess_type(self._path)
+            self._headers["Content-Type"] = ctype or "application/octet-stream"
+        status = self._precondition(request, etag, mtime)
+        if status is not None:
+            return await self._bodiless(request, status)
+        offset, count = 0, size
+        span = self._range(request, etag, mtime, size)
+        if span == "unsatisfiable":
+            self._headers["Content-Range"] = f"bytes */{size}"
+            return await self._bodiless(request, 416)
+        if span is not None:
+            offset, count = span
+            self.set_status(206)
+            self._headers["Content-Range"] = f"bytes {offset}-{offset + count - 1}/{size}"
+        self._headers.pop("Content-Encoding", None)
+        self._compression = False
+        self.content_length = count
+        writer = await super().prepare(request)
+        if not writer.no_body and count:
+            await self._send_body(request, file, offset, count)
+        return writer
+
+    async def _bodiless(self, request, status: int):
+        """304, 412 or 416: the head only."""
+        self.set_status(status)
+        if status == 304:
+            self._headers.pop("Content-Type", None)
+            self.content_length = None
+        else:
+            self.content_length = 0
+        return await super().prepare(request)
+
+    @staticmethod
+    def _precondition(request, etag: str, mtime: datetime.datetime) -> int | None:
+        """304 or 412 from the conditional headers, or None to go on."""
+        headers = request.headers
+        unmodified = request.if_unmodified_since
+        if unmodified is not None and mtime > unmodified:
+            return 412
+        if request.method not in ("GET", "HEAD"):
+            return None
+        none_match = headers.get("If-None-Match")
+        if none_match is not None:
+            tags = {t.strip().removeprefix("W/") for t in none_match.split(",")}
+            return 304 if "*" in tags or etag in tags else None
+        modified = request.if_modified_since
+        if modified is not None and mtime <= modified:
+            return 304
+        return None
+
+    @staticmethod
+    def _range(request, etag: str, mtime: datetime.datetime, size: int):
+        """(offset, count) of one satisfiable range, "unsatisfiable", or None for the whole file."""
+        value = request.headers.get("Range")
+        if value is None or request.method != "GET":
+            return None
+        if_range = request.headers.get("If-Range")
+        if if_range is not None:
+            if if_range.strip().startswith(('"', "W/")):
+                if if_range.strip() != etag:
+                    return None
+            elif request.if_range is None or mtime > request.if_range:
+                return None
+        m = _RANGE.fullmatch(value.replace(" ", ""))
+        if m is None:
+            return None  # several ranges or another unit: serve the whole file
+        first, last = m.groups()
+        if not first and not last:
+            return None
+        if not first:  # suffix: the last N bytes
+            length = int(last)
+            if length == 0:
+                return "unsatisfiable"
+            start = max(size - length, 0)
+            return start, size - start
+        start = int(first)
+        end = min(int(last), size - 1) if last else size - 1
+        if start >= size or (last and int(last) < start):
+            return "unsatisfiable"
+        return start, end - start + 1
+
+    async def _send_body(self, request, file, offset: int, count: int) -> None:
+        protocol = request.protocol
+        loop = protocol.loop
+        if getattr(protocol, "use_sendfile", False):
+            if protocol.transport is None:
+                raise ConnectionResetError("Cannot write: the client disconnected")
+            sent = await protocol.sendfile(file, offset, count)
+            self._writer.sent += sent
+            return
+        remaining = count
+        position = offset
+        while remaining:
+            data = await loop.run_in_executor(None, os.pread, file.fileno(), min(self._chunk_size, remaining),
+                                              position)
+            if not data:
+                break  # the file shrank: the response stays short and the connection closes
+            await self.write(data)
+            position += len(data)
+            remaining -= len(data)
+
+
+def _open(path: str):
+    file = open(path, "rb")
+    try:
+        st = os.fstat(file.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise IsADirectoryError(path)
+    except BaseException:
+        file.close()
+        raise
+    return file, st

@@ -1,0 +1,272 @@
+"""Request: what a handler sees of one HTTP request.
+
+    RequestHead (parser) ──► Request.method, path, query, headers, cookies, ...
+    body Data ──► StreamReader (``request.content``) ──► read() / text() / json() / post() / multipart()
+
+``content`` is the raw body stream, with the protocol core's whole API
+(``readchunk()`` with chunk boundaries, ``iter_chunked``, ``async for line``...).
+``read()`` and what builds on it undo a gzip or deflate ``Content-Encoding``
+and keep at most ``client_max_size`` bytes (413 past it, decoded or not).
+``post()`` keeps form fields in memory and streams file parts to temporary
+files. ``remote`` and ``scheme`` come from the protocol, which knows about
+trusted proxies.
+"""
+
+import datetime
+import json
+import socket
+from collections import namedtuple
+from collections.abc import MutableMapping
+from email.utils import parsedate_to_datetime
+from http.cookies import CookieError, SimpleCookie
+from types import MappingProxyType
+from urllib.parse import parse_qsl, unquote
+
+from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
+
+from .compression import DecodingReader, request_coding
+from .exceptions import HTTPRequestEntityTooLarge
+from .multipart import MultipartReader, read_form
+from .response import parse_content_type
+
+HttpVersion = namedtuple("HttpVersion", "major minor")
+
+
+class Request(MutableMapping):
+    def __init__(self, head, content, protocol, app, *, tmp_dir: str | None = None):
+        self.head = head
+        self.content = content  # StreamReader
+        self.protocol = protocol
+        self.app = app
+        self.match_info = None
+        self.tmp_dir = tmp_dir
+        self._state: dict = {}
+        self._body: bytes | None = None
+        self._post: MultiDictProxy | None = None
+        self._query: MultiDictProxy | None = None
+        self._response = None  # the response that was prepared for this request
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.path}>"
+
+    # -- per-request state (middlewares) --------------------------------------------
+
+    def __getitem__(self, key):
+        return self._state[key]
+
+    def __setitem__(self, key, value):
+        self._state[key] = value
+
+    def __delitem__(self, key):
+        del self._state[key]
+
+    def __iter__(self):
+        return iter(self._state)
+
+    def __len__(self) -> int:
+        return len(self._state)
+
+    __hash__ = object.__hash__
+    __eq__ = object.__eq__
+
+    # -- request line and headers ----------------------------------------------------
+
+    @property
+    def method(self) -> str:
+        return self.head.method
+
+    @property
+    def version(self) -> HttpVersion:
+        return HttpVersion(*self.head.version)
+
+    @property
+    def raw_path(self) -> str:
+        """The request target as sent: path and query, percent-encoded."""
+        return self.head.target
+
+    @property
+    def path(self) -> str:
+        return unquote(self.head.path)
+
+    @property
+    def path_qs(self) -> str:
+        query = self.head.query
+        return f"{self.path}?{query}" if query else self.path
+
+    @property
+    def query_string(self) -> str:
+        return self.head.query
+
+    @property
+    def query(self) -> MultiDictProxy:
+        if self._query is None:
+            self._query = MultiDictProxy(MultiDict(parse_qsl(self.head.query, keep_blank_values=True)))
+        return self._query
+
+    @property
+    def headers(self) -> CIMultiDictProxy:
+        return CIMultiDictProxy(self.head.headers)
+
+    @property
+    def raw_headers(self) -> tuple:
+        return tuple(self.head.raw_headers)
+
+    @property
+    def keep_alive(self) -> bool:
+        return self.head.keep_alive
+
+    @property
+    def remote(self) -> str | None:
+        address = self.protocol.client_address(self.head)
+        return str(address[0]) if address else None
+
+    @property
+    def scheme(self) -> str:
+        return self.protocol.url_scheme(self.head)
+
+    @property
+    def secure(self) -> bool:
+        return self.scheme == "https"
+
+    @property
+    def host(self) -> str:
+        return self.head.headers.get("Host") or socket.getfqdn()
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}{self.raw_path}"
+
+    @property
+    def transport(self):
+        return self.protocol.transport
+
+    @property
+    def content_type(self) -> str:
+        return parse_content_type(self.head.headers.get("Content-Type", "application/octet-stream"))[0]
+
+    @property
+    def charset(self) -> str | None:
+        value = self.head.headers.get("Content-Type")
+        return parse_content_type(value)[1].get("charset") if value else None
+
+    @property
+    def content_length(self) -> int | None:
+        """The Content-Length the client sent; None without one (or with a chunked body)."""
+        return self.head.content_length if "Content-Length" in self.head.headers else None
+
+    @property
+    def body_exists(self) -> bool:
+        return self.head.has_body
+
+    @property
+    def has_body(self) -> bool:
+        return self.can_read_body
+
+    @property
+    def can_read_body(self) -> bool:
+        return not self.content.at_eof()
+
+    @property
+    def cookies(self) -> MappingProxyType:
+        raw = self.head.headers.get("Cookie", "")
+        parsed = SimpleCookie()
+        try:
+            parsed.load(raw)
+        except CookieError:
+            pass
+        return MappingProxyType({name: morsel.value for name, morsel in parsed.items()})
+
+    @property
+    def if_modified_since(self) -> datetime.datetime | None:
+        return _http_date(self.head.headers.get("If-Modified-Since"))
+
+    @property
+    def if_unmodified_since(self) -> datetime.datetime | None:
+        return _http_date(self.head.headers.get("If-Unmodified-Since"))
+
+    @property
+    def if_range(self) -> datetime.datetime | None:
+        return _http_date(self.head.headers.get("If-Range"))
+
+    # -- body ------------------------------------------------------------------------------
+
+    def decoded_content(self):
+        """The body stream with its Content-Encoding undone, bounded by ``client_max_size``."""
+        coding = request_coding(self.head.headers)
+        if coding is None:
+            return self.content
+        return DecodingReader(self.content, coding, self.app.client_max_size)
+
+    async def read(self) -> bytes:
+        """The whole body (decoded), at most ``client_max_size`` bytes."""
+        if self._body is None:
+            limit = self.app.client_max_size
+            declared = self.head.content_length
+            if limit and declared is not None and declared > limit and request_coding(self.head.headers) is None:
+                raise HTTPRequestEntityTooLarge(limit, declared)
+            source = self.decoded_content()
+            parts, size = [], 0
+            while chunk := await source.readany():
+                size += len(chunk)
+                if limit and size > limit:
+                    raise HTTPRequestEntityTooLarge(limit, size)
+                parts.append(chunk)
+            self._body = b"".join(parts)
+        return self._body
+
+    async def text(self) -> str:
+        body = await self.read()
+        return body.decode(self.charset or "utf-8")
+
+    async def json(self, *, loads=json.loads):
+        return loads(await self.text())
+
+    async def post(self) -> MultiDictProxy:
+        """Form fields of a urlencoded or multipart body; files as ``FileField`` on disk."""
+        if self._post is not None:
+            return self._post
+        if self.method not in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"):
+            self._post = MultiDictProxy(MultiDict())
+            return self._post
+        ctype = self.content_type
+        if ctype == "application/x-www-form-urlencoded":
+            text = await self.text()
+            form = MultiDict(parse_qsl(text, keep_blank_values=True, encoding=self.charset or "utf-8"))
+        elif ctype == "multipart/form-data":
+            form = await read_form(await self.multipart(), self.app.client_max_size, self.tmp_dir)
+        else:
+            form = MultiDict()
+        self._post = MultiDictProxy(form)
+        return self._post
+
+    async def multipart(self) -> MultipartReader:
+        return MultipartReader(self.head.headers, self.decoded_content())
+
+    async def release(self) -> None:
+        """Read and drop what is left of the body."""
+        while await self.content.readany():
+            pass
+
+    # -- server side ------------------------------------------------------------------------
+
+    def claim_response(self, response) -> None:
+        """Record ``response`` as the one being sent; a second one is an error."""
+        if self._response is not None and self._response is not response:
+            raise RuntimeError("Another response was already prepared for this request")
+        self._response = response
+
+    @property
+    def prepared_response(self):
+        return self._response
+
+
+def _http_date(value: str | None) -> datetime.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed

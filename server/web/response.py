@@ -1,0 +1,435 @@
+"""Responses of the native web layer: ``StreamResponse``, ``Response``, ``json_response``.
+
+    handler ──prepare()──► head bytes (ResponseWriter) ──► protocol.write ──► await drain()
+            ──write(data)─► [compressor] ──► writer.body(data) ──► protocol.write ──► await drain()
+            ──write_eof()─► [compressor tail] + writer.finish()
+
+A ``StreamResponse`` sends its head when prepared and every ``write`` right away,
+then waits for the transport to take more (``drain``): a slow client pauses the
+handler instead of growing memory. After the client went away, ``write`` raises
+``ConnectionResetError``. Framing (Content-Length, chunked, close-delimited) and
+the header checks (CR, LF, NUL, hop-by-hop: a 500 instead of the wire) are the
+``ResponseWriter``'s, shared with the WSGI bridge.
+"""
+
+import datetime
+import json
+import math
+from email.utils import format_datetime, parsedate_to_datetime
+from http import HTTPStatus
+from http.cookies import SimpleCookie
+
+from multidict import CIMultiDict
+
+from server.protocol.writer import ResponseWriter, parse_status
+
+from .compression import ResponseCompressor, compress_whole, negotiate
+
+
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
+def _reason_for(status: int) -> str:
+    return _REASONS.get(status, "")
+
+
+def parse_content_type(value: str) -> tuple[str, dict]:
+    """``"text/html; charset=UTF-8"`` → ``("text/html", {"charset": "UTF-8"})``."""
+    mime, *params = value.split(";")
+    result = {}
+    for param in params:
+        key, sep, val = param.strip().partition("=")
+        if sep:
+            result[key.strip().lower()] = val.strip().strip('"')
+    return mime.strip().lower(), result
+
+
+class StreamResponse:
+    """A response whose body the handler writes piece by piece."""
+
+    _writes_head_on_prepare = True
+
+    def __init__(self, *, status: int = 200, reason: str | None = None, headers=None):
+        self._headers = CIMultiDict(headers) if headers else CIMultiDict()
+        self._cookies: SimpleCookie | None = None  # created when a cookie is set
+        self._chunked = False
+        self._compression = False
+        self._compression_force: str | None = None
+        self._coding: str | None = None
+        self._compressor: ResponseCompressor | None = None
+        self._keep_alive: bool | None = None
+        self._protocol = None
+        self._writer: ResponseWriter | None = None
+        self._eof_sent = False
+        self._warned_truncated = False
+        self.set_status(status, reason)
+
+    def __repr__(self) -> str:
+        state = "eof" if self._eof_sent else "prepared" if self.prepared else "not prepared"
+        return f"<{type(self).__name__} {self._status} {self._reason} {state}>"
+
+    def __bool__(self) -> bool:
+        return True
+
+    # -- status and headers --------------------------------------------------
+
+    @property
+    def status(self) -> int:
+        return self._status
+
+    @property
+    def reason(self) -> str:
+        return self._reason
+
+    def set_status(self, status: int, reason: str | None = None) -> None:
+        if self.prepared:
+            raise RuntimeError("Cannot change the status of a prepared response")
+        status = int(status)
+        if reason is None:
+            reason = _reason_for(status)
+        elif "\r" in reason or "\n" in reason or "\x00" in reason:
+            raise ValueError("Reason cannot contain \\r, \\n or \\0")
+        self._status = status
+        self._reason = reason
+
+    @property
+    def headers(self) -> CIMultiDict:
+        return self._headers
+
+    @property
+    def content_type(self) -> str:
+        return parse_content_type(self._headers.get("Content-Type", "application/octet-stream"))[0]
+
+    @content_type.setter
+    def content_type(self, value: str) -> None:
+        self._set_content_type(str(value), self.charset)
+
+    @property
+    def charset(self) -> str | None:
+        if "Content-Type" not in self._headers:
+            return None
+        return parse_content_type(self._headers["Content-Type"])[1].get("charset")
+
+    @charset.setter
+    def charset(self, value: str | None) -> None:
+        mime = self.content_type
+        if mime == "application/octet-stream" and value is not None:
+            raise RuntimeError("Setting charset for application/octet-stream doesn't make sense, "
+                               "set content_type first")
+        self._set_content_type(mime, value)
+
+    def _set_content_type(self, mime: str, charset: str | None) -> None:
+        self._headers["Content-Type"] = f"{mime}; charset={charset.lower()}" if charset else mime
+
+    @property
+    def content_length(self) -> int | None:
+        value = self._headers.get("Content-Length")
+        return int(value) if value is not None else None
+
+    @content_length.setter
+    def content_length(self, value: int | None) -> None:
+        if value is None:
+            self._headers.pop("Content-Length", None)
+            return
+        if self._chunked:
+            raise RuntimeError("Content-Length cannot be set with chunked encoding")
+        self._headers["Content-Length"] = str(int(value))
+
+    @property
+    def last_modified(self) -> datetime.datetime | None:
+        value = self._headers.get("Last-Modified")
+        if value is None:
+            return None
+        try:
+            return parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+
+    @last_modified.setter
+    def last_modified(self, value) -> None:
+        if value is None:
+            self._headers.pop("Last-Modified", None)
+            return
+        if isinstance(value, (int, float)):
+            value = datetime.datetime.fromtimestamp(math.ceil(value), datetime.timezone.utc)
+        if isinstance(value, datetime.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=datetime.timezone.utc)
+            value = format_datetime(value.astimezone(datetime.timezone.utc), usegmt=True)
+        self._headers["Last-Modified"] = str(value)
+
+    # -- cookies ---------------------------------------------------------------
+
+    @property
+    def cookies(self) -> SimpleCookie:
+        if self._cookies is None:
+            self._cookies = SimpleCookie()
+        return self._cookies
+
+    def set_cookie(self, name: str, value: str, *, expires=None, domain=None, max_age=None, path="/",
+                   secure=None, httponly=None, samesite=None) -> None:
+        jar = self.cookies
+        morsel = jar.get(name)
+        if morsel is not None and morsel.coded_value == "":
+            jar.pop(name)  # a deleted cookie being set again
+        jar[name] = value
+        morsel = jar[name]
+        for key, val in (("expires", expires), ("domain", domain), ("max-age", max_age), ("path", path),
+                         ("secure", secure), ("httponly", httponly), ("samesite", samesite)):
+            if val is not None and val is not False:
+                morsel[key] = str(val) if key == "max-age" else val
+
+    def del_cookie(self, name: str, *, domain=None, path="/") -> None:
+        self.cookies.pop(name, None)
+        self.set_cookie(name, "", max_age=0, expires="Thu, 01 Jan 1970 00:00:00 GMT", domain=domain, path=path)
+
+    # -- framing options ---------------------------------------------------------
+
+    @property
+    def chunked(self) -> bool:
+        return self._chunked
+
+    def enable_chunked_encoding(self) -> None:
+        if "Content-Length" in self._headers:
+            raise RuntimeError("Chunked encoding cannot be used with a Content-Length")
+        self._chunked = True
+
+    @property
+    def compression(self) -> bool:
+        return self._compression
+
+    def enable_compression(self, force: str | None = None) -> None:
+        """Compress the body: ``force`` "gzip"/"deflate", or negotiated from Accept-Encoding."""
+        if force is not None and force not in ("gzip", "deflate", "identity"):
+            raise ValueError(f"Unknown content coding {force!r}")
+        self._compression = True
+        self._compression_force = force
+
+    @property
+    def keep_alive(self) -> bool | None:
+        if self._writer is not None:
+            return self._writer.keep_alive
+        return self._keep_alive
+
+    def force_close(self) -> None:
+        self._keep_alive = False
+
+    @property
+    def prepared(self) -> bool:
+        return self._writer is not None
+
+    @property
+    def body_length(self) -> int:
+        return self._writer.sent if self._writer is not None else 0
+
+    # -- sending -------------------------------------------------------------------
+
+    async def prepare(self, request) -> ResponseWriter:
+        """Send the head (a ``Response`` sends it with its body)."""
+        if self._writer is not None:
+            return self._writer
+        if self._eof_sent:
+            raise RuntimeError("Response already finished")
+        request.claim_response(self)
+        for callback in request.app.on_response_prepare:
+            await callback(request, self)
+        head = self._build_head(request)
+        if self._writes_head_on_prepare:
+            await self._send(head)
+        else:
+            self._pending_head = head
+        return self._writer
+
+    def _build_head(self, request) -> bytes:
+        protocol = request.protocol
+        head = request.head
+        if self._chunked and head.version < (1, 1):
+            raise RuntimeError(f"Using chunked encoding is forbidden for HTTP/{head.version[0]}.{head.version[1]}")
+        code, reason = self._status, self._reason
+        if _REASONS.get(code) != reason or code < 100 or code > 999:
+            code, reason = parse_status(f"{code} {reason}")  # refuses anything that could split the head
+        self._start_compression(request)
+        keep_alive = head.keep_alive and protocol.keep_alive_allowed and self._keep_alive is not False
+        writer = ResponseWriter(head.method, head.version, keep_alive, protocol.config.server_header)
+        fields = self._header_fields()
+        data = writer.head(code, reason, fields, self._body_size())
+        self._protocol = protocol
+        self._writer = writer
+        return data
+
+    def _header_fields(self) -> list[tuple[str, str]]:
+        headers = self._headers
+        if "Content-Type" not in headers and self._needs_content_type():
+            headers["Content-Type"] = "application/octet-stream"
+        fields = list(headers.items())
+        if self._cookies:
+            fields.extend(("Set-Cookie", morsel.OutputString()) for morsel in self._cookies.values())
+        return fields
+
+    def _needs_content_type(self) -> bool:
+        return self._status not in (204, 304) and self._status >= 200
+
+    def _body_size(self) -> int | None:
+        return None
+
+    def _start_compression(self, request) -> None:
+        if not self._compression or request.head.method == "HEAD" or self._status in (204, 304):
+            return
+        coding = self._compression_force
+        if coding is None:
+            coding = negotiate(request.headers.get("Accept-Encoding", ""))
+        if coding in (None, "identity"):
+            return
+        self._coding = coding
+        self._headers["Content-Encoding"] = coding
+        if "Accept-Encoding" not in self._headers.get("Vary", ""):
+            self._headers.add("Vary", "Accept-Encoding")
+        self._headers.pop("Content-Length", None)
+        self._compressor = ResponseCompressor(coding)
+
+    async def write(self, data) -> None:
+        if self._eof_sent:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._writer is None:
+            raise RuntimeError("Cannot call write() before prepare()")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be bytes-like, not {type(data).__name__}")
+        data = bytes(data)
+        if self._compressor is not None and data:
+            data = self._compressor.compress(data)
+        await self._send(self._frame(data))
+
+    async def drain(self) -> None:
+        if self._protocol is not None:
+            await self._protocol.drain()
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        if self._eof_sent:
+            return
+        if self._writer is None:
+            raise RuntimeError("Cannot call write_eof() before prepare()")
+        if data:
+            await self.write(data)
+        tail = b""
+        if self._compressor is not None:
+            tail = self._frame(self._compressor.finish())
+        self._eof_sent = True
+        await self._send(tail + self._writer.finish())
+
+    def _frame(self, data: bytes) -> bytes:
+        writer = self._writer
+        framed = writer.body(data)
+        if writer.truncated and not self._warned_truncated:
+            self._warned_truncated = True
+            log = self._protocol.log
+            if log is not None:
+                log.warning("Response longer than its Content-Length (%s): truncated", writer.length)
+        return framed
+
+    async def _send(self, data: bytes) -> None:
+        protocol = self._protocol
+        transport = protocol.transport
+        if transport is None or transport.is_closing():
+            # is_closing(): a failed write closes the transport before connection_lost runs
+            raise ConnectionResetError("Cannot write: the client disconnected")
+        if data:
+            protocol.write(data)
+        await protocol.drain()
+
+
+class Response(StreamResponse):
+    """A response with its whole body known: sent with its length, head and body together."""
+
+    _writes_head_on_prepare = False
+
+    def __init__(self, *, body=None, status: int = 200, reason: str | None = None, text: str | None = None,
+                 headers=None, content_type: str | None = None, charset: str | None = None):
+        if body is not None and text is not None:
+            raise ValueError("body and text are not allowed together")
+        super().__init__(status=status, reason=reason, headers=headers)
+        self._pending_head = b""
+        self._body: bytes | None = None
+        if text is not None:
+            if not isinstance(text, str):
+                raise TypeError(f"text argument must be str, not {type(text).__name__}")
+            if "Content-Type" not in self._headers or content_type or charset:
+                self._set_content_type(content_type or "text/plain", charset or "utf-8")
+            self._body = text.encode(charset or self.charset or "utf-8")
+        else:
+            if content_type is not None or charset is not None:
+                self._set_content_type(content_type or "application/octet-stream", charset)
+            if body is not None:
+                self.body = body
+
+    @property
+    def body(self) -> bytes | None:
+        return self._body
+
+    @body.setter
+    def body(self, value) -> None:
+        if value is not None and not isinstance(value, (bytes, bytearray, memoryview)):
+            raise TypeError(f"body argument must be bytes-like, not {type(value).__name__}")
+        self._body = bytes(value) if value is not None else None
+
+    @property
+    def text(self) -> str | None:
+        if self._body is None:
+            return None
+        return self._body.decode(self.charset or "utf-8")
+
+    @text.setter
+    def text(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"text argument must be str, not {type(value).__name__}")
+        if "Content-Type" not in self._headers:
+            self._set_content_type("text/plain", "utf-8")
+        self._body = value.encode(self.charset or "utf-8")
+
+    @property
+    def content_length(self) -> int | None:
+        if "Content-Length" in self._headers:
+            return int(self._headers["Content-Length"])
+        return len(self._body) if self._body is not None else 0
+
+    @content_length.setter
+    def content_length(self, value) -> None:
+        raise RuntimeError("Content-Length of a Response is set from its body")
+
+    def _start_compression(self, request) -> None:
+        super()._start_compression(request)
+        if self._compressor is not None:
+            self._compressor = None  # the whole body is compressed at once, with its length
+            self._body = compress_whole(self._body or b"", self._coding)
+
+    def _body_size(self) -> int:
+        return len(self._body or b"")
+
+    def _header_fields(self) -> list[tuple[str, str]]:
+        fields = super()._header_fields()
+        if "Content-Length" not in self._headers and self._needs_content_type():
+            fields.append(("Content-Length", str(self._body_size())))  # also in answers to HEAD
+        return fields
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        if self._eof_sent:
+            return
+        if self._writer is None:
+            raise RuntimeError("Cannot call write_eof() before prepare()")
+        self._eof_sent = True
+        body = self._frame(self._body or b"")
+        head, self._pending_head = self._pending_head, b""
+        await self._send(head + body + self._writer.finish())
+
+
+_NO_DATA = object()
+
+
+def json_response(data=_NO_DATA, *, text: str | None = None, body=None, status: int = 200,
+                  reason: str | None = None, headers=None, content_type: str = "application/json",
+                  dumps=json.dumps) -> Response:
+    if data is not _NO_DATA:
+        if text is not None or body is not None:
+            raise ValueError("only one of data, text, or body should be specified")
+        text = dumps(data)
+    return Response(text=text, body=body, status=status, reason=reason, headers=headers,
+                    content_type=content_type)

@@ -1,0 +1,242 @@
+"""URL dispatch: (method, path) → handler and match_info.
+
+    router.add_get("/users/{id}", handler)         # {id}: one path segment
+    router.add_get(r"/files/{name:.+}", handler)   # {name:regex}
+    router.resolve("GET", "/users/7") → MatchInfo({"id": "7"}, handler)
+
+Paths are matched against the request path decoded except for ``%2F`` and
+``%25``, so an encoded slash never splits a segment; values in ``match_info``
+are fully decoded. No match gives a handler that raises ``HTTPNotFound``; a
+path that matches with another method gives ``HTTPMethodNotAllowed`` with
+``Allow``. Both run through the middlewares like any handler.
+"""
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from .exceptions import HTTPMethodNotAllowed, HTTPNotFound
+
+METH_ANY = "*"
+_VARIABLE = re.compile(r"(\{[_a-zA-Z][^{}]*(?:\{[^{}]*\}[^{}]*)*\})")  # one level of braces inside
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDef:
+    """A route declared apart from an app: ``app.add_routes([web.get("/", handler)])``."""
+
+    method: str
+    path: str
+    handler: object
+    kwargs: dict
+
+    def register(self, router: "Router") -> None:
+        router.add_route(self.method, self.path, self.handler, **self.kwargs)
+
+
+def route(method: str, path: str, handler, **kwargs) -> RouteDef:
+    return RouteDef(method, path, handler, kwargs)
+
+
+def head(path, handler, **kwargs):
+    return route("HEAD", path, handler, **kwargs)
+
+
+def get(path, handler, *, allow_head: bool = True, **kwargs):
+    return route("GET", path, handler, allow_head=allow_head, **kwargs)
+
+
+def post(path, handler, **kwargs):
+    return route("POST", path, handler, **kwargs)
+
+
+def put(path, handler, **kwargs):
+    return route("PUT", path, handler, **kwargs)
+
+
+def patch(path, handler, **kwargs):
+    return route("PATCH", path, handler, **kwargs)
+
+
+def delete(path, handler, **kwargs):
+    return route("DELETE", path, handler, **kwargs)
+
+
+def view(path, handler, **kwargs):
+    return route(METH_ANY, path, handler, **kwargs)
+
+
+class MatchInfo(dict):
+    """The variable parts of the matched path, plus the handler the router chose."""
+
+    def __init__(self, values: dict, handler, route_path: str | None = None):
+        super().__init__(values)
+        self.handler = handler
+        self.route_path = route_path
+
+    def __repr__(self) -> str:
+        return f"<MatchInfo {super().__repr__()}: {self.route_path}>"
+
+
+class Resource:
+    """One path pattern and the handlers of its methods."""
+
+    def __init__(self, path: str, name: str | None = None):
+        if not path.startswith("/"):
+            raise ValueError(f"Route path should start with '/': {path!r}")
+        self.path = path
+        self.name = name
+        self.handlers: dict[str, object] = {}
+        self.index = 0  # position in the router: resources are tried in order
+        self.pattern = _compile(path) if _VARIABLE.search(path) else None
+
+    def match(self, safe_path: str) -> dict | None:
+        if self.pattern is None:
+            return {} if safe_path == self.path else None
+        m = self.pattern.fullmatch(safe_path)
+        if m is None:
+            return None
+        return {key: unquote(value) for key, value in m.groupdict().items()}
+
+    def handler_for(self, method: str):
+        return self.handlers.get(method) or self.handlers.get(METH_ANY)
+
+    def add(self, method: str, handler) -> None:
+        if method in self.handlers:
+            raise RuntimeError(f"Added route will never be executed, method {method} is already registered "
+                               f"for {self.path}")
+        self.handlers[method] = handler
+
+
+def _compile(path: str) -> re.Pattern:
+    pattern = ""
+    for part in _VARIABLE.split(path):
+        if _VARIABLE.fullmatch(part):
+            name, _, expr = part[1:-1].partition(":")
+            if not name.isidentifier():
+                raise ValueError(f"Bad variable name {name!r} in {path!r}")
+            pattern += f"(?P<{name}>{expr or '[^{}/]+'})"
+        else:
+            if "{" in part or "}" in part:
+                raise ValueError(f"Bad pattern {path!r}")
+            pattern += re.escape(part)
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"Bad pattern {path!r}: {exc}") from None
+
+
+def safe_path(raw_path: str) -> str:
+    """Decode a percent-encoded path, keeping ``%2F`` and ``%25`` encoded."""
+    if "%" not in raw_path:
+        return raw_path
+    segments = raw_path.split("/")
+    return "/".join(unquote(s).replace("%", "%25").replace("/", "%2F") for s in segments)
+
+
+class Router:
+    def __init__(self):
+        self._resources: list[Resource] = []
+        self._plain: dict[str, Resource] = {}  # resources without variables, by path
+        self._first_pattern = 1 << 62  # index of the first resource with variables
+        self._frozen = False
+
+    def freeze(self) -> None:
+        self._frozen = True
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    def add_route(self, method: str, path: str, handler, *, name: str | None = None, allow_head: bool = False):
+        if self._frozen:
+            raise RuntimeError("Cannot add routes to a running application")
+        if not callable(handler):
+            raise TypeError(f"Handler {handler!r} is not callable")
+        method = method.upper()
+        resource = self._resource(path, name)
+        resource.add(method, handler)
+        if allow_head and method == "GET":
+            resource.add("HEAD", handler)
+        return resource
+
+    def add_get(self, path, handler, *, allow_head: bool = True, **kwargs):
+        return self.add_route("GET", path, handler, allow_head=allow_head, **kwargs)
+
+    def add_head(self, path, handler, **kwargs):
+        return self.add_route("HEAD", path, handler, **kwargs)
+
+    def add_post(self, path, handler, **kwargs):
+        return self.add_route("POST", path, handler, **kwargs)
+
+    def add_put(self, path, handler, **kwargs):
+        return self.add_route("PUT", path, handler, **kwargs)
+
+    def add_patch(self, path, handler, **kwargs):
+        return self.add_route("PATCH", path, handler, **kwargs)
+
+    def add_delete(self, path, handler, **kwargs):
+        return self.add_route("DELETE", path, handler, **kwargs)
+
+    def add_view(self, path, handler, **kwargs):
+        return self.add_route(METH_ANY, path, handler, **kwargs)
+
+    def add_routes(self, routes) -> None:
+        for definition in routes:
+            definition.register(self)
+
+    def _resource(self, path: str, name: str | None) -> Resource:
+        existing = self._plain.get(path)
+        if existing is None:
+            existing = next((r for r in self._resources if r.path == path and r.pattern is not None), None)
+        if existing is not None:
+            return existing
+        resource = Resource(path, name)
+        resource.index = len(self._resources)
+        self._resources.append(resource)
+        if resource.pattern is None:
+            self._plain[path] = resource
+        elif self._first_pattern > resource.index:
+            self._first_pattern = resource.index
+        return resource
+
+    def __iter__(self):
+        return iter(self._resources)
+
+    def __len__(self) -> int:
+        return len(self._resources)
+
+    def resolve(self, method: str, raw_path: str) -> MatchInfo:
+        """The handler and match_info for a request; 404/405 handlers when nothing fits.
+
+        Resources are tried in the order they were added; a path without
+        variables that no earlier pattern could shadow is found by a lookup.
+        """
+        path = safe_path(raw_path)
+        plain = self._plain.get(path)
+        if plain is not None and plain.index < self._first_pattern:
+            handler = plain.handler_for(method)
+            if handler is not None:
+                return MatchInfo({}, handler, plain.path)
+        allowed: set[str] = set()
+        for resource in self._resources:
+            values = resource.match(path)
+            if values is None:
+                continue
+            handler = resource.handler_for(method)
+            if handler is not None:
+                return MatchInfo(values, handler, resource.path)
+            allowed.update(resource.handlers)
+        if allowed:
+            return MatchInfo({}, _method_not_allowed(method, allowed))
+        return MatchInfo({}, _not_found)
+
+
+async def _not_found(request):
+    raise HTTPNotFound()
+
+
+def _method_not_allowed(method: str, allowed: set[str]):
+    async def method_not_allowed(request):
+        raise HTTPMethodNotAllowed(method, allowed)
+    return method_not_allowed

@@ -1,0 +1,55 @@
+"""How AsyncWorker serves a native app: ``native_serving(worker, app) -> AppServing``.
+
+    factory? ──call (await if async)──► Application
+    startup: on_startup, cleanup_ctx (first halves)
+    per connection: WebServerHttpProtocol(context, worker.server_config())
+    shutdown: on_shutdown, cancel leftover handlers, cleanup_ctx (second halves), on_cleanup
+"""
+
+import inspect
+
+from server.protocol.accesslog import access_log_enabled
+from server.workers.apps import AppServing
+
+from .app import Application
+from .protocol import WebContext, WebServerHttpProtocol
+
+
+async def resolve_app(app) -> Application:
+    """The Application itself, or what a (sync or async) factory returns."""
+    if isinstance(app, Application):
+        return app
+    result = app()
+    if inspect.isawaitable(result):
+        result = await result
+    if not isinstance(result, Application):
+        raise TypeError(f"App factory {app!r} returned {result!r}, not a server.web.Application")
+    return result
+
+
+async def native_serving(worker, app) -> AppServing:
+    app = await resolve_app(app)
+    config = worker.server_config()
+    context = WebContext(
+        app=app,
+        log=worker.log,
+        access_log=access_log_enabled(worker.log),
+        tmp_dir=worker.cfg.tmp_upload_dir,
+        sendfile=worker.cfg.sendfile is not False,
+    )
+    loop = worker.loop
+
+    def protocol_factory():
+        return WebServerHttpProtocol(context, config, loop=loop, owner=worker)
+
+    async def startup() -> None:
+        await app.startup()
+
+    async def shutdown() -> None:
+        try:
+            await app.shutdown()
+        finally:
+            await context.cancel_handlers()
+            await app.cleanup()
+
+    return AppServing("native", protocol_factory, startup=startup, shutdown=shutdown)

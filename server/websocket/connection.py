@@ -1,0 +1,326 @@
+"""WebSocketConnection: an open WebSocket on the loop, over an upgraded ServerHttpProtocol.
+
+    protocol.data_received ──► FrameParser ──► pings answered, pongs noted, close handled
+                                     │ TEXT / BINARY
+                                     ▼
+                         queue (reading pauses past max_queue) ──► await receive()
+    await send_text/send_bytes ──► [Deflater] ──► protocol.write ──► await protocol.drain()
+
+Closing (RFC 6455 s7):
+
+* the peer's close frame is answered with the same code, then the server closes
+  the TCP connection (s7.1.1: the server closes first);
+* ``close()`` sends ours, waits for the answer up to ``close_timeout``, then closes;
+* a protocol error fails the connection: the close frame with the error's code
+  (1002, 1007, 1009), then the TCP connection is closed without waiting;
+* graceful worker shutdown (``closing()``) sends close 1001;
+* a keep-alive ping left without a pong for ``ping_timeout`` fails with 1011.
+
+Every way of closing arms the same timer: past ``close_timeout`` the transport is
+aborted, so a peer that never answers nor reads cannot hold the connection.
+"""
+
+import asyncio
+import os
+from collections import deque
+
+from .deflate import Deflater, Inflater
+from .frames import (
+    CloseCode,
+    FrameParser,
+    Message,
+    MsgType,
+    Opcode,
+    WebSocketError,
+    build_frame,
+    close_payload,
+    frame_header,
+)
+
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+_SMALL_FRAME = 16 * 1024  # header and payload are joined below this, written apart above
+_PAUSE_REASON = "websocket"
+
+
+class ConnectionClosed(ConnectionError):
+    """Sending on a WebSocket whose closing handshake has started or that is gone."""
+
+    def __init__(self, code: int | None, reason: str | None):
+        super().__init__(f"WebSocket closed ({code} {reason or ''})".rstrip())
+        self.code = code
+        self.reason = reason
+
+
+class WebSocketConnection:
+    def __init__(self, protocol, deflate=None, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+                 max_queue: int = 16, close_timeout: float = 10.0, ping_interval: float | None = None,
+                 ping_timeout: float | None = None, auto_pong: bool = True):
+        if max_queue < 1:
+            raise ValueError("max_queue must be at least 1")
+        self.protocol = protocol
+        self.loop = protocol.loop
+        self.deflate = deflate  # the negotiated DeflateParams, or None
+        self.auto_pong = auto_pong
+        self.close_timeout = close_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout if ping_timeout is not None else ping_interval
+        self._parser = FrameParser(max_message_size, Inflater(deflate) if deflate else None)
+        self._deflater = Deflater(deflate) if deflate else None
+        self._queue: deque[Message] = deque()
+        self._max_queue = max_queue
+        self._reading_paused = False
+        self._waiter: asyncio.Future | None = None
+        self._lost = self.loop.create_future()
+        self._close_sent: tuple[int | None, str] | None = None  # (code, reason) we sent
+        self._close_received = False
+        self._end: Message | None = None  # the CLOSE message receive() returns for good
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.error: WebSocketError | None = None  # why we failed the connection, if we did
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._ping_payload: bytes | None = None  # keep-alive ping awaiting its pong
+
+    # -- set up ---------------------------------------------------------------
+
+    def attach(self) -> None:
+        """Take the connection over from the protocol (after the 101 is written)."""
+        leftover = self.protocol.upgrade(self)
+        if self.protocol.transport is None:  # the client left during the handshake
+            self.connection_lost(None)
+            return
+        if self.ping_interval:
+            self._ping_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+        if leftover:
+            self.data_received(leftover)
+
+    # -- receiving --------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        """The next message; a CLOSE message once the connection is closing for good."""
+        if self._waiter is not None:
+            raise RuntimeError("receive() is already being awaited")
+        while True:
+            if self._queue:
+                message = self._queue.popleft()
+                if self._reading_paused and len(self._queue) <= self._max_queue // 2:
+                    self._reading_paused = False
+                    self.protocol.resume_reading(_PAUSE_REASON)
+                return message
+            if self._end is not None:
+                return self._end
+            self._waiter = self.loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def _deliver(self, message: Message) -> None:
+        self._queue.append(message)
+        if not self._reading_paused and len(self._queue) >= self._max_queue and self._end is None:
+            self._reading_paused = True
+            self.protocol.pause_reading(_PAUSE_REASON)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- sending ----------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """No more messages can be sent: the close handshake started or the connection is gone."""
+        transport = self.protocol.transport
+        return (self._close_sent is not None or self._close_received or transport is None
+                or transport.is_closing())
+
+    async def send_text(self, data: str) -> None:
+        await self._send_message(Opcode.TEXT, data.encode("utf-8"))
+
+    async def send_bytes(self, data) -> None:
+        await self._send_message(Opcode.BINARY, bytes(data) if not isinstance(data, bytes) else data)
+
+    async def ping(self, data: bytes | str = b"") -> None:
+        await self._send_control(Opcode.PING, data)
+
+    async def pong(self, data: bytes | str = b"") -> None:
+        await self._send_control(Opcode.PONG, data)
+
+    async def _send_message(self, opcode: int, payload: bytes) -> None:
+        self._check_open()
+        rsv1 = False
+        if self._deflater is not None:
+            payload, rsv1 = self._deflater.compress(payload), True
+        header = frame_header(opcode, len(payload), True, rsv1)
+        if len(payload) < _SMALL_FRAME:
+            self.protocol.write(header + payload)
+        else:
+            self.protocol.write(header)
+            self.protocol.write(payload)
+        await self._drain()
+
+    async def _send_control(self, opcode: int, data) -> None:
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        frame = build_frame(opcode, payload)  # ValueError past 125 bytes
+        self._check_open()
+        self.protocol.write(frame)
+        await self._drain()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            code, reason = self._close_sent or (self.close_code, self.close_reason)
+            raise ConnectionClosed(code if code is not None else CloseCode.ABNORMAL, reason)
+
+    def _write(self, data: bytes) -> None:
+        """Write a frame of our own unless the transport is already closing."""
+        transport = self.protocol.transport
+        if transport is not None and not transport.is_closing():
+            self.protocol.write(data)
+
+    async def _drain(self) -> None:
+        try:
+            await self.protocol.drain()
+        except ConnectionResetError:
+            raise ConnectionClosed(self.close_code or CloseCode.ABNORMAL, self.close_reason) from None
+
+    # -- closing ----------------------------------------------------------------
+
+    async def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        """Close handshake: send ours (if not yet), wait for the peer's, close the TCP connection."""
+        self.start_close(code, reason)
+        await self.wait_closed()
+
+    def start_close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        """``close()`` without waiting: send our close frame (if not yet) and arm the close timer."""
+        if self._close_sent is None and not self._lost.done():
+            payload = close_payload(code, reason)  # ValueError for a code one may not send
+            self._send_close(payload, code, reason)
+
+    async def wait_closed(self) -> None:
+        """Wait until the TCP connection is gone (bounded by the close timer)."""
+        await asyncio.shield(self._lost)
+
+    def closing(self) -> None:
+        """Graceful worker shutdown: start the close handshake with 1001."""
+        if self._close_sent is None and not self._lost.done():
+            self._send_close(close_payload(CloseCode.GOING_AWAY, "Server shutting down"),
+                             CloseCode.GOING_AWAY, "Server shutting down")
+
+    def _send_close(self, payload: bytes, code: int | None, reason: str) -> None:
+        self._close_sent = (code, reason)
+        self._write(build_frame(Opcode.CLOSE, payload))
+        self._cancel_ping()
+        if self._reading_paused:  # the peer's answer must be read; further data is dropped
+            self._reading_paused = False
+            self.protocol.resume_reading(_PAUSE_REASON)
+        if self._close_received:
+            self.protocol.close()
+        self._arm_close_timer()
+
+    def _arm_close_timer(self) -> None:
+        if self._close_timer is None and not self._lost.done():
+            self._close_timer = self.loop.call_later(self.close_timeout, self._abort)
+
+    def _abort(self) -> None:
+        self._close_timer = None
+        transport = self.protocol.transport
+        if transport is not None:
+            transport.abort()
+
+    def _end_with(self, code: int, reason: str) -> None:
+        """Record how the connection ended; receive() returns it after the queued messages."""
+        if self._end is None:
+            self.close_code, self.close_reason = code, reason
+            self._end = Message(MsgType.CLOSE, code, reason)
+            self._wake()
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection (s7.1.7): our close frame, then close without waiting."""
+        if self._close_sent is None and not self._lost.done():
+            self._close_sent = (code, reason)
+            self._write(build_frame(Opcode.CLOSE, close_payload(code, reason[:120])))
+        self.error = WebSocketError(code, reason)
+        self._end_with(code, reason)
+        self._cancel_ping()
+        self.protocol.close()
+        self._arm_close_timer()
+
+    # -- the receiver interface of ServerHttpProtocol.upgrade -------------------
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self._parser.feed(data)
+        except WebSocketError as exc:
+            self._fail(exc.code, exc.reason)
+            return
+        for message in messages:
+            self._on_message(message)
+
+    def _on_message(self, message: Message) -> None:
+        kind = message.type
+        if kind is MsgType.PING:
+            if self.auto_pong:
+                if self._close_sent is None:
+                    self._write(build_frame(Opcode.PONG, message.data))
+                return
+        elif kind is MsgType.PONG:
+            self._on_pong(message.data)
+            if self.auto_pong:
+                return
+        elif kind is MsgType.CLOSE:
+            self._on_close_frame(message.data, message.extra)
+            return
+        if self._close_sent is None:  # after our close frame, data is not wanted any more
+            self._deliver(message)
+
+    def _on_close_frame(self, code: int, reason: str) -> None:
+        self._close_received = True
+        if self._close_sent is None:
+            echo = close_payload(None if code == CloseCode.NO_STATUS else code, reason)
+            self._close_sent = (code, reason)
+            self._write(build_frame(Opcode.CLOSE, echo))
+        self._cancel_ping()
+        self._end_with(code, reason)
+        self.protocol.close()
+        self._arm_close_timer()
+
+    def eof_received(self) -> bool:
+        return False  # no close frame will come: close our side too
+
+    def connection_lost(self, exc) -> None:
+        self._cancel_ping()
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        self._end_with(CloseCode.ABNORMAL, "")
+        if not self._lost.done():
+            self._lost.set_result(None)
+        self._wake()
+
+    # -- keep-alive pings -------------------------------------------------------
+
+    def _keepalive_ping(self) -> None:
+        self._ping_timer = None
+        if self.closed:
+            return
+        self._ping_payload = os.urandom(4)
+        self._write(build_frame(Opcode.PING, self._ping_payload))
+        self._ping_timer = self.loop.call_later(self.ping_timeout, self._ping_timed_out)
+
+    def _on_pong(self, data: bytes) -> None:
+        if self._ping_payload is not None and data == self._ping_payload:
+            self._ping_payload = None
+            self._cancel_ping()
+            if not self.closed:
+                self._ping_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+
+    def _ping_timed_out(self) -> None:
+        self._ping_timer = None
+        self._fail(CloseCode.INTERNAL_ERROR, "Keep-alive ping timeout")
+
+    def _cancel_ping(self) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
