@@ -21,6 +21,12 @@ ASYNCWORKER_ALLOWED_METHODS     (all)      comma-separated methods; others get 4
 ASYNCWORKER_LOOP                auto       auto (uvloop if installed), uvloop or asyncio
 ASYNCWORKER_TCP_KEEPALIVE       1          SO_KEEPALIVE on client connections
 ASYNCWORKER_APP_KIND            auto       auto, wsgi, asgi or native: how to serve the app
+ASYNCWORKER_LIFESPAN            auto       ASGI lifespan: auto (used if the app supports it),
+                                           on (required: a failed startup stops gunicorn) or off
+ASYNCWORKER_PROXY_HEADERS       x-forwarded  which headers of a peer in gunicorn's
+                                           forwarded_allow_ips give the client address
+                                           and host: x-forwarded (X-Forwarded-For/-Host/
+                                           -Port), forwarded (RFC 7239) or off
 ==============================  =========  ===========================================
 """
 
@@ -30,7 +36,8 @@ from dataclasses import dataclass
 PREFIX = "ASYNCWORKER_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
-_CHOICES = {"loop": ("auto", "uvloop", "asyncio"), "app_kind": ("auto", "wsgi", "asgi", "native")}
+_CHOICES = {"loop": ("auto", "uvloop", "asyncio"), "app_kind": ("auto", "wsgi", "asgi", "native"),
+            "proxy_headers": ("x-forwarded", "forwarded", "off"), "lifespan": ("auto", "on", "off")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +53,8 @@ class WorkerSettings:
     loop: str = "auto"
     tcp_keepalive: bool = True
     app_kind: str = "auto"
+    lifespan: str = "auto"
+    proxy_headers: str = "x-forwarded"
 
     @classmethod
     def from_env(cls, environ=os.environ) -> "WorkerSettings":

@@ -1,0 +1,80 @@
+"""ASGIServerHttpProtocol: ServerHttpProtocol serving an ASGI app on the loop.
+
+    on_request(head) ──► HttpExchange (http scope)      ──task──► app
+                    └──► WebSocket upgrade (websocket scope) ──task──► app
+
+Each request runs the app in a task of its own; the connection answers one
+request at a time (pipelined requests wait for the response before theirs).
+The body sink is the exchange's ``RequestBody``; the client going away reaches
+the running exchange through ``on_disconnect``.
+"""
+
+from dataclasses import dataclass, field
+
+from server.protocol.server import ServerHttpProtocol
+from server.websocket import is_upgrade_request
+
+from .exchange import HttpExchange
+from .websocket import start_websocket
+
+
+@dataclass(slots=True)
+class ASGIConfig:
+    app: object  # an ASGI 3 callable
+    log: object
+    asgi_version: str = "3.0"
+    root_path: str = ""
+    state: dict = field(default_factory=dict)  # filled by the lifespan startup, copied per request
+    server_header: bytes = b""
+    access_log: bool = False
+    sendfile: bool = False  # the loop implements sendfile and gunicorn's sendfile is on
+    ws_max_message_size: int = 16 * 1024 * 1024  # bytes (close 1009 past it)
+    ws_ping_interval: float | None = 20.0  # keep-alive pings; no pong within as long: close 1011
+    tasks: set = field(default_factory=set)  # running app tasks (strong references)
+
+    def spawn(self, loop, coro):
+        task = loop.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+
+class ASGIServerHttpProtocol(ServerHttpProtocol):
+    def __init__(self, asgi: ASGIConfig, config, **kwargs):
+        super().__init__(config, **kwargs)
+        self.asgi = asgi
+        self._exchange = None  # the HttpExchange or WebSocketSession of the request in flight
+
+    def on_request(self, head):
+        if head.upgrade and is_upgrade_request(head):
+            self._exchange = start_websocket(self, head, self.asgi)
+            return None
+        exchange = HttpExchange(self, head, self.asgi)
+        self._exchange = exchange
+        self.asgi.spawn(self.loop, exchange.run())
+        return exchange.body if head.has_body else None
+
+    def eof_received(self) -> bool:
+        """EOF from the client during a request: the app learns it (``http.disconnect``) at once.
+
+        A client that only shut its sending side still gets the response; one that
+        closed its socket makes the next write fail, and ``send()`` raises then.
+        """
+        keep_open = super().eof_received()
+        if self._exchange is not None:
+            self._exchange.peer_closed()
+        return keep_open
+
+    def response_finished(self, keep_alive: bool) -> None:
+        self._exchange = None
+        super().response_finished(keep_alive)
+
+    def upgrade(self, receiver) -> bytes:
+        self._exchange = None  # the WebSocket connection now gets the bytes and the loss
+        return super().upgrade(receiver)
+
+    def on_disconnect(self) -> None:
+        exchange, self._exchange = self._exchange, None
+        if exchange is not None:
+            exchange.disconnected()
+
