@@ -231,6 +231,37 @@ def test_expect_100_continue_over_max_body_size_gets_413_only(tmp_path):
     assert hits(tmp_path) == ["/echo"]
 
 
+def test_early_413_reaches_a_client_that_sends_its_whole_body_first(tmp_path):
+    """Like most HTTP clients, this one sends the whole body before reading. The
+    server answers 413 from the head; had it closed at once, the rest of the upload
+    would hit a reset and the client would never read the 413."""
+    body = b"x" * (8 * 1024 * 1024)
+    with worker_server(tmp_path, "--env", "ASYNCWORKER_MAX_BODY_SIZE=1024") as server:
+        with connect(server.port) as sock:
+            sock.sendall(post_head("/echo", len(body)) + body)
+            data, closed = read_until_eof(sock, 10)
+    assert [r.status for r in parse_responses(data)] == [413], data
+    assert closed
+    assert hits(tmp_path) == []
+
+
+def test_lingering_after_an_early_response_is_bounded(tmp_path):
+    """A client that keeps sending after its 413 is cut off after LINGER_LIMIT bytes."""
+    from server.protocol.server import LINGER_LIMIT
+
+    with worker_server(tmp_path, "--env", "ASYNCWORKER_MAX_BODY_SIZE=1024") as server:
+        with connect(server.port) as sock:
+            sock.sendall(post_head("/echo", 4 * LINGER_LIMIT))
+            sent, error = 0, None
+            try:
+                while sent < 4 * LINGER_LIMIT:
+                    sent += sock.send(b"x" * 65536)
+            except OSError as exc:
+                error = exc
+        assert error is not None, "the server drained the whole upload"
+        assert LINGER_LIMIT <= sent < 2 * LINGER_LIMIT, sent
+
+
 # --- 12. streamed request bodies (READPAYLOAD=0) -------------------------------
 
 @pytest.fixture(scope="module")

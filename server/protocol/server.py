@@ -32,11 +32,14 @@ from .errors import BadRequest, HttpError, RequestTimeout
 from .events import Data, RequestHead
 from .limits import Limits
 from .parser import RequestParser
+from .proxy import ProxyHeaderError, parse_proxy_header
 from .timers import ConnectionTimer
 from .writer import continue_response, error_response
 
 PIPELINE_BUFFER = 64 * 1024  # bytes of pipelined requests buffered before reading pauses
 FIRST_REQUEST_GRACE = 1.0  # seconds a fresh connection gets to send its request while closing
+LINGER_TIMEOUT = 5.0  # seconds unread request bytes are drained after an early response
+LINGER_LIMIT = 64 * 1024 * 1024  # bytes drained at most before the connection is closed anyway
 
 
 @dataclass(slots=True)
@@ -50,6 +53,7 @@ class ServerConfig:
     debug: bool = False  # tracebacks in 500 pages
     server_header: bytes = b"asyncworker"
     scheme: str = "http"  # "https" on TLS listeners
+    proxy: object = None  # a proxy.ProxyPolicy: forwarded headers and the PROXY protocol
     log: object = None  # a gunicorn Logger (or anything with debug/info/warning/exception)
 
 
@@ -93,6 +97,10 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._advance_pending = False
         self._drain_waiter: asyncio.Future | None = None
         self._upgraded = None  # the receiver of an upgraded connection (WebSocket)
+        self._input_failed = False  # a request was rejected: the client may still be sending
+        self._linger_left = 0  # > 0 while draining unread input before closing
+        self._proxy_buffer: bytes | None = None  # a PROXY protocol header being received
+        self._forwarded: tuple | None = None  # (head, proxy.Forwarded) of the current request
 
     # -- asyncio.Protocol -------------------------------------------------
 
@@ -103,6 +111,9 @@ class ServerHttpProtocol(asyncio.Protocol):
         if self.config.tcp_keepalive:
             _set_tcp_keepalive(transport)
         self._timer.start("keepalive", self.config.head_timeout)
+        proxy = self.config.proxy
+        if proxy is not None and proxy.expects_proxy_header(self.peername):
+            self._proxy_buffer = b""
         if self._owner is not None:
             self._owner.connection_opened(self)
 
@@ -110,6 +121,13 @@ class ServerHttpProtocol(asyncio.Protocol):
         if self._upgraded is not None:
             self._upgraded.data_received(data)
             return
+        if self._linger_left:
+            self._discard(data)
+            return
+        if self._proxy_buffer is not None:
+            data = self._read_proxy_header(data)
+            if not data:
+                return
         self._received_any = True
         parser = self._parser
         if self._head is None and not parser.in_message:
@@ -130,6 +148,8 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._peer_eof = True
         if self._upgraded is not None:
             return self._upgraded.eof_received()
+        if self._linger_left:
+            return False
         if self._head is not None and not self._parser.done:
             # The client stopped sending in the middle of a request body.
             self._sink.set_exception(ConnectionResetError("Client closed the connection during the body"))
@@ -185,8 +205,12 @@ class ServerHttpProtocol(asyncio.Protocol):
 
     @property
     def keep_alive_allowed(self) -> bool:
-        """May the response to the current request leave the connection open?"""
-        return self.config.keepalive > 0 and not self._closing and not self._peer_eof
+        """May the response to the current request leave the connection open?
+
+        After the client's end of input, only if it pipelined more requests before it.
+        """
+        return (self.config.keepalive > 0 and not self._closing
+                and (not self._peer_eof or self._parser.buffered > 0))
 
     def write(self, data: bytes) -> None:
         transport = self.transport
@@ -207,12 +231,30 @@ class ServerHttpProtocol(asyncio.Protocol):
         await asyncio.shield(self._drain_waiter)
 
     def client_address(self, head: RequestHead):
-        """The client's ``(host, port)`` for ``head`` (None on a unix socket)."""
+        """The client's ``(host, port)`` for ``head`` (None on a unix socket).
+
+        Behind a trusted proxy, the client it forwarded for (see proxy.py)."""
+        forwarded = self._forwarded_for(head)
+        if forwarded is not None:
+            return forwarded.client
         return self.peername if isinstance(self.peername, tuple) else None
 
     def url_scheme(self, head: RequestHead) -> str:
         """The scheme the client used for ``head``: "http" or "https"."""
-        return self.config.scheme
+        forwarded = self._forwarded_for(head)
+        return forwarded.scheme if forwarded is not None else self.config.scheme
+
+    def host(self, head: RequestHead) -> str | None:
+        """The Host the client asked for: a trusted proxy's forwarded host, else the header."""
+        forwarded = self._forwarded_for(head)
+        if forwarded is not None and forwarded.host is not None:
+            return forwarded.host
+        return head.headers.get("Host")
+
+    def forwarder_fields(self, head: RequestHead) -> frozenset:
+        """Header names with "_" a trusted proxy may pass to apps (gunicorn's forwarder_headers)."""
+        forwarded = self._forwarded_for(head)
+        return forwarded.fields if forwarded is not None else frozenset()
 
     def upgrade(self, receiver) -> bytes:
         """Hand the connection to ``receiver`` after a 101 response has been written.
@@ -299,10 +341,21 @@ class ServerHttpProtocol(asyncio.Protocol):
             self.close()
 
     def close(self) -> None:
-        """Close after the write buffer is flushed (``connection_lost`` follows)."""
+        """Close after the write buffer is flushed (``connection_lost`` follows).
+
+        If the client may still be sending the request we answered early (413,
+        400, a response before the body was read), closing at once could make its
+        TCP stack answer our reset by discarding the response it has not read
+        yet: the connection is half-closed instead and its input drained a while.
+        """
         self._timer.cancel()
-        if self.transport is not None:
-            self.transport.close()
+        transport = self.transport
+        if transport is None or self._linger_left:
+            return
+        if self._client_may_be_sending() and transport.can_write_eof():
+            self._linger(transport)
+        else:
+            transport.close()
 
     def handle_error(self, status: int, message: str = "", exc: BaseException | None = None,
                      headers=None, close: bool = True) -> None:
@@ -316,11 +369,11 @@ class ServerHttpProtocol(asyncio.Protocol):
             message = "".join(traceback.format_exception(exc))
         reason = HTTPStatus(status).phrase
         head = self._head
-        close = close or not self.keep_alive_allowed
+        close = close or not self.keep_alive_allowed or (head is not None and not head.keep_alive)
         self.transport.write(error_response(status, reason, message or reason, self.config.server_header,
                                             close, headers))
         if head is not None and access_log_enabled(self.log):
-            log_access(self.log, minimal_environ(head, self.peername), head.headers.items(),
+            log_access(self.log, minimal_environ(head, self.client_address(head)), head.headers.items(),
                        f"{status} {reason}", [], len(message), 0.0)
         if close:
             self._head = None
@@ -329,6 +382,23 @@ class ServerHttpProtocol(asyncio.Protocol):
             self.response_finished(True)
 
     # -- internals --------------------------------------------------------
+
+    def _client_may_be_sending(self) -> bool:
+        return (not self._peer_eof and self._upgraded is None
+                and (self._input_failed or self._parser.in_message))
+
+    def _linger(self, transport) -> None:
+        self._linger_left = LINGER_LIMIT
+        transport.write_eof()
+        if self._read_paused_by:
+            self._read_paused_by.clear()
+            transport.resume_reading()
+        self._timer.start("linger", LINGER_TIMEOUT)
+
+    def _discard(self, data: bytes) -> None:
+        self._linger_left = max(0, self._linger_left - len(data))
+        if not self._linger_left and self.transport is not None:
+            self.transport.close()
 
     def _wake_drain(self, exc: BaseException | None) -> None:
         waiter, self._drain_waiter = self._drain_waiter, None
@@ -372,7 +442,10 @@ class ServerHttpProtocol(asyncio.Protocol):
         if events:
             return events
         if parser.in_message:
-            self._timer.start("head", self.config.head_timeout)
+            if self._peer_eof:
+                self._reject(BadRequest("Incomplete request"))
+            else:
+                self._timer.start("head", self.config.head_timeout)
         elif self._peer_eof:
             self.close()
         else:
@@ -386,6 +459,12 @@ class ServerHttpProtocol(asyncio.Protocol):
         else:
             self._timer.stop()
         self._continue_pending = head.expect_continue
+        if self.config.proxy is not None:
+            forwarded = self._resolve_forwarded(head)
+            self._forwarded = (head, forwarded)
+            if forwarded.error is not None:
+                self.handle_error(400, forwarded.error, close=head.has_body)
+                return
         allowed = self.config.allowed_methods
         if allowed is not None and head.method not in allowed:
             self.handle_error(405, f"Method {head.method} not allowed",
@@ -393,8 +472,45 @@ class ServerHttpProtocol(asyncio.Protocol):
             return
         self._sink = self.on_request(head) or NULL_SINK
 
+    def _resolve_forwarded(self, head: RequestHead):
+        return self.config.proxy.resolve(head.headers, self.peername, self.config.scheme)
+
+    def _forwarded_for(self, head: RequestHead):
+        """The proxy.Forwarded of ``head`` (None without a proxy policy)."""
+        if self.config.proxy is None:
+            return None
+        cached = self._forwarded
+        if cached is not None and cached[0] is head:
+            return cached[1]
+        return self._resolve_forwarded(head)
+
+    def _read_proxy_header(self, data: bytes) -> bytes:
+        """Take the PROXY protocol header off the start of the connection.
+
+        Returns the bytes after it (empty while it is incomplete). The address it
+        names becomes ``peername``; a bad or missing header closes the connection.
+        """
+        buffer = self._proxy_buffer + data
+        try:
+            header = parse_proxy_header(buffer, self.config.proxy.proxy_protocol)
+        except ProxyHeaderError as exc:
+            if self.log is not None:
+                self.log.warning("Closing %s: %s", _peer_ip(self.peername), exc)
+            self._proxy_buffer = None
+            self.pause_reading("error")
+            self.close()
+            return b""
+        if header is None:
+            self._proxy_buffer = buffer
+            return b""
+        self._proxy_buffer = None
+        if header.client is not None:
+            self.peername = header.client
+        return buffer[header.length:]
+
     def _reject(self, exc: HttpError) -> None:
         """A parse error: the framing is lost, so answer if we still can and close."""
+        self._input_failed = True
         self.pause_reading("error")
         self._timer.stop()
         if self._head is not None and self._sink.set_exception(exc):
@@ -405,6 +521,9 @@ class ServerHttpProtocol(asyncio.Protocol):
         self.handle_error(exc.status, exc.message, exc, close=True)
 
     def _on_timeout(self, phase: str) -> None:
+        if phase == "linger":
+            self.transport.close()
+            return
         if phase == "keepalive":
             self.close()
             return

@@ -23,11 +23,13 @@ import sys
 from gunicorn.workers import base
 
 from server.protocol.limits import Limits
+from server.protocol.proxy import ProxyPolicy
 from server.protocol.server import ServerConfig
 
 from .apps import serving_for
 from .listeners import Listeners
 from .settings import WorkerSettings
+from .tls import ssl_context
 
 HEARTBEAT_INTERVAL = 1.0
 
@@ -96,6 +98,7 @@ class AsyncWorker(base.Worker):
             debug=s.debug,
             server_header=s.server_header.encode("latin-1"),
             scheme="https" if self.cfg.is_ssl else "http",
+            proxy=ProxyPolicy.from_gunicorn(self.cfg, s.proxy_headers),
             log=self.log,
         )
 
@@ -105,7 +108,9 @@ class AsyncWorker(base.Worker):
         heartbeat = self.loop.create_task(self._heartbeat())
         try:
             await serving.startup()
-            self.listeners = Listeners(self.loop, self.sockets, serving.protocol_factory, self.cfg.backlog)
+            self.listeners = Listeners(self.loop, self.sockets, serving.protocol_factory, self.cfg.backlog,
+                                       ssl=ssl_context(self.cfg), ssl_handshake_timeout=self.settings.header_timeout,
+                                       log=self.log)
             await self.listeners.start()
             await self._stopping.wait()
             if not self._quick_exit:

@@ -30,11 +30,17 @@ def base_environ(*, multithread: bool, multiprocess: bool, file_wrapper, script_
 
 
 def build_environ(base: dict, head, *, wsgi_input, content_length: int | None, peername, sockname,
-                  url_scheme: str) -> dict:
+                  url_scheme: str, host: str | None = None, forwarder_fields: frozenset = frozenset()) -> dict:
+    """``peername``, ``url_scheme`` and ``host`` are the client's as the protocol
+    resolved them (behind a trusted proxy: what it forwarded); ``forwarder_fields``
+    are the header names with "_" a trusted proxy may pass (a ``SCRIPT_NAME``
+    among them sets SCRIPT_NAME, as in gunicorn)."""
     environ = base.copy()
     path = head.path
     if "%" in path:
         path = unquote_to_bytes(path).decode("latin-1")
+    if "SCRIPT_NAME" in forwarder_fields:
+        environ["SCRIPT_NAME"] = head.headers["SCRIPT_NAME"].rstrip("/")
     script_name = environ["SCRIPT_NAME"]
     if script_name and (path == script_name or path.startswith(script_name + "/")):
         path = path[len(script_name):]
@@ -51,7 +57,7 @@ def build_environ(base: dict, head, *, wsgi_input, content_length: int | None, p
         environ["CONTENT_LENGTH"] = str(content_length)
     for name, value in head.headers.items():
         key = name.upper()
-        if "_" in key:
+        if "_" in key and key not in forwarder_fields:
             continue
         if key == "CONTENT-TYPE":
             environ["CONTENT_TYPE"] = value
@@ -62,7 +68,11 @@ def build_environ(base: dict, head, *, wsgi_input, content_length: int | None, p
         if key in environ:
             value = environ[key] + ("; " if key == "HTTP_COOKIE" else ", ") + value
         environ[key] = value
-    _set_server_name(environ, head.headers.get("Host"), sockname, url_scheme)
+    if host is not None:
+        environ["HTTP_HOST"] = host
+    else:
+        host = head.headers.get("Host")
+    _set_server_name(environ, host, sockname, url_scheme)
     return environ
 
 

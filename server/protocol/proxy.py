@@ -1,0 +1,387 @@
+"""Who the client really is, when a proxy or load balancer stands in front (sans-IO).
+
+    socket peer ──► PROXY protocol header? (TCP load balancers: v1 text, v2 binary)
+                        │ effective peer: the address the header names, else the socket's
+                        ▼
+                    trusted? (gunicorn's forwarded_allow_ips: addresses, CIDR, "*";
+                        │     a unix socket peer is trusted, as gunicorn treats it)
+                        ▼
+                    request headers ──► Forwarded(client, scheme, host, fields, error)
+
+Nothing here reads a socket or a clock: bytes and header maps in, results out.
+
+From a trusted peer:
+
+- the client address comes from ``X-Forwarded-For`` (or RFC 7239 ``Forwarded``
+  with ``proxy_headers = "forwarded"``): the rightmost entry that is not itself
+  a trusted proxy, as uvicorn's ``proxy_headers`` does; every entry trusted
+  (or ``"*"``) gives the leftmost. The port is 0 when the header has none.
+  Only one family is read: a proxy that sets one usually passes the other
+  through from the client untouched, so reading both would let a client forge
+  the one its proxy does not overwrite.
+- the scheme follows gunicorn's ``secure_scheme_headers``: a listed header whose
+  value matches means "https", one that does not means "http", and two that
+  disagree make the request a 400 (gunicorn's "Contradictory scheme headers").
+  ``Forwarded: proto=`` counts too in "forwarded" mode.
+- the host comes from the last ``X-Forwarded-Host`` (the one the nearest proxy
+  set) and ``X-Forwarded-Port``, or from ``Forwarded: host=``.
+- header names with ``_`` listed in gunicorn's ``forwarder_headers`` reach a
+  WSGI app (others are dropped, as with gunicorn's ``header_map = drop``).
+
+From any other peer these headers are ordinary request headers and change nothing.
+"""
+
+import ipaddress
+import re
+import struct
+from dataclasses import dataclass, field
+
+from multidict import CIMultiDict
+
+PROXY_HEADER_MODES = ("off", "v1", "v2", "auto")
+PROXY_HEADERS_CHOICES = ("x-forwarded", "forwarded", "off")
+
+V1_PREFIX = b"PROXY "
+V1_MAX = 107  # the longest v1 line, CRLF included (the spec's own bound)
+V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+V2_FIXED = 16  # signature, version/command, family/protocol, length
+
+_HOST_RE = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+_FORWARDED_PAIR_RE = re.compile(r'\s*([!#$%&\'*+\-.^_`|~0-9A-Za-z]+)=("(?:[^"\\]|\\.)*"|[^;,"\s]*)\s*')
+
+
+# -- allow lists ------------------------------------------------------------
+
+class AllowList:
+    """gunicorn's ``forwarded_allow_ips`` / ``proxy_allow_ips``: addresses, CIDR ranges or "*"."""
+
+    __slots__ = ("everyone", "networks", "_answers")
+
+    CACHED = 4096  # answers remembered: the same proxies and clients come back
+
+    def __init__(self, entries):
+        if isinstance(entries, str):
+            entries = entries.split(",")
+        entries = [e.strip() for e in entries if e and e.strip()]
+        self.everyone = "*" in entries
+        self.networks = tuple(ipaddress.ip_network(e, strict=False) for e in entries if e != "*")
+        self._answers: dict[str, bool] = {}
+
+    def allows_ip(self, text: str) -> bool:
+        """Is the address ``text`` (not a host name) in the list?"""
+        if self.everyone:
+            return True
+        answer = self._answers.get(text)
+        if answer is None:
+            ip = _parse_ip(text)
+            answer = ip is not None and any(ip in net for net in self.networks)
+            if len(self._answers) < self.CACHED:
+                self._answers[text] = answer
+        return answer
+
+    def allows_peer(self, peername) -> bool:
+        """Is a connection from ``peername`` allowed? A unix socket peer always is."""
+        if not isinstance(peername, tuple):
+            return True
+        return self.allows_ip(str(peername[0]))
+
+
+def _parse_ip(text: str):
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+# -- forwarded headers --------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Forwarded:
+    """What a request says about its client, once the peer's trust is settled."""
+
+    client: tuple | None  # (host, port); None: a unix socket peer with nothing forwarded
+    scheme: str  # "http" or "https"
+    host: str | None  # the Host the client asked for, if a proxy forwarded it
+    fields: frozenset  # upper-case header names with "_" the app may see
+    error: str | None = None  # set: answer 400 with this message
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyPolicy:
+    forwarded_allow: AllowList
+    secure_scheme_headers: tuple = ()  # (header name, value meaning https)
+    forwarder_headers: frozenset = frozenset()  # upper-case names
+    proxy_headers: str = "x-forwarded"  # x-forwarded | forwarded | off
+    proxy_protocol: str = "off"  # off | v1 | v2 | auto
+    proxy_allow: AllowList | None = None
+    watched: tuple = field(init=False, repr=False)  # the headers that can change anything
+
+    def __post_init__(self):
+        family = {"x-forwarded": ("X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Port"),
+                  "forwarded": ("Forwarded",), "off": ()}[self.proxy_headers]
+        names = (*family, *(name for name, _ in self.secure_scheme_headers), *self.forwarder_headers)
+        object.__setattr__(self, "watched", tuple(dict.fromkeys(names)))
+
+    @classmethod
+    def from_gunicorn(cls, cfg, proxy_headers: str = "x-forwarded") -> "ProxyPolicy":
+        if proxy_headers not in PROXY_HEADERS_CHOICES:
+            raise ValueError(f"proxy_headers must be one of {', '.join(PROXY_HEADERS_CHOICES)}")
+        mode = getattr(cfg, "proxy_protocol", "off")
+        mode = {True: "auto", False: "off", None: "off"}.get(mode, mode)
+        return cls(
+            forwarded_allow=AllowList(cfg.forwarded_allow_ips),
+            secure_scheme_headers=tuple((k.upper(), v) for k, v in (cfg.secure_scheme_headers or {}).items()),
+            forwarder_headers=frozenset(h.strip().upper() for h in cfg.forwarder_headers or () if h.strip()),
+            proxy_headers=proxy_headers,
+            proxy_protocol=mode if mode in PROXY_HEADER_MODES else "auto",
+            proxy_allow=AllowList(getattr(cfg, "proxy_allow_ips", "127.0.0.1,::1")),
+        )
+
+    def expects_proxy_header(self, peername) -> bool:
+        """Must a connection from ``peername`` start with a PROXY protocol header?"""
+        return self.proxy_protocol != "off" and self.proxy_allow.allows_peer(peername)
+
+    def resolve(self, headers: CIMultiDict, peername, scheme: str) -> Forwarded:
+        """The client, scheme and host of a request from ``peername`` (never raises)."""
+        peer = peername if isinstance(peername, tuple) else None
+        if not any(name in headers for name in self.watched) or not self.forwarded_allow.allows_peer(peername):
+            return Forwarded(peer, scheme, None, frozenset())
+        scheme, error = self._scheme(headers, scheme)
+        fields = frozenset(name for name in self.forwarder_headers if name in headers)
+        if self.proxy_headers == "x-forwarded":
+            client, host = self._x_forwarded(headers, peer, scheme)
+        elif self.proxy_headers == "forwarded":
+            client, host, scheme, error = self._forwarded(headers, peer, scheme, error)
+        else:
+            client, host = peer, None
+        return Forwarded(client, scheme, host, fields, error)
+
+    def _scheme(self, headers, scheme: str) -> tuple[str, str | None]:
+        seen = None
+        for name, secure_value in self.secure_scheme_headers:
+            for value in headers.getall(name, ()):
+                this = "https" if value == secure_value else "http"
+                if seen is not None and this != seen:
+                    return scheme, "Contradictory scheme headers"
+                seen = this
+        return seen or scheme, None
+
+    def _x_forwarded(self, headers, peer, scheme: str):
+        client = peer
+        hops = _split_list(headers.getall("X-Forwarded-For", ()))
+        if hops:
+            client = (self._client_hop(hops), 0)
+        host = _last(headers.getall("X-Forwarded-Host", ()))
+        port = _last(headers.getall("X-Forwarded-Port", ()))
+        return client, _host_with_port(host or headers.get("Host"), port, scheme) if host or port else None
+
+    def _forwarded(self, headers, peer, scheme: str, error):
+        elements = parse_forwarded(headers.getall("Forwarded", ()))
+        nodes = [e for e in elements if "for" in e]
+        if not nodes:
+            return peer, None, scheme, error
+        index = self._client_index([_node_host(e["for"]) for e in nodes])
+        chosen = nodes[index]
+        client = (_node_host(chosen["for"]), _node_port(chosen["for"]))
+        proto = chosen.get("proto", "").lower()
+        if proto in ("http", "https"):
+            if any(name in headers for name, _ in self.secure_scheme_headers) and proto != scheme:
+                error = error or "Contradictory scheme headers"
+            scheme = proto
+        host = chosen.get("host")
+        return client, host if host and _HOST_RE.fullmatch(host) else None, scheme, error
+
+    def _client_hop(self, hops: list[str]) -> str:
+        return hops[self._client_index(hops)]
+
+    def _client_index(self, hops: list[str]) -> int:
+        """The rightmost hop that is not a trusted proxy; the leftmost if all are."""
+        if self.forwarded_allow.everyone:
+            return 0
+        for index in range(len(hops) - 1, -1, -1):
+            if not self.forwarded_allow.allows_ip(hops[index]):
+                return index
+        return 0
+
+
+def parse_forwarded(values) -> list[dict]:
+    """RFC 7239 ``Forwarded`` field values → one dict per element, left to right.
+
+    Parameter names are lower-cased, quoted values unquoted; a malformed element
+    is skipped (it cannot be told apart from a forgery).
+    """
+    elements = []
+    for value in values:
+        for part in _split_elements(value):
+            element = {}
+            for pair in part.split(";"):
+                if not pair.strip():
+                    continue
+                match = _FORWARDED_PAIR_RE.fullmatch(pair)
+                if match is None:
+                    element = None
+                    break
+                name, raw = match.group(1).lower(), match.group(2)
+                if raw.startswith('"'):
+                    raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+                element[name] = raw
+            if element:
+                elements.append(element)
+    return elements
+
+
+def _split_elements(value: str) -> list[str]:
+    """Split on commas outside quoted strings."""
+    parts, start, quoted, escaped = [], 0, False, False
+    for index, char in enumerate(value):
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            parts.append(value[start:index])
+            start = index + 1
+    parts.append(value[start:])
+    return parts
+
+
+def _node_host(node: str) -> str:
+    """``for=`` node name: "192.0.2.1:80", "[2001:db8::1]:80", "unknown", "_hidden"."""
+    if node.startswith("["):
+        return node[1:].partition("]")[0]
+    if node.count(":") == 1:
+        return node.partition(":")[0]
+    return node
+
+
+def _node_port(node: str) -> int:
+    if node.startswith("["):
+        port = node.partition("]")[2].lstrip(":")
+    elif node.count(":") == 1:
+        port = node.partition(":")[2]
+    else:
+        port = ""
+    return int(port) if port.isdigit() and len(port) <= 5 and int(port) <= 65535 else 0
+
+
+def _split_list(values) -> list[str]:
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def _last(values) -> str | None:
+    items = _split_list(values)
+    return items[-1] if items else None
+
+
+def _host_with_port(host: str | None, port: str | None, scheme: str) -> str | None:
+    if not host or not _HOST_RE.fullmatch(host):
+        return None
+    if port is None:
+        return host
+    if not (port.isdigit() and len(port) <= 5 and 0 < int(port) <= 65535):
+        return host
+    name = host.rpartition(":")[0] if host.rpartition(":")[2].isdigit() and not host.endswith("]") else host
+    if (scheme, port) in (("http", "80"), ("https", "443")):
+        return name
+    return f"{name}:{port}"
+
+
+# -- the PROXY protocol -----------------------------------------------------------
+
+class ProxyHeaderError(Exception):
+    """The connection does not start with a valid PROXY protocol header."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyHeader:
+    length: int  # bytes of the header; what follows belongs to HTTP
+    version: int
+    client: tuple | None  # (host, port); None: LOCAL, UNKNOWN or UNSPEC (keep the socket peer)
+    server: tuple | None
+
+
+def parse_proxy_header(data: bytes, mode: str = "auto") -> ProxyHeader | None:
+    """Parse a PROXY protocol header at the start of ``data``.
+
+    Returns None while more bytes are needed; raises ``ProxyHeaderError`` when
+    ``data`` cannot start with a header of an accepted version (``mode``: v1,
+    v2 or auto).
+    """
+    v1 = mode in ("v1", "auto")
+    v2 = mode in ("v2", "auto")
+    if v2 and data[:len(V2_SIGNATURE)] == V2_SIGNATURE[:len(data)]:
+        return _parse_v2(data) if len(data) >= V2_FIXED else None
+    if v1 and data[:len(V1_PREFIX)] == V1_PREFIX[:len(data)]:
+        return _parse_v1(data) if len(data) > len(V1_PREFIX) else None
+    raise ProxyHeaderError("missing PROXY protocol header")
+
+
+def _parse_v1(data: bytes) -> ProxyHeader | None:
+    end = data.find(b"\r\n", 0, V1_MAX)
+    if end < 0:
+        if len(data) >= V1_MAX:
+            raise ProxyHeaderError("PROXY v1 line longer than 107 bytes")
+        if b"\n" in data:
+            raise ProxyHeaderError("PROXY v1 line not ended by CRLF")
+        return None
+    line = data[:end].decode("ascii", "replace")
+    parts = line.split(" ")
+    if parts[1:2] == ["UNKNOWN"]:
+        return ProxyHeader(end + 2, 1, None, None)
+    if len(parts) != 6 or parts[1] not in ("TCP4", "TCP6"):
+        raise ProxyHeaderError(f"invalid PROXY v1 line: {line!r}")
+    version = 4 if parts[1] == "TCP4" else 6
+    src, dst = _v1_address(parts[2], version), _v1_address(parts[3], version)
+    sport, dport = _v1_port(parts[4]), _v1_port(parts[5])
+    return ProxyHeader(end + 2, 1, (src, sport), (dst, dport))
+
+
+def _v1_address(text: str, version: int) -> str:
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        raise ProxyHeaderError(f"invalid PROXY v1 address: {text!r}") from None
+    if ip.version != version:
+        raise ProxyHeaderError(f"PROXY v1 address {text!r} is not IPv{version}")
+    return str(ip)
+
+
+def _v1_port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or int(text) > 65535 \
+            or (len(text) > 1 and text[0] == "0"):
+        raise ProxyHeaderError(f"invalid PROXY v1 port: {text!r}")
+    return int(text)
+
+
+def _parse_v2(data: bytes) -> ProxyHeader | None:
+    version_command, family_protocol, length = struct.unpack_from("!BBH", data, 12)
+    if version_command >> 4 != 2:
+        raise ProxyHeaderError(f"unsupported PROXY header version {version_command >> 4}")
+    command = version_command & 0x0F
+    if command not in (0, 1):
+        raise ProxyHeaderError(f"unsupported PROXY v2 command {command}")
+    total = V2_FIXED + length
+    if len(data) < total:
+        return None
+    if command == 0:  # LOCAL: the proxy's own connection (a health check)
+        return ProxyHeader(total, 2, None, None)
+    family, protocol = family_protocol >> 4, family_protocol & 0x0F
+    if family == 0 or family == 3:  # UNSPEC, or a unix socket: no IP address to tell
+        return ProxyHeader(total, 2, None, None)
+    if protocol != 1:
+        raise ProxyHeaderError("PROXY v2 transport is not a stream (TCP)")
+    size = {1: 4, 2: 16}.get(family)
+    if size is None:
+        raise ProxyHeaderError(f"unsupported PROXY v2 address family {family}")
+    if length < 2 * size + 4:
+        raise ProxyHeaderError("PROXY v2 address block too short")
+    block = data[V2_FIXED:V2_FIXED + 2 * size + 4]
+    src = str(ipaddress.ip_address(block[:size]))
+    dst = str(ipaddress.ip_address(block[size:2 * size]))
+    sport, dport = struct.unpack_from("!HH", block, 2 * size)
+    return ProxyHeader(total, 2, (src, sport), (dst, dport))

@@ -1,0 +1,96 @@
+"""deploy/nginx-app.conf in front of a real gunicorn: the headers it sets are the ones the server
+believes, and a client cannot forge them through it. Skipped where nginx is not installed."""
+
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import Gunicorn, free_port, read_response, wait_until
+
+trustme = pytest.importorskip("trustme", reason="trustme makes the test certificates (test extra)")
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
+
+SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx-app.conf"
+
+
+def site_for_test(upstream_port: int, http_port: int, https_port: int, cert: Path, key: Path) -> str:
+    """The site as shipped, with ports and certificate paths of this test (IPv4 only)."""
+    text = SITE.read_text()
+    text = text.replace("127.0.0.1:8000", f"127.0.0.1:{upstream_port}")
+    text = "\n".join(line for line in text.splitlines() if "listen [::]" not in line)
+    text = text.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+    text = text.replace("listen 443 ", f"listen 127.0.0.1:{https_port} ")
+    text = text.replace("/etc/letsencrypt/live/example.com/fullchain.pem", str(cert))
+    return text.replace("/etc/letsencrypt/live/example.com/privkey.pem", str(key))
+
+
+@pytest.fixture(scope="module")
+def nginx(tmp_path_factory):
+    root = tmp_path_factory.mktemp("nginx")
+    ca = trustme.CA()
+    cert = ca.issue_cert("example.com")
+    cert.cert_chain_pems[0].write_to_path(root / "cert.pem")
+    cert.private_key_pem.write_to_path(root / "key.pem")
+    https_port = free_port()
+    with Gunicorn("proxy_app:app") as gunicorn:
+        (root / "site.conf").write_text(
+            site_for_test(gunicorn.port, free_port(), https_port, root / "cert.pem", root / "key.pem"))
+        temp = "".join(f"{kind}_temp_path {root}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi",
+                                                                           "uwsgi", "scgi"))
+        (root / "nginx.conf").write_text(
+            ("user root;\n" if os.geteuid() == 0 else "")
+            + f"daemon off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\nevents {{}}\n"
+            + f"http {{\naccess_log off;\n{temp}include {root}/site.conf;\n}}\n")
+        command = [NGINX, "-p", str(root), "-c", str(root / "nginx.conf")]
+        checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
+        assert checked.returncode == 0, checked.stderr
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: _listening(https_port), 15, what="nginx listening")
+            context = ssl.create_default_context()
+            ca.configure_trust(context)
+            yield {"port": https_port, "context": context, "gunicorn": gunicorn}
+        finally:
+            proc.terminate()
+            proc.wait(15)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def through_nginx(nginx, headers: str = "", source: str = "127.0.0.2") -> dict:
+    raw = socket.create_connection(("127.0.0.1", nginx["port"]), timeout=10, source_address=(source, 0))
+    with nginx["context"].wrap_socket(raw, server_hostname="example.com") as sock:
+        sock.sendall(f"GET /who HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n{headers}\r\n".encode())
+        response = read_response(sock)
+    assert response.status == 200, response
+    return json.loads(response.body)
+
+
+def test_server_sees_the_client_scheme_and_host_nginx_saw(nginx):
+    environ = through_nginx(nginx)
+    assert environ["REMOTE_ADDR"] == "127.0.0.2"  # nginx's $remote_addr, not nginx itself
+    assert environ["wsgi.url_scheme"] == "https"
+    assert environ["HTTP_HOST"] == f"example.com:{nginx['port']}"
+
+
+def test_client_cannot_forge_headers_through_nginx(nginx):
+    forged = ("X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Ssl: off\r\n"
+              "Forwarded: for=7.7.7.7\r\nX-Forwarded-Host: evil.example\r\n")
+    environ = through_nginx(nginx, forged)
+    assert environ["REMOTE_ADDR"] == "127.0.0.2"
+    assert environ["wsgi.url_scheme"] == "https"
+    assert environ["HTTP_HOST"] == f"example.com:{nginx['port']}"
+    assert environ["HTTP_X_FORWARDED_FOR"] == "6.6.6.6, 127.0.0.2"  # appended, and read from the right
