@@ -305,6 +305,8 @@ class RequestParser:
             del buf[: end + 2]
             if not line:
                 break
+            if b"\n" in line or b"\r" in line:  # refuse now, not when the section ends
+                raise BadRequest("Bare CR or LF in trailer section")
             self._trailer_lines.append(line)
             if len(self._trailer_lines) > limits.fields:
                 raise HeaderFieldsTooLarge("Too many trailer fields")
