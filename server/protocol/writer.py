@@ -33,6 +33,12 @@ HOP_BY_HOP = frozenset(
 
 _date_cache = [0, b""]
 
+# (name, value) -> its checked header line. Apps send the same few fields again and
+# again; a field is checked and encoded once. Only plain fields are kept (not the
+# ones the writer treats specially), and the cache is emptied when it is full.
+_line_cache: dict = {}
+LINE_CACHE_SIZE = 512
+
 
 def http_date() -> bytes:
     """The Date header value, formatted once per second."""
@@ -91,7 +97,15 @@ class ResponseWriter:
         self.no_body = bodiless(self.method, status)
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason.encode("latin-1"))]
         length = None
-        for name, value in headers:
+        for field in headers:
+            try:
+                line = _line_cache.get(field)
+            except TypeError:  # not hashable: checked (and refused) below
+                line = None
+            if line is not None:
+                lines.append(line)
+                continue
+            name, value = field
             check_header(name, value)
             lname = name.lower()
             if lname in HOP_BY_HOP:
@@ -101,7 +115,11 @@ class ResponseWriter:
                 continue  # written below, once, unless the status forbids it
             if lname in ("date", "server"):
                 continue  # ours are authoritative
-            lines.append(b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1")))
+            line = b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1"))
+            lines.append(line)
+            if len(_line_cache) >= LINE_CACHE_SIZE:
+                _line_cache.clear()
+            _line_cache[(name, value)] = line
         if length is None and body_size is not None and not self.no_body:
             length = body_size
         if status < 200 or status == 204:

@@ -10,6 +10,11 @@ channel. Backpressure: the thread blocks while the transport is paused
 have not reached the transport yet. A whole response known at once (a list or
 tuple body) goes over in one hand-off with a Content-Length.
 
+Pieces of a streamed body are coalesced, never held back: a piece waits for no
+other, but pieces produced while the loop has not yet taken the previous ones
+join them, and the loop writes them all with one call (a fast generator costs
+one loop hop per batch instead of one per piece).
+
 The iterable's ``close()`` is always called, also when the client went away
 (writes then raise ``ClientDisconnected`` inside the server, never in the log as
 an error). An exception before the head is sent gives a 500 and the connection
@@ -41,11 +46,15 @@ class WSGIExchange:
         self.head = head
         self.config = config  # WSGIConfig
         self.pool = config.pool
-        self._cond = threading.Condition(threading.Lock())
+        self._cond = protocol.exchange_condition  # one per connection: exchanges do not overlap
         self._paused = protocol._writing_paused
         self._aborted = False
         self._inflight = 0
         self._waiting = False
+        self._pending: list[bytes] = []  # handed over, not yet taken by the loop
+        self._pending_final = False
+        self._delivery_due = False  # a _deliver call is on its way to the loop
+        self._final: bytes | None = None  # the last bytes, handed over once the app is cleaned up
         self._status: str | None = None
         self._headers: list | None = None
         self._writer: ResponseWriter | None = None
@@ -70,16 +79,24 @@ class WSGIExchange:
             if self._waiting:
                 self._cond.notify_all()
 
-    def _deliver(self, data: bytes, final: bool, counted: bool) -> None:
-        protocol = self.protocol
-        protocol.write(data)
-        if counted:
-            with self._cond:
-                self._inflight -= len(data)
-                if self._waiting:
-                    self._cond.notify_all()
+    def _deliver(self) -> None:
+        """Write everything handed over since the last delivery."""
+        with self._cond:
+            pieces, self._pending = self._pending, []
+            final = self._pending_final
+            self._delivery_due = False
+            data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            self._inflight -= len(data)
+            if self._waiting:
+                self._cond.notify_all()
+        self.protocol.write(data)
         if final:
-            protocol.response_finished(self._writer.keep_alive)
+            self.protocol.response_finished(self._writer.keep_alive)
+
+    def _deliver_whole(self, data: bytes) -> None:
+        """The one hand-off of a response nothing else was handed over for."""
+        self.protocol.write(data)
+        self.protocol.response_finished(self._writer.keep_alive)
 
     def _abandon(self) -> None:
         """The app failed after the head went out: the response cannot be completed."""
@@ -94,8 +111,9 @@ class WSGIExchange:
         protocol = self.protocol
         environ = build_environ(
             config.environ, self.head, wsgi_input=wsgi_input if wsgi_input is not None else empty_input(),
-            content_length=content_length, peername=protocol.peername, sockname=protocol.sockname,
-            url_scheme=config.url_scheme,
+            content_length=content_length, peername=protocol.client_address(self.head),
+            sockname=protocol.sockname, url_scheme=protocol.url_scheme(self.head),
+            host=protocol.host(self.head), forwarder_fields=protocol.forwarder_fields(self.head),
         )
         result = None
         hooks = config.hooks
@@ -117,6 +135,7 @@ class WSGIExchange:
                     config.log.exception("Error closing the response iterable: %s", exc)
             if hasattr(wsgi_input, "close"):
                 wsgi_input.close()
+        self._hand_over_final()
         if config.access_log and self._writer is not None:
             self._log_access(environ, time.monotonic() - started)
         if hooks is not None:
@@ -253,8 +272,28 @@ class WSGIExchange:
         """Hand bytes to the loop; block while the client is not keeping up."""
         if self._aborted:
             raise ClientDisconnected()
-        if final and self._inflight == 0:
-            self.pool.call_in_loop(self._deliver, data, True, False)
+        if final:
+            self._final = data  # see _hand_over_final
+            return
+        self._hand_over(data, False)
+
+    def _hand_over_final(self) -> None:
+        """End the response, after the iterable and ``wsgi.input`` are closed: the client's
+        next request may run as soon as it has this answer, and must find them closed."""
+        data, self._final = self._final, None
+        if data is None:
+            return
+        try:
+            if self._aborted:
+                raise ClientDisconnected()
+            self._hand_over(data, True)
+        except ClientDisconnected:
+            self.config.log.debug("Client disconnected before the end of the response to %s %s",
+                                  self.head.method, self.head.target)
+
+    def _hand_over(self, data: bytes, final: bool) -> None:
+        if final and not self._delivery_due and self._inflight == 0:  # only this thread sets _delivery_due
+            self.pool.call_in_loop(self._deliver_whole, data)
             return
         with self._cond:
             while (self._paused or self._inflight > INFLIGHT_LIMIT) and not self._aborted:
@@ -264,7 +303,12 @@ class WSGIExchange:
             if self._aborted:
                 raise ClientDisconnected()
             self._inflight += len(data)
-        self.pool.call_in_loop(self._deliver, data, final, True)
+            self._pending.append(data)
+            self._pending_final = final
+            if self._delivery_due:
+                return  # the loop takes it with the pieces before it
+            self._delivery_due = True
+        self.pool.call_in_loop(self._deliver)
 
     def _fail(self, exc: BaseException) -> None:
         config = self.config

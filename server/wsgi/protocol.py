@@ -6,6 +6,7 @@ spooled by the loop and the app is dispatched when it is complete; with
 ``readpayload`` off the app is dispatched at once with a blocking ``wsgi.input``.
 """
 
+import threading
 from dataclasses import dataclass
 
 from server.protocol.server import ServerHttpProtocol
@@ -54,6 +55,7 @@ class WSGIServerHttpProtocol(ServerHttpProtocol):
         super().__init__(config, **kwargs)
         self.wsgi = wsgi
         self._exchange: WSGIExchange | None = None
+        self.exchange_condition = threading.Condition(threading.Lock())
 
     def on_request(self, head):
         exchange = self._exchange = WSGIExchange(self, head, self.wsgi)

@@ -1,0 +1,186 @@
+"""Listeners: every waiting connection is accepted per readiness event; pausing leaves
+new clients in the kernel's accept queue; running out of descriptors pauses accepting.
+
+These drive ``Listeners`` on a real loop (uvloop where installed: libuv itself accepts
+one connection per loop iteration) with real sockets on 127.0.0.1.
+"""
+
+import asyncio
+import errno
+import socket
+
+import pytest
+
+from server.workers import listeners as listeners_module
+from server.workers.asyncworker import new_event_loop
+from server.workers.listeners import Listeners
+
+LOOPS = ["asyncio"]
+try:
+    import uvloop  # noqa: F401
+except ImportError:
+    pass
+else:
+    LOOPS.append("uvloop")
+
+
+class Counting(asyncio.Protocol):
+    made: list = []
+
+    def connection_made(self, transport):
+        Counting.made.append(transport)
+
+
+def waiting_clients(port: int, n: int) -> list[socket.socket]:
+    """``n`` connected clients; the kernel completes their handshakes, so they wait to be accepted."""
+    return [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(n)]
+
+
+@pytest.fixture
+def listening():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    yield sock
+    sock.close()
+
+
+async def iterations(n: int) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def run(loop_name: str, coro_fn):
+    loop = new_event_loop(loop_name)
+    try:
+        return loop.run_until_complete(coro_fn(loop))
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_all_waiting_connections_are_accepted_in_one_readiness_event(listening, loop_name):
+    Counting.made = []
+    clients = waiting_clients(listening.getsockname()[1], 40)
+
+    async def main(loop):
+        listeners = Listeners(loop, [listening], Counting, backlog=128)
+        await listeners.start()
+        # One iteration runs the accept callback, the next the connection set-ups: a
+        # loop that accepted one connection per iteration would have made about 3.
+        await iterations(4)
+        made = len(Counting.made)
+        listeners.close()
+        for transport in Counting.made:
+            transport.close()
+        await iterations(2)
+        return made
+
+    try:
+        assert run(loop_name, main) == 40
+    finally:
+        for c in clients:
+            c.close()
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_batch_is_at_most_one_backlog(listening, loop_name):
+    Counting.made = []
+    clients = waiting_clients(listening.getsockname()[1], 12)
+
+    async def main(loop):
+        listeners = Listeners(loop, [listening], Counting, backlog=5)
+        await listeners.start()
+        listeners._accept(listening)  # one readiness event
+        listeners.pause()
+        await iterations(3)
+        first = len(Counting.made)
+        listeners.resume()
+        for _ in range(200):
+            if len(Counting.made) == 12:
+                break
+            await asyncio.sleep(0.01)
+        listeners.close()
+        for transport in Counting.made:
+            transport.close()
+        await iterations(2)
+        return first, len(Counting.made)
+
+    try:
+        assert run(loop_name, main) == (5, 12)
+    finally:
+        for c in clients:
+            c.close()
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_paused_listeners_leave_clients_in_the_accept_queue(listening, loop_name):
+    Counting.made = []
+
+    async def main(loop):
+        listeners = Listeners(loop, [listening], Counting, backlog=128)
+        await listeners.start()
+        listeners.pause()
+        clients = waiting_clients(listening.getsockname()[1], 3)
+        await asyncio.sleep(0.2)
+        paused = len(Counting.made)
+        listeners.resume()
+        for _ in range(200):
+            if len(Counting.made) == 3:
+                break
+            await asyncio.sleep(0.01)
+        listeners.close()
+        resumed = len(Counting.made)
+        for transport in Counting.made:
+            transport.close()
+        for c in clients:
+            c.close()
+        await iterations(2)
+        return paused, resumed
+
+    assert run(loop_name, main) == (0, 3)
+
+
+class NoDescriptors:
+    """A listening socket whose accept() fails as when the process is out of descriptors."""
+
+    def __init__(self, sock):
+        self._sock = sock
+        self.accepts = 0
+
+    def fileno(self):
+        return self._sock.fileno()
+
+    def setblocking(self, flag):
+        self._sock.setblocking(flag)
+
+    def accept(self):
+        self.accepts += 1
+        raise OSError(errno.EMFILE, "Too many open files")
+
+
+def test_out_of_descriptors_pauses_accepting_then_retries(listening, monkeypatch):
+    monkeypatch.setattr(listeners_module, "RETRY_AFTER_RESOURCE_ERROR", 0.2)
+    clients = waiting_clients(listening.getsockname()[1], 1)  # keeps the socket readable
+    failing = NoDescriptors(listening)
+    errors = []
+
+    async def main(loop):
+        loop.set_exception_handler(lambda loop, context: errors.append(context["exception"]))
+        listeners = Listeners(loop, [failing], Counting, backlog=128)
+        await listeners.start()
+        await asyncio.sleep(0.1)  # within the pause: one attempt, not a busy loop
+        during = failing.accepts
+        await asyncio.sleep(0.25)  # past it: watching again
+        after = failing.accepts
+        listeners.close()
+        return during, after
+
+    try:
+        during, after = run("asyncio", main)
+    finally:
+        for c in clients:
+            c.close()
+    assert during == 1
+    assert after >= 2
+    assert errors and all(e.errno == errno.EMFILE for e in errors)
