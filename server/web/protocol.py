@@ -1,17 +1,24 @@
 """WebServerHttpProtocol: ServerHttpProtocol serving a native ``Application`` on the loop.
 
-    on_request(head) ──► Request(head, StreamReader) ──task──► app.handle(request) → response
-         │ returns the StreamReader as the body sink           │ prepare/write/write_eof
-         ▼                                                     ▼
-    parser Data ──► StreamReader.feed_data          protocol.write + await drain()
-                                                    ──► response_finished(keep_alive)
+    on_request(head) ──► Request(head[, StreamReader]) ──task──► router → handler → response
+         │ returns the StreamReader as the body sink               │
+         ▼                                                         ▼
+    parser Data ──► StreamReader.feed_data        Response: head + body in one protocol.write
+                                                  other: prepare/write/write_eof, each write + drain()
+                                                  ──► response_finished(keep_alive)
 
-No thread hop: the handler is a task on the worker's loop. The body stream
-pauses reading when the handler falls behind; ``drain()`` pauses the handler
-when the client does. Errors: an exception before the response started gives
-a 500 (traceback with ``ASYNCWORKER_DEBUG``), after it the connection is
-closed; a request the protocol core rejected mid-body (bad framing, 413,
-timeout) is answered with its status. A client that went away is not an error.
+No thread hop: the handler is a task on the worker's loop (one per request, so
+``asyncio.current_task()``, ``asyncio.timeout()`` and context variables behave
+as in any task). A request without a body gets no stream unless the handler
+asks for ``request.content``. A plain ``Response`` (the common case: no
+compression, cookies, HEAD or ``on_response_prepare``) is serialised with its
+cached head lines and sent in one write; everything else goes through
+``prepare``/``write_eof``. The body stream pauses reading when the handler
+falls behind; ``drain()`` pauses the handler when the client does. Errors: an
+exception before the response started gives a 500 (traceback with
+``ASYNCWORKER_DEBUG``), after it the connection is closed; a request the
+protocol core rejected mid-body (bad framing, 413, timeout) is answered with
+its status. A client that went away is not an error.
 """
 
 import asyncio
@@ -23,10 +30,13 @@ from server.protocol.errors import HttpError
 from server.protocol.server import ServerHttpProtocol
 from server.protocol.streams import StreamReader
 
+from .app import Application
 from .exceptions import HTTPException
 from .fileresponse import loop_has_sendfile
 from .request import Request
-from .response import StreamResponse
+from .response import Response, StreamResponse
+
+_APP_HANDLE = Application.handle
 
 
 @dataclass(slots=True, eq=False)
@@ -38,11 +48,7 @@ class WebContext:
     access_log: bool = False
     tmp_dir: str | None = None
     sendfile: bool = True
-    tasks: set = field(default_factory=set)  # handler tasks in flight
-
-    def track(self, task: asyncio.Task) -> None:
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+    tasks: set = field(default_factory=set)  # handler tasks in flight (each removes itself when done)
 
     async def cancel_handlers(self) -> None:
         tasks = [t for t in self.tasks if not t.done()]
@@ -50,6 +56,7 @@ class WebContext:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        self.tasks.difference_update([t for t in self.tasks if t.done()])  # cancelled before they started
 
 
 class _ReadFlow:
@@ -95,50 +102,87 @@ class WebServerHttpProtocol(ServerHttpProtocol):
         self._read_flow = _ReadFlow(self)
 
     def on_request(self, head):
-        stream = StreamReader(self._read_flow, loop=self.loop, on_first_read=self.send_continue)
-        request = Request(head, stream, self, self.context.app, tmp_dir=self.context.tmp_dir)
-        self.context.track(self.loop.create_task(self._serve(request)))
-        if not head.has_body:
-            stream.feed_eof()
-            return None
-        return _BodySink(stream)
+        context = self.context
+        if head.has_body:
+            stream = StreamReader(self._read_flow, loop=self.loop, on_first_read=self.send_continue)
+            sink = _BodySink(stream)
+        else:  # the request makes an empty stream if the handler asks for one
+            stream = sink = None
+        request = Request(head, stream, self, context.app, tmp_dir=context.tmp_dir)
+        request._task = task = self.loop.create_task(self._serve(request))
+        context.tasks.add(task)  # the task removes itself when done
+        return sink
 
     # -- one request ----------------------------------------------------------------
 
     async def _serve(self, request: Request) -> None:
-        started = time.monotonic()
-        response = await self._run_handler(request)
-        if response is None:
-            return
-        if getattr(response, "upgraded", False):
-            self._log(request, "101 Switching Protocols", [], 0, started)
-            return
-        if not await self._finish(request, response):
-            return
+        context = self.context
+        try:
+            started = time.monotonic() if context.access_log else 0.0
+            app = context.app
+            try:
+                if app._middlewares or type(app).handle is not _APP_HANDLE:
+                    response = await app.handle(request)
+                else:  # Application.handle without a coroutine of its own
+                    head = request.head
+                    match_info = app.router.resolve(head.method, head.path)
+                    request.match_info = match_info
+                    response = await match_info.handler(request)
+            except HTTPException as exc:
+                response = exc
+            except Exception as exc:
+                self._handler_failed(request, exc)
+                return
+            if type(response) is Response and request._response is None:
+                transport = self.transport
+                if transport is not None and not transport.is_closing():
+                    data = response._whole_message(request)
+                    if data is not None:  # the whole response in one write
+                        self.write(data)
+                        if self._writing_paused:
+                            try:
+                                await self.drain()
+                            except Exception as exc:
+                                self._send_failed(request, exc)
+                                return
+                        self._response_sent(request, response, started)
+                        return
+            response = self._checked(request, response)
+            if response is None:
+                return
+            if getattr(response, "upgraded", False):
+                if context.access_log:
+                    self._log(request, "101 Switching Protocols", [], 0, started)
+                return
+            if not await self._finish(request, response):
+                return
+            self._response_sent(request, response, started)
+        finally:
+            context.tasks.discard(request._task)
+
+    def _response_sent(self, request: Request, response: StreamResponse, started: float) -> None:
         writer = response._writer
-        self._log(request, f"{response.status} {response.reason}", writer.headers, writer.sent, started)
+        if self.context.access_log:
+            self._log(request, f"{response.status} {response.reason}", writer.headers, writer.sent, started)
         self.response_finished(writer.keep_alive)
 
-    async def _run_handler(self, request: Request):
-        """The handler's response, or None when the request was answered otherwise."""
-        try:
-            response = await self.context.app.handle(request)
-        except HTTPException as exc:
-            response = exc
-        except HttpError as exc:
+    def _handler_failed(self, request: Request, exc: Exception) -> None:
+        """The handler raised (other than an HTTPException): answer what can still be answered."""
+        if isinstance(exc, HttpError):
             if exc.status >= 500:  # a header that would split the response: details only in the log
                 self.log.error("Invalid response to %s %s: %s", request.method, request.raw_path, exc.message)
                 self._fail(request, 500, "", None)
             else:  # the body was refused (bad framing or coding, 408, 413...): the client may know why
                 self._fail(request, exc.status, exc.message, exc)
-            return None
-        except Exception as exc:
-            if self._client_gone(request, exc):
-                return None
-            self.log.exception("Error handling request %s %s", request.method, request.raw_path)
-            if not getattr(request.prepared_response, "upgraded", False):  # else the connection is not ours
-                self._fail(request, 500, "", exc)
-            return None
+            return
+        if self._client_gone(request, exc):
+            return
+        self.log.exception("Error handling request %s %s", request.method, request.raw_path)
+        if not getattr(request.prepared_response, "upgraded", False):  # else the connection is not ours
+            self._fail(request, 500, "", exc)
+
+    def _checked(self, request: Request, response):
+        """The handler's response, or None when it cannot be sent (and was answered otherwise)."""
         if getattr(response, "upgraded", False):
             return response
         if not isinstance(response, StreamResponse):
@@ -161,15 +205,18 @@ class WebServerHttpProtocol(ServerHttpProtocol):
             await response.write_eof()
             return True
         except Exception as exc:
-            if self._client_gone(request, exc):
-                return False
-            if isinstance(exc, HttpError):  # a header that would split the response
-                self.log.error("Invalid response to %s %s: %s", request.method, request.raw_path, exc.message)
-                exc = None  # no traceback of ours in the page, even with debug
-            else:
-                self.log.exception("Error sending the response to %s %s", request.method, request.raw_path)
-            self._fail(request, 500, "", exc)
+            self._send_failed(request, exc)
             return False
+
+    def _send_failed(self, request: Request, exc: Exception) -> None:
+        if self._client_gone(request, exc):
+            return
+        if isinstance(exc, HttpError):  # a header that would split the response
+            self.log.error("Invalid response to %s %s: %s", request.method, request.raw_path, exc.message)
+            exc = None  # no traceback of ours in the page, even with debug
+        else:
+            self.log.exception("Error sending the response to %s %s", request.method, request.raw_path)
+        self._fail(request, 500, "", exc)
 
     def _client_gone(self, request: Request, exc: BaseException) -> bool:
         """A write after the client left: worth a debug line, nothing more."""
@@ -191,8 +238,6 @@ class WebServerHttpProtocol(ServerHttpProtocol):
         self.response_finished(False)
 
     def _log(self, request: Request, status: str, headers, sent: int, started: float) -> None:
-        if not self.context.access_log:
-            return
         head = request.head
         try:
             log_access(self.log, minimal_environ(head, self.client_address(head)), head.headers.items(), status,

@@ -24,6 +24,8 @@ from urllib.parse import parse_qsl, unquote
 
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
+from server.protocol.streams import StreamReader
+
 from .compression import DecodingReader, request_coding
 from .exceptions import HTTPRequestEntityTooLarge
 from .multipart import MultipartReader, read_form
@@ -33,18 +35,21 @@ HttpVersion = namedtuple("HttpVersion", "major minor")
 
 
 class Request(MutableMapping):
+    # Computed on first use; class-level until then.
+    _body: bytes | None = None
+    _post: MultiDictProxy | None = None
+    _query: MultiDictProxy | None = None
+    _response = None  # the response that was prepared for this request
+    _task = None  # the task serving it
+
     def __init__(self, head, content, protocol, app, *, tmp_dir: str | None = None):
         self.head = head
-        self.content = content  # StreamReader
+        self._content = content  # StreamReader; None for a request without a body: made when asked for
         self.protocol = protocol
         self.app = app
         self.match_info = None
         self.tmp_dir = tmp_dir
         self._state: dict = {}
-        self._body: bytes | None = None
-        self._post: MultiDictProxy | None = None
-        self._query: MultiDictProxy | None = None
-        self._response = None  # the response that was prepared for this request
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"
@@ -68,6 +73,22 @@ class Request(MutableMapping):
 
     __hash__ = object.__hash__
     __eq__ = object.__eq__
+
+    @property
+    def content(self) -> StreamReader:
+        """The raw body stream (an empty, finished one for a request without a body)."""
+        stream = self._content
+        if stream is None:
+            protocol = self.protocol
+            stream = StreamReader(loop=getattr(protocol, "loop", None),
+                                  on_first_read=getattr(protocol, "send_continue", None))
+            stream.feed_eof()
+            self._content = stream
+        return stream
+
+    @content.setter
+    def content(self, stream: StreamReader) -> None:
+        self._content = stream
 
     # -- request line and headers ----------------------------------------------------
 
@@ -164,7 +185,8 @@ class Request(MutableMapping):
 
     @property
     def can_read_body(self) -> bool:
-        return not self.content.at_eof()
+        stream = self._content
+        return stream is not None and not stream.at_eof()
 
     @property
     def cookies(self) -> MappingProxyType:

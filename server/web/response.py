@@ -21,7 +21,8 @@ from http.cookies import SimpleCookie
 
 from multidict import CIMultiDict
 
-from server.protocol.writer import ResponseWriter, parse_status
+from server.protocol.errors import ResponseHeaderError
+from server.protocol.writer import HOP_BY_HOP, ResponseWriter, check_header, http_date, parse_status
 
 from .compression import ResponseCompressor, compress_whole, negotiate
 
@@ -49,20 +50,26 @@ class StreamResponse:
 
     _writes_head_on_prepare = True
 
+    # Per-response state, class-level until it changes (most responses never touch it).
+    _cookies: SimpleCookie | None = None  # created when a cookie is set
+    _chunked = False
+    _compression = False
+    _compression_force: str | None = None
+    _coding: str | None = None
+    _compressor: ResponseCompressor | None = None
+    _keep_alive: bool | None = None
+    _protocol = None
+    _writer: ResponseWriter | None = None
+    _eof_sent = False
+    _warned_truncated = False
+
     def __init__(self, *, status: int = 200, reason: str | None = None, headers=None):
         self._headers = CIMultiDict(headers) if headers else CIMultiDict()
-        self._cookies: SimpleCookie | None = None  # created when a cookie is set
-        self._chunked = False
-        self._compression = False
-        self._compression_force: str | None = None
-        self._coding: str | None = None
-        self._compressor: ResponseCompressor | None = None
-        self._keep_alive: bool | None = None
-        self._protocol = None
-        self._writer: ResponseWriter | None = None
-        self._eof_sent = False
-        self._warned_truncated = False
-        self.set_status(status, reason)
+        if reason is None and type(status) is int and status in _REASONS:
+            self._status = status
+            self._reason = _REASONS[status]
+        else:
+            self.set_status(status, reason)
 
     def __repr__(self) -> str:
         state = "eof" if self._eof_sent else "prepared" if self.prepared else "not prepared"
@@ -341,13 +348,13 @@ class Response(StreamResponse):
     """A response with its whole body known: sent with its length, head and body together."""
 
     _writes_head_on_prepare = False
+    _pending_head = b""
 
     def __init__(self, *, body=None, status: int = 200, reason: str | None = None, text: str | None = None,
                  headers=None, content_type: str | None = None, charset: str | None = None):
         if body is not None and text is not None:
             raise ValueError("body and text are not allowed together")
         super().__init__(status=status, reason=reason, headers=headers)
-        self._pending_head = b""
         self._body: bytes | None = None
         if text is not None:
             if not isinstance(text, str):
@@ -358,7 +365,9 @@ class Response(StreamResponse):
         else:
             if content_type is not None or charset is not None:
                 self._set_content_type(content_type or "application/octet-stream", charset)
-            if body is not None:
+            if type(body) is bytes:
+                self._body = body
+            elif body is not None:
                 self.body = body
 
     @property
@@ -419,6 +428,122 @@ class Response(StreamResponse):
         body = self._frame(self._body or b"")
         head, self._pending_head = self._pending_head, b""
         await self._send(head + body + self._writer.finish())
+
+    def _whole_message(self, request) -> bytes | None:
+        """Prepare and finish in one go: head and body as one piece of bytes.
+
+        For the common case only (a status with a body, no HEAD, no compression,
+        cookies, chunking or ``on_response_prepare`` callbacks, no Content-Length,
+        Date or Server of the handler's); None means the general path
+        (``prepare`` + ``write_eof``) must send it. The bytes are those
+        ``ResponseWriter`` would produce, and the response ends up in the same
+        state (prepared, eof sent, ``_writer`` holding the framing).
+        """
+        if (self._writer is not None or self._eof_sent or self._compression or self._cookies
+                or self._chunked or request.app.on_response_prepare):
+            return None
+        head = request.head
+        status = self._status
+        reason = self._reason
+        if status in _BODILESS or head.method == "HEAD" or _REASONS.get(status) != reason:
+            return None
+        claimed = request._response
+        if claimed is not None and claimed is not self:
+            return None  # the general path refuses it
+        headers = self._headers
+        if "Content-Type" not in headers:
+            headers["Content-Type"] = "application/octet-stream"
+        fields = tuple(headers.items())
+        try:
+            lines = _head_cache.get((status, reason, fields))
+        except TypeError:  # a name or value that is not a string: the writer refuses it
+            return None
+        if lines is None:
+            lines = _head_lines(status, reason, fields)
+            if lines is None:
+                return None
+        request._response = self
+        protocol = request.protocol
+        keep_alive = head.keep_alive and protocol.keep_alive_allowed and self._keep_alive is not False
+        server = protocol.config.server_header
+        body = self._body or b""
+        size = len(body)
+        self._protocol = protocol
+        self._writer = _SentWhole(keep_alive, size, fields)
+        self._eof_sent = True
+        if not keep_alive:
+            end = b"Connection: close\r\n\r\n"
+        elif head.version < (1, 1):
+            end = b"Connection: keep-alive\r\n\r\n"
+        else:
+            end = b"\r\n"
+        date = http_date()  # the same bytes object all through a second
+        cached = _date_lines
+        if cached[0] is not date or cached[1] != server:
+            cached[2] = (b"Server: %s\r\n" % server if server else b"") + b"Date: %s\r\n" % date
+            cached[0], cached[1] = date, server
+        return b"%sContent-Length: %d\r\n%s%s%s" % (lines, size, cached[2], end, body)
+
+
+class _SentWhole:
+    """The framing state of a response sent whole: what its ResponseWriter would hold once done."""
+
+    __slots__ = ("keep_alive", "sent", "_fields")
+
+    head_sent = True
+    chunked = False
+    no_body = False
+    truncated = False
+    complete = True
+
+    def __init__(self, keep_alive: bool, size: int, fields: tuple):
+        self.keep_alive = keep_alive
+        self.sent = size
+        self._fields = fields
+
+    @property
+    def length(self) -> int:
+        return self.sent
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        return [*self._fields, ("Content-Length", str(self.sent))]
+
+    def body(self, data: bytes) -> bytes:
+        return b""  # the whole body went out with the head
+
+    def finish(self) -> bytes:
+        return b""
+
+
+_BODILESS = frozenset((*range(100, 200), 204, 304))
+_NOT_FROM_APP = HOP_BY_HOP | {"content-length", "date", "server"}  # fields the fast path leaves to the writer
+
+# (status, reason, header fields) -> the status line and header lines, checked as
+# ResponseWriter.head checks them. Emptied when full.
+_head_cache: dict = {}
+HEAD_CACHE_SIZE = 256
+
+
+def _head_lines(status: int, reason: str, fields: tuple) -> bytes | None:
+    """The head up to the framing fields; None if a field needs the writer (or is refused by it)."""
+    parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason.encode("latin-1"))]
+    for name, value in fields:
+        try:
+            check_header(name, value)
+        except ResponseHeaderError:
+            return None
+        if name.lower() in _NOT_FROM_APP:
+            return None
+        parts.append(b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1")))
+    lines = b"".join(parts)
+    if len(_head_cache) >= HEAD_CACHE_SIZE:
+        _head_cache.clear()
+    _head_cache[(status, reason, fields)] = lines
+    return lines
+
+
+_date_lines = [b"", b"", b""]  # Date value, Server value -> their two header lines
 
 
 _NO_DATA = object()

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from .exceptions import HTTPMethodNotAllowed, HTTPNotFound
 
 METH_ANY = "*"
+_new_dict = dict.__new__
 _VARIABLE = re.compile(r"(\{[_a-zA-Z][^{}]*(?:\{[^{}]*\}[^{}]*)*\})")  # one level of braces inside
 
 
@@ -73,6 +74,14 @@ class MatchInfo(dict):
         super().__init__(values)
         self.handler = handler
         self.route_path = route_path
+
+    @classmethod
+    def _plain(cls, handler, route_path: str) -> "MatchInfo":
+        """An empty MatchInfo (a path without variables), made without ``__init__``."""
+        match_info = _new_dict(cls)
+        match_info.handler = handler
+        match_info.route_path = route_path
+        return match_info
 
     def __repr__(self) -> str:
         return f"<MatchInfo {super().__repr__()}: {self.route_path}>"
@@ -140,9 +149,17 @@ class Router:
         self._plain: dict[str, Resource] = {}  # resources without variables, by path
         self._first_pattern = 1 << 62  # index of the first resource with variables
         self._frozen = False
+        self._static: dict = {}  # once frozen: (method, path) -> (handler, route path), where no pattern comes first
 
     def freeze(self) -> None:
+        if self._frozen:
+            return
         self._frozen = True
+        for path, resource in self._plain.items():
+            if resource.index < self._first_pattern and "%" not in path:
+                for method, handler in resource.handlers.items():
+                    if method != METH_ANY:
+                        self._static[(method, path)] = (handler, path)
 
     @property
     def frozen(self) -> bool:
@@ -212,12 +229,15 @@ class Router:
         Resources are tried in the order they were added; a path without
         variables that no earlier pattern could shadow is found by a lookup.
         """
+        static = self._static.get((method, raw_path))
+        if static is not None:  # raw_path has no "%": it is its own safe_path
+            return MatchInfo._plain(*static)
         path = safe_path(raw_path)
         plain = self._plain.get(path)
         if plain is not None and plain.index < self._first_pattern:
             handler = plain.handler_for(method)
             if handler is not None:
-                return MatchInfo({}, handler, plain.path)
+                return MatchInfo._plain(handler, plain.path)
         allowed: set[str] = set()
         for resource in self._resources:
             values = resource.match(path)
