@@ -143,3 +143,11 @@ def test_asgi_and_native_apps_see_the_same_client(app, kind, view):
         untrusted = ask(gunicorn.port, SPOOF, UNTRUSTED)
     assert view(json.loads(trusted.body)) == ("198.51.100.7", "https")
     assert view(json.loads(untrusted.body)) == (UNTRUSTED, "http")
+
+
+def test_native_request_host_is_the_forwarded_host_from_trusted_peers_only():
+    with Gunicorn("proxy_app:native_app", env={"ASYNCWORKER_APP_KIND": "native"}) as gunicorn:
+        trusted = json.loads(ask(gunicorn.port, SPOOF, TRUSTED).body)
+        untrusted = json.loads(ask(gunicorn.port, SPOOF, UNTRUSTED).body)
+    assert trusted["host"] == "shop.example:8443"
+    assert untrusted["host"] == "internal:8000"

@@ -203,8 +203,9 @@ def test_handler_failing_after_upgrade_closes_the_connection(server):
     async def main():
         async with client(server, "/fails") as ws:
             await ws.send("boom")
-            with pytest.raises(ConnectionClosed):
+            with pytest.raises(ConnectionClosed) as closed:
                 await ws.recv()
+            assert closed.value.rcvd.code == 1011  # internal error, not a normal close
         async with client(server, "/echo") as ws:  # the worker serves on
             await ws.send("still fine")
             assert await ws.recv() == "still fine"

@@ -178,7 +178,10 @@ class WebServerHttpProtocol(ServerHttpProtocol):
         if self._client_gone(request, exc):
             return
         self.log.exception("Error handling request %s %s", request.method, request.raw_path)
-        if not getattr(request.prepared_response, "upgraded", False):  # else the connection is not ours
+        upgraded = request.prepared_response
+        if getattr(upgraded, "upgraded", False):  # the connection is not ours: it ends with 1011
+            upgraded.handler_failed()
+        else:
             self._fail(request, 500, "", exc)
 
     def _checked(self, request: Request, response):

@@ -151,7 +151,7 @@ class Request(MutableMapping):
 
     @property
     def host(self) -> str:
-        return self.head.headers.get("Host") or socket.getfqdn()
+        return self.protocol.host(self.head) or socket.getfqdn()
 
     @property
     def url(self) -> str:

@@ -15,8 +15,8 @@ A handshake the server refuses raises the matching ``HTTPException`` (400, 405,
 426 with ``Sec-WebSocket-Version: 13``), answered as an ordinary error response.
 After ``prepare`` the response is ``upgraded``: the web layer writes nothing more.
 When the task that ran ``prepare`` ends with the WebSocket still open, it is closed
-(1000; 1011 if the task itself ended with an exception), so the client is never left
-waiting; the web layer logs a handler's exception and ends the task normally.
+(1000), so the client is never left waiting; a handler that raised is logged by the
+web layer and its WebSocket closed with 1011 (``handler_failed``).
 
 ``receive()`` returns the messages, then once the connection ends: CLOSE (the
 client's code and reason) when the client closed, ERROR (``data`` the
@@ -118,6 +118,10 @@ class WebSocketResponse(StreamResponse):
         if task is not None:
             task.add_done_callback(self._handler_done)
         return self._conn
+
+    def handler_failed(self) -> None:
+        """The handler raised after the upgrade (the web layer logged it): close with 1011."""
+        self._conn.start_close(CloseCode.INTERNAL_ERROR)
 
     def _handler_done(self, task: asyncio.Task) -> None:
         """The handler is over: close what it left open (1011 if it failed)."""

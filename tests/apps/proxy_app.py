@@ -33,7 +33,7 @@ def native_app():
     from server import web
 
     async def who(request):
-        return web.json_response({"remote": request.remote, "scheme": request.scheme})
+        return web.json_response({"remote": request.remote, "scheme": request.scheme, "host": request.host})
 
     application = web.Application()
     application.router.add_get("/who", who)
