@@ -3,10 +3,11 @@
     protocol.on_request(head) ──► HttpExchange ──task──► app(scope, receive, send)
     receive(): RequestBody (http.request ..., then http.disconnect)
     send(): http.response.start / body / trailers / pathsend / zerocopysend
-            ──► ResponseWriter ──► protocol.write() + await protocol.drain()
+            ──► HeadCache / Framing ──► protocol.write() (+ drain() while the transport is paused)
 
 The head is framed when ``http.response.start`` arrives (a bad header raises in
-the app, nothing reaches the wire) and written with the first body piece.
+the app, nothing reaches the wire) and written with the first body piece, in
+one write: a whole response sent as start + one body message is one write.
 When the last body piece is written the exchange calls
 ``response_finished(keep_alive)``: the connection may go on to the next
 request while the app coroutine is still running (background work).
@@ -23,10 +24,9 @@ import asyncio
 import os
 
 from server.protocol.accesslog import log_access, minimal_environ
-from server.protocol.writer import ResponseWriter
 
 from .body import RequestBody
-from .messages import InvalidMessage, body_of, message_type, response_headers, status_of, trailer_lines
+from .messages import InvalidMessage, body_of, message_type, response_headers, trailer_lines
 from .scope import http_scope
 
 FILE_BLOCK = 256 * 1024  # bytes read per step when a file cannot go by sendfile
@@ -40,39 +40,82 @@ class ClientDisconnected(ConnectionResetError):
 
 
 class HttpExchange:
-    def __init__(self, protocol, head, config):
+    """One request and its response.
+
+    The body sink (``RequestBody``) exists from the start for a request with a
+    body; for one without, it is made on the app's first ``receive()`` (most
+    apps never call it), in the state the exchange has reached by then.
+    """
+
+    __slots__ = ("protocol", "head", "config", "scope", "task", "_body", "_body_ended", "_peer_closed",
+                 "_state", "_detached", "_framing", "_head_bytes", "_response", "_trailers",
+                 "_trailer_lines", "_logged", "_started_at")
+
+    def __init__(self, protocol, head, config, scope_peer=None, server=None):
         self.protocol = protocol
         self.head = head
         self.config = config  # ASGIConfig
-        self.body = RequestBody(protocol, head.has_body, self._body_error)
+        self.task = None  # the task running the app, once spawned
+        self._body = RequestBody(protocol, True, self._body_error) if head.has_body else None
+        self._body_ended = False  # the body was ended before the app asked for it
+        self._peer_closed = False  # likewise, the client's EOF
+        client, scheme = scope_peer if scope_peer is not None else (None, None)
         self.scope = http_scope(protocol, head, asgi_version=config.asgi_version,
-                                root_path=config.root_path, state=config.state)
+                                root_path=config.root_path, state=config.state,
+                                client=client, scheme=scheme, server=server)
         self._state = START
         self._detached = False  # the client is gone, or the server answered the request itself
-        self._writer: ResponseWriter | None = None
+        self._framing = None  # head.Framing, from http.response.start on
         self._head_bytes = b""
-        self._status = ""
-        self._headers: list = []
+        self._response = None  # head.Head: status, reason and headers
         self._trailers = False
         self._trailer_lines: list[bytes] = []
         self._logged = False
-        self._started_at = protocol.loop.time()
+        self._started_at = protocol.loop.time() if config.access_log else 0.0
+
+    @property
+    def body(self) -> RequestBody:
+        """The request body (``receive()``'s source), made when first needed."""
+        body = self._body
+        if body is None:
+            body = self._body = RequestBody(self.protocol, False, self._body_error)
+            if self._body_ended:
+                body.end()
+            elif self._peer_closed:
+                body.peer_closed()
+        return body
+
+    def receive(self):
+        """The app's ``receive()``."""
+        return self.body.receive()
+
+    def _end_body(self) -> None:
+        body = self._body
+        if body is not None:
+            body.end()
+        else:
+            self._body_ended = True
 
     # -- running the app ------------------------------------------------------
 
     async def run(self) -> None:
         try:
-            result = await self.config.app(self.scope, self.body.receive, self.send)
+            body = self._body
+            receive = self.receive if body is None else body.receive
+            result = await self.config.app(self.scope, receive, self.send)
         except asyncio.CancelledError:
             self._abandon()
             raise
         except Exception as exc:
             self._app_failed(exc)
             return
+        finally:
+            self.config.tasks.discard(self.task)
         if result is not None:
             self.config.log.error("ASGI app returned %r instead of None for %s %s",
                                   result, self.head.method, self.head.target)
-        self._app_returned()
+        if not (self._detached or self._state == DONE):
+            self._app_returned()
 
     def _app_failed(self, exc: Exception) -> None:
         log = self.config.log
@@ -102,7 +145,7 @@ class HttpExchange:
 
     def _error_page(self, exc) -> None:
         self._state = DONE
-        self.body.end()
+        self._end_body()
         self.protocol.handle_error(500, exc=exc, close=not self.head.keep_alive)
 
     def _abandon(self) -> None:
@@ -110,7 +153,7 @@ class HttpExchange:
         if self._detached or self._state == DONE:
             return
         self._state = DONE
-        self.body.end()
+        self._end_body()
         if self._head_written:
             self._log_access()
         self.protocol.close()
@@ -121,11 +164,15 @@ class HttpExchange:
     def disconnected(self) -> None:
         """The client went away (or the server answered the request itself)."""
         self._detached = True
-        self.body.end()
+        self._end_body()
 
     def peer_closed(self) -> None:
         """EOF from the client: ``receive()`` says http.disconnect after the body."""
-        self.body.peer_closed()
+        body = self._body
+        if body is not None:
+            body.peer_closed()
+        else:
+            self._peer_closed = True
 
     def _body_error(self, exc: BaseException) -> bool:
         """The request body failed (client gone, timeout, bad framing).
@@ -134,7 +181,7 @@ class HttpExchange:
         once the response has begun the app owns it and the protocol only closes.
         """
         if self._head_written:
-            self.body.end()
+            self._end_body()
             return True
         self.disconnected()
         return False
@@ -146,6 +193,26 @@ class HttpExchange:
     # -- send ------------------------------------------------------------------
 
     async def send(self, message) -> None:
+        # The common messages in their expected order take the short way; any
+        # other message, or one of another type than dict, goes to _send_other.
+        if type(message) is dict and not self._detached:
+            kind = message.get("type")
+            state = self._state
+            if kind == "http.response.body":
+                if state == STARTED or state == BODY:
+                    body = message.get("body", b"")
+                    if type(body) is not bytes:
+                        body, _ = body_of(message)
+                    if self._write_body(body, message.get("more_body", False)):
+                        await self._drain()
+                    return
+            elif kind == "http.response.start":
+                if state == START:
+                    self._start(message)
+                    return
+        await self._send_other(message)
+
+    async def _send_other(self, message) -> None:
         kind = message_type(message)
         if self._detached:
             raise ClientDisconnected("The client closed the connection")
@@ -157,7 +224,9 @@ class HttpExchange:
                 raise InvalidMessage(f"Expected 'http.response.start' first, got {kind!r}")
             self._start(message)
         elif kind == "http.response.body" and state in (STARTED, BODY):
-            await self._send_body(*body_of(message))
+            body, more = body_of(message)
+            if self._write_body(body, more):
+                await self._drain()
         elif kind == "http.response.trailers" and state == TRAILERS:
             self._send_trailers(message)
         elif kind == "http.response.pathsend" and state == STARTED:
@@ -169,39 +238,39 @@ class HttpExchange:
             raise InvalidMessage(f"Expected {expected}, got {kind!r}")
 
     def _start(self, message: dict) -> None:
-        status, reason = status_of(message)
-        headers = response_headers(message)
         head = self.head
-        writer = ResponseWriter(head.method, head.version, head.keep_alive and self.protocol.keep_alive_allowed,
-                                self.config.server_header)
-        self._head_bytes = writer.head(status, reason, headers)  # raises on a bad header
-        self._writer = writer
-        self._status = f"{status} {reason}"
-        self._headers = headers
+        keep_alive = head.keep_alive and self.protocol.keep_alive_allowed
+        # raises on a bad status or header, before anything reaches the wire
+        response, self._head_bytes = self.config.heads.head(message, head.method, head.version, keep_alive)
+        self._response = response
+        self._framing = response.framing()
         self._trailers = bool(message.get("trailers", False))
         self._state = STARTED
 
-    async def _send_body(self, body: bytes, more: bool) -> None:
-        writer = self._writer
-        data = writer.body(body)
+    def _write_body(self, body: bytes, more) -> bool:
+        """Write one piece of body (the head with the first); True if the app should wait for a drain."""
+        framing = self._framing
+        data = framing.body(body)
         if self._state == STARTED:
-            data = self._head_bytes + data
+            data = self._head_bytes + data if data else self._head_bytes
+            self._head_bytes = b""
             self._state = BODY
-        if writer.truncated:
+        if framing.truncated:
             self._finish(data)
-            raise InvalidMessage(f"Response body longer than its Content-Length ({writer.length})")
+            raise InvalidMessage(f"Response body longer than its Content-Length ({framing.length})")
         if not more:
             if self._trailers:
                 self._state = TRAILERS
                 self.protocol.write(data)
-                return
+                return False
             self._finish(data)
-            if not writer.complete:
+            if not framing.complete:
                 raise InvalidMessage(f"Response body shorter than its Content-Length "
-                                     f"({writer.sent} of {writer.length} bytes)")
-            return
-        self.protocol.write(data)
-        await self._drain()
+                                     f"({framing.sent} of {framing.length} bytes)")
+            return False
+        protocol = self.protocol
+        protocol.write(data)
+        return protocol.transport is None or protocol.writing_paused
 
     def _send_trailers(self, message: dict) -> None:
         self._trailer_lines.append(trailer_lines(response_headers(message)))
@@ -210,16 +279,19 @@ class HttpExchange:
 
     def _finish(self, data: bytes) -> None:
         """Write the last bytes of the response and go on to the next request."""
-        writer = self._writer
-        end = writer.finish()
-        trailers = b"".join(self._trailer_lines)
-        if trailers and writer.chunked:
-            end = b"0\r\n" + trailers + b"\r\n"
-        self.protocol.write(data + end)
+        framing = self._framing
+        end = framing.finish()
+        if self._trailer_lines:
+            trailers = b"".join(self._trailer_lines)
+            if trailers and framing.chunked:
+                end = b"0\r\n" + trailers + b"\r\n"
+        protocol = self.protocol
+        protocol.write(data + end if end else data)
         self._state = DONE
-        self.body.end()
-        self._log_access()
-        self.protocol.response_finished(writer.keep_alive)
+        self._end_body()
+        if self.config.access_log:
+            self._log_access()
+        protocol.response_finished(framing.keep_alive)
 
     async def _drain(self) -> None:
         try:
@@ -258,19 +330,19 @@ class HttpExchange:
 
     async def _send_file(self, file, offset: int, count: int, more: bool) -> int:
         """Send ``count`` bytes of ``file`` from ``offset`` as body; sendfile where the loop can."""
-        writer = self._writer
-        if writer.length is not None:
-            count = min(count, writer.length - writer.sent)
+        framing = self._framing
+        if framing.length is not None:
+            count = min(count, framing.length - framing.sent)
         head = self._head_bytes if self._state == STARTED else b""
         self._state = BODY
-        if writer.no_body or count <= 0:
+        if framing.no_body or count <= 0:
             count = 0
             self.protocol.write(head)
         elif self.config.sendfile:
-            self.protocol.write(head + (b"%x\r\n" % count if writer.chunked else b""))
+            self.protocol.write(head + (b"%x\r\n" % count if framing.chunked else b""))
             await self._sendfile(file, offset, count)
-            writer.sent += count
-            if writer.chunked:
+            framing.sent += count
+            if framing.chunked:
                 self.protocol.write(b"\r\n")
         else:
             await self._send_blocks(file.fileno(), offset, count, head)
@@ -296,7 +368,7 @@ class HttpExchange:
             if not block:
                 raise InvalidMessage(f"The file ended {end - offset} bytes early")
             offset += len(block)
-            self.protocol.write(head + self._writer.body(block))
+            self.protocol.write(head + self._framing.body(block))
             head = b""
             await self._drain()
 
@@ -309,7 +381,8 @@ class HttpExchange:
         head = self.head
         try:
             environ = minimal_environ(head, self.scope["client"])
-            log_access(self.config.log, environ, head.headers.items(), self._status, self._headers,
-                       self._writer.sent, self.protocol.loop.time() - self._started_at)
+            response = self._response
+            log_access(self.config.log, environ, head.headers.items(), f"{response.status} {response.reason}",
+                       response.headers, self._framing.sent, self.protocol.loop.time() - self._started_at)
         except Exception:
             self.config.log.exception("Access log failed")

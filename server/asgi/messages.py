@@ -45,8 +45,13 @@ def status_of(message: dict) -> tuple[int, str]:
 
 def response_headers(message: dict, key: str = "headers") -> list[tuple[str, str]]:
     """The message's byte-string header pairs as latin-1 ``str`` pairs for the writer."""
+    return header_pairs(message.get(key))
+
+
+def header_pairs(raw) -> list[tuple[str, str]]:
+    """Byte-string header pairs (an iterable, or None) as latin-1 ``str`` pairs for the writer."""
     headers = []
-    for pair in message.get(key) or ():
+    for pair in raw or ():
         try:
             name, value = pair
         except (TypeError, ValueError):

@@ -6,7 +6,9 @@
 Each request runs the app in a task of its own; the connection answers one
 request at a time (pipelined requests wait for the response before theirs).
 The body sink is the exchange's ``RequestBody``; the client going away reaches
-the running exchange through ``on_disconnect``.
+the running exchange through ``on_disconnect``. What the scope takes from the
+connection (the server address; without a proxy policy the client and the
+scheme too) is worked out once per connection.
 """
 
 from dataclasses import dataclass, field
@@ -15,6 +17,8 @@ from server.protocol.server import ServerHttpProtocol
 from server.websocket import is_upgrade_request
 
 from .exchange import HttpExchange
+from .head import HeadCache
+from .scope import server_address
 from .websocket import start_websocket
 
 
@@ -31,6 +35,10 @@ class ASGIConfig:
     ws_max_message_size: int = 16 * 1024 * 1024  # bytes (close 1009 past it)
     ws_ping_interval: float | None = 20.0  # keep-alive pings; no pong within as long: close 1011
     tasks: set = field(default_factory=set)  # running app tasks (strong references)
+    heads: HeadCache = field(init=False)  # response heads already checked
+
+    def __post_init__(self):
+        self.heads = HeadCache(self.server_header)
 
     def spawn(self, loop, coro):
         task = loop.create_task(coro)
@@ -44,15 +52,43 @@ class ASGIServerHttpProtocol(ServerHttpProtocol):
         super().__init__(config, **kwargs)
         self.asgi = asgi
         self._exchange = None  # the HttpExchange or WebSocketSession of the request in flight
+        self.writing_paused = False  # the transport's buffer is full: senders wait for a drain
+        self._scope_server = None  # the scope's "server", once known
+        self._scope_peer = None  # (client, scheme) for the scope, when no proxy policy applies
 
     def on_request(self, head):
         if head.upgrade and is_upgrade_request(head):
             self._exchange = start_websocket(self, head, self.asgi)
             return None
-        exchange = HttpExchange(self, head, self.asgi)
+        asgi = self.asgi
+        server = self._scope_server
+        if server is None:
+            server = self._scope_server = server_address(self.sockname)
+        exchange = HttpExchange(self, head, asgi, self._peer_for_scope(), server)
         self._exchange = exchange
-        self.asgi.spawn(self.loop, exchange.run())
+        # One task per request (the app may rely on current_task(), its own
+        # contextvars and cancellation); the exchange drops the task from the
+        # set of strong references when the app returns.
+        exchange.task = task = self.loop.create_task(exchange.run())
+        asgi.tasks.add(task)
         return exchange.body if head.has_body else None
+
+    def _peer_for_scope(self):
+        """``(client, scheme)`` of every request on this connection, or None when a proxy policy decides."""
+        if self.config.proxy is not None:
+            return None
+        peer = self._scope_peer
+        if peer is None:
+            peername = self.peername
+            client = tuple(peername[:2]) if isinstance(peername, tuple) else None
+            peer = self._scope_peer = (client, self.config.scheme)
+        return peer
+
+    def on_pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def on_resume_writing(self) -> None:
+        self.writing_paused = False
 
     def eof_received(self) -> bool:
         """EOF from the client during a request: the app learns it (``http.disconnect``) at once.
@@ -67,7 +103,7 @@ class ASGIServerHttpProtocol(ServerHttpProtocol):
 
     def response_finished(self, keep_alive: bool) -> None:
         self._exchange = None
-        super().response_finished(keep_alive)
+        ServerHttpProtocol.response_finished(self, keep_alive)
 
     def upgrade(self, receiver) -> bytes:
         self._exchange = None  # the WebSocket connection now gets the bytes and the loss

@@ -1,0 +1,152 @@
+"""Response heads of ASGI apps, checked and serialised once, then reused.
+
+    http.response.start ──(status, headers, HEAD?, version, keep-alive)──► HeadCache
+        miss: status_of() + header_pairs() + ResponseWriter.head()  (every check)
+        hit:  the same bytes again, with the current Date
+
+Apps send the same few heads again and again (a status, a content type, often a
+fixed Content-Length). The first time, a head goes through every check of
+``messages`` and of the core writer (CR/LF/NUL, token names, hop-by-hop fields,
+Content-Length); the writer's bytes and its framing decisions are kept under a
+key made of exactly what they depend on. A later message with equal values
+gets them back with only a type check of its fields; anything else (a new
+value, a header list of another type, unhashable pairs) takes the full path.
+
+``Framing`` frames the body pieces that follow a head, with the writer's rules:
+a declared Content-Length is enforced (longer bodies are cut, ``truncated``;
+shorter ones leave ``complete`` False), unsized bodies are chunked for
+HTTP/1.1, and responses without a body (HEAD, 1xx, 204, 304) send none.
+"""
+
+from server.protocol.writer import ResponseWriter, http_date
+
+from .messages import header_pairs, status_of
+
+CACHE_SIZE = 256  # heads kept; the cache is emptied when it is full
+
+
+class Framing:
+    """The body framing of one response, as decided when its head was built."""
+
+    __slots__ = ("length", "chunked", "no_body", "keep_alive", "sent", "truncated")
+
+    def __init__(self, length, chunked: bool, no_body: bool, keep_alive: bool):
+        self.length = length  # declared Content-Length, or None
+        self.chunked = chunked
+        self.no_body = no_body
+        self.keep_alive = keep_alive  # False: the connection closes after this response
+        self.sent = 0  # body bytes written
+        self.truncated = False
+
+    def body(self, data: bytes) -> bytes:
+        """Frame one piece of body; may cut it to the declared length."""
+        if self.no_body or not data:
+            return b""
+        length = self.length
+        if length is not None:
+            room = length - self.sent
+            if len(data) > room:
+                self.truncated = True
+                data = data[:room]
+            self.sent += len(data)
+            return data
+        self.sent += len(data)
+        if self.chunked:
+            return b"%x\r\n%s\r\n" % (len(data), data)
+        return data
+
+    def finish(self) -> bytes:
+        """The bytes that end the body; marks the connection for closing if it is short."""
+        if not self.complete:
+            self.keep_alive = False
+        return b"0\r\n\r\n" if self.chunked else b""
+
+    @property
+    def complete(self) -> bool:
+        return self.no_body or self.length is None or self.sent == self.length
+
+
+class Head:
+    """One serialised head and the framing it implies."""
+
+    __slots__ = ("status", "reason", "headers", "length", "chunked", "no_body", "keep_alive",
+                 "_prefix", "_suffix", "_date", "_bytes")
+
+    def __init__(self, status: int, reason: str, headers: list, writer: ResponseWriter, data: bytes):
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # (str, str) pairs, for the access log
+        self.length = writer.length
+        self.chunked = writer.chunked
+        self.no_body = writer.no_body
+        self.keep_alive = writer.keep_alive
+        self._prefix = self._suffix = self._date = None
+        self._bytes = data
+
+    def split_date(self, data: bytes) -> bool:
+        """Find the Date line in ``data`` so the head can be reused later; False if it is not there."""
+        date = http_date()
+        line = b"\r\nDate: " + date + b"\r\n"
+        at = data.rfind(line)
+        if at < 0:
+            return False
+        self._prefix = data[:at + 2]
+        self._suffix = data[at + len(line):]
+        self._date = date
+        return True
+
+    def bytes(self) -> bytes:
+        """The head with the current Date."""
+        date = http_date()
+        if date is not self._date:
+            self._date = date
+            self._bytes = b"%sDate: %s\r\n%s" % (self._prefix, date, self._suffix)
+        return self._bytes
+
+    def framing(self) -> Framing:
+        return Framing(self.length, self.chunked, self.no_body, self.keep_alive)
+
+
+class HeadCache:
+    __slots__ = ("server", "_heads")
+
+    def __init__(self, server: bytes = b""):
+        self.server = server
+        self._heads: dict = {}
+
+    def head(self, message: dict, method: str, version: tuple, keep_alive: bool) -> tuple[Head, bytes]:
+        """``(Head, its bytes)`` for an ``http.response.start`` message; raises on anything invalid."""
+        status = message.get("status")
+        raw = message.get("headers")
+        kind = type(raw)
+        if type(status) is int and (kind is list or kind is tuple):
+            fields = tuple(raw)
+            key = (status, fields, method == "HEAD", version, keep_alive)
+            try:
+                head = self._heads.get(key)
+            except TypeError:  # unhashable pairs: the full path says what is wrong
+                return self._build(message, status, raw, method, version, keep_alive, None)
+            if head is not None:
+                # Equal to checked pairs; a memoryview compares (and hashes) equal to
+                # bytes, so the types are checked too.
+                for name, value in fields:
+                    if type(name) is not bytes or type(value) is not bytes:
+                        break
+                else:
+                    return head, head.bytes()
+            return self._build(message, status, fields, method, version, keep_alive, key)
+        return self._build(message, status, raw, method, version, keep_alive, None)
+
+    def _build(self, message, status, raw, method, version, keep_alive, key) -> tuple[Head, bytes]:
+        status, reason = status_of(message)
+        headers = header_pairs(raw)
+        writer = ResponseWriter(method, version, keep_alive, self.server)
+        data = writer.head(status, reason, headers)  # raises on an unsafe header
+        head = Head(status, reason, headers, writer, data)
+        if key is not None and head.split_date(data):
+            heads = self._heads
+            if len(heads) >= CACHE_SIZE:
+                heads.clear()
+            heads[key] = head
+        return head, data
+
