@@ -1,6 +1,8 @@
 """The byte-level grammar of HTTP/1.1 requests (RFC 9110, RFC 9112), as regexes.
 
-Every pattern is meant for ``fullmatch``: nothing may be left over.
+Every pattern is meant for ``fullmatch``: nothing may be left over (but
+``crlf_field_line``, which picks the fields out of a block ``field_lines`` has
+matched whole).
 """
 
 import re
@@ -16,14 +18,28 @@ _VCHAR_OBS = rb"\x21-\x7e\x80-\xff"
 FIELD_VALUE = rb"(?:[" + _VCHAR_OBS + rb"](?:[\t " + _VCHAR_OBS + rb"]*[" + _VCHAR_OBS + rb"])?)?"
 
 # RFC 9112 s5: field-line = field-name ":" OWS field-value OWS
-field_line = re.compile(rb"(" + TOKEN + rb"):[\t ]*(" + FIELD_VALUE + rb")[\t ]*")
+FIELD_LINE = rb"(" + TOKEN + rb"):[\t ]*(" + FIELD_VALUE + rb")[\t ]*"
+field_line = re.compile(FIELD_LINE)
+
+# The field lines of a head, each after the CRLF that ends the line before it:
+# ``field_lines`` checks all of them at once, ``crlf_field_line.findall`` then
+# yields their (name, value) pairs (each match ends at the next CR, so on a
+# checked block the matches are exactly the lines). The atomic group keeps a
+# failure from backtracking through the ways earlier lines split their blanks.
+field_lines = re.compile(rb"(?:\r\n(?>" + TOKEN + rb":[\t ]*" + FIELD_VALUE + rb"[\t ]*))*")
+crlf_field_line = re.compile(rb"\r\n" + FIELD_LINE)
 
 # RFC 9112 s2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT
 http_version = re.compile(rb"HTTP/([0-9])\.([0-9])")
 
 # RFC 9112 s3.2.1 origin-form: absolute-path [ "?" query ]. Visible ASCII but
 # "#" (a fragment is never sent); no CTL, no space, no raw non-ASCII octets.
-origin_form = re.compile(rb"/[\x21\x22\x24-\x7e]*")
+ORIGIN_FORM = rb"/[\x21\x22\x24-\x7e]*"
+origin_form = re.compile(ORIGIN_FORM)
+
+# The common request-line: an origin-form target and HTTP/1.0 or HTTP/1.1. A line
+# this matches is valid; any other goes through the full checks (and their errors).
+plain_request_line = re.compile(rb"(" + TOKEN + rb") (" + ORIGIN_FORM + rb") HTTP/1\.([01])")
 
 # RFC 9112 s3.2.2 absolute-form, for the schemes an origin server serves;
 # userinfo is refused (RFC 9110 s4.2.4: a recipient SHOULD treat it as an error).

@@ -45,6 +45,7 @@ FORBIDDEN_TRAILERS = frozenset(
 )
 
 _END_OF_MESSAGE = EndOfMessage()
+_VERSIONS = {b"0": (1, 0), b"1": (1, 1)}
 
 
 class RequestParser:
@@ -149,7 +150,7 @@ class RequestParser:
     def _parse_head(self) -> RequestHead | None:
         buf = self._buf
         # RFC 9112 s2.2: ignore empty lines before the request-line.
-        while buf[:2] == b"\r\n":
+        while buf.startswith(b"\r\n"):
             del buf[:2]
         end = buf.find(b"\r\n\r\n", self._scan_from)
         if end < 0:
@@ -184,6 +185,40 @@ class RequestParser:
             lf = buf.find(b"\n", lf + 1)
 
     def _parse_head_block(self, head: bytes) -> RequestHead:
+        parsed = self._parse_plain_head(head)
+        if parsed is None:
+            parsed = self._parse_any_head(head)
+        self._start_body(parsed)
+        return parsed
+
+    def _parse_plain_head(self, head: bytes) -> RequestHead | None:
+        """The common head (origin-form target, HTTP/1.x, within the limits) in a few
+        regex passes; None for any other, which the full checks then accept or refuse."""
+        limits = self.limits
+        line_end = head.find(b"\r\n")
+        if line_end < 0:
+            line_end = len(head)
+        # A field line with its CRLF is never longer than all of them: one check for all.
+        if line_end > limits.request_line or len(head) - line_end > limits.field_size:
+            return None
+        m = grammar.plain_request_line.fullmatch(head, 0, line_end)
+        if m is None or grammar.field_lines.fullmatch(head, line_end) is None:
+            return None
+        method, target, minor = m.groups()
+        if method == b"CONNECT":
+            return None
+        raw = grammar.crlf_field_line.findall(head, line_end)
+        if len(raw) > limits.fields:
+            return None
+        headers = CIMultiDict()
+        add = headers.add
+        for name, value in raw:
+            add(name.decode("ascii"), value.decode("latin-1"))
+        target = target.decode("ascii")
+        path, _, query = target.partition("?")
+        return _build_head(method.decode("ascii"), target, path, query, _VERSIONS[minor], headers, raw)
+
+    def _parse_any_head(self, head: bytes) -> RequestHead:
         crlf = head.count(b"\r\n")
         if head.count(b"\n") != crlf:
             raise BadRequest("Bare LF in request head")
@@ -195,9 +230,8 @@ class RequestParser:
             raise UriTooLong("Request line too long")
         method, target, version = _parse_request_line(request_line)
         headers, raw = self._parse_fields(lines, 1)
-        head = _build_head(method, target, version, headers, raw)
-        self._start_body(head)
-        return head
+        path, query = _split_target(method, target)
+        return _build_head(method, target, path, query, version, headers, raw)
 
     def _parse_fields(self, lines: list[bytes], start: int) -> tuple[CIMultiDict, list]:
         limits = self.limits
@@ -373,8 +407,7 @@ def _split_target(method: str, target: str) -> tuple[str, str]:
     return path or "/", query
 
 
-def _build_head(method, target, version, headers, raw) -> RequestHead:
-    path, query = _split_target(method, target)
+def _build_head(method, target, path, query, version, headers, raw) -> RequestHead:
     hosts = headers.getall("Host", ())
     if len(hosts) > 1:
         raise BadRequest("More than one Host header")

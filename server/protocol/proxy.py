@@ -109,6 +109,11 @@ class Forwarded:
     error: str | None = None  # set: answer 400 with this message
 
 
+def direct(peername, scheme: str) -> Forwarded:
+    """What a request that forwards nothing says: its client is the peer itself."""
+    return Forwarded(peername if isinstance(peername, tuple) else None, scheme, None, frozenset())
+
+
 @dataclass(frozen=True, slots=True)
 class ProxyPolicy:
     forwarded_allow: AllowList
@@ -118,12 +123,14 @@ class ProxyPolicy:
     proxy_protocol: str = "off"  # off | v1 | v2 | auto
     proxy_allow: AllowList | None = None
     watched: tuple = field(init=False, repr=False)  # the headers that can change anything
+    _watched_lower: frozenset = field(init=False, repr=False)
 
     def __post_init__(self):
         family = {"x-forwarded": ("X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Port"),
                   "forwarded": ("Forwarded",), "off": ()}[self.proxy_headers]
         names = (*family, *(name for name, _ in self.secure_scheme_headers), *self.forwarder_headers)
         object.__setattr__(self, "watched", tuple(dict.fromkeys(names)))
+        object.__setattr__(self, "_watched_lower", frozenset(name.lower() for name in self.watched))
 
     @classmethod
     def from_gunicorn(cls, cfg, proxy_headers: str = "x-forwarded") -> "ProxyPolicy":
@@ -144,11 +151,19 @@ class ProxyPolicy:
         """Must a connection from ``peername`` start with a PROXY protocol header?"""
         return self.proxy_protocol != "off" and self.proxy_allow.allows_peer(peername)
 
+    def forwards(self, headers: CIMultiDict) -> bool:
+        """Does a request carry any header this policy reads? (Its names only: most carry none.)"""
+        return not self._watched_lower.isdisjoint(map(str.lower, headers))
+
+    def trusts(self, peername) -> bool:
+        """Are the forwarded headers of requests from ``peername`` believed?"""
+        return self.forwarded_allow.allows_peer(peername)
+
     def resolve(self, headers: CIMultiDict, peername, scheme: str) -> Forwarded:
         """The client, scheme and host of a request from ``peername`` (never raises)."""
+        if not self.forwards(headers) or not self.trusts(peername):
+            return direct(peername, scheme)
         peer = peername if isinstance(peername, tuple) else None
-        if not any(name in headers for name in self.watched) or not self.forwarded_allow.allows_peer(peername):
-            return Forwarded(peer, scheme, None, frozenset())
         scheme, error = self._scheme(headers, scheme)
         fields = frozenset(name for name in self.forwarder_headers if name in headers)
         if self.proxy_headers == "x-forwarded":

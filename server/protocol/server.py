@@ -32,7 +32,7 @@ from .errors import BadRequest, HttpError, RequestTimeout
 from .events import Data, RequestHead
 from .limits import Limits
 from .parser import RequestParser
-from .proxy import ProxyHeaderError, parse_proxy_header
+from .proxy import Forwarded, ProxyHeaderError, direct, parse_proxy_header
 from .timers import ConnectionTimer
 from .writer import continue_response, error_response
 
@@ -101,6 +101,8 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._linger_left = 0  # > 0 while draining unread input before closing
         self._proxy_buffer: bytes | None = None  # a PROXY protocol header being received
         self._forwarded: tuple | None = None  # (head, proxy.Forwarded) of the current request
+        self._direct: Forwarded | None = None  # what a request that forwards nothing says (per peer)
+        self._peer_trusted: bool | None = None  # may the peer forward? (per peer)
 
     # -- asyncio.Protocol -------------------------------------------------
 
@@ -230,31 +232,32 @@ class ServerHttpProtocol(asyncio.Protocol):
             self._drain_waiter = self.loop.create_future()
         await asyncio.shield(self._drain_waiter)
 
+    def forwarded(self, head: RequestHead) -> Forwarded:
+        """The client, scheme, forwarded host and forwarder fields of ``head``: the
+        peer's own, unless a trusted proxy forwarded them (see proxy.py)."""
+        cached = self._forwarded
+        if cached is not None and cached[0] is head:
+            return cached[1]
+        return self._resolve_forwarded(head)
+
     def client_address(self, head: RequestHead):
         """The client's ``(host, port)`` for ``head`` (None on a unix socket).
 
         Behind a trusted proxy, the client it forwarded for (see proxy.py)."""
-        forwarded = self._forwarded_for(head)
-        if forwarded is not None:
-            return forwarded.client
-        return self.peername if isinstance(self.peername, tuple) else None
+        return self.forwarded(head).client
 
     def url_scheme(self, head: RequestHead) -> str:
         """The scheme the client used for ``head``: "http" or "https"."""
-        forwarded = self._forwarded_for(head)
-        return forwarded.scheme if forwarded is not None else self.config.scheme
+        return self.forwarded(head).scheme
 
     def host(self, head: RequestHead) -> str | None:
         """The Host the client asked for: a trusted proxy's forwarded host, else the header."""
-        forwarded = self._forwarded_for(head)
-        if forwarded is not None and forwarded.host is not None:
-            return forwarded.host
-        return head.headers.get("Host")
+        host = self.forwarded(head).host
+        return host if host is not None else head.headers.get("Host")
 
     def forwarder_fields(self, head: RequestHead) -> frozenset:
         """Header names with "_" a trusted proxy may pass to apps (gunicorn's forwarder_headers)."""
-        forwarded = self._forwarded_for(head)
-        return forwarded.fields if forwarded is not None else frozenset()
+        return self.forwarded(head).fields
 
     def upgrade(self, receiver) -> bytes:
         """Hand the connection to ``receiver`` after a 101 response has been written.
@@ -459,12 +462,11 @@ class ServerHttpProtocol(asyncio.Protocol):
         else:
             self._timer.stop()
         self._continue_pending = head.expect_continue
-        if self.config.proxy is not None:
-            forwarded = self._resolve_forwarded(head)
-            self._forwarded = (head, forwarded)
-            if forwarded.error is not None:
-                self.handle_error(400, forwarded.error, close=head.has_body)
-                return
+        forwarded = self._resolve_forwarded(head)
+        self._forwarded = (head, forwarded)
+        if forwarded.error is not None:
+            self.handle_error(400, forwarded.error, close=head.has_body)
+            return
         allowed = self.config.allowed_methods
         if allowed is not None and head.method not in allowed:
             self.handle_error(405, f"Method {head.method} not allowed",
@@ -472,17 +474,19 @@ class ServerHttpProtocol(asyncio.Protocol):
             return
         self._sink = self.on_request(head) or NULL_SINK
 
-    def _resolve_forwarded(self, head: RequestHead):
-        return self.config.proxy.resolve(head.headers, self.peername, self.config.scheme)
-
-    def _forwarded_for(self, head: RequestHead):
-        """The proxy.Forwarded of ``head`` (None without a proxy policy)."""
-        if self.config.proxy is None:
-            return None
-        cached = self._forwarded
-        if cached is not None and cached[0] is head:
-            return cached[1]
-        return self._resolve_forwarded(head)
+    def _resolve_forwarded(self, head: RequestHead) -> Forwarded:
+        """Most requests forward nothing, or come from a peer that may not: their answer
+        is the same for the whole connection, made once."""
+        if self._direct is None:
+            self._direct = direct(self.peername, self.config.scheme)
+        proxy = self.config.proxy
+        if proxy is None:
+            return self._direct
+        if self._peer_trusted is None:
+            self._peer_trusted = proxy.trusts(self.peername)
+        if not self._peer_trusted or not proxy.forwards(head.headers):
+            return self._direct
+        return proxy.resolve(head.headers, self.peername, self.config.scheme)
 
     def _read_proxy_header(self, data: bytes) -> bytes:
         """Take the PROXY protocol header off the start of the connection.
@@ -506,6 +510,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._proxy_buffer = None
         if header.client is not None:
             self.peername = header.client
+            self._direct = self._peer_trusted = None  # made for the previous peername
         return buffer[header.length:]
 
     def _reject(self, exc: HttpError) -> None:

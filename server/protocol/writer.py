@@ -31,12 +31,14 @@ HOP_BY_HOP = frozenset(
     "transfer-encoding upgrade".split()
 )
 
-_date_cache = [0, b""]
+_date_cache = [0, b"", {}]  # second, its Date value, server header -> "Server: ...Date: ..." lines
 
-# (name, value) -> its checked header line. Apps send the same few fields again and
-# again; a field is checked and encoded once. Only plain fields are kept (not the
-# ones the writer treats specially), and the cache is emptied when it is full.
+# Apps send the same few fields and statuses again and again; each is checked and
+# encoded once. ``_line_cache`` maps a (name, value) field to its header line, or
+# to its length for a Content-Length field, or to b"" for a field the writer drops
+# (Date, Server). Both caches are emptied when full.
 _line_cache: dict = {}
+_status_cache: dict = {}
 LINE_CACHE_SIZE = 512
 
 
@@ -46,15 +48,36 @@ def http_date() -> bytes:
     if _date_cache[0] != now:
         _date_cache[0] = now
         _date_cache[1] = formatdate(now, usegmt=True).encode("ascii")
+        _date_cache[2] = {}
     return _date_cache[1]
+
+
+def _server_and_date(server: bytes) -> bytes:
+    """The Server (if any) and Date header lines, built once per second."""
+    date = http_date()
+    lines = _date_cache[2].get(server)
+    if lines is None:
+        lines = (b"Server: %s\r\n" % server if server else b"") + b"Date: %s\r\n" % date
+        _date_cache[2][server] = lines
+    return lines
 
 
 def parse_status(status: str) -> tuple[int, str]:
     """Split ``"200 OK"`` into (200, "OK"), refusing anything that could split the line."""
+    try:
+        parsed = _status_cache.get(status)
+    except TypeError:  # not hashable: refused below
+        parsed = None
+    if parsed is not None:
+        return parsed
     m = _STATUS.fullmatch(status) if isinstance(status, str) else None
     if m is None:
         raise ResponseHeaderError(f"Invalid status line: {status!r}")
-    return int(m.group(1)), m.group(2)
+    parsed = int(m.group(1)), m.group(2)
+    if len(_status_cache) >= LINE_CACHE_SIZE:
+        _status_cache.clear()
+    _status_cache[status] = parsed
+    return parsed
 
 
 def check_header(name: str, value: str) -> None:
@@ -102,24 +125,14 @@ class ResponseWriter:
                 line = _line_cache.get(field)
             except TypeError:  # not hashable: checked (and refused) below
                 line = None
-            if line is not None:
+            if line is None:
+                line = _header_line(field)
+            if type(line) is int:  # a Content-Length: written below, once, unless the status forbids it
+                if length is not None and length != line:
+                    raise ResponseHeaderError(f"Invalid Content-Length from the application: {field[1]!r}")
+                length = line
+            else:
                 lines.append(line)
-                continue
-            name, value = field
-            check_header(name, value)
-            lname = name.lower()
-            if lname in HOP_BY_HOP:
-                raise ResponseHeaderError(f"Hop-by-hop header not allowed: {name}")
-            if lname == "content-length":
-                length = self._declared_length(value, length)
-                continue  # written below, once, unless the status forbids it
-            if lname in ("date", "server"):
-                continue  # ours are authoritative
-            line = b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1"))
-            lines.append(line)
-            if len(_line_cache) >= LINE_CACHE_SIZE:
-                _line_cache.clear()
-            _line_cache[(name, value)] = line
         if length is None and body_size is not None and not self.no_body:
             length = body_size
         if status < 200 or status == 204:
@@ -133,9 +146,7 @@ class ResponseWriter:
                 lines.append(b"Transfer-Encoding: chunked\r\n")
             else:
                 self.keep_alive = False  # the body ends when the connection does
-        if self.server:
-            lines.append(b"Server: %s\r\n" % self.server)
-        lines.append(b"Date: %s\r\n" % http_date())
+        lines.append(_server_and_date(self.server))
         if not self.keep_alive:
             lines.append(b"Connection: close\r\n\r\n")
         elif self.version < (1, 1):
@@ -144,12 +155,6 @@ class ResponseWriter:
             lines.append(b"\r\n")
         self.head_sent = True
         return b"".join(lines)
-
-    @staticmethod
-    def _declared_length(value: str, previous: int | None) -> int:
-        if not value.isascii() or not value.isdigit() or (previous is not None and previous != int(value)):
-            raise ResponseHeaderError(f"Invalid Content-Length from the application: {value!r}")
-        return int(value)
 
     def body(self, data: bytes) -> bytes:
         """Frame one piece of body; may cut it to the declared length."""
@@ -178,6 +183,28 @@ class ResponseWriter:
     @property
     def complete(self) -> bool:
         return self.no_body or self.length is None or self.sent == self.length
+
+
+def _header_line(field) -> bytes | int:
+    """Check an application's (name, value) field; its line, its length (Content-Length)
+    or b"" (a field the writer sets itself). Remembered in ``_line_cache``."""
+    name, value = field
+    check_header(name, value)
+    lname = name.lower()
+    if lname in HOP_BY_HOP:
+        raise ResponseHeaderError(f"Hop-by-hop header not allowed: {name}")
+    if lname == "content-length":
+        if not value.isascii() or not value.isdigit():
+            raise ResponseHeaderError(f"Invalid Content-Length from the application: {value!r}")
+        line = int(value)
+    elif lname in ("date", "server"):
+        line = b""  # ours are authoritative
+    else:
+        line = b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1"))
+    if len(_line_cache) >= LINE_CACHE_SIZE:
+        _line_cache.clear()
+    _line_cache[(name, value)] = line
+    return line
 
 
 def continue_response() -> bytes:

@@ -5,6 +5,10 @@ name already holds ``_`` is dropped (as gunicorn's default ``header_map=drop``)
 so that ``Transfer_Encoding`` can never pass for ``Transfer-Encoding``.
 Repeated fields are joined with ", " (Cookie with "; ", RFC 6265 s5.4).
 PATH_INFO is the percent-decoded path read as latin-1; RAW_URI keeps the target.
+
+An environ is built in three layers: ``base_environ`` (the worker's, once),
+``client_environ`` (a client's address, scheme and server name: once per
+connection while they stay the same) and ``build_environ`` (the request's own).
 """
 
 import sys
@@ -13,6 +17,11 @@ from urllib.parse import unquote_to_bytes
 from server import __version__
 
 SERVER_SOFTWARE = f"asyncworker/{__version__}"
+
+# Header name -> environ key ("" for Content-Length: the app reads the length set
+# from the framing). Names holding "_" are not kept: they depend on forwarder fields.
+_keys: dict[str, str] = {}
+KEY_CACHE_SIZE = 512
 
 
 def base_environ(*, multithread: bool, multiprocess: bool, file_wrapper, script_name: str = "") -> dict:
@@ -24,23 +33,40 @@ def base_environ(*, multithread: bool, multiprocess: bool, file_wrapper, script_
         "wsgi.run_once": False,
         "wsgi.errors": sys.stderr,
         "wsgi.file_wrapper": file_wrapper,
+        "wsgi.input_terminated": True,
         "SERVER_SOFTWARE": SERVER_SOFTWARE,
         "SCRIPT_NAME": script_name,
     }
 
 
+def client_environ(base: dict, *, peername, sockname, url_scheme: str, host: str | None) -> dict:
+    """``base`` with the keys that depend on the client's address, scheme and Host only."""
+    environ = base.copy()
+    environ["wsgi.url_scheme"] = url_scheme
+    _add_peer(environ, peername)
+    _set_server_name(environ, host, sockname, url_scheme)
+    return environ
+
+
 def build_environ(base: dict, head, *, wsgi_input, content_length: int | None, peername, sockname,
-                  url_scheme: str, host: str | None = None, forwarder_fields: frozenset = frozenset()) -> dict:
+                  url_scheme: str, host: str | None = None, forwarder_fields: frozenset = frozenset(),
+                  client: dict | None = None) -> dict:
     """``peername``, ``url_scheme`` and ``host`` are the client's as the protocol
     resolved them (behind a trusted proxy: what it forwarded); ``forwarder_fields``
     are the header names with "_" a trusted proxy may pass (a ``SCRIPT_NAME``
-    among them sets SCRIPT_NAME, as in gunicorn)."""
-    environ = base.copy()
+    among them sets SCRIPT_NAME, as in gunicorn). ``client``, when given, is
+    ``client_environ`` of the same base, peer, scheme and Host."""
+    headers = head.headers
+    server_host = host if host is not None else headers.get("Host")
+    if client is None:
+        client = client_environ(base, peername=peername, sockname=sockname, url_scheme=url_scheme,
+                                host=server_host)
+    environ = client.copy()
     path = head.path
     if "%" in path:
         path = unquote_to_bytes(path).decode("latin-1")
     if "SCRIPT_NAME" in forwarder_fields:
-        environ["SCRIPT_NAME"] = head.headers["SCRIPT_NAME"].rstrip("/")
+        environ["SCRIPT_NAME"] = headers["SCRIPT_NAME"].rstrip("/")
     script_name = environ["SCRIPT_NAME"]
     if script_name and (path == script_name or path.startswith(script_name + "/")):
         path = path[len(script_name):]
@@ -48,32 +74,43 @@ def build_environ(base: dict, head, *, wsgi_input, content_length: int | None, p
     environ["PATH_INFO"] = path
     environ["QUERY_STRING"] = head.query
     environ["RAW_URI"] = head.target
-    environ["SERVER_PROTOCOL"] = "HTTP/%d.%d" % head.version
-    environ["wsgi.url_scheme"] = url_scheme
+    environ["SERVER_PROTOCOL"] = "HTTP/1.1" if head.version == (1, 1) else "HTTP/%d.%d" % head.version
     environ["wsgi.input"] = wsgi_input
-    environ["wsgi.input_terminated"] = True
-    _add_peer(environ, peername)
     if content_length is not None:
         environ["CONTENT_LENGTH"] = str(content_length)
-    for name, value in head.headers.items():
-        key = name.upper()
-        if "_" in key and key not in forwarder_fields:
+    keys = _keys
+    for name, value in headers.items():
+        key = keys.get(name)
+        if key is None:
+            key = _environ_key(name, forwarder_fields)
+        if not key:
             continue
-        if key == "CONTENT-TYPE":
-            environ["CONTENT_TYPE"] = value
-            continue
-        if key == "CONTENT-LENGTH":
-            continue  # the length the app will read is set above
-        key = "HTTP_" + key.replace("-", "_")
         if key in environ:
+            if key == "CONTENT_TYPE":
+                environ[key] = value
+                continue
             value = environ[key] + ("; " if key == "HTTP_COOKIE" else ", ") + value
         environ[key] = value
     if host is not None:
         environ["HTTP_HOST"] = host
-    else:
-        host = head.headers.get("Host")
-    _set_server_name(environ, host, sockname, url_scheme)
     return environ
+
+
+def _environ_key(name: str, forwarder_fields: frozenset) -> str:
+    """The environ key of a header field; "" if it is not passed on."""
+    key = name.upper()
+    if "_" in key:
+        return "HTTP_" + key.replace("-", "_") if key in forwarder_fields else ""
+    if key == "CONTENT-TYPE":
+        environ_key = "CONTENT_TYPE"
+    elif key == "CONTENT-LENGTH":
+        environ_key = ""  # the length the app will read is set from the framing
+    else:
+        environ_key = "HTTP_" + key.replace("-", "_")
+    if len(_keys) >= KEY_CACHE_SIZE:
+        _keys.clear()
+    _keys[name] = environ_key
+    return environ_key
 
 
 def _add_peer(environ: dict, peername) -> None:

@@ -109,11 +109,12 @@ class WSGIExchange:
         started = time.monotonic()
         config = self.config
         protocol = self.protocol
+        forwarded = protocol.forwarded(self.head)
         environ = build_environ(
             config.environ, self.head, wsgi_input=wsgi_input if wsgi_input is not None else empty_input(),
-            content_length=content_length, peername=protocol.client_address(self.head),
-            sockname=protocol.sockname, url_scheme=protocol.url_scheme(self.head),
-            host=protocol.host(self.head), forwarder_fields=protocol.forwarder_fields(self.head),
+            content_length=content_length, peername=forwarded.client, sockname=protocol.sockname,
+            url_scheme=forwarded.scheme, host=forwarded.host, forwarder_fields=forwarded.fields,
+            client=protocol.client_environ(self.head, forwarded),
         )
         result = None
         hooks = config.hooks

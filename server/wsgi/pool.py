@@ -8,9 +8,14 @@ self-pipe write per call. Here a thread appends its result to a deque and wakes
 the loop only if no wake-up is already pending, so a busy loop drains many
 results per wake-up. Calls made from one thread run on the loop in the order
 they were made.
+
+Pool threads are SCHED_BATCH on Linux: woken by ``submit``, a thread does not
+preempt the loop thread (it could only wait for the GIL the loop holds); it runs
+when the loop blocks. On one core this saves two context switches per request.
 """
 
 import collections
+import os
 import queue
 import threading
 
@@ -66,6 +71,7 @@ class ThreadPool:
                     self._log.exception("Error in a loop callback from the thread pool")
 
     def _work(self) -> None:
+        _no_wakeup_preemption()
         jobs = self._jobs
         while True:
             fn, args = jobs.get()
@@ -76,3 +82,11 @@ class ThreadPool:
             except BaseException:
                 if self._log is not None:
                     self._log.exception("Error in a thread pool job")
+
+
+def _no_wakeup_preemption() -> None:
+    """Make the calling thread SCHED_BATCH where the platform has it (Linux)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))  # 0: the calling thread
+    except (AttributeError, OSError):
+        pass

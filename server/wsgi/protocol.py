@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from server.protocol.server import ServerHttpProtocol
 
 from .body import BlockingInput, SpooledBody
+from .environ import client_environ
 from .exchange import WSGIExchange
 
 DEFAULT_SPOOL_THRESHOLD = 1024 * 1024
@@ -56,6 +57,7 @@ class WSGIServerHttpProtocol(ServerHttpProtocol):
         self.wsgi = wsgi
         self._exchange: WSGIExchange | None = None
         self.exchange_condition = threading.Condition(threading.Lock())
+        self._client_environ: tuple | None = None  # ((client, scheme, host), environ.client_environ)
 
     def on_request(self, head):
         exchange = self._exchange = WSGIExchange(self, head, self.wsgi)
@@ -69,6 +71,19 @@ class WSGIServerHttpProtocol(ServerHttpProtocol):
         # The server reads the body for the app, so an expected 100 Continue goes now.
         self.send_continue()
         return SpooledBody(self.wsgi.spool_threshold, self.wsgi.tmp_dir, exchange.dispatch)
+
+    def client_environ(self, head, forwarded) -> dict:
+        """The client layer of the environ (see environ.py), made again only when the
+        client, scheme or Host differ from the previous request's (called by the
+        exchange's thread: the exchanges of a connection do not overlap)."""
+        host = forwarded.host if forwarded.host is not None else head.headers.get("Host")
+        key = (forwarded.client, forwarded.scheme, host)
+        cached = self._client_environ
+        if cached is None or cached[0] != key:
+            environ = client_environ(self.wsgi.environ, peername=forwarded.client, sockname=self.sockname,
+                                     url_scheme=forwarded.scheme, host=host)
+            cached = self._client_environ = (key, environ)
+        return cached[1]
 
     def response_finished(self, keep_alive: bool) -> None:
         self._exchange = None
