@@ -337,3 +337,41 @@ def test_the_hang_guard_fires():
             end = time.monotonic() + 5
             while time.monotonic() < end:
                 pass
+
+
+# --- the fast path for common heads agrees with the full parser ---------------------------
+
+def _head_block(data: bytes) -> bytes:
+    end = data.find(b"\r\n\r\n")
+    return data[:end] if end >= 0 else data
+
+
+def _full_outcome(parser, block):
+    try:
+        return parser._parse_any_head(block)
+    except HttpError as exc:
+        return exc.status
+
+
+@SETTINGS
+@given(st.one_of(requests().map(serialise), mutated()))
+def test_fast_head_path_accepts_only_what_the_full_parser_accepts_identically(data):
+    """``_parse_plain_head`` is a speed-up for common heads: for any head it either
+    declines (None) or returns exactly the head the full checks build from it."""
+    block = _head_block(data)
+    parser = RequestParser()
+    try:
+        fast = parser._parse_plain_head(block)
+    except HttpError as exc:
+        fast = exc.status
+    if fast is None:
+        return
+    full = _full_outcome(RequestParser(), block)
+    assert _fields(fast) == _fields(full), (block, fast, full)
+
+
+def _fields(outcome):
+    if not isinstance(outcome, RequestHead):
+        return outcome
+    return {name: (list(value.items()) if name == "headers" else value)
+            for name in RequestHead.__dataclass_fields__ for value in [getattr(outcome, name)]}
