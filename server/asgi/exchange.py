@@ -3,7 +3,7 @@
     protocol.on_request(head) ──► HttpExchange ──task──► app(scope, receive, send)
     receive(): RequestBody (http.request ..., then http.disconnect)
     send(): http.response.start / body / trailers / pathsend / zerocopysend
-            ──► HeadCache / Framing ──► protocol.write() (+ drain() while the transport is paused)
+            ──► HeadCache / BodyFraming ──► protocol.write() (+ drain() while the transport is paused)
 
 The head is framed when ``http.response.start`` arrives (a bad header raises in
 the app, nothing reaches the wire) and written with the first body piece, in
@@ -65,7 +65,7 @@ class HttpExchange:
                                 client=client, scheme=scheme, server=server)
         self._state = START
         self._detached = False  # the client is gone, or the server answered the request itself
-        self._framing = None  # head.Framing, from http.response.start on
+        self._framing = None  # writer.BodyFraming, from http.response.start on
         self._head_bytes = b""
         self._response = None  # head.Head: status, reason and headers
         self._trailers = False

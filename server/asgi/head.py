@@ -12,58 +12,14 @@ key made of exactly what they depend on. A later message with equal values
 gets them back with only a type check of its fields; anything else (a new
 value, a header list of another type, unhashable pairs) takes the full path.
 
-``Framing`` frames the body pieces that follow a head, with the writer's rules:
-a declared Content-Length is enforced (longer bodies are cut, ``truncated``;
-shorter ones leave ``complete`` False), unsized bodies are chunked for
-HTTP/1.1, and responses without a body (HEAD, 1xx, 204, 304) send none.
+The body pieces that follow a head are framed by the writer's ``BodyFraming``.
 """
 
-from server.protocol.writer import ResponseWriter, http_date
+from server.protocol.writer import BodyFraming, ResponseWriter, http_date
 
 from .messages import header_pairs, status_of
 
 CACHE_SIZE = 256  # heads kept; the cache is emptied when it is full
-
-
-class Framing:
-    """The body framing of one response, as decided when its head was built."""
-
-    __slots__ = ("length", "chunked", "no_body", "keep_alive", "sent", "truncated")
-
-    def __init__(self, length, chunked: bool, no_body: bool, keep_alive: bool):
-        self.length = length  # declared Content-Length, or None
-        self.chunked = chunked
-        self.no_body = no_body
-        self.keep_alive = keep_alive  # False: the connection closes after this response
-        self.sent = 0  # body bytes written
-        self.truncated = False
-
-    def body(self, data: bytes) -> bytes:
-        """Frame one piece of body; may cut it to the declared length."""
-        if self.no_body or not data:
-            return b""
-        length = self.length
-        if length is not None:
-            room = length - self.sent
-            if len(data) > room:
-                self.truncated = True
-                data = data[:room]
-            self.sent += len(data)
-            return data
-        self.sent += len(data)
-        if self.chunked:
-            return b"%x\r\n%s\r\n" % (len(data), data)
-        return data
-
-    def finish(self) -> bytes:
-        """The bytes that end the body; marks the connection for closing if it is short."""
-        if not self.complete:
-            self.keep_alive = False
-        return b"0\r\n\r\n" if self.chunked else b""
-
-    @property
-    def complete(self) -> bool:
-        return self.no_body or self.length is None or self.sent == self.length
 
 
 class Head:
@@ -103,8 +59,8 @@ class Head:
             self._bytes = b"%sDate: %s\r\n%s" % (self._prefix, date, self._suffix)
         return self._bytes
 
-    def framing(self) -> Framing:
-        return Framing(self.length, self.chunked, self.no_body, self.keep_alive)
+    def framing(self) -> BodyFraming:
+        return BodyFraming(self.length, self.chunked, self.no_body, self.keep_alive)
 
 
 class HeadCache:

@@ -91,13 +91,55 @@ def bodiless(method: str, status: int) -> bool:
     return method == "HEAD" or status < 200 or status in (204, 304)
 
 
-class ResponseWriter:
+class BodyFraming:
+    """The body framing of one response, once its head is decided: a declared
+    Content-Length is enforced (a longer body is cut: ``truncated``; a shorter one
+    leaves ``complete`` False and closes the connection), an unsized HTTP/1.1 body
+    is chunked, and a response without a body (HEAD, 1xx, 204, 304) sends none."""
+
+    __slots__ = ("length", "chunked", "no_body", "keep_alive", "sent", "truncated")
+
+    def __init__(self, length: int | None, chunked: bool, no_body: bool, keep_alive: bool):
+        self.length = length  # declared Content-Length, or None
+        self.chunked = chunked
+        self.no_body = no_body
+        self.keep_alive = keep_alive  # False: the connection closes after this response
+        self.sent = 0  # body bytes written
+        self.truncated = False
+
+    def body(self, data: bytes) -> bytes:
+        """Frame one piece of body; may cut it to the declared length."""
+        if self.no_body or not data:
+            return b""
+        if self.length is not None:
+            room = self.length - self.sent
+            if len(data) > room:
+                self.truncated = True
+                data = data[:room]
+            self.sent += len(data)
+            return data
+        self.sent += len(data)
+        if self.chunked:
+            return b"%x\r\n%s\r\n" % (len(data), data)
+        return data
+
+    def finish(self) -> bytes:
+        """The bytes that end the body; marks the connection for closing if it is short."""
+        if not self.complete:
+            self.keep_alive = False
+        if self.chunked:
+            return b"0\r\n\r\n"
+        return b""
+
+    @property
+    def complete(self) -> bool:
+        return self.no_body or self.length is None or self.sent == self.length
+
+
+class ResponseWriter(BodyFraming):
     """Frames one response. ``keep_alive`` ends up False if the connection must close."""
 
-    __slots__ = (
-        "method", "version", "keep_alive", "server", "status", "chunked",
-        "length", "sent", "head_sent", "no_body", "truncated", "headers",
-    )
+    __slots__ = ("method", "version", "server", "status", "head_sent", "headers")
 
     def __init__(self, method: str, version: tuple[int, int], keep_alive: bool, server: bytes = b""):
         self.method = method
@@ -155,34 +197,6 @@ class ResponseWriter:
             lines.append(b"\r\n")
         self.head_sent = True
         return b"".join(lines)
-
-    def body(self, data: bytes) -> bytes:
-        """Frame one piece of body; may cut it to the declared length."""
-        if self.no_body or not data:
-            return b""
-        if self.length is not None:
-            room = self.length - self.sent
-            if len(data) > room:
-                self.truncated = True
-                data = data[:room]
-            self.sent += len(data)
-            return data
-        self.sent += len(data)
-        if self.chunked:
-            return b"%x\r\n%s\r\n" % (len(data), data)
-        return data
-
-    def finish(self) -> bytes:
-        """The bytes that end the body; marks the connection for closing if it is short."""
-        if not self.complete:
-            self.keep_alive = False
-        if self.chunked:
-            return b"0\r\n\r\n"
-        return b""
-
-    @property
-    def complete(self) -> bool:
-        return self.no_body or self.length is None or self.sent == self.length
 
 
 def _header_line(field) -> bytes | int:

@@ -90,7 +90,6 @@ def _wsgi_factory(worker, app):
         readpayload=settings.readpayload,
         spool_threshold=settings.spool_threshold,
         tmp_dir=cfg.tmp_upload_dir,
-        url_scheme="https" if cfg.is_ssl else "http",
         server_header=server_config.server_header,
         debug=settings.debug,
         access_log=access_log_enabled(worker.log),

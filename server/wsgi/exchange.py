@@ -22,7 +22,6 @@ stays usable; after it, the connection is closed (the client sees a cut body).
 """
 
 import concurrent.futures
-import threading
 import time
 import traceback
 

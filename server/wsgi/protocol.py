@@ -27,7 +27,6 @@ class WSGIConfig:
     readpayload: bool = True
     spool_threshold: int = DEFAULT_SPOOL_THRESHOLD
     tmp_dir: str | None = None
-    url_scheme: str = "http"
     server_header: bytes = b""
     debug: bool = False
     access_log: bool = False
