@@ -1,0 +1,46 @@
+"""The WSGI thread pool: results come back to the loop in order, and pool threads
+do not preempt the loop thread when woken (SCHED_BATCH, where Linux has it)."""
+
+import asyncio
+import os
+
+import pytest
+
+from server.wsgi.pool import ThreadPool
+
+
+def run_in_pool(fn, calls: int = 1, size: int = 2) -> list:
+    async def main():
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        results = []
+        pool = ThreadPool(loop, size)
+
+        def job(i):
+            value = fn()
+            pool.call_in_loop(collect, i, value)
+
+        def collect(i, value):
+            results.append((i, value))
+            if len(results) == calls and not done.done():
+                done.set_result(None)
+
+        for i in range(calls):
+            pool.submit(job, i)
+        await asyncio.wait_for(done, 10)
+        pool.shutdown()
+        return results
+
+    return asyncio.run(main())
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="no SCHED_BATCH on this platform")
+def test_pool_threads_run_under_sched_batch_and_the_loop_does_not():
+    policies = [policy for _, policy in run_in_pool(lambda: os.sched_getscheduler(0), calls=8)]
+    assert policies == [os.SCHED_BATCH] * 8
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the caller (the loop's thread) is untouched
+
+
+def test_calls_from_one_thread_reach_the_loop_in_order():
+    results = run_in_pool(lambda: None, calls=500, size=1)
+    assert [i for i, _ in results] == list(range(500))
