@@ -13,9 +13,9 @@ Every callback gets the app. The app is a mapping for state shared by handlers
 
 import functools
 import inspect
-from collections.abc import MutableMapping
 
 from .router import Router
+from .state import StateMapping
 
 DEFAULT_CLIENT_MAX_SIZE = 1024 ** 2
 
@@ -50,7 +50,7 @@ class Signal(list):
             await callback(*args)
 
 
-class Application(MutableMapping):
+class Application(StateMapping):
     def __init__(self, *, middlewares=(), client_max_size: int = DEFAULT_CLIENT_MAX_SIZE, debug: bool = False):
         self.router = Router()
         self._middlewares = list(middlewares)
@@ -73,25 +73,6 @@ class Application(MutableMapping):
         """gunicorn loads only callables; calling the app gives the app itself."""
         return self
 
-    # -- state ------------------------------------------------------------------
-
-    def __getitem__(self, key):
-        return self._state[key]
-
-    def __setitem__(self, key, value):
-        self._state[key] = value
-
-    def __delitem__(self, key):
-        del self._state[key]
-
-    def __iter__(self):
-        return iter(self._state)
-
-    def __len__(self) -> int:
-        return len(self._state)
-
-    __hash__ = object.__hash__
-    __eq__ = object.__eq__
 
     # -- configuration --------------------------------------------------------------
 

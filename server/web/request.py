@@ -16,7 +16,6 @@ import datetime
 import json
 import socket
 from collections import namedtuple
-from collections.abc import MutableMapping
 from email.utils import parsedate_to_datetime
 from http.cookies import CookieError, SimpleCookie
 from types import MappingProxyType
@@ -30,11 +29,12 @@ from .compression import DecodingReader, request_coding
 from .exceptions import HTTPRequestEntityTooLarge
 from .multipart import MultipartReader, read_form
 from .response import parse_content_type
+from .state import StateMapping
 
 HttpVersion = namedtuple("HttpVersion", "major minor")
 
 
-class Request(MutableMapping):
+class Request(StateMapping):
     # Computed on first use; class-level until then.
     _body: bytes | None = None
     _post: MultiDictProxy | None = None
@@ -54,25 +54,6 @@ class Request(MutableMapping):
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"
 
-    # -- per-request state (middlewares) --------------------------------------------
-
-    def __getitem__(self, key):
-        return self._state[key]
-
-    def __setitem__(self, key, value):
-        self._state[key] = value
-
-    def __delitem__(self, key):
-        del self._state[key]
-
-    def __iter__(self):
-        return iter(self._state)
-
-    def __len__(self) -> int:
-        return len(self._state)
-
-    __hash__ = object.__hash__
-    __eq__ = object.__eq__
 
     @property
     def content(self) -> StreamReader:
