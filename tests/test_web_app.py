@@ -53,6 +53,15 @@ def test_variable_segments_and_regex(client):
     assert client.get("/users/4/2").status_code == 404
 
 
+def test_handlers_run_in_their_own_task_with_fresh_context_variables(client):
+    """Two requests on one keep-alive connection: the second does not see the first's
+    context variable, and each handler keeps its task across awaits."""
+    first = client.get("/task-context", params={"mark": "one"}).json()
+    second = client.get("/task-context", params={"mark": "two"}).json()
+    assert first == {"before": None, "after": "one", "same_task": True}
+    assert second == {"before": None, "after": "two", "same_task": True}
+
+
 def test_not_found_and_method_not_allowed(client):
     resp = client.get("/nope")
     assert (resp.status_code, resp.text) == (404, "404: Not Found")

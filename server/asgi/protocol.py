@@ -69,7 +69,7 @@ class ASGIServerHttpProtocol(ServerHttpProtocol):
         # One task per request (the app may rely on current_task(), its own
         # contextvars and cancellation); the exchange drops the task from the
         # set of strong references when the app returns.
-        exchange.task = task = self.loop.create_task(exchange.run())
+        exchange.task = task = self.start_task(exchange.run())
         asgi.tasks.add(task)
         return exchange.body if head.has_body else None
 

@@ -15,8 +15,9 @@ A sink has ``feed_data(data, end_of_chunk)``, ``feed_eof(trailers)`` and
 ``set_exception(exc) -> bool``; the latter returns True when the application is
 already running and so owns the response (the protocol then only closes).
 
-Apps on the loop (native handlers, ASGI) await ``drain()`` after writing, so a
-slow client pauses them. A connection switched to another protocol (WebSocket)
+Apps on the loop (native handlers, ASGI) run each request in a task from
+``start_task()``, whose first step is taken as soon as the bytes at hand are
+delivered, and await ``drain()`` after writing, so a slow client pauses them. A connection switched to another protocol (WebSocket)
 is handed over with ``upgrade(receiver)``: from then on the receiver gets the
 bytes, the end of input, the loss of the connection and the graceful ``closing``.
 """
@@ -27,6 +28,7 @@ import traceback
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
+from . import eager
 from .accesslog import access_log_enabled, log_access, minimal_environ
 from .errors import BadRequest, HttpError, RequestTimeout
 from .events import Data, RequestHead
@@ -74,6 +76,8 @@ NULL_SINK = NullSink()
 
 
 class ServerHttpProtocol(asyncio.Protocol):
+    early_data = b""  # bytes the client sent before it was accepted (see workers/listeners.py)
+
     def __init__(self, config: ServerConfig, *, loop=None, owner=None):
         self.config = config
         self.log = config.log
@@ -95,6 +99,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._writing_paused = False
         self._dispatching = False
         self._advance_pending = False
+        self._first_step: asyncio.Task | None = None  # a request task to start once its bytes are delivered
         self._drain_waiter: asyncio.Future | None = None
         self._upgraded = None  # the receiver of an upgraded connection (WebSocket)
         self._input_failed = False  # a request was rejected: the client may still be sending
@@ -118,6 +123,10 @@ class ServerHttpProtocol(asyncio.Protocol):
             self._proxy_buffer = b""
         if self._owner is not None:
             self._owner.connection_opened(self)
+        early = self.early_data
+        if early:
+            self.early_data = b""
+            self.data_received(early)
 
     def data_received(self, data: bytes) -> None:
         if self._upgraded is not None:
@@ -125,6 +134,8 @@ class ServerHttpProtocol(asyncio.Protocol):
             return
         if self._linger_left:
             self._discard(data)
+            return
+        if self._input_failed:  # the framing is lost: nothing after the error is a request
             return
         if self._proxy_buffer is not None:
             data = self._read_proxy_header(data)
@@ -213,6 +224,17 @@ class ServerHttpProtocol(asyncio.Protocol):
         """
         return (self.config.keepalive > 0 and not self._closing
                 and (not self._peer_eof or self._parser.buffered > 0))
+
+    def start_task(self, coro) -> asyncio.Task:
+        """A task for the app's handling of the current request.
+
+        It is an ordinary task, but its first step is taken as soon as the bytes
+        received so far are delivered (see eager.py), not on the next loop
+        iteration: a handler that answers without waiting answers at once.
+        """
+        task = eager.create(self.loop, coro)
+        self._first_step = task
+        return task
 
     def write(self, data: bytes) -> None:
         transport = self.transport
@@ -424,6 +446,10 @@ class ServerHttpProtocol(asyncio.Protocol):
                     else:
                         self._timer.stop()
                         self._sink.feed_eof(event.trailers)
+                task = self._first_step
+                if task is not None:
+                    self._first_step = None
+                    eager.step_now(self.loop, task)
                 if not self._advance_pending:
                     return
                 self._advance_pending = False

@@ -9,7 +9,8 @@
 
 No thread hop: the handler is a task on the worker's loop (one per request, so
 ``asyncio.current_task()``, ``asyncio.timeout()`` and context variables behave
-as in any task). A request without a body gets no stream unless the handler
+as in any task) whose first step runs as soon as the request's bytes are
+delivered (``start_task``), not on the next loop iteration. A request without a body gets no stream unless the handler
 asks for ``request.content``. A plain ``Response`` (the common case: no
 compression, cookies, HEAD or ``on_response_prepare``) is serialised with its
 cached head lines and sent in one write; everything else goes through
@@ -109,7 +110,7 @@ class WebServerHttpProtocol(ServerHttpProtocol):
         else:  # the request makes an empty stream if the handler asks for one
             stream = sink = None
         request = Request(head, stream, self, context.app, tmp_dir=context.tmp_dir)
-        request._task = task = self.loop.create_task(self._serve(request))
+        request._task = task = self.start_task(self._serve(request))
         context.tasks.add(task)  # the task removes itself when done
         return sink
 

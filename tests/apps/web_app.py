@@ -4,6 +4,7 @@ hooks append what ran; ``WEB_FILE`` a file that /file serves.
 """
 
 import asyncio
+import contextvars
 import os
 
 from server import web
@@ -152,6 +153,21 @@ async def items(request):
     return web.Response(text=f"{request.method} items")
 
 
+request_mark = contextvars.ContextVar("request_mark", default=None)
+
+
+async def task_context(request):
+    """What a handler may rely on: its own task, asyncio.timeout() and context variables
+    that start fresh for every request (its first step runs before any task step)."""
+    before = request_mark.get()
+    request_mark.set(request.query.get("mark"))
+    task = asyncio.current_task()
+    async with asyncio.timeout(5):
+        await asyncio.sleep(0.01)
+    return web.json_response({"before": before, "after": request_mark.get(),
+                              "same_task": asyncio.current_task() is task is not None})
+
+
 async def on_startup(app):
     app["started"] = True
     mark("startup")
@@ -185,6 +201,7 @@ def build() -> web.Application:
     router.add_get("/styled/known", hello)
     router.add_route("PURGE", "/cache", items)
     router.add_get("/items", items, allow_head=False)
+    router.add_get("/task-context", task_context)
     router.add_post("/items", items)
     router.add_put("/items", items)
     router.add_patch("/items", items)
