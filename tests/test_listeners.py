@@ -184,3 +184,119 @@ def test_out_of_descriptors_pauses_accepting_then_retries(listening, monkeypatch
     assert during == 1
     assert after >= 2
     assert errors and all(e.errno == errno.EMFILE for e in errors)
+
+
+class Recording(asyncio.Protocol):
+    """Keeps every byte it gets, early or not, and when the connection was made."""
+
+    early_data = b""
+    made: list = []
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.received = bytearray(self.early_data)
+        self.early = len(self.early_data)
+        Recording.made.append(self)
+
+    def data_received(self, data):
+        self.received += data
+
+
+def _receive_all(loop_name, listening, payloads, read_early=True):
+    """Clients send ``payloads`` before they are accepted; what did each protocol get?"""
+    Recording.made = []
+    port = listening.getsockname()[1]
+    clients = waiting_clients(port, len(payloads))
+    for client, payload in zip(clients, payloads):
+        client.sendall(payload)
+
+    async def main(loop):
+        listeners = Listeners(loop, [listening], Recording, backlog=128, read_early=read_early)
+        await listeners.start()
+        total = sum(map(len, payloads))
+        for _ in range(300):
+            if len(Recording.made) == len(payloads) and sum(len(p.received) for p in Recording.made) == total:
+                break
+            await asyncio.sleep(0.01)
+        listeners.close()
+        got = sorted((bytes(p.received), p.early) for p in Recording.made)
+        for p in Recording.made:
+            p.transport.close()
+        await iterations(2)
+        return got
+
+    try:
+        return run(loop_name, main)
+    finally:
+        for c in clients:
+            c.close()
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_bytes_sent_before_the_accept_arrive_once_and_in_order(listening, loop_name):
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    big = bytes(range(256)) * (3 * listeners_module.EARLY_READ // 256 + 7)  # more than one early read
+    got = _receive_all(loop_name, listening, [request, big])
+    assert [data for data, _ in got] == sorted([request, big])
+    early = dict(got)
+    assert early[request] == len(request)  # taken at accept, handed over with the connection
+    assert 0 < early[big] <= listeners_module.EARLY_READ  # the rest comes by the transport
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_protocols_without_early_data_get_every_byte_from_the_transport(listening, loop_name):
+    got = _receive_all(loop_name, listening, [b"ping"], read_early=False)
+    assert got == [(b"ping", 0)]
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_connection_is_made_in_the_loop_pass_that_accepted_it(listening, loop_name):
+    """The set-up coroutine's first step runs at accept: connection_made comes in the next
+    pass, not two passes later as it would from a task."""
+    Recording.made = []
+    clients = waiting_clients(listening.getsockname()[1], 3)
+
+    async def main(loop):
+        listeners = Listeners(loop, [listening], Recording, backlog=128)
+        await listeners.start()
+        listeners._accept(listening)  # as a readiness event would
+        await iterations(1)
+        made = len(Recording.made)
+        listeners.close()
+        for p in Recording.made:
+            p.transport.close()
+        await iterations(2)
+        return made
+
+    try:
+        assert run(loop_name, main) == 3
+    finally:
+        for c in clients:
+            c.close()
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_catch_up_accepts_waiting_clients_once_the_interval_has_passed(listening, loop_name):
+    Recording.made = []
+
+    async def main(loop):
+        listeners = Listeners(loop, [listening], Recording, backlog=128)
+        await listeners.start()
+        await iterations(2)
+        listeners.catch_up()  # looked just now: nothing to do
+        clients = waiting_clients(listening.getsockname()[1], 2)
+        listeners.catch_up()  # within the interval: no look
+        too_soon = len(listeners._setting_up)
+        listeners._looked_at -= listeners_module.CATCH_UP_INTERVAL * 2  # as if a long pass had run
+        listeners.catch_up()  # accepted here, without waiting for the loop to poll the socket
+        accepted = len(listeners._setting_up)
+        listeners.close()
+        await iterations(2)
+        for p in Recording.made:
+            p.transport.close()
+        for c in clients:
+            c.close()
+        await iterations(2)
+        return too_soon, accepted
+
+    assert run(loop_name, main) == (0, 2)

@@ -110,7 +110,7 @@ class AsyncWorker(base.Worker):
             await serving.startup()
             self.listeners = Listeners(self.loop, self.sockets, serving.protocol_factory, self.cfg.backlog,
                                        ssl=ssl_context(self.cfg), ssl_handshake_timeout=self.settings.header_timeout,
-                                       log=self.log)
+                                       log=self.log, read_early=True)
             await self.listeners.start()
             await self._stopping.wait()
             if not self._quick_exit:
@@ -164,6 +164,7 @@ class AsyncWorker(base.Worker):
 
     def request_done(self) -> None:
         self.nr += 1
+        self.listeners.catch_up()
         if self.alive and self.nr >= self.max_requests:
             self.log.info("Autorestarting worker after current request.")
             self._graceful_stop("max_requests")

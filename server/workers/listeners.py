@@ -10,6 +10,16 @@ It does not let the loop's server accept: libuv (uvloop) accepts *one*
 connection per loop iteration, so under load, when an iteration serves
 hundreds of connections, new clients wait seconds in the accept queue.
 
+A new client has usually sent its request by the time it is accepted; for
+protocols that take them (``read_early``) those bytes are read at accept and
+handed over with the connection, so the request is answered when the
+connection is made instead of after the loop's next pass over every socket.
+
+Under load the listening socket's turn comes once per pass of the loop over
+its sockets, which may take tens of milliseconds; the worker calls ``catch_up``
+as it finishes requests, which accepts what waits if the last look is more
+than ``CATCH_UP_INTERVAL`` old.
+
 Pausing (``worker_connections`` reached) stops watching: new clients wait in
 the kernel's accept queue, as with gunicorn's own workers. Running out of file
 descriptors pauses accepting for a second instead of spinning.
@@ -19,13 +29,20 @@ import asyncio
 import errno
 
 RETRY_AFTER_RESOURCE_ERROR = 1.0  # seconds
+# Bytes read at accept: a request head's worth, and below every read-pause threshold of
+# the protocols (pipelining 64 KiB, request bodies 256 KiB), so taking them in
+# connection_made never needs to pause a transport that is not reading yet.
+EARLY_READ = 16 * 1024
+CATCH_UP_INTERVAL = 0.005  # seconds between looks for waiting clients from catch_up()
 _RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 class Listeners:
     def __init__(self, loop, gunicorn_sockets, protocol_factory, backlog: int, *, ssl=None,
-                 ssl_handshake_timeout: float | None = None, log=None):
+                 ssl_handshake_timeout: float | None = None, log=None, read_early: bool = False):
         self._loop = loop
+        # Protocols with ``early_data`` take the bytes a client sent before it was accepted.
+        self._read_early = read_early and ssl is None
         self._log = log  # failed connection set-ups (TLS handshakes) are logged at debug level
         self._tls = {} if ssl is None else {"ssl": ssl, "ssl_handshake_timeout": ssl_handshake_timeout or None}
         self._sockets = [s.sock if hasattr(s, "sock") else s for s in gunicorn_sockets]
@@ -34,7 +51,8 @@ class Listeners:
         self._state = "stopped"  # stopped | serving | paused | closed
         self._watching = False
         self._retry: asyncio.TimerHandle | None = None
-        self._setting_up: set = set()  # connections handed to the loop, not yet made
+        self._looked_at = 0.0  # loop time of the last accept attempt
+        self._setting_up: set = set()  # set-up coroutines of connections not made yet
 
     async def start(self) -> None:
         self._state = "serving"
@@ -61,6 +79,12 @@ class Listeners:
             self._retry = None
         self._unwatch()
 
+    def catch_up(self) -> None:
+        """Accept waiting clients now, if nobody looked for a while (cheap to call often)."""
+        if self._watching and self._loop.time() - self._looked_at > CATCH_UP_INTERVAL:
+            for sock in self._sockets:
+                self._accept(sock)
+
     # -- internals --------------------------------------------------------
 
     def _watch(self) -> None:
@@ -80,6 +104,7 @@ class Listeners:
 
     def _accept(self, sock) -> None:
         """Accept what waits (at most one backlog's worth); the loop does the rest per connection."""
+        self._looked_at = self._loop.time()
         for _ in range(self._batch):
             if self._state != "serving":
                 return
@@ -98,21 +123,74 @@ class Listeners:
                 self._retry = self._loop.call_later(RETRY_AFTER_RESOURCE_ERROR, self._retry_accepting)
                 return
             conn.setblocking(False)
-            task = self._loop.create_task(self._loop.connect_accepted_socket(self._factory, conn, **self._tls))
-            self._setting_up.add(task)
-            task.add_done_callback(self._made)
+            self._set_up(conn)
 
     def _retry_accepting(self) -> None:
         self._retry = None
         if self._state == "serving":
             self._watch()
 
-    def _made(self, task: asyncio.Task) -> None:
-        self._setting_up.discard(task)
-        if task.cancelled():
+    def _set_up(self, conn) -> None:
+        """Hand ``conn`` to the loop now, not on the next loop iteration.
+
+        ``connect_accepted_socket`` is a coroutine. Run as a task, its first step
+        would wait for the next iteration and the transport's ``connection_made``
+        for the one after; under load, when an iteration serves hundreds of
+        connections, that is a long wait for a new client. Its first step is run
+        here instead (the transport is made and ``connection_made`` scheduled),
+        and the rest when what it awaits is done, as a task would.
+        """
+        factory = self._factory
+        if self._read_early:
+            data = _read_early(conn)
+            if data:
+                factory = _EarlyDataFactory(factory, data)
+        coro = self._loop.connect_accepted_socket(factory, conn, **self._tls)
+        self._setting_up.add(coro)
+        self._step(coro)
+
+    def _step(self, coro) -> None:
+        try:
+            awaited = coro.send(None)
+        except StopIteration:
+            self._setting_up.discard(coro)
             return
-        exc = task.exception()
-        if isinstance(exc, OSError) and self._tls and self._log is not None:
-            self._log.debug("Connection closed during set-up (TLS handshake): %r", exc)
-        if exc is not None and not isinstance(exc, OSError):  # a reset or failed TLS handshake is routine
-            self._loop.call_exception_handler({"message": "Error setting up a connection", "exception": exc})
+        except BaseException as exc:  # noqa: BLE001 - reported like a task's exception
+            self._setting_up.discard(coro)
+            self._failed(exc)
+            return
+        if awaited is None:  # a bare yield: go on in the next iteration
+            self._loop.call_soon(self._step, coro)
+        else:
+            awaited.add_done_callback(lambda _: self._step(coro))
+
+    def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, OSError):  # a reset or failed TLS handshake is routine
+            if self._tls and self._log is not None:
+                self._log.debug("Connection closed during set-up (TLS handshake): %r", exc)
+            return
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise exc
+        self._loop.call_exception_handler({"message": "Error setting up a connection", "exception": exc})
+
+
+def _read_early(conn) -> bytes:
+    try:
+        return conn.recv(EARLY_READ)
+    except (BlockingIOError, InterruptedError, ConnectionError):
+        return b""  # nothing yet, or a reset the transport will see too
+
+
+class _EarlyDataFactory:
+    """Makes the protocol and gives it the bytes read at accept (its ``early_data``)."""
+
+    __slots__ = ("factory", "data")
+
+    def __init__(self, factory, data: bytes):
+        self.factory = factory
+        self.data = data
+
+    def __call__(self):
+        protocol = self.factory()
+        protocol.early_data = self.data
+        return protocol
