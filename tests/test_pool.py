@@ -44,3 +44,9 @@ def test_pool_threads_run_under_sched_batch_and_the_loop_does_not():
 def test_calls_from_one_thread_reach_the_loop_in_order():
     results = run_in_pool(lambda: None, calls=500, size=1)
     assert [i for i, _ in results] == list(range(500))
+
+
+def test_results_from_many_threads_at_once_all_reach_the_loop():
+    """Threads race to wake the loop (one eventfd write per pending batch): none is lost."""
+    results = run_in_pool(lambda: None, calls=5000, size=8)
+    assert sorted(i for i, _ in results) == list(range(5000))

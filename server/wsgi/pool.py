@@ -1,13 +1,19 @@
 """A bounded pool of application threads and a batched way back to the loop.
 
     loop ──submit(job)──► SimpleQueue ──► N threads run WSGI apps
-    loop ◄──one call_soon_threadsafe per batch── deque of (fn, args) ◄── threads
+    loop ◄──one eventfd write per batch── deque of (fn, args) ◄── threads
 
 ``run_in_executor`` pays for a concurrent Future, its asyncio wrapper and a
 self-pipe write per call. Here a thread appends its result to a deque and wakes
 the loop only if no wake-up is already pending, so a busy loop drains many
 results per wake-up. Calls made from one thread run on the loop in the order
 they were made.
+
+The wake-up is the pool's own eventfd, watched by the loop: ``os.write``
+releases the GIL, so the loop thread it wakes can run at once (with
+``call_soon_threadsafe`` the writer holds the GIL while the loop wakes), and
+the calls run when the loop polls, not on the iteration after. The descriptor
+is never closed: a pool thread finishing late must not write to a reused one.
 
 Pool threads are SCHED_BATCH on Linux: woken by ``submit``, a thread does not
 preempt the loop thread (it could only wait for the GIL the loop holds); it runs
@@ -20,6 +26,18 @@ import queue
 import threading
 
 _STOP = object()
+_WAKE = (1).to_bytes(8, "little")
+
+
+def _wake_fds() -> tuple[int, int]:
+    """A non-blocking (read, write) pair of descriptors to wake the loop: one eventfd on Linux."""
+    if hasattr(os, "eventfd"):
+        fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        return fd, fd
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    os.set_blocking(w, False)
+    return r, w
 
 
 class ThreadPool:
@@ -30,6 +48,8 @@ class ThreadPool:
         self._calls: collections.deque = collections.deque()
         self._lock = threading.Lock()
         self._wake_pending = False
+        self._wake_r, self._wake_w = _wake_fds()
+        loop.add_reader(self._wake_r, self._woken)
         self.size = max(1, size)
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(self.size)
@@ -49,14 +69,21 @@ class ThreadPool:
                 return
             self._wake_pending = True
         try:
-            self._loop.call_soon_threadsafe(self._run_calls)
-        except RuntimeError:  # the loop is closed: the process is exiting
+            os.write(self._wake_w, _WAKE)  # releases the GIL: the woken loop thread can take it
+        except OSError:  # closed at shutdown, or full (a wake-up is pending anyway)
             pass
 
     def shutdown(self) -> None:
         """Let the threads finish their current job and stop (does not wait)."""
         for _ in self._threads:
             self._jobs.put((_STOP, ()))
+
+    def _woken(self) -> None:
+        try:
+            os.read(self._wake_r, 8)
+        except (BlockingIOError, InterruptedError):
+            pass
+        self._run_calls()
 
     def _run_calls(self) -> None:
         with self._lock:
