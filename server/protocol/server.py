@@ -147,10 +147,9 @@ class ServerHttpProtocol(asyncio.Protocol):
                 return
         self._received_any = True
         parser = self._parser
-        if self._head is None and not parser.in_message:
-            self._timer.start("head", self.config.head_timeout)
-        elif self._timer.phase == "body":
-            self._timer.touch()
+        timer = self._timer
+        if timer.phase == "body":
+            timer.touch()
         try:
             events = parser.feed(data)
         except HttpError as exc:
@@ -158,6 +157,10 @@ class ServerHttpProtocol(asyncio.Protocol):
             return
         if events:
             self._handle_events(events)
+        elif self._head is None and timer.phase != "head" and parser.in_message:
+            # The first bytes of a head: its time starts now (a head that arrives
+            # whole never needs the timer).
+            timer.start("head", self.config.head_timeout)
         if parser.done and parser.buffered > PIPELINE_BUFFER:
             self.pause_reading("pipeline")
 
