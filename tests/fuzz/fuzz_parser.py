@@ -7,7 +7,9 @@ into pieces; the bytes are parsed the way the server does (the next pipelined
 request only after a complete keep-alive one, then the end of input). A crash is
 any exception other than an ``HttpError`` with a documented status, an event
 sequence that is out of order, or a different outcome for the whole input and the
-same bytes in pieces. Run it as a script (see tests/fuzz/README.md); the test
+same bytes in pieces. When the compiled head parser is built, a crash is also any
+difference between it and the Python one: on the input's head, or in the events and
+errors of the whole input. Run it as a script (see tests/fuzz/README.md); the test
 module next to it replays corpus/ through ``check`` and runs a short bounded session.
 """
 
@@ -22,7 +24,7 @@ with atheris.instrument_imports(include=["server"]):
     from server.protocol.errors import HttpError
     from server.protocol.events import Data, EndOfMessage, RequestHead
     from server.protocol.limits import Limits
-    from server.protocol.parser import RequestParser
+    from server.protocol.parser import RequestParser, plain_head_c, plain_head_py
 
 PARSER_STATUSES = {400, 413, 414, 417, 431, 501, 505}
 # Small limits, so the fuzzer reaches the limit checks with short inputs.
@@ -33,9 +35,14 @@ class FuzzFinding(AssertionError):
     """The parser broke one of its promises on this input."""
 
 
-def parse(pieces) -> tuple:
-    """(complete messages as comparable tuples, end) for bytes fed in ``pieces``."""
-    parser = RequestParser(LIMITS)
+class PythonHeadParser(RequestParser):
+    _plain_head = staticmethod(plain_head_py)
+
+
+def parse(pieces, parser_cls=RequestParser) -> tuple:
+    """(complete messages as comparable tuples, end) for bytes fed in ``pieces``; an
+    error ends as ("error", class name, status, message)."""
+    parser = parser_cls(LIMITS)
     done, current = [], None
 
     def take(events):
@@ -59,7 +66,9 @@ def parse(pieces) -> tuple:
                     raise FuzzFinding("body length differs from Content-Length")
                 trailers = None if ev.trailers is None else tuple(ev.trailers.items())
                 done.append((head.method, head.target, head.version, tuple(head.raw_headers), head.keep_alive,
-                             bytes(body), tuple(ends), trailers))
+                             bytes(body), tuple(ends), trailers, head.path, head.query,
+                             tuple(head.headers.items()), head.content_length, head.chunked,
+                             head.expect_continue, head.upgrade))
                 current = None
             else:
                 raise FuzzFinding(f"unknown event {ev!r}")
@@ -75,8 +84,14 @@ def parse(pieces) -> tuple:
     except HttpError as exc:
         if exc.status not in PARSER_STATUSES:
             raise FuzzFinding(f"undocumented status {exc.status}") from exc
-        return tuple(done), "error"
+        return tuple(done), ("error", type(exc).__name__, exc.status, exc.message)
     return tuple(done), "eof"
+
+
+def coarse(outcome: tuple) -> tuple:
+    """The outcome without which error it was: bytes in pieces may meet an error sooner."""
+    done, end = outcome
+    return done, end if isinstance(end, str) else "error"
 
 
 def pieces_of(data: bytes, seed: int) -> list[bytes]:
@@ -96,8 +111,24 @@ def check(data: bytes) -> None:
     seed, raw = data[0], data[1:]
     whole = parse([raw])
     split = parse(pieces_of(raw, seed))
-    if whole != split:
+    if coarse(whole) != coarse(split):
         raise FuzzFinding(f"split-dependent outcome: {whole[1]} whole, {split[1]} in pieces")
+    if plain_head_c is not None:
+        compare_head_parsers(raw, whole)
+
+
+def compare_head_parsers(raw: bytes, whole: tuple) -> None:
+    """The compiled and Python plain-head parsers agree on the head of ``raw`` (with the
+    harness's limits and the defaults), and a parser using either gives ``whole``."""
+    end = raw.find(b"\r\n\r\n")
+    head = raw[:end] if end >= 0 else raw
+    for limits in ((LIMITS.request_line, LIMITS.field_size, LIMITS.fields), (4094, 8190, 100)):
+        compiled, python = plain_head_c(head, *limits), plain_head_py(head, *limits)
+        if compiled != python:
+            raise FuzzFinding(f"compiled and Python head parsers differ: {compiled!r} != {python!r}")
+    # RequestParser uses the compiled parser when it is built.
+    if parse([raw], PythonHeadParser) != whole:
+        raise FuzzFinding("the parser's outcome depends on the head parser it uses")
 
 
 def main() -> None:

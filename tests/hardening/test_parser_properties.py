@@ -13,7 +13,10 @@ Properties:
   fails any feed still running after 10 s), and the outcome does not depend on how the
   bytes are split;
 * the chunked decoder gives the exact body and chunk boundaries for any chunk sizes,
-  extensions and trailers, and refuses any damage to the chunk framing with a 4xx.
+  extensions and trailers, and refuses any damage to the chunk framing with a 4xx;
+* the fast path for plain heads accepts only what the full checks accept, identically,
+  and its compiled and Python implementations agree on every head and every limit: the
+  same result, and the same events and errors from a whole parser using either.
 
 ``HARDENING_LONG=1`` runs many more examples.
 """
@@ -28,7 +31,8 @@ from hypothesis import strategies as st
 from hardening_support import no_hang
 from server.protocol.errors import HttpError
 from server.protocol.events import Data, EndOfMessage, RequestHead
-from server.protocol.parser import FORBIDDEN_TRAILERS, RequestParser
+from server.protocol.limits import Limits
+from server.protocol.parser import FORBIDDEN_TRAILERS, RequestParser, plain_head_c, plain_head_py
 
 LONG = os.environ.get("HARDENING_LONG") == "1"
 EXAMPLES = 2000 if LONG else 150
@@ -341,6 +345,20 @@ def test_the_hang_guard_fires():
 
 # --- the fast path for common heads agrees with the full parser ---------------------------
 
+class PythonHeadParser(RequestParser):
+    _plain_head = staticmethod(plain_head_py)
+
+
+class CompiledHeadParser(RequestParser):
+    _plain_head = staticmethod(plain_head_c)
+
+
+NOT_BUILT = "the compiled parser is not in use (ASYNCWORKER_PURE_PYTHON=1 or not built)"
+needs_compiled = pytest.mark.skipif(plain_head_c is None, reason=NOT_BUILT)
+HEAD_PARSERS = [pytest.param(PythonHeadParser, id="py"),
+                pytest.param(CompiledHeadParser, id="c", marks=needs_compiled)]
+
+
 def _head_block(data: bytes) -> bytes:
     end = data.find(b"\r\n\r\n")
     return data[:end] if end >= 0 else data
@@ -353,13 +371,100 @@ def _full_outcome(parser, block):
         return exc.status
 
 
+# Pieces of heads, good and bad, and what the fast path must refuse between them.
+SKELETON = [b"GET", b"POST", b"OPTIONS", b"CONNECT", b"get", b" ", b"  ", b"\t", b"/", b"/a?b", b"?", b"#",
+            b"*", b"http://h/", b" HTTP/1.1", b" HTTP/1.0", b" HTTP/1.2", b" HTTP/2.0", b" http/1.1", b"HTTP/1.",
+            b"\r\n", b"\r", b"\n", b"Host", b"hOST", b":", b": ", b"h", b"Content-Length", b"transfer-encoding",
+            b"chunked", b"Connection", b"close", b"keep-alive", b"Upgrade", b"websocket", b"Expect",
+            b"100-continue", b"CONTENT-TYPE", b"5", b"\x00", b"\x7f", b"\x80", b"\xff"]
+REQUEST_LINES = [b"GET / HTTP/1.1", b"POST /a?b=c HTTP/1.0", b"OPTIONS * HTTP/1.1", b"CONNECT h:1 HTTP/1.1",
+                 b"CONNECT / HTTP/1.1", b"connect / HTTP/1.1", b"GET http://h/x HTTP/1.1", b"PUT /x HTTP/1.2",
+                 b"DELETE /%41?#x HTTP/1.1"]
+FIELD_NAMES = [b"Host", b"host", b"Content-Length", b"Transfer-Encoding", b"Connection", b"Expect", b"Upgrade",
+               b"Content-Type", b"content-TYPE", b"X", b"User-Agent", b"Sec-Fetch-Mode", b""]
+# The bytes at the edges of the character classes of the grammar.
+EDGE_BYTES = [0x00, 0x08, 0x09, 0x0A, 0x0B, 0x0D, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x24, 0x28, 0x2C, 0x2F, 0x3A,
+              0x3F, 0x40, 0x5B, 0x7C, 0x7E, 0x7F, 0x80, 0xA0, 0xFF]
+piece = st.sampled_from(SKELETON) | st.binary(min_size=1, max_size=4)
+valid_value = st.lists(st.sampled_from([b"a", b"1", b",", b" ", b"\t", b":", b"\xe9"]), max_size=5).map(b"".join)
+
+
+@st.composite
+def skeleton_heads(draw):
+    """Random bytes around and inside the skeleton of a head: its request line, field
+    names, separators and values, each mostly a plausible piece, sometimes noise."""
+    request_line = draw(st.sampled_from(REQUEST_LINES) | st.lists(piece, max_size=8).map(b"".join))
+    head = request_line
+    for _ in range(draw(st.integers(0, 6))):
+        head += draw(st.sampled_from([b"\r\n"] * 20 + [b"\n", b"\r", b"\r\n ", b"\r\n\r\n", b""]))
+        head += draw(st.sampled_from(FIELD_NAMES) | tokens.map(str.encode) | st.lists(piece, max_size=3).map(b"".join))
+        head += draw(st.sampled_from([b":", b": ", b":\t "] * 4 + [b" :", b""]))
+        head += draw(valid_value | valid_value | st.lists(piece, max_size=5).map(b"".join))
+    return head
+
+
+SPECIAL_NAMES = ["host", "content-length", "transfer-encoding", "connection", "expect", "upgrade", "content-type"]
+field_names = st.sampled_from(SPECIAL_NAMES).flatmap(lambda n: st.sampled_from([n, n.upper(), n.title()])) | tokens
+
+
+@st.composite
+def plain_heads(draw):
+    """Heads the fast path accepts, with any method (CONNECT too) and any fields, the
+    framing ones in any case and repeated."""
+    method = draw(st.sampled_from(["GET", "POST", "CONNECT", "connect", "OPTIONS"]) | tokens)
+    target = "/" + draw(path_chars) + draw(st.sampled_from(["", "?", "?a=1", "?a?b"]))
+    lines = [b"%s %s HTTP/1.%d" % (method.encode(), target.encode(), draw(st.integers(0, 1)))]
+    for name, value, pre, post in draw(st.lists(st.tuples(field_names, value_chars, ows, ows), max_size=8)):
+        lines.append(name.encode() + b":" + pre + value + post)
+    return b"\r\n".join(lines)
+
+
+SEPARATORS = b"\r\n\t :/?."
+
+
+@st.composite
+def one_byte_off(draw):
+    """A plain head with one byte replaced or inserted, often next to a separator:
+    the edges of the grammar."""
+    head = bytearray(draw(plain_heads() | requests().map(lambda r: _head_block(serialise(r)))))
+    near = [i for i in range(len(head) + 1)
+            if (i < len(head) and head[i] in SEPARATORS) or (i > 0 and head[i - 1] in SEPARATORS)]
+    pos = draw(st.sampled_from(near) | st.integers(0, len(head)))
+    byte = draw(st.one_of([st.sampled_from(EDGE_BYTES)] * 3 + [st.integers(0, 255)]))
+    if pos < len(head) and draw(st.booleans()):
+        head[pos] = byte
+    else:
+        head.insert(pos, byte)
+    return bytes(head)
+
+
+def limit_cases(block: bytes, least: int = 0):
+    """Strategy: (request_line, field_size, fields) limits, each at the bound this
+    block meets, one either side of it (not below ``least``), or the default."""
+    line_end = block.find(b"\r\n")
+    line_end = len(block) if line_end < 0 else line_end
+    default = Limits()
+
+    def around(value, default_value):
+        return st.sampled_from([max(least, value - 1), value, value + 1, default_value])
+
+    return st.tuples(around(line_end, default.request_line), around(len(block) - line_end, default.field_size),
+                     around(block.count(b"\r\n"), default.fields))
+
+
+any_heads = st.one_of(requests().map(serialise), mutated(), skeleton_heads(), plain_heads(), one_byte_off(),
+                      one_byte_off())
+
+
 @SETTINGS
-@given(st.one_of(requests().map(serialise), mutated()))
-def test_fast_head_path_accepts_only_what_the_full_parser_accepts_identically(data):
+@pytest.mark.parametrize("parser_cls", HEAD_PARSERS)
+@given(data=any_heads)
+def test_fast_head_path_accepts_only_what_the_full_parser_accepts_identically(parser_cls, data):
     """``_parse_plain_head`` is a speed-up for common heads: for any head it either
-    declines (None) or returns exactly the head the full checks build from it."""
+    declines (None) or returns exactly the head the full checks build from it, with
+    either implementation of ``plain_head``."""
     block = _head_block(data)
-    parser = RequestParser()
+    parser = parser_cls()
     try:
         fast = parser._parse_plain_head(block)
     except HttpError as exc:
@@ -368,6 +473,53 @@ def test_fast_head_path_accepts_only_what_the_full_parser_accepts_identically(da
         return
     full = _full_outcome(RequestParser(), block)
     assert _fields(fast) == _fields(full), (block, fast, full)
+
+
+@needs_compiled
+@settings(SETTINGS, max_examples=EXAMPLES * 4)  # a cheap test: more examples find more edges
+@given(any_heads.flatmap(lambda data: st.tuples(st.just(_head_block(data)), limit_cases(_head_block(data), -1))))
+def test_compiled_and_python_plain_heads_agree(case):
+    block, limits = case
+    compiled = plain_head_c(block, *limits)
+    python = plain_head_py(block, *limits)
+    assert compiled == python, (block, limits, compiled, python)
+    if python is not None:
+        assert [type(v) for v in compiled] == [type(v) for v in python]
+
+
+@needs_compiled
+@SETTINGS
+@given(any_heads.flatmap(lambda data: st.tuples(st.just(data), limit_cases(_head_block(data)))))
+def test_parsers_give_the_same_events_and_errors_with_either_head_path(case):
+    data, (request_line, field_size, fields) = case
+    limits = Limits(request_line=request_line, field_size=field_size, fields=fields)
+    compiled = _events(CompiledHeadParser(limits), data)
+    python = _events(PythonHeadParser(limits), data)
+    assert compiled == python, data
+
+
+def _events(parser, data: bytes) -> tuple:
+    """Every event of ``data`` fed whole (pipelined requests in turn), then how it ended:
+    with the error's class, status and message."""
+    out = []
+    try:
+        with no_hang():
+            events = parser.feed(data)
+            while True:
+                for ev in events:
+                    if isinstance(ev, RequestHead):
+                        out.append(_fields(ev))
+                    elif isinstance(ev, Data):
+                        out.append((ev.data, ev.end_of_chunk))
+                    else:
+                        out.append(None if ev.trailers is None else list(ev.trailers.items()))
+                if not parser.done:
+                    break
+                events = parser.next_request()
+            parser.feed_eof()
+    except HttpError as exc:
+        return tuple(out), (type(exc), exc.status, exc.message)
+    return tuple(out), None
 
 
 def _fields(outcome):

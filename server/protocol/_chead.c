@@ -1,0 +1,561 @@
+/* Compiled fast path of the HTTP/1.1 request-head parser.
+ *
+ * parse_plain_head() is parser.plain_head_py in C: the same grammar (grammar.py's
+ * plain_request_line, field_lines and crlf_field_line), the same limit checks and
+ * the same result, from one pass over the bytes. It declines (returns None) every
+ * head the Python fast path declines, so the full checks, and their precise errors,
+ * stay in one place: parser.py. Any difference between the two is a bug; the tests
+ * compare them on hand-written, generated and fuzzed heads.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+/* Bits of the ``special`` mask: a framing-relevant field sets its bit when it
+ * appears and the bit above it when it appears again. parser.py has the same
+ * constants; the module exports these so that a test can hold them equal. */
+#define SPECIAL_HOST (1 << 0)
+#define SPECIAL_CONTENT_LENGTH (1 << 2)
+#define SPECIAL_TRANSFER_ENCODING (1 << 4)
+#define SPECIAL_CONNECTION (1 << 6)
+#define SPECIAL_EXPECT (1 << 8)
+#define SPECIAL_UPGRADE (1 << 10)
+#define SPECIAL_CONTENT_TYPE (1 << 12)
+
+/* Character classes, built at import from the definitions in grammar.py. */
+#define CC_TCHAR 0x01  /* RFC 9110 s5.6.2 tchar */
+#define CC_ORIGIN 0x02 /* origin-form: \x21 \x22 \x24-\x7e (no "#") */
+#define CC_VALUE 0x04  /* field-value octets and OWS: HTAB SP VCHAR obs-text */
+
+static unsigned char char_class[256];
+
+static void
+init_char_classes(void)
+{
+    static const char tchar_punct[] = "!#$%&'*+-.^_`|~";
+    memset(char_class, 0, sizeof(char_class));
+    for (int c = 0; c < 256; c++) {
+        unsigned char cls = 0;
+        if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+            (c != 0 && memchr(tchar_punct, c, sizeof(tchar_punct) - 1) != NULL))
+            cls |= CC_TCHAR;
+        if (c >= 0x21 && c <= 0x7e && c != '#')
+            cls |= CC_ORIGIN;
+        if (c == '\t' || (c >= 0x20 && c != 0x7f))
+            cls |= CC_VALUE;
+        char_class[c] = cls;
+    }
+}
+
+/* Methods and field names that get one shared str (and bytes) object instead of
+ * a new one per request. KNOWN_NAMES must stay sorted by length (checked at import). */
+static const char *const METHODS[] = {"GET", "PUT", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"};
+#define N_METHODS ((int)(sizeof(METHODS) / sizeof(METHODS[0])))
+
+static const char *const KNOWN_NAMES[] = {
+    "DNT",
+    "Host",
+    "host",
+    "Accept",
+    "Cookie",
+    "Expect",
+    "Origin",
+    "Pragma",
+    "accept",
+    "cookie",
+    "origin",
+    "Referer",
+    "Upgrade",
+    "referer",
+    "Priority",
+    "priority",
+    "X-Real-IP",
+    "sec-ch-ua",
+    "Connection",
+    "User-Agent",
+    "connection",
+    "user-agent",
+    "Content-Type",
+    "X-Request-ID",
+    "content-type",
+    "Authorization",
+    "Cache-Control",
+    "If-None-Match",
+    "authorization",
+    "cache-control",
+    "Content-Length",
+    "Sec-Fetch-Dest",
+    "Sec-Fetch-Mode",
+    "Sec-Fetch-Site",
+    "Sec-Fetch-User",
+    "content-length",
+    "sec-fetch-dest",
+    "sec-fetch-mode",
+    "sec-fetch-site",
+    "sec-fetch-user",
+    "Accept-Encoding",
+    "Accept-Language",
+    "X-Forwarded-For",
+    "accept-encoding",
+    "accept-language",
+    "sec-ch-ua-mobile",
+    "If-Modified-Since",
+    "Transfer-Encoding",
+    "X-Forwarded-Proto",
+    "transfer-encoding",
+    "sec-ch-ua-platform",
+    "Upgrade-Insecure-Requests",
+    "upgrade-insecure-requests",
+};
+#define N_KNOWN ((int)(sizeof(KNOWN_NAMES) / sizeof(KNOWN_NAMES[0])))
+#define MAX_KNOWN_LEN 32
+
+/* KNOWN_NAMES[known_start[n]:known_start[n + 1]] are the names of length n. */
+static int known_start[MAX_KNOWN_LEN + 2];
+
+static int
+init_known_index(void)
+{
+    size_t prev = 0;
+    int k = 0;
+    for (int n = 0; n <= MAX_KNOWN_LEN + 1; n++) {
+        while (k < N_KNOWN && strlen(KNOWN_NAMES[k]) < (size_t)n)
+            k++;
+        known_start[n] = k;
+    }
+    for (k = 0; k < N_KNOWN; k++) {
+        size_t len = strlen(KNOWN_NAMES[k]);
+        if (len < prev || len > MAX_KNOWN_LEN) {
+            PyErr_SetString(PyExc_SystemError, "_chead: KNOWN_NAMES is not sorted by length");
+            return -1;
+        }
+        prev = len;
+    }
+    return 0;
+}
+
+typedef struct {
+    PyObject *methods[N_METHODS];
+    PyObject *name_str[N_KNOWN];
+    PyObject *name_bytes[N_KNOWN];
+} chead_state;
+
+static inline chead_state *
+get_state(PyObject *module)
+{
+    return (chead_state *)PyModule_GetState(module);
+}
+
+/* Index in KNOWN_NAMES of exactly these bytes, or -1. */
+static int
+known_name(const unsigned char *p, Py_ssize_t n)
+{
+    if (n > MAX_KNOWN_LEN)
+        return -1;
+    for (int k = known_start[n]; k < known_start[n + 1]; k++) {
+        if (memcmp(KNOWN_NAMES[k], p, (size_t)n) == 0)
+            return k;
+    }
+    return -1;
+}
+
+static int
+method_index(const unsigned char *p, Py_ssize_t n)
+{
+    for (int k = 0; k < N_METHODS; k++) {
+        if (strlen(METHODS[k]) == (size_t)n && memcmp(METHODS[k], p, (size_t)n) == 0)
+            return k;
+    }
+    return -1;
+}
+
+/* p[0:n] equals ``lower`` ignoring ASCII case (``lower`` is lower case). */
+static inline int
+ascii_ci_equal(const unsigned char *p, const char *lower, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (c >= 'A' && c <= 'Z')
+            c += 'a' - 'A';
+        if (c != (unsigned char)lower[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* The SPECIAL_* bit of a field name, or 0. The seven names have distinct lengths. */
+static inline int
+special_bit(const unsigned char *p, Py_ssize_t n)
+{
+    switch (n) {
+    case 4:
+        return ascii_ci_equal(p, "host", 4) ? SPECIAL_HOST : 0;
+    case 6:
+        return ascii_ci_equal(p, "expect", 6) ? SPECIAL_EXPECT : 0;
+    case 7:
+        return ascii_ci_equal(p, "upgrade", 7) ? SPECIAL_UPGRADE : 0;
+    case 10:
+        return ascii_ci_equal(p, "connection", 10) ? SPECIAL_CONNECTION : 0;
+    case 12:
+        return ascii_ci_equal(p, "content-type", 12) ? SPECIAL_CONTENT_TYPE : 0;
+    case 14:
+        return ascii_ci_equal(p, "content-length", 14) ? SPECIAL_CONTENT_LENGTH : 0;
+    case 17:
+        return ascii_ci_equal(p, "transfer-encoding", 17) ? SPECIAL_TRANSFER_ENCODING : 0;
+    default:
+        return 0;
+    }
+}
+
+/* A str from bytes already checked to be ASCII. */
+static PyObject *
+ascii_str(const unsigned char *p, Py_ssize_t n)
+{
+    PyObject *s = PyUnicode_New(n, 127);
+    if (s != NULL && n > 0)
+        memcpy(PyUnicode_1BYTE_DATA(s), p, (size_t)n);
+    return s;
+}
+
+/* A limit argument as Py_ssize_t; ints beyond its range clamp (they compare the same). */
+static int
+limit_arg(PyObject *obj, Py_ssize_t *out)
+{
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow > 0 || v > PY_SSIZE_T_MAX)
+        *out = PY_SSIZE_T_MAX;
+    else if (overflow < 0 || v < PY_SSIZE_T_MIN)
+        *out = PY_SSIZE_T_MIN;
+    else
+        *out = (Py_ssize_t)v;
+    return 0;
+}
+
+typedef struct {
+    Py_ssize_t name, name_len, value, value_len;
+} field_span;
+
+#define STACK_FIELDS 64
+
+/* Build the result tuple from a checked head; NULL with an exception set on failure. */
+static PyObject *
+build_result(chead_state *st, const unsigned char *s, Py_ssize_t method_len, Py_ssize_t target_start,
+             Py_ssize_t target_end, Py_ssize_t query_at, int minor, const field_span *spans,
+             Py_ssize_t count, int special)
+{
+    PyObject *method = NULL, *target = NULL, *path = NULL, *query = NULL, *minor_obj = NULL;
+    PyObject *raw = NULL, *pairs = NULL, *special_obj = NULL, *result = NULL;
+
+    int m = method_index(s, method_len);
+    method = m >= 0 ? Py_NewRef(st->methods[m]) : ascii_str(s, method_len);
+    target = ascii_str(s + target_start, target_end - target_start);
+    if (method == NULL || target == NULL)
+        goto error;
+    if (query_at < 0) {
+        path = Py_NewRef(target);
+        query = ascii_str(s, 0);
+    }
+    else {
+        path = ascii_str(s + target_start, query_at - target_start);
+        query = ascii_str(s + query_at + 1, target_end - query_at - 1);
+    }
+    minor_obj = PyLong_FromLong(minor);
+    special_obj = PyLong_FromLong(special);
+    raw = PyList_New(count);
+    pairs = PyList_New(count);
+    if (path == NULL || query == NULL || minor_obj == NULL || special_obj == NULL || raw == NULL ||
+        pairs == NULL)
+        goto error;
+
+    for (Py_ssize_t i = 0; i < count; i++) {
+        const unsigned char *name = s + spans[i].name;
+        const unsigned char *value = s + spans[i].value;
+        Py_ssize_t name_len = spans[i].name_len, value_len = spans[i].value_len;
+        PyObject *name_b, *name_s, *value_b, *value_s, *raw_item, *pair;
+        int k = known_name(name, name_len);
+        if (k >= 0) {
+            name_b = Py_NewRef(st->name_bytes[k]);
+            name_s = Py_NewRef(st->name_str[k]);
+        }
+        else {
+            name_b = PyBytes_FromStringAndSize((const char *)name, name_len);
+            name_s = ascii_str(name, name_len);
+        }
+        value_b = PyBytes_FromStringAndSize((const char *)value, value_len);
+        value_s = PyUnicode_DecodeLatin1((const char *)value, value_len, NULL);
+        raw_item = PyTuple_New(2);
+        pair = PyTuple_New(2);
+        if (name_b == NULL || name_s == NULL || value_b == NULL || value_s == NULL || raw_item == NULL ||
+            pair == NULL) {
+            Py_XDECREF(name_b);
+            Py_XDECREF(name_s);
+            Py_XDECREF(value_b);
+            Py_XDECREF(value_s);
+            Py_XDECREF(raw_item);
+            Py_XDECREF(pair);
+            goto error;
+        }
+        PyTuple_SET_ITEM(raw_item, 0, name_b);
+        PyTuple_SET_ITEM(raw_item, 1, value_b);
+        PyTuple_SET_ITEM(pair, 0, name_s);
+        PyTuple_SET_ITEM(pair, 1, value_s);
+        PyList_SET_ITEM(raw, i, raw_item);
+        PyList_SET_ITEM(pairs, i, pair);
+    }
+
+    result = PyTuple_New(8);
+    if (result == NULL)
+        goto error;
+    PyTuple_SET_ITEM(result, 0, method);
+    PyTuple_SET_ITEM(result, 1, target);
+    PyTuple_SET_ITEM(result, 2, path);
+    PyTuple_SET_ITEM(result, 3, query);
+    PyTuple_SET_ITEM(result, 4, minor_obj);
+    PyTuple_SET_ITEM(result, 5, raw);
+    PyTuple_SET_ITEM(result, 6, pairs);
+    PyTuple_SET_ITEM(result, 7, special_obj);
+    return result;
+
+error:
+    /* Lists made by PyList_New hold NULL in the slots not yet filled; dealloc skips them. */
+    Py_XDECREF(method);
+    Py_XDECREF(target);
+    Py_XDECREF(path);
+    Py_XDECREF(query);
+    Py_XDECREF(minor_obj);
+    Py_XDECREF(special_obj);
+    Py_XDECREF(raw);
+    Py_XDECREF(pairs);
+    return NULL;
+}
+
+PyDoc_STRVAR(parse_plain_head_doc,
+"parse_plain_head($module, head, request_line, field_size, fields, /)\n"
+"--\n"
+"\n"
+"Parse a common request head: (method, target, path, query, minor, raw, pairs,\n"
+"special), or None for any head the full checks must judge (see parser.plain_head_py).");
+
+static PyObject *
+parse_plain_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t request_line_limit, field_size_limit, fields_limit;
+
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "parse_plain_head expected 4 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if (!PyBytes_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "parse_plain_head() argument 1 must be bytes, not %.200s",
+                     Py_TYPE(args[0])->tp_name);
+        return NULL;
+    }
+    if (limit_arg(args[1], &request_line_limit) < 0 || limit_arg(args[2], &field_size_limit) < 0 ||
+        limit_arg(args[3], &fields_limit) < 0)
+        return NULL;
+
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    const Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t i = 0;
+
+    /* request-line = method SP origin-form SP "HTTP/1." ("0" / "1"), then CRLF or the end */
+    while (i < n && (char_class[s[i]] & CC_TCHAR))
+        i++;
+    const Py_ssize_t method_len = i;
+    if (method_len == 0 || n - i < 2 || s[i] != ' ' || s[i + 1] != '/')
+        Py_RETURN_NONE;
+    i++;
+    const Py_ssize_t target_start = i;
+    Py_ssize_t query_at = -1;
+    i++; /* the "/" */
+    while (i < n && (char_class[s[i]] & CC_ORIGIN)) {
+        if (s[i] == '?' && query_at < 0)
+            query_at = i;
+        i++;
+    }
+    const Py_ssize_t target_end = i;
+    if (n - i < 9 || memcmp(s + i, " HTTP/1.", 8) != 0 || (s[i + 8] != '0' && s[i + 8] != '1'))
+        Py_RETURN_NONE;
+    const int minor = s[i + 8] - '0';
+    i += 9;
+    const Py_ssize_t line_end = i;
+    if (line_end > request_line_limit || n - line_end > field_size_limit)
+        Py_RETURN_NONE;
+    if (method_len == 7 && memcmp(s, "CONNECT", 7) == 0)
+        Py_RETURN_NONE;
+
+    /* *( CRLF field-name ":" OWS field-value OWS ) to the end */
+    field_span stack_spans[STACK_FIELDS];
+    field_span *spans = stack_spans;
+    Py_ssize_t cap = STACK_FIELDS, count = 0;
+    int special = 0;
+    PyObject *result = NULL;
+
+    while (i < n) {
+        if (n - i < 2 || s[i] != '\r' || s[i + 1] != '\n')
+            goto decline;
+        i += 2;
+        const Py_ssize_t name = i;
+        while (i < n && (char_class[s[i]] & CC_TCHAR))
+            i++;
+        if (i == name || i >= n || s[i] != ':')
+            goto decline;
+        const Py_ssize_t name_len = i - name;
+        i++;
+        while (i < n && (s[i] == ' ' || s[i] == '\t'))
+            i++;
+        const Py_ssize_t value = i;
+        while (i < n && (char_class[s[i]] & CC_VALUE))
+            i++;
+        Py_ssize_t value_end = i;
+        while (value_end > value && (s[value_end - 1] == ' ' || s[value_end - 1] == '\t'))
+            value_end--;
+        /* Whatever stopped the value must be the next CRLF (checked at the loop's top). */
+
+        if (count >= fields_limit)
+            goto decline;
+        if (count == cap) {
+            field_span *grown;
+            if (cap > PY_SSIZE_T_MAX / 2 / (Py_ssize_t)sizeof(field_span)) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            if (spans == stack_spans) {
+                grown = PyMem_Malloc((size_t)(cap * 2) * sizeof(field_span));
+                if (grown != NULL)
+                    memcpy(grown, stack_spans, sizeof(stack_spans));
+            }
+            else {
+                grown = PyMem_Realloc(spans, (size_t)(cap * 2) * sizeof(field_span));
+            }
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            spans = grown;
+            cap *= 2;
+        }
+        spans[count].name = name;
+        spans[count].name_len = name_len;
+        spans[count].value = value;
+        spans[count].value_len = value_end - value;
+        count++;
+
+        int bit = special_bit(s + name, name_len);
+        special |= bit | ((special & bit) << 1);
+    }
+    if (count > fields_limit)
+        goto decline;
+
+    result = build_result(get_state(module), s, method_len, target_start, target_end, query_at, minor,
+                          spans, count, special);
+    goto done;
+
+decline:
+    result = Py_NewRef(Py_None);
+done:
+    if (spans != stack_spans)
+        PyMem_Free(spans);
+    return result;
+}
+
+static PyMethodDef chead_methods[] = {
+    {"parse_plain_head", (PyCFunction)(void (*)(void))parse_plain_head, METH_FASTCALL,
+     parse_plain_head_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static int
+chead_exec(PyObject *module)
+{
+    chead_state *st = get_state(module);
+
+    init_char_classes();
+    if (init_known_index() < 0)
+        return -1;
+    for (int k = 0; k < N_METHODS; k++) {
+        st->methods[k] = PyUnicode_InternFromString(METHODS[k]);
+        if (st->methods[k] == NULL)
+            return -1;
+    }
+    for (int k = 0; k < N_KNOWN; k++) {
+        st->name_str[k] = PyUnicode_InternFromString(KNOWN_NAMES[k]);
+        if (st->name_str[k] == NULL)
+            return -1;
+        st->name_bytes[k] = PyBytes_FromString(KNOWN_NAMES[k]);
+        if (st->name_bytes[k] == NULL)
+            return -1;
+    }
+    if (PyModule_AddIntConstant(module, "SPECIAL_HOST", SPECIAL_HOST) < 0 ||
+        PyModule_AddIntConstant(module, "SPECIAL_CONTENT_LENGTH", SPECIAL_CONTENT_LENGTH) < 0 ||
+        PyModule_AddIntConstant(module, "SPECIAL_TRANSFER_ENCODING", SPECIAL_TRANSFER_ENCODING) < 0 ||
+        PyModule_AddIntConstant(module, "SPECIAL_CONNECTION", SPECIAL_CONNECTION) < 0 ||
+        PyModule_AddIntConstant(module, "SPECIAL_EXPECT", SPECIAL_EXPECT) < 0 ||
+        PyModule_AddIntConstant(module, "SPECIAL_UPGRADE", SPECIAL_UPGRADE) < 0 ||
+        PyModule_AddIntConstant(module, "SPECIAL_CONTENT_TYPE", SPECIAL_CONTENT_TYPE) < 0)
+        return -1;
+    return 0;
+}
+
+static int
+chead_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    chead_state *st = get_state(module);
+    if (st == NULL)
+        return 0;
+    for (int k = 0; k < N_METHODS; k++)
+        Py_VISIT(st->methods[k]);
+    for (int k = 0; k < N_KNOWN; k++) {
+        Py_VISIT(st->name_str[k]);
+        Py_VISIT(st->name_bytes[k]);
+    }
+    return 0;
+}
+
+static int
+chead_clear(PyObject *module)
+{
+    chead_state *st = get_state(module);
+    if (st == NULL)
+        return 0;
+    for (int k = 0; k < N_METHODS; k++)
+        Py_CLEAR(st->methods[k]);
+    for (int k = 0; k < N_KNOWN; k++) {
+        Py_CLEAR(st->name_str[k]);
+        Py_CLEAR(st->name_bytes[k]);
+    }
+    return 0;
+}
+
+static void
+chead_free(void *module)
+{
+    chead_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot chead_slots[] = {
+    {Py_mod_exec, chead_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef chead_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "server.protocol._chead",
+    .m_doc = "Compiled fast path of the HTTP/1.1 request-head parser (see parser.py).",
+    .m_size = sizeof(chead_state),
+    .m_methods = chead_methods,
+    .m_slots = chead_slots,
+    .m_traverse = chead_traverse,
+    .m_clear = chead_clear,
+    .m_free = chead_free,
+};
+
+PyMODINIT_FUNC
+PyInit__chead(void)
+{
+    return PyModuleDef_Init(&chead_module);
+}

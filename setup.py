@@ -1,0 +1,20 @@
+"""Build the optional C fast path of the request parser; the metadata is in pyproject.toml.
+
+``optional=True``: without a compiler the package still installs and the parser
+runs in pure Python (server/protocol/parser.py).
+"""
+
+import sys
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "server.protocol._chead",
+            ["server/protocol/_chead.c"],
+            extra_compile_args=[] if sys.platform == "win32" else ["-O2"],
+            optional=True,
+        )
+    ]
+)
