@@ -1,9 +1,10 @@
 """Request tasks whose first step runs at once, in the callback that made them.
 
 A task made with ``create_task`` takes its first step on the next loop
-iteration. Under load one iteration serves hundreds of connections, so that
-hop costs every request a whole iteration of latency, and a handler that
-answers without waiting (most do) could have answered right away.
+iteration. Under load one iteration serves hundreds of connections, so for a
+request that is already late (a new connection's first one, see
+``ServerHttpProtocol.start_task``) that hop is a whole iteration of latency,
+and a handler that answers without waiting (most do) could answer right away.
 
 ``create`` makes an ordinary ``asyncio.Task`` (``current_task()``, cancellation
 and context variables behave as in any task), scheduled as usual; ``step_now``

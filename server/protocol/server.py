@@ -16,9 +16,10 @@ A sink has ``feed_data(data, end_of_chunk)``, ``feed_eof(trailers)`` and
 already running and so owns the response (the protocol then only closes).
 
 Apps on the loop (native handlers, ASGI) run each request in a task from
-``start_task()`` and await ``drain()`` after writing, so a slow client pauses them. A connection switched to another protocol (WebSocket)
-is handed over with ``upgrade(receiver)``: from then on the receiver gets the
-bytes, the end of input, the loss of the connection and the graceful ``closing``.
+``start_task()`` and await ``drain()`` after writing, so a slow client pauses
+them. A connection switched to another protocol (WebSocket) is handed over with
+``upgrade(receiver)``: from then on the receiver gets the bytes, the end of
+input, the loss of the connection and the graceful ``closing``.
 """
 
 import asyncio

@@ -9,9 +9,9 @@
 
 No thread hop: the handler is a task on the worker's loop (one per request, so
 ``asyncio.current_task()``, ``asyncio.timeout()`` and context variables behave
-as in any task) whose first step runs as soon as the request's bytes are
-delivered (``start_task``), not on the next loop iteration. A request without a body gets no stream unless the handler
-asks for ``request.content``. A plain ``Response`` (the common case: no
+as in any task; see ``ServerHttpProtocol.start_task`` for when its first step
+runs). A request without a body gets no stream unless the handler asks for
+``request.content``. A plain ``Response`` (the common case: no
 compression, cookies, HEAD or ``on_response_prepare``) is serialised with its
 cached head lines and sent in one write; everything else goes through
 ``prepare``/``write_eof``. The body stream pauses reading when the handler
