@@ -199,3 +199,48 @@ def test_drain_raises_connection_reset_when_the_client_leaves():
         assert proto.written < proto.total
 
     asyncio.run(main())
+
+
+class AppOwnsTheResponse(ServerHttpProtocol):
+    """Its app is running when the body fails, so it answers the error itself (held here)."""
+
+    def __init__(self):
+        super().__init__(ServerConfig(keepalive=5))
+        self.errors = []
+
+    def on_request(self, head):
+        return self
+
+    def feed_data(self, data, end_of_chunk=False):
+        pass
+
+    def feed_eof(self, trailers=None):
+        pass
+
+    def set_exception(self, exc):
+        self.errors.append(exc)
+        return True
+
+
+def test_bytes_after_a_rejected_request_are_dropped_not_buffered():
+    """Reading pauses on the error, but bytes may still come (a transport reading
+    already, bytes read at accept): with the framing lost, none is kept."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        proto = AppOwnsTheResponse()
+        await loop.connect_accepted_socket(lambda: proto, ours)
+        proto.data_received(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        proto.data_received(b"zz\r\n")  # not a chunk size: the body fails while the app runs
+        assert [e.status for e in proto.errors] == [400]
+        assert "error" in proto._read_paused_by
+        before = proto._parser.buffered
+        for _ in range(64):
+            proto.data_received(b"x" * 65536)  # 4 MiB the client would have us hold
+        after = proto._parser.buffered
+        proto.transport.close()
+        theirs.close()
+        return before, after
+
+    before, after = asyncio.run(main())
+    assert after == before <= 4
