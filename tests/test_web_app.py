@@ -353,6 +353,13 @@ def test_async_factory_debug_tracebacks_and_sendfile(web_file):
         check_file_responses(srv.port)  # asyncio loop: loop.sendfile
 
 
+def test_application_debug_turns_tracebacks_on():
+    with Gunicorn("web_app:make_debug_app") as srv:
+        resp = raw(srv.port, b"GET /fail HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert resp.status == 500
+        assert b"Traceback" in resp.body and b"ValueError: boom in handler" in resp.body
+
+
 def test_hooks_run_once_per_worker_in_order(tmp_path, web_file):
     marks = tmp_path / "marks"
     env = {"WEB_MARKS": str(marks), "WEB_FILE": str(web_file)}

@@ -6,6 +6,7 @@
     shutdown: on_shutdown, cancel leftover handlers, cleanup_ctx (second halves), on_cleanup
 """
 
+import dataclasses
 import inspect
 
 from server.protocol.accesslog import access_log_enabled
@@ -30,6 +31,8 @@ async def resolve_app(app) -> Application:
 async def native_serving(worker, app) -> AppServing:
     app = await resolve_app(app)
     config = worker.server_config()
+    if app.debug:  # Application(debug=True): tracebacks in 500 pages, as ASYNCWORKER_DEBUG=1 does
+        config = dataclasses.replace(config, debug=True)
     context = WebContext(
         app=app,
         log=worker.log,

@@ -187,8 +187,8 @@ async def context(app):
     mark("ctx-exit")
 
 
-def build() -> web.Application:
-    app = web.Application(middlewares=[outer, inner])
+def build(debug: bool = False) -> web.Application:
+    app = web.Application(middlewares=[outer, inner], debug=debug)
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
@@ -235,3 +235,7 @@ async def make_app() -> web.Application:
 @web.app_factory
 def make_app_sync():
     return build()
+
+
+def make_debug_app() -> web.Application:
+    return build(debug=True)
