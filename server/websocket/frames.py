@@ -9,7 +9,8 @@ the first violation with the close code to send:
 * 1002 (protocol error): unmasked frame, reserved bits or opcodes, a control frame
   that is fragmented or longer than 125 bytes, a continuation without a message,
   a new message inside a fragmented one, a 64-bit length with its top bit set, a
-  close frame with a 1-byte payload or a code that may not be sent.
+  length not in its shortest form (s5.2: "the minimal number of bytes MUST be
+  used"), a close frame with a 1-byte payload or a code that may not be sent.
 * 1007 (invalid data): text or a close reason that is not UTF-8. Fragmented text is
   validated incrementally, so a bad sequence fails as soon as it arrives.
 * 1009 (too big): a message, after decompression, larger than ``max_message_size``.
@@ -221,6 +222,8 @@ class FrameParser:
             if len(buf) < 4:
                 return None
             (length,) = struct.unpack_from("!H", buf, 2)
+            if length < 126:
+                raise protocol_error("Frame length not in its shortest form")
             offset = 4
         elif length == 127:
             if len(buf) < 10:
@@ -228,6 +231,8 @@ class FrameParser:
             (length,) = struct.unpack_from("!Q", buf, 2)
             if length >> 63:
                 raise protocol_error("Frame length with its most significant bit set")
+            if length < 1 << 16:
+                raise protocol_error("Frame length not in its shortest form")
             offset = 10
         if opcode < Opcode.CLOSE:
             self._check_data_length(length, rsv1 if opcode else self._compressed)
