@@ -717,6 +717,51 @@ def test_pipelined_requests_one_at_a_time():
     assert parser.next_request() == [] and not parser.done and parser.buffered == 0
 
 
+def _events_and_state(parser: RequestParser, data) -> tuple:
+    try:
+        events = parser.feed(data)
+    except HttpError as exc:
+        events = exc.status
+    return events, parser.done, parser.in_message, parser.buffered
+
+
+@pytest.mark.parametrize("data, limits", [
+    (msg(GET11, H), Limits()),
+    (msg(GET11, H, b"Connection: close", b"X-A: 1"), Limits()),
+    (msg(POST, H, b"Content-Length: 5"), Limits()),
+    (msg(POST, H, b"Transfer-Encoding: chunked"), Limits()),
+    (msg(GET11, H, b"Content-Length: 0"), Limits()),
+    (b"\r\n" + msg(GET11, H), Limits()),
+    (msg(b"GET / HTTP/2.0", H), Limits()),
+    (msg(GET11, H, H), Limits()),
+    (b"GET", Limits()),
+    (b"GET / HTTP/1.1\r\n\r\n", Limits()),
+    (msg(GET11, H) + msg(GET11, H), Limits()),
+    (msg(POST, H, b"Content-Length: 5", body=b"hello"), Limits()),
+    (msg(line_of(32), H), Limits(request_line=32)),
+    (msg(line_of(33), H), Limits(request_line=32)),
+    (msg(GET11, H, field_of(30)), Limits(field_size=32)),
+    (msg(GET11, H, field_of(31)), Limits(field_size=32)),
+    (msg(GET11, H, field_of(8)), Limits(fields=2)),
+    (msg(GET11, H, field_of(8), field_of(8)), Limits(fields=2)),
+], ids=["get", "fields", "content-length", "chunked", "cl0", "leading-crlf", "http2", "two-hosts",
+        "piece", "no-host", "pipelined", "with-body", "line-at-limit", "line-past-limit",
+        "field-at-limit", "field-past-limit", "fields-at-limit", "fields-past-limit"])
+def test_a_head_fed_whole_gives_what_the_buffer_gives(data, limits):
+    """A piece that is exactly one head is parsed without the buffer: the same events,
+    errors and parser state as the same bytes taken through it (a bytearray always is)."""
+    direct = _events_and_state(RequestParser(limits), data)
+    buffered = _events_and_state(RequestParser(limits), bytearray(data))
+    assert direct == buffered if isinstance(direct[0], int) else _keys(direct) == _keys(buffered)
+
+
+def _keys(result: tuple) -> tuple:
+    events, *state = result
+    keys = {RequestHead: lambda e: Message(e).key()[0], Data: lambda e: (e.data, e.end_of_chunk),
+            EndOfMessage: lambda e: ("end", e.trailers)}
+    return [keys[type(e)](e) for e in events], state
+
+
 def test_feed_while_done_only_buffers():
     parser = RequestParser()
     parser.feed(msg(GET11, H))

@@ -162,6 +162,10 @@ class RequestParser:
 
     def feed(self, data: bytes) -> list:
         """Take more bytes; return the events they complete (maybe none)."""
+        if self._state == HEAD and not self._buf and type(data) is bytes:
+            end = data.find(b"\r\n\r\n")
+            if 0 <= end == len(data) - 4 and end + 4 <= self.limits.head_size and not data.startswith(b"\r\n"):
+                return self._whole_head(data[:end])
         self._buf += data
         if self._state == DONE:
             return []
@@ -226,6 +230,20 @@ class RequestParser:
             self._state = ERROR
             raise
         return events
+
+    def _whole_head(self, head: bytes) -> list:
+        """The events of bytes that are exactly one head (the common request): what
+        ``_run`` gives for them, without passing them through the buffer."""
+        try:
+            parsed = self._parse_plain_head(head) or self._parse_any_head(head)
+        except Exception:
+            self._state = ERROR
+            raise
+        if parsed.chunked or parsed.content_length:
+            self._start_body(parsed)
+            return [parsed]
+        self._state = DONE
+        return [parsed, _END_OF_MESSAGE]
 
     def _finish(self, events: list, trailers: CIMultiDict | None = None) -> None:
         events.append(EndOfMessage(trailers) if trailers else _END_OF_MESSAGE)
