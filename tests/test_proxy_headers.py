@@ -145,6 +145,22 @@ def test_asgi_and_native_apps_see_the_same_client(app, kind, view):
     assert view(json.loads(untrusted.body)) == (UNTRUSTED, "http")
 
 
+@pytest.mark.parametrize("app, kind, view", [
+    ("proxy_app:asgi_app", "asgi", lambda body: (body["client"][0], body["scheme"])),
+    ("proxy_app:native_app", "native", lambda body: (body["remote"], body["scheme"])),
+])
+def test_each_request_of_a_connection_has_its_own_forwarded_client(app, kind, view):
+    """What a request forwarded is not kept for the next ones on the same connection."""
+    with Gunicorn(app, env={"ASYNCWORKER_APP_KIND": kind}) as gunicorn:
+        with socket.create_connection(("127.0.0.1", gunicorn.port), timeout=10) as sock:
+            seen_in_turn = []
+            for headers in ("", SPOOF, "", SPOOF):
+                sock.sendall(f"GET /who HTTP/1.1\r\nHost: internal:8000\r\n{headers}\r\n".encode())
+                seen_in_turn.append(view(json.loads(read_response(sock).body)))
+    direct, forwarded = (TRUSTED, "http"), ("198.51.100.7", "https")
+    assert seen_in_turn == [direct, forwarded, direct, forwarded]
+
+
 def test_native_request_host_is_the_forwarded_host_from_trusted_peers_only():
     with Gunicorn("proxy_app:native_app", env={"ASYNCWORKER_APP_KIND": "native"}) as gunicorn:
         trusted = json.loads(ask(gunicorn.port, SPOOF, TRUSTED).body)

@@ -51,7 +51,7 @@ class HttpExchange:
                  "_state", "_detached", "_framing", "_head_bytes", "_response", "_trailers",
                  "_trailer_lines", "_logged", "_started_at")
 
-    def __init__(self, protocol, head, config, scope_peer=None, server=None):
+    def __init__(self, protocol, head, config, scope_peer: tuple, server):
         self.protocol = protocol
         self.head = head
         self.config = config  # ASGIConfig
@@ -59,10 +59,8 @@ class HttpExchange:
         self._body = RequestBody(protocol, True, self._body_error) if head.has_body else None
         self._body_ended = False  # the body was ended before the app asked for it
         self._peer_closed = False  # likewise, the client's EOF
-        client, scheme = scope_peer if scope_peer is not None else (None, None)
-        self.scope = http_scope(protocol, head, asgi_version=config.asgi_version,
-                                root_path=config.root_path, state=config.state,
-                                client=client, scheme=scheme, server=server)
+        self.scope = http_scope(head, scope_peer, server, asgi_version=config.asgi_version,
+                                root_path=config.root_path, state=config.state)
         self._state = START
         self._detached = False  # the client is gone, or the server answered the request itself
         self._framing = None  # writer.BodyFraming, from http.response.start on

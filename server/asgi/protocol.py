@@ -18,7 +18,7 @@ from server.websocket import is_upgrade_request
 
 from .exchange import HttpExchange
 from .head import HeadCache
-from .scope import server_address
+from .scope import scope_client, server_address
 from .websocket import start_websocket
 
 
@@ -54,17 +54,14 @@ class ASGIServerHttpProtocol(ServerHttpProtocol):
         self._exchange = None  # the HttpExchange or WebSocketSession of the request in flight
         self.writing_paused = False  # the transport's buffer is full: senders wait for a drain
         self._scope_server = None  # the scope's "server", once known
-        self._scope_peer = None  # (client, scheme) for the scope, when no proxy policy applies
+        self._scope_peer = None  # (Forwarded, (client, scheme)) of the last request
 
     def on_request(self, head):
         if head.upgrade and is_upgrade_request(head):
             self._exchange = start_websocket(self, head, self.asgi)
             return None
         asgi = self.asgi
-        server = self._scope_server
-        if server is None:
-            server = self._scope_server = server_address(self.sockname)
-        exchange = HttpExchange(self, head, asgi, self._peer_for_scope(), server)
+        exchange = HttpExchange(self, head, asgi, self.scope_peer(head), self.scope_server())
         self._exchange = exchange
         # One task per request (the app may rely on current_task(), its own
         # contextvars and cancellation); the exchange drops the task from the
@@ -73,16 +70,23 @@ class ASGIServerHttpProtocol(ServerHttpProtocol):
         asgi.tasks.add(task)
         return exchange.body if head.has_body else None
 
-    def _peer_for_scope(self):
-        """``(client, scheme)`` of every request on this connection, or None when a proxy policy decides."""
-        if self.config.proxy is not None:
-            return None
-        peer = self._scope_peer
-        if peer is None:
-            peername = self.peername
-            client = tuple(peername[:2]) if isinstance(peername, tuple) else None
-            peer = self._scope_peer = (client, self.config.scheme)
+    def scope_peer(self, head) -> tuple:
+        """The scope's ``(client, scheme)`` for ``head``: a trusted proxy's, or the
+        connection's own (the same for every request that forwards nothing: made once)."""
+        forwarded = self.forwarded(head)
+        cached = self._scope_peer
+        if cached is not None and cached[0] is forwarded:
+            return cached[1]
+        peer = (scope_client(forwarded.client), forwarded.scheme)
+        self._scope_peer = (forwarded, peer)
         return peer
+
+    def scope_server(self):
+        """The scope's ``server``: the listening address."""
+        server = self._scope_server
+        if server is None:
+            server = self._scope_server = server_address(self.sockname)
+        return server
 
     def on_pause_writing(self) -> None:
         self.writing_paused = True

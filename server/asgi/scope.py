@@ -21,25 +21,14 @@ HTTP_EXTENSIONS = ("http.response.trailers", "http.response.pathsend", "http.res
 _HTTP_VERSIONS = {(1, 1): "1.1", (1, 0): "1.0"}
 
 
-def http_scope(protocol, head, *, asgi_version: str, root_path: str, state: dict,
-               client=None, scheme: str | None = None, server=None) -> dict:
-    """The ``http`` scope of ``head``.
-
-    ``client``, ``scheme`` and ``server`` may be given when the caller already
-    knows them (they are constant for a connection without a proxy policy).
-    """
+def http_scope(head, peer: tuple, server, *, asgi_version: str, root_path: str, state: dict) -> dict:
+    """The ``http`` scope of ``head``; ``peer`` is the scope's ``(client, scheme)``
+    (see ``ASGIServerHttpProtocol.scope_peer``), ``server`` its server address."""
     path = head.path
-    raw_path = path.encode("latin-1")
-    if "%" in path:
-        path = unquote(path)
-    if root_path and not (path == root_path or path.startswith(root_path + "/")):
-        path = root_path + path
-        raw_path = root_path.encode("utf-8") + raw_path
-    if scheme is None:
-        client = protocol.client_address(head)
-        if client is not None:
-            client = tuple(client[:2])
-        scheme = protocol.url_scheme(head)
+    if root_path or "%" in path:
+        path, raw_path = _paths(path, root_path)
+    else:
+        raw_path = path.encode("latin-1")
     version = head.version
     return {
         "asgi": {"version": asgi_version, "spec_version": ASGI_SPEC_VERSION},
@@ -49,34 +38,20 @@ def http_scope(protocol, head, *, asgi_version: str, root_path: str, state: dict
         "query_string": head.query.encode("latin-1"),
         "root_path": root_path,
         "headers": [(name.lower(), value) for name, value in head.raw_headers],
-        "client": client,
-        "server": server if server is not None else server_address(protocol.sockname),
+        "client": peer[0],
+        "server": server,
         "state": state.copy(),
         "type": "http",
         "method": head.method,
-        "scheme": scheme,
+        "scheme": peer[1],
         "extensions": {"http.response.trailers": {}, "http.response.pathsend": {},
                        "http.response.zerocopysend": {}},
     }
 
 
-def websocket_scope(protocol, head, *, asgi_version: str, root_path: str, state: dict,
+def websocket_scope(head, peer: tuple, server, *, asgi_version: str, root_path: str, state: dict,
                     subprotocols: list[str]) -> dict:
-    scope = _common_scope(protocol, head, asgi_version, root_path, state)
-    scope["type"] = "websocket"
-    scope["scheme"] = "wss" if protocol.url_scheme(head) == "https" else "ws"
-    scope["subprotocols"] = subprotocols
-    scope["extensions"] = {"websocket.http.response": {}}
-    return scope
-
-
-def _common_scope(protocol, head, asgi_version: str, root_path: str, state: dict) -> dict:
-    path = unquote(head.path) if "%" in head.path else head.path
-    raw_path = head.path.encode("latin-1")
-    if root_path and not (path == root_path or path.startswith(root_path + "/")):
-        path = root_path + path
-        raw_path = root_path.encode("utf-8") + raw_path
-    client = protocol.client_address(head)
+    path, raw_path = _paths(head.path, root_path)
     return {
         "asgi": {"version": asgi_version, "spec_version": ASGI_SPEC_VERSION},
         "http_version": "%d.%d" % head.version,
@@ -85,10 +60,29 @@ def _common_scope(protocol, head, asgi_version: str, root_path: str, state: dict
         "query_string": head.query.encode("latin-1"),
         "root_path": root_path,
         "headers": [(name.lower(), value) for name, value in head.raw_headers],
-        "client": tuple(client[:2]) if client else None,
-        "server": server_address(protocol.sockname),
+        "client": peer[0],
+        "server": server,
         "state": state.copy(),
+        "type": "websocket",
+        "scheme": "wss" if peer[1] == "https" else "ws",
+        "subprotocols": subprotocols,
+        "extensions": {"websocket.http.response": {}},
     }
+
+
+def _paths(target_path: str, root_path: str) -> tuple[str, bytes]:
+    """``(path, raw_path)`` of the scope: decoded, and both under ``root_path``."""
+    path = unquote(target_path) if "%" in target_path else target_path
+    raw_path = target_path.encode("latin-1")
+    if root_path and not (path == root_path or path.startswith(root_path + "/")):
+        path = root_path + path
+        raw_path = root_path.encode("utf-8") + raw_path
+    return path, raw_path
+
+
+def scope_client(client):
+    """The scope's ``client``: ``(host, port)`` (an IPv6 peername has four items), or None."""
+    return tuple(client[:2]) if client else None
 
 
 def server_address(sockname):

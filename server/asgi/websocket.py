@@ -54,7 +54,8 @@ class WebSocketSession:
         self.head = head
         self.request = request  # HandshakeRequest
         self.config = config
-        self.scope = websocket_scope(protocol, head, asgi_version=config.asgi_version,
+        self.scope = websocket_scope(head, protocol.scope_peer(head), protocol.scope_server(),
+                                     asgi_version=config.asgi_version,
                                      root_path=config.root_path, state=config.state,
                                      subprotocols=list(request.subprotocols))
         self._state = CONNECTING

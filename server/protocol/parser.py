@@ -137,6 +137,8 @@ class RequestParser:
 
     def __init__(self, limits: Limits = Limits()):
         self.limits = limits
+        self._head_size = limits.head_size  # (Limits is frozen: computed once)
+        self._plain_limits = (limits.request_line, limits.field_size, limits.fields)
         self._buf = bytearray()
         self._state = HEAD
         self._scan_from = 0  # where to resume looking for the end of the head
@@ -164,7 +166,7 @@ class RequestParser:
         """Take more bytes; return the events they complete (maybe none)."""
         if self._state == HEAD and not self._buf and type(data) is bytes:
             end = data.find(b"\r\n\r\n")
-            if 0 <= end == len(data) - 4 and end + 4 <= self.limits.head_size and not data.startswith(b"\r\n"):
+            if 0 <= end == len(data) - 4 and end + 4 <= self._head_size and not data.startswith(b"\r\n"):
                 return self._whole_head(data[:end])
         self._buf += data
         if self._state == DONE:
@@ -261,7 +263,7 @@ class RequestParser:
             self._check_partial_head()
             self._scan_from = max(0, len(buf) - 3)
             return None
-        if end + 4 > self.limits.head_size:
+        if end + 4 > self._head_size:
             raise HeaderFieldsTooLarge("Request header fields too large")
         head = bytes(buf[:end])
         del buf[: end + 4]
@@ -298,8 +300,7 @@ class RequestParser:
     def _parse_plain_head(self, head: bytes) -> RequestHead | None:
         """The common head, parsed by ``plain_head``; None for any other, which the
         full checks then accept or refuse."""
-        limits = self.limits
-        plain = self._plain_head(head, limits.request_line, limits.field_size, limits.fields)
+        plain = self._plain_head(head, *self._plain_limits)
         if plain is None:
             return None
         method, target, path, query, minor, raw, pairs, special = plain
