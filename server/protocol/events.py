@@ -25,10 +25,7 @@ class RequestHead:
     chunked: bool
     expect_continue: bool
     upgrade: bool
-
-    @property
-    def has_body(self) -> bool:
-        return self.chunked or bool(self.content_length)
+    has_body: bool  # chunked or a Content-Length above 0 (a field: read several times per request)
 
 
 @dataclass(slots=True, eq=False)

@@ -310,7 +310,7 @@ class RequestParser:
             # (HTTP/1.1), content_length 0, not chunked, no 100-continue, no upgrade.
             # Positional, as keywords would double the cost of this call.
             return RequestHead(method, target, path, query, _VERSIONS[minor], headers, raw,
-                               minor == 1, 0, False, False, False)
+                               minor == 1, 0, False, False, False, False)
         return _build_head(method, target, path, query, _VERSIONS[minor], headers, raw)
 
     def _parse_any_head(self, head: bytes) -> RequestHead:
@@ -531,6 +531,7 @@ def _build_head(method, target, path, query, version, headers, raw) -> RequestHe
         chunked=chunked,
         expect_continue=expect_continue,
         upgrade="upgrade" in tokens and "Upgrade" in headers,
+        has_body=chunked or bool(content_length),
     )
     return head
 

@@ -162,7 +162,7 @@ class ServerHttpProtocol(asyncio.Protocol):
             # The first bytes of a head: its time starts now (a head that arrives
             # whole never needs the timer).
             timer.start("head", self.config.head_timeout)
-        if parser.done and parser.buffered > PIPELINE_BUFFER:
+        if parser.buffered > PIPELINE_BUFFER and parser.done:
             self.pause_reading("pipeline")
 
     def eof_received(self) -> bool:
@@ -476,7 +476,8 @@ class ServerHttpProtocol(asyncio.Protocol):
 
     def _next_events(self) -> list:
         """Parse the next pipelined request, or arm the timer that waits for one."""
-        self.resume_reading("pipeline")
+        if self._read_paused_by:
+            self.resume_reading("pipeline")
         parser = self._parser
         try:
             events = parser.next_request()
