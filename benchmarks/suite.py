@@ -299,7 +299,7 @@ def target_checks(results: Results, by_name: dict, memory: dict) -> list:
     ratio("hello", "asyncworker", "gthread", 4.0, "WSGI hello c=50 >= 4x gthread")
     ratio("chunked", "asyncworker", "gthread", 2.5, "chunked stream >= 2.5x gthread")
     ratio("echo-1MiB", "asyncworker", "gthread", 2.0, "1 MiB POST echo >= 2x gthread")
-    ratio("asgi-hello", "asyncworker-asgi", "uvicorn", 1.0, "ASGI hello >= 1.0x uvicorn worker")
+    ratio("asgi-hello", "asyncworker-asgi", "uvicorn", 1.2, "ASGI hello >= 1.2x uvicorn worker")
     ratio("asgi-hello", "asyncworker-asgi", "gunicorn-asgi", 1.5, "ASGI hello >= 1.5x gunicorn asgi worker")
     ratio("native-hello", "asyncworker-native", "aiohttp", 1.5, "native hello >= 1.5x aiohttp web")
     rows = results.row("hello-c1000", "asyncworker")
