@@ -167,3 +167,23 @@ def test_native_request_host_is_the_forwarded_host_from_trusted_peers_only():
         untrusted = json.loads(ask(gunicorn.port, SPOOF, UNTRUSTED).body)
     assert trusted["host"] == "shop.example:8443"
     assert untrusted["host"] == "internal:8000"
+
+
+@pytest.mark.parametrize("app, kind", [("proxy_app:app", "wsgi"), ("proxy_app:asgi_app", "asgi")])
+def test_header_map_refuse_answers_400_to_a_name_with_an_underscore(app, kind):
+    """gunicorn's header_map = refuse: any field name with "_" gets a 400, except the
+    forwarder_headers of a trusted proxy; other requests on the server are served."""
+    with Gunicorn(app, "--header-map", "refuse", env={"ASYNCWORKER_APP_KIND": kind}) as gunicorn:
+        refused = ask(gunicorn.port, "X_Custom: 1\r\n", UNTRUSTED)
+        assert refused.status == 400 and b"X_Custom" in refused.body
+        assert ask(gunicorn.port, "X-Custom: 1\r\n", UNTRUSTED).status == 200
+        assert ask(gunicorn.port, "Script_Name: /shop\r\n", TRUSTED).status == 200  # a forwarder header
+        assert ask(gunicorn.port, "Script_Name: /shop\r\n", UNTRUSTED).status == 400
+
+
+def test_header_map_drop_is_the_default_and_lenient_settings_are_reported():
+    with Gunicorn(APP, "--permit-obsolete-folding", "--header-map", "dangerous") as gunicorn:
+        assert ask(gunicorn.port, "X_Custom: 1\r\n", UNTRUSTED).status == 200  # dropped, not refused
+        log = wait_until(lambda: "header_map = dangerous is not supported" in gunicorn.log_text()
+                         and gunicorn.log_text(), 5, what="the warnings")
+    assert "permit_obsolete_folding is not supported by this worker" in log

@@ -56,6 +56,7 @@ class ServerConfig:
     server_header: bytes = b"asyncworker"
     scheme: str = "http"  # "https" on TLS listeners
     proxy: object = None  # a proxy.ProxyPolicy: forwarded headers and the PROXY protocol
+    refuse_underscores: bool = False  # gunicorn's header_map = refuse: a field name with "_" gets a 400
     log: object = None  # a gunicorn Logger (or anything with debug/info/warning/exception)
 
 
@@ -509,6 +510,12 @@ class ServerHttpProtocol(asyncio.Protocol):
         if forwarded.error is not None:
             self.handle_error(400, forwarded.error, close=head.has_body)
             return
+        if self.config.refuse_underscores:
+            name = _underscore_name(head, forwarded.fields)
+            if name is not None:
+                self.handle_error(400, f"Invalid header name {name!r}: '_' is refused (header_map)",
+                                  close=head.has_body)
+                return
         allowed = self.config.allowed_methods
         if allowed is not None and head.method not in allowed:
             self.handle_error(405, f"Method {head.method} not allowed",
@@ -584,6 +591,14 @@ class ServerHttpProtocol(asyncio.Protocol):
             self.handle_error(408, timeout.message, close=True)
         else:
             self.close()
+
+
+def _underscore_name(head: RequestHead, allowed: frozenset) -> str | None:
+    """The first field name holding "_" that is not a trusted proxy's forwarder field."""
+    for name in head.headers:
+        if "_" in name and name.upper() not in allowed:
+            return name
+    return None
 
 
 def _peer_ip(peername) -> str:

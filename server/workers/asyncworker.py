@@ -28,7 +28,7 @@ from server.protocol.server import ServerConfig
 
 from .apps import serving_for
 from .listeners import Listeners
-from .settings import WorkerSettings
+from .settings import WorkerSettings, unsupported_settings
 from .tls import ssl_context
 
 HEARTBEAT_INTERVAL = 1.0
@@ -99,11 +99,14 @@ class AsyncWorker(base.Worker):
             server_header=s.server_header.encode("latin-1"),
             scheme="https" if self.cfg.is_ssl else "http",
             proxy=ProxyPolicy.from_gunicorn(self.cfg, s.proxy_headers),
+            refuse_underscores=getattr(self.cfg, "header_map", "drop") == "refuse",
             log=self.log,
         )
 
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
+        for warning in unsupported_settings(self.cfg):
+            self.log.warning(warning)
         serving = await serving_for(self, self.wsgi, self.settings.app_kind)
         heartbeat = self.loop.create_task(self._heartbeat())
         try:
