@@ -28,6 +28,9 @@ ASYNCWORKER_PROXY_HEADERS       x-forwarded  which headers of a peer in gunicorn
                                            and host: x-forwarded (X-Forwarded-For/-Host/
                                            -Port), forwarded (RFC 7239) or off
 ==============================  =========  ===========================================
+
+``unsupported_settings`` names the gunicorn settings that would loosen the parser,
+which this worker does not offer; the worker logs them at start-up.
 """
 
 import os
