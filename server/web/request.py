@@ -50,6 +50,10 @@ class Request(StateMapping):
         self.match_info = None
         self.tmp_dir = tmp_dir
         self._state: dict = {}
+        # Set here although the class has defaults: attributes first set later make the
+        # instance dict give up its shared keys, which costs more than setting them now.
+        self._response = None
+        self._task = None
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"

@@ -64,6 +64,10 @@ class StreamResponse:
     _warned_truncated = False
 
     def __init__(self, *, status: int = 200, reason: str | None = None, headers=None):
+        # The attributes set when the response is sent, set now (see Request.__init__).
+        self._protocol = None
+        self._writer = None
+        self._eof_sent = False
         self._headers = CIMultiDict(headers) if headers else CIMultiDict()
         if reason is None and type(status) is int and status in _REASONS:
             self._status = status
