@@ -72,6 +72,10 @@ def test_websocket_scope_and_echo_and_disconnect(raw):
         assert ws.recv(timeout=10) == b"\x00binary"
         ws.close(code=1000, reason="client done")
     assert scope["type"] == "websocket"
+    assert sorted(scope) == sorted(["asgi", "http_version", "path", "raw_path", "query_string", "root_path",
+                                    "headers", "client", "server", "type", "scheme", "subprotocols",
+                                    "extensions"])  # no "method"; "state" is not sent back
+    assert scope["http_version"] == "1.1"
     assert scope["asgi"] == {"version": "3.0", "spec_version": "2.5"}
     assert (scope["scheme"], scope["path"], scope["raw_path"], scope["query_string"]) == \
         ("ws", "/ws/scope", "/ws/scope", "a=1")

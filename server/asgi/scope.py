@@ -15,15 +15,13 @@ from urllib.parse import unquote
 # 2.4: send() on a closed connection raises an OSError (ClientDisconnected);
 # 2.5: websocket.disconnect has the close reason.
 ASGI_SPEC_VERSION = "2.5"
-HTTP_EXTENSIONS = ("http.response.trailers", "http.response.pathsend", "http.response.zerocopysend")  # as in http_scope
-
-
 _HTTP_VERSIONS = {(1, 1): "1.1", (1, 0): "1.0"}
 
 
 def http_scope(head, peer: tuple, server, *, asgi_version: str, root_path: str, state: dict) -> dict:
     """The ``http`` scope of ``head``; ``peer`` is the scope's ``(client, scheme)``
-    (see ``ASGIServerHttpProtocol.scope_peer``), ``server`` its server address."""
+    (see ``ASGIServerHttpProtocol.scope_peer``), ``server`` its server address.
+    One dict literal: this runs for every request."""
     path = head.path
     if root_path or "%" in path:
         path, raw_path = _paths(path, root_path)
@@ -51,23 +49,15 @@ def http_scope(head, peer: tuple, server, *, asgi_version: str, root_path: str, 
 
 def websocket_scope(head, peer: tuple, server, *, asgi_version: str, root_path: str, state: dict,
                     subprotocols: list[str]) -> dict:
-    path, raw_path = _paths(head.path, root_path)
-    return {
-        "asgi": {"version": asgi_version, "spec_version": ASGI_SPEC_VERSION},
-        "http_version": "%d.%d" % head.version,
-        "path": path,
-        "raw_path": raw_path,
-        "query_string": head.query.encode("latin-1"),
-        "root_path": root_path,
-        "headers": [(name.lower(), value) for name, value in head.raw_headers],
-        "client": peer[0],
-        "server": server,
-        "state": state.copy(),
-        "type": "websocket",
-        "scheme": "wss" if peer[1] == "https" else "ws",
-        "subprotocols": subprotocols,
-        "extensions": {"websocket.http.response": {}},
-    }
+    """The ``websocket`` scope: the ``http`` one's connection keys, with its own type,
+    scheme, subprotocols and extensions (and no method)."""
+    scope = http_scope(head, peer, server, asgi_version=asgi_version, root_path=root_path, state=state)
+    del scope["method"]
+    scope["type"] = "websocket"
+    scope["scheme"] = "wss" if peer[1] == "https" else "ws"
+    scope["subprotocols"] = subprotocols
+    scope["extensions"] = {"websocket.http.response": {}}
+    return scope
 
 
 def _paths(target_path: str, root_path: str) -> tuple[str, bytes]:
