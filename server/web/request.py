@@ -39,8 +39,6 @@ class Request(StateMapping):
     _body: bytes | None = None
     _post: MultiDictProxy | None = None
     _query: MultiDictProxy | None = None
-    _response = None  # the response that was prepared for this request
-    _task = None  # the task serving it
 
     def __init__(self, head, content, protocol, app, *, tmp_dir: str | None = None):
         self.head = head
@@ -50,10 +48,9 @@ class Request(StateMapping):
         self.match_info = None
         self.tmp_dir = tmp_dir
         self._state: dict = {}
-        # Set here although the class has defaults: attributes first set later make the
-        # instance dict give up its shared keys, which costs more than setting them now.
-        self._response = None
-        self._task = None
+        # Set by the protocol later, but set now (see StreamResponse.__init__).
+        self._response = None  # the response that was prepared for this request
+        self._task = None  # the task serving it
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"

@@ -58,15 +58,13 @@ class StreamResponse:
     _coding: str | None = None
     _compressor: ResponseCompressor | None = None
     _keep_alive: bool | None = None
-    _protocol = None
-    _writer: ResponseWriter | None = None
-    _eof_sent = False
     _warned_truncated = False
 
     def __init__(self, *, status: int = 200, reason: str | None = None, headers=None):
-        # The attributes set when the response is sent, set now (see Request.__init__).
+        # Set when the response is sent, but set now: attributes first set later make the
+        # instance dict give up its shared keys, which costs more than setting them here.
         self._protocol = None
-        self._writer = None
+        self._writer: ResponseWriter | None = None
         self._eof_sent = False
         self._headers = CIMultiDict(headers) if headers else CIMultiDict()
         if reason is None and type(status) is int and status in _REASONS:
