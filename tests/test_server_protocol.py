@@ -3,6 +3,9 @@
 import asyncio
 import socket
 
+import pytest
+
+import server.protocol.server as server_module
 from server.protocol.server import PIPELINE_BUFFER, ServerConfig, ServerHttpProtocol
 from server.protocol.writer import ResponseWriter
 
@@ -19,7 +22,7 @@ class HeldResponses(ServerHttpProtocol):
 
     def answer(self):
         head = self.heads[-1]
-        writer = ResponseWriter(head.method, head.version, head.keep_alive, b"")
+        writer = ResponseWriter(head.method, head.version, head.keep_alive and self.keep_alive_allowed, b"")
         self.write(writer.head(200, "OK", [], 2) + writer.body(head.path[-2:].encode()))
         self.response_finished(writer.keep_alive)
 
@@ -244,3 +247,74 @@ def test_bytes_after_a_rejected_request_are_dropped_not_buffered():
 
     before, after = asyncio.run(main())
     assert after == before <= 4
+
+
+async def read_until_closed(loop, sock, timeout: float) -> tuple[bytes, float]:
+    """Everything ``sock`` receives until the peer closes, and when that was (loop time)."""
+    data = b""
+    async def read():
+        nonlocal data
+        while chunk := await loop.sock_recv(sock, 65536):
+            data += chunk
+    await asyncio.wait_for(read(), timeout)
+    return data, loop.time()
+
+
+def test_lingering_after_a_rejected_request_ends_at_the_linger_timeout(monkeypatch):
+    """After its 400 the connection is half-closed and the client's further bytes drained;
+    a client that keeps trickling them is cut off after LINGER_TIMEOUT (well under
+    LINGER_LIMIT bytes: the time bound is the one crossed here)."""
+    monkeypatch.setattr(server_module, "LINGER_TIMEOUT", 0.5)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        theirs.setblocking(False)
+        proto = HeldResponses()
+        await loop.connect_accepted_socket(lambda: proto, ours)
+        started = loop.time()
+        await loop.sock_sendall(theirs, b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5, 5\r\n\r\n")
+        data, _ = await read_until_closed(loop, theirs, 5)  # our side's EOF: the half-close
+        assert data.startswith(b"HTTP/1.1 400 ") and not proto.heads
+        sent = 0
+        with pytest.raises(OSError):  # the full close: a send fails
+            for _ in range(100):  # 10 s of a byte every 0.1 s, unless the server closes first
+                await asyncio.sleep(0.1)
+                await loop.sock_sendall(theirs, b"x")
+                sent += 1
+        assert sent >= 3 and 0.5 <= loop.time() - started < 3, (sent, loop.time() - started)
+        theirs.close()
+
+    asyncio.run(main())
+
+
+def test_a_fresh_connection_gets_the_first_request_grace_when_the_worker_stops(monkeypatch):
+    """On graceful stop a connection that has sent nothing yet may still send its request
+    within FIRST_REQUEST_GRACE (and gets an answer that closes); one that stays silent
+    is closed when the grace is over."""
+    monkeypatch.setattr(server_module, "FIRST_REQUEST_GRACE", 0.5)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        pairs = [socket.socketpair() for _ in range(2)]
+        protos = []
+        for ours, theirs in pairs:
+            theirs.setblocking(False)
+            protos.append(HeldResponses())
+            await loop.connect_accepted_socket(lambda: protos[-1], ours)
+        (_, late), (_, silent) = pairs
+        started = loop.time()
+        for proto in protos:
+            proto.closing()
+        await asyncio.sleep(0.1)
+        await loop.sock_sendall(late, b"GET /ab HTTP/1.1\r\nHost: t\r\n\r\n")
+        await wait_for(lambda: protos[0].heads)
+        protos[0].answer()
+        data, _ = await read_until_closed(loop, late, 5)
+        assert data.startswith(b"HTTP/1.1 200 ") and b"Connection: close\r\n" in data and data.endswith(b"ab")
+        data, closed_at = await read_until_closed(loop, silent, 5)
+        assert data == b"" and 0.5 <= closed_at - started < 3, closed_at - started
+        late.close()
+        silent.close()
+
+    asyncio.run(main())
