@@ -15,6 +15,7 @@ value, a header list of another type, unhashable pairs) takes the full path.
 The body pieces that follow a head are framed by the writer's ``BodyFraming``.
 """
 
+from server.protocol.caches import remember
 from server.protocol.writer import BodyFraming, ResponseWriter, http_date
 
 from .messages import header_pairs, status_of
@@ -100,9 +101,6 @@ class HeadCache:
         data = writer.head(status, reason, headers)  # raises on an unsafe header
         head = Head(status, reason, headers, writer, data)
         if key is not None and head.split_date(data):
-            heads = self._heads
-            if len(heads) >= CACHE_SIZE:
-                heads.clear()
-            heads[key] = head
+            remember(self._heads, key, head, CACHE_SIZE)
         return head, data
 

@@ -20,6 +20,7 @@ import re
 import time
 from email.utils import formatdate
 
+from .caches import remember
 from .errors import ResponseHeaderError
 from .grammar import token as _token
 
@@ -73,11 +74,7 @@ def parse_status(status: str) -> tuple[int, str]:
     m = _STATUS.fullmatch(status) if isinstance(status, str) else None
     if m is None:
         raise ResponseHeaderError(f"Invalid status line: {status!r}")
-    parsed = int(m.group(1)), m.group(2)
-    if len(_status_cache) >= LINE_CACHE_SIZE:
-        _status_cache.clear()
-    _status_cache[status] = parsed
-    return parsed
+    return remember(_status_cache, status, (int(m.group(1)), m.group(2)), LINE_CACHE_SIZE)
 
 
 def check_header(name: str, value: str) -> None:
@@ -215,10 +212,7 @@ def _header_line(field) -> bytes | int:
         line = b""  # ours are authoritative
     else:
         line = b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1"))
-    if len(_line_cache) >= LINE_CACHE_SIZE:
-        _line_cache.clear()
-    _line_cache[(name, value)] = line
-    return line
+    return remember(_line_cache, (name, value), line, LINE_CACHE_SIZE)
 
 
 def continue_response() -> bytes:

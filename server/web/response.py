@@ -21,6 +21,7 @@ from http.cookies import SimpleCookie
 
 from multidict import CIMultiDict
 
+from server.protocol.caches import remember
 from server.protocol.errors import ResponseHeaderError
 from server.protocol.writer import HOP_BY_HOP, ResponseWriter, check_header, http_date, parse_status
 
@@ -538,11 +539,7 @@ def _head_lines(status: int, reason: str, fields: tuple) -> bytes | None:
         if name.lower() in _NOT_FROM_APP:
             return None
         parts.append(b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1")))
-    lines = b"".join(parts)
-    if len(_head_cache) >= HEAD_CACHE_SIZE:
-        _head_cache.clear()
-    _head_cache[(status, reason, fields)] = lines
-    return lines
+    return remember(_head_cache, (status, reason, fields), b"".join(parts), HEAD_CACHE_SIZE)
 
 
 _date_lines = [b"", b"", b""]  # Date value, Server value -> their two header lines

@@ -15,6 +15,7 @@ import sys
 from urllib.parse import unquote_to_bytes
 
 from server import __version__
+from server.protocol.caches import remember
 
 SERVER_SOFTWARE = f"asyncworker/{__version__}"
 
@@ -107,10 +108,7 @@ def _environ_key(name: str, forwarder_fields: frozenset) -> str:
         environ_key = ""  # the length the app will read is set from the framing
     else:
         environ_key = "HTTP_" + key.replace("-", "_")
-    if len(_keys) >= KEY_CACHE_SIZE:
-        _keys.clear()
-    _keys[name] = environ_key
-    return environ_key
+    return remember(_keys, name, environ_key, KEY_CACHE_SIZE)
 
 
 def _add_peer(environ: dict, peername) -> None:
