@@ -4,7 +4,7 @@ import atexit
 import os
 import tempfile
 
-SAMPLE = bytes((i * 7 + i // 251) % 256 for i in range(200_003))  # every byte value, odd size
+SAMPLE = bytes((i * 7 + i // 251) % 256 for i in range(600_003))  # every byte value, odd size, past two read blocks (FILE_BLOCK)
 _path = None
 
 
