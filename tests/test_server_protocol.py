@@ -27,6 +27,14 @@ class HeldResponses(ServerHttpProtocol):
         self.response_finished(writer.keep_alive)
 
 
+async def connected(proto):
+    """``proto`` serving our end of a socket pair; the client's end (non-blocking) is returned."""
+    ours, theirs = socket.socketpair()
+    theirs.setblocking(False)
+    await asyncio.get_running_loop().connect_accepted_socket(lambda: proto, ours)
+    return theirs
+
+
 async def wait_for(condition, timeout=5.0):
     async def poll():
         while not condition():
@@ -37,10 +45,8 @@ async def wait_for(condition, timeout=5.0):
 def test_pipelined_bytes_are_bounded_while_a_request_is_in_flight():
     async def main():
         loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair()
-        theirs.setblocking(False)
         proto = HeldResponses()
-        await loop.connect_accepted_socket(lambda: proto, ours)
+        theirs = await connected(proto)
         requests = [b"GET /r%05d HTTP/1.1\r\nHost: t\r\n\r\n" % i for i in range(20000)]  # ~700 KiB
         sender = loop.create_task(loop.sock_sendall(theirs, b"".join(requests)))
         await wait_for(lambda: proto.heads and "pipeline" in proto._read_paused_by)
@@ -105,10 +111,8 @@ class Upgrades(ServerHttpProtocol):
 def test_upgrade_hands_over_the_bytes_after_the_head():
     async def main():
         loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair()
-        theirs.setblocking(False)
         proto = Upgrades()
-        await loop.connect_accepted_socket(lambda: proto, ours)
+        theirs = await connected(proto)
         # Bytes that follow the head in the same packet belong to the new protocol.
         await loop.sock_sendall(theirs, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nabc")
         got = b""
@@ -164,10 +168,8 @@ class Streams(ServerHttpProtocol):
 def test_drain_holds_the_writer_while_the_client_does_not_read():
     async def main():
         loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair()
-        theirs.setblocking(False)
         proto = Streams(total=64 * 1024 * 1024)
-        await loop.connect_accepted_socket(lambda: proto, ours)
+        theirs = await connected(proto)
         await loop.sock_sendall(theirs, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         await wait_for(lambda: proto.paused_seen > 0)
         await asyncio.sleep(0.2)
@@ -190,10 +192,8 @@ def test_drain_holds_the_writer_while_the_client_does_not_read():
 def test_drain_raises_connection_reset_when_the_client_leaves():
     async def main():
         loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair()
-        theirs.setblocking(False)
         proto = Streams(total=1024 * 1024 * 1024)
-        await loop.connect_accepted_socket(lambda: proto, ours)
+        theirs = await connected(proto)
         await loop.sock_sendall(theirs, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         await wait_for(lambda: proto.paused_seen > 0)
         theirs.close()
@@ -268,10 +268,8 @@ def test_lingering_after_a_rejected_request_ends_at_the_linger_timeout(monkeypat
 
     async def main():
         loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair()
-        theirs.setblocking(False)
         proto = HeldResponses()
-        await loop.connect_accepted_socket(lambda: proto, ours)
+        theirs = await connected(proto)
         started = loop.time()
         await loop.sock_sendall(theirs, b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5, 5\r\n\r\n")
         data, _ = await read_until_closed(loop, theirs, 5)  # our side's EOF: the half-close
@@ -296,13 +294,8 @@ def test_a_fresh_connection_gets_the_first_request_grace_when_the_worker_stops(m
 
     async def main():
         loop = asyncio.get_running_loop()
-        pairs = [socket.socketpair() for _ in range(2)]
-        protos = []
-        for ours, theirs in pairs:
-            theirs.setblocking(False)
-            protos.append(HeldResponses())
-            await loop.connect_accepted_socket(lambda: protos[-1], ours)
-        (_, late), (_, silent) = pairs
+        protos = [HeldResponses(), HeldResponses()]
+        late, silent = [await connected(proto) for proto in protos]
         started = loop.time()
         for proto in protos:
             proto.closing()
