@@ -4,6 +4,7 @@ import asyncio
 import socket
 
 import pytest
+import uvloop
 
 import server.protocol.server as server_module
 from server.protocol.server import PIPELINE_BUFFER, ServerConfig, ServerHttpProtocol
@@ -311,3 +312,38 @@ def test_a_fresh_connection_gets_the_first_request_grace_when_the_worker_stops(m
         silent.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+def test_an_idle_connection_gets_the_next_request_grace_when_the_worker_stops(run, monkeypatch):
+    """A keep-alive client sends its next request as soon as it has read a response; one
+    sent just after the graceful stop began is answered (and the connection closed after),
+    not reset. An idle connection that sends nothing is closed when NEXT_REQUEST_GRACE ends."""
+    monkeypatch.setattr(server_module, "NEXT_REQUEST_GRACE", 0.5)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        protos = [HeldResponses(), HeldResponses()]
+        busy, idle = [await connected(proto) for proto in protos]
+        for proto, sock in zip(protos, (busy, idle)):
+            await loop.sock_sendall(sock, b"GET /r1 HTTP/1.1\r\nHost: t\r\n\r\n")
+            await wait_for(lambda: proto.heads)
+            proto.answer()
+            data = b""
+            while not data.endswith(b"r1"):
+                data += await loop.sock_recv(sock, 65536)
+        started = loop.time()
+        for proto in protos:
+            proto.closing()
+        await asyncio.sleep(0.1)  # the client's next request comes a moment after the stop began
+        await loop.sock_sendall(busy, b"GET /r2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        await wait_for(lambda: len(protos[0].heads) == 2)
+        protos[0].answer()
+        data, _ = await read_until_closed(loop, busy, 5)
+        assert data.startswith(b"HTTP/1.1 200 ") and b"Connection: close\r\n" in data and data.endswith(b"r2")
+        data, closed_at = await read_until_closed(loop, idle, 5)
+        assert data == b"" and 0.5 <= closed_at - started < 3, closed_at - started
+        busy.close()
+        idle.close()
+
+    run(main())

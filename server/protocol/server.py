@@ -40,6 +40,7 @@ from .writer import continue_response, error_response
 
 PIPELINE_BUFFER = 64 * 1024  # bytes of pipelined requests buffered before reading pauses
 FIRST_REQUEST_GRACE = 1.0  # seconds a fresh connection gets to send its request while closing
+NEXT_REQUEST_GRACE = 0.1  # seconds an idle keep-alive connection gets for the same
 LINGER_TIMEOUT = 5.0  # seconds unread request bytes are drained after an early response
 LINGER_LIMIT = 64 * 1024 * 1024  # bytes drained at most before the connection is closed anyway
 
@@ -360,11 +361,13 @@ class ServerHttpProtocol(asyncio.Protocol):
                 self.transport.resume_reading()
 
     def closing(self) -> None:
-        """Graceful shutdown: close now if idle, else after the current response.
+        """Graceful shutdown: close after the current response, or soon if idle.
 
-        A connection that has not received a byte yet was accepted just now: its
-        request is most likely already on the way, so it gets a moment to arrive
-        and is answered (with ``Connection: close``) rather than reset.
+        An idle connection's next request may already be on the way, so it gets a
+        moment to arrive and is answered (with ``Connection: close``) rather than
+        reset: a second for a connection accepted just now that has not received
+        a byte yet, a tenth of one for a keep-alive connection between requests
+        (its client sends the next request as soon as it has read a response).
         """
         self._closing = True
         if self._upgraded is not None:
@@ -376,10 +379,9 @@ class ServerHttpProtocol(asyncio.Protocol):
             return
         if self._head is not None:
             return
-        if not self._received_any:
-            self._timer.start("keepalive", min(FIRST_REQUEST_GRACE, self.config.head_timeout))
-        elif not self._parser.in_message:
-            self.close()
+        if not self._parser.in_message:
+            grace = NEXT_REQUEST_GRACE if self._received_any else FIRST_REQUEST_GRACE
+            self._timer.start("keepalive", min(grace, self.config.head_timeout))
 
     def close(self) -> None:
         """Close after the write buffer is flushed (``connection_lost`` follows).
