@@ -287,63 +287,40 @@ def test_lingering_after_a_rejected_request_ends_at_the_linger_timeout(monkeypat
     asyncio.run(main())
 
 
-def test_a_fresh_connection_gets_the_first_request_grace_when_the_worker_stops(monkeypatch):
-    """On graceful stop a connection that has sent nothing yet may still send its request
-    within FIRST_REQUEST_GRACE (and gets an answer that closes); one that stays silent
-    is closed when the grace is over."""
-    monkeypatch.setattr(server_module, "FIRST_REQUEST_GRACE", 0.5)
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+@pytest.mark.parametrize("grace, served_before", [("FIRST_REQUEST_GRACE", False), ("NEXT_REQUEST_GRACE", True)],
+                         ids=["fresh", "keep-alive"])
+def test_an_idle_connection_gets_a_grace_when_the_worker_stops(run, grace, served_before, monkeypatch):
+    """On graceful stop a connection without a request in progress may still send one (a
+    fresh client's first, or a keep-alive client's next, sent as soon as it has read a
+    response): it is answered, with Connection: close. One that stays silent is closed
+    when the grace ends."""
+    monkeypatch.setattr(server_module, grace, 0.5)
 
     async def main():
         loop = asyncio.get_running_loop()
         protos = [HeldResponses(), HeldResponses()]
         late, silent = [await connected(proto) for proto in protos]
+        if served_before:
+            for proto, sock in zip(protos, (late, silent)):
+                await loop.sock_sendall(sock, b"GET /r1 HTTP/1.1\r\nHost: t\r\n\r\n")
+                await wait_for(lambda: proto.heads)
+                proto.answer()
+                data = b""
+                while not data.endswith(b"r1"):
+                    data += await loop.sock_recv(sock, 65536)
         started = loop.time()
         for proto in protos:
             proto.closing()
-        await asyncio.sleep(0.1)
-        await loop.sock_sendall(late, b"GET /ab HTTP/1.1\r\nHost: t\r\n\r\n")
-        await wait_for(lambda: protos[0].heads)
+        await asyncio.sleep(0.1)  # the request comes a moment after the stop began
+        await loop.sock_sendall(late, b"GET /r2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        await wait_for(lambda: len(protos[0].heads) == 1 + served_before)
         protos[0].answer()
         data, _ = await read_until_closed(loop, late, 5)
-        assert data.startswith(b"HTTP/1.1 200 ") and b"Connection: close\r\n" in data and data.endswith(b"ab")
+        assert data.startswith(b"HTTP/1.1 200 ") and b"Connection: close\r\n" in data and data.endswith(b"r2")
         data, closed_at = await read_until_closed(loop, silent, 5)
         assert data == b"" and 0.5 <= closed_at - started < 3, closed_at - started
         late.close()
         silent.close()
-
-    asyncio.run(main())
-
-
-@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
-def test_an_idle_connection_gets_the_next_request_grace_when_the_worker_stops(run, monkeypatch):
-    """A keep-alive client sends its next request as soon as it has read a response; one
-    sent just after the graceful stop began is answered (and the connection closed after),
-    not reset. An idle connection that sends nothing is closed when NEXT_REQUEST_GRACE ends."""
-    monkeypatch.setattr(server_module, "NEXT_REQUEST_GRACE", 0.5)
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        protos = [HeldResponses(), HeldResponses()]
-        busy, idle = [await connected(proto) for proto in protos]
-        for proto, sock in zip(protos, (busy, idle)):
-            await loop.sock_sendall(sock, b"GET /r1 HTTP/1.1\r\nHost: t\r\n\r\n")
-            await wait_for(lambda: proto.heads)
-            proto.answer()
-            data = b""
-            while not data.endswith(b"r1"):
-                data += await loop.sock_recv(sock, 65536)
-        started = loop.time()
-        for proto in protos:
-            proto.closing()
-        await asyncio.sleep(0.1)  # the client's next request comes a moment after the stop began
-        await loop.sock_sendall(busy, b"GET /r2 HTTP/1.1\r\nHost: t\r\n\r\n")
-        await wait_for(lambda: len(protos[0].heads) == 2)
-        protos[0].answer()
-        data, _ = await read_until_closed(loop, busy, 5)
-        assert data.startswith(b"HTTP/1.1 200 ") and b"Connection: close\r\n" in data and data.endswith(b"r2")
-        data, closed_at = await read_until_closed(loop, idle, 5)
-        assert data == b"" and 0.5 <= closed_at - started < 3, closed_at - started
-        busy.close()
-        idle.close()
 
     run(main())
