@@ -23,11 +23,10 @@ It is the compiled ``_chead.parse_plain_head`` when that extension is built, els
 field that bears on framing, the head is built without the framing checks.
 """
 
-import os
-
 from multidict import CIMultiDict
 
 from . import grammar
+from .compiled import compiled
 from .errors import (
     BadRequest,
     ExpectationFailed,
@@ -123,12 +122,7 @@ def plain_head_py(head: bytes, request_line: int, field_size: int, fields: int, 
     return method.decode("ascii"), target, path, query, minor[0] - 0x30, raw, pairs, special
 
 
-plain_head_c = None
-if os.environ.get("ASYNCWORKER_PURE_PYTHON") != "1":
-    try:
-        from ._chead import parse_plain_head as plain_head_c
-    except ImportError:  # not built (no compiler): the Python parser does the same
-        pass
+plain_head_c = compiled("parse_plain_head")
 plain_head = plain_head_c or plain_head_py
 
 
@@ -156,7 +150,10 @@ class RequestParser:
     @property
     def in_message(self) -> bool:
         """Some of a request has been received but not all of it."""
-        return self._state not in (HEAD, DONE, ERROR) or (self._state == HEAD and bool(self._buf))
+        state = self._state
+        if state == HEAD:
+            return bool(self._buf)
+        return state != DONE and state != ERROR
 
     @property
     def buffered(self) -> int:
@@ -166,8 +163,10 @@ class RequestParser:
         """Take more bytes; return the events they complete (maybe none)."""
         if self._state == HEAD and not self._buf and type(data) is bytes:
             end = data.find(b"\r\n\r\n")
-            if 0 <= end == len(data) - 4 and end + 4 <= self._head_size and not data.startswith(b"\r\n"):
-                return self._whole_head(data[:end])
+            if 0 < end == len(data) - 4 and end < self._head_size - 3:
+                events = self._whole_head(data[:end])
+                if events is not None:
+                    return events
         self._buf += data
         if self._state == DONE:
             return []
@@ -233,17 +232,21 @@ class RequestParser:
             raise
         return events
 
-    def _whole_head(self, head: bytes) -> list:
-        """The events of bytes that are exactly one head (the common request): what
-        ``_run`` gives for them, without passing them through the buffer."""
+    def _whole_head(self, head: bytes) -> list | None:
+        """The events of bytes that are exactly one plain head (the common request):
+        what ``_run`` gives for them, without passing them through the buffer.
+        None for any other head (a leading empty line, obsolete forms...): the
+        buffered path then parses or refuses it."""
         try:
-            parsed = self._parse_plain_head(head) or self._parse_any_head(head)
+            parsed = self._parse_plain_head(head)
+            if parsed is None:
+                return None
+            if parsed.has_body:
+                self._start_body(parsed)  # raises on a body over the cap
+                return [parsed]
         except Exception:
             self._state = ERROR
             raise
-        if parsed.chunked or parsed.content_length:
-            self._start_body(parsed)
-            return [parsed]
         self._state = DONE
         return [parsed, _END_OF_MESSAGE]
 

@@ -232,8 +232,9 @@ class ServerHttpProtocol(asyncio.Protocol):
 
         After the client's end of input, only if it pipelined more requests before it.
         """
-        return (self.config.keepalive > 0 and not self._closing
-                and (not self._peer_eof or self._parser.buffered > 0))
+        if self._closing or self.config.keepalive <= 0:
+            return False
+        return not self._peer_eof or self._parser.buffered > 0
 
     def start_task(self, coro) -> asyncio.Task:
         """A task for the app's handling of the current request.
@@ -338,7 +339,7 @@ class ServerHttpProtocol(asyncio.Protocol):
             self._owner.request_done()
         if self.transport is None:
             return
-        if not (keep_alive and self.keep_alive_allowed and self._parser.done):
+        if not (keep_alive and self._parser.done and self.keep_alive_allowed):
             self.close()
             return
         if self._dispatching:
@@ -457,10 +458,11 @@ class ServerHttpProtocol(asyncio.Protocol):
         try:
             while True:
                 for event in events:
-                    if type(event) is Data:
-                        self._sink.feed_data(event.data, event.end_of_chunk)
-                    elif type(event) is RequestHead:
+                    kind = type(event)
+                    if kind is RequestHead:
                         self._start_request(event)
+                    elif kind is Data:
+                        self._sink.feed_data(event.data, event.end_of_chunk)
                     else:
                         self._timer.stop()
                         self._sink.feed_eof(event.trailers)
@@ -489,7 +491,7 @@ class ServerHttpProtocol(asyncio.Protocol):
             return []
         if events:
             return events
-        if parser.in_message:
+        if parser.buffered:  # the start of a request: no events yet, so in_message
             if self._peer_eof:
                 self._reject(BadRequest("Incomplete request"))
             else:
@@ -504,8 +506,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._head = head
         if head.has_body:
             self._timer.start("body", self.config.body_timeout)
-        else:
-            self._timer.stop()
+        # (a head without a body comes with its EndOfMessage, which stops the timer)
         self._continue_pending = head.expect_continue
         forwarded = self._resolve_forwarded(head)
         self._forwarded = (head, forwarded)
