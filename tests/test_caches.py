@@ -63,3 +63,17 @@ def test_asgi_response_heads(monkeypatch, rounds):
             head, data = cache.head(message, "GET", (1, 1), True)
             assert b"\r\nx-n: %d\r\n" % i in data and head.length == 0
             assert len(cache._heads) <= SIZE
+
+
+def test_asgi_head_cache_keys_only_exact_bytes_pairs():
+    """A list of lists is found like the tuples it equals; a memoryview, equal to the
+    cached bytes, is not: it takes the full checks, which refuse it."""
+    from server.asgi.messages import InvalidMessage
+
+    cache = asgi_head.HeadCache()
+    first, data = cache.head({"status": 200, "headers": [(b"content-length", b"2")]}, "GET", (1, 1), True)
+    again, data_again = cache.head({"status": 200, "headers": [[b"content-length", b"2"]]}, "GET", (1, 1), True)
+    assert again is first and data_again == data
+    with pytest.raises(InvalidMessage, match="must be bytes"):
+        cache.head({"status": 200, "headers": [(b"content-length", memoryview(b"2"))]}, "GET", (1, 1), True)
+    assert len(cache._heads) == 1

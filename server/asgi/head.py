@@ -18,6 +18,7 @@ The body pieces that follow a head are framed by the writer's ``BodyFraming``.
 from server.protocol.caches import remember
 from server.protocol.writer import BodyFraming, ResponseWriter, http_date
 
+from .fields import bytes_pairs
 from .messages import header_pairs, status_of
 
 CACHE_SIZE = 256  # heads kept; the cache is emptied when it is full
@@ -75,22 +76,14 @@ class HeadCache:
         """``(Head, its bytes)`` for an ``http.response.start`` message; raises on anything invalid."""
         status = message.get("status")
         raw = message.get("headers")
-        kind = type(raw)
-        if type(status) is int and (kind is list or kind is tuple):
-            fields = tuple(raw)
+        # Pairs of exactly bytes only: a memoryview compares (and hashes) equal to
+        # bytes, and would otherwise find the head of checked bytes.
+        fields = bytes_pairs(raw)
+        if type(status) is int and fields is not None:
             key = (status, fields, method == "HEAD", version, keep_alive)
-            try:
-                head = self._heads.get(key)
-            except TypeError:  # unhashable pairs: the full path says what is wrong
-                return self._build(message, status, raw, method, version, keep_alive, None)
+            head = self._heads.get(key)
             if head is not None:
-                # Equal to checked pairs; a memoryview compares (and hashes) equal to
-                # bytes, so the types are checked too.
-                for name, value in fields:
-                    if type(name) is not bytes or type(value) is not bytes:
-                        break
-                else:
-                    return head, head.bytes()
+                return head, head.bytes()
             return self._build(message, status, fields, method, version, keep_alive, key)
         return self._build(message, status, raw, method, version, keep_alive, None)
 

@@ -12,6 +12,8 @@ lower-cased byte strings, in the order received, duplicates kept.
 
 from urllib.parse import unquote
 
+from .fields import lower_fields
+
 # 2.4: send() on a closed connection raises an OSError (ClientDisconnected);
 # 2.5: websocket.disconnect has the close reason.
 ASGI_SPEC_VERSION = "2.5"
@@ -35,7 +37,7 @@ def http_scope(head, peer: tuple, server, *, asgi_version: str, root_path: str, 
         "raw_path": raw_path,
         "query_string": head.query.encode("latin-1"),
         "root_path": root_path,
-        "headers": [(name.lower(), value) for name, value in head.raw_headers],
+        "headers": lower_fields(head.raw_headers),
         "client": peer[0],
         "server": server,
         "state": state.copy(),

@@ -1,4 +1,5 @@
-/* Compiled fast path of the HTTP/1.1 request-head parser.
+/* Compiled fast path of the HTTP/1.1 request-head parser (and two small helpers
+ * of the ASGI path over the fields it makes: lower_fields and bytes_pairs).
  *
  * parse_plain_head() is parser.plain_head_py in C: the same grammar (grammar.py's
  * plain_request_line, field_lines and crlf_field_line), the same limit checks and
@@ -463,9 +464,139 @@ done:
     return result;
 }
 
+/* -- helpers of the ASGI path ---------------------------------------------- */
+
+PyDoc_STRVAR(lower_fields_doc,
+"lower_fields($module, raw, /)\n"
+"--\n"
+"\n"
+"The (name, value) bytes pairs of ``raw`` (a list of 2-tuples of bytes) with each\n"
+"name in ASCII lower case: the ASGI scope's headers (see asgi.fields.lower_fields_py).");
+
+static PyObject *
+lower_fields(PyObject *module, PyObject *raw)
+{
+    chead_state *st = get_state(module);
+    if (!PyList_CheckExact(raw)) {
+        PyErr_Format(PyExc_TypeError, "lower_fields() argument must be list, not %.200s",
+                     Py_TYPE(raw)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(raw);
+    PyObject *result = PyList_New(count);
+    if (result == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyList_GET_ITEM(raw, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2 ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(item, 0))) {
+            PyErr_SetString(PyExc_TypeError, "lower_fields() items must be (bytes, value) pairs");
+            goto error;
+        }
+        PyObject *name = PyTuple_GET_ITEM(item, 0);
+        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(name);
+        const Py_ssize_t n = PyBytes_GET_SIZE(name);
+        Py_ssize_t j = 0;
+        while (j < n && !(p[j] >= 'A' && p[j] <= 'Z'))
+            j++;
+        PyObject *lower;
+        if (j == n) {
+            lower = Py_NewRef(name);
+        }
+        else {
+            lower = PyBytes_FromStringAndSize(NULL, n);
+            if (lower == NULL)
+                goto error;
+            unsigned char *q = (unsigned char *)PyBytes_AS_STRING(lower);
+            for (Py_ssize_t k = 0; k < n; k++)
+                q[k] = (p[k] >= 'A' && p[k] <= 'Z') ? (unsigned char)(p[k] + ('a' - 'A')) : p[k];
+            int known = known_name(q, n);
+            if (known >= 0) { /* one shared object for the common names */
+                Py_DECREF(lower);
+                lower = Py_NewRef(st->name_bytes[known]);
+            }
+        }
+        PyObject *pair = PyTuple_New(2);
+        if (pair == NULL) {
+            Py_DECREF(lower);
+            goto error;
+        }
+        PyTuple_SET_ITEM(pair, 0, lower);
+        PyTuple_SET_ITEM(pair, 1, Py_NewRef(PyTuple_GET_ITEM(item, 1)));
+        PyList_SET_ITEM(result, i, pair);
+    }
+    return result;
+
+error:
+    Py_DECREF(result);
+    return NULL;
+}
+
+PyDoc_STRVAR(bytes_pairs_doc,
+"bytes_pairs($module, headers, /)\n"
+"--\n"
+"\n"
+"``headers`` as a tuple of (name, value) tuples if it is a list or tuple of\n"
+"two-item lists or tuples of bytes (exactly), else None (see asgi.fields.bytes_pairs_py).");
+
+static PyObject *
+bytes_pairs(PyObject *module, PyObject *headers)
+{
+    if (!PyList_CheckExact(headers) && !PyTuple_CheckExact(headers))
+        Py_RETURN_NONE;
+    /* A list may change while pairs are made (no Python code runs here, but be exact). */
+    PyObject *seq = PySequence_Tuple(headers);
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t count = PyTuple_GET_SIZE(seq);
+    PyObject *result = PyTuple_New(count);
+    if (result == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyTuple_GET_ITEM(seq, i);
+        PyObject *name, *value;
+        if (PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 2) {
+            name = PyTuple_GET_ITEM(item, 0);
+            value = PyTuple_GET_ITEM(item, 1);
+        }
+        else if (PyList_CheckExact(item) && PyList_GET_SIZE(item) == 2) {
+            name = PyList_GET_ITEM(item, 0);
+            value = PyList_GET_ITEM(item, 1);
+        }
+        else {
+            goto decline;
+        }
+        if (!PyBytes_CheckExact(name) || !PyBytes_CheckExact(value))
+            goto decline;
+        if (PyTuple_CheckExact(item)) {
+            PyTuple_SET_ITEM(result, i, Py_NewRef(item));
+        }
+        else {
+            PyObject *pair = PyTuple_Pack(2, name, value);
+            if (pair == NULL) {
+                Py_DECREF(seq);
+                Py_DECREF(result);
+                return NULL;
+            }
+            PyTuple_SET_ITEM(result, i, pair);
+        }
+    }
+    Py_DECREF(seq);
+    return result;
+
+decline:
+    Py_DECREF(seq);
+    Py_DECREF(result);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef chead_methods[] = {
     {"parse_plain_head", (PyCFunction)(void (*)(void))parse_plain_head, METH_FASTCALL,
      parse_plain_head_doc},
+    {"lower_fields", (PyCFunction)lower_fields, METH_O, lower_fields_doc},
+    {"bytes_pairs", (PyCFunction)bytes_pairs, METH_O, bytes_pairs_doc},
     {NULL, NULL, 0, NULL},
 };
 
