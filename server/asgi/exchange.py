@@ -49,7 +49,7 @@ class HttpExchange:
 
     __slots__ = ("protocol", "head", "config", "scope", "task", "_body", "_body_ended", "_peer_closed",
                  "_state", "_detached", "_framing", "_head_bytes", "_response", "_trailers",
-                 "_trailer_lines", "_logged", "_started_at")
+                 "_logged", "_started_at")
 
     def __init__(self, protocol, head, config, scope_peer: tuple, server):
         self.protocol = protocol
@@ -63,11 +63,10 @@ class HttpExchange:
                                 root_path=config.root_path, state=config.state)
         self._state = START
         self._detached = False  # the client is gone, or the server answered the request itself
-        self._framing = None  # writer.BodyFraming, from http.response.start on
-        self._head_bytes = b""
-        self._response = None  # head.Head: status, reason and headers
-        self._trailers = False
-        self._trailer_lines: list[bytes] = []
+        # Set by http.response.start (_start), read only after it:
+        #   _response: head.Head (status, reason, headers); _head_bytes: the head, until written;
+        #   _framing: writer.BodyFraming; _trailers: the trailer lines so far if the
+        #   response announced trailers, else None.
         self._logged = False
         self._started_at = protocol.loop.time() if config.access_log else 0.0
 
@@ -242,7 +241,7 @@ class HttpExchange:
         response, self._head_bytes = self.config.heads.head(message, head.method, head.version, keep_alive)
         self._response = response
         self._framing = response.framing()
-        self._trailers = bool(message.get("trailers", False))
+        self._trailers = [] if message.get("trailers", False) else None
         self._state = STARTED
 
     def _write_body(self, body: bytes, more) -> bool:
@@ -257,12 +256,12 @@ class HttpExchange:
             self._finish(data)
             raise InvalidMessage(f"Response body longer than its Content-Length ({framing.length})")
         if not more:
-            if self._trailers:
+            if self._trailers is not None:
                 self._state = TRAILERS
                 self.protocol.write(data)
                 return False
             self._finish(data)
-            if not framing.complete:
+            if not framing.keep_alive and not framing.complete:  # (finish() keeps alive only whole bodies)
                 raise InvalidMessage(f"Response body shorter than its Content-Length "
                                      f"({framing.sent} of {framing.length} bytes)")
             return False
@@ -271,7 +270,7 @@ class HttpExchange:
         return protocol.transport is None or protocol.writing_paused
 
     def _send_trailers(self, message: dict) -> None:
-        self._trailer_lines.append(trailer_lines(response_headers(message)))
+        self._trailers.append(trailer_lines(response_headers(message)))
         if not message.get("more_trailers", False):
             self._finish(b"")
 
@@ -279,8 +278,8 @@ class HttpExchange:
         """Write the last bytes of the response and go on to the next request."""
         framing = self._framing
         end = framing.finish()
-        if self._trailer_lines:
-            trailers = b"".join(self._trailer_lines)
+        if self._trailers:
+            trailers = b"".join(self._trailers)
             if trailers and framing.chunked:
                 end = b"0\r\n" + trailers + b"\r\n"
         protocol = self.protocol
