@@ -77,7 +77,8 @@ def test_extension_is_built():
 def test_pure_python_switch_is_read_at_import():
     code = ("from server.protocol import parser as p; "
             "assert p.plain_head is p.plain_head_py and p.plain_head_c is None; "
-            "assert p.RequestParser._plain_head is p.plain_head_py")
+            "assert p.RequestParser._plain_head is p.plain_head_py; "
+            "assert p.simple_head is p.simple_head_py and p.simple_head_c is None")
     env = {**os.environ, "ASYNCWORKER_PURE_PYTHON": "1"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
@@ -526,3 +527,122 @@ def test_shared_objects_keep_their_reference_counts():
         plain_head_c(head + b"\r\n\x00", *LIMITS)  # declined after the fields were seen
     del first
     assert [sys.getrefcount(obj) for obj in shared] == [count - 1 for count in before]
+
+
+# --- simple_head: the RequestHead of a simple plain head, made in C ---------------------
+
+simple_head_c = parser.simple_head_c
+SIMPLE_HEADS = [
+    b"GET / HTTP/1.1\r\nHost: h",
+    b"GET /a/b?c=d&e HTTP/1.0\r\nHost: h",
+    b"HEAD /x HTTP/1.1\r\nUser-Agent: u\r\nHost: h\r\nAccept: */*\r\nX-Y: caf\xe9",
+    b"DELETE /x HTTP/1.1\r\nhost: h\r\nContent-Type: text/plain",  # one Content-Type is no framing
+    b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket",  # Upgrade matters only with Connection
+]
+
+
+def fields_of(head: RequestHead) -> list:
+    return [(name, getattr(head, name)) for name in RequestHead.__dataclass_fields__]
+
+
+@pytest.mark.parametrize("impl", [
+    pytest.param(parser.simple_head_py, id="py"),
+    pytest.param(simple_head_c, id="c", marks=pytest.mark.skipif(simple_head_c is None, reason=NOT_BUILT)),
+])
+@pytest.mark.parametrize("head", SIMPLE_HEADS)
+def test_simple_head_is_what_the_full_checks_build(impl, head):
+    plain = plain_head_py(head, *LIMITS)
+    assert plain[7] & parser._NEEDS_CHECKS == SPECIAL_HOST
+    got = impl(plain)
+    assert type(got) is RequestHead
+    assert fields_of(got) == fields_of(RequestParser()._parse_any_head(head))
+    assert got.version is parser._VERSIONS[plain[4]] and got.raw_headers is plain[5]
+    assert type(got.headers) is type(RequestParser()._parse_any_head(head).headers)
+
+
+@pytest.mark.skipif(simple_head_c is None, reason=NOT_BUILT)
+def test_compiled_simple_head_is_the_parsers():
+    assert parser.simple_head is simple_head_c
+    [head, _] = RequestParser().feed(b"GET /p?q HTTP/1.1\r\nHost: h\r\n\r\n")
+    head.path = "/changed"  # an ordinary, writable RequestHead
+    assert head.path == "/changed" and "changed" in repr(head)
+
+
+@pytest.mark.skipif(simple_head_c is None, reason=NOT_BUILT)
+@pytest.mark.parametrize("plain, error", [
+    (None, TypeError),
+    (("GET", "/", "/", "", 1, [], []), TypeError),  # 7 items
+    (["GET", "/", "/", "", 1, [], [], 1], TypeError),  # a list
+    (("GET", "/", "/", "", 2, [], [], 1), ValueError),  # HTTP/1.2
+    (("GET", "/", "/", "", "1", [], [], 1), TypeError),
+    (("GET", "/", "/", "", 1, [], 5, 1), TypeError),  # CIMultiDict(5)
+])
+def test_compiled_simple_head_checks_its_argument(plain, error):
+    with pytest.raises(error):
+        simple_head_c(plain)
+
+
+@pytest.mark.skipif(simple_head_c is None, reason=NOT_BUILT)
+def test_set_head_types_takes_only_a_slots_class_with_the_head_fields():
+    chead = importlib.import_module("server.protocol._chead")
+    from dataclasses import dataclass
+
+    from multidict import CIMultiDict
+
+    class Plain:
+        pass
+
+    @dataclass(slots=True)
+    class Partial:
+        method: str
+
+    @dataclass(slots=True)
+    class WithPostInit:
+        method: str
+
+        def __post_init__(self):
+            pass
+
+    for bad in (Plain, Partial, WithPostInit):
+        with pytest.raises(TypeError):
+            chead.set_head_types(bad, CIMultiDict, parser._VERSIONS)
+    with pytest.raises(TypeError):
+        chead.set_head_types(RequestHead, CIMultiDict, ((1, 0),))
+    assert parser.simple_head(plain_head_c(b"GET / HTTP/1.1\r\nHost: h", *LIMITS)).method == "GET"  # unchanged
+
+
+@pytest.mark.skipif(simple_head_c is None, reason=NOT_BUILT)
+def test_simple_head_before_set_head_types_is_an_error():
+    code = ("import pytest, server.protocol._chead as c\n"
+            "try:\n"
+            "    c.simple_head(('GET', '/', '/', '', 1, [], [], 1))\n"
+            "except RuntimeError as exc:\n"
+            "    assert 'set_head_types' in str(exc)\n"
+            "else:\n"
+            "    raise SystemExit('no error')\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.skipif(simple_head_c is None, reason=NOT_BUILT)
+def test_compiled_simple_head_does_not_leak():
+    plains = [plain_head_c(head[:-4] if head.endswith(b"\r\n\r\n") else head, *LIMITS) for head in SIMPLE_HEADS]
+    shared = [parser._VERSIONS[0], parser._VERSIONS[1], plains[0][0], plains[0][5]]
+
+    def run(n):
+        for _ in range(n):
+            for plain in plains:
+                simple_head_c(plain)
+
+    run(200)
+    gc.collect()
+    before_counts = [sys.getrefcount(obj) for obj in shared]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        run(5000)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024, grown  # 25k heads: one leaked object each would be over 1 MB
+    assert [sys.getrefcount(obj) for obj in shared] == before_counts

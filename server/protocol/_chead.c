@@ -11,6 +11,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h> /* T_OBJECT_EX, READONLY: the slots of RequestHead */
 #include <string.h>
 
 /* Bits of the ``special`` mask: a framing-relevant field sets its bit when it
@@ -136,10 +137,22 @@ init_known_index(void)
     return 0;
 }
 
+/* The fields of events.RequestHead, in the order of its constructor. */
+static const char *const HEAD_FIELDS[] = {
+    "method", "target", "path", "query", "version", "headers", "raw_headers",
+    "keep_alive", "content_length", "chunked", "expect_continue", "upgrade", "has_body",
+};
+#define N_HEAD_FIELDS ((int)(sizeof(HEAD_FIELDS) / sizeof(HEAD_FIELDS[0])))
+
 typedef struct {
     PyObject *methods[N_METHODS];
     PyObject *name_str[N_KNOWN];
     PyObject *name_bytes[N_KNOWN];
+    /* set by set_head_types(): what simple_head() makes and fills */
+    PyTypeObject *head_type;
+    PyObject *multidict_type;
+    PyObject *versions[2];
+    Py_ssize_t head_offsets[N_HEAD_FIELDS];
 } chead_state;
 
 static inline chead_state *
@@ -464,6 +477,114 @@ done:
     return result;
 }
 
+/* -- the RequestHead of a simple plain head ---------------------------------- */
+
+PyDoc_STRVAR(set_head_types_doc,
+"set_head_types($module, head_type, multidict_type, versions, /)\n"
+"--\n"
+"\n"
+"Register what simple_head() makes: the RequestHead class (a slots dataclass whose\n"
+"__init__ only stores its fields, in HEAD_FIELDS order), CIMultiDict, and the two\n"
+"version tuples ((1, 0), (1, 1)).");
+
+static PyObject *
+set_head_types(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    chead_state *st = get_state(module);
+    Py_ssize_t offsets[N_HEAD_FIELDS];
+
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "set_head_types expected 3 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if (!PyType_Check(args[0]) || !PyCallable_Check(args[1]) || !PyTuple_CheckExact(args[2]) ||
+        PyTuple_GET_SIZE(args[2]) != 2) {
+        PyErr_SetString(PyExc_TypeError, "set_head_types(head_type, multidict_type, (v1_0, v1_1))");
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)args[0];
+    if (PyObject_HasAttrString(args[0], "__post_init__")) {
+        PyErr_SetString(PyExc_TypeError, "set_head_types: the head type must not have __post_init__");
+        return NULL;
+    }
+    for (int i = 0; i < N_HEAD_FIELDS; i++) {
+        PyObject *descr = PyObject_GetAttrString(args[0], HEAD_FIELDS[i]);
+        int ok = descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type);
+        if (descr == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                return NULL;
+            PyErr_Clear();
+        }
+        if (ok) {
+            PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+            ok = member->type == T_OBJECT_EX && !(member->flags & READONLY);
+            offsets[i] = member->offset;
+        }
+        Py_XDECREF(descr);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "set_head_types: %s is not a writable slot of the head type",
+                         HEAD_FIELDS[i]);
+            return NULL;
+        }
+    }
+    Py_XSETREF(st->head_type, (PyTypeObject *)Py_NewRef(type));
+    Py_XSETREF(st->multidict_type, Py_NewRef(args[1]));
+    Py_XSETREF(st->versions[0], Py_NewRef(PyTuple_GET_ITEM(args[2], 0)));
+    Py_XSETREF(st->versions[1], Py_NewRef(PyTuple_GET_ITEM(args[2], 1)));
+    memcpy(st->head_offsets, offsets, sizeof(offsets));
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(simple_head_doc,
+"simple_head($module, plain, /)\n"
+"--\n"
+"\n"
+"The RequestHead of a parse_plain_head() result whose fields hold one Host and none\n"
+"that bears on framing: what parser.simple_head_py makes, without running Python code\n"
+"but CIMultiDict's.");
+
+static PyObject *
+simple_head(PyObject *module, PyObject *plain)
+{
+    chead_state *st = get_state(module);
+    if (st->head_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "simple_head: set_head_types() was not called");
+        return NULL;
+    }
+    if (!PyTuple_CheckExact(plain) || PyTuple_GET_SIZE(plain) != 8) {
+        PyErr_SetString(PyExc_TypeError, "simple_head() takes the 8-tuple of parse_plain_head()");
+        return NULL;
+    }
+    long minor = PyLong_AsLong(PyTuple_GET_ITEM(plain, 4));
+    if (minor == -1 && PyErr_Occurred())
+        return NULL;
+    if (minor != 0 && minor != 1) {
+        PyErr_SetString(PyExc_ValueError, "simple_head(): the minor version must be 0 or 1");
+        return NULL;
+    }
+    PyObject *headers = PyObject_CallOneArg(st->multidict_type, PyTuple_GET_ITEM(plain, 6));
+    if (headers == NULL)
+        return NULL;
+    PyObject *head = st->head_type->tp_alloc(st->head_type, 0);
+    if (head == NULL) {
+        Py_DECREF(headers);
+        return NULL;
+    }
+    /* What _build_head decides for one Host and no framing fields: keep-alive for
+     * HTTP/1.1, Content-Length 0, not chunked, no 100-continue, no upgrade, no body. */
+    PyObject *zero = PyLong_FromLong(0); /* a cached small int: cannot fail */
+    PyObject *values[N_HEAD_FIELDS] = {
+        PyTuple_GET_ITEM(plain, 0), PyTuple_GET_ITEM(plain, 1), PyTuple_GET_ITEM(plain, 2),
+        PyTuple_GET_ITEM(plain, 3), st->versions[minor], headers, PyTuple_GET_ITEM(plain, 5),
+        minor == 1 ? Py_True : Py_False, zero, Py_False, Py_False, Py_False, Py_False,
+    };
+    for (int i = 0; i < N_HEAD_FIELDS; i++)
+        *(PyObject **)((char *)head + st->head_offsets[i]) = Py_NewRef(values[i]);
+    Py_DECREF(headers);
+    Py_DECREF(zero);
+    return head;
+}
+
 /* -- helpers of the ASGI path ---------------------------------------------- */
 
 PyDoc_STRVAR(lower_fields_doc,
@@ -540,7 +661,7 @@ PyDoc_STRVAR(bytes_pairs_doc,
 "two-item lists or tuples of bytes (exactly), else None (see asgi.fields.bytes_pairs_py).");
 
 static PyObject *
-bytes_pairs(PyObject *module, PyObject *headers)
+bytes_pairs(PyObject *Py_UNUSED(module), PyObject *headers)
 {
     if (!PyList_CheckExact(headers) && !PyTuple_CheckExact(headers))
         Py_RETURN_NONE;
@@ -595,6 +716,8 @@ decline:
 static PyMethodDef chead_methods[] = {
     {"parse_plain_head", (PyCFunction)(void (*)(void))parse_plain_head, METH_FASTCALL,
      parse_plain_head_doc},
+    {"set_head_types", (PyCFunction)(void (*)(void))set_head_types, METH_FASTCALL, set_head_types_doc},
+    {"simple_head", (PyCFunction)simple_head, METH_O, simple_head_doc},
     {"lower_fields", (PyCFunction)lower_fields, METH_O, lower_fields_doc},
     {"bytes_pairs", (PyCFunction)bytes_pairs, METH_O, bytes_pairs_doc},
     {NULL, NULL, 0, NULL},
@@ -644,6 +767,10 @@ chead_traverse(PyObject *module, visitproc visit, void *arg)
         Py_VISIT(st->name_str[k]);
         Py_VISIT(st->name_bytes[k]);
     }
+    Py_VISIT(st->head_type);
+    Py_VISIT(st->multidict_type);
+    Py_VISIT(st->versions[0]);
+    Py_VISIT(st->versions[1]);
     return 0;
 }
 
@@ -659,6 +786,10 @@ chead_clear(PyObject *module)
         Py_CLEAR(st->name_str[k]);
         Py_CLEAR(st->name_bytes[k]);
     }
+    Py_CLEAR(st->head_type);
+    Py_CLEAR(st->multidict_type);
+    Py_CLEAR(st->versions[0]);
+    Py_CLEAR(st->versions[1]);
     return 0;
 }
 

@@ -122,8 +122,23 @@ def plain_head_py(head: bytes, request_line: int, field_size: int, fields: int, 
     return method.decode("ascii"), target, path, query, minor[0] - 0x30, raw, pairs, special
 
 
+def simple_head_py(plain: tuple) -> RequestHead:
+    """The head of a ``plain_head`` result with one Host and no other field that bears
+    on framing: what ``_build_head`` decides for it (keep-alive for HTTP/1.1, no body,
+    not chunked, no 100-continue, no upgrade), without its checks. The reference for
+    the compiled ``simple_head``."""
+    method, target, path, query, minor, raw, pairs, _ = plain
+    # Positional, as keywords would double the cost of this call.
+    return RequestHead(method, target, path, query, _VERSIONS[minor], CIMultiDict(pairs), raw,
+                       minor == 1, 0, False, False, False, False)
+
+
 plain_head_c = compiled("parse_plain_head")
 plain_head = plain_head_c or plain_head_py
+simple_head_c = compiled("simple_head")
+if simple_head_c is not None:
+    compiled("set_head_types")(RequestHead, CIMultiDict, _VERSIONS)
+simple_head = simple_head_c or simple_head_py
 
 
 class RequestParser:
@@ -162,11 +177,22 @@ class RequestParser:
     def feed(self, data: bytes) -> list:
         """Take more bytes; return the events they complete (maybe none)."""
         if self._state == HEAD and not self._buf and type(data) is bytes:
+            # The common piece: exactly one plain head. Its events are those _run
+            # gives, without passing the bytes through the buffer; any other head
+            # (a leading empty line, obsolete forms...) takes the buffered path.
             end = data.find(b"\r\n\r\n")
             if 0 < end == len(data) - 4 and end < self._head_size - 3:
-                events = self._whole_head(data[:end])
-                if events is not None:
-                    return events
+                try:
+                    head = self._parse_plain_head(data[:end])
+                    if head is not None:
+                        if not head.has_body:
+                            self._state = DONE
+                            return [head, _END_OF_MESSAGE]
+                        self._start_body(head)  # raises on a body over the cap
+                        return [head]
+                except Exception:
+                    self._state = ERROR
+                    raise
         self._buf += data
         if self._state == DONE:
             return []
@@ -232,24 +258,6 @@ class RequestParser:
             raise
         return events
 
-    def _whole_head(self, head: bytes) -> list | None:
-        """The events of bytes that are exactly one plain head (the common request):
-        what ``_run`` gives for them, without passing them through the buffer.
-        None for any other head (a leading empty line, obsolete forms...): the
-        buffered path then parses or refuses it."""
-        try:
-            parsed = self._parse_plain_head(head)
-            if parsed is None:
-                return None
-            if parsed.has_body:
-                self._start_body(parsed)  # raises on a body over the cap
-                return [parsed]
-        except Exception:
-            self._state = ERROR
-            raise
-        self._state = DONE
-        return [parsed, _END_OF_MESSAGE]
-
     def _finish(self, events: list, trailers: CIMultiDict | None = None) -> None:
         events.append(EndOfMessage(trailers) if trailers else _END_OF_MESSAGE)
         self._state = DONE
@@ -306,15 +314,10 @@ class RequestParser:
         plain = self._plain_head(head, *self._plain_limits)
         if plain is None:
             return None
+        if plain[7] & _NEEDS_CHECKS == SPECIAL_HOST:
+            return simple_head(plain)
         method, target, path, query, minor, raw, pairs, special = plain
-        headers = CIMultiDict(pairs)
-        if special & _NEEDS_CHECKS == SPECIAL_HOST:
-            # What _build_head decides for one Host and no framing fields: keep_alive
-            # (HTTP/1.1), content_length 0, not chunked, no 100-continue, no upgrade.
-            # Positional, as keywords would double the cost of this call.
-            return RequestHead(method, target, path, query, _VERSIONS[minor], headers, raw,
-                               minor == 1, 0, False, False, False, False)
-        return _build_head(method, target, path, query, _VERSIONS[minor], headers, raw)
+        return _build_head(method, target, path, query, _VERSIONS[minor], CIMultiDict(pairs), raw)
 
     def _parse_any_head(self, head: bytes) -> RequestHead:
         crlf = head.count(b"\r\n")

@@ -465,7 +465,9 @@ class ServerHttpProtocol(asyncio.Protocol):
                         self._sink.feed_data(event.data, event.end_of_chunk)
                     else:
                         self._timer.stop()
-                        self._sink.feed_eof(event.trailers)
+                        sink = self._sink
+                        if sink is not NULL_SINK:  # (most requests have no body)
+                            sink.feed_eof(event.trailers)
                 task = self._first_step
                 if task is not None:
                     self._first_step = None
