@@ -448,7 +448,7 @@ class Response(StreamResponse):
         head = request.head
         status = self._status
         reason = self._reason
-        if status in _BODILESS or head.method == "HEAD" or _REASONS.get(status) != reason:
+        if _BODY_REASONS.get(status) != reason or head.method == "HEAD":
             return None
         claimed = request._response
         if claimed is not None and claimed is not self:
@@ -520,6 +520,7 @@ class _SentWhole:
 
 
 _BODILESS = frozenset((*range(100, 200), 204, 304))
+_BODY_REASONS = {status: reason for status, reason in _REASONS.items() if status not in _BODILESS}
 _NOT_FROM_APP = HOP_BY_HOP | {"content-length", "date", "server"}  # fields the fast path leaves to the writer
 
 # (status, reason, header fields) -> the status line and header lines, checked as
