@@ -20,7 +20,8 @@ any other head, which the full checks then accept or refuse with a precise error
 It is the compiled ``_chead.parse_plain_head`` when that extension is built, else
 ``plain_head_py``, the reference it must match exactly; ``ASYNCWORKER_PURE_PYTHON=1``
 (read at import) forces the latter. When a plain head holds one Host and no other
-field that bears on framing, the head is built without the framing checks.
+field that bears on framing, ``simple_head`` (compiled too, with ``simple_head_py``
+as its reference) builds the head without the framing checks.
 """
 
 from multidict import CIMultiDict
