@@ -93,3 +93,38 @@ def test_a_probe_answered_reports_its_time(listening):
     serve_once(listening, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
     ms, why = load.probe(listening.getsockname()[1])
     assert why == "" and 0 < ms < load.PROBE_TIMEOUT * 1000
+
+
+# --- benchmarks/instructions.py: the in-memory loop it counts -------------------------------
+
+INSTRUCTIONS = Path(__file__).resolve().parent.parent / "benchmarks" / "instructions.py"
+
+
+@pytest.mark.parametrize("target", ["asyncworker-asgi", "asyncworker-native"])
+def test_instruction_count_loop_answers_every_request(target):
+    """The loop valgrind counts serves real 200 responses (it exits non-zero on any other)."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(INSTRUCTIONS), "--child", target, "200"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_instruction_count_loop_refuses_a_wrong_response(monkeypatch):
+    import asyncio
+
+    import instructions
+
+    async def broken_factory(target):
+        class Protocol:
+            def connection_made(self, transport):
+                self.transport = transport
+
+            def data_received(self, data):
+                self.transport.write(b"HTTP/1.1 500 Internal Server Error\r\n\r\n")
+
+        return Protocol
+
+    monkeypatch.setattr(instructions, "make_protocol", broken_factory)
+    with pytest.raises(SystemExit, match="unexpected response"):
+        asyncio.run(instructions.serve("asyncworker-asgi", 3))

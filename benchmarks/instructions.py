@@ -1,0 +1,210 @@
+"""CPU instructions per request of each server's own code, counted, not timed.
+
+    python benchmarks/instructions.py                 # the four loop-side hello targets
+    python benchmarks/instructions.py --targets asyncworker-asgi,uvicorn
+
+Throughput on a shared machine moves by 20% from one run to the next; the number
+of instructions a request costs does not. Each target's HTTP protocol object is
+driven over an in-memory transport (no sockets, no kernel): wrk's request in,
+the app's response out, one request at a time on one keep-alive connection, on
+uvloop. The count comes from valgrind's cachegrind, run twice with different
+request counts, so start-up cancels out: (I(n2) - I(n1)) / (n2 - n1).
+
+This is the user-space part of a request only: the socket reads and writes and
+waking the client (about a third of a real request here, see README.md) are not
+in it, so the ratios differ from the suite's req/s ratios. uvicorn writes each
+response in two writes where this worker writes one, which the suite sees and
+this does not.
+
+| target | what runs |
+|---|---|
+| asyncworker-asgi | ASGIServerHttpProtocol, apps/asgi_hello.py, gunicorn's default forwarded_allow_ips |
+| asyncworker-native | WebServerHttpProtocol, apps/native_hello.py, the same proxy policy |
+| uvicorn | uvicorn's HttpToolsProtocol, apps/asgi_hello.py, proxy headers from 127.0.0.1 |
+| aiohttp | aiohttp's web server (AppRunner), apps/aiohttp_hello.py |
+
+Needs ``valgrind``; the peers run from the suite's peers environment (see peers.py).
+"""
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import peers
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"  # what wrk sends
+TARGETS = ("asyncworker-asgi", "uvicorn", "asyncworker-native", "aiohttp")
+OURS = {"asyncworker-asgi", "asyncworker-native"}
+PAIRS = {"asyncworker-asgi": "uvicorn", "asyncworker-native": "aiohttp"}  # the suite's goals
+RUN_TIMEOUT = 600  # seconds per valgrind run
+
+
+class MemoryTransport:
+    """What the protocols call on a transport; writes are kept until read."""
+
+    def __init__(self):
+        self.written = []
+
+    def get_extra_info(self, name, default=None):
+        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+    def write(self, data):
+        self.written.append(data)
+
+    def writelines(self, pieces):
+        self.written.append(b"".join(pieces))
+
+    def is_closing(self):
+        return False
+
+    def close(self):
+        pass
+
+    def pause_reading(self):
+        pass
+
+    def resume_reading(self):
+        pass
+
+    def get_write_buffer_size(self):
+        return 0
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        pass
+
+
+class QuietLog:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+async def make_protocol(target: str):
+    """A fresh protocol object of ``target``, serving its hello app."""
+    sys.path.insert(0, peers.APPS_DIR)
+    loop = asyncio.get_running_loop()
+    if target in OURS:
+        sys.path.insert(0, peers.REPO)
+        from gunicorn.config import Config
+
+        from server.protocol.proxy import ProxyPolicy
+        from server.protocol.server import ServerConfig
+
+        config = ServerConfig(log=QuietLog(), tcp_keepalive=False, keepalive=peers.KEEP_ALIVE,
+                              proxy=ProxyPolicy.from_gunicorn(Config(), "x-forwarded"))
+        if target == "asyncworker-asgi":
+            import asgi_hello
+
+            from server.asgi.protocol import ASGIConfig, ASGIServerHttpProtocol
+            asgi = ASGIConfig(app=asgi_hello.app, log=QuietLog())
+            return lambda: ASGIServerHttpProtocol(asgi, config, loop=loop)
+        import native_hello
+
+        from server.web.protocol import WebContext, WebServerHttpProtocol
+        await native_hello.app.startup()
+        context = WebContext(app=native_hello.app, log=QuietLog())
+        return lambda: WebServerHttpProtocol(context, config, loop=loop)
+    if target == "uvicorn":
+        import asgi_hello
+        from uvicorn.config import Config
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+        from uvicorn.server import ServerState
+
+        config = Config(app=asgi_hello.app, http="httptools", lifespan="off", access_log=False,
+                        proxy_headers=True, forwarded_allow_ips="127.0.0.1", timeout_keep_alive=peers.KEEP_ALIVE)
+        config.load()
+        state = ServerState()
+        return lambda: HttpToolsProtocol(config, state, {}, loop)
+    if target == "aiohttp":
+        import aiohttp_hello
+        from aiohttp import web
+
+        runner = web.AppRunner(aiohttp_hello.app, access_log=None, keepalive_timeout=peers.KEEP_ALIVE)
+        await runner.setup()
+        return runner.server
+    raise SystemExit(f"unknown target {target!r}")
+
+
+async def serve(target: str, requests: int) -> float:
+    """Answer ``requests`` requests on one connection; seconds per request."""
+    factory = await make_protocol(target)
+    protocol, transport = factory(), MemoryTransport()
+    protocol.connection_made(transport)
+    started = time.perf_counter()
+    for _ in range(requests):
+        protocol.data_received(REQUEST)
+        while not transport.written:
+            await asyncio.sleep(0)
+        response = b"".join(transport.written)
+        transport.written.clear()
+        if not response.startswith(b"HTTP/1.1 200 "):
+            raise SystemExit(f"{target}: unexpected response {response[:80]!r}")
+    return (time.perf_counter() - started) / requests
+
+
+def child(target: str, requests: int) -> None:
+    import uvloop
+
+    uvloop.run(serve(target, requests))
+
+
+def count(python: str, target: str, requests: int) -> int:
+    """Instructions of one child run under cachegrind."""
+    cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+           python, os.path.abspath(__file__), "--child", target, str(requests)]
+    env = {**peers.clean_env(), "PYTHONHASHSEED": "0"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
+    m = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if done.returncode != 0 or m is None:
+        raise RuntimeError(f"{target}: valgrind run failed:\n{done.stderr[-2000:]}")
+    return int(m.group(1).replace(",", ""))
+
+
+def per_request(python: str, target: str, low: int, high: int) -> float:
+    return (count(python, target, high) - count(python, target, low)) / (high - low)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--targets", default=",".join(TARGETS))
+    p.add_argument("--requests", default="2000,6000", help="the two request counts, low,high")
+    p.add_argument("--peers-python", default=None)
+    p.add_argument("--no-install", action="store_true")
+    p.add_argument("--child", nargs=2, metavar=("TARGET", "N"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        child(args.child[0], int(args.child[1]))
+        return 0
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
+        return 2
+    targets = [t for t in args.targets.split(",") if t]
+    unknown = set(targets) - set(TARGETS)
+    if unknown:
+        p.error(f"unknown targets: {', '.join(sorted(unknown))} (known: {', '.join(TARGETS)})")
+    low, high = (int(n) for n in args.requests.split(","))
+    peers_python = None
+    counts = {}
+    for target in targets:
+        if target in OURS:
+            python = sys.executable
+        else:
+            peers_python = peers_python or peers.find_peers_python(args.peers_python, not args.no_install)
+            python = peers_python
+        counts[target] = per_request(python, target, low, high)
+        peers.log(f"{target}: {counts[target]:.0f} instructions per request")
+    print(f"{'target':<20} {'instructions/request':>20}")
+    for target in targets:
+        print(f"{target:<20} {counts[target]:>20.0f}")
+    for ours, peer in PAIRS.items():
+        if ours in counts and peer in counts:
+            print(f"{peer} / {ours}: {counts[peer] / counts[ours]:.2f}x the instructions")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
