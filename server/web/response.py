@@ -19,7 +19,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from http import HTTPStatus
 from http.cookies import SimpleCookie
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, istr
 
 from server.protocol.caches import remember
 from server.protocol.errors import ResponseHeaderError
@@ -29,6 +29,9 @@ from .compression import ResponseCompressor, compress_whole, negotiate
 
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
+# Header names as multidict's own case-insensitive strings: found without folding their case.
+CONTENT_TYPE = istr("Content-Type")
+CONTENT_LENGTH = istr("Content-Length")
 
 
 def _reason_for(status: int) -> str:
@@ -62,6 +65,10 @@ class StreamResponse:
     _warned_truncated = False
 
     def __init__(self, *, status: int = 200, reason: str | None = None, headers=None):
+        self._set_up(status, reason, headers)
+
+    def _set_up(self, status, reason, headers) -> None:
+        """What every response starts with (positional: subclasses call it per response)."""
         # Set when the response is sent, but set now: attributes first set later make the
         # instance dict give up its shared keys, which costs more than setting them here.
         self._protocol = None
@@ -108,7 +115,7 @@ class StreamResponse:
 
     @property
     def content_type(self) -> str:
-        return parse_content_type(self._headers.get("Content-Type", "application/octet-stream"))[0]
+        return parse_content_type(self._headers.get(CONTENT_TYPE, "application/octet-stream"))[0]
 
     @content_type.setter
     def content_type(self, value: str) -> None:
@@ -116,9 +123,9 @@ class StreamResponse:
 
     @property
     def charset(self) -> str | None:
-        if "Content-Type" not in self._headers:
+        if CONTENT_TYPE not in self._headers:
             return None
-        return parse_content_type(self._headers["Content-Type"])[1].get("charset")
+        return parse_content_type(self._headers[CONTENT_TYPE])[1].get("charset")
 
     @charset.setter
     def charset(self, value: str | None) -> None:
@@ -129,21 +136,21 @@ class StreamResponse:
         self._set_content_type(mime, value)
 
     def _set_content_type(self, mime: str, charset: str | None) -> None:
-        self._headers["Content-Type"] = f"{mime}; charset={charset.lower()}" if charset else mime
+        self._headers[CONTENT_TYPE] = f"{mime}; charset={charset.lower()}" if charset else mime
 
     @property
     def content_length(self) -> int | None:
-        value = self._headers.get("Content-Length")
+        value = self._headers.get(CONTENT_LENGTH)
         return int(value) if value is not None else None
 
     @content_length.setter
     def content_length(self, value: int | None) -> None:
         if value is None:
-            self._headers.pop("Content-Length", None)
+            self._headers.pop(CONTENT_LENGTH, None)
             return
         if self._chunked:
             raise RuntimeError("Content-Length cannot be set with chunked encoding")
-        self._headers["Content-Length"] = str(int(value))
+        self._headers[CONTENT_LENGTH] = str(int(value))
 
     @property
     def last_modified(self) -> datetime.datetime | None:
@@ -200,7 +207,7 @@ class StreamResponse:
         return self._chunked
 
     def enable_chunked_encoding(self) -> None:
-        if "Content-Length" in self._headers:
+        if CONTENT_LENGTH in self._headers:
             raise RuntimeError("Chunked encoding cannot be used with a Content-Length")
         self._chunked = True
 
@@ -269,8 +276,8 @@ class StreamResponse:
 
     def _header_fields(self) -> list[tuple[str, str]]:
         headers = self._headers
-        if "Content-Type" not in headers and self._needs_content_type():
-            headers["Content-Type"] = "application/octet-stream"
+        if CONTENT_TYPE not in headers and self._needs_content_type():
+            headers[CONTENT_TYPE] = "application/octet-stream"
         fields = list(headers.items())
         if self._cookies:
             fields.extend(("Set-Cookie", morsel.OutputString()) for morsel in self._cookies.values())
@@ -294,7 +301,7 @@ class StreamResponse:
         self._headers["Content-Encoding"] = coding
         if "Accept-Encoding" not in self._headers.get("Vary", ""):
             self._headers.add("Vary", "Accept-Encoding")
-        self._headers.pop("Content-Length", None)
+        self._headers.pop(CONTENT_LENGTH, None)
         self._compressor = ResponseCompressor(coding)
 
     async def write(self, data) -> None:
@@ -357,12 +364,12 @@ class Response(StreamResponse):
                  headers=None, content_type: str | None = None, charset: str | None = None):
         if body is not None and text is not None:
             raise ValueError("body and text are not allowed together")
-        super().__init__(status=status, reason=reason, headers=headers)
+        self._set_up(status, reason, headers)
         self._body: bytes | None = None
         if text is not None:
             if not isinstance(text, str):
                 raise TypeError(f"text argument must be str, not {type(text).__name__}")
-            if "Content-Type" not in self._headers or content_type or charset:
+            if CONTENT_TYPE not in self._headers or content_type or charset:
                 self._set_content_type(content_type or "text/plain", charset or "utf-8")
             self._body = text.encode(charset or self.charset or "utf-8")
         else:
@@ -393,14 +400,14 @@ class Response(StreamResponse):
     def text(self, value: str) -> None:
         if not isinstance(value, str):
             raise TypeError(f"text argument must be str, not {type(value).__name__}")
-        if "Content-Type" not in self._headers:
+        if CONTENT_TYPE not in self._headers:
             self._set_content_type("text/plain", "utf-8")
         self._body = value.encode(self.charset or "utf-8")
 
     @property
     def content_length(self) -> int | None:
-        if "Content-Length" in self._headers:
-            return int(self._headers["Content-Length"])
+        if CONTENT_LENGTH in self._headers:
+            return int(self._headers[CONTENT_LENGTH])
         return len(self._body) if self._body is not None else 0
 
     @content_length.setter
@@ -418,7 +425,7 @@ class Response(StreamResponse):
 
     def _header_fields(self) -> list[tuple[str, str]]:
         fields = super()._header_fields()
-        if "Content-Length" not in self._headers and self._needs_content_type():
+        if CONTENT_LENGTH not in self._headers and self._needs_content_type():
             fields.append(("Content-Length", str(self._body_size())))  # also in answers to HEAD
         return fields
 
@@ -454,8 +461,8 @@ class Response(StreamResponse):
         if claimed is not None and claimed is not self:
             return None  # the general path refuses it
         headers = self._headers
-        if "Content-Type" not in headers:
-            headers["Content-Type"] = "application/octet-stream"
+        if CONTENT_TYPE not in headers:
+            headers[CONTENT_TYPE] = "application/octet-stream"
         fields = tuple(headers.items())
         try:
             lines = _head_cache.get((status, reason, fields))
