@@ -109,7 +109,7 @@ class WebServerHttpProtocol(ServerHttpProtocol):
             sink = _BodySink(stream)
         else:  # the request makes an empty stream if the handler asks for one
             stream = sink = None
-        request = Request(head, stream, self, context.app, tmp_dir=context.tmp_dir)
+        request = Request(head, stream, self, context.app, context.tmp_dir)  # (positional: cheaper)
         request._task = task = self.start_task(self._serve(request))
         context.tasks.add(task)  # the task removes itself when done
         return sink

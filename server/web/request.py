@@ -40,7 +40,7 @@ class Request(StateMapping):
     _post: MultiDictProxy | None = None
     _query: MultiDictProxy | None = None
 
-    def __init__(self, head, content, protocol, app, *, tmp_dir: str | None = None):
+    def __init__(self, head, content, protocol, app, tmp_dir: str | None = None):
         self.head = head
         self._content = content  # StreamReader; None for a request without a body: made when asked for
         self.protocol = protocol
