@@ -70,6 +70,8 @@ def view(path, handler, **kwargs):
 class MatchInfo(dict):
     """The variable parts of the matched path, plus the handler the router chose."""
 
+    __slots__ = ("handler", "route_path")  # no instance __dict__: one is made per request
+
     def __init__(self, values: dict, handler, route_path: str | None = None):
         super().__init__(values)
         self.handler = handler
