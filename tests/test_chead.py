@@ -482,6 +482,20 @@ def test_plain_heads_build_what_the_full_checks_build(impl, head):
 
 # --- memory -----------------------------------------------------------------------------------
 
+def memory_growth(run) -> int:
+    """Bytes still allocated after ``run(5000)`` that were not before it (after a warm-up)."""
+    run(200)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        run(5000)
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.skipif(plain_head_c is None, reason=NOT_BUILT)
 def test_compiled_parser_does_not_leak():
     heads = [
@@ -499,16 +513,7 @@ def test_compiled_parser_does_not_leak():
             for head, limits in heads:
                 plain_head_c(head, *limits)
 
-    run(200)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        run(5000)
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    grown = memory_growth(run)
     # 35k calls: a leak of one small object per call would be over 1 MB.
     assert grown < 64 * 1024, grown
 
@@ -634,15 +639,7 @@ def test_compiled_simple_head_does_not_leak():
                 simple_head_c(plain)
 
     run(200)
-    gc.collect()
     before_counts = [sys.getrefcount(obj) for obj in shared]
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        run(5000)
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    grown = memory_growth(run)
     assert grown < 64 * 1024, grown  # 25k heads: one leaked object each would be over 1 MB
     assert [sys.getrefcount(obj) for obj in shared] == before_counts
