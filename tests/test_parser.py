@@ -887,3 +887,17 @@ def test_trailers_in_end_of_message():
 def test_no_trailers_is_none():
     conv = parse(chunked(b"0", b"", b""))
     assert conv.messages[0].end.trailers is None and conv.messages[0].body == b""
+
+
+@pytest.mark.parametrize("pieces", [
+    [b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n"],  # one piece: the whole-head path
+    [b"POST / HTTP/1.1\r\nHost: h\r\n", b"Content-Length: 11\r\n\r\n"],  # the buffered path
+])
+def test_a_head_refused_for_its_body_size_leaves_the_parser_failed(pieces):
+    """413 from the body cap: what follows on the connection is never parsed as a request."""
+    parser = RequestParser(Limits(body=10))
+    with pytest.raises(HttpError) as refused:
+        for piece in pieces:
+            parser.feed(piece)
+    assert refused.value.status == 413
+    assert parser.feed(b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n") == []
