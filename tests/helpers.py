@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import signal as _signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -294,3 +296,18 @@ def parse_responses(data: bytes) -> list[Response]:
     while (resp := read_response(reader)) is not None:
         responses.append(resp)
     return responses
+
+
+def memory_growth(run) -> int:
+    """Bytes still allocated after ``run(5000)`` that were not before it (after a warm-up):
+    how the tests see a compiled function that leaks."""
+    run(200)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        run(5000)
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()

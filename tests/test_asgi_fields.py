@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from helpers import memory_growth
 from server.asgi import fields
 from server.asgi.fields import bytes_pairs_py, lower_fields_py
 from server.protocol.compiled import compiled
@@ -154,3 +155,32 @@ def test_bytes_pairs_keeps_tuple_pairs(impl):
     pair = (b"content-type", b"text/plain")
     [got] = impl([pair])
     assert got is pair
+
+
+@pytest.mark.skipif(bytes_pairs_c is None, reason=NOT_BUILT)
+def test_compiled_bytes_pairs_takes_a_tuple_of_tuples_as_it_is():
+    headers = ((b"content-type", b"text/plain"), (b"content-length", b"2"))
+    assert bytes_pairs_c(headers) is headers
+
+
+@pytest.mark.skipif(lower_fields_c is None or bytes_pairs_c is None, reason=NOT_BUILT)
+def test_compiled_field_helpers_do_not_leak():
+    raw = [(b"Host", b"h"), (b"x-lower", b"v"), (b"X-" + b"N" * 40, b"w")]
+    tuples = [(b"content-type", b"text/plain"), (b"content-length", b"2")]
+    lists = [[b"content-type", b"text/plain"], (b"content-length", b"2")]
+    refused = [(b"content-type", b"text/plain"), [b"x", memoryview(b"y")]]
+    shared = [raw[0][1], tuples[0], lists[0][0], refused[0]]
+
+    def run(n):
+        for _ in range(n):
+            lower_fields_c(raw)
+            bytes_pairs_c(tuples)
+            bytes_pairs_c(tuple(tuples))
+            bytes_pairs_c(lists)
+            bytes_pairs_c(refused)
+
+    run(200)
+    counts = [sys.getrefcount(obj) for obj in shared]
+    grown = memory_growth(run)
+    assert grown < 64 * 1024, grown  # 25k calls: one leaked object each would be over 1 MB
+    assert [sys.getrefcount(obj) for obj in shared] == counts

@@ -8,15 +8,14 @@ mask, and the shortcut past ``_build_head`` that the mask allows. The extension 
 be built (CPython on Linux with a compiler) unless ``ASYNCWORKER_PURE_PYTHON=1``.
 """
 
-import gc
 import importlib
 import os
 import subprocess
 import sys
-import tracemalloc
 
 import pytest
 
+from helpers import memory_growth
 from server.protocol import parser
 from server.protocol.errors import HttpError
 from server.protocol.parser import (
@@ -481,19 +480,6 @@ def test_plain_heads_build_what_the_full_checks_build(impl, head):
 
 
 # --- memory -----------------------------------------------------------------------------------
-
-def memory_growth(run) -> int:
-    """Bytes still allocated after ``run(5000)`` that were not before it (after a warm-up)."""
-    run(200)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        run(5000)
-        gc.collect()
-        return tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
 
 
 @pytest.mark.skipif(plain_head_c is None, reason=NOT_BUILT)

@@ -22,7 +22,7 @@ def bytes_pairs_py(headers) -> tuple | None:
     if kind is not list and kind is not tuple:
         return None
     pairs = []
-    for item in tuple(headers):
+    for item in headers:
         kind = type(item)
         if (kind is not tuple and kind is not list) or len(item) != 2:
             return None

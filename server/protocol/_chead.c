@@ -660,16 +660,52 @@ PyDoc_STRVAR(bytes_pairs_doc,
 "``headers`` as a tuple of (name, value) tuples if it is a list or tuple of\n"
 "two-item lists or tuples of bytes (exactly), else None (see asgi.fields.bytes_pairs_py).");
 
+/* 1: a tuple of two exact bytes; 2: a list of two; 0: anything else. Allocates nothing. */
+static int
+bytes_pair_kind(PyObject *item)
+{
+    PyObject *const *pair;
+    int kind;
+    if (PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 2) {
+        pair = &PyTuple_GET_ITEM(item, 0);
+        kind = 1;
+    }
+    else if (PyList_CheckExact(item) && PyList_GET_SIZE(item) == 2) {
+        pair = PySequence_Fast_ITEMS(item);
+        kind = 2;
+    }
+    else {
+        return 0;
+    }
+    return PyBytes_CheckExact(pair[0]) && PyBytes_CheckExact(pair[1]) ? kind : 0;
+}
+
 static PyObject *
 bytes_pairs(PyObject *Py_UNUSED(module), PyObject *headers)
 {
     if (!PyList_CheckExact(headers) && !PyTuple_CheckExact(headers))
         Py_RETURN_NONE;
-    /* A list may change while pairs are made (no Python code runs here, but be exact). */
+    /* First a pass that allocates nothing, so no Python code (a finalizer run by the
+     * GC) can change the list under it. */
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(headers);
+    PyObject **items = PySequence_Fast_ITEMS(headers);
+    int all_tuples = 1;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int kind = bytes_pair_kind(items[i]);
+        if (kind == 0)
+            Py_RETURN_NONE;
+        if (kind == 2)
+            all_tuples = 0;
+    }
+    if (all_tuples) /* the common case: the pairs are the key as they are */
+        return PyTuple_CheckExact(headers) ? Py_NewRef(headers) : PyList_AsTuple(headers);
+
+    /* Some pairs are lists: made into tuples from a snapshot, each checked again as it
+     * is taken (allocating may run Python code that changes a pair). */
     PyObject *seq = PySequence_Tuple(headers);
     if (seq == NULL)
         return NULL;
-    Py_ssize_t count = PyTuple_GET_SIZE(seq);
+    count = PyTuple_GET_SIZE(seq);
     PyObject *result = PyTuple_New(count);
     if (result == NULL) {
         Py_DECREF(seq);
@@ -677,40 +713,32 @@ bytes_pairs(PyObject *Py_UNUSED(module), PyObject *headers)
     }
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *item = PyTuple_GET_ITEM(seq, i);
-        PyObject *name, *value;
-        if (PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 2) {
-            name = PyTuple_GET_ITEM(item, 0);
-            value = PyTuple_GET_ITEM(item, 1);
+        int kind = bytes_pair_kind(item);
+        if (kind == 0) {
+            Py_DECREF(seq);
+            Py_DECREF(result);
+            Py_RETURN_NONE;
         }
-        else if (PyList_CheckExact(item) && PyList_GET_SIZE(item) == 2) {
-            name = PyList_GET_ITEM(item, 0);
-            value = PyList_GET_ITEM(item, 1);
-        }
-        else {
-            goto decline;
-        }
-        if (!PyBytes_CheckExact(name) || !PyBytes_CheckExact(value))
-            goto decline;
-        if (PyTuple_CheckExact(item)) {
+        if (kind == 1) {
             PyTuple_SET_ITEM(result, i, Py_NewRef(item));
+            continue;
         }
-        else {
-            PyObject *pair = PyTuple_Pack(2, name, value);
-            if (pair == NULL) {
-                Py_DECREF(seq);
-                Py_DECREF(result);
-                return NULL;
-            }
-            PyTuple_SET_ITEM(result, i, pair);
+        PyObject *name = Py_NewRef(PyList_GET_ITEM(item, 0));
+        PyObject *value = Py_NewRef(PyList_GET_ITEM(item, 1));
+        PyObject *pair = PyTuple_New(2);
+        if (pair == NULL) {
+            Py_DECREF(name);
+            Py_DECREF(value);
+            Py_DECREF(seq);
+            Py_DECREF(result);
+            return NULL;
         }
+        PyTuple_SET_ITEM(pair, 0, name);
+        PyTuple_SET_ITEM(pair, 1, value);
+        PyTuple_SET_ITEM(result, i, pair);
     }
     Py_DECREF(seq);
     return result;
-
-decline:
-    Py_DECREF(seq);
-    Py_DECREF(result);
-    Py_RETURN_NONE;
 }
 
 static PyMethodDef chead_methods[] = {
