@@ -317,7 +317,7 @@ class RequestParser:
             return None
         if plain[7] & _NEEDS_CHECKS == SPECIAL_HOST:
             return simple_head(plain)
-        method, target, path, query, minor, raw, pairs, special = plain
+        method, target, path, query, minor, raw, pairs, _ = plain
         return _build_head(method, target, path, query, _VERSIONS[minor], CIMultiDict(pairs), raw)
 
     def _parse_any_head(self, head: bytes) -> RequestHead:

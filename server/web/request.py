@@ -48,7 +48,7 @@ class Request(StateMapping):
         self.match_info = None
         self.tmp_dir = tmp_dir
         self._state: dict = {}
-        # Set by the protocol later, but set now (see StreamResponse.__init__).
+        # Set by the protocol later, but set now (see StreamResponse._set_up).
         self._response = None  # the response that was prepared for this request
         self._task = None  # the task serving it
 
