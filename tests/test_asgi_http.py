@@ -203,6 +203,18 @@ def test_trailers(server):
     assert not closed
 
 
+def test_announced_trailers_hold_the_response_open_after_a_whole_sized_body(server):
+    """A Content-Length body cannot carry trailers, but the response still ends only
+    with the trailers message: a body message in its place is refused."""
+    with connect(server.port) as sock, sock.makefile("rb") as reader:
+        sock.sendall(request("/mount/sized-trailers", "TE: trailers") + request("/mount/last-event"))
+        response = read_response(reader)
+        event = json.loads(read_response(reader).body)
+    assert response.header("content-length") == "5" and response.body == b"sized"
+    assert not response.trailers
+    assert event == {"send": "InvalidMessage: Expected 'http.response.trailers', got 'http.response.body'"}
+
+
 def test_pathsend(server):
     response, closed = exchange(server.port, request("/mount/pathsend"))
     assert response.body == SAMPLE

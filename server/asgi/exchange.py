@@ -24,6 +24,7 @@ import asyncio
 import os
 
 from server.protocol.accesslog import log_access, minimal_environ
+from server.protocol.writer import BodyFraming
 
 from .body import RequestBody
 from .messages import InvalidMessage, body_of, message_type, response_headers, trailer_lines
@@ -65,7 +66,8 @@ class HttpExchange:
         self._detached = False  # the client is gone, or the server answered the request itself
         # Set by http.response.start (_start), read only after it:
         #   _response: head.Head (status, reason, headers); _head_bytes: the head, until written;
-        #   _framing: writer.BodyFraming; _trailers: the trailer lines so far if the
+        #   _framing: writer.BodyFraming, from the first body piece on (a whole body
+        #   sent at once needs none); _trailers: the trailer lines so far if the
         #   response announced trailers, else None.
         self._logged = False
         self._started_at = protocol.loop.time() if config.access_log else 0.0
@@ -200,7 +202,13 @@ class HttpExchange:
                     body = message.get("body", b"")
                     if type(body) is not bytes:
                         body, _ = body_of(message)
-                    if self._write_body(body, message.get("more_body", False)):
+                    more = message.get("more_body", False)
+                    if (state == STARTED and not more and len(body) == self._response.whole_length
+                            and self._trailers is None):
+                        # the whole body at once, as long as declared: head and body in one write
+                        self._done(self._head_bytes + body, self._response.keep_alive)
+                        return
+                    if self._write_body(body, more):
                         await self._drain()
                     return
             elif kind == "http.response.start":
@@ -240,18 +248,21 @@ class HttpExchange:
         # raises on a bad status or header, before anything reaches the wire
         response, self._head_bytes = self.config.heads.head(message, head.method, head.version, keep_alive)
         self._response = response
-        self._framing = response.framing()
+        self._framing = None  # made for the first body piece that is not the whole body
         self._trailers = [] if message.get("trailers", False) else None
         self._state = STARTED
 
     def _write_body(self, body: bytes, more) -> bool:
         """Write one piece of body (the head with the first); True if the app should wait for a drain."""
-        framing = self._framing
-        data = framing.body(body)
         if self._state == STARTED:
+            framing = self._body_framing()
+            data = framing.body(body)
             data = self._head_bytes + data if data else self._head_bytes
             self._head_bytes = b""
             self._state = BODY
+        else:
+            framing = self._framing
+            data = framing.body(body)
         if framing.truncated:
             self._finish(data)
             raise InvalidMessage(f"Response body longer than its Content-Length ({framing.length})")
@@ -282,13 +293,23 @@ class HttpExchange:
             trailers = b"".join(self._trailers)
             if trailers and framing.chunked:
                 end = b"0\r\n" + trailers + b"\r\n"
+        self._done(data + end if end else data, framing.keep_alive)
+
+    def _done(self, data: bytes, keep_alive: bool) -> None:
         protocol = self.protocol
-        protocol.write(data + end if end else data)
+        protocol.write(data)
         self._state = DONE
         self._end_body()
         if self.config.access_log:
             self._log_access()
-        protocol.response_finished(framing.keep_alive)
+        protocol.response_finished(keep_alive)
+
+    def _body_framing(self) -> BodyFraming:
+        """The framing of the body pieces, made for the first one."""
+        framing = self._framing
+        if framing is None:
+            framing = self._framing = self._response.framing()
+        return framing
 
     async def _drain(self) -> None:
         try:
@@ -327,7 +348,7 @@ class HttpExchange:
 
     async def _send_file(self, file, offset: int, count: int, more: bool) -> int:
         """Send ``count`` bytes of ``file`` from ``offset`` as body; sendfile where the loop can."""
-        framing = self._framing
+        framing = self._body_framing()
         if framing.length is not None:
             count = min(count, framing.length - framing.sent)
         head = self._head_bytes if self._state == STARTED else b""
@@ -379,7 +400,9 @@ class HttpExchange:
         try:
             environ = minimal_environ(head, self.scope["client"])
             response = self._response
+            framing = self._framing  # None: the whole body went at once
+            sent = response.whole_length if framing is None else framing.sent
             log_access(self.config.log, environ, head.headers.items(), f"{response.status} {response.reason}",
-                       response.headers, self._framing.sent, self.protocol.loop.time() - self._started_at)
+                       response.headers, sent, self.protocol.loop.time() - self._started_at)
         except Exception:
             self.config.log.exception("Access log failed")

@@ -28,7 +28,7 @@ class Head:
     """One serialised head and the framing it implies."""
 
     __slots__ = ("status", "reason", "headers", "length", "chunked", "no_body", "keep_alive",
-                 "_prefix", "_suffix", "_date", "_bytes")
+                 "whole_length", "_prefix", "_suffix", "_date", "_bytes")
 
     def __init__(self, status: int, reason: str, headers: list, writer: ResponseWriter, data: bytes):
         self.status = status
@@ -38,6 +38,9 @@ class Head:
         self.chunked = writer.chunked
         self.no_body = writer.no_body
         self.keep_alive = writer.keep_alive
+        # The size of a body that completes the response in one piece, unframed
+        # (its declared Content-Length), or -1 when a body goes through BodyFraming.
+        self.whole_length = -1 if writer.length is None or writer.no_body else writer.length
         self._prefix = self._suffix = self._date = None
         self._bytes = data
 

@@ -20,6 +20,8 @@
 * ``/bad-header/<case>`` sends a head with an unsafe header (``crlf``, ``nul``, ``hop``)
 * ``/chunks?n=``         ``n`` body messages of ``piece <i>\\n``, no Content-Length
 * ``/trailers``          a chunked body with trailers (``http.response.trailers``)
+* ``/sized-trailers``    trailers announced on a body with a Content-Length, sent whole; a
+                         body message in place of the trailers (its error: ``/last-event``)
 * ``/zerocopy``          the sample file with ``http.response.zerocopysend`` in two halves
 * ``/pathsend``          the sample file with ``http.response.pathsend``
 * ``/too-long``, ``/too-short`` a body longer / shorter than its Content-Length
@@ -244,6 +246,19 @@ async def pathsend(scope, receive, send):
     await send({"type": "http.response.pathsend", "path": sample_path()})
 
 
+async def sized_trailers(scope, receive, send):
+    _last_event.clear()
+    await send({"type": "http.response.start", "status": 200, "trailers": True,
+                "headers": [(b"content-length", b"5")]})
+    await send({"type": "http.response.body", "body": b"sized"})
+    try:
+        await send({"type": "http.response.body", "body": b"more"})
+        _last_event["send"] = "no error"
+    except Exception as exc:
+        _last_event["send"] = f"{type(exc).__name__}: {exc}"
+    await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"abc123")]})
+
+
 async def too_long(scope, receive, send):
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]})
     await send({"type": "http.response.body", "body": b"0123456789"})
@@ -269,7 +284,8 @@ ROUTES = {
     "/scope": scope_view, "/messages": messages_view, "/hold": hold, "/release": release,
     "/wait-disconnect": wait_disconnect, "/last-event": last_event,
     "/raise-before": raise_before, "/raise-after": raise_after, "/no-response": no_response,
-    "/incomplete": incomplete, "/chunks": chunks, "/trailers": trailers, "/zerocopy": zerocopy,
+    "/incomplete": incomplete, "/chunks": chunks, "/trailers": trailers, "/sized-trailers": sized_trailers,
+    "/zerocopy": zerocopy,
     "/pathsend": pathsend, "/too-long": too_long, "/too-short": too_short,
     "/after-complete": after_complete, "/transfer-encoding": transfer_encoding,
 }
