@@ -261,6 +261,32 @@ async def read_until_closed(loop, sock, timeout: float) -> tuple[bytes, float]:
     return data, loop.time()
 
 
+def test_after_the_clients_eof_only_its_last_pipelined_request_closes_the_connection():
+    """A client that pipelines two requests and shuts its sending side: both are answered,
+    the first keeping the connection alive (another request waits), the last with
+    ``Connection: close``, after which the connection is closed."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        proto = HeldResponses()
+        theirs = await connected(proto)
+        await loop.sock_sendall(theirs, b"GET /r1 HTTP/1.1\r\nHost: t\r\n\r\nGET /r2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        theirs.shutdown(socket.SHUT_WR)
+        await wait_for(lambda: proto._peer_eof)
+        assert proto.keep_alive_allowed and not proto.keep_alive_open  # /r2 is still to come
+        proto.answer()
+        await wait_for(lambda: len(proto.heads) == 2 and proto._head is not None)
+        assert not proto.keep_alive_allowed
+        proto.answer()
+        data, _ = await read_until_closed(loop, theirs, 5)
+        first, second = data.split(b"r1", 1)
+        assert first.startswith(b"HTTP/1.1 200 ") and b"Connection: close" not in first
+        assert second.startswith(b"HTTP/1.1 200 ") and b"Connection: close\r\n" in second
+        assert second.endswith(b"r2")
+        theirs.close()
+
+    asyncio.run(main())
+
+
 def test_lingering_after_a_rejected_request_ends_at_the_linger_timeout(monkeypatch):
     """After its 400 the connection is half-closed and the client's further bytes drained;
     a client that keeps trickling them is cut off after LINGER_TIMEOUT (well under

@@ -60,8 +60,7 @@ class HttpExchange:
         self._body = RequestBody(protocol, True, self._body_error) if head.has_body else None
         self._body_ended = False  # the body was ended before the app asked for it
         self._peer_closed = False  # likewise, the client's EOF
-        self.scope = http_scope(head, scope_peer, server, asgi_version=config.asgi_version,
-                                root_path=config.root_path, state=config.state)
+        self.scope = http_scope(head, scope_peer, server, config.asgi_version, config.root_path, config.state)
         self._state = START
         self._detached = False  # the client is gone, or the server answered the request itself
         # Set by http.response.start (_start), read only after it:
@@ -244,7 +243,8 @@ class HttpExchange:
 
     def _start(self, message: dict) -> None:
         head = self.head
-        keep_alive = head.keep_alive and self.protocol.keep_alive_allowed
+        protocol = self.protocol
+        keep_alive = head.keep_alive and (protocol.keep_alive_open or protocol.keep_alive_allowed)
         # raises on a bad status or header, before anything reaches the wire
         response, self._head_bytes = self.config.heads.head(message, head.method, head.version, keep_alive)
         self._response = response

@@ -20,10 +20,10 @@ ASGI_SPEC_VERSION = "2.5"
 _HTTP_VERSIONS = {(1, 1): "1.1", (1, 0): "1.0"}
 
 
-def http_scope(head, peer: tuple, server, *, asgi_version: str, root_path: str, state: dict) -> dict:
+def http_scope(head, peer: tuple, server, asgi_version: str, root_path: str, state: dict) -> dict:
     """The ``http`` scope of ``head``; ``peer`` is the scope's ``(client, scheme)``
     (see ``ASGIServerHttpProtocol.scope_peer``), ``server`` its server address.
-    One dict literal: this runs for every request."""
+    One dict literal, and positional arguments: this runs for every request."""
     path = head.path
     if root_path or "%" in path:
         path, raw_path = _paths(path, root_path)
@@ -53,7 +53,7 @@ def websocket_scope(head, peer: tuple, server, *, asgi_version: str, root_path: 
                     subprotocols: list[str]) -> dict:
     """The ``websocket`` scope: the ``http`` one's connection keys, with its own type,
     scheme, subprotocols and extensions (and no method)."""
-    scope = http_scope(head, peer, server, asgi_version=asgi_version, root_path=root_path, state=state)
+    scope = http_scope(head, peer, server, asgi_version, root_path, state)
     del scope["method"]
     scope["type"] = "websocket"
     scope["scheme"] = "wss" if peer[1] == "https" else "ws"

@@ -149,8 +149,11 @@ class RequestParser:
         self.limits = limits
         self._head_size = limits.head_size  # (Limits is frozen: computed once)
         self._plain_limits = (limits.request_line, limits.field_size, limits.fields)
-        self._buf = bytearray()
-        self._state = HEAD
+        # Read them, never write them: the bytes received and not parsed yet, and
+        # where the parser is (HEAD ... ERROR). The connection's per-request checks
+        # read these two plain attributes (a property costs a call).
+        self.buffer = bytearray()
+        self.state = HEAD
         self._scan_from = 0  # where to resume looking for the end of the head
         self._remaining = 0  # body bytes left (BODY) or chunk bytes left (CHUNK_DATA)
         self._body_size = 0  # decoded body bytes so far, for the body cap
@@ -161,23 +164,23 @@ class RequestParser:
     @property
     def done(self) -> bool:
         """The current request has been parsed to its end."""
-        return self._state == DONE
+        return self.state == DONE
 
     @property
     def in_message(self) -> bool:
         """Some of a request has been received but not all of it."""
-        state = self._state
+        state = self.state
         if state == HEAD:
-            return bool(self._buf)
+            return bool(self.buffer)
         return state != DONE and state != ERROR
 
     @property
     def buffered(self) -> int:
-        return len(self._buf)
+        return len(self.buffer)
 
     def feed(self, data: bytes) -> list:
         """Take more bytes; return the events they complete (maybe none)."""
-        if self._state == HEAD and not self._buf and type(data) is bytes:
+        if self.state == HEAD and not self.buffer and type(data) is bytes:
             # The common piece: exactly one plain head. Its events are those _run
             # gives, without passing the bytes through the buffer; any other head
             # (a leading empty line, obsolete forms...) takes the buffered path.
@@ -187,40 +190,40 @@ class RequestParser:
                     head = self._parse_plain_head(data[:end])
                     if head is not None:
                         if not head.has_body:
-                            self._state = DONE
+                            self.state = DONE
                             return [head, _END_OF_MESSAGE]
                         self._start_body(head)  # raises on a body over the cap
                         return [head]
                 except Exception:
-                    self._state = ERROR
+                    self.state = ERROR
                     raise
-        self._buf += data
-        if self._state == DONE:
+        self.buffer += data
+        if self.state == DONE:
             return []
         return self._run()
 
     def next_request(self) -> list:
         """Start on the next pipelined request; return events from buffered bytes."""
-        if self._state != DONE:
+        if self.state != DONE:
             raise RuntimeError("the current request is not finished")
-        self._state = HEAD
+        self.state = HEAD
         self._scan_from = 0
         self._body_size = 0
-        return self._run() if self._buf else []
+        return self._run() if self.buffer else []
 
     def detach(self) -> bytes:
         """Give up parsing (the connection switched protocols); return the bytes held."""
-        if self._state != DONE:
+        if self.state != DONE:
             raise RuntimeError("the current request is not finished")
-        data = bytes(self._buf)
-        self._buf.clear()
-        self._state = ERROR
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        self.state = ERROR
         return data
 
     def feed_eof(self) -> None:
         """The peer will send nothing more: raise if a request was cut short."""
         if self.in_message:
-            self._state = ERROR
+            self.state = ERROR
             raise BadRequest("Incomplete request")
 
     # -- state machine ----------------------------------------------------
@@ -228,8 +231,8 @@ class RequestParser:
     def _run(self) -> list:
         events: list = []
         try:
-            while self._buf or self._state in (BODY, CHUNK_DATA):
-                state = self._state
+            while self.buffer or self.state in (BODY, CHUNK_DATA):
+                state = self.state
                 if state == HEAD:
                     head = self._parse_head()
                     if head is None:
@@ -255,18 +258,18 @@ class RequestParser:
                 else:  # DONE or ERROR: the rest waits for next_request()
                     break
         except Exception:
-            self._state = ERROR
+            self.state = ERROR
             raise
         return events
 
     def _finish(self, events: list, trailers: CIMultiDict | None = None) -> None:
         events.append(EndOfMessage(trailers) if trailers else _END_OF_MESSAGE)
-        self._state = DONE
+        self.state = DONE
 
     # -- head -------------------------------------------------------------
 
     def _parse_head(self) -> RequestHead | None:
-        buf = self._buf
+        buf = self.buffer
         # RFC 9112 s2.2: ignore empty lines before the request-line.
         while buf.startswith(b"\r\n"):
             del buf[:2]
@@ -283,7 +286,7 @@ class RequestParser:
 
     def _check_partial_head(self) -> None:
         """Fail early on an unfinished head that can never become valid."""
-        buf = self._buf
+        buf = self.buffer
         limits = self.limits
         size = len(buf) - buf.endswith(b"\r")  # a lone CR may be the start of CRLF
         last_end = buf.rfind(b"\r\n")
@@ -357,7 +360,7 @@ class RequestParser:
     # -- body with Content-Length -------------------------------------------
 
     def _body_data(self, events: list) -> bool:
-        if not self._buf:
+        if not self.buffer:
             return False
         events.append(Data(self._take_body()))
         if self._remaining == 0:
@@ -366,7 +369,7 @@ class RequestParser:
 
     def _take_body(self) -> bytes:
         """Take up to ``_remaining`` buffered body bytes."""
-        buf = self._buf
+        buf = self.buffer
         n = self._remaining
         if len(buf) <= n:
             data = bytes(buf)
@@ -380,7 +383,7 @@ class RequestParser:
     # -- chunked body (RFC 9112 s7.1) ----------------------------------------
 
     def _chunk_size(self) -> bool:
-        buf = self._buf
+        buf = self.buffer
         end = buf.find(b"\r\n")
         if end < 0:
             if len(buf) - buf.endswith(b"\r") > self.limits.chunk_line:
@@ -396,26 +399,26 @@ class RequestParser:
         size = int(m.group(1), 16)
         del buf[: end + 2]
         if size == 0:
-            self._state = TRAILERS
+            self.state = TRAILERS
             self._trailer_lines = []
         else:
             self._add_body_size(size)
             self._remaining = size
-            self._state = CHUNK_DATA
+            self.state = CHUNK_DATA
         return True
 
     def _chunk_data(self, events: list) -> bool:
-        if not self._buf:
+        if not self.buffer:
             return False
         data = self._take_body()
         end = self._remaining == 0
         events.append(Data(data, end))
         if end:
-            self._state = CHUNK_CRLF
+            self.state = CHUNK_CRLF
         return True
 
     def _chunk_crlf(self) -> bool:
-        buf = self._buf
+        buf = self.buffer
         if len(buf) < 2:
             if buf[:1] not in (b"", b"\r"):
                 raise BadRequest("Missing CRLF after chunk data")
@@ -423,11 +426,11 @@ class RequestParser:
         if buf[:2] != b"\r\n":
             raise BadRequest("Missing CRLF after chunk data")
         del buf[:2]
-        self._state = CHUNK_SIZE
+        self.state = CHUNK_SIZE
         return True
 
     def _trailers(self, events: list) -> bool:
-        buf = self._buf
+        buf = self.buffer
         limits = self.limits
         while True:
             end = buf.find(b"\r\n")
@@ -464,11 +467,11 @@ class RequestParser:
 
     def _start_body(self, head: RequestHead) -> None:
         if head.chunked:
-            self._state = CHUNK_SIZE
+            self.state = CHUNK_SIZE
         elif head.content_length:
             self._add_body_size(head.content_length)
             self._remaining = head.content_length
-            self._state = BODY
+            self.state = BODY
 
 
 def _parse_request_line(line: bytes) -> tuple[str, str, tuple[int, int]]:

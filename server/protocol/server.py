@@ -33,7 +33,7 @@ from .accesslog import access_log_enabled, log_access, minimal_environ
 from .errors import BadRequest, HttpError, RequestTimeout
 from .events import Data, RequestHead
 from .limits import Limits
-from .parser import RequestParser
+from .parser import DONE, RequestParser
 from .proxy import Forwarded, ProxyHeaderError, direct, parse_proxy_header
 from .timers import ConnectionTimer
 from .writer import continue_response, error_response
@@ -96,6 +96,9 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._response_started = False
         self._closing = False  # graceful shutdown asked
         self._peer_eof = False
+        # Nothing rules keep-alive out yet (keepalive is on, no graceful stop, the
+        # client's input goes on): keep_alive_allowed's common case, a plain attribute.
+        self.keep_alive_open = config.keepalive > 0
         self._received_any = False
         self._read_paused_by: set[str] = set()
         self._writing_paused = False
@@ -164,11 +167,11 @@ class ServerHttpProtocol(asyncio.Protocol):
             # The first bytes of a head: its time starts now (a head that arrives
             # whole never needs the timer).
             timer.start("head", self.config.head_timeout)
-        if parser.buffered > PIPELINE_BUFFER and parser.done:
+        if len(parser.buffer) > PIPELINE_BUFFER and parser.state == DONE:
             self.pause_reading("pipeline")
 
     def eof_received(self) -> bool:
-        self._peer_eof = True
+        self._input_ended()
         if self._upgraded is not None:
             return self._upgraded.eof_received()
         if self._linger_left:
@@ -231,10 +234,14 @@ class ServerHttpProtocol(asyncio.Protocol):
         """May the response to the current request leave the connection open?
 
         After the client's end of input, only if it pipelined more requests before it.
+        (Callers on every request test ``keep_alive_open`` first.)
         """
+        if self.keep_alive_open:
+            return True
         if self._closing or self.config.keepalive <= 0:
             return False
-        return not self._peer_eof or self._parser.buffered > 0
+        # the client's end of input: alive only for the requests it sent before it
+        return self._parser.buffered > 0
 
     def start_task(self, coro) -> asyncio.Task:
         """A task for the app's handling of the current request.
@@ -339,7 +346,7 @@ class ServerHttpProtocol(asyncio.Protocol):
             self._owner.request_done()
         if self.transport is None:
             return
-        if not (keep_alive and self._parser.done and self.keep_alive_allowed):
+        if not (keep_alive and self._parser.state == DONE and (self.keep_alive_open or self.keep_alive_allowed)):
             self.close()
             return
         if self._dispatching:
@@ -371,6 +378,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         (its client sends the next request as soon as it has read a response).
         """
         self._closing = True
+        self.keep_alive_open = False
         if self._upgraded is not None:
             closing = getattr(self._upgraded, "closing", None)
             if closing is not None:
@@ -426,6 +434,11 @@ class ServerHttpProtocol(asyncio.Protocol):
             self.response_finished(True)
 
     # -- internals --------------------------------------------------------
+
+    def _input_ended(self) -> None:
+        """No request after the current one will be read (the client's EOF, or lost framing)."""
+        self._peer_eof = True
+        self.keep_alive_open = False
 
     def _client_may_be_sending(self) -> bool:
         return (not self._peer_eof and self._upgraded is None
@@ -493,7 +506,7 @@ class ServerHttpProtocol(asyncio.Protocol):
             return []
         if events:
             return events
-        if parser.buffered:  # the start of a request: no events yet, so in_message
+        if parser.buffer:  # the start of a request: no events yet, so in_message
             if self._peer_eof:
                 self._reject(BadRequest("Incomplete request"))
             else:
@@ -573,7 +586,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self.pause_reading("error")
         self._timer.stop()
         if self._head is not None and self._sink.set_exception(exc):
-            self._peer_eof = True  # read nothing more; close after the app's response
+            self._input_ended()  # read nothing more; close after the app's response
             return
         if self.log is not None:
             self.log.warning("Invalid request from %s: %s", _peer_ip(self.peername), exc.message)
