@@ -51,18 +51,17 @@ class ASGIServerHttpProtocol(ServerHttpProtocol):
     def __init__(self, asgi: ASGIConfig, config, **kwargs):
         super().__init__(config, **kwargs)
         self.asgi = asgi
-        self._exchange = None  # the HttpExchange or WebSocketSession of the request in flight
         self.writing_paused = False  # the transport's buffer is full: senders wait for a drain
         self._scope_server = None  # the scope's "server", once known
         self._scope_peer = None  # (Forwarded, (client, scheme)) of the last request
 
     def on_request(self, head):
         if head.upgrade and is_upgrade_request(head):
-            self._exchange = start_websocket(self, head, self.asgi)
+            self.exchange = start_websocket(self, head, self.asgi)
             return None
         asgi = self.asgi
         exchange = HttpExchange(self, head, asgi, self.scope_peer(head), self.scope_server())
-        self._exchange = exchange
+        self.exchange = exchange
         # One task per request (the app may rely on current_task(), its own
         # contextvars and cancellation); the exchange drops the task from the
         # set of strong references when the app returns.
@@ -101,20 +100,12 @@ class ASGIServerHttpProtocol(ServerHttpProtocol):
         closed its socket makes the next write fail, and ``send()`` raises then.
         """
         keep_open = super().eof_received()
-        if self._exchange is not None:
-            self._exchange.peer_closed()
+        if self.exchange is not None:
+            self.exchange.peer_closed()
         return keep_open
 
-    def response_finished(self, keep_alive: bool) -> None:
-        self._exchange = None
-        ServerHttpProtocol.response_finished(self, keep_alive)
-
-    def upgrade(self, receiver) -> bytes:
-        self._exchange = None  # the WebSocket connection now gets the bytes and the loss
-        return super().upgrade(receiver)
-
     def on_disconnect(self) -> None:
-        exchange, self._exchange = self._exchange, None
+        exchange, self.exchange = self.exchange, None
         if exchange is not None:
             exchange.disconnected()
 

@@ -92,6 +92,9 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._timer = ConnectionTimer(self.loop, self._on_timeout)
         self._sink = NULL_SINK
         self._head: RequestHead | None = None  # the request being answered
+        # The app adapter's object answering that request (an exchange); dropped when
+        # its response is finished or the connection is handed over (upgrade).
+        self.exchange = None
         self._continue_pending = False
         self._response_started = False
         self._closing = False  # graceful shutdown asked
@@ -315,6 +318,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         """
         self._timer.cancel()
         self._head = None
+        self.exchange = None  # the receiver now gets the bytes and the loss
         self._sink = NULL_SINK
         self._upgraded = receiver
         leftover = self._parser.detach()
@@ -339,6 +343,7 @@ class ServerHttpProtocol(asyncio.Protocol):
     def response_finished(self, keep_alive: bool) -> None:
         """The response to the current request is written; go on to the next one."""
         self._head = None
+        self.exchange = None
         self._sink = NULL_SINK
         self._response_started = False
         self._continue_pending = False

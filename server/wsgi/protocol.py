@@ -54,12 +54,11 @@ class WSGIServerHttpProtocol(ServerHttpProtocol):
     def __init__(self, wsgi: WSGIConfig, config, **kwargs):
         super().__init__(config, **kwargs)
         self.wsgi = wsgi
-        self._exchange: WSGIExchange | None = None
         self.exchange_condition = threading.Condition(threading.Lock())
         self._client_environ: tuple | None = None  # ((client, scheme, host), environ.client_environ)
 
     def on_request(self, head):
-        exchange = self._exchange = WSGIExchange(self, head, self.wsgi)
+        exchange = self.exchange = WSGIExchange(self, head, self.wsgi)
         if not head.has_body:
             exchange.dispatch(None, 0 if "Content-Length" in head.headers else None)
             return None
@@ -84,18 +83,14 @@ class WSGIServerHttpProtocol(ServerHttpProtocol):
             cached = self._client_environ = (key, environ)
         return cached[1]
 
-    def response_finished(self, keep_alive: bool) -> None:
-        self._exchange = None
-        super().response_finished(keep_alive)
-
     def on_disconnect(self) -> None:
-        if self._exchange is not None:
-            self._exchange.abort()
+        if self.exchange is not None:
+            self.exchange.abort()
 
     def on_pause_writing(self) -> None:
-        if self._exchange is not None:
-            self._exchange.pause()
+        if self.exchange is not None:
+            self.exchange.pause()
 
     def on_resume_writing(self) -> None:
-        if self._exchange is not None:
-            self._exchange.resume()
+        if self.exchange is not None:
+            self.exchange.resume()
