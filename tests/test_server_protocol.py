@@ -272,7 +272,7 @@ def test_after_the_clients_eof_only_its_last_pipelined_request_closes_the_connec
         await loop.sock_sendall(theirs, b"GET /r1 HTTP/1.1\r\nHost: t\r\n\r\nGET /r2 HTTP/1.1\r\nHost: t\r\n\r\n")
         theirs.shutdown(socket.SHUT_WR)
         await wait_for(lambda: proto._peer_eof)
-        assert proto.keep_alive_allowed and not proto.keep_alive_open  # /r2 is still to come
+        assert proto.keep_alive_allowed  # /r2 is still to come
         proto.answer()
         await wait_for(lambda: len(proto.heads) == 2 and proto._head is not None)
         assert not proto.keep_alive_allowed
@@ -282,6 +282,49 @@ def test_after_the_clients_eof_only_its_last_pipelined_request_closes_the_connec
         assert first.startswith(b"HTTP/1.1 200 ") and b"Connection: close" not in first
         assert second.startswith(b"HTTP/1.1 200 ") and b"Connection: close\r\n" in second
         assert second.endswith(b"r2")
+        theirs.close()
+
+    asyncio.run(main())
+
+
+class TakesBodyErrors(HeldResponses):
+    """Like HeldResponses, with a body sink that takes a body's error (the app answers it)."""
+
+    body_error = None
+
+    def on_request(self, head):
+        super().on_request(head)
+        return self
+
+    def feed_data(self, data, end_of_chunk=False):
+        pass
+
+    def feed_eof(self, trailers=None):
+        pass
+
+    def set_exception(self, exc):
+        self.body_error = exc
+        return True
+
+
+def test_a_body_with_broken_framing_ends_the_connection_after_the_apps_answer():
+    """The bytes after a bad chunk size are no request: the app's answer says
+    ``Connection: close`` and nothing after it is read as a request."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        proto = TakesBodyErrors()
+        theirs = await connected(proto)
+        await loop.sock_sendall(theirs, b"POST /b1 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                        b"5\r\nhello\r\n")
+        await wait_for(lambda: proto.heads)  # the app has the request: the body's error is its to answer
+        await loop.sock_sendall(theirs, b"zz\r\nGET /r2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        await wait_for(lambda: proto.body_error is not None)
+        assert proto.body_error.status == 400
+        assert not proto.keep_alive_allowed
+        proto.answer()
+        data, _ = await read_until_closed(loop, theirs, 5)
+        assert data.startswith(b"HTTP/1.1 200 ") and b"Connection: close\r\n" in data and data.endswith(b"b1")
+        assert [head.path for head in proto.heads] == ["/b1"]
         theirs.close()
 
     asyncio.run(main())

@@ -243,8 +243,7 @@ class HttpExchange:
 
     def _start(self, message: dict) -> None:
         head = self.head
-        protocol = self.protocol
-        keep_alive = head.keep_alive and (protocol.keep_alive_open or protocol.keep_alive_allowed)
+        keep_alive = head.keep_alive and self.protocol.keep_alive_allowed
         # raises on a bad status or header, before anything reaches the wire
         response, self._head_bytes = self.config.heads.head(message, head.method, head.version, keep_alive)
         self._response = response

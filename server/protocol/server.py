@@ -99,9 +99,11 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._response_started = False
         self._closing = False  # graceful shutdown asked
         self._peer_eof = False
-        # Nothing rules keep-alive out yet (keepalive is on, no graceful stop, the
-        # client's input goes on): keep_alive_allowed's common case, a plain attribute.
-        self.keep_alive_open = config.keepalive > 0
+        # May the response to the current request leave the connection open? Not with
+        # keepalive 0, after a graceful stop or lost framing; after the client's end of
+        # input, only while requests it sent before it remain (see _after_input_end).
+        # An attribute kept up to date, as every response reads it.
+        self.keep_alive_allowed = config.keepalive > 0
         self._received_any = False
         self._read_paused_by: set[str] = set()
         self._writing_paused = False
@@ -174,7 +176,8 @@ class ServerHttpProtocol(asyncio.Protocol):
             self.pause_reading("pipeline")
 
     def eof_received(self) -> bool:
-        self._input_ended()
+        self._peer_eof = True
+        self._after_input_end()
         if self._upgraded is not None:
             return self._upgraded.eof_received()
         if self._linger_left:
@@ -231,20 +234,6 @@ class ServerHttpProtocol(asyncio.Protocol):
         pass
 
     # -- services for app adapters ----------------------------------------
-
-    @property
-    def keep_alive_allowed(self) -> bool:
-        """May the response to the current request leave the connection open?
-
-        After the client's end of input, only if it pipelined more requests before it.
-        (Callers on every request test ``keep_alive_open`` first.)
-        """
-        if self.keep_alive_open:
-            return True
-        if self._closing or self.config.keepalive <= 0:
-            return False
-        # the client's end of input: alive only for the requests it sent before it
-        return self._parser.buffered > 0
 
     def start_task(self, coro) -> asyncio.Task:
         """A task for the app's handling of the current request.
@@ -351,7 +340,7 @@ class ServerHttpProtocol(asyncio.Protocol):
             self._owner.request_done()
         if self.transport is None:
             return
-        if not (keep_alive and self._parser.state == DONE and (self.keep_alive_open or self.keep_alive_allowed)):
+        if not (keep_alive and self._parser.state == DONE and self.keep_alive_allowed):
             self.close()
             return
         if self._dispatching:
@@ -383,7 +372,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         (its client sends the next request as soon as it has read a response).
         """
         self._closing = True
-        self.keep_alive_open = False
+        self.keep_alive_allowed = False
         if self._upgraded is not None:
             closing = getattr(self._upgraded, "closing", None)
             if closing is not None:
@@ -440,10 +429,12 @@ class ServerHttpProtocol(asyncio.Protocol):
 
     # -- internals --------------------------------------------------------
 
-    def _input_ended(self) -> None:
-        """No request after the current one will be read (the client's EOF, or lost framing)."""
-        self._peer_eof = True
-        self.keep_alive_open = False
+    def _after_input_end(self) -> None:
+        """After the client's end of input the buffer holds all it will send: keep-alive
+        holds while a request after the current one is in it (called at the EOF and as
+        each pipelined request is taken from the buffer)."""
+        if not self._parser.buffer:
+            self.keep_alive_allowed = False
 
     def _client_may_be_sending(self) -> bool:
         return (not self._peer_eof and self._upgraded is None
@@ -510,6 +501,8 @@ class ServerHttpProtocol(asyncio.Protocol):
             self._reject(exc)
             return []
         if events:
+            if self._peer_eof:
+                self._after_input_end()
             return events
         if parser.buffer:  # the start of a request: no events yet, so in_message
             if self._peer_eof:
@@ -591,7 +584,8 @@ class ServerHttpProtocol(asyncio.Protocol):
         self.pause_reading("error")
         self._timer.stop()
         if self._head is not None and self._sink.set_exception(exc):
-            self._input_ended()  # read nothing more; close after the app's response
+            self._peer_eof = True  # read nothing more; close after the app's response
+            self.keep_alive_allowed = False
             return
         if self.log is not None:
             self.log.warning("Invalid request from %s: %s", _peer_ip(self.peername), exc.message)

@@ -266,7 +266,7 @@ class StreamResponse:
         if _REASONS.get(code) != reason or code < 100 or code > 999:
             code, reason = parse_status(f"{code} {reason}")  # refuses anything that could split the head
         self._start_compression(request)
-        keep_alive = head.keep_alive and (protocol.keep_alive_open or protocol.keep_alive_allowed) and self._keep_alive is not False
+        keep_alive = head.keep_alive and protocol.keep_alive_allowed and self._keep_alive is not False
         writer = ResponseWriter(head.method, head.version, keep_alive, protocol.config.server_header)
         fields = self._header_fields()
         data = writer.head(code, reason, fields, self._body_size())
@@ -474,7 +474,7 @@ class Response(StreamResponse):
                 return None
         request._response = self
         protocol = request.protocol
-        keep_alive = head.keep_alive and (protocol.keep_alive_open or protocol.keep_alive_allowed) and self._keep_alive is not False
+        keep_alive = head.keep_alive and protocol.keep_alive_allowed and self._keep_alive is not False
         server = protocol.config.server_header
         body = self._body or b""
         size = len(body)

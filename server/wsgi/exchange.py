@@ -174,8 +174,7 @@ class WSGIExchange:
 
     def _new_writer(self) -> ResponseWriter:
         head = self.head
-        protocol = self.protocol
-        keep_alive = head.keep_alive and (protocol.keep_alive_open or protocol.keep_alive_allowed)
+        keep_alive = head.keep_alive and self.protocol.keep_alive_allowed
         return ResponseWriter(head.method, head.version, keep_alive, self.config.server_header)
 
     def _head_bytes(self, body_size: int | None = None) -> bytes:
