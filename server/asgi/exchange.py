@@ -253,15 +253,12 @@ class HttpExchange:
 
     def _write_body(self, body: bytes, more) -> bool:
         """Write one piece of body (the head with the first); True if the app should wait for a drain."""
+        framing = self._framing or self._body_framing()
+        data = framing.body(body)
         if self._state == STARTED:
-            framing = self._body_framing()
-            data = framing.body(body)
             data = self._head_bytes + data if data else self._head_bytes
             self._head_bytes = b""
             self._state = BODY
-        else:
-            framing = self._framing
-            data = framing.body(body)
         if framing.truncated:
             self._finish(data)
             raise InvalidMessage(f"Response body longer than its Content-Length ({framing.length})")
