@@ -311,3 +311,17 @@ def memory_growth(run) -> int:
         return tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
+
+
+LEAK_LIMIT = 64 * 1024  # bytes; thousands of calls leaking one small object each pass 1 MB
+
+
+def assert_no_leak(run, shared=()) -> None:
+    """``run(n)`` (n calls or rounds of calls of a compiled function) leaves no memory
+    behind, and the objects in ``shared`` (ones it hands out or keeps) end with the
+    reference counts they had after a warm-up."""
+    run(200)
+    counts = [sys.getrefcount(obj) for obj in shared]
+    grown = memory_growth(run)
+    assert grown < LEAK_LIMIT, grown
+    assert [sys.getrefcount(obj) for obj in shared] == counts

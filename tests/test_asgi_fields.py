@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import memory_growth
+from helpers import assert_no_leak
 from server.asgi import fields
 from server.asgi.fields import bytes_pairs_py, lower_fields_py
 from server.protocol.compiled import compiled
@@ -179,8 +179,4 @@ def test_compiled_field_helpers_do_not_leak():
             bytes_pairs_c(lists)
             bytes_pairs_c(refused)
 
-    run(200)
-    counts = [sys.getrefcount(obj) for obj in shared]
-    grown = memory_growth(run)
-    assert grown < 64 * 1024, grown  # 25k calls: one leaked object each would be over 1 MB
-    assert [sys.getrefcount(obj) for obj in shared] == counts
+    assert_no_leak(run, shared)

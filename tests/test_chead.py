@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from helpers import memory_growth
+from helpers import assert_no_leak
 from server.protocol import parser
 from server.protocol.errors import HttpError
 from server.protocol.parser import (
@@ -499,9 +499,7 @@ def test_compiled_parser_does_not_leak():
             for head, limits in heads:
                 plain_head_c(head, *limits)
 
-    grown = memory_growth(run)
-    # 35k calls: a leak of one small object per call would be over 1 MB.
-    assert grown < 64 * 1024, grown
+    assert_no_leak(run)
 
 
 @pytest.mark.skipif(plain_head_c is None, reason=NOT_BUILT)
@@ -624,8 +622,4 @@ def test_compiled_simple_head_does_not_leak():
             for plain in plains:
                 simple_head_c(plain)
 
-    run(200)
-    before_counts = [sys.getrefcount(obj) for obj in shared]
-    grown = memory_growth(run)
-    assert grown < 64 * 1024, grown  # 25k heads: one leaked object each would be over 1 MB
-    assert [sys.getrefcount(obj) for obj in shared] == before_counts
+    assert_no_leak(run, shared)
