@@ -205,14 +205,15 @@ def test_drain_raises_connection_reset_when_the_client_leaves():
     asyncio.run(main())
 
 
-class AppOwnsTheResponse(ServerHttpProtocol):
-    """Its app is running when the body fails, so it answers the error itself (held here)."""
+class AppOwnsTheResponse(HeldResponses):
+    """Its app is running when the body fails, so it answers the error itself (when the test says so)."""
 
     def __init__(self):
-        super().__init__(ServerConfig(keepalive=5))
+        super().__init__()
         self.errors = []
 
     def on_request(self, head):
+        super().on_request(head)
         return self
 
     def feed_data(self, data, end_of_chunk=False):
@@ -287,39 +288,19 @@ def test_after_the_clients_eof_only_its_last_pipelined_request_closes_the_connec
     asyncio.run(main())
 
 
-class TakesBodyErrors(HeldResponses):
-    """Like HeldResponses, with a body sink that takes a body's error (the app answers it)."""
-
-    body_error = None
-
-    def on_request(self, head):
-        super().on_request(head)
-        return self
-
-    def feed_data(self, data, end_of_chunk=False):
-        pass
-
-    def feed_eof(self, trailers=None):
-        pass
-
-    def set_exception(self, exc):
-        self.body_error = exc
-        return True
-
-
 def test_a_body_with_broken_framing_ends_the_connection_after_the_apps_answer():
     """The bytes after a bad chunk size are no request: the app's answer says
     ``Connection: close`` and nothing after it is read as a request."""
     async def main():
         loop = asyncio.get_running_loop()
-        proto = TakesBodyErrors()
+        proto = AppOwnsTheResponse()
         theirs = await connected(proto)
         await loop.sock_sendall(theirs, b"POST /b1 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
                                         b"5\r\nhello\r\n")
         await wait_for(lambda: proto.heads)  # the app has the request: the body's error is its to answer
         await loop.sock_sendall(theirs, b"zz\r\nGET /r2 HTTP/1.1\r\nHost: t\r\n\r\n")
-        await wait_for(lambda: proto.body_error is not None)
-        assert proto.body_error.status == 400
+        await wait_for(lambda: proto.errors)
+        assert [error.status for error in proto.errors] == [400]
         assert not proto.keep_alive_allowed
         proto.answer()
         data, _ = await read_until_closed(loop, theirs, 5)
