@@ -22,6 +22,7 @@ this does not.
 | asyncworker-native | WebServerHttpProtocol, apps/native_hello.py, the same proxy policy |
 | uvicorn | uvicorn's HttpToolsProtocol, apps/asgi_hello.py, proxy headers from 127.0.0.1 |
 | aiohttp | aiohttp's web server (AppRunner), apps/aiohttp_hello.py |
+| asyncworker-wsgi | WSGIServerHttpProtocol, apps/hello.py, one pool thread (both threads are counted) |
 
 Needs ``valgrind``; the peers run from the suite's peers environment (see peers.py).
 """
@@ -38,8 +39,9 @@ import time
 import peers
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"  # what wrk sends
-TARGETS = ("asyncworker-asgi", "uvicorn", "asyncworker-native", "aiohttp")
-OURS = {"asyncworker-asgi", "asyncworker-native"}
+TARGETS = ("asyncworker-asgi", "uvicorn", "asyncworker-native", "aiohttp", "asyncworker-wsgi")
+OURS = {"asyncworker-asgi", "asyncworker-native", "asyncworker-wsgi"}
+THREADED = {"asyncworker-wsgi"}  # the response is written from a callback of the thread pool
 PAIRS = {"asyncworker-asgi": "uvicorn", "asyncworker-native": "aiohttp"}  # the suite's goals
 RUN_TIMEOUT = 600  # seconds per valgrind run
 
@@ -49,12 +51,22 @@ class MemoryTransport:
 
     def __init__(self):
         self.written = []
+        self.waiter = None  # a future set by the next write
+
+    async def next_write(self) -> None:
+        """Wait for a write made from a callback of the loop (a WSGI response from the pool):
+        spinning on sleep(0) instead would count the wait, which is scheduling, not work."""
+        self.waiter = asyncio.get_running_loop().create_future()
+        await self.waiter
 
     def get_extra_info(self, name, default=None):
         return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
 
     def write(self, data):
         self.written.append(data)
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def writelines(self, pieces):
         self.written.append(b"".join(pieces))
@@ -102,6 +114,8 @@ async def make_protocol(target: str):
             from server.asgi.protocol import ASGIConfig, ASGIServerHttpProtocol
             asgi = ASGIConfig(app=asgi_hello.app, log=QuietLog())
             return lambda: ASGIServerHttpProtocol(asgi, config, loop=loop)
+        if target == "asyncworker-wsgi":
+            return wsgi_factory(loop, config)
         import native_hello
 
         from server.web.protocol import WebContext, WebServerHttpProtocol
@@ -129,21 +143,39 @@ async def make_protocol(target: str):
     raise SystemExit(f"unknown target {target!r}")
 
 
+def wsgi_factory(loop, config):
+    """WSGIServerHttpProtocol serving apps/hello.py from a pool of one thread."""
+    import hello
+
+    from server.wsgi.environ import base_environ
+    from server.wsgi.filewrapper import FileWrapper
+    from server.wsgi.pool import ThreadPool
+    from server.wsgi.protocol import WSGIConfig, WSGIServerHttpProtocol
+    wsgi = WSGIConfig(app=hello.application, pool=ThreadPool(loop, 1), log=QuietLog(),
+                      environ=base_environ(multithread=False, multiprocess=False, file_wrapper=FileWrapper))
+    return lambda: WSGIServerHttpProtocol(wsgi, config, loop=loop)
+
+
 async def serve(target: str, requests: int) -> float:
     """Answer ``requests`` requests on one connection; seconds per request."""
     factory = await make_protocol(target)
     protocol, transport = factory(), MemoryTransport()
     protocol.connection_made(transport)
+    wait = transport.next_write if target in THREADED else _next_loop_pass
     started = time.perf_counter()
     for _ in range(requests):
         protocol.data_received(REQUEST)
         while not transport.written:
-            await asyncio.sleep(0)
+            await wait()
         response = b"".join(transport.written)
         transport.written.clear()
         if not response.startswith(b"HTTP/1.1 200 "):
             raise SystemExit(f"{target}: unexpected response {response[:80]!r}")
     return (time.perf_counter() - started) / requests
+
+
+def _next_loop_pass():
+    return asyncio.sleep(0)
 
 
 def child(target: str, requests: int) -> None:
