@@ -3,10 +3,10 @@ and what it gives back stays right across the emptying."""
 
 import pytest
 
-from server.asgi import head as asgi_head
-from server.protocol import writer
+from server.asgi.fields import bytes_pairs
+from server.asgi.messages import InvalidMessage, header_pairs
+from server.protocol import heads, writer
 from server.protocol.caches import remember
-from server.web import response as web_response
 from server.wsgi import environ
 
 SIZE = 4
@@ -44,36 +44,45 @@ def test_environ_keys_of_client_header_names(monkeypatch):
         assert len(environ._keys) <= SIZE
 
 
-def test_native_response_heads(monkeypatch):
-    monkeypatch.setattr(web_response, "HEAD_CACHE_SIZE", SIZE)
+def test_response_heads_of_str_fields(monkeypatch):
+    """WSGI and native heads: one entry per distinct head, whatever the size of a sized body."""
+    monkeypatch.setattr(heads, "CACHE_SIZE", SIZE)
+    cache = heads.HeadCache()
     for i in range(DISTINCT):
-        lines = web_response._head_lines(200, "OK", (("X-N", str(i)),))
-        assert lines == f"HTTP/1.1 200 OK\r\nX-N: {i}\r\n".encode()
-        assert len(web_response._head_cache) <= SIZE
+        for size in (1, 10, 100):
+            head, data = cache.head(200, "OK", (("X-N", str(i)),), "GET", (1, 1), True, size)
+            assert data.startswith(f"HTTP/1.1 200 OK\r\nX-N: {i}\r\nContent-Length: {size}\r\n".encode())
+            assert head.sized
+        assert len(cache.cache) <= SIZE
 
 
 @pytest.mark.parametrize("rounds", [1, 2])
 def test_asgi_response_heads(monkeypatch, rounds):
     """The second round asks again for heads that were emptied out: the same bytes."""
-    monkeypatch.setattr(asgi_head, "CACHE_SIZE", SIZE)
-    cache = asgi_head.HeadCache()
+    monkeypatch.setattr(heads, "CACHE_SIZE", SIZE)
+    cache = heads.HeadCache()
     for _ in range(rounds):
         for i in range(DISTINCT):
-            message = {"status": 200, "headers": [(b"x-n", b"%d" % i), (b"content-length", b"0")]}
-            head, data = cache.head(message, "GET", (1, 1), True)
+            fields = ((b"x-n", b"%d" % i), (b"content-length", b"0"))
+            head, data = cache.head(200, None, fields, "GET", (1, 1), True, normalise=header_pairs)
             assert b"\r\nx-n: %d\r\n" % i in data and head.length == 0
-            assert len(cache._heads) <= SIZE
+            assert len(cache.cache) <= SIZE
 
 
 def test_asgi_head_cache_keys_only_exact_bytes_pairs():
     """A list of lists is found like the tuples it equals; a memoryview, equal to the
     cached bytes, is not: it takes the full checks, which refuse it."""
-    from server.asgi.messages import InvalidMessage
+    cache = heads.HeadCache()
 
-    cache = asgi_head.HeadCache()
-    first, data = cache.head({"status": 200, "headers": [(b"content-length", b"2")]}, "GET", (1, 1), True)
-    again, data_again = cache.head({"status": 200, "headers": [[b"content-length", b"2"]]}, "GET", (1, 1), True)
+    def head_of(raw):
+        fields = bytes_pairs(raw)
+        if fields is None:
+            fields = tuple(header_pairs(raw))
+        return cache.head(200, None, fields, "GET", (1, 1), True, normalise=header_pairs)
+
+    first, data = head_of([(b"content-length", b"2")])
+    again, data_again = head_of([[b"content-length", b"2"]])
     assert again is first and data_again == data
     with pytest.raises(InvalidMessage, match="must be bytes"):
-        cache.head({"status": 200, "headers": [(b"content-length", memoryview(b"2"))]}, "GET", (1, 1), True)
-    assert len(cache._heads) == 1
+        head_of([(b"content-length", memoryview(b"2"))])
+    assert len(cache.cache) == 1

@@ -157,7 +157,7 @@ class Streams(ServerHttpProtocol):
             while self.written < self.total:
                 self.write(b"x" * self.piece)
                 self.written += self.piece
-                if self._writing_paused:
+                if self.writing_paused:
                     self.paused_seen += 1
                 await self.drain()
         except ConnectionResetError as exc:

@@ -446,7 +446,7 @@ def test_write_backpressure_holds_the_sender():
     async def main():
         async with serving(handler, compress=False) as server:
             raw = await RawClient.connect(server.port)  # never reads
-            await wait_for(lambda: server.protocols[0]._writing_paused)
+            await wait_for(lambda: server.protocols[0].writing_paused)
             await asyncio.sleep(0.3)
             held = len(progress)
             await asyncio.sleep(0.3)

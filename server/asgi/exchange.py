@@ -1,16 +1,17 @@
 """One ASGI HTTP request/response cycle on the loop.
 
-    protocol.on_request(head) ──► HttpExchange ──task──► app(scope, receive, send)
+    ASGIConnection.on_request(head) ──► HttpExchange ──task──► app(scope, receive, send)
     receive(): RequestBody (http.request ..., then http.disconnect)
     send(): http.response.start / body / trailers / pathsend / zerocopysend
-            ──► HeadCache / BodyFraming ──► protocol.write() (+ drain() while the transport is paused)
+            ──► channel.response_head / send_response / send_body / end_response / send_file
+                (+ drain() while the transport is paused)
 
-The head is framed when ``http.response.start`` arrives (a bad header raises in
+The head is made when ``http.response.start`` arrives (a bad header raises in
 the app, nothing reaches the wire) and written with the first body piece, in
 one write: a whole response sent as start + one body message is one write.
-When the last body piece is written the exchange calls
-``response_finished(keep_alive)``: the connection may go on to the next
-request while the app coroutine is still running (background work).
+When the last body piece is written the channel ends the response: the
+connection may go on to the next request while the app coroutine is still
+running (background work).
 
 Errors: an exception before anything was written gives a 500 and the connection
 stays usable; after, the connection is closed (the client sees a cut response).
@@ -23,21 +24,16 @@ is logged at debug level only.
 import asyncio
 import os
 
-from server.protocol.accesslog import log_access, minimal_environ
-from server.protocol.writer import BodyFraming
+from server.protocol.errors import ClientDisconnected
+from server.protocol.files import FileTooShort
 
 from .body import RequestBody
-from .messages import InvalidMessage, body_of, message_type, response_headers, trailer_lines
+from .fields import bytes_pairs
+from .messages import InvalidMessage, body_of, header_pairs, message_type, response_headers, status_of, trailer_lines
 from .scope import http_scope
-
-FILE_BLOCK = 256 * 1024  # bytes read per step when a file cannot go by sendfile
 
 # exchange states
 START, STARTED, BODY, TRAILERS, DONE = range(5)
-
-
-class ClientDisconnected(ConnectionResetError):
-    """``send()`` on a connection the client has closed."""
 
 
 class HttpExchange:
@@ -49,8 +45,7 @@ class HttpExchange:
     """
 
     __slots__ = ("protocol", "head", "config", "scope", "task", "_body", "_body_ended", "_peer_closed",
-                 "_state", "_detached", "_framing", "_head_bytes", "_response", "_trailers",
-                 "_logged", "_started_at")
+                 "_state", "_detached", "_head_bytes", "_response", "_trailers")
 
     def __init__(self, protocol, head, config, scope_peer: tuple, server):
         self.protocol = protocol
@@ -64,12 +59,8 @@ class HttpExchange:
         self._state = START
         self._detached = False  # the client is gone, or the server answered the request itself
         # Set by http.response.start (_start), read only after it:
-        #   _response: head.Head (status, reason, headers); _head_bytes: the head, until written;
-        #   _framing: writer.BodyFraming, from the first body piece on (a whole body
-        #   sent at once needs none); _trailers: the trailer lines so far if the
-        #   response announced trailers, else None.
-        self._logged = False
-        self._started_at = protocol.loop.time() if config.access_log else 0.0
+        #   _response: heads.Head (status, framing); _head_bytes: the head, until written;
+        #   _trailers: the trailer lines so far if the response announced trailers, else None.
 
     @property
     def body(self) -> RequestBody:
@@ -152,10 +143,7 @@ class HttpExchange:
             return
         self._state = DONE
         self._end_body()
-        if self._head_written:
-            self._log_access()
-        self.protocol.close()
-        self.protocol.response_finished(False)
+        self.protocol.abort_response()
 
     # -- the protocol's side ---------------------------------------------------
 
@@ -202,12 +190,16 @@ class HttpExchange:
                     if type(body) is not bytes:
                         body, _ = body_of(message)
                     more = message.get("more_body", False)
-                    if (state == STARTED and not more and len(body) == self._response.whole_length
-                            and self._trailers is None):
-                        # the whole body at once, as long as declared: head and body in one write
-                        self._done(self._head_bytes + body, self._response.keep_alive)
-                        return
-                    if self._write_body(body, more):
+                    if state == STARTED and not more and self._trailers is None:
+                        # the whole body at once (the common case): head and body in one write
+                        protocol = self.protocol
+                        wait = protocol.send_response(self._response, self._head_bytes, body, True)
+                        self._done()
+                        if protocol.framing is not None:  # (None: it went whole, as declared)
+                            self._check_whole(protocol.framing)
+                    else:
+                        wait = self._write_body(body, more)
+                    if wait:
                         await self._drain()
                     return
             elif kind == "http.response.start":
@@ -242,70 +234,63 @@ class HttpExchange:
             raise InvalidMessage(f"Expected {expected}, got {kind!r}")
 
     def _start(self, message: dict) -> None:
-        head = self.head
-        keep_alive = head.keep_alive and self.protocol.keep_alive_allowed
-        # raises on a bad status or header, before anything reaches the wire
-        response, self._head_bytes = self.config.heads.head(message, head.method, head.version, keep_alive)
-        self._response = response
-        self._framing = None  # made for the first body piece that is not the whole body
+        """Make the head (raises on a bad status or header, before anything reaches the wire)."""
+        status = message.get("status")
+        fields = bytes_pairs(message.get("headers"))  # the cache's key: exactly bytes pairs, or None
+        if type(status) is not int or not 200 <= status <= 999:
+            status_of(message)  # raises, saying why
+        if fields is None:
+            fields = tuple(header_pairs(message.get("headers")))  # checked, or refused
+            normalise = None
+        else:
+            normalise = header_pairs
+        self._response, self._head_bytes = self.protocol.response_head(self.head, status, None, fields,
+                                                                       normalise=normalise)
         self._trailers = [] if message.get("trailers", False) else None
         self._state = STARTED
 
     def _write_body(self, body: bytes, more) -> bool:
         """Write one piece of body (the head with the first); True if the app should wait for a drain."""
-        framing = self._framing or self._body_framing()
-        data = framing.body(body)
-        if self._state == STARTED:
-            data = self._head_bytes + data if data else self._head_bytes
-            self._head_bytes = b""
-            self._state = BODY
-        if framing.truncated:
-            self._finish(data)
-            raise InvalidMessage(f"Response body longer than its Content-Length ({framing.length})")
-        if not more:
-            if self._trailers is not None:
-                self._state = TRAILERS
-                self.protocol.write(data)
-                return False
-            self._finish(data)
-            if not framing.keep_alive and not framing.complete:  # (finish() keeps alive only whole bodies)
-                raise InvalidMessage(f"Response body shorter than its Content-Length "
-                                     f"({framing.sent} of {framing.length} bytes)")
-            return False
         protocol = self.protocol
-        protocol.write(data)
-        return protocol.transport is None or protocol.writing_paused
+        ends = not more and self._trailers is None
+        if self._state == STARTED:
+            self._state = BODY
+            data, self._head_bytes = self._head_bytes, b""
+            wait = protocol.send_response(self._response, data, body, ends)
+        else:
+            wait = protocol.send_body(body, ends)
+        framing = protocol.framing  # None: the whole body went with the head
+        if ends:
+            self._done()
+        elif not more:
+            self._state = TRAILERS
+        if framing is not None and (framing.truncated or (ends and not framing.complete)):
+            self._length_error(framing)
+        return wait
+
+    def _check_whole(self, framing) -> None:
+        """A whole body sent at once that needed framing: was it as long as declared?"""
+        self._head_bytes = b""
+        self._state = DONE
+        if framing.truncated or not framing.complete:
+            self._length_error(framing)
+
+    def _length_error(self, framing) -> None:
+        if framing.truncated:  # the channel cut the body and ended the response
+            self._done()
+            raise InvalidMessage(f"Response body longer than its Content-Length ({framing.length})")
+        raise InvalidMessage(f"Response body shorter than its Content-Length "
+                             f"({framing.sent} of {framing.length} bytes)")
 
     def _send_trailers(self, message: dict) -> None:
         self._trailers.append(trailer_lines(response_headers(message)))
         if not message.get("more_trailers", False):
-            self._finish(b"")
+            self.protocol.end_response(b"", b"".join(self._trailers))
+            self._done()
 
-    def _finish(self, data: bytes) -> None:
-        """Write the last bytes of the response and go on to the next request."""
-        framing = self._framing
-        end = framing.finish()
-        if self._trailers:
-            trailers = b"".join(self._trailers)
-            if trailers and framing.chunked:
-                end = b"0\r\n" + trailers + b"\r\n"
-        self._done(data + end if end else data, framing.keep_alive)
-
-    def _done(self, data: bytes, keep_alive: bool) -> None:
-        protocol = self.protocol
-        protocol.write(data)
+    def _done(self) -> None:
         self._state = DONE
         self._end_body()
-        if self.config.access_log:
-            self._log_access()
-        protocol.response_finished(keep_alive)
-
-    def _body_framing(self) -> BodyFraming:
-        """The framing of the body pieces, made for the first one."""
-        framing = self._framing
-        if framing is None:
-            framing = self._framing = self._response.framing()
-        return framing
 
     async def _drain(self) -> None:
         try:
@@ -343,62 +328,22 @@ class HttpExchange:
             os.lseek(fd, offset + sent, os.SEEK_SET)
 
     async def _send_file(self, file, offset: int, count: int, more: bool) -> int:
-        """Send ``count`` bytes of ``file`` from ``offset`` as body; sendfile where the loop can."""
-        framing = self._body_framing()
-        if framing.length is not None:
-            count = min(count, framing.length - framing.sent)
-        head = self._head_bytes if self._state == STARTED else b""
-        self._state = BODY
-        if framing.no_body or count <= 0:
-            count = 0
-            self.protocol.write(head)
-        elif self.config.sendfile:
-            self.protocol.write(head + (b"%x\r\n" % count if framing.chunked else b""))
-            await self._sendfile(file, offset, count)
-            framing.sent += count
-            if framing.chunked:
-                self.protocol.write(b"\r\n")
-        else:
-            await self._send_blocks(file.fileno(), offset, count, head)
-        if not more:
-            self._finish(b"")
-        else:
-            await self._drain()
-        return count
-
-    async def _sendfile(self, file, offset: int, count: int) -> None:
+        """Send ``count`` bytes of ``file`` from ``offset`` as body (the channel's one file sender)."""
+        protocol = self.protocol
+        if self._state == STARTED:
+            self._state = BODY
+            data, self._head_bytes = self._head_bytes, b""
+            protocol.send_response(self._response, data)
         try:
-            sent = await self.protocol.sendfile(file, offset, count)
+            sent = await protocol.send_file(file, offset, count)
+        except FileTooShort as exc:
+            raise InvalidMessage(str(exc)) from None
         except (ConnectionError, RuntimeError) as exc:
+            self.disconnected()
             raise ClientDisconnected("The client closed the connection") from exc
-        if sent != count:
-            raise InvalidMessage(f"The file is shorter than announced ({sent} of {count} bytes)")
-
-    async def _send_blocks(self, fd: int, offset: int, count: int, head: bytes) -> None:
-        loop = self.protocol.loop
-        end = offset + count
-        while offset < end:
-            block = await loop.run_in_executor(None, os.pread, fd, min(FILE_BLOCK, end - offset), offset)
-            if not block:
-                raise InvalidMessage(f"The file ended {end - offset} bytes early")
-            offset += len(block)
-            self.protocol.write(head + self._framing.body(block))
-            head = b""
+        if not more:
+            protocol.end_response()
+            self._done()
+        else:
             await self._drain()
-
-    # -- access log --------------------------------------------------------------
-
-    def _log_access(self) -> None:
-        if not self.config.access_log or self._logged:
-            return
-        self._logged = True
-        head = self.head
-        try:
-            environ = minimal_environ(head, self.scope["client"])
-            response = self._response
-            framing = self._framing  # None: the whole body went at once
-            sent = response.whole_length if framing is None else framing.sent
-            log_access(self.config.log, environ, head.headers.items(), f"{response.status} {response.reason}",
-                       response.headers, sent, self.protocol.loop.time() - self._started_at)
-        except Exception:
-            self.config.log.exception("Access log failed")
+        return sent

@@ -1,4 +1,4 @@
-"""ASGIServerHttpProtocol: ServerHttpProtocol serving an ASGI app on the loop.
+"""The ASGI app kind: ``ASGIConnection``, one per connection, and ``ASGIServerHttpProtocol``.
 
     on_request(head) ──► HttpExchange (http scope)      ──task──► app
                     └──► WebSocket upgrade (websocket scope) ──task──► app
@@ -6,18 +6,19 @@
 Each request runs the app in a task of its own; the connection answers one
 request at a time (pipelined requests wait for the response before theirs).
 The body sink is the exchange's ``RequestBody``; the client going away reaches
-the running exchange through ``on_disconnect``. What the scope takes from the
+the running exchange through ``on_disconnect``, its end of input through
+``on_input_end``. What the scope takes from the
 connection (the server address; without a proxy policy the client and the
 scheme too) is worked out once per connection.
 """
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from server.protocol.server import ServerHttpProtocol
 from server.websocket import is_upgrade_request
 
 from .exchange import HttpExchange
-from .head import HeadCache
 from .scope import scope_client, server_address
 from .websocket import start_websocket
 
@@ -29,16 +30,9 @@ class ASGIConfig:
     asgi_version: str = "3.0"
     root_path: str = ""
     state: dict = field(default_factory=dict)  # filled by the lifespan startup, copied per request
-    server_header: bytes = b""
-    access_log: bool = False
-    sendfile: bool = False  # the loop implements sendfile and gunicorn's sendfile is on
     ws_max_message_size: int = 16 * 1024 * 1024  # bytes (close 1009 past it)
     ws_ping_interval: float | None = 20.0  # keep-alive pings; no pong within as long: close 1011
     tasks: set = field(default_factory=set)  # running app tasks (strong references)
-    heads: HeadCache = field(init=False)  # response heads already checked
-
-    def __post_init__(self):
-        self.heads = HeadCache(self.server_header)
 
     def spawn(self, loop, coro):
         task = loop.create_task(coro)
@@ -47,32 +41,36 @@ class ASGIConfig:
         return task
 
 
-class ASGIServerHttpProtocol(ServerHttpProtocol):
-    def __init__(self, asgi: ASGIConfig, config, **kwargs):
-        super().__init__(config, **kwargs)
+class ASGIConnection:
+    """The ASGI app kind's side of one connection (``seam.AppConnection``)."""
+
+    runs_hooks = False
+
+    def __init__(self, asgi: ASGIConfig, channel):
         self.asgi = asgi
-        self.writing_paused = False  # the transport's buffer is full: senders wait for a drain
+        self.channel = channel
         self._scope_server = None  # the scope's "server", once known
         self._scope_peer = None  # (Forwarded, (client, scheme)) of the last request
 
     def on_request(self, head):
+        channel = self.channel
         if head.upgrade and is_upgrade_request(head):
-            self.exchange = start_websocket(self, head, self.asgi)
+            channel.exchange = start_websocket(self, head, self.asgi)
             return None
         asgi = self.asgi
-        exchange = HttpExchange(self, head, asgi, self.scope_peer(head), self.scope_server())
-        self.exchange = exchange
+        exchange = HttpExchange(channel, head, asgi, self.scope_peer(head), self.scope_server())
+        channel.exchange = exchange
         # One task per request (the app may rely on current_task(), its own
         # contextvars and cancellation); the exchange drops the task from the
         # set of strong references when the app returns.
-        exchange.task = task = self.start_task(exchange.run())
+        exchange.task = task = channel.start_task(exchange.run())
         asgi.tasks.add(task)
         return exchange.body if head.has_body else None
 
     def scope_peer(self, head) -> tuple:
         """The scope's ``(client, scheme)`` for ``head``: a trusted proxy's, or the
         connection's own (the same for every request that forwards nothing: made once)."""
-        forwarded = self.forwarded(head)
+        forwarded = self.channel.forwarded(head)
         cached = self._scope_peer
         if cached is not None and cached[0] is forwarded:
             return cached[1]
@@ -84,28 +82,35 @@ class ASGIServerHttpProtocol(ServerHttpProtocol):
         """The scope's ``server``: the listening address."""
         server = self._scope_server
         if server is None:
-            server = self._scope_server = server_address(self.sockname)
+            server = self._scope_server = server_address(self.channel.sockname)
         return server
 
-    def on_pause_writing(self) -> None:
-        self.writing_paused = True
-
-    def on_resume_writing(self) -> None:
-        self.writing_paused = False
-
-    def eof_received(self) -> bool:
+    def on_input_end(self) -> None:
         """EOF from the client during a request: the app learns it (``http.disconnect``) at once.
 
         A client that only shut its sending side still gets the response; one that
         closed its socket makes the next write fail, and ``send()`` raises then.
         """
-        keep_open = super().eof_received()
-        if self.exchange is not None:
-            self.exchange.peer_closed()
-        return keep_open
+        exchange = self.channel.exchange
+        if exchange is not None:
+            exchange.peer_closed()
 
     def on_disconnect(self) -> None:
-        exchange, self.exchange = self.exchange, None
+        channel = self.channel
+        exchange, channel.exchange = channel.exchange, None
         if exchange is not None:
             exchange.disconnected()
 
+    def on_pause_writing(self) -> None:
+        pass  # the exchanges read channel.writing_paused
+
+    def on_resume_writing(self) -> None:
+        pass
+
+
+class ASGIServerHttpProtocol(ServerHttpProtocol):
+    """A connection serving an ASGI app: ``ServerHttpProtocol`` with the ASGI kind plugged in."""
+
+    def __init__(self, asgi: ASGIConfig, config, **kwargs):
+        super().__init__(config, partial(ASGIConnection, asgi), **kwargs)
+        self.asgi = asgi

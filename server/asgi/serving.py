@@ -8,8 +8,7 @@ failed startup logs one clear line and exits the worker with gunicorn's
 
 from gunicorn.arbiter import Arbiter
 
-from server.protocol.accesslog import access_log_enabled
-from server.workers.apps import AppServing, _loop_has_sendfile, _script_name
+from server.workers.apps import AppServing, _script_name
 
 from .detect import as_asgi3
 from .lifespan import Lifespan, LifespanFailure
@@ -25,9 +24,6 @@ async def asgi_serving(worker, app) -> AppServing:
         log=worker.log,
         asgi_version=version,
         root_path=_script_name(cfg),
-        server_header=server_config.server_header,
-        access_log=access_log_enabled(worker.log),
-        sendfile=cfg.sendfile is not False and _loop_has_sendfile(worker.loop),
         ws_max_message_size=getattr(cfg, "websocket_max_message_size", None) or 16 * 1024 * 1024,
     )
     mode = getattr(worker.settings, "lifespan", "auto")

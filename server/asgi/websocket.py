@@ -18,7 +18,6 @@ with 1000.
 
 import asyncio
 
-from server.protocol.writer import ResponseWriter
 from server.websocket import (
     ConnectionClosed,
     HandshakeError,
@@ -36,25 +35,27 @@ CONNECTING, RESPONDING, OPEN, CLOSED = range(4)
 ABNORMAL = 1006
 
 
-def start_websocket(protocol, head, config) -> "WebSocketSession | None":
-    """Start the app on an upgrade request; a malformed one is answered with its error."""
+def start_websocket(connection, head, config) -> "WebSocketSession | None":
+    """Start the app on an upgrade request; a malformed one is answered with its error.
+    ``connection``: the ``ASGIConnection`` the request came on."""
+    channel = connection.channel
     try:
         request = check_request(head)
     except HandshakeError as exc:
-        protocol.handle_error(exc.status, exc.message, headers=exc.headers, close=True)
+        channel.handle_error(exc.status, exc.message, headers=exc.headers, close=True)
         return None
-    session = WebSocketSession(protocol, head, request, config)
-    config.spawn(protocol.loop, session.run())
+    session = WebSocketSession(connection, head, request, config)
+    config.spawn(channel.loop, session.run())
     return session
 
 
 class WebSocketSession:
-    def __init__(self, protocol, head, request, config):
-        self.protocol = protocol
+    def __init__(self, connection, head, request, config):
+        self.protocol = protocol = connection.channel
         self.head = head
         self.request = request  # HandshakeRequest
         self.config = config
-        self.scope = websocket_scope(head, protocol.scope_peer(head), protocol.scope_server(),
+        self.scope = websocket_scope(head, connection.scope_peer(head), connection.scope_server(),
                                      asgi_version=config.asgi_version,
                                      root_path=config.root_path, state=config.state,
                                      subprotocols=list(request.subprotocols))
@@ -63,9 +64,7 @@ class WebSocketSession:
         self._gone = False  # the client left before the handshake was answered
         self._changed = protocol.loop.create_future()  # wakes a receive() waiting before accept
         self._conn: WebSocketConnection | None = None
-        self._writer: ResponseWriter | None = None
-        self._head_bytes = b""
-        self._head_written = False
+        self._denial = None  # (Head, its bytes) of a denial response, until written
 
     # -- running the app ------------------------------------------------------
 
@@ -116,7 +115,10 @@ class WebSocketSession:
 
     def _abort(self) -> None:
         self._state = CLOSED
-        self.protocol.close()
+        if self._conn is None:  # the request is still HTTP: its response is cut
+            self.protocol.abort_response()
+        else:
+            self.protocol.close()
         self._wake()
 
     # -- the protocol's side (before the upgrade) ----------------------------------
@@ -189,11 +191,11 @@ class WebSocketSession:
             raise InvalidMessage(f"'subprotocol' must be a str or None, not {subprotocol!r}")
         try:
             accepted = accept(self.request, subprotocol, headers=response_headers(message),
-                              server=self.config.server_header)
+                              server=self.protocol.config.server_header)
         except ValueError as exc:
             raise InvalidMessage(str(exc)) from None
         protocol = self.protocol
-        protocol.write(accepted.response)
+        protocol.switched_protocols(accepted.response, accepted.headers)
         conn = WebSocketConnection(protocol, accepted.deflate,
                                    max_message_size=self.config.ws_max_message_size,
                                    ping_interval=self.config.ws_ping_interval)
@@ -227,24 +229,23 @@ class WebSocketSession:
 
     def _start_response(self, message: dict) -> None:
         status, reason = status_of(message)
-        writer = ResponseWriter(self.head.method, self.head.version, False, self.config.server_header)
-        self._head_bytes = writer.head(status, reason, response_headers(message))
-        self._writer = writer
+        self._denial = self.protocol.response_head(self.head, status, reason, tuple(response_headers(message)),
+                                                   close=True)
         self._state = RESPONDING
 
     async def _send_response_body(self, body: bytes, more: bool) -> None:
-        writer = self._writer
-        data = self._head_bytes + writer.body(body)
-        self._head_bytes = b""
-        self._head_written = True
+        protocol = self.protocol
+        if self._denial is not None:
+            (head, data), self._denial = self._denial, None
+            wait = protocol.send_response(head, data, body, end=not more)
+        else:
+            wait = protocol.send_body(body, end=not more)
         if more:
-            self.protocol.write(data)
-            try:
-                await self.protocol.drain()
-            except ConnectionError:
-                raise ClientDisconnected("The client closed the connection") from None
+            if wait:
+                try:
+                    await protocol.drain()
+                except ConnectionError:
+                    raise ClientDisconnected("The client closed the connection") from None
             return
-        self.protocol.write(data + writer.finish())
         self._state = CLOSED
         self._wake()
-        self.protocol.response_finished(False)

@@ -1,36 +1,66 @@
-"""Access log records handed to gunicorn's logger (``log.access(resp, req, environ, dt)``).
+"""One record per request for gunicorn's access log and its request hooks, for every app kind.
 
-gunicorn's ``Logger.atoms`` reads ``resp.status``, ``resp.sent``, ``resp.headers``
-and ``req.headers``; these two small records give it exactly that, so
-``--access-logfile``, ``--access-logformat`` (every atom, ``%({header}i)s``
-included) and statsd keep working unchanged.
+    request starts ──► pre_request(worker, req)            (RequestHooks, if set)
+    response ends  ──► log.access(resp, req, environ, dt)  (if the access log is on)
+                   ──► post_request(worker, req, environ, resp)
+
+gunicorn's ``Logger.atoms`` reads ``resp.status``, ``resp.sent``, ``resp.headers``,
+``req.headers`` and the environ (``REMOTE_ADDR``, ``RAW_URI``, ``HTTP_AUTHORIZATION``
+for ``%(u)s``...); its hooks read what its own ``Request`` and ``Response`` carry
+(``method``, ``path``, ``query``, ``headers``, ``remote_addr``; ``status``,
+``status_code``, ``response_length``). These records give them exactly that, so
+``--access-logfile``, ``--access-logformat`` (every atom) and the hooks work the
+same whatever kind of app answered. WSGI passes its own environ; the other kinds
+get the few keys the log reads (``minimal_environ``). Durations are measured with
+``time.monotonic`` (microseconds for ``%(D)s``; uvloop's ``loop.time()`` has whole
+milliseconds only).
 """
 
+import time
+from dataclasses import dataclass
 from datetime import timedelta
+
+now = time.monotonic  # the clock of request durations
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHooks:
+    """gunicorn's pre_request/post_request hooks (None where not set) and the worker they get."""
+
+    pre_request: object = None
+    post_request: object = None
+    worker: object = None
 
 
 class LoggedResponse:
-    __slots__ = ("status", "sent", "headers")
+    """What gunicorn's logger and its post_request hook read of a response."""
+
+    __slots__ = ("status", "status_code", "sent", "headers")
 
     def __init__(self, status: str, sent: int, headers):
-        self.status = status
-        self.sent = sent
+        self.status = status  # "200 OK"
+        self.status_code = int(status[:3]) if status else 0
+        self.sent = sent  # body bytes sent
         self.headers = headers
+
+    @property
+    def response_length(self) -> int:
+        return self.sent
 
 
 class LoggedRequest:
     """What gunicorn's logger and its pre_request/post_request hooks read of a request."""
 
-    __slots__ = ("headers", "method", "uri", "path", "query", "version")
+    __slots__ = ("headers", "method", "uri", "path", "query", "version", "remote_addr")
 
-    def __init__(self, headers, head=None):
-        self.headers = headers  # (name, value) pairs
-        if head is not None:
-            self.method = head.method
-            self.uri = head.target
-            self.path = head.path
-            self.query = head.query
-            self.version = head.version
+    def __init__(self, head, client=None):
+        self.headers = [(name.upper(), value) for name, value in head.headers.items()]
+        self.method = head.method
+        self.uri = head.target
+        self.path = head.path
+        self.query = head.query
+        self.version = head.version
+        self.remote_addr = client
 
 
 def access_log_enabled(log) -> bool:
@@ -39,13 +69,29 @@ def access_log_enabled(log) -> bool:
     return getattr(log, "access_log_enabled", True)
 
 
-def log_access(log, environ: dict, request_headers, status: str, response_headers, sent: int, seconds: float) -> None:
-    resp = LoggedResponse(status, sent, response_headers)
-    log.access(resp, LoggedRequest(request_headers), environ, timedelta(seconds=seconds))
+def run_hook(hooks: RequestHooks, hook, log, *args) -> None:
+    """Call one of gunicorn's request hooks; its failure is logged, never the request's."""
+    try:
+        hook(hooks.worker, *args)
+    except Exception:
+        if log is not None:
+            log.exception("Exception in %s hook", getattr(hook, "__name__", "request"))
+
+
+def record_request_end(log, hooks, access_log: bool, request: LoggedRequest, environ: dict,
+                       response: LoggedResponse, seconds: float) -> None:
+    """The access log line and the post_request hook of one answered request."""
+    if access_log:
+        try:
+            log.access(response, request, environ, timedelta(seconds=seconds))
+        except Exception:
+            log.exception("Access log failed")
+    if hooks is not None and hooks.post_request is not None:
+        run_hook(hooks, hooks.post_request, log, request, environ, response)
 
 
 def minimal_environ(head, peername) -> dict:
-    """What the access log needs of a request the server answered itself."""
+    """What the access log and the hooks read of a request that has no WSGI environ."""
     version = "HTTP/%d.%d" % head.version
     environ = {
         "REQUEST_METHOD": head.method,
@@ -56,7 +102,8 @@ def minimal_environ(head, peername) -> dict:
     }
     if isinstance(peername, tuple):
         environ["REMOTE_ADDR"] = str(peername[0])
-    for key, name in (("HTTP_REFERER", "Referer"), ("HTTP_USER_AGENT", "User-Agent")):
+    for key, name in (("HTTP_REFERER", "Referer"), ("HTTP_USER_AGENT", "User-Agent"),
+                      ("HTTP_AUTHORIZATION", "Authorization")):
         value = head.headers.get(name)
         if value is not None:
             environ[key] = value

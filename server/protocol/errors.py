@@ -66,3 +66,8 @@ class ResponseHeaderError(HttpError):
     """An application handed over a header that would split the response."""
 
     status = 500
+
+
+class ClientDisconnected(ConnectionResetError):
+    """A send after the client went away: what the app kinds raise in the app (an ``OSError``,
+    as the ASGI spec asks; the WSGI bridge stops the app's iterable with it)."""

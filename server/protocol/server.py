@@ -1,15 +1,17 @@
 """ServerHttpProtocol: one HTTP/1.1 connection on the event loop.
 
-    transport ──data_received──► RequestParser ──events──► on_request(head) → body sink
-        ▲                                                   (an app adapter: WSGI, ...)
-        └──────── write() / send_continue() / response_finished() ◄──┘
+    transport ──data_received──► RequestParser ──events──► app.on_request(head) → body sink
+        ▲                                                   (an app kind: WSGI, ASGI, native)
+        └──── response_head / send_response / send_body / end_response ◄──┘  (response.py)
 
 The protocol owns the socket side of a connection: the parser, the one timer
 (head, body idle, keep-alive), read and write flow control, pipelining
 (one request at a time, answered in order), error responses, graceful closing
 and the one teardown path (``connection_lost``). It knows nothing of
-applications: a subclass implements ``on_request``, returns a *sink* for the
-request body, and calls ``response_finished`` when the response is written.
+applications: an app kind is plugged in as a factory ``kind(channel)`` of the
+object that gets each request (``seam.AppConnection``); its ``on_request``
+returns a *sink* for the request body, and its response goes out through the
+``ResponseChannel`` methods, which end it and go on to the next request.
 
 A sink has ``feed_data(data, end_of_chunk)``, ``feed_eof(trailers)`` and
 ``set_exception(exc) -> bool``; the latter returns True when the application is
@@ -24,19 +26,18 @@ input, the loss of the connection and the graceful ``closing``.
 
 import asyncio
 import socket
-import traceback
 from dataclasses import dataclass, field
-from http import HTTPStatus
 
 from . import eager
-from .accesslog import access_log_enabled, log_access, minimal_environ
 from .errors import BadRequest, HttpError, RequestTimeout
+from .heads import HeadCache
 from .events import Data, RequestHead
 from .limits import Limits
 from .parser import DONE, RequestParser
 from .proxy import Forwarded, ProxyHeaderError, direct, parse_proxy_header
+from .response import ResponseChannel
 from .timers import ConnectionTimer
-from .writer import continue_response, error_response
+from .writer import continue_response
 
 PIPELINE_BUFFER = 64 * 1024  # bytes of pipelined requests buffered before reading pauses
 FIRST_REQUEST_GRACE = 1.0  # seconds a fresh connection gets to send its request while closing
@@ -47,6 +48,8 @@ LINGER_LIMIT = 64 * 1024 * 1024  # bytes drained at most before the connection i
 
 @dataclass(slots=True)
 class ServerConfig:
+    """What every connection of a worker shares, whatever the app kind."""
+
     limits: Limits = field(default_factory=Limits)
     keepalive: float = 2.0  # gunicorn's keepalive: idle seconds between requests; 0 = no keep-alive
     head_timeout: float = 10.0  # seconds to receive a whole request head (408)
@@ -59,6 +62,13 @@ class ServerConfig:
     proxy: object = None  # a proxy.ProxyPolicy: forwarded headers and the PROXY protocol
     refuse_underscores: bool = False  # gunicorn's header_map = refuse: a field name with "_" gets a 400
     log: object = None  # a gunicorn Logger (or anything with debug/info/warning/exception)
+    access_log: bool = False  # write a line per request with log.access (gunicorn's accesslog)
+    hooks: object = None  # accesslog.RequestHooks when gunicorn's pre_request or post_request is set
+    sendfile: bool = True  # gunicorn's sendfile: files go by loop.sendfile where the loop has it
+    heads: HeadCache = field(init=False)  # the response heads already checked (one per worker)
+
+    def __post_init__(self):
+        self.heads = HeadCache(self.server_header)
 
 
 class NullSink:
@@ -77,10 +87,14 @@ class NullSink:
 NULL_SINK = NullSink()
 
 
-class ServerHttpProtocol(asyncio.Protocol):
+class ServerHttpProtocol(ResponseChannel, asyncio.Protocol):
     early_data = b""  # bytes the client sent before it was accepted (see workers/listeners.py)
+    runs_hooks = False  # (as its own app: see on_request)
 
-    def __init__(self, config: ServerConfig, *, loop=None, owner=None):
+    def __init__(self, config: ServerConfig, app=None, *, loop=None, owner=None):
+        """``app``: the app kind, a factory ``app(channel) -> seam.AppConnection`` called once
+        with this connection. Without one the protocol is its own app (a subclass that
+        implements ``on_request``)."""
         self.config = config
         self.log = config.log
         self.loop = loop or asyncio.get_event_loop()
@@ -92,9 +106,18 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._timer = ConnectionTimer(self.loop, self._on_timeout)
         self._sink = NULL_SINK
         self._head: RequestHead | None = None  # the request being answered
-        # The app adapter's object answering that request (an exchange); dropped when
+        # The app kind's object answering that request (an exchange); dropped when
         # its response is finished or the connection is handed over (upgrade).
         self.exchange = None
+        # The response in flight (response.py): its head, its body framing (None
+        # while it has none, or when it went whole with its head).
+        self._response = None
+        self.framing = None
+        self._truncation_told = False
+        self.log_environ = None  # a kind's own environ for the record of this request (WSGI)
+        self._record_requests = config.access_log or config.hooks is not None
+        self._recording = False  # the request in flight gets a record when its response ends
+        self._started = 0.0
         self._continue_pending = False
         self._response_started = False
         self._closing = False  # graceful shutdown asked
@@ -106,7 +129,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self.keep_alive_allowed = config.keepalive > 0
         self._received_any = False
         self._read_paused_by: set[str] = set()
-        self._writing_paused = False
+        self.writing_paused = False  # the transport's buffer is full: senders wait for a drain
         self._dispatching = False
         self._advance_pending = False
         self._eager = False  # delivering the bytes read at accept: request tasks start at once
@@ -119,6 +142,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._forwarded: tuple | None = None  # (head, proxy.Forwarded) of the current request
         self._direct: Forwarded | None = None  # what a request that forwards nothing says (per peer)
         self._peer_trusted: bool | None = None  # may the peer forward? (per peer)
+        self.app = app(self) if app is not None else self
 
     # -- asyncio.Protocol -------------------------------------------------
 
@@ -176,6 +200,12 @@ class ServerHttpProtocol(asyncio.Protocol):
             self.pause_reading("pipeline")
 
     def eof_received(self) -> bool:
+        keep_open = self._input_ended()
+        if self._head is not None and self._upgraded is None:
+            self.app.on_input_end()  # a kind on the loop tells its app at once (ASGI http.disconnect)
+        return keep_open
+
+    def _input_ended(self) -> bool:
         self._peer_eof = True
         self._after_input_end()
         if self._upgraded is not None:
@@ -204,21 +234,21 @@ class ServerHttpProtocol(asyncio.Protocol):
             self._upgraded.connection_lost(exc)
         elif self._head is not None:
             self._sink.set_exception(ConnectionResetError("Client disconnected"))
-            self.on_disconnect()
+            self.app.on_disconnect()
         self._head = None
         if self._owner is not None:
             self._owner.connection_closed(self)
 
     def pause_writing(self) -> None:
-        self._writing_paused = True
-        self.on_pause_writing()
+        self.writing_paused = True
+        self.app.on_pause_writing()
 
     def resume_writing(self) -> None:
-        self._writing_paused = False
+        self.writing_paused = False
         self._wake_drain(None)
-        self.on_resume_writing()
+        self.app.on_resume_writing()
 
-    # -- hooks for app adapters -------------------------------------------
+    # -- the app side, when the protocol is its own app (seam.AppConnection) ----
 
     def on_request(self, head: RequestHead):
         """Start answering ``head``; return the sink for its body."""
@@ -226,6 +256,9 @@ class ServerHttpProtocol(asyncio.Protocol):
 
     def on_disconnect(self) -> None:
         """The client went away while a request was in flight."""
+
+    def on_input_end(self) -> None:
+        pass
 
     def on_pause_writing(self) -> None:
         pass
@@ -265,7 +298,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         """Wait until the transport takes more writes; raise if the client is gone."""
         if self.transport is None:
             raise ConnectionResetError("Client disconnected")
-        if not self._writing_paused:
+        if not self.writing_paused:
             return
         if self._drain_waiter is None:
             self._drain_waiter = self.loop.create_future()
@@ -336,6 +369,7 @@ class ServerHttpProtocol(asyncio.Protocol):
         self._sink = NULL_SINK
         self._response_started = False
         self._continue_pending = False
+        self._response = self.log_environ = None  # (framing stays until the next response)
         if self._owner is not None:
             self._owner.request_done()
         if self.transport is None:
@@ -402,30 +436,6 @@ class ServerHttpProtocol(asyncio.Protocol):
             self._linger(transport)
         else:
             transport.close()
-
-    def handle_error(self, status: int, message: str = "", exc: BaseException | None = None,
-                     headers=None, close: bool = True) -> None:
-        """Answer the current request (or unparsed bytes) with an error page."""
-        if self.transport is None:
-            return
-        if self._response_started:
-            self.close()  # too late for an error page: the client sees a cut response
-            return
-        if self.config.debug and exc is not None and status >= 500:
-            message = "".join(traceback.format_exception(exc))
-        reason = HTTPStatus(status).phrase
-        head = self._head
-        close = close or not self.keep_alive_allowed or (head is not None and not head.keep_alive)
-        self.transport.write(error_response(status, reason, message or reason, self.config.server_header,
-                                            close, headers))
-        if head is not None and access_log_enabled(self.log):
-            log_access(self.log, minimal_environ(head, self.client_address(head)), head.headers.items(),
-                       f"{status} {reason}", [], len(message), 0.0)
-        if close:
-            self._head = None
-            self.close()
-        else:
-            self.response_finished(True)
 
     # -- internals --------------------------------------------------------
 
@@ -517,6 +527,9 @@ class ServerHttpProtocol(asyncio.Protocol):
 
     def _start_request(self, head: RequestHead) -> None:
         self._head = head
+        if self._record_requests:
+            self._recording = True
+            self._start_record(head)
         if head.has_body:
             self._timer.start("body", self.config.body_timeout)
         # (a head without a body comes with its EndOfMessage, which stops the timer)
@@ -537,7 +550,7 @@ class ServerHttpProtocol(asyncio.Protocol):
             self.handle_error(405, f"Method {head.method} not allowed",
                               headers=[("Allow", ", ".join(sorted(allowed)))], close=head.has_body)
             return
-        self._sink = self.on_request(head) or NULL_SINK
+        self._sink = self.app.on_request(head) or NULL_SINK
 
     def _resolve_forwarded(self, head: RequestHead) -> Forwarded:
         """Most requests forward nothing, or come from a peer that may not: their answer

@@ -53,7 +53,7 @@ def http_date() -> bytes:
     return _date_cache[1]
 
 
-def _server_and_date(server: bytes) -> bytes:
+def server_and_date(server: bytes) -> bytes:
     """The Server (if any) and Date header lines, built once per second."""
     date = http_date()
     lines = _date_cache[2].get(server)
@@ -165,7 +165,7 @@ class ResponseWriter(BodyFraming):
             except TypeError:  # not hashable: checked (and refused) below
                 line = None
             if line is None:
-                line = _header_line(field)
+                line = _switching_line(field) if status == 101 else _header_line(field)
             if type(line) is int:  # a Content-Length: written below, once, unless the status forbids it
                 if length is not None and length != line:
                     raise ResponseHeaderError(f"Invalid Content-Length from the application: {field[1]!r}")
@@ -185,7 +185,7 @@ class ResponseWriter(BodyFraming):
                 lines.append(b"Transfer-Encoding: chunked\r\n")
             else:
                 self.keep_alive = False  # the body ends when the connection does
-        lines.append(_server_and_date(self.server))
+        lines.append(server_and_date(self.server))
         if not self.keep_alive:
             lines.append(b"Connection: close\r\n\r\n")
         elif self.version < (1, 1):
@@ -213,6 +213,16 @@ def _header_line(field) -> bytes | int:
     else:
         line = b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1"))
     return remember(_line_cache, (name, value), line, LINE_CACHE_SIZE)
+
+
+def _switching_line(field) -> bytes | int:
+    """A field of a 101 response: its Upgrade and Connection fields say what the
+    connection switches to (RFC 9110 s15.2.2), the only place they are the app's."""
+    name, value = field
+    if isinstance(name, str) and name.lower() in ("upgrade", "connection"):
+        check_header(name, value)
+        return b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1"))
+    return _header_line(field)
 
 
 def continue_response() -> bytes:

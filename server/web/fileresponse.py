@@ -1,8 +1,9 @@
 """FileResponse: a file from disk, with conditional and range requests.
 
     prepare(request) ──stat──► 304 / 412 / 416 / 206 (Content-Range) / 200
-                     ──head──► protocol.write
-                     ──body──► loop.sendfile (asyncio loop) or blocks read off the loop (uvloop)
+                     ──head──► channel.send_response
+                     ──body──► channel.send_file: loop.sendfile (asyncio loop) or blocks read
+                               off the loop (uvloop), the one file sender of every app kind
 
 The validators are ``Last-Modified`` and an ``ETag`` from the modification time
 and size. One byte range is served as 206; several ranges are answered with
@@ -23,10 +24,6 @@ from .response import StreamResponse
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
-def loop_has_sendfile(loop) -> bool:
-    return type(loop).sendfile is not asyncio.AbstractEventLoop.sendfile
-
-
 class FileResponse(StreamResponse):
     def __init__(self, path, chunk_size: int = 256 * 1024, status: int = 200, reason: str | None = None,
                  headers=None):
@@ -36,7 +33,7 @@ class FileResponse(StreamResponse):
 
     async def prepare(self, request):
         if self.prepared:
-            return self._writer
+            return self._head
         loop = asyncio.get_running_loop()
         try:
             file, st = await loop.run_in_executor(None, _open, self._path)
@@ -55,9 +52,9 @@ class FileResponse(StreamResponse):
         self.charset = "utf-8"
         body = text.encode()
         self.content_length = len(body)
-        writer = await super().prepare(request)
+        head = await super().prepare(request)
         await self.write(body)
-        return writer
+        return head
 
     async def _send_file(self, request, file, st):
         size = st.st_size
@@ -84,10 +81,11 @@ class FileResponse(StreamResponse):
         self._headers.pop("Content-Encoding", None)
         self._compression = False
         self.content_length = count
-        writer = await super().prepare(request)
-        if not writer.no_body and count:
-            await self._send_body(request, file, offset, count)
-        return writer
+        head = await super().prepare(request)
+        if not head.no_body and count:
+            self._check_open()
+            self._sent += await request.protocol.send_file(file, offset, count)
+        return head
 
     async def _bodiless(self, request, status: int):
         """304, 412 or 416: the head only."""
@@ -147,26 +145,6 @@ class FileResponse(StreamResponse):
         if start >= size or (last and int(last) < start):
             return "unsatisfiable"
         return start, end - start + 1
-
-    async def _send_body(self, request, file, offset: int, count: int) -> None:
-        protocol = request.protocol
-        loop = protocol.loop
-        if getattr(protocol, "use_sendfile", False):
-            if protocol.transport is None:
-                raise ConnectionResetError("Cannot write: the client disconnected")
-            sent = await protocol.sendfile(file, offset, count)
-            self._writer.sent += sent
-            return
-        remaining = count
-        position = offset
-        while remaining:
-            data = await loop.run_in_executor(None, os.pread, file.fileno(), min(self._chunk_size, remaining),
-                                              position)
-            if not data:
-                break  # the file shrank: the response stays short and the connection closes
-            await self.write(data)
-            position += len(data)
-            remaining -= len(data)
 
 
 def _open(path: str):

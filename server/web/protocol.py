@@ -1,20 +1,19 @@
-"""WebServerHttpProtocol: ServerHttpProtocol serving a native ``Application`` on the loop.
+"""The native app kind: ``WebConnection``, one per connection, and ``WebServerHttpProtocol``.
 
     on_request(head) ──► Request(head[, StreamReader]) ──task──► router → handler → response
          │ returns the StreamReader as the body sink               │
          ▼                                                         ▼
-    parser Data ──► StreamReader.feed_data        Response: head + body in one protocol.write
-                                                  other: prepare/write/write_eof, each write + drain()
-                                                  ──► response_finished(keep_alive)
+    parser Data ──► StreamReader.feed_data        Response: head + body in one channel.send_response
+                                                  other: prepare/write/write_eof through the channel,
+                                                  each write + drain(); the channel ends the response
 
 No thread hop: the handler is a task on the worker's loop (one per request, so
 ``asyncio.current_task()``, ``asyncio.timeout()`` and context variables behave
 as in any task; see ``ServerHttpProtocol.start_task`` for when its first step
 runs). A request without a body gets no stream unless the handler asks for
-``request.content``. A plain ``Response`` (the common case: no
-compression, cookies, HEAD or ``on_response_prepare``) is serialised with its
-cached head lines and sent in one write; everything else goes through
-``prepare``/``write_eof``. The body stream pauses reading when the handler
+``request.content``. A ``Response`` with no ``on_response_prepare`` callback
+to await is sent whole at once, with no coroutine of its own (``send_whole``);
+everything else goes through ``prepare``/``write_eof``. The body stream pauses reading when the handler
 falls behind; ``drain()`` pauses the handler when the client does. Errors: an
 exception before the response started gives a 500 (traceback with
 ``ASYNCWORKER_DEBUG``), after it the connection is closed; a request the
@@ -23,17 +22,15 @@ its status. A client that went away is not an error.
 """
 
 import asyncio
-import time
 from dataclasses import dataclass, field
+from functools import partial
 
-from server.protocol.accesslog import log_access, minimal_environ
 from server.protocol.errors import HttpError
 from server.protocol.server import ServerHttpProtocol
 from server.protocol.streams import StreamReader
 
 from .app import Application
 from .exceptions import HTTPException
-from .fileresponse import loop_has_sendfile
 from .request import Request
 from .response import Response, StreamResponse
 
@@ -46,9 +43,7 @@ class WebContext:
 
     app: object  # Application
     log: object
-    access_log: bool = False
     tmp_dir: str | None = None
-    sendfile: bool = True
     tasks: set = field(default_factory=set)  # handler tasks in flight (each removes itself when done)
 
     async def cancel_handlers(self) -> None:
@@ -95,32 +90,48 @@ class _BodySink:
         return True
 
 
-class WebServerHttpProtocol(ServerHttpProtocol):
-    def __init__(self, context: WebContext, config, **kwargs):
-        super().__init__(config, **kwargs)
+class WebConnection:
+    """The native app kind's side of one connection (``seam.AppConnection``)."""
+
+    runs_hooks = False
+
+    def __init__(self, context: WebContext, channel):
         self.context = context
-        self.use_sendfile = context.sendfile and loop_has_sendfile(self.loop)
-        self._read_flow = _ReadFlow(self)
+        self.channel = channel
+        self.log = context.log
+        self._read_flow = _ReadFlow(channel)
 
     def on_request(self, head):
         context = self.context
+        channel = self.channel
         if head.has_body:
-            stream = StreamReader(self._read_flow, loop=self.loop, on_first_read=self.send_continue)
+            stream = StreamReader(self._read_flow, loop=channel.loop, on_first_read=channel.send_continue)
             sink = _BodySink(stream)
         else:  # the request makes an empty stream if the handler asks for one
             stream = sink = None
-        request = Request(head, stream, self, context.app, context.tmp_dir)  # (positional: cheaper)
-        request._task = task = self.start_task(self._serve(request))
+        request = Request(head, stream, channel, context.app, context.tmp_dir)  # (positional: cheaper)
+        request._task = task = channel.start_task(self._serve(request))
         context.tasks.add(task)  # the task removes itself when done
         return sink
+
+    def on_disconnect(self) -> None:
+        pass  # the handler learns it from its body stream and from write()
+
+    def on_input_end(self) -> None:
+        pass
+
+    def on_pause_writing(self) -> None:
+        pass  # responses await channel.drain()
+
+    def on_resume_writing(self) -> None:
+        pass
 
     # -- one request ----------------------------------------------------------------
 
     async def _serve(self, request: Request) -> None:
         context = self.context
+        app = context.app
         try:
-            started = time.monotonic() if context.access_log else 0.0
-            app = context.app
             try:
                 if app._middlewares or type(app).handle is not _APP_HANDLE:
                     response = await app.handle(request)
@@ -134,38 +145,33 @@ class WebServerHttpProtocol(ServerHttpProtocol):
             except Exception as exc:
                 self._handler_failed(request, exc)
                 return
-            if type(response) is Response and request._response is None:
-                transport = self.transport
-                if transport is not None and not transport.is_closing():
-                    data = response._whole_message(request)
-                    if data is not None:  # the whole response in one write
-                        self.write(data)
-                        if self._writing_paused:
-                            try:
-                                await self.drain()
-                            except Exception as exc:
-                                self._send_failed(request, exc)
-                                return
-                        self._response_sent(request, response, started)
-                        return
+            if type(response) is Response and request._response is None and not app.on_response_prepare:
+                # The common case: head and body in one write, with no coroutine of its own.
+                if self._send_whole(request, response):
+                    await self._drain(request)
+                return
             response = self._checked(request, response)
-            if response is None:
-                return
-            if getattr(response, "upgraded", False):
-                if context.access_log:
-                    self._log(request, "101 Switching Protocols", [], 0, started)
-                return
-            if not await self._finish(request, response):
-                return
-            self._response_sent(request, response, started)
+            if response is not None and not getattr(response, "upgraded", False):
+                await self._finish(request, response)
         finally:
             context.tasks.discard(request._task)
 
-    def _response_sent(self, request: Request, response: StreamResponse, started: float) -> None:
-        writer = response._writer
-        if self.context.access_log:
-            self._log(request, f"{response.status} {response.reason}", writer.headers, writer.sent, started)
-        self.response_finished(writer.keep_alive)
+    def _send_whole(self, request: Request, response: Response) -> bool:
+        """True: the transport is paused (drain before the task ends)."""
+        transport = self.channel.transport
+        if transport is None or transport.is_closing():
+            return False
+        try:
+            return response.send_whole(request)
+        except Exception as exc:
+            self._send_failed(request, exc)
+            return False
+
+    async def _drain(self, request: Request) -> None:
+        try:
+            await self.channel.drain()
+        except Exception as exc:
+            self._send_failed(request, exc)
 
     def _handler_failed(self, request: Request, exc: Exception) -> None:
         """The handler raised (other than an HTTPException): answer what can still be answered."""
@@ -197,20 +203,18 @@ class WebServerHttpProtocol(ServerHttpProtocol):
         if request.prepared_response not in (None, response):
             self.log.error("Handler for %s %s returned a response other than the one it prepared",
                            request.method, request.raw_path)
-            self._abandon()
+            self.channel.abort_response()
             return None
         return response
 
-    async def _finish(self, request: Request, response: StreamResponse) -> bool:
-        """Send what the handler left unsent; False if the response could not be completed."""
+    async def _finish(self, request: Request, response: StreamResponse) -> None:
+        """Send what the handler left unsent."""
         try:
             if not response.prepared:
                 await response.prepare(request)
             await response.write_eof()
-            return True
         except Exception as exc:
             self._send_failed(request, exc)
-            return False
 
     def _send_failed(self, request: Request, exc: Exception) -> None:
         if self._client_gone(request, exc):
@@ -224,27 +228,20 @@ class WebServerHttpProtocol(ServerHttpProtocol):
 
     def _client_gone(self, request: Request, exc: BaseException) -> bool:
         """A write after the client left: worth a debug line, nothing more."""
-        transport = self.transport
+        transport = self.channel.transport
         if not isinstance(exc, ConnectionError) or (transport is not None and not transport.is_closing()):
             return False
         self.log.debug("Client disconnected during %s %s", request.method, request.raw_path)
         return True
 
     def _fail(self, request: Request, status: int, message: str, exc: BaseException | None) -> None:
-        if self._response_started:
-            self._abandon()
-            return
-        self.handle_error(status, message, exc, close=not request.head.keep_alive)
+        """An error page, or a cut response once the head went out (the channel decides)."""
+        self.channel.handle_error(status, message, exc, close=not request.head.keep_alive)
 
-    def _abandon(self) -> None:
-        """The response cannot be completed: the client sees a cut response."""
-        self.close()
-        self.response_finished(False)
 
-    def _log(self, request: Request, status: str, headers, sent: int, started: float) -> None:
-        head = request.head
-        try:
-            log_access(self.log, minimal_environ(head, self.client_address(head)), head.headers.items(), status,
-                       headers, sent, time.monotonic() - started)
-        except Exception:
-            self.log.exception("Access log failed")
+class WebServerHttpProtocol(ServerHttpProtocol):
+    """A connection serving a native app: ``ServerHttpProtocol`` with the native kind plugged in."""
+
+    def __init__(self, context: WebContext, config, **kwargs):
+        super().__init__(config, partial(WebConnection, context), **kwargs)
+        self.context = context

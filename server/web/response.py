@@ -1,15 +1,16 @@
 """Responses of the native web layer: ``StreamResponse``, ``Response``, ``json_response``.
 
-    handler ──prepare()──► head bytes (ResponseWriter) ──► protocol.write ──► await drain()
-            ──write(data)─► [compressor] ──► writer.body(data) ──► protocol.write ──► await drain()
-            ──write_eof()─► [compressor tail] + writer.finish()
+    handler ──prepare()──► channel.response_head ──► channel.send_response ──► await drain()
+            ──write(data)─► [compressor] ──► channel.send_body ──► await drain()
+            ──write_eof()─► [compressor tail] ──► channel.end_response
+    Response: head and whole body in one channel.send_response (send_whole)
 
 A ``StreamResponse`` sends its head when prepared and every ``write`` right away,
 then waits for the transport to take more (``drain``): a slow client pauses the
 handler instead of growing memory. After the client went away, ``write`` raises
-``ConnectionResetError``. Framing (Content-Length, chunked, close-delimited) and
-the header checks (CR, LF, NUL, hop-by-hop: a 500 instead of the wire) are the
-``ResponseWriter``'s, shared with the WSGI bridge.
+``ConnectionResetError``. Framing (Content-Length, chunked, close-delimited), the
+header checks (CR, LF, NUL, hop-by-hop: a 500 instead of the wire) and the head
+cache are the connection's (``server.protocol.response``), shared by every app kind.
 """
 
 import datetime
@@ -21,9 +22,7 @@ from http.cookies import SimpleCookie
 
 from multidict import CIMultiDict, istr
 
-from server.protocol.caches import remember
-from server.protocol.errors import ResponseHeaderError
-from server.protocol.writer import HOP_BY_HOP, ResponseWriter, check_header, http_date, parse_status
+from server.protocol.writer import parse_status
 
 from .compression import ResponseCompressor, compress_whole, negotiate
 
@@ -62,7 +61,7 @@ class StreamResponse:
     _coding: str | None = None
     _compressor: ResponseCompressor | None = None
     _keep_alive: bool | None = None
-    _warned_truncated = False
+    _cut = False  # the body was longer than its Content-Length: the rest is dropped
 
     def __init__(self, *, status: int = 200, reason: str | None = None, headers=None):
         self._set_up(status, reason, headers)
@@ -71,8 +70,8 @@ class StreamResponse:
         """What every response starts with (positional: subclasses call it per response)."""
         # Set when the response is sent, but set now: attributes first set later make the
         # instance dict give up its shared keys, which costs more than setting them here.
-        self._protocol = None
-        self._writer: ResponseWriter | None = None
+        self._protocol = None  # the connection (channel) it is sent on, once prepared
+        self._head = None  # heads.Head, once prepared
         self._eof_sent = False
         self._headers = CIMultiDict(headers) if headers else CIMultiDict()
         if reason is None and type(status) is int and status in _REASONS:
@@ -224,8 +223,8 @@ class StreamResponse:
 
     @property
     def keep_alive(self) -> bool | None:
-        if self._writer is not None:
-            return self._writer.keep_alive
+        if self._head is not None:
+            return self._head.keep_alive
         return self._keep_alive
 
     def force_close(self) -> None:
@@ -233,31 +232,37 @@ class StreamResponse:
 
     @property
     def prepared(self) -> bool:
-        return self._writer is not None
+        return self._head is not None
 
     @property
     def body_length(self) -> int:
-        return self._writer.sent if self._writer is not None else 0
+        """Body bytes sent so far (after compression)."""
+        return self._sent
+
+    _sent = 0
 
     # -- sending -------------------------------------------------------------------
 
-    async def prepare(self, request) -> ResponseWriter:
+    async def prepare(self, request):
         """Send the head (a ``Response`` sends it with its body)."""
-        if self._writer is not None:
-            return self._writer
+        if self._head is not None:
+            return self._head
         if self._eof_sent:
             raise RuntimeError("Response already finished")
         request.claim_response(self)
         for callback in request.app.on_response_prepare:
             await callback(request, self)
-        head = self._build_head(request)
+        head, data = self._build_head(request)
         if self._writes_head_on_prepare:
-            await self._send(head)
+            self._check_open()
+            self._protocol.send_response(head, data, size=self._body_size() or 0)
+            await self._protocol.drain()
         else:
-            self._pending_head = head
-        return self._writer
+            self._pending_head = data
+        return head
 
-    def _build_head(self, request) -> bytes:
+    def _build_head(self, request) -> tuple:
+        """The head through the connection's one head path (raises on an unsafe one)."""
         protocol = request.protocol
         head = request.head
         if self._chunked and head.version < (1, 1):
@@ -266,21 +271,20 @@ class StreamResponse:
         if _REASONS.get(code) != reason or code < 100 or code > 999:
             code, reason = parse_status(f"{code} {reason}")  # refuses anything that could split the head
         self._start_compression(request)
-        keep_alive = head.keep_alive and protocol.keep_alive_allowed and self._keep_alive is not False
-        writer = ResponseWriter(head.method, head.version, keep_alive, protocol.config.server_header)
-        fields = self._header_fields()
-        data = writer.head(code, reason, fields, self._body_size())
+        fields = self._header_fields(head.method)
+        response, data = protocol.response_head(head, code, reason, fields, self._body_size(),
+                                                self._keep_alive is False)
         self._protocol = protocol
-        self._writer = writer
-        return data
+        self._head = response
+        return response, data
 
-    def _header_fields(self) -> list[tuple[str, str]]:
+    def _header_fields(self, method: str) -> tuple:
         headers = self._headers
         if CONTENT_TYPE not in headers and self._needs_content_type():
             headers[CONTENT_TYPE] = "application/octet-stream"
-        fields = list(headers.items())
+        fields = tuple(headers.items())
         if self._cookies:
-            fields.extend(("Set-Cookie", morsel.OutputString()) for morsel in self._cookies.values())
+            fields += tuple(("Set-Cookie", morsel.OutputString()) for morsel in self._cookies.values())
         return fields
 
     def _needs_content_type(self) -> bool:
@@ -307,14 +311,17 @@ class StreamResponse:
     async def write(self, data) -> None:
         if self._eof_sent:
             raise RuntimeError("Cannot call write() after write_eof()")
-        if self._writer is None:
+        if self._head is None:
             raise RuntimeError("Cannot call write() before prepare()")
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data argument must be bytes-like, not {type(data).__name__}")
         data = bytes(data)
         if self._compressor is not None and data:
             data = self._compressor.compress(data)
-        await self._send(self._frame(data))
+        if data and not self._cut:
+            self._check_open()
+            self._write_body(data, False)
+        await self._protocol.drain()
 
     async def drain(self) -> None:
         if self._protocol is not None:
@@ -323,35 +330,31 @@ class StreamResponse:
     async def write_eof(self, data: bytes = b"") -> None:
         if self._eof_sent:
             return
-        if self._writer is None:
+        if self._head is None:
             raise RuntimeError("Cannot call write_eof() before prepare()")
         if data:
             await self.write(data)
-        tail = b""
-        if self._compressor is not None:
-            tail = self._frame(self._compressor.finish())
+        tail = self._compressor.finish() if self._compressor is not None else b""
         self._eof_sent = True
-        await self._send(tail + self._writer.finish())
+        if self._cut:
+            return  # the connection ended the response when it cut the body
+        self._check_open()
+        self._write_body(tail, True)
+        await self._protocol.drain()
 
-    def _frame(self, data: bytes) -> bytes:
-        writer = self._writer
-        framed = writer.body(data)
-        if writer.truncated and not self._warned_truncated:
-            self._warned_truncated = True
-            log = self._protocol.log
-            if log is not None:
-                log.warning("Response longer than its Content-Length (%s): truncated", writer.length)
-        return framed
-
-    async def _send(self, data: bytes) -> None:
+    def _write_body(self, data: bytes, end: bool) -> None:
         protocol = self._protocol
-        transport = protocol.transport
+        framing = protocol.framing
+        before = framing.sent
+        protocol.send_body(data, end)
+        self._sent += framing.sent - before
+        self._cut = framing.truncated
+
+    def _check_open(self) -> None:
+        transport = self._protocol.transport
         if transport is None or transport.is_closing():
             # is_closing(): a failed write closes the transport before connection_lost runs
             raise ConnectionResetError("Cannot write: the client disconnected")
-        if data:
-            protocol.write(data)
-        await protocol.drain()
 
 
 class Response(StreamResponse):
@@ -423,135 +426,54 @@ class Response(StreamResponse):
     def _body_size(self) -> int:
         return len(self._body or b"")
 
-    def _header_fields(self) -> list[tuple[str, str]]:
-        fields = super()._header_fields()
-        if CONTENT_LENGTH not in self._headers and self._needs_content_type():
-            fields.append(("Content-Length", str(self._body_size())))  # also in answers to HEAD
+    def _header_fields(self, method: str) -> tuple:
+        fields = super()._header_fields(method)
+        if method == "HEAD" and CONTENT_LENGTH not in self._headers and self._needs_content_type():
+            fields += (("Content-Length", str(self._body_size())),)  # the length a GET would get
         return fields
 
     async def write_eof(self, data: bytes = b"") -> None:
         if self._eof_sent:
             return
-        if self._writer is None:
+        if self._head is None:
             raise RuntimeError("Cannot call write_eof() before prepare()")
-        self._eof_sent = True
-        body = self._frame(self._body or b"")
+        self._check_open()
         head, self._pending_head = self._pending_head, b""
-        await self._send(head + body + self._writer.finish())
+        self._send_whole(head)
+        await self._protocol.drain()
 
-    def _whole_message(self, request) -> bytes | None:
-        """Prepare and finish in one go: head and body as one piece of bytes.
-
-        For the common case only (a status with a body, no HEAD, no compression,
-        cookies, chunking or ``on_response_prepare`` callbacks, no Content-Length,
-        Date or Server of the handler's); None means the general path
-        (``prepare`` + ``write_eof``) must send it. The bytes are those
-        ``ResponseWriter`` would produce, and the response ends up in the same
-        state (prepared, eof sent, ``_writer`` holding the framing).
-        """
-        if (self._writer is not None or self._eof_sent or self._compression or self._cookies
-                or self._chunked or request.app.on_response_prepare):
-            return None
-        head = request.head
-        status = self._status
-        reason = self._reason
-        if _BODY_REASONS.get(status) != reason or head.method == "HEAD":
-            return None
-        claimed = request._response
-        if claimed is not None and claimed is not self:
-            return None  # the general path refuses it
+    def send_whole(self, request) -> bool:
+        """Prepare and finish in one go, with no coroutine: the common case of a handler's
+        Response (the web layer checks that no ``on_response_prepare`` callback waits).
+        True: the transport is paused (``await drain()``)."""
+        request._response = self  # (the caller saw no response claimed before)
+        if self._compression or self._cookies or self._keep_alive is not None or \
+                _BODY_REASONS.get(self._status) != self._reason:
+            head, data = self._build_head(request)
+            return self._send_whole(data)
         headers = self._headers
         if CONTENT_TYPE not in headers:
             headers[CONTENT_TYPE] = "application/octet-stream"
         fields = tuple(headers.items())
-        try:
-            lines = _head_cache.get((status, reason, fields))
-        except TypeError:  # a name or value that is not a string: the writer refuses it
-            return None
-        if lines is None:
-            lines = _head_lines(status, reason, fields)
-            if lines is None:
-                return None
-        request._response = self
-        protocol = request.protocol
-        keep_alive = head.keep_alive and protocol.keep_alive_allowed and self._keep_alive is not False
-        server = protocol.config.server_header
-        body = self._body or b""
-        size = len(body)
-        self._protocol = protocol
-        self._writer = _SentWhole(keep_alive, size, fields)
+        head = request.head
+        if head.method == "HEAD" and CONTENT_LENGTH not in headers:
+            fields += (("Content-Length", str(len(self._body or b""))),)
+        protocol = self._protocol = request.protocol
+        self._head, data = protocol.response_head(head, self._status, self._reason, fields, len(self._body or b""))
+        return self._send_whole(data)
+
+    def _send_whole(self, data: bytes) -> bool:
         self._eof_sent = True
-        if not keep_alive:
-            end = b"Connection: close\r\n\r\n"
-        elif head.version < (1, 1):
-            end = b"Connection: keep-alive\r\n\r\n"
-        else:
-            end = b"\r\n"
-        date = http_date()  # the same bytes object all through a second
-        cached = _date_lines
-        if cached[0] is not date or cached[1] != server:
-            cached[2] = (b"Server: %s\r\n" % server if server else b"") + b"Date: %s\r\n" % date
-            cached[0], cached[1] = date, server
-        return b"%sContent-Length: %d\r\n%s%s%s" % (lines, size, cached[2], end, body)
+        body = self._body or b""
+        protocol = self._protocol
+        wait = protocol.send_response(self._head, data, body, True, len(body))
+        framing = protocol.framing
+        self._sent = len(body) if framing is None else framing.sent
+        self._cut = framing is not None and framing.truncated
+        return wait
 
 
-class _SentWhole:
-    """The framing state of a response sent whole: what its ResponseWriter would hold once done."""
-
-    __slots__ = ("keep_alive", "sent", "_fields")
-
-    head_sent = True
-    chunked = False
-    no_body = False
-    truncated = False
-    complete = True
-
-    def __init__(self, keep_alive: bool, size: int, fields: tuple):
-        self.keep_alive = keep_alive
-        self.sent = size
-        self._fields = fields
-
-    @property
-    def length(self) -> int:
-        return self.sent
-
-    @property
-    def headers(self) -> list[tuple[str, str]]:
-        return [*self._fields, ("Content-Length", str(self.sent))]
-
-    def body(self, data: bytes) -> bytes:
-        return b""  # the whole body went out with the head
-
-    def finish(self) -> bytes:
-        return b""
-
-
-_BODILESS = frozenset((*range(100, 200), 204, 304))
-_BODY_REASONS = {status: reason for status, reason in _REASONS.items() if status not in _BODILESS}
-_NOT_FROM_APP = HOP_BY_HOP | {"content-length", "date", "server"}  # fields the fast path leaves to the writer
-
-# (status, reason, header fields) -> the status line and header lines, checked as
-# ResponseWriter.head checks them. Emptied when full.
-_head_cache: dict = {}
-HEAD_CACHE_SIZE = 256
-
-
-def _head_lines(status: int, reason: str, fields: tuple) -> bytes | None:
-    """The head up to the framing fields; None if a field needs the writer (or is refused by it)."""
-    parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason.encode("latin-1"))]
-    for name, value in fields:
-        try:
-            check_header(name, value)
-        except ResponseHeaderError:
-            return None
-        if name.lower() in _NOT_FROM_APP:
-            return None
-        parts.append(b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1")))
-    return remember(_head_cache, (status, reason, fields), b"".join(parts), HEAD_CACHE_SIZE)
-
-
-_date_lines = [b"", b"", b""]  # Date value, Server value -> their two header lines
-
+_BODY_REASONS = {status: reason for status, reason in _REASONS.items() if status >= 200 and status not in (204, 304)}
 
 _NO_DATA = object()
 

@@ -9,7 +9,6 @@
 import dataclasses
 import inspect
 
-from server.protocol.accesslog import access_log_enabled
 from server.workers.apps import AppServing
 
 from .app import Application
@@ -36,9 +35,7 @@ async def native_serving(worker, app) -> AppServing:
     context = WebContext(
         app=app,
         log=worker.log,
-        access_log=access_log_enabled(worker.log),
         tmp_dir=worker.cfg.tmp_upload_dir,
-        sendfile=worker.cfg.sendfile is not False,
     )
     loop = worker.loop
 

@@ -106,7 +106,7 @@ class WebSocketResponse(StreamResponse):
         protocol = request.protocol
         extra = list(self.headers.items()) + [("Set-Cookie", m.OutputString()) for m in self.cookies.values()]
         accepted = accept(handshake, self._ws_protocol, self._compress, extra, protocol.config.server_header)
-        protocol.write(accepted.response)
+        protocol.switched_protocols(accepted.response, accepted.headers)
         self._protocol = protocol
         self._conn = WebSocketConnection(
             protocol, accepted.deflate, max_message_size=self._max_msg_size, max_queue=self._max_queue,

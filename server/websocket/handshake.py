@@ -22,7 +22,7 @@ from server.protocol.errors import HttpError
 from server.protocol.events import RequestHead
 from server.protocol.framing import connection_tokens
 from server.protocol.grammar import token as _token
-from server.protocol.writer import check_header, http_date
+from server.protocol.writer import ResponseWriter, check_header
 
 from .deflate import DeflateParams, ExtensionsSyntaxError, negotiate, parse_extensions
 
@@ -58,6 +58,7 @@ class Accepted:
     response: bytes  # the 101 response head, to write as is
     subprotocol: str | None
     deflate: DeflateParams | None
+    headers: list = field(default_factory=list)  # its (name, value) fields, for the access log
 
 
 def is_upgrade_request(head: RequestHead) -> bool:
@@ -140,21 +141,15 @@ def accept(request: HandshakeRequest, subprotocol: str | None = None, compress: 
     if subprotocol is not None and subprotocol not in request.subprotocols:
         raise ValueError(f"Subprotocol {subprotocol!r} was not offered by the client")
     deflate = negotiate(request.extensions) if compress else None
-    lines = [
-        b"HTTP/1.1 101 Switching Protocols\r\n",
-        b"Upgrade: websocket\r\nConnection: Upgrade\r\n",
-        b"Sec-WebSocket-Accept: %s\r\n" % accept_key(request.key).encode("ascii"),
-    ]
+    fields = [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept_key(request.key))]
     if subprotocol is not None:
-        lines.append(b"Sec-WebSocket-Protocol: %s\r\n" % subprotocol.encode("latin-1"))
+        fields.append(("Sec-WebSocket-Protocol", subprotocol))
     if deflate is not None:
-        lines.append(b"Sec-WebSocket-Extensions: %s\r\n" % deflate.response_header().encode("ascii"))
+        fields.append(("Sec-WebSocket-Extensions", deflate.response_header()))
     for name, value in headers:
         check_header(name, value)
         if name.lower() in RESERVED_RESPONSE_FIELDS:
             raise ValueError(f"{name} is set by the WebSocket handshake")
-        lines.append(b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1")))
-    if server:
-        lines.append(b"Server: %s\r\n" % server)
-    lines.append(b"Date: %s\r\n\r\n" % http_date())
-    return Accepted(b"".join(lines), subprotocol, deflate)
+        fields.append((name, value))
+    response = ResponseWriter("GET", (1, 1), True, server).head(101, "Switching Protocols", fields)
+    return Accepted(response, subprotocol, deflate, fields)

@@ -11,15 +11,13 @@ same ``ServerHttpProtocol`` core:
 ``ASYNCWORKER_APP_KIND`` forces a kind where detection would guess wrong.
 """
 
-import asyncio
 import os
 from dataclasses import dataclass
 
 from server.wsgi.environ import base_environ
 from server.wsgi.filewrapper import FileWrapper
 from server.wsgi.pool import ThreadPool
-from server.wsgi.protocol import RequestHooks, WSGIConfig, WSGIServerHttpProtocol
-from server.protocol.accesslog import access_log_enabled
+from server.wsgi.protocol import WSGIConfig, WSGIServerHttpProtocol
 
 
 async def _nothing() -> None:
@@ -90,12 +88,6 @@ def _wsgi_factory(worker, app):
         readpayload=settings.readpayload,
         spool_threshold=settings.spool_threshold,
         tmp_dir=cfg.tmp_upload_dir,
-        server_header=server_config.server_header,
-        debug=settings.debug,
-        access_log=access_log_enabled(worker.log),
-        sendfile=cfg.sendfile is not False and _loop_has_sendfile(worker.loop),
-        worker=worker,
-        hooks=RequestHooks.from_gunicorn(cfg),
     )
 
     def factory():
@@ -107,7 +99,3 @@ def _wsgi_factory(worker, app):
 def _script_name(cfg) -> str:
     root = getattr(cfg, "root_path", "") or os.environ.get("SCRIPT_NAME", "")
     return root.rstrip("/")
-
-
-def _loop_has_sendfile(loop) -> bool:
-    return type(loop).sendfile is not asyncio.AbstractEventLoop.sendfile

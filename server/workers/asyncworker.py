@@ -22,6 +22,7 @@ import sys
 
 from gunicorn.workers import base
 
+from server.protocol.accesslog import RequestHooks, access_log_enabled
 from server.protocol.limits import Limits
 from server.protocol.proxy import ProxyPolicy
 from server.protocol.server import ServerConfig
@@ -32,6 +33,14 @@ from .settings import WorkerSettings, unsupported_settings
 from .tls import ssl_context
 
 HEARTBEAT_INTERVAL = 1.0
+
+
+def request_hooks(cfg, worker) -> RequestHooks | None:
+    """gunicorn's pre_request/post_request hooks; None where both are left at gunicorn's default."""
+    pre, post = (getattr(cfg, name) for name in ("pre_request", "post_request"))
+    pre = None if pre is cfg.settings["pre_request"].default else pre
+    post = None if post is cfg.settings["post_request"].default else post
+    return RequestHooks(pre, post, worker) if pre or post else None
 
 
 def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
@@ -101,6 +110,9 @@ class AsyncWorker(base.Worker):
             proxy=ProxyPolicy.from_gunicorn(self.cfg, s.proxy_headers),
             refuse_underscores=getattr(self.cfg, "header_map", "drop") == "refuse",
             log=self.log,
+            access_log=access_log_enabled(self.log),
+            hooks=request_hooks(self.cfg, self),
+            sendfile=self.cfg.sendfile is not False,
         )
 
     async def _serve(self) -> None:

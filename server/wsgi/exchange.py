@@ -1,14 +1,16 @@
 """One WSGI request/response, run on a pool thread, written by the loop.
 
     loop: dispatch() ──► pool thread: app(environ, start_response) → body pieces
-    pool thread: _send(bytes) ──call_in_loop──► loop: protocol.write(bytes)
+    pool thread: channel.response_head() (pure) ──call_in_loop──► loop: channel.send_response / send_body
 
-The socket is only touched by the loop. The app thread frames the response with
-a sans-IO ``ResponseWriter`` and hands bytes over through the pool's batched
-channel. Backpressure: the thread blocks while the transport is paused
-(``pause_writing``) or while more than ``INFLIGHT_LIMIT`` bytes it handed over
-have not reached the transport yet. A whole response known at once (a list or
-tuple body) goes over in one hand-off with a Content-Length.
+The socket is only touched by the loop. The app thread makes the head through
+the channel (checked and cached there, a bad header raises in the thread before
+anything is handed over) and hands body pieces over through the pool's batched
+channel; the loop frames and writes them. Backpressure: the thread blocks while
+the transport is paused (``pause_writing``) or while more than ``INFLIGHT_LIMIT``
+bytes it handed over have not reached the transport yet. A whole response known
+at once (a list or tuple body) goes over in one hand-off with a Content-Length;
+a ``wsgi.file_wrapper`` file goes by the channel's one file sender.
 
 Pieces of a streamed body are coalesced, never held back: a piece waits for no
 other, but pieces produced while the loop has not yet taken the previous ones
@@ -19,14 +21,15 @@ The iterable's ``close()`` is always called, also when the client went away
 (writes then raise ``ClientDisconnected`` inside the server, never in the log as
 an error). An exception before the head is sent gives a 500 and the connection
 stays usable; after it, the connection is closed (the client sees a cut body).
+gunicorn's request hooks run on the app thread, around the app.
 """
 
 import concurrent.futures
-import time
-import traceback
 
-from server.protocol.accesslog import LoggedRequest, LoggedResponse, log_access
-from server.protocol.writer import ResponseWriter, parse_status
+from server.protocol.accesslog import LoggedRequest, LoggedResponse, run_hook
+from server.protocol.errors import ClientDisconnected
+from server.protocol.files import FileTooShort
+from server.protocol.writer import parse_status
 
 from .body import InputClosed, empty_input
 from .environ import build_environ
@@ -35,28 +38,28 @@ from .filewrapper import FileWrapper
 INFLIGHT_LIMIT = 256 * 1024
 
 
-class ClientDisconnected(ConnectionResetError):
-    pass
-
-
 class WSGIExchange:
-    def __init__(self, protocol, head, config):
-        self.protocol = protocol
+    def __init__(self, connection, head, config):
+        self.protocol = channel = connection.channel
+        self.connection = connection  # the WSGIConnection: its per-connection environ cache
         self.head = head
         self.config = config  # WSGIConfig
         self.pool = config.pool
-        self._cond = protocol.exchange_condition  # one per connection: exchanges do not overlap
-        self._paused = protocol._writing_paused
+        self._cond = connection.exchange_condition  # one per connection: exchanges do not overlap
+        self._paused = channel.writing_paused
         self._aborted = False
         self._inflight = 0
         self._waiting = False
         self._pending: list[bytes] = []  # handed over, not yet taken by the loop
         self._pending_final = False
         self._delivery_due = False  # a _deliver call is on its way to the loop
-        self._final: bytes | None = None  # the last bytes, handed over once the app is cleaned up
+        self._final: tuple | None = None  # the last call, handed over once the app is cleaned up
+        self._environ: dict | None = None
         self._status: str | None = None
         self._headers: list | None = None
-        self._writer: ResponseWriter | None = None
+        self._response = None  # (Head, its bytes) until handed over, then the Head
+        self._head_handed = False
+        self._handed = 0  # body bytes handed over
 
     # -- loop side ----------------------------------------------------------
 
@@ -88,38 +91,41 @@ class WSGIExchange:
             self._inflight -= len(data)
             if self._waiting:
                 self._cond.notify_all()
-        self.protocol.write(data)
-        if final:
-            self.protocol.response_finished(self._writer.keep_alive)
+        self._send_on_loop(data, final)
 
-    def _deliver_whole(self, data: bytes) -> None:
-        """The one hand-off of a response nothing else was handed over for."""
-        self.protocol.write(data)
-        self.protocol.response_finished(self._writer.keep_alive)
+    def _send_on_loop(self, data: bytes, end: bool, size: int = 0) -> None:
+        channel = self.protocol
+        if channel.transport is None:
+            return
+        response = self._response
+        if type(response) is tuple:  # the first piece goes with the head
+            self._response = response[0]
+            channel.log_environ = self._environ
+            channel.send_response(response[0], response[1], data, end, size)
+        elif end:
+            channel.end_response(data)
+        else:
+            channel.send_body(data)
 
-    def _abandon(self) -> None:
-        """The app failed after the head went out: the response cannot be completed."""
-        self.protocol.close()
-        self.protocol.response_finished(False)
+    def _send_file_on_loop(self, file, offset: int, count: int, done: concurrent.futures.Future) -> None:
+        """Loop side: the head, then the file by the channel's file sender."""
+        self._send_on_loop(b"", False, count)
+        if self.protocol.transport is None:
+            done.set_exception(ClientDisconnected())
+            return
+        task = self.protocol.loop.create_task(self.protocol.send_file(file, offset, count))
+        task.add_done_callback(lambda task: _report(task, done))
 
     # -- app thread side ----------------------------------------------------
 
     def run(self, wsgi_input, content_length: int | None) -> None:
-        started = time.monotonic()
         config = self.config
-        protocol = self.protocol
-        forwarded = protocol.forwarded(self.head)
-        environ = build_environ(
-            config.environ, self.head, wsgi_input=wsgi_input if wsgi_input is not None else empty_input(),
-            content_length=content_length, peername=forwarded.client, sockname=protocol.sockname,
-            url_scheme=forwarded.scheme, host=forwarded.host, forwarder_fields=forwarded.fields,
-            client=protocol.client_environ(self.head, forwarded),
-        )
+        self._environ = environ = self._build_environ(wsgi_input, content_length)
         result = None
-        hooks = config.hooks
-        if hooks is not None:
-            request = LoggedRequest([(k.upper(), v) for k, v in self.head.headers.items()], self.head)
-            self._run_hook(hooks.pre_request, request)
+        hooks = self.protocol.config.hooks
+        request = LoggedRequest(self.head, self.protocol.forwarded(self.head).client) if hooks is not None else None
+        if request is not None and hooks.pre_request is not None:
+            run_hook(hooks, hooks.pre_request, config.log, request)
         try:
             result = config.app(environ, self.start_response)
             self._send_result(result)
@@ -128,33 +134,26 @@ class WSGIExchange:
         except Exception as exc:
             self._fail(exc)
         finally:
-            if result is not None and hasattr(result, "close"):
-                try:
-                    result.close()
-                except Exception as exc:  # the response is complete or abandoned by now
-                    config.log.exception("Error closing the response iterable: %s", exc)
-            if hasattr(wsgi_input, "close"):
-                wsgi_input.close()
+            _close(result, wsgi_input, config.log)
         self._hand_over_final()
-        if config.access_log and self._writer is not None:
-            self._log_access(environ, time.monotonic() - started)
-        if hooks is not None:
-            writer = self._writer
-            response = LoggedResponse(self._status, writer.sent if writer else 0, self._headers or [])
-            self._run_hook(hooks.post_request, request, environ, response)
+        if request is not None and hooks.post_request is not None:
+            response = LoggedResponse(self._status or "", self._handed, self._headers or [])
+            run_hook(hooks, hooks.post_request, config.log, request, environ, response)
 
-    def _run_hook(self, hook, *args) -> None:
-        if hook is None:
-            return
-        try:
-            hook(self.config.worker, *args)
-        except Exception:
-            self.config.log.exception("Exception in %s hook", hook.__name__)
+    def _build_environ(self, wsgi_input, content_length: int | None) -> dict:
+        protocol = self.protocol
+        forwarded = protocol.forwarded(self.head)
+        return build_environ(
+            self.config.environ, self.head, wsgi_input=wsgi_input if wsgi_input is not None else empty_input(),
+            content_length=content_length, peername=forwarded.client, sockname=protocol.sockname,
+            url_scheme=forwarded.scheme, host=forwarded.host, forwarder_fields=forwarded.fields,
+            client=self.connection.client_environ(self.head, forwarded),
+        )
 
     def start_response(self, status: str, headers: list, exc_info=None):
         if exc_info is not None:
             try:
-                if self._writer is not None and self._writer.head_sent:
+                if self._head_handed:
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None
@@ -172,22 +171,20 @@ class WSGIExchange:
             raise TypeError(f"write() takes bytes, not {type(data).__name__}")
         self._send_piece(data)
 
-    def _new_writer(self) -> ResponseWriter:
-        head = self.head
-        keep_alive = head.keep_alive and self.protocol.keep_alive_allowed
-        return ResponseWriter(head.method, head.version, keep_alive, self.config.server_header)
-
-    def _head_bytes(self, body_size: int | None = None) -> bytes:
+    def _make_head(self, body_size: int | None = None):
+        """The head of the app's status and headers (raises on an unsafe one)."""
         if self._status is None:
             raise AssertionError("the application did not call start_response()")
         code, reason = parse_status(self._status)
-        self._writer = writer = self._new_writer()
-        return writer.head(code, reason, self._headers, body_size)
+        headers = self._headers
+        fields = tuple(headers) if type(headers) is list else headers  # a key the head cache can keep
+        self._response = self.protocol.response_head(self.head, code, reason, fields, body_size)
+        return self._response[0]
 
     def _send_result(self, result) -> None:
         if isinstance(result, (list, tuple)):
             body = b"".join(_checked(piece) for piece in result)
-            if self._writer is None:
+            if self._response is None:
                 self._send_whole(body)
                 return
             self._send_piece(body)
@@ -200,10 +197,24 @@ class WSGIExchange:
 
     def _send_whole(self, body: bytes) -> None:
         """The whole response in one hand-off, with its length."""
-        data = self._head_bytes(len(body)) + self._writer.body(body)
-        if self._writer.truncated:
+        head = self._make_head(len(body))
+        self._send(self._cut(head, body), final=True, size=len(body))
+
+    def _cut(self, head, data: bytes) -> bytes:
+        """``data`` as far as the declared Content-Length still takes it; raises ``_TooLong``
+        (after handing over what fits) past it."""
+        if head.no_body:
+            return b""
+        length = head.length if not head.sized else None
+        if length is not None and self._handed + len(data) > length:
+            data = data[:length - self._handed]
             self._warn_truncated()
-        self._send(data + self._writer.finish(), final=True)
+            self._handed += len(data)
+            if data:
+                self._send(data)
+            raise _TooLong()
+        self._handed += len(data)
+        return data
 
     def _warn_truncated(self) -> None:
         self.config.log.warning("Response to %s %s longer than its Content-Length: truncated",
@@ -212,88 +223,70 @@ class WSGIExchange:
     def _send_piece(self, data: bytes) -> None:
         if not data:
             return
-        if self._writer is None:
-            head = self._head_bytes()
-            self._send(head + self._writer.body(data))
-        else:
-            self._send(self._writer.body(data))
-        if self._writer.truncated:
-            raise _TooLong()
+        head = self._make_head() if self._response is None else _head_of(self._response)
+        self._send(self._cut(head, data))
 
     def _finish(self) -> None:
-        head = self._head_bytes(0) if self._writer is None else b""
-        self._send(head + self._writer.finish(), final=True)
+        if self._response is None:
+            self._make_head(0)
+        self._send(b"", final=True)
 
     def _send_file(self, wrapper: FileWrapper) -> bool:
-        """Send a regular file with its length: by sendfile where the loop can, else by blocks."""
+        """Send a regular file with its length, by the channel's file sender."""
         span = wrapper.sendfile_span()
         if span is None:
             return False
         offset, count = span
-        declared = any(name.lower() == "content-length" for name, _ in self._headers or ())
-        head = self._head_bytes(None if declared else count)
-        writer = self._writer
-        if writer.length is not None:
-            count = min(count, writer.length)
-        if writer.no_body or not count:
-            self._send(head + writer.finish(), final=True)
-            return True
-        if not self.config.sendfile:
-            self._send(head)
-            for piece in wrapper:
-                self._send_piece(piece)
-            self._finish()
-            return True
-        self._send(head)
+        head = self._make_head(count)
+        if head.length is not None and not head.sized:
+            count = min(count, head.length)
+        self._hand_over_head()
         done = concurrent.futures.Future()
-        self.pool.call_in_loop(self._start_sendfile, wrapper.filelike, offset, count, done)
+        self.pool.call_in_loop(self._send_file_on_loop, wrapper.filelike, offset, count, done)
         try:
-            writer.sent += done.result()
+            self._handed += done.result()
+        except FileTooShort as exc:
+            self.config.log.warning("Response to %s %s cut: %s", self.head.method, self.head.target, exc)
+            self._final = _LoopCall(self.protocol.abort_response)
+            return True
         except (ConnectionError, RuntimeError) as exc:
             raise ClientDisconnected() from exc
-        self._send(writer.finish(), final=True)
+        self._send(b"", final=True)
         return True
 
-    def _start_sendfile(self, file, offset: int, count: int, done: concurrent.futures.Future) -> None:
-        """Loop side: run sendfile after the head handed over before it."""
-        task = self.protocol.loop.create_task(self.protocol.sendfile(file, offset, count))
-
-        def report(task):
-            if task.cancelled():
-                done.set_exception(ConnectionResetError("sendfile cancelled"))
-            elif task.exception() is not None:
-                done.set_exception(task.exception())
-            else:
-                done.set_result(task.result())
-
-        task.add_done_callback(report)
-
-    def _send(self, data: bytes, final: bool = False) -> None:
-        """Hand bytes to the loop; block while the client is not keeping up."""
+    def _hand_over_head(self) -> None:
         if self._aborted:
             raise ClientDisconnected()
+        self._head_handed = True
+
+    def _send(self, data: bytes, final: bool = False, size: int = 0) -> None:
+        """Hand bytes to the loop; block while the client is not keeping up."""
+        self._hand_over_head()
         if final:
-            self._final = data  # see _hand_over_final
+            self._final = (data, size)  # see _hand_over_final
             return
         self._hand_over(data, False)
 
     def _hand_over_final(self) -> None:
         """End the response, after the iterable and ``wsgi.input`` are closed: the client's
         next request may run as soon as it has this answer, and must find them closed."""
-        data, self._final = self._final, None
-        if data is None:
+        final, self._final = self._final, None
+        if final is None:
             return
         try:
             if self._aborted:
                 raise ClientDisconnected()
-            self._hand_over(data, True)
+            if type(final) is not tuple:
+                self.pool.call_in_loop(*final.calls)
+                return
+            self._hand_over(*final, final=True)
         except ClientDisconnected:
             self.config.log.debug("Client disconnected before the end of the response to %s %s",
                                   self.head.method, self.head.target)
 
-    def _hand_over(self, data: bytes, final: bool) -> None:
+    def _hand_over(self, data: bytes, size: int = 0, final: bool = False) -> None:
         if final and not self._delivery_due and self._inflight == 0:  # only this thread sets _delivery_due
-            self.pool.call_in_loop(self._deliver_whole, data)
+            self.pool.call_in_loop(self._send_on_loop, data, True, size)
             return
         with self._cond:
             while (self._paused or self._inflight > INFLIGHT_LIMIT) and not self._aborted:
@@ -311,39 +304,67 @@ class WSGIExchange:
         self.pool.call_in_loop(self._deliver)
 
     def _fail(self, exc: BaseException) -> None:
-        config = self.config
+        log = self.config.log
         if self._aborted:
             # The client went away; whatever the app did about it is nobody's error.
-            level = config.log.debug if isinstance(exc, (InputClosed, ConnectionError)) else config.log.exception
+            level = log.debug if isinstance(exc, (InputClosed, ConnectionError)) else log.exception
             level("Request %s %s ended after the client disconnected", self.head.method, self.head.target)
             return
         if isinstance(exc, _TooLong):
-            self._warn_truncated()
-            self._send(self._writer.finish(), final=True)
+            self._send(b"", final=True)
             return
-        config.log.exception("Error handling request %s %s", self.head.method, self.head.target)
-        if self._writer is not None and self._writer.head_sent:
-            self.pool.call_in_loop(self._abandon)
+        log.exception("Error handling request %s %s", self.head.method, self.head.target)
+        if self._head_handed:
+            self._final = _LoopCall(self.protocol.abort_response)
             return
-        message = "".join(traceback.format_exception(exc)) if config.debug else "Internal Server Error"
         self._status = "500 Internal Server Error"
-        self._headers = [("Content-Type", "text/plain; charset=utf-8")]
-        self._send_whole((message + "\n").encode("utf-8"))
+        self._headers = []
+        self._final = _LoopCall(self._error_page, exc)
 
-    def _log_access(self, environ: dict, seconds: float) -> None:
-        try:
-            log_access(self.config.log, environ, self.head.headers.items(), self._status, self._headers,
-                       self._writer.sent, seconds)
-        except Exception:
-            self.config.log.exception("Access log failed")
+    def _error_page(self, exc: BaseException) -> None:
+        """Loop side: the 500 of an app that failed before its head went out."""
+        self.protocol.log_environ = self._environ
+        self.protocol.handle_error(500, "", exc, None, False)
+
+
+class _LoopCall:
+    """A last call for the loop other than the end of the body (an error page, a cut)."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self, *calls):
+        self.calls = calls
 
 
 class _TooLong(Exception):
     """The app sent more than its Content-Length; the rest was dropped."""
 
 
+def _head_of(response):
+    return response[0] if type(response) is tuple else response
+
+
+def _report(task, done: concurrent.futures.Future) -> None:
+    if task.cancelled():
+        done.set_exception(ConnectionResetError("sendfile cancelled"))
+    elif task.exception() is not None:
+        done.set_exception(task.exception())
+    else:
+        done.set_result(task.result())
+
+
+def _close(result, wsgi_input, log) -> None:
+    """Close the app's iterable and ``wsgi.input``, whatever happened to the response."""
+    if result is not None and hasattr(result, "close"):
+        try:
+            result.close()
+        except Exception as exc:  # the response is complete or abandoned by now
+            log.exception("Error closing the response iterable: %s", exc)
+    if hasattr(wsgi_input, "close"):
+        wsgi_input.close()
+
+
 def _checked(piece) -> bytes:
     if not isinstance(piece, bytes):
         raise TypeError(f"response body pieces must be bytes, not {type(piece).__name__}")
     return piece
-

@@ -1,13 +1,14 @@
-"""WSGIServerHttpProtocol: ServerHttpProtocol serving a PEP 3333 app from a thread pool.
+"""The WSGI app kind: ``WSGIConnection``, one per connection, and ``WSGIServerHttpProtocol``.
 
-For each request head the protocol creates a ``WSGIExchange`` and chooses the
-body sink of the configured mode (see ``body.py``): by default the body is
+For each request head the connection side creates a ``WSGIExchange`` and chooses
+the body sink of the configured mode (see ``body.py``): by default the body is
 spooled by the loop and the app is dispatched when it is complete; with
 ``readpayload`` off the app is dispatched at once with a blocking ``wsgi.input``.
 """
 
 import threading
 from dataclasses import dataclass
+from functools import partial
 
 from server.protocol.server import ServerHttpProtocol
 
@@ -20,6 +21,8 @@ DEFAULT_SPOOL_THRESHOLD = 1024 * 1024
 
 @dataclass(slots=True)
 class WSGIConfig:
+    """What the WSGI connections of one worker share (the rest is in ``ServerConfig``)."""
+
     app: object
     pool: object  # ThreadPool
     environ: dict  # base environ (see environ.base_environ)
@@ -27,47 +30,31 @@ class WSGIConfig:
     readpayload: bool = True
     spool_threshold: int = DEFAULT_SPOOL_THRESHOLD
     tmp_dir: str | None = None
-    server_header: bytes = b""
-    debug: bool = False
-    access_log: bool = False
-    sendfile: bool = True  # only used where the loop implements sendfile
-    worker: object = None  # passed to gunicorn's request hooks
-    hooks: object = None  # RequestHooks when the user set pre_request or post_request
 
 
-@dataclass(frozen=True, slots=True)
-class RequestHooks:
-    """gunicorn's pre_request/post_request hooks; None where left at gunicorn's default."""
+class WSGIConnection:
+    """The WSGI app kind's side of one connection (``seam.AppConnection``)."""
 
-    pre_request: object
-    post_request: object
+    runs_hooks = True  # gunicorn's request hooks run on the app thread, around the app
 
-    @classmethod
-    def from_gunicorn(cls, cfg) -> "RequestHooks | None":
-        pre, post = (getattr(cfg, name) for name in ("pre_request", "post_request"))
-        pre = None if pre is cfg.settings["pre_request"].default else pre
-        post = None if post is cfg.settings["post_request"].default else post
-        return cls(pre, post) if pre or post else None
-
-
-class WSGIServerHttpProtocol(ServerHttpProtocol):
-    def __init__(self, wsgi: WSGIConfig, config, **kwargs):
-        super().__init__(config, **kwargs)
+    def __init__(self, wsgi: WSGIConfig, channel):
         self.wsgi = wsgi
+        self.channel = channel
         self.exchange_condition = threading.Condition(threading.Lock())
         self._client_environ: tuple | None = None  # ((client, scheme, host), environ.client_environ)
 
     def on_request(self, head):
-        exchange = self.exchange = WSGIExchange(self, head, self.wsgi)
+        channel = self.channel
+        exchange = channel.exchange = WSGIExchange(self, head, self.wsgi)
         if not head.has_body:
             exchange.dispatch(None, 0 if "Content-Length" in head.headers else None)
             return None
         if not self.wsgi.readpayload:
-            wsgi_input = BlockingInput(self, self.wsgi.pool)
+            wsgi_input = BlockingInput(channel, self.wsgi.pool)
             exchange.dispatch(wsgi_input, head.content_length)
             return wsgi_input
         # The server reads the body for the app, so an expected 100 Continue goes now.
-        self.send_continue()
+        channel.send_continue()
         return SpooledBody(self.wsgi.spool_threshold, self.wsgi.tmp_dir, exchange.dispatch)
 
     def client_environ(self, head, forwarded) -> dict:
@@ -78,19 +65,30 @@ class WSGIServerHttpProtocol(ServerHttpProtocol):
         key = (forwarded.client, forwarded.scheme, host)
         cached = self._client_environ
         if cached is None or cached[0] != key:
-            environ = client_environ(self.wsgi.environ, peername=forwarded.client, sockname=self.sockname,
+            environ = client_environ(self.wsgi.environ, peername=forwarded.client, sockname=self.channel.sockname,
                                      url_scheme=forwarded.scheme, host=host)
             cached = self._client_environ = (key, environ)
         return cached[1]
 
     def on_disconnect(self) -> None:
-        if self.exchange is not None:
-            self.exchange.abort()
+        if self.channel.exchange is not None:
+            self.channel.exchange.abort()
+
+    def on_input_end(self) -> None:
+        pass  # the app reads its body through wsgi.input: the end of it reaches it there
 
     def on_pause_writing(self) -> None:
-        if self.exchange is not None:
-            self.exchange.pause()
+        if self.channel.exchange is not None:
+            self.channel.exchange.pause()
 
     def on_resume_writing(self) -> None:
-        if self.exchange is not None:
-            self.exchange.resume()
+        if self.channel.exchange is not None:
+            self.channel.exchange.resume()
+
+
+class WSGIServerHttpProtocol(ServerHttpProtocol):
+    """A connection serving a WSGI app: ``ServerHttpProtocol`` with the WSGI kind plugged in."""
+
+    def __init__(self, wsgi: WSGIConfig, config, **kwargs):
+        super().__init__(config, partial(WSGIConnection, wsgi), **kwargs)
+        self.wsgi = wsgi

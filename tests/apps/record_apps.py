@@ -1,0 +1,53 @@
+"""One small app of each kind for the per-request record (access log, hooks) tests.
+
+Each answers ``/hello`` with ``hello world`` (11 bytes), fails on ``/fail`` before
+responding (a 500 from the server), and (ASGI, native) accepts a WebSocket on
+``/ws`` and closes it at once.
+"""
+
+from server import web
+
+HELLO = b"hello world"
+
+
+def wsgi_app(environ, start_response):
+    if environ["PATH_INFO"] == "/fail":
+        raise RuntimeError("failing on purpose")
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(HELLO)))])
+    return [HELLO]
+
+
+async def asgi_app(scope, receive, send):
+    if scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1000})
+        return
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/fail":
+        raise RuntimeError("failing on purpose")
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"11")]})
+    await send({"type": "http.response.body", "body": HELLO})
+
+
+async def hello(request):
+    return web.Response(body=HELLO, content_type="text/plain")
+
+
+async def fail(request):
+    raise RuntimeError("failing on purpose")
+
+
+async def websocket(request):
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    await ws.close()
+    return ws
+
+
+native_app = web.Application()
+native_app.router.add_get("/hello", hello)
+native_app.router.add_get("/fail", fail)
+native_app.router.add_get("/ws", websocket)
