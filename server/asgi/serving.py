@@ -9,7 +9,8 @@ failed startup logs one clear line and exits the worker with gunicorn's
 from gunicorn.arbiter import Arbiter
 
 from server.protocol.accesslog import access_log_enabled
-from server.workers.apps import AppServing, _loop_has_sendfile, _script_name
+from server.workers.apps import AppServing, _loop_has_sendfile
+from server.workers.config import server_config
 
 from .detect import as_asgi3
 from .lifespan import Lifespan, LifespanFailure
@@ -17,21 +18,20 @@ from .protocol import ASGIConfig, ASGIServerHttpProtocol
 
 
 async def asgi_serving(worker, app) -> AppServing:
-    cfg = worker.cfg
-    server_config = worker.server_config()
+    config = worker.config
+    connection = server_config(config, worker.log)
     app3, version = as_asgi3(app)
     asgi = ASGIConfig(
         app=app3,
         log=worker.log,
         asgi_version=version,
-        root_path=_script_name(cfg),
-        server_header=server_config.server_header,
+        root_path=config.script_name,
+        server_header=connection.server_header,
         access_log=access_log_enabled(worker.log),
-        sendfile=cfg.sendfile is not False and _loop_has_sendfile(worker.loop),
-        ws_max_message_size=getattr(cfg, "websocket_max_message_size", None) or 16 * 1024 * 1024,
+        sendfile=config.sendfile and _loop_has_sendfile(worker.loop),
+        ws_max_message_size=config.ws_max_message_size,
     )
-    mode = getattr(worker.settings, "lifespan", "auto")
-    lifespan = Lifespan(app3, mode, worker.log, asgi.state, version)
+    lifespan = Lifespan(app3, config.settings.lifespan, worker.log, asgi.state, version)
 
     async def startup() -> None:
         try:
@@ -41,9 +41,9 @@ async def asgi_serving(worker, app) -> AppServing:
             raise SystemExit(Arbiter.WORKER_BOOT_ERROR) from None
 
     async def shutdown() -> None:
-        await lifespan.shutdown(timeout=float(cfg.graceful_timeout))
+        await lifespan.shutdown(timeout=config.graceful_timeout)
 
     def factory():
-        return ASGIServerHttpProtocol(asgi, server_config, loop=worker.loop, owner=worker)
+        return ASGIServerHttpProtocol(asgi, connection, loop=worker.loop, owner=worker)
 
     return AppServing("asgi", factory, startup=startup, shutdown=shutdown)

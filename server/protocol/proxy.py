@@ -132,21 +132,6 @@ class ProxyPolicy:
         object.__setattr__(self, "watched", tuple(dict.fromkeys(names)))
         object.__setattr__(self, "_watched_lower", frozenset(name.lower() for name in self.watched))
 
-    @classmethod
-    def from_gunicorn(cls, cfg, proxy_headers: str = "x-forwarded") -> "ProxyPolicy":
-        if proxy_headers not in PROXY_HEADERS_CHOICES:
-            raise ValueError(f"proxy_headers must be one of {', '.join(PROXY_HEADERS_CHOICES)}")
-        mode = getattr(cfg, "proxy_protocol", "off")
-        mode = {True: "auto", False: "off", None: "off"}.get(mode, mode)
-        return cls(
-            forwarded_allow=AllowList(cfg.forwarded_allow_ips),
-            secure_scheme_headers=tuple((k.upper(), v) for k, v in (cfg.secure_scheme_headers or {}).items()),
-            forwarder_headers=frozenset(h.strip().upper() for h in cfg.forwarder_headers or () if h.strip()),
-            proxy_headers=proxy_headers,
-            proxy_protocol=mode if mode in PROXY_HEADER_MODES else "auto",
-            proxy_allow=AllowList(getattr(cfg, "proxy_allow_ips", "127.0.0.1,::1")),
-        )
-
     def expects_proxy_header(self, peername) -> bool:
         """Must a connection from ``peername`` start with a PROXY protocol header?"""
         return self.proxy_protocol != "off" and self.proxy_allow.allows_peer(peername)

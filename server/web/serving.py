@@ -2,7 +2,7 @@
 
     factory? ──call (await if async)──► Application
     startup: on_startup, cleanup_ctx (first halves)
-    per connection: WebServerHttpProtocol(context, worker.server_config())
+    per connection: WebServerHttpProtocol(context, server_config(worker.config, worker.log))
     shutdown: on_shutdown, cancel leftover handlers, cleanup_ctx (second halves), on_cleanup
 """
 
@@ -11,6 +11,7 @@ import inspect
 
 from server.protocol.accesslog import access_log_enabled
 from server.workers.apps import AppServing
+from server.workers.config import server_config
 
 from .app import Application
 from .protocol import WebContext, WebServerHttpProtocol
@@ -30,15 +31,15 @@ async def resolve_app(app) -> Application:
 
 async def native_serving(worker, app) -> AppServing:
     app = await resolve_app(app)
-    config = worker.server_config()
+    config = server_config(worker.config, worker.log)
     if app.debug:  # Application(debug=True): tracebacks in 500 pages, as ASYNCWORKER_DEBUG=1 does
         config = dataclasses.replace(config, debug=True)
     context = WebContext(
         app=app,
         log=worker.log,
         access_log=access_log_enabled(worker.log),
-        tmp_dir=worker.cfg.tmp_upload_dir,
-        sendfile=worker.cfg.sendfile is not False,
+        tmp_dir=worker.config.tmp_upload_dir,
+        sendfile=worker.config.sendfile,
     )
     loop = worker.loop
 

@@ -12,14 +12,15 @@ same ``ServerHttpProtocol`` core:
 """
 
 import asyncio
-import os
 from dataclasses import dataclass
 
 from server.wsgi.environ import base_environ
 from server.wsgi.filewrapper import FileWrapper
 from server.wsgi.pool import ThreadPool
-from server.wsgi.protocol import RequestHooks, WSGIConfig, WSGIServerHttpProtocol
+from server.wsgi.protocol import WSGIConfig, WSGIServerHttpProtocol
 from server.protocol.accesslog import access_log_enabled
+
+from .config import server_config
 
 
 async def _nothing() -> None:
@@ -73,40 +74,35 @@ def app_kind(app) -> str:
 
 
 def _wsgi_factory(worker, app):
-    cfg = worker.cfg
-    settings = worker.settings
-    server_config = worker.server_config()
-    pool = ThreadPool(worker.loop, cfg.threads, log=worker.log)
+    config = worker.config
+    settings = config.settings
+    connection = server_config(config, worker.log)
+    pool = ThreadPool(worker.loop, config.threads, log=worker.log)
     wsgi = WSGIConfig(
         app=app,
         pool=pool,
         environ=base_environ(
-            multithread=cfg.threads > 1,
-            multiprocess=cfg.workers > 1,
+            multithread=config.threads > 1,
+            multiprocess=config.multiprocess,
             file_wrapper=FileWrapper,
-            script_name=_script_name(cfg),
+            script_name=config.script_name,
         ),
         log=worker.log,
         readpayload=settings.readpayload,
         spool_threshold=settings.spool_threshold,
-        tmp_dir=cfg.tmp_upload_dir,
-        server_header=server_config.server_header,
+        tmp_dir=config.tmp_upload_dir,
+        server_header=connection.server_header,
         debug=settings.debug,
         access_log=access_log_enabled(worker.log),
-        sendfile=cfg.sendfile is not False and _loop_has_sendfile(worker.loop),
+        sendfile=config.sendfile and _loop_has_sendfile(worker.loop),
         worker=worker,
-        hooks=RequestHooks.from_gunicorn(cfg),
+        hooks=config.request_hooks,
     )
 
     def factory():
-        return WSGIServerHttpProtocol(wsgi, server_config, loop=worker.loop, owner=worker)
+        return WSGIServerHttpProtocol(wsgi, connection, loop=worker.loop, owner=worker)
 
     return factory, pool.shutdown
-
-
-def _script_name(cfg) -> str:
-    root = getattr(cfg, "root_path", "") or os.environ.get("SCRIPT_NAME", "")
-    return root.rstrip("/")
 
 
 def _loop_has_sendfile(loop) -> bool:

@@ -42,13 +42,6 @@ class RequestHooks:
     pre_request: object
     post_request: object
 
-    @classmethod
-    def from_gunicorn(cls, cfg) -> "RequestHooks | None":
-        pre, post = (getattr(cfg, name) for name in ("pre_request", "post_request"))
-        pre = None if pre is cfg.settings["pre_request"].default else pre
-        post = None if post is cfg.settings["post_request"].default else post
-        return cls(pre, post) if pre or post else None
-
 
 class WSGIServerHttpProtocol(ServerHttpProtocol):
     def __init__(self, wsgi: WSGIConfig, config, **kwargs):
