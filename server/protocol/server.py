@@ -34,7 +34,8 @@ from .errors import BadRequest, HttpError, RequestTimeout
 from .events import Data, RequestHead
 from .limits import Limits
 from .parser import DONE, RequestParser
-from .proxy import Forwarded, ProxyHeaderError, direct, parse_proxy_header
+from .forwarded import Forwarded, direct
+from .proxyprotocol import ProxyHeaderError, parse_proxy_header
 from .timers import ConnectionTimer
 from .writer import continue_response, error_response
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from server.protocol.limits import (DEFAULT_FIELD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE, UNLIMITED_REQUEST_LINE,
                                     Limits)
-from server.protocol.proxy import PROXY_HEADER_MODES, PROXY_HEADERS_CHOICES, AllowList, ProxyPolicy
+from server.protocol.forwarded import PROXY_HEADERS_CHOICES, AllowList, ProxyPolicy
+from server.protocol.proxyprotocol import PROXY_HEADER_MODES
 from server.protocol.server import ServerConfig
 from server.wsgi.protocol import RequestHooks
 
