@@ -103,11 +103,11 @@ async def make_protocol(target: str):
         sys.path.insert(0, peers.REPO)
         from gunicorn.config import Config
 
-        from server.protocol.proxy import ProxyPolicy
         from server.protocol.server import ServerConfig
+        from server.workers.config import proxy_policy_from_gunicorn
 
         config = ServerConfig(log=QuietLog(), tcp_keepalive=False, keepalive=peers.KEEP_ALIVE,
-                              proxy=ProxyPolicy.from_gunicorn(Config(), "x-forwarded"))
+                              proxy=proxy_policy_from_gunicorn(Config(), "x-forwarded"))
         if target == "asyncworker-asgi":
             import asgi_hello
 

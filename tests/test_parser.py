@@ -25,6 +25,7 @@ from server.protocol.limits import (
     Limits,
 )
 from server.protocol.parser import RequestParser
+from server.workers.config import limits_from_gunicorn
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -695,7 +696,7 @@ def test_default_limits_are_gunicorns():
 def test_limits_from_gunicorn(line, fields, field_size, expected):
     cfg = SimpleNamespace(limit_request_line=line, limit_request_fields=fields,
                           limit_request_field_size=field_size)
-    limits = Limits.from_gunicorn(cfg, body=123)
+    limits = limits_from_gunicorn(cfg, body=123)
     assert (limits.request_line, limits.fields, limits.field_size) == expected
     assert limits.body == 123 and limits.chunk_line == Limits().chunk_line
 

@@ -1,12 +1,12 @@
-"""proxy.py without sockets: trust lists, forwarded-header resolution, PROXY header parsing."""
+"""forwarded.py and proxyprotocol.py without sockets: trust lists, forwarded headers, PROXY headers."""
 
 import struct
 
 import pytest
 from multidict import CIMultiDict
 
-from server.protocol.proxy import (AllowList, ProxyHeaderError, ProxyPolicy, V2_SIGNATURE, parse_forwarded,
-                                   parse_proxy_header)
+from server.protocol.forwarded import AllowList, ProxyPolicy, parse_forwarded
+from server.protocol.proxyprotocol import ProxyHeaderError, V2_SIGNATURE, parse_proxy_header
 
 SECURE = (("X-FORWARDED-PROTOCOL", "ssl"), ("X-FORWARDED-PROTO", "https"), ("X-FORWARDED-SSL", "on"))
 PEER = ("127.0.0.1", 40000)

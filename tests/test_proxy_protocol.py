@@ -9,7 +9,7 @@ import pytest
 
 from helpers import Gunicorn, read_response, read_until_eof, wait_until
 
-from server.protocol.proxy import V2_SIGNATURE
+from server.protocol.proxyprotocol import V2_SIGNATURE
 
 APP = "proxy_app:app"
 REQUEST = b"GET /who HTTP/1.1\r\nHost: internal\r\n\r\n"

@@ -8,5 +8,6 @@
 - ``websocket``: the ``websocket`` scope over ``server.websocket``;
 - ``protocol``: the ``ServerHttpProtocol`` subclass;
 - ``lifespan``: startup and shutdown once per worker;
-- ``serving``: what the worker asks for (``asgi_serving``).
+- ``serving``: an app's ``ASGIConfig`` and ``Lifespan`` from plain values (the worker
+  wires them: ``server.workers.apps``).
 """

@@ -1,45 +1,26 @@
-"""How the worker serves an ASGI app: the protocol factory and the lifespan.
+"""What serving an ASGI app takes, from plain values: its ``ASGIConfig`` and its ``Lifespan``.
 
-``asgi_serving(worker, app)`` is called by ``server.workers.apps.serving_for``
-when the app is (or is forced to be) ASGI. Startup runs the lifespan; a
-failed startup logs one clear line and exits the worker with gunicorn's
-``WORKER_BOOT_ERROR`` status, so the arbiter halts rather than respawning it.
+The worker (``server.workers.apps``) reads the values from its configuration,
+builds these, runs ``lifespan.startup()`` before accepting connections and
+``lifespan.shutdown()`` after. A failed startup raises ``LifespanFailure``; the
+worker turns it into its own way of stopping.
 """
 
-from gunicorn.arbiter import Arbiter
-
-from server.workers.apps import AppServing, _script_name
-
 from .detect import as_asgi3
-from .lifespan import Lifespan, LifespanFailure
-from .protocol import ASGIConfig, ASGIServerHttpProtocol
+from .lifespan import Lifespan
+from .protocol import ASGIConfig
 
 
-async def asgi_serving(worker, app) -> AppServing:
-    cfg = worker.cfg
-    server_config = worker.server_config()
+def asgi_config(app, log, *, root_path: str, ws_max_message_size: int) -> ASGIConfig:
+    """The ASGIConfig of ``app``: an ASGI 3 app as it is, an ASGI 2 one wrapped as ASGI 3."""
     app3, version = as_asgi3(app)
-    asgi = ASGIConfig(
-        app=app3,
-        log=worker.log,
-        asgi_version=version,
-        root_path=_script_name(cfg),
-        ws_max_message_size=getattr(cfg, "websocket_max_message_size", None) or 16 * 1024 * 1024,
-    )
-    mode = getattr(worker.settings, "lifespan", "auto")
-    lifespan = Lifespan(app3, mode, worker.log, asgi.state, version)
+    return ASGIConfig(app=app3, log=log, asgi_version=version, root_path=root_path,
+                      ws_max_message_size=ws_max_message_size)
 
-    async def startup() -> None:
-        try:
-            await lifespan.startup()
-        except LifespanFailure as exc:
-            worker.log.error("ASGI lifespan startup failed, stopping the worker: %s", exc)
-            raise SystemExit(Arbiter.WORKER_BOOT_ERROR) from None
 
-    async def shutdown() -> None:
-        await lifespan.shutdown(timeout=float(cfg.graceful_timeout))
+def lifespan_of(asgi: ASGIConfig, mode: str) -> Lifespan:
+    """The lifespan of the app ``asgi`` serves; its state is what every request scope gets a copy of.
 
-    def factory():
-        return ASGIServerHttpProtocol(asgi, server_config, loop=worker.loop, owner=worker)
-
-    return AppServing("asgi", factory, startup=startup, shutdown=shutdown)
+    ``mode``: auto, on or off (see ``lifespan.py``).
+    """
+    return Lifespan(asgi.app, mode, asgi.log, asgi.state, asgi.asgi_version)

@@ -34,7 +34,8 @@ from .heads import HeadCache
 from .events import Data, RequestHead
 from .limits import Limits
 from .parser import DONE, RequestParser
-from .proxy import Forwarded, ProxyHeaderError, direct, parse_proxy_header
+from .forwarded import Forwarded, direct
+from .proxyprotocol import ProxyHeaderError, parse_proxy_header
 from .response import ResponseChannel
 from .timers import ConnectionTimer
 from .writer import continue_response
@@ -59,7 +60,7 @@ class ServerConfig:
     debug: bool = False  # tracebacks in 500 pages
     server_header: bytes = b"asyncworker"
     scheme: str = "http"  # "https" on TLS listeners
-    proxy: object = None  # a proxy.ProxyPolicy: forwarded headers and the PROXY protocol
+    proxy: object = None  # a forwarded.ProxyPolicy: forwarded headers and the PROXY protocol
     refuse_underscores: bool = False  # gunicorn's header_map = refuse: a field name with "_" gets a 400
     log: object = None  # a gunicorn Logger (or anything with debug/info/warning/exception)
     access_log: bool = False  # write a line per request with log.access (gunicorn's accesslog)
@@ -306,7 +307,7 @@ class ServerHttpProtocol(ResponseChannel, asyncio.Protocol):
 
     def forwarded(self, head: RequestHead) -> Forwarded:
         """The client, scheme, forwarded host and forwarder fields of ``head``: the
-        peer's own, unless a trusted proxy forwarded them (see proxy.py)."""
+        peer's own, unless a trusted proxy forwarded them (see forwarded.py)."""
         cached = self._forwarded
         if cached is not None and cached[0] is head:
             return cached[1]
@@ -315,7 +316,7 @@ class ServerHttpProtocol(ResponseChannel, asyncio.Protocol):
     def client_address(self, head: RequestHead):
         """The client's ``(host, port)`` for ``head`` (None on a unix socket).
 
-        Behind a trusted proxy, the client it forwarded for (see proxy.py)."""
+        Behind a trusted proxy, the client it forwarded for (see forwarded.py)."""
         return self.forwarded(head).client
 
     def url_scheme(self, head: RequestHead) -> str:

@@ -1,18 +1,21 @@
-"""How AsyncWorker serves a native app: ``native_serving(worker, app) -> AppServing``.
+"""What serving a native app takes, from plain values.
 
-    factory? ──call (await if async)──► Application
-    startup: on_startup, cleanup_ctx (first halves)
-    per connection: WebServerHttpProtocol(context, worker.server_config())
-    shutdown: on_shutdown, cancel leftover handlers, cleanup_ctx (second halves), on_cleanup
+    factory? ──call (await if async)──► Application          resolve_app(app)
+    per connection: WebServerHttpProtocol(context, config)   debug_config(app, config)
+    startup: on_startup, cleanup_ctx (first halves)          app.startup()
+    shutdown: on_shutdown, cancel leftover handlers,         shutdown(app, context)
+              cleanup_ctx (second halves), on_cleanup
+
+The worker (``server.workers.apps``) wires these to its connections.
 """
 
 import dataclasses
 import inspect
 
-from server.workers.apps import AppServing
+from server.protocol.server import ServerConfig
 
 from .app import Application
-from .protocol import WebContext, WebServerHttpProtocol
+from .protocol import WebContext
 
 
 async def resolve_app(app) -> Application:
@@ -27,29 +30,15 @@ async def resolve_app(app) -> Application:
     return result
 
 
-async def native_serving(worker, app) -> AppServing:
-    app = await resolve_app(app)
-    config = worker.server_config()
-    if app.debug:  # Application(debug=True): tracebacks in 500 pages, as ASYNCWORKER_DEBUG=1 does
-        config = dataclasses.replace(config, debug=True)
-    context = WebContext(
-        app=app,
-        log=worker.log,
-        tmp_dir=worker.cfg.tmp_upload_dir,
-    )
-    loop = worker.loop
+def debug_config(app: Application, config: ServerConfig) -> ServerConfig:
+    """``config``, with tracebacks in 500 pages when the app asks for them (``Application(debug=True)``)."""
+    return dataclasses.replace(config, debug=True) if app.debug else config
 
-    def protocol_factory():
-        return WebServerHttpProtocol(context, config, loop=loop, owner=worker)
 
-    async def startup() -> None:
-        await app.startup()
-
-    async def shutdown() -> None:
-        try:
-            await app.shutdown()
-        finally:
-            await context.cancel_handlers()
-            await app.cleanup()
-
-    return AppServing("native", protocol_factory, startup=startup, shutdown=shutdown)
+async def shutdown(app: Application, context: WebContext) -> None:
+    """Stop the app: on_shutdown, then the handlers still running are cancelled, then the cleanups."""
+    try:
+        await app.shutdown()
+    finally:
+        await context.cancel_handlers()
+        await app.cleanup()

@@ -9,15 +9,22 @@ same ``ServerHttpProtocol`` core:
 - ``wsgi``: anything else callable (PEP 3333).
 
 ``ASYNCWORKER_APP_KIND`` forces a kind where detection would guess wrong.
+
+Each builder (``wsgi_serving``, ``asgi_serving``, ``native_serving``) takes its
+values from the worker's ``WorkerConfig`` and hands plain values to its app
+layer, which knows nothing of gunicorn.
 """
 
-import os
 from dataclasses import dataclass
+
+from gunicorn.arbiter import Arbiter
 
 from server.wsgi.environ import base_environ
 from server.wsgi.filewrapper import FileWrapper
 from server.wsgi.pool import ThreadPool
 from server.wsgi.protocol import WSGIConfig, WSGIServerHttpProtocol
+
+from .config import server_config
 
 
 async def _nothing() -> None:
@@ -40,14 +47,11 @@ class AppServing:
 async def serving_for(worker, app, kind: str = "auto") -> AppServing:
     kind = app_kind(app) if kind == "auto" else kind
     if kind == "native":
-        from server.web.serving import native_serving
         return await native_serving(worker, app)
     if kind == "asgi":
-        from server.asgi.serving import asgi_serving
-        return await asgi_serving(worker, app)
+        return asgi_serving(worker, app)
     if kind == "wsgi":
-        factory, cleanup = _wsgi_factory(worker, app)
-        return AppServing("wsgi", factory, close=cleanup)
+        return wsgi_serving(worker, app)
     raise ValueError(f"Unknown app kind {kind!r}: use auto, wsgi, asgi or native")
 
 
@@ -70,32 +74,82 @@ def app_kind(app) -> str:
     return "wsgi"
 
 
-def _wsgi_factory(worker, app):
-    cfg = worker.cfg
-    settings = worker.settings
-    server_config = worker.server_config()
-    pool = ThreadPool(worker.loop, cfg.threads, log=worker.log)
+def wsgi_serving(worker, app) -> AppServing:
+    """A PEP 3333 app, called in a pool of gunicorn's ``threads`` threads."""
+    config = worker.config
+    settings = config.settings
+    connection = server_config(config, worker.log, worker)
+    pool = ThreadPool(worker.loop, config.threads, log=worker.log)
     wsgi = WSGIConfig(
         app=app,
         pool=pool,
         environ=base_environ(
-            multithread=cfg.threads > 1,
-            multiprocess=cfg.workers > 1,
+            multithread=config.threads > 1,
+            multiprocess=config.multiprocess,
             file_wrapper=FileWrapper,
-            script_name=_script_name(cfg),
+            script_name=config.script_name,
         ),
         log=worker.log,
         readpayload=settings.readpayload,
         spool_threshold=settings.spool_threshold,
-        tmp_dir=cfg.tmp_upload_dir,
+        tmp_dir=config.tmp_upload_dir,
     )
 
     def factory():
-        return WSGIServerHttpProtocol(wsgi, server_config, loop=worker.loop, owner=worker)
+        return WSGIServerHttpProtocol(wsgi, connection, loop=worker.loop, owner=worker)
 
-    return factory, pool.shutdown
+    return AppServing("wsgi", factory, close=pool.shutdown)
 
 
-def _script_name(cfg) -> str:
-    root = getattr(cfg, "root_path", "") or os.environ.get("SCRIPT_NAME", "")
-    return root.rstrip("/")
+def asgi_serving(worker, app) -> AppServing:
+    """An ASGI app on the loop, with its lifespan around serving.
+
+    A failed lifespan startup exits the worker with gunicorn's ``WORKER_BOOT_ERROR``
+    status, so the arbiter halts rather than respawning it again and again.
+    """
+    from server.asgi.lifespan import LifespanFailure
+    from server.asgi.protocol import ASGIServerHttpProtocol
+    from server.asgi.serving import asgi_config, lifespan_of
+
+    config = worker.config
+    connection = server_config(config, worker.log, worker)
+    asgi = asgi_config(app, worker.log, root_path=config.script_name, ws_max_message_size=config.ws_max_message_size)
+    lifespan = lifespan_of(asgi, config.settings.lifespan)
+
+    async def startup() -> None:
+        try:
+            await lifespan.startup()
+        except LifespanFailure as exc:
+            worker.log.error("ASGI lifespan startup failed, stopping the worker: %s", exc)
+            raise SystemExit(Arbiter.WORKER_BOOT_ERROR) from None
+
+    async def shutdown() -> None:
+        await lifespan.shutdown(timeout=config.graceful_timeout)
+
+    def factory():
+        return ASGIServerHttpProtocol(asgi, connection, loop=worker.loop, owner=worker)
+
+    return AppServing("asgi", factory, startup=startup, shutdown=shutdown)
+
+
+async def native_serving(worker, app) -> AppServing:
+    """A ``server.web.Application`` (or a factory of one) on the loop, with no thread hop."""
+    from server.web import serving
+    from server.web.protocol import WebContext, WebServerHttpProtocol
+
+    app = await serving.resolve_app(app)
+    config = worker.config
+    connection = serving.debug_config(app, server_config(config, worker.log, worker))
+    context = WebContext(app=app, log=worker.log, tmp_dir=config.tmp_upload_dir)
+    loop = worker.loop
+
+    def factory():
+        return WebServerHttpProtocol(context, connection, loop=loop, owner=worker)
+
+    async def startup() -> None:
+        await app.startup()
+
+    async def shutdown() -> None:
+        await serving.shutdown(app, context)
+
+    return AppServing("native", factory, startup=startup, shutdown=shutdown)

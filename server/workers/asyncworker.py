@@ -22,25 +22,12 @@ import sys
 
 from gunicorn.workers import base
 
-from server.protocol.accesslog import RequestHooks, access_log_enabled
-from server.protocol.limits import Limits
-from server.protocol.proxy import ProxyPolicy
-from server.protocol.server import ServerConfig
-
 from .apps import serving_for
+from .config import WorkerConfig, worker_config
 from .listeners import Listeners
-from .settings import WorkerSettings, unsupported_settings
 from .tls import ssl_context
 
 HEARTBEAT_INTERVAL = 1.0
-
-
-def request_hooks(cfg, worker) -> RequestHooks | None:
-    """gunicorn's pre_request/post_request hooks; None where both are left at gunicorn's default."""
-    pre, post = (getattr(cfg, name) for name in ("pre_request", "post_request"))
-    pre = None if pre is cfg.settings["pre_request"].default else pre
-    post = None if post is cfg.settings["post_request"].default else post
-    return RequestHooks(pre, post, worker) if pre or post else None
 
 
 def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
@@ -58,7 +45,7 @@ def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
 class AsyncWorker(base.Worker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.settings = WorkerSettings()
+        self.config: WorkerConfig | None = None  # read in init_process
         self.loop: asyncio.AbstractEventLoop | None = None
         self.connections: set = set()
         self.listeners: Listeners | None = None
@@ -68,11 +55,8 @@ class AsyncWorker(base.Worker):
     # -- gunicorn Worker API ------------------------------------------------
 
     def init_process(self) -> None:
-        # gunicorn applies --env / raw_env in super().init_process(); read them first.
-        for key, value in (self.cfg.env or {}).items():
-            os.environ[key] = value
-        self.settings = WorkerSettings.from_env()
-        self.loop = new_event_loop(self.settings.loop)
+        self.config = worker_config(self.cfg, os.environ)
+        self.loop = new_event_loop(self.config.settings.loop)
         asyncio.set_event_loop(self.loop)
         super().init_process()
 
@@ -95,36 +79,17 @@ class AsyncWorker(base.Worker):
 
     # -- serving --------------------------------------------------------------
 
-    def server_config(self) -> ServerConfig:
-        s = self.settings
-        return ServerConfig(
-            limits=Limits.from_gunicorn(self.cfg, body=s.max_body_size),
-            keepalive=float(self.cfg.keepalive),
-            head_timeout=s.header_timeout,
-            body_timeout=s.body_timeout,
-            tcp_keepalive=s.tcp_keepalive,
-            allowed_methods=s.allowed_methods,
-            debug=s.debug,
-            server_header=s.server_header.encode("latin-1"),
-            scheme="https" if self.cfg.is_ssl else "http",
-            proxy=ProxyPolicy.from_gunicorn(self.cfg, s.proxy_headers),
-            refuse_underscores=getattr(self.cfg, "header_map", "drop") == "refuse",
-            log=self.log,
-            access_log=access_log_enabled(self.log),
-            hooks=request_hooks(self.cfg, self),
-            sendfile=self.cfg.sendfile is not False,
-        )
-
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
-        for warning in unsupported_settings(self.cfg):
+        config = self.config
+        for warning in config.unsupported:
             self.log.warning(warning)
-        serving = await serving_for(self, self.wsgi, self.settings.app_kind)
+        serving = await serving_for(self, self.wsgi, config.settings.app_kind)
         heartbeat = self.loop.create_task(self._heartbeat())
         try:
             await serving.startup()
-            self.listeners = Listeners(self.loop, self.sockets, serving.protocol_factory, self.cfg.backlog,
-                                       ssl=ssl_context(self.cfg), ssl_handshake_timeout=self.settings.header_timeout,
+            self.listeners = Listeners(self.loop, self.sockets, serving.protocol_factory, config.backlog,
+                                       ssl=ssl_context(self.cfg), ssl_handshake_timeout=config.settings.header_timeout,
                                        log=self.log, read_early=True)
             await self.listeners.start()
             await self._stopping.wait()
@@ -156,7 +121,7 @@ class AsyncWorker(base.Worker):
         self.listeners.close()
         for conn in list(self.connections):
             conn.closing()
-        deadline = self.loop.time() + self.cfg.graceful_timeout
+        deadline = self.loop.time() + self.config.graceful_timeout
         while self.connections and self.loop.time() < deadline:
             self.notify()
             await asyncio.sleep(0.05)
@@ -186,7 +151,7 @@ class AsyncWorker(base.Worker):
 
     @property
     def worker_connections(self) -> int:
-        return max(1, self.cfg.worker_connections)
+        return self.config.worker_connections
 
     # -- signals --------------------------------------------------------------
 

@@ -29,8 +29,7 @@ ASYNCWORKER_PROXY_HEADERS       x-forwarded  which headers of a peer in gunicorn
                                            -Port), forwarded (RFC 7239) or off
 ==============================  =========  ===========================================
 
-``unsupported_settings`` names the gunicorn settings that would loosen the parser,
-which this worker does not offer; the worker logs them at start-up.
+``config.worker_config`` reads these together with gunicorn's settings.
 """
 
 import os
@@ -98,22 +97,3 @@ def _convert(name: str, raw: str, default):
     except ValueError:
         raise ValueError(f"Invalid value for {PREFIX}{name.upper()}: {raw!r}") from None
 
-
-# gunicorn settings that loosen its parser: this worker's parser never does (a request
-# read one way here and another way by a proxy in front is how smuggling starts).
-LENIENT_SETTINGS = {
-    "permit_obsolete_folding": "obs-fold lines still get a 400",
-    "strip_header_spaces": "whitespace before a colon still gets a 400",
-    "permit_unconventional_http_method": "methods stay tokens of RFC 9110",
-    "casefold_http_method": "methods are taken as sent",
-}
-
-
-def unsupported_settings(cfg) -> list[str]:
-    """Warnings for gunicorn settings set to a leniency this worker does not offer."""
-    warnings = [f"{name} is not supported by this worker: {why}"
-                for name, why in LENIENT_SETTINGS.items() if getattr(cfg, name, False)]
-    if getattr(cfg, "header_map", "drop") == "dangerous":
-        warnings.append("header_map = dangerous is not supported by this worker: "
-                        "header names with '_' are dropped (as with 'drop')")
-    return warnings

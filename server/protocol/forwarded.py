@@ -1,14 +1,14 @@
 """Who the client really is, when a proxy or load balancer stands in front (sans-IO).
 
-    socket peer ──► PROXY protocol header? (TCP load balancers: v1 text, v2 binary)
-                        │ effective peer: the address the header names, else the socket's
+    socket peer (or the address a PROXY protocol header names, see proxyprotocol.py)
+                        │
                         ▼
                     trusted? (gunicorn's forwarded_allow_ips: addresses, CIDR, "*";
                         │     a unix socket peer is trusted, as gunicorn treats it)
                         ▼
                     request headers ──► Forwarded(client, scheme, host, fields, error)
 
-Nothing here reads a socket or a clock: bytes and header maps in, results out.
+Nothing here reads a socket or a clock: header maps in, results out.
 
 From a trusted peer:
 
@@ -29,22 +29,17 @@ From a trusted peer:
   WSGI app (others are dropped, as with gunicorn's ``header_map = drop``).
 
 From any other peer these headers are ordinary request headers and change nothing.
+``ProxyPolicy`` also says which peers must start their connection with a PROXY
+protocol header (gunicorn's ``proxy_protocol`` and ``proxy_allow_ips``).
 """
 
 import ipaddress
 import re
-import struct
 from dataclasses import dataclass, field
 
 from multidict import CIMultiDict
 
-PROXY_HEADER_MODES = ("off", "v1", "v2", "auto")
 PROXY_HEADERS_CHOICES = ("x-forwarded", "forwarded", "off")
-
-V1_PREFIX = b"PROXY "
-V1_MAX = 107  # the longest v1 line, CRLF included (the spec's own bound)
-V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
-V2_FIXED = 16  # signature, version/command, family/protocol, length
 
 _HOST_RE = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 _FORWARDED_PAIR_RE = re.compile(r'\s*([!#$%&\'*+\-.^_`|~0-9A-Za-z]+)=("(?:[^"\\]|\\.)*"|[^;,"\s]*)\s*')
@@ -131,21 +126,6 @@ class ProxyPolicy:
         names = (*family, *(name for name, _ in self.secure_scheme_headers), *self.forwarder_headers)
         object.__setattr__(self, "watched", tuple(dict.fromkeys(names)))
         object.__setattr__(self, "_watched_lower", frozenset(name.lower() for name in self.watched))
-
-    @classmethod
-    def from_gunicorn(cls, cfg, proxy_headers: str = "x-forwarded") -> "ProxyPolicy":
-        if proxy_headers not in PROXY_HEADERS_CHOICES:
-            raise ValueError(f"proxy_headers must be one of {', '.join(PROXY_HEADERS_CHOICES)}")
-        mode = getattr(cfg, "proxy_protocol", "off")
-        mode = {True: "auto", False: "off", None: "off"}.get(mode, mode)
-        return cls(
-            forwarded_allow=AllowList(cfg.forwarded_allow_ips),
-            secure_scheme_headers=tuple((k.upper(), v) for k, v in (cfg.secure_scheme_headers or {}).items()),
-            forwarder_headers=frozenset(h.strip().upper() for h in cfg.forwarder_headers or () if h.strip()),
-            proxy_headers=proxy_headers,
-            proxy_protocol=mode if mode in PROXY_HEADER_MODES else "auto",
-            proxy_allow=AllowList(getattr(cfg, "proxy_allow_ips", "127.0.0.1,::1")),
-        )
 
     def expects_proxy_header(self, peername) -> bool:
         """Must a connection from ``peername`` start with a PROXY protocol header?"""
@@ -304,99 +284,3 @@ def _host_with_port(host: str | None, port: str | None, scheme: str) -> str | No
     if (scheme, port) in (("http", "80"), ("https", "443")):
         return name
     return f"{name}:{port}"
-
-
-# -- the PROXY protocol -----------------------------------------------------------
-
-class ProxyHeaderError(Exception):
-    """The connection does not start with a valid PROXY protocol header."""
-
-
-@dataclass(frozen=True, slots=True)
-class ProxyHeader:
-    length: int  # bytes of the header; what follows belongs to HTTP
-    version: int
-    client: tuple | None  # (host, port); None: LOCAL, UNKNOWN or UNSPEC (keep the socket peer)
-    server: tuple | None
-
-
-def parse_proxy_header(data: bytes, mode: str = "auto") -> ProxyHeader | None:
-    """Parse a PROXY protocol header at the start of ``data``.
-
-    Returns None while more bytes are needed; raises ``ProxyHeaderError`` when
-    ``data`` cannot start with a header of an accepted version (``mode``: v1,
-    v2 or auto).
-    """
-    v1 = mode in ("v1", "auto")
-    v2 = mode in ("v2", "auto")
-    if v2 and data[:len(V2_SIGNATURE)] == V2_SIGNATURE[:len(data)]:
-        return _parse_v2(data) if len(data) >= V2_FIXED else None
-    if v1 and data[:len(V1_PREFIX)] == V1_PREFIX[:len(data)]:
-        return _parse_v1(data) if len(data) > len(V1_PREFIX) else None
-    raise ProxyHeaderError("missing PROXY protocol header")
-
-
-def _parse_v1(data: bytes) -> ProxyHeader | None:
-    end = data.find(b"\r\n", 0, V1_MAX)
-    if end < 0:
-        if len(data) >= V1_MAX:
-            raise ProxyHeaderError("PROXY v1 line longer than 107 bytes")
-        if b"\n" in data:
-            raise ProxyHeaderError("PROXY v1 line not ended by CRLF")
-        return None
-    line = data[:end].decode("ascii", "replace")
-    parts = line.split(" ")
-    if parts[1:2] == ["UNKNOWN"]:
-        return ProxyHeader(end + 2, 1, None, None)
-    if len(parts) != 6 or parts[1] not in ("TCP4", "TCP6"):
-        raise ProxyHeaderError(f"invalid PROXY v1 line: {line!r}")
-    version = 4 if parts[1] == "TCP4" else 6
-    src, dst = _v1_address(parts[2], version), _v1_address(parts[3], version)
-    sport, dport = _v1_port(parts[4]), _v1_port(parts[5])
-    return ProxyHeader(end + 2, 1, (src, sport), (dst, dport))
-
-
-def _v1_address(text: str, version: int) -> str:
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        raise ProxyHeaderError(f"invalid PROXY v1 address: {text!r}") from None
-    if ip.version != version:
-        raise ProxyHeaderError(f"PROXY v1 address {text!r} is not IPv{version}")
-    return str(ip)
-
-
-def _v1_port(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or len(text) > 5 or int(text) > 65535 \
-            or (len(text) > 1 and text[0] == "0"):
-        raise ProxyHeaderError(f"invalid PROXY v1 port: {text!r}")
-    return int(text)
-
-
-def _parse_v2(data: bytes) -> ProxyHeader | None:
-    version_command, family_protocol, length = struct.unpack_from("!BBH", data, 12)
-    if version_command >> 4 != 2:
-        raise ProxyHeaderError(f"unsupported PROXY header version {version_command >> 4}")
-    command = version_command & 0x0F
-    if command not in (0, 1):
-        raise ProxyHeaderError(f"unsupported PROXY v2 command {command}")
-    total = V2_FIXED + length
-    if len(data) < total:
-        return None
-    if command == 0:  # LOCAL: the proxy's own connection (a health check)
-        return ProxyHeader(total, 2, None, None)
-    family, protocol = family_protocol >> 4, family_protocol & 0x0F
-    if family == 0 or family == 3:  # UNSPEC, or a unix socket: no IP address to tell
-        return ProxyHeader(total, 2, None, None)
-    if protocol != 1:
-        raise ProxyHeaderError("PROXY v2 transport is not a stream (TCP)")
-    size = {1: 4, 2: 16}.get(family)
-    if size is None:
-        raise ProxyHeaderError(f"unsupported PROXY v2 address family {family}")
-    if length < 2 * size + 4:
-        raise ProxyHeaderError("PROXY v2 address block too short")
-    block = data[V2_FIXED:V2_FIXED + 2 * size + 4]
-    src = str(ipaddress.ip_address(block[:size]))
-    dst = str(ipaddress.ip_address(block[size:2 * size]))
-    sport, dport = struct.unpack_from("!HH", block, 2 * size)
-    return ProxyHeader(total, 2, (src, sport), (dst, dport))

@@ -1,0 +1,175 @@
+"""The worker's configuration, read once: gunicorn's ``cfg`` and the ASYNCWORKER_* variables.
+
+    gunicorn's cfg ──┐
+                     ├──► worker_config(cfg, environ) ──► WorkerConfig (frozen)
+    ASYNCWORKER_*  ──┘                                        │
+                                  server_config(config, log) ◄┘──► the app kinds (apps.py)
+
+This is the module that reads ``cfg``: the protocol and the app layers get
+plain values (``Limits``, ``ProxyPolicy``, ``RequestHooks``, ``ServerConfig``...)
+and know nothing of gunicorn. The worker itself still hands ``cfg`` to
+gunicorn's own hooks (``ssl_context``, ``worker_int``, ``worker_abort``), which
+take it as their argument.
+"""
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+from server.protocol.accesslog import RequestHooks, access_log_enabled
+from server.protocol.limits import (DEFAULT_FIELD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE, UNLIMITED_REQUEST_LINE,
+                                    Limits)
+from server.protocol.forwarded import PROXY_HEADERS_CHOICES, AllowList, ProxyPolicy
+from server.protocol.proxyprotocol import PROXY_HEADER_MODES
+from server.protocol.server import ServerConfig
+
+from .settings import WorkerSettings
+
+WS_MAX_MESSAGE_SIZE = 16 * 1024 * 1024  # when gunicorn has no websocket_max_message_size (or it is 0)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """Everything the worker and the apps it serves read from gunicorn and the environment."""
+
+    settings: WorkerSettings  # the ASYNCWORKER_* variables
+    limits: Limits  # limit_request_line/_fields/_field_size, and ASYNCWORKER_MAX_BODY_SIZE
+    keepalive: float  # idle seconds between requests; 0 = no keep-alive
+    scheme: str  # "https" when gunicorn has a certificate (is_ssl), else "http"
+    proxy: ProxyPolicy  # forwarded_allow_ips, secure_scheme_headers, forwarder_headers, proxy_protocol...
+    refuse_underscores: bool  # header_map = refuse
+    threads: int  # WSGI pool threads
+    multiprocess: bool  # more than one worker (wsgi.multiprocess)
+    script_name: str  # root_path, else $SCRIPT_NAME, without a trailing "/"
+    tmp_upload_dir: str | None  # where spooled request bodies go
+    sendfile: bool  # gunicorn's sendfile is not turned off (--no-sendfile)
+    request_hooks: RequestHooks | None  # pre_request/post_request, when the user set them
+    ws_max_message_size: int  # bytes of one WebSocket message (ASGI apps)
+    graceful_timeout: float
+    worker_connections: int  # at least 1
+    backlog: int
+    unsupported: tuple  # warnings for gunicorn settings this worker does not offer
+
+
+def worker_config(cfg, environ=os.environ) -> WorkerConfig:
+    """Read gunicorn's ``cfg``, and ``environ`` with gunicorn's ``--env``/``raw_env`` applied.
+
+    gunicorn sets those variables itself only after the worker has chosen its event
+    loop, so they are merged here first. Raises ValueError for a bad ASYNCWORKER_* value.
+    """
+    environ = {**environ, **(cfg.env or {})}
+    settings = WorkerSettings.from_env(environ)
+    return WorkerConfig(
+        settings=settings,
+        limits=limits_from_gunicorn(cfg, body=settings.max_body_size),
+        keepalive=float(cfg.keepalive),
+        scheme="https" if cfg.is_ssl else "http",
+        proxy=proxy_policy_from_gunicorn(cfg, settings.proxy_headers),
+        refuse_underscores=getattr(cfg, "header_map", "drop") == "refuse",
+        threads=cfg.threads,
+        multiprocess=cfg.workers > 1,
+        script_name=script_name(cfg, environ),
+        tmp_upload_dir=cfg.tmp_upload_dir,
+        sendfile=cfg.sendfile is not False,
+        request_hooks=request_hooks_from_gunicorn(cfg),
+        ws_max_message_size=getattr(cfg, "websocket_max_message_size", None) or WS_MAX_MESSAGE_SIZE,
+        graceful_timeout=float(cfg.graceful_timeout),
+        worker_connections=max(1, cfg.worker_connections),
+        backlog=cfg.backlog,
+        unsupported=tuple(unsupported_settings(cfg)),
+    )
+
+
+def server_config(config: WorkerConfig, log, worker=None) -> ServerConfig:
+    """The connection settings every protocol of the worker shares; ``worker`` is what
+    gunicorn's request hooks get as their first argument."""
+    settings = config.settings
+    hooks = config.request_hooks
+    if hooks is not None:
+        hooks = dataclasses.replace(hooks, worker=worker)
+    return ServerConfig(
+        limits=config.limits,
+        keepalive=config.keepalive,
+        head_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        tcp_keepalive=settings.tcp_keepalive,
+        allowed_methods=settings.allowed_methods,
+        debug=settings.debug,
+        server_header=settings.server_header.encode("latin-1"),
+        scheme=config.scheme,
+        proxy=config.proxy,
+        refuse_underscores=config.refuse_underscores,
+        log=log,
+        access_log=access_log_enabled(log),
+        hooks=hooks,
+        sendfile=config.sendfile,
+    )
+
+
+# -- gunicorn's settings as the protocol's values -------------------------------------
+
+
+def limits_from_gunicorn(cfg, body: int = 0) -> Limits:
+    """Read gunicorn's limit_request_* settings with gunicorn's meaning of 0."""
+    line = cfg.limit_request_line
+    if line == 0:
+        line = UNLIMITED_REQUEST_LINE
+    elif line < 0 or line > MAX_REQUEST_LINE:
+        line = MAX_REQUEST_LINE
+    fields = cfg.limit_request_fields
+    if fields <= 0 or fields > MAX_HEADERS:
+        fields = MAX_HEADERS
+    field_size = cfg.limit_request_field_size
+    if field_size <= 0:
+        field_size = DEFAULT_FIELD_SIZE
+    return Limits(request_line=line, fields=fields, field_size=field_size, body=body)
+
+
+def proxy_policy_from_gunicorn(cfg, proxy_headers: str = "x-forwarded") -> ProxyPolicy:
+    """Whom to believe about the client: forwarded headers and the PROXY protocol."""
+    if proxy_headers not in PROXY_HEADERS_CHOICES:
+        raise ValueError(f"proxy_headers must be one of {', '.join(PROXY_HEADERS_CHOICES)}")
+    mode = getattr(cfg, "proxy_protocol", "off")
+    mode = {True: "auto", False: "off", None: "off"}.get(mode, mode)
+    return ProxyPolicy(
+        forwarded_allow=AllowList(cfg.forwarded_allow_ips),
+        secure_scheme_headers=tuple((k.upper(), v) for k, v in (cfg.secure_scheme_headers or {}).items()),
+        forwarder_headers=frozenset(h.strip().upper() for h in cfg.forwarder_headers or () if h.strip()),
+        proxy_headers=proxy_headers,
+        proxy_protocol=mode if mode in PROXY_HEADER_MODES else "auto",
+        proxy_allow=AllowList(getattr(cfg, "proxy_allow_ips", "127.0.0.1,::1")),
+    )
+
+
+def request_hooks_from_gunicorn(cfg) -> RequestHooks | None:
+    """gunicorn's pre_request/post_request hooks; None when both are left at gunicorn's default."""
+    pre, post = (getattr(cfg, name) for name in ("pre_request", "post_request"))
+    pre = None if pre is cfg.settings["pre_request"].default else pre
+    post = None if post is cfg.settings["post_request"].default else post
+    return RequestHooks(pre, post) if pre or post else None
+
+
+def script_name(cfg, environ=os.environ) -> str:
+    """Where the app is mounted: gunicorn's root_path, else $SCRIPT_NAME."""
+    root = getattr(cfg, "root_path", "") or environ.get("SCRIPT_NAME", "")
+    return root.rstrip("/")
+
+
+# gunicorn settings that loosen its parser: this worker's parser never does (a request
+# read one way here and another way by a proxy in front is how smuggling starts).
+LENIENT_SETTINGS = {
+    "permit_obsolete_folding": "obs-fold lines still get a 400",
+    "strip_header_spaces": "whitespace before a colon still gets a 400",
+    "permit_unconventional_http_method": "methods stay tokens of RFC 9110",
+    "casefold_http_method": "methods are taken as sent",
+}
+
+
+def unsupported_settings(cfg) -> list[str]:
+    """Warnings for gunicorn settings set to a leniency this worker does not offer."""
+    warnings = [f"{name} is not supported by this worker: {why}"
+                for name, why in LENIENT_SETTINGS.items() if getattr(cfg, name, False)]
+    if getattr(cfg, "header_map", "drop") == "dangerous":
+        warnings.append("header_map = dangerous is not supported by this worker: "
+                        "header names with '_' are dropped (as with 'drop')")
+    return warnings

@@ -1,0 +1,109 @@
+"""The worker's configuration read from a real gunicorn ``Config`` and an environment mapping."""
+
+import dataclasses
+
+import pytest
+from gunicorn.config import Config
+
+from server.protocol.limits import MAX_HEADERS, Limits
+from server.workers.config import (WS_MAX_MESSAGE_SIZE, proxy_policy_from_gunicorn, request_hooks_from_gunicorn,
+                                   server_config, worker_config)
+from server.workers.settings import WorkerSettings
+
+
+def gunicorn_config(**settings) -> Config:
+    cfg = Config()
+    for name, value in settings.items():
+        cfg.set(name, value)
+    return cfg
+
+
+def pre_request(worker, req):
+    pass
+
+
+def test_gunicorn_defaults():
+    config = worker_config(Config(), {})
+    assert config.settings == WorkerSettings()
+    assert config.limits == Limits()
+    assert (config.keepalive, config.scheme, config.refuse_underscores) == (2.0, "http", False)
+    assert (config.threads, config.multiprocess, config.script_name) == (1, False, "")
+    assert (config.tmp_upload_dir, config.sendfile, config.request_hooks) == (None, True, None)
+    assert (config.ws_max_message_size, config.graceful_timeout) == (WS_MAX_MESSAGE_SIZE, 30.0)
+    assert (config.worker_connections, config.backlog, config.unsupported) == (1000, 2048, ())
+    assert config.proxy.forwarded_allow.allows_ip("127.0.0.1")
+    assert not config.proxy.forwarded_allow.allows_ip("10.0.0.1")
+    assert (config.proxy.proxy_headers, config.proxy.proxy_protocol) == ("x-forwarded", "off")
+
+
+def test_gunicorn_settings_keep_their_meaning():
+    cfg = gunicorn_config(keepalive=5, threads=4, workers=3, root_path="/app/", tmp_upload_dir="/tmp",
+                          sendfile=False, header_map="refuse", websocket_max_message_size=4096,
+                          graceful_timeout=7, worker_connections=0, backlog=16, limit_request_fields=0,
+                          certfile="server.pem", proxy_protocol=True, forwarded_allow_ips="10.0.0.0/8")
+    config = worker_config(cfg, {})
+    assert (config.keepalive, config.scheme, config.refuse_underscores) == (5.0, "https", True)
+    assert (config.threads, config.multiprocess, config.script_name) == (4, True, "/app")
+    assert (config.tmp_upload_dir, config.sendfile) == ("/tmp", False)
+    assert (config.ws_max_message_size, config.graceful_timeout) == (4096, 7.0)
+    assert (config.worker_connections, config.backlog) == (1, 16)  # at least one connection
+    assert config.limits.fields == MAX_HEADERS  # 0: unlimited, as gunicorn has it
+    assert config.proxy.proxy_protocol == "auto" and config.proxy.forwarded_allow.allows_ip("10.1.2.3")
+
+
+def test_environment_and_gunicorn_env_give_the_worker_settings():
+    cfg = gunicorn_config(raw_env=["ASYNCWORKER_DEBUG=1", "ASYNCWORKER_MAX_BODY_SIZE=10"])
+    environ = {"ASYNCWORKER_DEBUG": "0", "ASYNCWORKER_PROXY_HEADERS": "forwarded", "SCRIPT_NAME": "/mount/"}
+    config = worker_config(cfg, environ)
+    assert config.settings.debug is True  # --env wins over the inherited environment
+    assert config.limits.body == 10 and config.proxy.proxy_headers == "forwarded"
+    assert config.script_name == "/mount"
+    assert worker_config(gunicorn_config(root_path="/root"), environ).script_name == "/root"
+
+
+def test_a_bad_variable_is_named():
+    with pytest.raises(ValueError, match="ASYNCWORKER_LIFESPAN"):
+        worker_config(Config(), {"ASYNCWORKER_LIFESPAN": "maybe"})
+
+
+def test_request_hooks_only_when_set():
+    assert request_hooks_from_gunicorn(Config()) is None
+    hooks = request_hooks_from_gunicorn(gunicorn_config(pre_request=pre_request))
+    assert (hooks.pre_request, hooks.post_request) == (pre_request, None)
+
+
+def test_proxy_headers_mode_is_checked():
+    with pytest.raises(ValueError, match="proxy_headers must be one of"):
+        proxy_policy_from_gunicorn(Config(), "x-real-ip")
+
+
+def test_lenient_gunicorn_settings_are_reported():
+    config = worker_config(gunicorn_config(permit_obsolete_folding=True, header_map="dangerous"), {})
+    assert config.unsupported == (
+        "permit_obsolete_folding is not supported by this worker: obs-fold lines still get a 400",
+        "header_map = dangerous is not supported by this worker: header names with '_' are dropped "
+        "(as with 'drop')")
+
+
+def test_the_configuration_is_frozen():
+    config = worker_config(Config(), {})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.keepalive = 0.0
+
+
+def test_server_config_takes_its_values_from_the_configuration():
+    config = worker_config(gunicorn_config(keepalive=0), {"ASYNCWORKER_SERVER_HEADER": "edge",
+                                                          "ASYNCWORKER_ALLOWED_METHODS": "get",
+                                                          "ASYNCWORKER_HEADER_TIMEOUT": "3"})
+    log = object()
+    server = server_config(config, log)
+    assert (server.limits, server.keepalive, server.proxy, server.log) == (config.limits, 0.0, config.proxy, log)
+    assert (server.server_header, server.allowed_methods, server.head_timeout) == (b"edge", {"GET"}, 3.0)
+    assert (server.access_log, server.hooks, server.sendfile) == (False, None, True)
+
+
+def test_the_request_hooks_of_the_server_config_get_the_worker():
+    config = worker_config(gunicorn_config(pre_request=pre_request), {})
+    worker = object()
+    hooks = server_config(config, object(), worker).hooks
+    assert (hooks.pre_request, hooks.post_request, hooks.worker) == (pre_request, None, worker)
