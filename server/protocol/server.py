@@ -313,25 +313,6 @@ class ServerHttpProtocol(ResponseChannel, asyncio.Protocol):
             return cached[1]
         return self._resolve_forwarded(head)
 
-    def client_address(self, head: RequestHead):
-        """The client's ``(host, port)`` for ``head`` (None on a unix socket).
-
-        Behind a trusted proxy, the client it forwarded for (see forwarded.py)."""
-        return self.forwarded(head).client
-
-    def url_scheme(self, head: RequestHead) -> str:
-        """The scheme the client used for ``head``: "http" or "https"."""
-        return self.forwarded(head).scheme
-
-    def host(self, head: RequestHead) -> str | None:
-        """The Host the client asked for: a trusted proxy's forwarded host, else the header."""
-        host = self.forwarded(head).host
-        return host if host is not None else head.headers.get("Host")
-
-    def forwarder_fields(self, head: RequestHead) -> frozenset:
-        """Header names with "_" a trusted proxy may pass to apps (gunicorn's forwarder_headers)."""
-        return self.forwarded(head).fields
-
     def upgrade(self, receiver) -> bytes:
         """Hand the connection to ``receiver`` after a 101 response has been written.
 

@@ -120,12 +120,12 @@ class Request(StateMapping):
 
     @property
     def remote(self) -> str | None:
-        address = self.protocol.client_address(self.head)
+        address = self.protocol.forwarded(self.head).client
         return str(address[0]) if address else None
 
     @property
     def scheme(self) -> str:
-        return self.protocol.url_scheme(self.head)
+        return self.protocol.forwarded(self.head).scheme
 
     @property
     def secure(self) -> bool:
@@ -133,7 +133,8 @@ class Request(StateMapping):
 
     @property
     def host(self) -> str:
-        return self.protocol.host(self.head) or socket.getfqdn()
+        host = self.protocol.forwarded(self.head).host or self.head.headers.get("Host")
+        return host or socket.getfqdn()
 
     @property
     def url(self) -> str:
