@@ -13,7 +13,7 @@ import pytest
 
 from helpers import BOOT_LINE, Gunicorn, connect, read_response
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 APP = "proxy_app:app"
 

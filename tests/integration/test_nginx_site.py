@@ -17,7 +17,7 @@ trustme = pytest.importorskip("trustme", reason="trustme makes the test certific
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
 
-SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx-app.conf"
+SITE = Path(__file__).resolve().parents[2] / "deploy" / "nginx-app.conf"
 
 
 def site_for_test(upstream_port: int, http_port: int, https_port: int, cert: Path, key: Path) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import load  # noqa: E402
 
 WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:8000/
@@ -97,7 +97,7 @@ def test_a_probe_answered_reports_its_time(listening):
 
 # --- benchmarks/instructions.py: the in-memory loop it counts -------------------------------
 
-INSTRUCTIONS = Path(__file__).resolve().parent.parent / "benchmarks" / "instructions.py"
+INSTRUCTIONS = Path(__file__).resolve().parents[2] / "benchmarks" / "instructions.py"
 
 
 @pytest.mark.parametrize("target", ["asyncworker-asgi", "asyncworker-native"])

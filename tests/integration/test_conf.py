@@ -13,7 +13,7 @@ import pytest
 
 from helpers import APPS_DIR, Gunicorn, connect, read_response, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION = ROOT / "conf" / "gunicorn.conf.py"
 DEVELOPMENT = ROOT / "conf" / "gunicorn.dev.conf.py"
 APP = "proxy_app:app"
