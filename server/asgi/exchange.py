@@ -29,7 +29,8 @@ from server.protocol.files import FileTooShort
 
 from .body import RequestBody
 from .fields import bytes_pairs
-from .messages import InvalidMessage, body_of, header_pairs, message_type, response_headers, status_of, trailer_lines
+from .messages import (InvalidMessage, body_of, header_pairs, message_kind, response_headers, status_of,
+                       trailer_lines)
 from .scope import http_scope
 
 # exchange states
@@ -154,11 +155,9 @@ class HttpExchange:
 
     def peer_closed(self) -> None:
         """EOF from the client: ``receive()`` says http.disconnect after the body."""
-        body = self._body
-        if body is not None:
-            body.peer_closed()
-        else:
-            self._peer_closed = True
+        self._peer_closed = True  # (for a body made later, see body)
+        if self._body is not None:
+            self._body.peer_closed()
 
     def _body_error(self, exc: BaseException) -> bool:
         """The request body failed (client gone, timeout, bad framing).
@@ -209,9 +208,7 @@ class HttpExchange:
         await self._send_other(message)
 
     async def _send_other(self, message) -> None:
-        kind = message_type(message)
-        if self._detached:
-            raise ClientDisconnected("The client closed the connection")
+        kind = message_kind(message, self._detached)
         state = self._state
         if state == DONE:
             return  # the response is complete: later messages are ignored (ASGI spec)

@@ -10,6 +10,7 @@ spec asks: the server frames the body itself.
 
 from http import HTTPStatus
 
+from server.protocol.errors import ClientDisconnected
 from server.protocol.writer import check_header
 
 FORBIDDEN_TRAILERS = frozenset(
@@ -32,6 +33,14 @@ def message_type(message) -> str:
     kind = message.get("type")
     if not isinstance(kind, str):
         raise InvalidMessage(f"ASGI message without a 'type': {message!r:.200}")
+    return kind
+
+
+def message_kind(message, gone: bool) -> str:
+    """The type of a message the app sends; ``ClientDisconnected`` once the client is ``gone``."""
+    kind = message_type(message)
+    if gone:
+        raise ClientDisconnected("The client closed the connection")
     return kind
 
 

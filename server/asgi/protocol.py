@@ -15,6 +15,7 @@ scheme too) is worked out once per connection.
 from dataclasses import dataclass, field
 from functools import partial
 
+from server.protocol.seam import AppConnection
 from server.protocol.server import ServerHttpProtocol
 from server.websocket import is_upgrade_request
 
@@ -41,14 +42,12 @@ class ASGIConfig:
         return task
 
 
-class ASGIConnection:
-    """The ASGI app kind's side of one connection (``seam.AppConnection``)."""
-
-    runs_hooks = False
+class ASGIConnection(AppConnection):
+    """The ASGI app kind's side of one connection."""
 
     def __init__(self, asgi: ASGIConfig, channel):
+        super().__init__(channel)
         self.asgi = asgi
-        self.channel = channel
         self._scope_server = None  # the scope's "server", once known
         self._scope_peer = None  # (Forwarded, (client, scheme)) of the last request
 
@@ -100,12 +99,6 @@ class ASGIConnection:
         exchange, channel.exchange = channel.exchange, None
         if exchange is not None:
             exchange.disconnected()
-
-    def on_pause_writing(self) -> None:
-        pass  # the exchanges read channel.writing_paused
-
-    def on_resume_writing(self) -> None:
-        pass
 
 
 class ASGIServerHttpProtocol(ServerHttpProtocol):

@@ -18,6 +18,7 @@ with 1000.
 
 import asyncio
 
+from server.protocol.errors import ClientDisconnected
 from server.websocket import (
     ConnectionClosed,
     HandshakeError,
@@ -27,8 +28,7 @@ from server.websocket import (
     check_request,
 )
 
-from .exchange import ClientDisconnected
-from .messages import InvalidMessage, body_of, message_type, response_headers, status_of
+from .messages import InvalidMessage, body_of, message_kind, response_headers, status_of
 from .scope import websocket_scope
 
 CONNECTING, RESPONDING, OPEN, CLOSED = range(4)
@@ -157,9 +157,7 @@ class WebSocketSession:
     # -- send ------------------------------------------------------------------------
 
     async def send(self, message) -> None:
-        kind = message_type(message)
-        if self._gone:
-            raise ClientDisconnected("The client closed the connection")
+        kind = message_kind(message, self._gone)
         state = self._state
         if state == CONNECTING:
             if kind == "websocket.accept":

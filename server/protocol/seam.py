@@ -11,9 +11,9 @@
 
 An app kind (WSGI, ASGI, native) is a factory ``kind(channel) -> AppConnection``
 that the connection calls once; it never subclasses the connection nor touches
-its private attributes. These classes are documentation and type hints: nothing
-inherits from them at run time (``ServerHttpProtocol`` implements ``Channel``
-itself, with ``ResponseChannel`` for the response side).
+its private attributes. ``AppConnection`` is the base of each kind's side;
+``BodySink`` and ``Channel`` are documentation and type hints (``ServerHttpProtocol``
+implements ``Channel`` itself, with ``ResponseChannel`` for the response side).
 """
 
 from typing import Any, Protocol
@@ -31,13 +31,18 @@ class BodySink(Protocol):
         response, the connection only closes; False: the connection answers (408, 400...)."""
 
 
-class AppConnection(Protocol):
-    """The app kind's side of one connection."""
+class AppConnection:
+    """The app kind's side of one connection: the base of each kind's, which overrides
+    what it needs (the others are no-ops)."""
 
-    runs_hooks: bool  # True: the kind calls gunicorn's request hooks itself (on its own thread)
+    runs_hooks = False  # True: the kind calls gunicorn's request hooks itself (on its own thread)
+
+    def __init__(self, channel):
+        self.channel = channel
 
     def on_request(self, head) -> BodySink | None:
         """Start answering ``head`` (a ``RequestHead``); the sink of its body, if it has one."""
+        raise NotImplementedError
 
     def on_disconnect(self) -> None:
         """The client went away while a request was in flight."""
@@ -45,9 +50,11 @@ class AppConnection(Protocol):
     def on_input_end(self) -> None:
         """The client's end of input (a half close) while a request is in flight."""
 
-    def on_pause_writing(self) -> None: ...
+    def on_pause_writing(self) -> None:
+        """The transport's buffer is full (``channel.writing_paused`` says so too)."""
 
-    def on_resume_writing(self) -> None: ...
+    def on_resume_writing(self) -> None:
+        """The transport takes writes again."""
 
 
 class Channel(Protocol):

@@ -25,51 +25,23 @@ input, the loss of the connection and the graceful ``closing``.
 """
 
 import asyncio
-import socket
-from dataclasses import dataclass, field
 
 from . import eager
-from .errors import BadRequest, HttpError, RequestTimeout
-from .heads import HeadCache
+from .closing import FIRST_REQUEST_GRACE, LINGER_LIMIT, LINGER_TIMEOUT, NEXT_REQUEST_GRACE, ConnectionEnding
+from .config import ServerConfig
+from .errors import BadRequest, HttpError
 from .events import Data, RequestHead
-from .limits import Limits
 from .parser import DONE, RequestParser
-from .forwarded import Forwarded, direct
-from .proxyprotocol import ProxyHeaderError, parse_proxy_header
+from .peer import PeerResolution, peer_ip, set_tcp_keepalive
 from .response import ResponseChannel
+from .seam import AppConnection
 from .timers import ConnectionTimer
 from .writer import continue_response
 
+__all__ = ["FIRST_REQUEST_GRACE", "LINGER_LIMIT", "LINGER_TIMEOUT", "NEXT_REQUEST_GRACE", "NULL_SINK",
+           "PIPELINE_BUFFER", "ServerConfig", "ServerHttpProtocol"]
+
 PIPELINE_BUFFER = 64 * 1024  # bytes of pipelined requests buffered before reading pauses
-FIRST_REQUEST_GRACE = 1.0  # seconds a fresh connection gets to send its request while closing
-NEXT_REQUEST_GRACE = 0.1  # seconds an idle keep-alive connection gets for the same
-LINGER_TIMEOUT = 5.0  # seconds unread request bytes are drained after an early response
-LINGER_LIMIT = 64 * 1024 * 1024  # bytes drained at most before the connection is closed anyway
-
-
-@dataclass(slots=True)
-class ServerConfig:
-    """What every connection of a worker shares, whatever the app kind."""
-
-    limits: Limits = field(default_factory=Limits)
-    keepalive: float = 2.0  # gunicorn's keepalive: idle seconds between requests; 0 = no keep-alive
-    head_timeout: float = 10.0  # seconds to receive a whole request head (408)
-    body_timeout: float = 30.0  # idle seconds while receiving a body (408)
-    tcp_keepalive: bool = True
-    allowed_methods: frozenset | None = None  # others get 405
-    debug: bool = False  # tracebacks in 500 pages
-    server_header: bytes = b"asyncworker"
-    scheme: str = "http"  # "https" on TLS listeners
-    proxy: object = None  # a forwarded.ProxyPolicy: forwarded headers and the PROXY protocol
-    refuse_underscores: bool = False  # gunicorn's header_map = refuse: a field name with "_" gets a 400
-    log: object = None  # a gunicorn Logger (or anything with debug/info/warning/exception)
-    access_log: bool = False  # write a line per request with log.access (gunicorn's accesslog)
-    hooks: object = None  # accesslog.RequestHooks when gunicorn's pre_request or post_request is set
-    sendfile: bool = True  # gunicorn's sendfile: files go by loop.sendfile where the loop has it
-    heads: HeadCache = field(init=False)  # the response heads already checked (one per worker)
-
-    def __post_init__(self):
-        self.heads = HeadCache(self.server_header)
 
 
 class NullSink:
@@ -88,9 +60,10 @@ class NullSink:
 NULL_SINK = NullSink()
 
 
-class ServerHttpProtocol(ResponseChannel, asyncio.Protocol):
+class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, AppConnection, asyncio.Protocol):
     early_data = b""  # bytes the client sent before it was accepted (see workers/listeners.py)
-    runs_hooks = False  # (as its own app: see on_request)
+    # As its own app (``app`` None: a subclass implementing on_request), the
+    # AppConnection methods it inherits are its own.
 
     def __init__(self, config: ServerConfig, app=None, *, loop=None, owner=None):
         """``app``: the app kind, a factory ``app(channel) -> seam.AppConnection`` called once
@@ -101,8 +74,7 @@ class ServerHttpProtocol(ResponseChannel, asyncio.Protocol):
         self.loop = loop or asyncio.get_event_loop()
         self._owner = owner  # connection_opened(p), connection_closed(p), request_done()
         self.transport = None
-        self.peername = None
-        self.sockname = None
+        self._init_peer()
         self._parser = RequestParser(config.limits)
         self._timer = ConnectionTimer(self.loop, self._on_timeout)
         self._sink = NULL_SINK
@@ -139,10 +111,6 @@ class ServerHttpProtocol(ResponseChannel, asyncio.Protocol):
         self._upgraded = None  # the receiver of an upgraded connection (WebSocket)
         self._input_failed = False  # a request was rejected: the client may still be sending
         self._linger_left = 0  # > 0 while draining unread input before closing
-        self._proxy_buffer: bytes | None = None  # a PROXY protocol header being received
-        self._forwarded: tuple | None = None  # (head, proxy.Forwarded) of the current request
-        self._direct: Forwarded | None = None  # what a request that forwards nothing says (per peer)
-        self._peer_trusted: bool | None = None  # may the peer forward? (per peer)
         self.app = app(self) if app is not None else self
 
     # -- asyncio.Protocol -------------------------------------------------
@@ -152,7 +120,7 @@ class ServerHttpProtocol(ResponseChannel, asyncio.Protocol):
         self.peername = transport.get_extra_info("peername")
         self.sockname = transport.get_extra_info("sockname")
         if self.config.tcp_keepalive:
-            _set_tcp_keepalive(transport)
+            set_tcp_keepalive(transport)
         self._timer.start("keepalive", self.config.head_timeout)
         proxy = self.config.proxy
         if proxy is not None and proxy.expects_proxy_header(self.peername):
@@ -249,24 +217,6 @@ class ServerHttpProtocol(ResponseChannel, asyncio.Protocol):
         self._wake_drain(None)
         self.app.on_resume_writing()
 
-    # -- the app side, when the protocol is its own app (seam.AppConnection) ----
-
-    def on_request(self, head: RequestHead):
-        """Start answering ``head``; return the sink for its body."""
-        raise NotImplementedError
-
-    def on_disconnect(self) -> None:
-        """The client went away while a request was in flight."""
-
-    def on_input_end(self) -> None:
-        pass
-
-    def on_pause_writing(self) -> None:
-        pass
-
-    def on_resume_writing(self) -> None:
-        pass
-
     # -- services for app adapters ----------------------------------------
 
     def start_task(self, coro) -> asyncio.Task:
@@ -304,14 +254,6 @@ class ServerHttpProtocol(ResponseChannel, asyncio.Protocol):
         if self._drain_waiter is None:
             self._drain_waiter = self.loop.create_future()
         await asyncio.shield(self._drain_waiter)
-
-    def forwarded(self, head: RequestHead) -> Forwarded:
-        """The client, scheme, forwarded host and forwarder fields of ``head``: the
-        peer's own, unless a trusted proxy forwarded them (see forwarded.py)."""
-        cached = self._forwarded
-        if cached is not None and cached[0] is head:
-            return cached[1]
-        return self._resolve_forwarded(head)
 
     def upgrade(self, receiver) -> bytes:
         """Hand the connection to ``receiver`` after a 101 response has been written.
@@ -378,47 +320,6 @@ class ServerHttpProtocol(ResponseChannel, asyncio.Protocol):
             if not paused and self.transport is not None:
                 self.transport.resume_reading()
 
-    def closing(self) -> None:
-        """Graceful shutdown: close after the current response, or soon if idle.
-
-        An idle connection's next request may already be on the way, so it gets a
-        moment to arrive and is answered (with ``Connection: close``) rather than
-        reset: a second for a connection accepted just now that has not received
-        a byte yet, a tenth of one for a keep-alive connection between requests
-        (its client sends the next request as soon as it has read a response).
-        """
-        self._closing = True
-        self.keep_alive_allowed = False
-        if self._upgraded is not None:
-            closing = getattr(self._upgraded, "closing", None)
-            if closing is not None:
-                closing()
-            else:
-                self.close()
-            return
-        if self._head is not None:
-            return
-        if not self._parser.in_message:
-            grace = NEXT_REQUEST_GRACE if self._received_any else FIRST_REQUEST_GRACE
-            self._timer.start("keepalive", min(grace, self.config.head_timeout))
-
-    def close(self) -> None:
-        """Close after the write buffer is flushed (``connection_lost`` follows).
-
-        If the client may still be sending the request we answered early (413,
-        400, a response before the body was read), closing at once could make its
-        TCP stack answer our reset by discarding the response it has not read
-        yet: the connection is half-closed instead and its input drained a while.
-        """
-        self._timer.cancel()
-        transport = self.transport
-        if transport is None or self._linger_left:
-            return
-        if self._client_may_be_sending() and transport.can_write_eof():
-            self._linger(transport)
-        else:
-            transport.close()
-
     # -- internals --------------------------------------------------------
 
     def _after_input_end(self) -> None:
@@ -427,23 +328,6 @@ class ServerHttpProtocol(ResponseChannel, asyncio.Protocol):
         each pipelined request is taken from the buffer)."""
         if not self._parser.buffer:
             self.keep_alive_allowed = False
-
-    def _client_may_be_sending(self) -> bool:
-        return (not self._peer_eof and self._upgraded is None
-                and (self._input_failed or self._parser.in_message))
-
-    def _linger(self, transport) -> None:
-        self._linger_left = LINGER_LIMIT
-        transport.write_eof()
-        if self._read_paused_by:
-            self._read_paused_by.clear()
-            transport.resume_reading()
-        self._timer.start("linger", LINGER_TIMEOUT)
-
-    def _discard(self, data: bytes) -> None:
-        self._linger_left = max(0, self._linger_left - len(data))
-        if not self._linger_left and self.transport is not None:
-            self.transport.close()
 
     def _wake_drain(self, exc: BaseException | None) -> None:
         waiter, self._drain_waiter = self._drain_waiter, None
@@ -516,62 +400,14 @@ class ServerHttpProtocol(ResponseChannel, asyncio.Protocol):
             self._timer.start("body", self.config.body_timeout)
         # (a head without a body comes with its EndOfMessage, which stops the timer)
         self._continue_pending = head.expect_continue
-        forwarded = self._resolve_forwarded(head)
-        self._forwarded = (head, forwarded)
-        if forwarded.error is not None:
-            self.handle_error(400, forwarded.error, close=head.has_body)
+        if not self._peer_checked(head):
             return
-        if self.config.refuse_underscores:
-            name = _underscore_name(head, forwarded.fields)
-            if name is not None:
-                self.handle_error(400, f"Invalid header name {name!r}: '_' is refused (header_map)",
-                                  close=head.has_body)
-                return
         allowed = self.config.allowed_methods
         if allowed is not None and head.method not in allowed:
             self.handle_error(405, f"Method {head.method} not allowed",
                               headers=[("Allow", ", ".join(sorted(allowed)))], close=head.has_body)
             return
         self._sink = self.app.on_request(head) or NULL_SINK
-
-    def _resolve_forwarded(self, head: RequestHead) -> Forwarded:
-        """Most requests forward nothing, or come from a peer that may not: their answer
-        is the same for the whole connection, made once."""
-        if self._direct is None:
-            self._direct = direct(self.peername, self.config.scheme)
-        proxy = self.config.proxy
-        if proxy is None:
-            return self._direct
-        if self._peer_trusted is None:
-            self._peer_trusted = proxy.trusts(self.peername)
-        if not self._peer_trusted or not proxy.forwards(head.headers):
-            return self._direct
-        return proxy.resolve(head.headers, self.peername, self.config.scheme)
-
-    def _read_proxy_header(self, data: bytes) -> bytes:
-        """Take the PROXY protocol header off the start of the connection.
-
-        Returns the bytes after it (empty while it is incomplete). The address it
-        names becomes ``peername``; a bad or missing header closes the connection.
-        """
-        buffer = self._proxy_buffer + data
-        try:
-            header = parse_proxy_header(buffer, self.config.proxy.proxy_protocol)
-        except ProxyHeaderError as exc:
-            if self.log is not None:
-                self.log.warning("Closing %s: %s", _peer_ip(self.peername), exc)
-            self._proxy_buffer = None
-            self.pause_reading("error")
-            self.close()
-            return b""
-        if header is None:
-            self._proxy_buffer = buffer
-            return b""
-        self._proxy_buffer = None
-        if header.client is not None:
-            self.peername = header.client
-            self._direct = self._peer_trusted = None  # made for the previous peername
-        return buffer[header.length:]
 
     def _reject(self, exc: HttpError) -> None:
         """A parse error: the framing is lost, so answer if we still can and close."""
@@ -583,45 +419,6 @@ class ServerHttpProtocol(ResponseChannel, asyncio.Protocol):
             self.keep_alive_allowed = False
             return
         if self.log is not None:
-            self.log.warning("Invalid request from %s: %s", _peer_ip(self.peername), exc.message)
+            self.log.warning("Invalid request from %s: %s", peer_ip(self.peername), exc.message)
         self.handle_error(exc.status, exc.message, exc, close=True)
 
-    def _on_timeout(self, phase: str) -> None:
-        if phase == "linger":
-            self.transport.close()
-            return
-        if phase == "keepalive":
-            self.close()
-            return
-        if self.log is not None:
-            self.log.debug("Closing %s: %s timeout", _peer_ip(self.peername), phase)
-        timeout = RequestTimeout(f"Timed out receiving the request {phase}")
-        if phase == "body" and self._sink.set_exception(timeout):
-            self.close()
-            return
-        if phase in ("head", "body"):
-            self.handle_error(408, timeout.message, close=True)
-        else:
-            self.close()
-
-
-def _underscore_name(head: RequestHead, allowed: frozenset) -> str | None:
-    """The first field name holding "_" that is not a trusted proxy's forwarder field."""
-    for name in head.headers:
-        if "_" in name and name.upper() not in allowed:
-            return name
-    return None
-
-
-def _peer_ip(peername) -> str:
-    return str(peername[0]) if isinstance(peername, tuple) else "unix socket"
-
-
-def _set_tcp_keepalive(transport) -> None:
-    sock = transport.get_extra_info("socket")
-    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    except OSError:
-        pass

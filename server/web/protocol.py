@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from server.protocol.errors import HttpError
+from server.protocol.seam import AppConnection
 from server.protocol.server import ServerHttpProtocol
 from server.protocol.streams import StreamReader
 
@@ -90,14 +91,13 @@ class _BodySink:
         return True
 
 
-class WebConnection:
-    """The native app kind's side of one connection (``seam.AppConnection``)."""
-
-    runs_hooks = False
+class WebConnection(AppConnection):
+    """The native app kind's side of one connection; the handler learns that the client
+    left from its body stream and from ``write()``, and waits on ``drain()``."""
 
     def __init__(self, context: WebContext, channel):
+        super().__init__(channel)
         self.context = context
-        self.channel = channel
         self.log = context.log
         self._read_flow = _ReadFlow(channel)
 
@@ -113,18 +113,6 @@ class WebConnection:
         request._task = task = channel.start_task(self._serve(request))
         context.tasks.add(task)  # the task removes itself when done
         return sink
-
-    def on_disconnect(self) -> None:
-        pass  # the handler learns it from its body stream and from write()
-
-    def on_input_end(self) -> None:
-        pass
-
-    def on_pause_writing(self) -> None:
-        pass  # responses await channel.drain()
-
-    def on_resume_writing(self) -> None:
-        pass
 
     # -- one request ----------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass
 from functools import partial
 
+from server.protocol.seam import AppConnection
 from server.protocol.server import ServerHttpProtocol
 
 from .body import BlockingInput, SpooledBody
@@ -32,14 +33,14 @@ class WSGIConfig:
     tmp_dir: str | None = None
 
 
-class WSGIConnection:
-    """The WSGI app kind's side of one connection (``seam.AppConnection``)."""
+class WSGIConnection(AppConnection):
+    """The WSGI app kind's side of one connection."""
 
     runs_hooks = True  # gunicorn's request hooks run on the app thread, around the app
 
     def __init__(self, wsgi: WSGIConfig, channel):
+        super().__init__(channel)
         self.wsgi = wsgi
-        self.channel = channel
         self.exchange_condition = threading.Condition(threading.Lock())
         self._client_environ: tuple | None = None  # ((client, scheme, host), environ.client_environ)
 
@@ -73,9 +74,6 @@ class WSGIConnection:
     def on_disconnect(self) -> None:
         if self.channel.exchange is not None:
             self.channel.exchange.abort()
-
-    def on_input_end(self) -> None:
-        pass  # the app reads its body through wsgi.input: the end of it reaches it there
 
     def on_pause_writing(self) -> None:
         if self.channel.exchange is not None:

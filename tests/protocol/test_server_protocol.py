@@ -6,7 +6,7 @@ import socket
 import pytest
 import uvloop
 
-import server.protocol.server as server_module
+import server.protocol.closing as closing_module
 from server.protocol.server import PIPELINE_BUFFER, ServerConfig, ServerHttpProtocol
 from server.protocol.writer import ResponseWriter
 
@@ -315,7 +315,7 @@ def test_lingering_after_a_rejected_request_ends_at_the_linger_timeout(monkeypat
     """After its 400 the connection is half-closed and the client's further bytes drained;
     a client that keeps trickling them is cut off after LINGER_TIMEOUT (well under
     LINGER_LIMIT bytes: the time bound is the one crossed here)."""
-    monkeypatch.setattr(server_module, "LINGER_TIMEOUT", 0.5)
+    monkeypatch.setattr(closing_module, "LINGER_TIMEOUT", 0.5)
 
     async def main():
         loop = asyncio.get_running_loop()
@@ -345,7 +345,7 @@ def test_an_idle_connection_gets_a_grace_when_the_worker_stops(run, grace, serve
     fresh client's first, or a keep-alive client's next, sent as soon as it has read a
     response): it is answered, with Connection: close. One that stays silent is closed
     when the grace ends."""
-    monkeypatch.setattr(server_module, grace, 0.5)
+    monkeypatch.setattr(closing_module, grace, 0.5)
 
     async def main():
         loop = asyncio.get_running_loop()

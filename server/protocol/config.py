@@ -1,0 +1,31 @@
+"""ServerConfig: what every connection of a worker shares, whatever the app kind."""
+
+from dataclasses import dataclass, field
+
+from .heads import HeadCache
+from .limits import Limits
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    """What every connection of a worker shares, whatever the app kind."""
+
+    limits: Limits = field(default_factory=Limits)
+    keepalive: float = 2.0  # gunicorn's keepalive: idle seconds between requests; 0 = no keep-alive
+    head_timeout: float = 10.0  # seconds to receive a whole request head (408)
+    body_timeout: float = 30.0  # idle seconds while receiving a body (408)
+    tcp_keepalive: bool = True
+    allowed_methods: frozenset | None = None  # others get 405
+    debug: bool = False  # tracebacks in 500 pages
+    server_header: bytes = b"asyncworker"
+    scheme: str = "http"  # "https" on TLS listeners
+    proxy: object = None  # a forwarded.ProxyPolicy: forwarded headers and the PROXY protocol
+    refuse_underscores: bool = False  # gunicorn's header_map = refuse: a field name with "_" gets a 400
+    log: object = None  # a gunicorn Logger (or anything with debug/info/warning/exception)
+    access_log: bool = False  # write a line per request with log.access (gunicorn's accesslog)
+    hooks: object = None  # accesslog.RequestHooks when gunicorn's pre_request or post_request is set
+    sendfile: bool = True  # gunicorn's sendfile: files go by loop.sendfile where the loop has it
+    heads: HeadCache = field(init=False)  # the response heads already checked (one per worker)
+
+    def __post_init__(self):
+        self.heads = HeadCache(self.server_header)

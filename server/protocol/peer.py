@@ -1,0 +1,114 @@
+"""Who the client is: the PROXY protocol header at the start of a connection, and
+what each request's forwarding headers say (believed from trusted peers only).
+
+    bytes ──_read_proxy_header()──► peername (the client a load balancer names)
+    head ──_peer_checked()──► forwarded(head): client, scheme, host, forwarder fields
+                              (or a 400: disagreeing forwarded fields, header_map = refuse)
+
+Mixed into ``ServerHttpProtocol``; the policy itself is ``forwarded.py`` and the
+header's grammar ``proxyprotocol.py``.
+"""
+
+import socket
+
+from .events import RequestHead
+from .forwarded import Forwarded, direct
+from .proxyprotocol import ProxyHeaderError, parse_proxy_header
+
+
+class PeerResolution:
+    """The client of a connection and of each of its requests."""
+
+    def _init_peer(self) -> None:
+        self.peername = None
+        self.sockname = None
+        self._proxy_buffer: bytes | None = None  # a PROXY protocol header being received
+        self._forwarded: tuple | None = None  # (head, forwarded.Forwarded) of the current request
+        self._direct: Forwarded | None = None  # what a request that forwards nothing says (per peer)
+        self._peer_trusted: bool | None = None  # may the peer forward? (per peer)
+
+    def forwarded(self, head: RequestHead) -> Forwarded:
+        """The client, scheme, forwarded host and forwarder fields of ``head``: the
+        peer's own, unless a trusted proxy forwarded them (see forwarded.py)."""
+        cached = self._forwarded
+        if cached is not None and cached[0] is head:
+            return cached[1]
+        return self._resolve_forwarded(head)
+
+    def _peer_checked(self, head: RequestHead) -> bool:
+        """Resolve what ``head`` says of its client; False if that got it a 400."""
+        forwarded = self._resolve_forwarded(head)
+        self._forwarded = (head, forwarded)
+        if forwarded.error is not None:
+            self.handle_error(400, forwarded.error, close=head.has_body)
+            return False
+        if self.config.refuse_underscores:
+            name = _underscore_name(head, forwarded.fields)
+            if name is not None:
+                self.handle_error(400, f"Invalid header name {name!r}: '_' is refused (header_map)",
+                                  close=head.has_body)
+                return False
+        return True
+
+    def _resolve_forwarded(self, head: RequestHead) -> Forwarded:
+        """Most requests forward nothing, or come from a peer that may not: their answer
+        is the same for the whole connection, made once."""
+        if self._direct is None:
+            self._direct = direct(self.peername, self.config.scheme)
+        proxy = self.config.proxy
+        if proxy is None:
+            return self._direct
+        if self._peer_trusted is None:
+            self._peer_trusted = proxy.trusts(self.peername)
+        if not self._peer_trusted or not proxy.forwards(head.headers):
+            return self._direct
+        return proxy.resolve(head.headers, self.peername, self.config.scheme)
+
+    def _read_proxy_header(self, data: bytes) -> bytes:
+        """Take the PROXY protocol header off the start of the connection.
+
+        Returns the bytes after it (empty while it is incomplete). The address it
+        names becomes ``peername``; a bad or missing header closes the connection.
+        """
+        buffer = self._proxy_buffer + data
+        try:
+            header = parse_proxy_header(buffer, self.config.proxy.proxy_protocol)
+        except ProxyHeaderError as exc:
+            if self.log is not None:
+                self.log.warning("Closing %s: %s", peer_ip(self.peername), exc)
+            self._proxy_buffer = None
+            self.pause_reading("error")
+            self.close()
+            return b""
+        if header is None:
+            self._proxy_buffer = buffer
+            return b""
+        self._proxy_buffer = None
+        if header.client is not None:
+            self.peername = header.client
+            self._direct = self._peer_trusted = None  # made for the previous peername
+        return buffer[header.length:]
+
+
+def _underscore_name(head: RequestHead, allowed: frozenset) -> str | None:
+    """The first field name holding "_" that is not a trusted proxy's forwarder field."""
+    for name in head.headers:
+        if "_" in name and name.upper() not in allowed:
+            return name
+    return None
+
+
+def peer_ip(peername) -> str:
+    return str(peername[0]) if isinstance(peername, tuple) else "unix socket"
+
+
+
+
+def set_tcp_keepalive(transport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    except OSError:
+        pass
