@@ -25,6 +25,9 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
 class FileResponse(StreamResponse):
+    """``chunk_size`` is taken for aiohttp's signature; the blocks a file is read in when it
+    cannot go by sendfile are the connection's file sender's (``protocol/files.py``)."""
+
     def __init__(self, path, chunk_size: int = 256 * 1024, status: int = 200, reason: str | None = None,
                  headers=None):
         super().__init__(status=status, reason=reason, headers=headers)

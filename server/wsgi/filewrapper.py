@@ -1,9 +1,10 @@
 """``wsgi.file_wrapper`` (PEP 3333 "Optional Platform-Specific File Handling").
 
-An app returns ``environ["wsgi.file_wrapper"](file, block_size)``. When the
-file is a regular file and the loop implements ``loop.sendfile`` (the asyncio
-loop does; uvloop does not), the server sends it with ``sendfile``; otherwise
-the wrapper is iterated like any body, block by block, on the app thread.
+An app returns ``environ["wsgi.file_wrapper"](file, block_size)``. A regular
+file goes by the connection's file sender (``server/protocol/files.py``):
+``sendfile`` where the loop implements it (the asyncio loop does; uvloop does
+not), else blocks read off the loop; anything else is iterated like any body,
+block by block, on the app thread.
 """
 
 import os
