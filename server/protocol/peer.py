@@ -2,8 +2,8 @@
 what each request's forwarding headers say (believed from trusted peers only).
 
     bytes ──_read_proxy_header()──► peername (the client a load balancer names)
-    head ──_peer_checked()──► forwarded(head): client, scheme, host, forwarder fields
-                              (or a 400: disagreeing forwarded fields, header_map = refuse)
+    head ──_resolve_forwarded()──► forwarded(head): client, scheme, host, forwarder fields
+         _peer_checked(): a 400 for disagreeing forwarded fields, or header_map = refuse
 
 Mixed into ``ServerHttpProtocol``; the policy itself is ``forwarded.py`` and the
 header's grammar ``proxyprotocol.py``.
@@ -36,9 +36,8 @@ class PeerResolution:
         return self._resolve_forwarded(head)
 
     def _peer_checked(self, head: RequestHead) -> bool:
-        """Resolve what ``head`` says of its client; False if that got it a 400."""
-        forwarded = self._resolve_forwarded(head)
-        self._forwarded = (head, forwarded)
+        """May ``head`` go on, given what it says of its client? False: it got a 400."""
+        forwarded = self._forwarded[1]
         if forwarded.error is not None:
             self.handle_error(400, forwarded.error, close=head.has_body)
             return False

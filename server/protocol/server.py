@@ -400,7 +400,9 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, AppC
             self._timer.start("body", self.config.body_timeout)
         # (a head without a body comes with its EndOfMessage, which stops the timer)
         self._continue_pending = head.expect_continue
-        if not self._peer_checked(head):
+        forwarded = self._resolve_forwarded(head)
+        self._forwarded = (head, forwarded)
+        if (forwarded.error is not None or self.config.refuse_underscores) and not self._peer_checked(head):
             return
         allowed = self.config.allowed_methods
         if allowed is not None and head.method not in allowed:
