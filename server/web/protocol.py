@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from server.protocol.accesslog import log_access, minimal_environ
 from server.protocol.errors import HttpError
 from server.protocol.server import ServerHttpProtocol
-from server.protocol.streams import StreamReader
 
 from .app import Application
 from .exceptions import HTTPException
 from .fileresponse import loop_has_sendfile
 from .request import Request
 from .response import Response, StreamResponse
+from .streams import StreamReader
 
 _APP_HANDLE = Application.handle
 
