@@ -201,16 +201,16 @@ class StreamReader:
     # -- iteration --------------------------------------------------------
 
     def __aiter__(self):
-        return _Iterator(self.readline)
+        return ReadIterator(self.readline)
 
     def iter_chunked(self, n: int):
-        return _Iterator(lambda: self.read(n))
+        return ReadIterator(lambda: self.read(n))
 
     def iter_any(self):
-        return _Iterator(self.readany)
+        return ReadIterator(self.readany)
 
     def iter_chunks(self):
-        return _ChunkIterator(self)
+        return ReadIterator(self.readchunk, (b"", False))
 
     # -- internals --------------------------------------------------------
 
@@ -274,29 +274,26 @@ class StreamReader:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-class _Iterator:
-    def __init__(self, read):
-        self._read = read
+class ReadIterator:
+    """``async for`` over a reader: each step awaits ``_read_next()`` and the first
+    result equal to ``_end`` ends the iteration.
+
+    ``ReadIterator(read, end)`` iterates over a read method of a stream; a reader
+    that is its own iterator (a multipart body, one of its parts) subclasses it
+    and sets both as class attributes.
+    """
+
+    _end = b""
+
+    def __init__(self, read_next, end=b""):
+        self._read_next = read_next
+        self._end = end
 
     def __aiter__(self):
         return self
 
-    async def __anext__(self) -> bytes:
-        data = await self._read()
-        if not data:
+    async def __anext__(self):
+        item = await self._read_next()
+        if item == self._end:
             raise StopAsyncIteration
-        return data
-
-
-class _ChunkIterator:
-    def __init__(self, stream: StreamReader):
-        self._stream = stream
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self) -> tuple[bytes, bool]:
-        data, end = await self._stream.readchunk()
-        if not data and not end:
-            raise StopAsyncIteration
-        return data, end
+        return item
