@@ -17,10 +17,12 @@ import asyncio
 import collections
 from typing import Callable
 
+from server.protocol.wakeup import Wakeable
+
 DEFAULT_HIGH_WATER = 256 * 1024
 
 
-class StreamReader:
+class StreamReader(Wakeable):
     def __init__(
         self,
         flow=None,
@@ -41,7 +43,6 @@ class StreamReader:
         self._total_read = 0
         self._chunk_ends: collections.deque[int] = collections.deque()  # in _total_fed units
         self._eof = False
-        self._waiter: asyncio.Future | None = None
         self._eof_waiter: asyncio.Future | None = None
         self._exception: BaseException | None = None
         self._paused = False
@@ -190,7 +191,7 @@ class StreamReader:
                 return self._take(self._size), False
             if self._eof:
                 return b"", False
-            await self._wait("readchunk")
+            await self._sleep(self._loop)
 
     def read_nowait(self, n: int = -1) -> bytes:
         self._check("read_nowait")
@@ -225,7 +226,7 @@ class StreamReader:
             self._check(func_name)
             if self._size or self._eof:
                 return
-            await self._wait(func_name)
+            await self._sleep(self._loop)
 
     def _check(self, func_name: str) -> None:
         if self._exception is not None:
@@ -233,19 +234,6 @@ class StreamReader:
         if self._waiter is not None:
             raise RuntimeError(f"{func_name}() called while another coroutine is waiting for data")
         self._first_read()
-
-    async def _wait(self, func_name: str) -> None:
-        """Wait for the next feed, of whatever kind."""
-        self._waiter = self._loop.create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def _take(self, n: int) -> bytes:
         """Remove and return exactly n buffered bytes (n <= self._size)."""
