@@ -228,34 +228,19 @@ class RequestParser:
 
     # -- state machine ----------------------------------------------------
 
+    # Each state's step: it takes what it can from the buffer, adds its events and
+    # returns False when it needs more bytes. DONE and ERROR have none: the rest of
+    # the buffer waits for next_request(). Filled in below the class; looked up once,
+    # so a subclass that overrides a step must replace its entry too.
+    _STEPS: tuple = ()
+
     def _run(self) -> list:
         events: list = []
+        steps = self._STEPS
         try:
             while self.buffer or self.state in (BODY, CHUNK_DATA):
-                state = self.state
-                if state == HEAD:
-                    head = self._parse_head()
-                    if head is None:
-                        break
-                    events.append(head)
-                    if not head.chunked and not head.content_length:
-                        self._finish(events)
-                elif state == BODY:
-                    if not self._body_data(events):
-                        break
-                elif state == CHUNK_SIZE:
-                    if not self._chunk_size():
-                        break
-                elif state == CHUNK_DATA:
-                    if not self._chunk_data(events):
-                        break
-                elif state == CHUNK_CRLF:
-                    if not self._chunk_crlf():
-                        break
-                elif state == TRAILERS:
-                    if not self._trailers(events):
-                        break
-                else:  # DONE or ERROR: the rest waits for next_request()
+                step = steps[self.state]
+                if step is None or not step(self, events):
                     break
         except Exception:
             self.state = ERROR
@@ -268,7 +253,8 @@ class RequestParser:
 
     # -- head -------------------------------------------------------------
 
-    def _parse_head(self) -> RequestHead | None:
+    def _read_head(self, events: list) -> bool:
+        """Parse the head once it is all buffered; False while it is not."""
         buf = self.buffer
         # RFC 9112 s2.2: ignore empty lines before the request-line.
         while buf.startswith(b"\r\n"):
@@ -277,12 +263,16 @@ class RequestParser:
         if end < 0:
             self._check_partial_head()
             self._scan_from = max(0, len(buf) - 3)
-            return None
+            return False
         if end + 4 > self._head_size:
             raise HeaderFieldsTooLarge("Request header fields too large")
-        head = bytes(buf[:end])
+        block = bytes(buf[:end])
         del buf[: end + 4]
-        return self._parse_head_block(head)
+        head = self._parse_head_block(block)
+        events.append(head)
+        if not head.has_body:
+            self._finish(events)
+        return True
 
     def _check_partial_head(self) -> None:
         """Fail early on an unfinished head that can never become valid."""
@@ -382,7 +372,7 @@ class RequestParser:
 
     # -- chunked body (RFC 9112 s7.1) ----------------------------------------
 
-    def _chunk_size(self) -> bool:
+    def _chunk_size(self, events: list) -> bool:
         buf = self.buffer
         end = buf.find(b"\r\n")
         if end < 0:
@@ -417,7 +407,7 @@ class RequestParser:
             self.state = CHUNK_CRLF
         return True
 
-    def _chunk_crlf(self) -> bool:
+    def _chunk_crlf(self, events: list) -> bool:
         buf = self.buffer
         if len(buf) < 2:
             if buf[:1] not in (b"", b"\r"):
@@ -472,6 +462,21 @@ class RequestParser:
             self._add_body_size(head.content_length)
             self._remaining = head.content_length
             self.state = BODY
+
+
+def _by_state(steps: dict) -> tuple:
+    """``steps`` as a tuple indexed by state (HEAD ... ERROR), None for a state without one."""
+    return tuple(steps.get(state) for state in range(ERROR + 1))
+
+
+RequestParser._STEPS = _by_state({
+    HEAD: RequestParser._read_head,
+    BODY: RequestParser._body_data,
+    CHUNK_SIZE: RequestParser._chunk_size,
+    CHUNK_DATA: RequestParser._chunk_data,
+    CHUNK_CRLF: RequestParser._chunk_crlf,
+    TRAILERS: RequestParser._trailers,
+})
 
 
 def _parse_request_line(line: bytes) -> tuple[str, str, tuple[int, int]]:
