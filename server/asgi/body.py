@@ -14,12 +14,14 @@ Once the body is delivered, ``receive()`` waits for the end of the exchange
 
 import collections
 
+from server.protocol.wakeup import Wakeable
+
 HIGH_WATER = 256 * 1024  # unread body bytes before the transport is paused
 
 DISCONNECT = {"type": "http.disconnect"}
 
 
-class RequestBody:
+class RequestBody(Wakeable):
     """The body sink of one request and the source of the app's ``receive()``."""
 
     def __init__(self, protocol, expected: bool, on_error, high_water: int = HIGH_WATER):
@@ -34,7 +36,6 @@ class RequestBody:
         self._peer_closed = False  # the client sent EOF: http.disconnect once the body is delivered
         self._first = True
         self._paused = False
-        self._waiter = None
 
     # -- sink side (the protocol) ------------------------------------------
 
@@ -86,11 +87,7 @@ class RequestBody:
                 return DISCONNECT
             if self._waiter is not None:
                 raise RuntimeError("receive() called while another receive() is waiting")
-            self._waiter = self._protocol.loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self._sleep(self._protocol.loop)
 
     def _take(self) -> dict:
         chunks = self._chunks
@@ -107,8 +104,3 @@ class RequestBody:
         if self._paused:
             self._paused = False
             self._protocol.resume_reading("asgi")
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)

@@ -14,135 +14,53 @@ requests it has not waited for.
 Errors are ``HttpError`` exceptions carrying their status (400, 413, 414, 431,
 501, 505); after one the parser is unusable and the connection must close.
 
-Most heads are plain: an origin-form target, HTTP/1.0 or 1.1, well-formed fields
-within the limits. ``plain_head`` parses those in one pass and declines (None)
-any other head, which the full checks then accept or refuse with a precise error.
-It is the compiled ``_chead.parse_plain_head`` when that extension is built, else
-``plain_head_py``, the reference it must match exactly; ``ASYNCWORKER_PURE_PYTHON=1``
-(read at import) forces the latter. When a plain head holds one Host and no other
-field that bears on framing, ``simple_head`` (compiled too, with ``simple_head_py``
-as its reference) builds the head without the framing checks.
+The parser is three parts, one module each, over one buffer and one state
+(``parserstate.py``): ``HeadReader`` (``headreader.py``) reads the head, by the
+one-pass parse of ``plainhead.py`` when it is plain (the C fast path of
+``_chead.c`` and its Python reference) or by the full checks; ``BodyReader``
+(``bodyreader.py``) reads a Content-Length or chunked body and its trailers; this
+module runs them: its table gives each state its step. The names other modules
+and the tests import from here stay importable from here.
 """
 
-from multidict import CIMultiDict
-
-from . import grammar
-from .compiled import compiled
-from .errors import (
-    BadRequest,
-    ExpectationFailed,
-    HeaderFieldsTooLarge,
-    NotImplementedByServer,
-    PayloadTooLarge,
-    UriTooLong,
-    VersionNotSupported,
-)
-from .events import Data, EndOfMessage, RequestHead
-from .framing import body_framing, connection_tokens, wants_keep_alive
+from .bodyreader import END_OF_MESSAGE, FORBIDDEN_TRAILERS, BodyReader
+from .errors import BadRequest
+from .headreader import HeadReader
 from .limits import Limits
-
-HEAD, BODY, CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILERS, DONE, ERROR = range(8)
-
-# RFC 9110 s6.5.1: fields a sender must not put in a trailer section (framing,
-# routing, request modifiers, authentication, content processing).
-FORBIDDEN_TRAILERS = frozenset(
-    (
-        "authorization cache-control connection content-encoding content-length "
-        "content-range content-type expect host keep-alive max-forwards pragma "
-        "proxy-authenticate proxy-authorization range te trailer transfer-encoding "
-        "upgrade www-authenticate set-cookie"
-    ).split()
+from .parserstate import BODY, CHUNK_CRLF, CHUNK_DATA, CHUNK_SIZE, DONE, ERROR, HEAD, TRAILERS
+from .plainhead import (
+    SPECIAL_CONNECTION,
+    SPECIAL_CONTENT_LENGTH,
+    SPECIAL_CONTENT_TYPE,
+    SPECIAL_EXPECT,
+    SPECIAL_HOST,
+    SPECIAL_TRANSFER_ENCODING,
+    SPECIAL_UPGRADE,
+    plain_head,
+    plain_head_c,
+    plain_head_py,
+    simple_head,
+    simple_head_c,
+    simple_head_py,
 )
+from .plainhead import NEEDS_CHECKS as _NEEDS_CHECKS  # (the tests read these two by these names)
+from .plainhead import VERSIONS as _VERSIONS
 
-_END_OF_MESSAGE = EndOfMessage()
-_VERSIONS = ((1, 0), (1, 1))  # by minor version
-
-# Bits of the ``special`` mask of a plain head: a framing-relevant field sets its
-# bit when it appears and the bit above it when it appears again.
-SPECIAL_HOST = 1 << 0
-SPECIAL_CONTENT_LENGTH = 1 << 2
-SPECIAL_TRANSFER_ENCODING = 1 << 4
-SPECIAL_CONNECTION = 1 << 6
-SPECIAL_EXPECT = 1 << 8
-SPECIAL_UPGRADE = 1 << 10
-SPECIAL_CONTENT_TYPE = 1 << 12
-_SPECIAL_FIELDS = {
-    b"host": SPECIAL_HOST,
-    b"content-length": SPECIAL_CONTENT_LENGTH,
-    b"transfer-encoding": SPECIAL_TRANSFER_ENCODING,
-    b"connection": SPECIAL_CONNECTION,
-    b"expect": SPECIAL_EXPECT,
-    b"upgrade": SPECIAL_UPGRADE,
-    b"content-type": SPECIAL_CONTENT_TYPE,
-}
-# A plain head skips ``_build_head`` when these bits of its mask are just SPECIAL_HOST:
-# one Host, no field that bears on framing. Not Upgrade, which matters only with a
-# Connection field (itself checked), nor one Content-Type: only a second is an error.
-_NEEDS_CHECKS = (
-    SPECIAL_HOST * 3
-    | SPECIAL_CONTENT_LENGTH * 3
-    | SPECIAL_TRANSFER_ENCODING * 3
-    | SPECIAL_CONNECTION * 3
-    | SPECIAL_EXPECT * 3
-    | SPECIAL_CONTENT_TYPE * 2
-)
+__all__ = [
+    "BODY", "CHUNK_CRLF", "CHUNK_DATA", "CHUNK_SIZE", "DONE", "ERROR", "HEAD", "TRAILERS",
+    "FORBIDDEN_TRAILERS", "RequestParser",
+    "SPECIAL_CONNECTION", "SPECIAL_CONTENT_LENGTH", "SPECIAL_CONTENT_TYPE", "SPECIAL_EXPECT",
+    "SPECIAL_HOST", "SPECIAL_TRANSFER_ENCODING", "SPECIAL_UPGRADE",
+    "plain_head", "plain_head_c", "plain_head_py", "simple_head", "simple_head_c", "simple_head_py",
+]
 
 
-def plain_head_py(head: bytes, request_line: int, field_size: int, fields: int, /) -> tuple | None:
-    """Parse a plain head (see the module docstring), or return None.
-
-    Returns ``(method, target, path, query, minor, raw, pairs, special)``: ``raw``
-    holds the (name, value) bytes of each field, ``pairs`` the same decoded (names
-    ASCII, values latin-1), ``special`` the SPECIAL_* bits of the fields it has.
-    This is the reference for the compiled parser, which must agree on every input.
-    """
-    line_end = head.find(b"\r\n")
-    if line_end < 0:
-        line_end = len(head)
-    # A field line with its CRLF is never longer than all of them: one check for all.
-    if line_end > request_line or len(head) - line_end > field_size:
-        return None
-    m = grammar.plain_request_line.fullmatch(head, 0, line_end)
-    if m is None or grammar.field_lines.fullmatch(head, line_end) is None:
-        return None
-    method, target, minor = m.groups()
-    if method == b"CONNECT":
-        return None
-    raw = grammar.crlf_field_line.findall(head, line_end)
-    if len(raw) > fields:
-        return None
-    pairs = [(name.decode("ascii"), value.decode("latin-1")) for name, value in raw]
-    special = 0
-    get_bit = _SPECIAL_FIELDS.get
-    for name, _ in raw:
-        bit = get_bit(name.lower())
-        if bit:
-            special |= bit | (special & bit) << 1
-    target = target.decode("ascii")
-    path, _, query = target.partition("?")
-    return method.decode("ascii"), target, path, query, minor[0] - 0x30, raw, pairs, special
+def _by_state(steps: dict) -> tuple:
+    """``steps`` as a tuple indexed by state (HEAD ... ERROR), None for a state without one."""
+    return tuple(steps.get(state) for state in range(ERROR + 1))
 
 
-def simple_head_py(plain: tuple) -> RequestHead:
-    """The head of a ``plain_head`` result with one Host and no other field that bears
-    on framing: what ``_build_head`` decides for it (keep-alive for HTTP/1.1, no body,
-    not chunked, no 100-continue, no upgrade), without its checks. The reference for
-    the compiled ``simple_head``."""
-    method, target, path, query, minor, raw, pairs, _ = plain
-    # Positional, as keywords would double the cost of this call.
-    return RequestHead(method, target, path, query, _VERSIONS[minor], CIMultiDict(pairs), raw,
-                       minor == 1, 0, False, False, False, False)
-
-
-plain_head_c = compiled("parse_plain_head")
-plain_head = plain_head_c or plain_head_py
-simple_head_c = compiled("simple_head")
-if simple_head_c is not None:
-    compiled("set_head_types")(RequestHead, CIMultiDict, _VERSIONS)
-simple_head = simple_head_c or simple_head_py
-
-
-class RequestParser:
+class RequestParser(HeadReader, BodyReader):
     _plain_head = staticmethod(plain_head)  # a subclass may pick either implementation (tests do)
 
     def __init__(self, limits: Limits = Limits()):
@@ -191,7 +109,7 @@ class RequestParser:
                     if head is not None:
                         if not head.has_body:
                             self.state = DONE
-                            return [head, _END_OF_MESSAGE]
+                            return [head, END_OF_MESSAGE]
                         self._start_body(head)  # raises on a body over the cap
                         return [head]
                 except Exception:
@@ -228,332 +146,28 @@ class RequestParser:
 
     # -- state machine ----------------------------------------------------
 
+    # Each state's step: it takes what it can from the buffer, adds its events and
+    # returns False when it needs more bytes. DONE and ERROR have none: the rest of
+    # the buffer waits for next_request(). (Looked up here once, so a subclass that
+    # overrides a step must replace its entry too.)
+    _STEPS = _by_state({
+        HEAD: HeadReader._read_head,
+        BODY: BodyReader._body_data,
+        CHUNK_SIZE: BodyReader._chunk_size,
+        CHUNK_DATA: BodyReader._chunk_data,
+        CHUNK_CRLF: BodyReader._chunk_crlf,
+        TRAILERS: BodyReader._trailers,
+    })
+
     def _run(self) -> list:
         events: list = []
+        steps = self._STEPS
         try:
             while self.buffer or self.state in (BODY, CHUNK_DATA):
-                state = self.state
-                if state == HEAD:
-                    head = self._parse_head()
-                    if head is None:
-                        break
-                    events.append(head)
-                    if not head.chunked and not head.content_length:
-                        self._finish(events)
-                elif state == BODY:
-                    if not self._body_data(events):
-                        break
-                elif state == CHUNK_SIZE:
-                    if not self._chunk_size():
-                        break
-                elif state == CHUNK_DATA:
-                    if not self._chunk_data(events):
-                        break
-                elif state == CHUNK_CRLF:
-                    if not self._chunk_crlf():
-                        break
-                elif state == TRAILERS:
-                    if not self._trailers(events):
-                        break
-                else:  # DONE or ERROR: the rest waits for next_request()
+                step = steps[self.state]
+                if step is None or not step(self, events):
                     break
         except Exception:
             self.state = ERROR
             raise
         return events
-
-    def _finish(self, events: list, trailers: CIMultiDict | None = None) -> None:
-        events.append(EndOfMessage(trailers) if trailers else _END_OF_MESSAGE)
-        self.state = DONE
-
-    # -- head -------------------------------------------------------------
-
-    def _parse_head(self) -> RequestHead | None:
-        buf = self.buffer
-        # RFC 9112 s2.2: ignore empty lines before the request-line.
-        while buf.startswith(b"\r\n"):
-            del buf[:2]
-        end = buf.find(b"\r\n\r\n", self._scan_from)
-        if end < 0:
-            self._check_partial_head()
-            self._scan_from = max(0, len(buf) - 3)
-            return None
-        if end + 4 > self._head_size:
-            raise HeaderFieldsTooLarge("Request header fields too large")
-        head = bytes(buf[:end])
-        del buf[: end + 4]
-        return self._parse_head_block(head)
-
-    def _check_partial_head(self) -> None:
-        """Fail early on an unfinished head that can never become valid."""
-        buf = self.buffer
-        limits = self.limits
-        size = len(buf) - buf.endswith(b"\r")  # a lone CR may be the start of CRLF
-        last_end = buf.rfind(b"\r\n")
-        if last_end < 0:
-            if size > limits.request_line:
-                raise UriTooLong("Request line too long")
-        elif size - last_end > limits.field_size:  # the partial line and its CRLF
-            raise HeaderFieldsTooLarge("Header field too large")
-        elif buf.count(b"\r\n") > limits.fields + 1:
-            raise HeaderFieldsTooLarge("Too many header fields")
-        if len(buf) > limits.head_size:
-            raise HeaderFieldsTooLarge("Request header fields too large")
-        lf = buf.find(b"\n", self._scan_from)
-        while lf >= 0:
-            if lf == 0 or buf[lf - 1] != 0x0D:
-                raise BadRequest("Bare LF in request head")
-            lf = buf.find(b"\n", lf + 1)
-
-    def _parse_head_block(self, head: bytes) -> RequestHead:
-        parsed = self._parse_plain_head(head)
-        if parsed is None:
-            parsed = self._parse_any_head(head)
-        self._start_body(parsed)
-        return parsed
-
-    def _parse_plain_head(self, head: bytes) -> RequestHead | None:
-        """The common head, parsed by ``plain_head``; None for any other, which the
-        full checks then accept or refuse."""
-        plain = self._plain_head(head, *self._plain_limits)
-        if plain is None:
-            return None
-        if plain[7] & _NEEDS_CHECKS == SPECIAL_HOST:
-            return simple_head(plain)
-        method, target, path, query, minor, raw, pairs, _ = plain
-        return _build_head(method, target, path, query, _VERSIONS[minor], CIMultiDict(pairs), raw)
-
-    def _parse_any_head(self, head: bytes) -> RequestHead:
-        crlf = head.count(b"\r\n")
-        if head.count(b"\n") != crlf:
-            raise BadRequest("Bare LF in request head")
-        if head.count(b"\r") != crlf:
-            raise BadRequest("Bare CR in request head")
-        lines = head.split(b"\r\n")
-        request_line = lines[0]
-        if len(request_line) > self.limits.request_line:
-            raise UriTooLong("Request line too long")
-        method, target, version = _parse_request_line(request_line)
-        headers, raw = self._parse_fields(lines, 1)
-        path, query = _split_target(method, target)
-        return _build_head(method, target, path, query, version, headers, raw)
-
-    def _parse_fields(self, lines: list[bytes], start: int) -> tuple[CIMultiDict, list]:
-        limits = self.limits
-        if len(lines) - start > limits.fields:
-            raise HeaderFieldsTooLarge("Too many header fields")
-        headers: CIMultiDict = CIMultiDict()
-        raw = []
-        match = grammar.field_line.fullmatch
-        for i in range(start, len(lines)):
-            line = lines[i]
-            if len(line) + 2 > limits.field_size:  # gunicorn counts the CRLF
-                raise HeaderFieldsTooLarge("Header field too large")
-            m = match(line)
-            if m is None:
-                raise BadRequest(_field_line_problem(line))
-            name, value = m.groups()
-            raw.append((name, value))
-            headers.add(name.decode("ascii"), value.decode("latin-1"))
-        return headers, raw
-
-    # -- body with Content-Length -------------------------------------------
-
-    def _body_data(self, events: list) -> bool:
-        if not self.buffer:
-            return False
-        events.append(Data(self._take_body()))
-        if self._remaining == 0:
-            self._finish(events)
-        return True
-
-    def _take_body(self) -> bytes:
-        """Take up to ``_remaining`` buffered body bytes."""
-        buf = self.buffer
-        n = self._remaining
-        if len(buf) <= n:
-            data = bytes(buf)
-            buf.clear()
-        else:
-            data = bytes(buf[:n])
-            del buf[:n]
-        self._remaining -= len(data)
-        return data
-
-    # -- chunked body (RFC 9112 s7.1) ----------------------------------------
-
-    def _chunk_size(self) -> bool:
-        buf = self.buffer
-        end = buf.find(b"\r\n")
-        if end < 0:
-            if len(buf) - buf.endswith(b"\r") > self.limits.chunk_line:
-                raise BadRequest("Chunk size line too long")
-            if b"\n" in buf:
-                raise BadRequest("Bare LF in chunk size line")
-            return False
-        if end > self.limits.chunk_line:
-            raise BadRequest("Chunk size line too long")
-        m = grammar.chunk_size_line.fullmatch(buf, 0, end)
-        if m is None:
-            raise BadRequest("Invalid chunk size line")
-        size = int(m.group(1), 16)
-        del buf[: end + 2]
-        if size == 0:
-            self.state = TRAILERS
-            self._trailer_lines = []
-        else:
-            self._add_body_size(size)
-            self._remaining = size
-            self.state = CHUNK_DATA
-        return True
-
-    def _chunk_data(self, events: list) -> bool:
-        if not self.buffer:
-            return False
-        data = self._take_body()
-        end = self._remaining == 0
-        events.append(Data(data, end))
-        if end:
-            self.state = CHUNK_CRLF
-        return True
-
-    def _chunk_crlf(self) -> bool:
-        buf = self.buffer
-        if len(buf) < 2:
-            if buf[:1] not in (b"", b"\r"):
-                raise BadRequest("Missing CRLF after chunk data")
-            return False
-        if buf[:2] != b"\r\n":
-            raise BadRequest("Missing CRLF after chunk data")
-        del buf[:2]
-        self.state = CHUNK_SIZE
-        return True
-
-    def _trailers(self, events: list) -> bool:
-        buf = self.buffer
-        limits = self.limits
-        while True:
-            end = buf.find(b"\r\n")
-            if end < 0:
-                if len(buf) - buf.endswith(b"\r") + 2 > limits.field_size:
-                    raise HeaderFieldsTooLarge("Trailer field too large")
-                if b"\n" in buf:
-                    raise BadRequest("Bare LF in trailer section")
-                return False
-            line = bytes(buf[:end])
-            del buf[: end + 2]
-            if not line:
-                break
-            if b"\n" in line or b"\r" in line:  # refuse now, not when the section ends
-                raise BadRequest("Bare CR or LF in trailer section")
-            self._trailer_lines.append(line)
-            if len(self._trailer_lines) > limits.fields:
-                raise HeaderFieldsTooLarge("Too many trailer fields")
-        trailers = None
-        if self._trailer_lines:
-            trailers, _ = self._parse_fields(self._trailer_lines, 0)
-            forbidden = FORBIDDEN_TRAILERS.intersection(k.lower() for k in trailers)
-            if forbidden:
-                raise BadRequest(f"Field not allowed in trailers: {sorted(forbidden)[0]}")
-        self._trailer_lines = []
-        self._finish(events, trailers)
-        return True
-
-    def _add_body_size(self, n: int) -> None:
-        self._body_size += n
-        cap = self.limits.body
-        if cap and self._body_size > cap:
-            raise PayloadTooLarge("Request body too large")
-
-    def _start_body(self, head: RequestHead) -> None:
-        if head.chunked:
-            self.state = CHUNK_SIZE
-        elif head.content_length:
-            self._add_body_size(head.content_length)
-            self._remaining = head.content_length
-            self.state = BODY
-
-
-def _parse_request_line(line: bytes) -> tuple[str, str, tuple[int, int]]:
-    """``method SP request-target SP HTTP-version``, exactly single spaces."""
-    parts = line.split(b" ")
-    if len(parts) != 3:
-        raise BadRequest("Invalid request line")
-    method, target, version = parts
-    if grammar.token.fullmatch(method) is None:
-        raise BadRequest("Invalid method")
-    m = grammar.http_version.fullmatch(version)
-    if m is None:
-        raise BadRequest("Invalid HTTP version")
-    major, minor = int(m.group(1)), int(m.group(2))
-    if major != 1:
-        raise VersionNotSupported(f"HTTP/{major}.{minor} not supported")
-    # RFC 9112 s2.3: a higher minor version is understood as the highest we speak.
-    return method.decode("ascii"), target.decode("latin-1"), (1, min(minor, 1))
-
-
-def _split_target(method: str, target: str) -> tuple[str, str]:
-    """Return (path, query) after checking the target's form (RFC 9112 s3.2)."""
-    raw = target.encode("latin-1")
-    if method == "CONNECT":
-        raise NotImplementedByServer("CONNECT is not supported by this server")
-    if grammar.origin_form.fullmatch(raw):
-        path, _, query = target.partition("?")
-        return path, query
-    if target == "*":
-        if method != "OPTIONS":
-            raise BadRequest("Asterisk target is only for OPTIONS")
-        return "*", ""
-    m = grammar.absolute_form.fullmatch(raw)
-    if m is None:
-        raise BadRequest("Invalid request target")
-    rest = (m.group(2) or b"").decode("latin-1")
-    path, _, query = rest.partition("?")
-    return path or "/", query
-
-
-def _build_head(method, target, path, query, version, headers, raw) -> RequestHead:
-    hosts = headers.getall("Host", ())
-    if len(hosts) > 1:
-        raise BadRequest("More than one Host header")
-    if not hosts and version >= (1, 1):
-        raise BadRequest("Missing Host header")
-    if len(headers.getall("Content-Type", ())) > 1:
-        raise BadRequest("More than one Content-Type header")
-    content_length, chunked = body_framing(version, headers)
-    tokens = connection_tokens(headers)
-    expect_continue = False
-    expectations = headers.getall("Expect", ())
-    if expectations:
-        if any(e.strip(" \t").lower() != "100-continue" for f in expectations for e in f.split(",")):
-            raise ExpectationFailed("Unsupported expectation")
-        expect_continue = version >= (1, 1)  # RFC 9110 s10.1.1: ignored in HTTP/1.0
-    head = RequestHead(
-        method=method,
-        target=target,
-        path=path,
-        query=query,
-        version=version,
-        headers=headers,
-        raw_headers=raw,
-        keep_alive=wants_keep_alive(version, tokens),
-        content_length=content_length,
-        chunked=chunked,
-        expect_continue=expect_continue,
-        upgrade="upgrade" in tokens and "Upgrade" in headers,
-        has_body=chunked or bool(content_length),
-    )
-    return head
-
-
-def _field_line_problem(line: bytes) -> str:
-    if line[:1] in (b" ", b"\t"):
-        return "Obsolete line folding is not accepted"
-    name, colon, _ = line.partition(b":")
-    if not colon:
-        return "Header line without a colon"
-    if name != name.rstrip(b" \t"):
-        return "Whitespace between header name and colon"
-    if grammar.token.fullmatch(name) is None:
-        return "Invalid header name"
-    return "Invalid character in header value"

@@ -7,6 +7,9 @@
 Each class is both an ``Exception`` and a ``Response``; the server sends it like
 any response. The router raises ``HTTPNotFound`` and ``HTTPMethodNotAllowed``
 (with ``Allow``) itself, through the middlewares, so they can restyle them.
+
+Most classes differ from their base only in their status: they are made from
+one table, ``_STATUS_CLASSES``, and import like any other class.
 """
 
 from .response import Response
@@ -86,204 +89,83 @@ class HTTPRequestEntityTooLarge(HTTPClientError):
         super().__init__(**kwargs)
 
 
-class HTTPOk(HTTPSuccessful):
-    status_code = 200
-
-
-class HTTPCreated(HTTPSuccessful):
-    status_code = 201
-
-
-class HTTPAccepted(HTTPSuccessful):
-    status_code = 202
-
-
-class HTTPNonAuthoritativeInformation(HTTPSuccessful):
-    status_code = 203
-
-
-class HTTPNoContent(HTTPSuccessful):
-    status_code = 204
-    empty_body = True
-
-
-class HTTPResetContent(HTTPSuccessful):
-    status_code = 205
-    empty_body = True
-
-
-class HTTPPartialContent(HTTPSuccessful):
-    status_code = 206
-
-
-class HTTPMultipleChoices(_HTTPMove):
-    status_code = 300
-
-
-class HTTPMovedPermanently(_HTTPMove):
-    status_code = 301
-
-
-class HTTPFound(_HTTPMove):
-    status_code = 302
-
-
-class HTTPSeeOther(_HTTPMove):
-    status_code = 303
-
-
-class HTTPUseProxy(_HTTPMove):
-    status_code = 305
-
-
-class HTTPTemporaryRedirect(_HTTPMove):
-    status_code = 307
-
-
-class HTTPPermanentRedirect(_HTTPMove):
-    status_code = 308
-
-
-class HTTPNotModified(HTTPRedirection):
-    status_code = 304
-    empty_body = True
-
-
-class HTTPBadRequest(HTTPClientError):
-    status_code = 400
-
-
-class HTTPUnauthorized(HTTPClientError):
-    status_code = 401
-
-
-class HTTPPaymentRequired(HTTPClientError):
-    status_code = 402
-
-
-class HTTPForbidden(HTTPClientError):
-    status_code = 403
-
-
-class HTTPNotFound(HTTPClientError):
-    status_code = 404
-
-
-class HTTPNotAcceptable(HTTPClientError):
-    status_code = 406
-
-
-class HTTPProxyAuthenticationRequired(HTTPClientError):
-    status_code = 407
-
-
-class HTTPRequestTimeout(HTTPClientError):
-    status_code = 408
-
-
-class HTTPConflict(HTTPClientError):
-    status_code = 409
-
-
-class HTTPGone(HTTPClientError):
-    status_code = 410
-
-
-class HTTPLengthRequired(HTTPClientError):
-    status_code = 411
-
-
-class HTTPPreconditionFailed(HTTPClientError):
-    status_code = 412
-
-
-class HTTPRequestURITooLong(HTTPClientError):
-    status_code = 414
-
-
-class HTTPUnsupportedMediaType(HTTPClientError):
-    status_code = 415
-
-
-class HTTPRequestRangeNotSatisfiable(HTTPClientError):
-    status_code = 416
-
-
-class HTTPExpectationFailed(HTTPClientError):
-    status_code = 417
-
-
-class HTTPMisdirectedRequest(HTTPClientError):
-    status_code = 421
-
-
-class HTTPUnprocessableEntity(HTTPClientError):
-    status_code = 422
-
-
-class HTTPFailedDependency(HTTPClientError):
-    status_code = 424
-
-
-class HTTPUpgradeRequired(HTTPClientError):
-    status_code = 426
-
-
-class HTTPPreconditionRequired(HTTPClientError):
-    status_code = 428
-
-
-class HTTPTooManyRequests(HTTPClientError):
-    status_code = 429
-
-
-class HTTPRequestHeaderFieldsTooLarge(HTTPClientError):
-    status_code = 431
-
-
-class HTTPUnavailableForLegalReasons(HTTPClientError):
-    status_code = 451
-
-
-class HTTPInternalServerError(HTTPServerError):
-    status_code = 500
-
-
-class HTTPNotImplemented(HTTPServerError):
-    status_code = 501
-
-
-class HTTPBadGateway(HTTPServerError):
-    status_code = 502
-
-
-class HTTPServiceUnavailable(HTTPServerError):
-    status_code = 503
-
-
-class HTTPGatewayTimeout(HTTPServerError):
-    status_code = 504
-
-
-class HTTPVersionNotSupported(HTTPServerError):
-    status_code = 505
-
-
-class HTTPVariantAlsoNegotiates(HTTPServerError):
-    status_code = 506
-
-
-class HTTPInsufficientStorage(HTTPServerError):
-    status_code = 507
-
-
-class HTTPNotExtended(HTTPServerError):
-    status_code = 510
-
-
-class HTTPNetworkAuthenticationRequired(HTTPServerError):
-    status_code = 511
-
+# The classes that differ from their base only in their status (and, for a status
+# that has no body, ``empty_body``), as ``{base: {class name: status}}``.
+_STATUS_CLASSES = {
+    HTTPSuccessful: {
+        "HTTPOk": 200,
+        "HTTPCreated": 201,
+        "HTTPAccepted": 202,
+        "HTTPNonAuthoritativeInformation": 203,
+        "HTTPNoContent": 204,
+        "HTTPResetContent": 205,
+        "HTTPPartialContent": 206,
+    },
+    _HTTPMove: {
+        "HTTPMultipleChoices": 300,
+        "HTTPMovedPermanently": 301,
+        "HTTPFound": 302,
+        "HTTPSeeOther": 303,
+        "HTTPUseProxy": 305,
+        "HTTPTemporaryRedirect": 307,
+        "HTTPPermanentRedirect": 308,
+    },
+    HTTPRedirection: {
+        "HTTPNotModified": 304,
+    },
+    HTTPClientError: {
+        "HTTPBadRequest": 400,
+        "HTTPUnauthorized": 401,
+        "HTTPPaymentRequired": 402,
+        "HTTPForbidden": 403,
+        "HTTPNotFound": 404,
+        "HTTPNotAcceptable": 406,
+        "HTTPProxyAuthenticationRequired": 407,
+        "HTTPRequestTimeout": 408,
+        "HTTPConflict": 409,
+        "HTTPGone": 410,
+        "HTTPLengthRequired": 411,
+        "HTTPPreconditionFailed": 412,
+        "HTTPRequestURITooLong": 414,
+        "HTTPUnsupportedMediaType": 415,
+        "HTTPRequestRangeNotSatisfiable": 416,
+        "HTTPExpectationFailed": 417,
+        "HTTPMisdirectedRequest": 421,
+        "HTTPUnprocessableEntity": 422,
+        "HTTPFailedDependency": 424,
+        "HTTPUpgradeRequired": 426,
+        "HTTPPreconditionRequired": 428,
+        "HTTPTooManyRequests": 429,
+        "HTTPRequestHeaderFieldsTooLarge": 431,
+        "HTTPUnavailableForLegalReasons": 451,
+    },
+    HTTPServerError: {
+        "HTTPInternalServerError": 500,
+        "HTTPNotImplemented": 501,
+        "HTTPBadGateway": 502,
+        "HTTPServiceUnavailable": 503,
+        "HTTPGatewayTimeout": 504,
+        "HTTPVersionNotSupported": 505,
+        "HTTPVariantAlsoNegotiates": 506,
+        "HTTPInsufficientStorage": 507,
+        "HTTPNotExtended": 510,
+        "HTTPNetworkAuthenticationRequired": 511,
+    },
+}
+_NO_BODY_STATUSES = frozenset((204, 205, 304))
+
+
+def _define_status_classes(table: dict) -> None:
+    """Define each class of ``table`` in this module, as a ``class`` statement would."""
+    for base, classes in table.items():
+        for name, status in classes.items():
+            namespace = {"status_code": status}
+            if status in _NO_BODY_STATUSES:
+                namespace["empty_body"] = True
+            globals()[name] = type(name, (base,), namespace)
+
+
+_define_status_classes(_STATUS_CLASSES)
 
 __all__ = sorted(name for name, value in dict(globals()).items()
                  if isinstance(value, type) and issubclass(value, HTTPException) and not name.startswith("_"))

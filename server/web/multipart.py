@@ -18,6 +18,7 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
 from .exceptions import HTTPBadRequest, HTTPRequestEntityTooLarge
 from .response import parse_content_type
+from .streams import ReadIterator
 
 MAX_PART_HEAD = 16 * 1024
 FILE_CHUNK = 256 * 1024
@@ -80,7 +81,7 @@ def _quoted(text: str) -> tuple[str, str]:
     return "".join(out), ""
 
 
-class MultipartReader:
+class MultipartReader(ReadIterator):
     def __init__(self, headers, source):
         ctype, params = parse_content_type(headers.get("Content-Type", ""))
         boundary = params.get("boundary", "")
@@ -94,15 +95,6 @@ class MultipartReader:
         self._started = False
         self._done = False
         self._current: BodyPartReader | None = None
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self) -> "BodyPartReader":
-        part = await self.next()
-        if part is None:
-            raise StopAsyncIteration
-        return part
 
     def at_eof(self) -> bool:
         return self._done
@@ -123,6 +115,10 @@ class MultipartReader:
         await self._read_line()  # the rest of the delimiter line (transport padding)
         self._current = BodyPartReader(self, await self._read_head())
         return self._current
+
+    # async for: the parts, until next() returns None
+    _read_next = next
+    _end = None
 
     async def release(self) -> None:
         while await self.next() is not None:
@@ -207,7 +203,7 @@ class MultipartReader:
         return data
 
 
-class BodyPartReader:
+class BodyPartReader(ReadIterator):
     def __init__(self, reader: MultipartReader, headers: CIMultiDictProxy):
         self._reader = reader
         self.headers = headers
@@ -218,15 +214,6 @@ class BodyPartReader:
 
     def __repr__(self) -> str:
         return f"<BodyPartReader name={self.name!r} filename={self.filename!r}>"
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self) -> bytes:
-        data = await self.read_chunk()
-        if not data:
-            raise StopAsyncIteration
-        return data
 
     @property
     def content_type(self) -> str:
@@ -247,6 +234,9 @@ class BodyPartReader:
             self._eof = True
             return b""
         return data
+
+    # async for: the part's chunks, until read_chunk() returns b""
+    _read_next = read_chunk
 
     async def read(self, *, decode: bool = False, max_size: int | None = None) -> bytes:
         """The whole part; ``max_size`` bounds what is kept (413 past it)."""

@@ -28,12 +28,12 @@ from functools import partial
 from server.protocol.errors import HttpError
 from server.protocol.seam import AppConnection
 from server.protocol.server import ServerHttpProtocol
-from server.protocol.streams import StreamReader
 
 from .app import Application
 from .exceptions import HTTPException
 from .request import Request
 from .response import Response, StreamResponse
+from .streams import StreamReader
 
 _APP_HANDLE = Application.handle
 

@@ -23,13 +23,12 @@ from urllib.parse import parse_qsl, unquote
 
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from server.protocol.streams import StreamReader
-
 from .compression import DecodingReader, request_coding
 from .exceptions import HTTPRequestEntityTooLarge
 from .multipart import MultipartReader, read_form
 from .response import parse_content_type
 from .state import StateMapping
+from .streams import StreamReader
 
 HttpVersion = namedtuple("HttpVersion", "major minor")
 

@@ -24,6 +24,8 @@ import asyncio
 import os
 from collections import deque
 
+from server.protocol.wakeup import Wakeable
+
 from .deflate import Deflater, Inflater
 from .frames import (
     CloseCode,
@@ -51,7 +53,7 @@ class ConnectionClosed(ConnectionError):
         self.reason = reason
 
 
-class WebSocketConnection:
+class WebSocketConnection(Wakeable):
     def __init__(self, protocol, deflate=None, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
                  max_queue: int = 16, close_timeout: float = 10.0, ping_interval: float | None = None,
                  ping_timeout: float | None = None, auto_pong: bool = True):
@@ -69,7 +71,6 @@ class WebSocketConnection:
         self._queue: deque[Message] = deque()
         self._max_queue = max_queue
         self._reading_paused = False
-        self._waiter: asyncio.Future | None = None
         self._lost = self.loop.create_future()
         self._close_sent: tuple[int | None, str] | None = None  # (code, reason) we sent
         self._close_received = False
@@ -109,11 +110,7 @@ class WebSocketConnection:
                 return message
             if self._end is not None:
                 return self._end
-            self._waiter = self.loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self._sleep(self.loop)
 
     def _deliver(self, message: Message) -> None:
         self._queue.append(message)
@@ -121,11 +118,6 @@ class WebSocketConnection:
             self._reading_paused = True
             self.protocol.pause_reading(_PAUSE_REASON)
         self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     # -- sending ----------------------------------------------------------------
 

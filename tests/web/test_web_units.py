@@ -9,7 +9,7 @@ import pytest
 
 from server import web
 from server.protocol.errors import BadRequest
-from server.protocol.streams import StreamReader
+from server.web.streams import StreamReader
 from server.web.compression import DecodedTooLarge, DecodingReader, negotiate
 from server.web.multipart import MAX_PART_HEAD, MultipartReader, parse_content_disposition, read_form
 from server.web.router import safe_path

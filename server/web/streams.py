@@ -17,10 +17,12 @@ import asyncio
 import collections
 from typing import Callable
 
+from server.protocol.wakeup import Wakeable
+
 DEFAULT_HIGH_WATER = 256 * 1024
 
 
-class StreamReader:
+class StreamReader(Wakeable):
     def __init__(
         self,
         flow=None,
@@ -41,7 +43,6 @@ class StreamReader:
         self._total_read = 0
         self._chunk_ends: collections.deque[int] = collections.deque()  # in _total_fed units
         self._eof = False
-        self._waiter: asyncio.Future | None = None
         self._eof_waiter: asyncio.Future | None = None
         self._exception: BaseException | None = None
         self._paused = False
@@ -190,7 +191,7 @@ class StreamReader:
                 return self._take(self._size), False
             if self._eof:
                 return b"", False
-            await self._wait("readchunk")
+            await self._sleep(self._loop)
 
     def read_nowait(self, n: int = -1) -> bytes:
         self._check("read_nowait")
@@ -201,16 +202,16 @@ class StreamReader:
     # -- iteration --------------------------------------------------------
 
     def __aiter__(self):
-        return _Iterator(self.readline)
+        return ReadIterator(self.readline)
 
     def iter_chunked(self, n: int):
-        return _Iterator(lambda: self.read(n))
+        return ReadIterator(lambda: self.read(n))
 
     def iter_any(self):
-        return _Iterator(self.readany)
+        return ReadIterator(self.readany)
 
     def iter_chunks(self):
-        return _ChunkIterator(self)
+        return ReadIterator(self.readchunk, (b"", False))
 
     # -- internals --------------------------------------------------------
 
@@ -225,7 +226,7 @@ class StreamReader:
             self._check(func_name)
             if self._size or self._eof:
                 return
-            await self._wait(func_name)
+            await self._sleep(self._loop)
 
     def _check(self, func_name: str) -> None:
         if self._exception is not None:
@@ -233,19 +234,6 @@ class StreamReader:
         if self._waiter is not None:
             raise RuntimeError(f"{func_name}() called while another coroutine is waiting for data")
         self._first_read()
-
-    async def _wait(self, func_name: str) -> None:
-        """Wait for the next feed, of whatever kind."""
-        self._waiter = self._loop.create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def _take(self, n: int) -> bytes:
         """Remove and return exactly n buffered bytes (n <= self._size)."""
@@ -274,29 +262,26 @@ class StreamReader:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-class _Iterator:
-    def __init__(self, read):
-        self._read = read
+class ReadIterator:
+    """``async for`` over a reader: each step awaits ``_read_next()`` and the first
+    result equal to ``_end`` ends the iteration.
+
+    ``ReadIterator(read, end)`` iterates over a read method of a stream; a reader
+    that is its own iterator (a multipart body, one of its parts) subclasses it
+    and sets both as class attributes.
+    """
+
+    _end = b""
+
+    def __init__(self, read_next, end=b""):
+        self._read_next = read_next
+        self._end = end
 
     def __aiter__(self):
         return self
 
-    async def __anext__(self) -> bytes:
-        data = await self._read()
-        if not data:
+    async def __anext__(self):
+        item = await self._read_next()
+        if item == self._end:
             raise StopAsyncIteration
-        return data
-
-
-class _ChunkIterator:
-    def __init__(self, stream: StreamReader):
-        self._stream = stream
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self) -> tuple[bytes, bool]:
-        data, end = await self._stream.readchunk()
-        if not data and not end:
-            raise StopAsyncIteration
-        return data, end
+        return item

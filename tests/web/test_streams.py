@@ -1,4 +1,4 @@
-"""Tests of StreamReader (server/protocol/streams.py), the request body as an asyncio stream.
+"""Tests of StreamReader (server/web/streams.py), the request body as an asyncio stream.
 
 Each test is a plain function running one coroutine with ``asyncio.run``; a reader that
 must wait gets its data from callbacks scheduled on the loop (``call_soon``), so no test
@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from server.protocol.streams import StreamReader
+from server.web.streams import StreamReader
 
 # --- helpers ---------------------------------------------------------------------------
 
