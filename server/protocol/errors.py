@@ -25,41 +25,23 @@ class HttpError(Exception):
     def reason(self) -> str:
         return HTTPStatus(self.status).phrase
 
-
-class BadRequest(HttpError):
-    status = 400
-
-
-class MethodNotAllowed(HttpError):
-    status = 405
+    @classmethod
+    def with_status(cls, name: str, status: int) -> type:
+        """A subclass named ``name`` answered with ``status``."""
+        return type(name, (cls,), {"status": status, "__module__": __name__,
+                                   "__doc__": f"Answered with {status} {HTTPStatus(status).phrase}."})
 
 
-class RequestTimeout(HttpError):
-    status = 408
-
-
-class PayloadTooLarge(HttpError):
-    status = 413
-
-
-class UriTooLong(HttpError):
-    status = 414
-
-
-class ExpectationFailed(HttpError):
-    status = 417
-
-
-class HeaderFieldsTooLarge(HttpError):
-    status = 431
-
-
-class NotImplementedByServer(HttpError):
-    status = 501
-
-
-class VersionNotSupported(HttpError):
-    status = 505
+# The errors of the request side that differ only in their status.
+BadRequest = HttpError.with_status("BadRequest", 400)
+MethodNotAllowed = HttpError.with_status("MethodNotAllowed", 405)
+RequestTimeout = HttpError.with_status("RequestTimeout", 408)
+PayloadTooLarge = HttpError.with_status("PayloadTooLarge", 413)
+UriTooLong = HttpError.with_status("UriTooLong", 414)
+ExpectationFailed = HttpError.with_status("ExpectationFailed", 417)
+HeaderFieldsTooLarge = HttpError.with_status("HeaderFieldsTooLarge", 431)
+NotImplementedByServer = HttpError.with_status("NotImplementedByServer", 501)
+VersionNotSupported = HttpError.with_status("VersionNotSupported", 505)
 
 
 class ResponseHeaderError(HttpError):

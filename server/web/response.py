@@ -16,6 +16,7 @@ cache are the connection's (``server.protocol.response``), shared by every app k
 import datetime
 import json
 import math
+from operator import attrgetter
 from email.utils import format_datetime, parsedate_to_datetime
 from http import HTTPStatus
 from http.cookies import SimpleCookie
@@ -89,13 +90,8 @@ class StreamResponse:
 
     # -- status and headers --------------------------------------------------
 
-    @property
-    def status(self) -> int:
-        return self._status
-
-    @property
-    def reason(self) -> str:
-        return self._reason
+    status = property(attrgetter("_status"), doc="The status code (``set_status`` changes it).")
+    reason = property(attrgetter("_reason"), doc="The reason phrase sent with the status.")
 
     def set_status(self, status: int, reason: str | None = None) -> None:
         if self.prepared:

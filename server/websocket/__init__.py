@@ -88,16 +88,8 @@ Frames (``frames.py``, sans-IO)
 """
 
 from .connection import ConnectionClosed, WebSocketConnection
-from .frames import (
-    FrameParser,
-    Message,
-    MsgType,
-    Opcode,
-    WebSocketError,
-    build_frame,
-    close_payload,
-    parse_close,
-)
+from .frames import (FrameParser, Message, MsgType, Opcode, WebSocketError, build_frame, close_payload,
+                     parse_close)
 from .handshake import (
     Accepted,
     HandshakeError,
