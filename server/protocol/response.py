@@ -143,7 +143,6 @@ class ResponseChannel:
             self.write(data + body)
             self.close()
             return
-        self._input_failed = self._input_failed or close
         self.send_response(head, data, body, end=True, size=len(body))
 
     # -- the record of each request ------------------------------------------------------

@@ -374,3 +374,24 @@ def test_an_idle_connection_gets_a_grace_when_the_worker_stops(run, grace, serve
         silent.close()
 
     run(main())
+
+
+def test_an_error_page_that_closes_a_whole_request_closes_at_once():
+    """A request read to its end and answered with an error page and ``Connection: close``
+    leaves nothing of the client's to drain: the connection closes at once, without the
+    half-close linger of a request whose body may still be on its way."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        proto = HeldResponses()
+        theirs = await connected(proto)
+        await loop.sock_sendall(theirs, b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        await wait_for(lambda: proto.heads)
+        proto.handle_error(500, close=True)
+        assert proto._linger_left == 0  # (not half-closed and draining)
+        assert proto.transport is None or proto.transport.is_closing()
+        data, _ = await read_until_closed(loop, theirs, 5)
+        assert data.startswith(b"HTTP/1.1 500 ") and b"Connection: close\r\n" in data
+        theirs.close()
+
+    asyncio.run(main())
