@@ -22,7 +22,9 @@ class ServerConfig:
     proxy: object = None  # a forwarded.ProxyPolicy: forwarded headers and the PROXY protocol
     refuse_underscores: bool = False  # gunicorn's header_map = refuse: a field name with "_" gets a 400
     log: object = None  # a gunicorn Logger (or anything with debug/info/warning/exception)
-    access_log: bool = False  # write a line per request with log.access (gunicorn's accesslog)
+    # Call log.access(...) once per request: for an access log, and for a logger whose
+    # access() sends metrics (gunicorn's statsd logger) with or without one.
+    access_log: bool = False
     hooks: object = None  # accesslog.RequestHooks when gunicorn's pre_request or post_request is set
     sendfile: bool = True  # gunicorn's sendfile: files go by loop.sendfile where the loop has it
     heads: HeadCache = field(init=False)  # the response heads already checked (one per worker)

@@ -16,6 +16,8 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
+from gunicorn import glogging
+
 from server.protocol.accesslog import RequestHooks, access_log_enabled
 from server.protocol.limits import (DEFAULT_FIELD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE, UNLIMITED_REQUEST_LINE,
                                     Limits)
@@ -100,10 +102,21 @@ def server_config(config: WorkerConfig, log, worker=None) -> ServerConfig:
         proxy=config.proxy,
         refuse_underscores=config.refuse_underscores,
         log=log,
-        access_log=access_log_enabled(log),
+        access_log=logs_each_request(log),
         hooks=hooks,
         sendfile=config.sendfile,
     )
+
+
+def logs_each_request(log) -> bool:
+    """Does gunicorn's logger want ``access()`` for each request? When it writes an access
+    log, and when its class does more in ``access()`` than gunicorn's ``Logger`` (statsd's
+    request metrics: gunicorn's workers call ``access()`` for every request, and its
+    statsd logger sends them whether or not an access log is written)."""
+    if access_log_enabled(log):
+        return True
+    access = getattr(type(log), "access", None)
+    return access is not None and access is not glogging.Logger.access
 
 
 # -- gunicorn's settings as the protocol's values -------------------------------------
