@@ -25,6 +25,7 @@ from server.wsgi.pool import ThreadPool
 from server.wsgi.protocol import WSGIConfig, WSGIServerHttpProtocol
 
 from .config import server_config
+from .errorlog import ErrorLogStream
 
 
 async def _nothing() -> None:
@@ -87,6 +88,7 @@ def wsgi_serving(worker, app) -> AppServing:
             multithread=config.threads > 1,
             multiprocess=config.multiprocess,
             file_wrapper=FileWrapper,
+            errors=ErrorLogStream(),
             script_name=config.script_name,
         ),
         log=worker.log,

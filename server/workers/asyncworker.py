@@ -24,6 +24,7 @@ from gunicorn.workers import base
 
 from .apps import serving_for
 from .config import WorkerConfig, worker_config
+from .errorlog import route_loop_errors
 from .listeners import Listeners
 from .tls import ssl_context
 
@@ -58,6 +59,7 @@ class AsyncWorker(base.Worker):
         self.config = worker_config(self.cfg, os.environ)
         self.loop = new_event_loop(self.config.settings.loop)
         asyncio.set_event_loop(self.loop)
+        route_loop_errors(self.loop, self.log)
         super().init_process()
 
     def init_signals(self) -> None:

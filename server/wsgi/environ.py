@@ -25,14 +25,16 @@ _keys: dict[str, str] = {}
 KEY_CACHE_SIZE = 512
 
 
-def base_environ(*, multithread: bool, multiprocess: bool, file_wrapper, script_name: str = "") -> dict:
-    """The keys that are the same for every request of a worker."""
+def base_environ(*, multithread: bool, multiprocess: bool, file_wrapper, script_name: str = "",
+                 errors=sys.stderr) -> dict:
+    """The keys that are the same for every request of a worker; ``errors`` is ``wsgi.errors``
+    (the worker hands the app its error log)."""
     return {
         "wsgi.version": (1, 0),
         "wsgi.multithread": multithread,
         "wsgi.multiprocess": multiprocess,
         "wsgi.run_once": False,
-        "wsgi.errors": sys.stderr,
+        "wsgi.errors": errors,
         "wsgi.file_wrapper": file_wrapper,
         "wsgi.input_terminated": True,
         "SERVER_SOFTWARE": SERVER_SOFTWARE,
