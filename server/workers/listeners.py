@@ -22,7 +22,8 @@ than ``CATCH_UP_INTERVAL`` old.
 
 Pausing (``worker_connections`` reached) stops watching: new clients wait in
 the kernel's accept queue, as with gunicorn's own workers. Running out of file
-descriptors pauses accepting for a second instead of spinning.
+descriptors pauses accepting for a second instead of spinning. Closing (a
+graceful stop) takes the clients already waiting and closes the descriptors.
 """
 
 import asyncio
@@ -72,12 +73,29 @@ class Listeners:
             self._watch()
 
     def close(self) -> None:
-        """Stop accepting for good (graceful shutdown)."""
+        """Stop accepting for good (graceful stop), and refuse later clients at once.
+
+        The clients already in the accept queue connected before the stop: they are
+        taken (and answered with ``Connection: close``; at most a backlog's worth, even
+        past ``worker_connections``). Then the listening descriptors this process holds
+        are closed: once the master has closed its copies too, as gunicorn's arbiter
+        does on TERM, a new client is refused at once instead of waiting in a queue
+        nobody reads. On a reload the master keeps its copies for the new workers.
+        """
+        if self._state == "closed":
+            return
+        self._unwatch()
+        if self._state != "stopped":
+            self._state = "serving"  # (what _accept takes from)
+            for sock in self._sockets:
+                self._accept(sock)
         self._state = "closed"
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
         self._unwatch()
+        for sock in self._sockets:
+            sock.close()
 
     def catch_up(self) -> None:
         """Accept waiting clients now, if nobody looked for a while (cheap to call often)."""

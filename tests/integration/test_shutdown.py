@@ -5,6 +5,7 @@ before and after the head, close() of abandoned iterables, the access log and SI
 import itertools
 import re
 import signal
+import socket
 import time
 from collections import Counter
 
@@ -227,3 +228,26 @@ def _body_or_none(port):
         return fetch(port, "/", timeout=2).body
     except OSError:
         return None
+
+
+def test_a_client_after_sigterm_is_refused_at_once_while_in_flight_requests_finish():
+    """gunicorn's arbiter closes its listening sockets on TERM; the worker closes its own
+    copies as it stops accepting, so a client that comes later is refused at once rather
+    than left in an accept queue nobody reads until the worker exits."""
+    with Gunicorn("slow_apps:app", "--graceful-timeout", "10") as srv:
+        in_flight = [connect(srv.port) for _ in range(20)]
+        for sock in in_flight:
+            sock.sendall(b"GET /sleep?s=1.5 HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.3)  # all twenty are in the app
+        srv.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        started = time.monotonic()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
+        refused_after = time.monotonic() - started
+        statuses = []
+        for sock in in_flight:
+            statuses.append(read_response(sock).status)
+            sock.close()
+    assert refused_after < 0.05
+    assert statuses == [200] * 20

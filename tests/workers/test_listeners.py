@@ -158,6 +158,9 @@ class NoDescriptors:
         self.accepts += 1
         raise OSError(errno.EMFILE, "Too many open files")
 
+    def close(self):
+        self._sock.close()
+
 
 def test_out_of_descriptors_pauses_accepting_then_retries(listening, monkeypatch):
     monkeypatch.setattr(listeners_module, "RETRY_AFTER_RESOURCE_ERROR", 0.2)
