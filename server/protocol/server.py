@@ -105,6 +105,7 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, AppC
         self.writing_paused = False  # the transport's buffer is full: senders wait for a drain
         self._dispatching = False
         self._advance_pending = False
+        self._advance_when_drained = False  # the next request waits for the client to read
         self._eager = False  # delivering the bytes read at accept: request tasks start at once
         self._first_step: asyncio.Task | None = None  # a request task to start once its bytes are delivered
         self._drain_waiter: asyncio.Future | None = None
@@ -216,6 +217,9 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, AppC
         self.writing_paused = False
         self._wake_drain(None)
         self.app.on_resume_writing()
+        if self._advance_when_drained and self.transport is not None:
+            self._advance_when_drained = False
+            self._advance()
 
     # -- services for app adapters ----------------------------------------
 
@@ -301,9 +305,18 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, AppC
         if not (keep_alive and self._parser.state == DONE and self.keep_alive_allowed):
             self.close()
             return
+        if self.writing_paused:
+            # The client is not reading what it asked for: its next request waits until it
+            # does (each waiting response would otherwise add its body to our buffer).
+            self._advance_when_drained = True
+            return
         if self._dispatching:
             self._advance_pending = True
             return
+        self._advance()
+
+    def _advance(self) -> None:
+        """Go on to the next pipelined request, or wait for one."""
         events = self._next_events()
         if events:
             self._handle_events(events)

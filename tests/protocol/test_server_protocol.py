@@ -50,6 +50,7 @@ def test_pipelined_bytes_are_bounded_while_a_request_is_in_flight():
         theirs = await connected(proto)
         requests = [b"GET /r%05d HTTP/1.1\r\nHost: t\r\n\r\n" % i for i in range(20000)]  # ~700 KiB
         sender = loop.create_task(loop.sock_sendall(theirs, b"".join(requests)))
+        reader = loop.create_task(read_until_closed(loop, theirs, 60))  # the answers are read
         await wait_for(lambda: proto.heads and "pipeline" in proto._read_paused_by)
         # The first request is held; reading stopped soon after the bound was crossed.
         assert len(proto.heads) == 1
@@ -62,6 +63,31 @@ def test_pipelined_bytes_are_bounded_while_a_request_is_in_flight():
         await sender
         assert [h.path for h in proto.heads] == [r.split(b" ")[1].decode() for r in requests]
         assert not proto._read_paused_by
+        proto.transport.close()
+        data, _ = await reader
+        assert data.count(b"HTTP/1.1 200 ") == len(requests)
+        theirs.close()
+
+    asyncio.run(main())
+
+
+def test_a_pipelined_request_waits_while_the_client_does_not_read_the_answers():
+    """The next request is not started while the transport is paused for writing: a client
+    that pipelines and never reads gets no more of our buffer than one answer's worth."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        proto = HeldResponses()
+        theirs = await connected(proto)
+        await loop.sock_sendall(theirs, b"GET /r1 HTTP/1.1\r\nHost: t\r\n\r\nGET /r2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        await wait_for(lambda: proto.heads)
+        proto.pause_writing()  # as the transport does when its buffer is full
+        proto.answer()
+        await asyncio.sleep(0.1)
+        assert [h.path for h in proto.heads] == ["/r1"]  # /r2 waits
+        proto.resume_writing()
+        await wait_for(lambda: len(proto.heads) == 2)
+        assert proto.heads[1].path == "/r2"
         proto.transport.close()
         theirs.close()
 
