@@ -21,14 +21,17 @@ from .fileresponse import FileResponse
 from .multipart import BodyPartReader, FileField, MultipartReader
 from .request import HttpVersion, Request
 from .response import Response, StreamResponse, json_response
-from .router import MatchInfo, RouteDef, Router, delete, get, head, patch, post, put, route, view
+from .router import MatchInfo, RouteDef, Router, delete, get, head, options, patch, post, put, route, view
+from .routetable import RouteTableDef
+from .static import StaticDef, StaticResource, static
 from .websocket import WebSocketReady, WebSocketResponse, WSCloseCode, WSMessage, WSMsgType
 
 __all__ = [
     "Application", "Signal", "middleware", "app_factory", "is_native_app",
     "FileResponse", "BodyPartReader", "FileField", "MultipartReader",
     "HttpVersion", "Request", "Response", "StreamResponse", "json_response",
-    "MatchInfo", "RouteDef", "Router", "delete", "get", "head", "patch", "post", "put", "route", "view",
+    "MatchInfo", "RouteDef", "Router", "delete", "get", "head", "options", "patch", "post", "put", "route", "view",
+    "RouteTableDef", "StaticDef", "StaticResource", "static",
     "WebSocketReady", "WebSocketResponse", "WSCloseCode", "WSMessage", "WSMsgType",
     *_exceptions,
 ]
