@@ -24,6 +24,7 @@ from .response import Response, StreamResponse, json_response
 from .router import MatchInfo, RouteDef, Router, delete, get, head, options, patch, post, put, route, view
 from .routetable import RouteTableDef
 from .static import StaticDef, StaticResource, static
+from .state import AppKey
 from .websocket import WebSocketReady, WebSocketResponse, WSCloseCode, WSMessage, WSMsgType
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
     "FileResponse", "BodyPartReader", "FileField", "MultipartReader",
     "HttpVersion", "Request", "Response", "StreamResponse", "json_response",
     "MatchInfo", "RouteDef", "Router", "delete", "get", "head", "options", "patch", "post", "put", "route", "view",
-    "RouteTableDef", "StaticDef", "StaticResource", "static",
+    "AppKey", "RouteTableDef", "StaticDef", "StaticResource", "static",
     "WebSocketReady", "WebSocketResponse", "WSCloseCode", "WSMessage", "WSMsgType",
     *_exceptions,
 ]

@@ -1,4 +1,4 @@
-"""A native app with static routes and a RouteTableDef, for
+"""A native app with static routes, a RouteTableDef and AppKey state, for
 ``test_web_static.py``. ``STATIC_DIR`` is the directory served; the test puts a
 secret file beside it, and symlinks inside it, to check nothing outside is served."""
 
@@ -6,12 +6,13 @@ import os
 
 from server import web
 
+GREETING = web.AppKey("GREETING", str)
 routes = web.RouteTableDef()
 
 
 @routes.get("/table/{name}")
 async def table_get(request):
-    return web.Response(text=f"{request.app['greeting']}, {request.match_info['name']}")
+    return web.Response(text=f"{request.app[GREETING]}, {request.match_info['name']}")
 
 
 @routes.post("/table")
@@ -28,7 +29,7 @@ async def table_view(request):
 def build() -> web.Application:
     directory = os.environ["STATIC_DIR"]
     app = web.Application()
-    app["greeting"] = "Hello"
+    app[GREETING] = "Hello"
     app.router.add_static("/static", directory)
     app.router.add_static("/indexed/", directory, show_index=True)
     app.router.add_static("/follow", directory, follow_symlinks=True)

@@ -1,4 +1,4 @@
-"""Static files and a RouteTableDef, served by a real AsyncWorker.
+"""Static files, a RouteTableDef and AppKey state, served by a real AsyncWorker.
 
 The traversal attempts go over raw sockets, so no client normalises the path
 first; a secret file sits beside the served directory and must never come back."""
@@ -166,10 +166,10 @@ def test_follow_symlinks_serves_a_symlink_placed_in_the_directory(server):
     assert raw_get(server.port, b"/follow/hello.txt").body == HELLO
 
 
-# -- RouteTableDef ------------------------------------------------------------------
+# -- RouteTableDef and AppKey ------------------------------------------------------------------
 
 
-def test_route_table_routes(client):
+def test_route_table_routes_and_app_key_state(client):
     assert client.get("/table/Ann").text == "Hello, Ann"
     assert client.post("/table", content=b"x").text == "POST x"
     assert client.put("/table", content=b"y").text == "PUT y"

@@ -109,3 +109,27 @@ def test_static_resolve_refuses_every_name_outside(tmp_path):
     assert following.resolve("out") == (tmp_path / "secret", False)
     with pytest.raises(web.HTTPNotFound):
         following.resolve("../secret")
+
+
+# -- AppKey ---------------------------------------------------------------------------------------
+
+
+FIRST = web.AppKey("db", int)  # keys are made at a module's top level: named after it
+SECOND = web.AppKey("db", int)
+GENERIC = web.AppKey[str]("name")
+UNTYPED = web.AppKey("x")
+
+
+def test_app_keys_are_typed_distinct_and_ordered():
+    first, second, generic = FIRST, SECOND, GENERIC
+    app = web.Application()
+    app[first] = 1
+    app[second] = 2
+    app["db"] = 3
+    assert (app[first], app[second], app["db"]) == (1, 2, 3)
+    assert app.get(generic) is None
+    assert repr(first) == f"<AppKey({__name__}.db, type=int)>"
+    assert repr(generic) == f"<AppKey({__name__}.name, type=str)>"
+    assert repr(UNTYPED) == f"<AppKey({__name__}.x, type=<<Unknown>>)>"
+    assert sorted([generic, first]) == [first, generic]
+    assert first < "a string key"
