@@ -23,6 +23,7 @@ from .request import HttpVersion, Request
 from .response import Response, StreamResponse, json_response
 from .router import MatchInfo, RouteDef, Router, delete, get, head, options, patch, post, put, route, view
 from .routetable import RouteTableDef
+from .runner import run_app
 from .static import StaticDef, StaticResource, static
 from .state import AppKey
 from .websocket import WebSocketReady, WebSocketResponse, WSCloseCode, WSMessage, WSMsgType
@@ -32,7 +33,7 @@ __all__ = [
     "FileResponse", "BodyPartReader", "FileField", "MultipartReader",
     "HttpVersion", "Request", "Response", "StreamResponse", "json_response",
     "MatchInfo", "RouteDef", "Router", "delete", "get", "head", "options", "patch", "post", "put", "route", "view",
-    "AppKey", "RouteTableDef", "StaticDef", "StaticResource", "static",
+    "AppKey", "RouteTableDef", "run_app", "StaticDef", "StaticResource", "static",
     "WebSocketReady", "WebSocketResponse", "WSCloseCode", "WSMessage", "WSMsgType",
     *_exceptions,
 ]
