@@ -13,10 +13,10 @@ from helpers import APPS_DIR, connect, free_port, read_response, wait_until
 STOP_WITHIN = 5  # seconds
 
 
-def start(port: int, app: str = "web_run_app.app", **options) -> subprocess.Popen:
+def start(app: str = "web_run_app.app", **options) -> subprocess.Popen:
+    """``python -c "...web.run_app(app, **options)"`` in the test apps' folder."""
     arguments = "".join(f", {name}={value!r}" for name, value in options.items())
-    code = (f"import web_run_app\nfrom server import web\n"
-            f"web.run_app({app}, host='127.0.0.1', port={port}{arguments})")
+    code = f"import web_run_app\nfrom server import web\nweb.run_app({app}{arguments})"
     return subprocess.Popen([sys.executable, "-c", code], cwd=APPS_DIR, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
@@ -30,23 +30,28 @@ def accepting(port: int) -> bool:
 
 
 @pytest.fixture
-def launch():
-    """Start run_app processes; any left running at the end is killed."""
+def processes():
+    """The run_app processes a test starts; any left running at its end is killed."""
     procs = []
-
-    def launch_one(app: str = "web_run_app.app", **options):
-        port = free_port()
-        proc = start(port, app, **options)
-        procs.append(proc)
-        wait_until(lambda: accepting(port) or proc.poll() is not None, timeout=15, what="run_app listening")
-        assert proc.poll() is None, proc.stdout.read()
-        return proc, port
-
-    yield launch_one
+    yield procs
     for proc in procs:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def launch(processes):
+    """Start run_app on a free port and wait until it accepts connections."""
+    def launch_one(app: str = "web_run_app.app", **options):
+        port = free_port()
+        proc = start(app, host="127.0.0.1", port=port, **options)
+        processes.append(proc)
+        wait_until(lambda: accepting(port) or proc.poll() is not None, timeout=15, what="run_app listening")
+        assert proc.poll() is None, proc.stdout.read()
+        return proc, port
+
+    return launch_one
 
 
 def stop(proc: subprocess.Popen, signum: int) -> str:
@@ -70,6 +75,17 @@ def test_serves_and_stops_cleanly_on_a_signal(launch, signum):
     assert not accepting(port)
 
 
+def test_serves_on_a_unix_socket(processes, tmp_path):
+    path = str(tmp_path / "app.sock")
+    proc = start(path=path)
+    processes.append(proc)
+    assert proc.stdout.readline() == "startup\n"
+    assert proc.stdout.readline() == f"======== Running on http://unix:{path}: ========\n"
+    with httpx.Client(transport=httpx.HTTPTransport(uds=path), timeout=10) as client:
+        assert client.get("http://app/").text == "Hello from run_app"
+    assert stop(proc, signal.SIGTERM).splitlines()[-2:] == ["shutdown", "cleanup"]
+
+
 def test_async_factory_is_awaited(launch):
     proc, port = launch("web_run_app.make_app()")
     assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).text == "Hello from run_app"
@@ -77,8 +93,12 @@ def test_async_factory_is_awaited(launch):
 
 
 def test_request_in_flight_finishes_before_the_exit(launch):
+    """A busy connection gets its response (with Connection: close); an idle keep-alive
+    one is closed."""
     proc, port = launch()
-    with connect(port, timeout=10) as sock:
+    with connect(port, timeout=10) as idle, connect(port, timeout=10) as sock:
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(idle).status == 200
         sock.sendall(b"GET /slow?seconds=1 HTTP/1.1\r\nHost: x\r\n\r\n")
         assert proc.stdout.readline() == "startup\n"
         wait_until(lambda: "slow started" in proc.stdout.readline(), timeout=10, what="the handler")
@@ -87,6 +107,7 @@ def test_request_in_flight_finishes_before_the_exit(launch):
         assert response.status == 200
         assert response.body == b"slow done"
         assert response.header("Connection") == "close"
+        assert read_response(idle) is None
     proc.communicate(timeout=STOP_WITHIN)
     assert proc.returncode == 0
 
@@ -103,8 +124,9 @@ def test_a_handler_past_the_shutdown_timeout_is_cancelled(launch):
     assert output.splitlines()[-3:] == ["Shutdown timeout: closing 1 connections", "shutdown", "cleanup"]
 
 
-def test_a_failed_startup_exits_with_an_error_after_the_cleanups():
-    proc = start(free_port(), "web_run_app.failing_app")
+def test_a_failed_startup_exits_with_an_error_after_the_cleanups(processes):
+    proc = start("web_run_app.failing_app", host="127.0.0.1", port=free_port())
+    processes.append(proc)
     output, _ = proc.communicate(timeout=15)
     assert proc.returncode == 1
     assert "RuntimeError: no database" in output

@@ -96,12 +96,14 @@ def test_static_resolve_refuses_every_name_outside(tmp_path):
     (public / "f.txt").write_text("f")
     (tmp_path / "secret").write_text("s")
     os.symlink(tmp_path / "secret", public / "out")
+    os.symlink("loop", public / "loop")
     strict = web.StaticResource("/s", public)
     following = web.StaticResource("/s", public, follow_symlinks=True)
     assert strict.resolve("f.txt") == (public / "f.txt", False)
     assert strict.resolve("") == (public, True)
     assert strict.resolve("sub/../f.txt") == (public / "f.txt", False)
-    for name in ["../secret", "sub/../../secret", "..\\secret", "f.txt\x00", "out", "missing"]:
+    for name in ["../secret", "sub/../../secret", "..\\secret", "f.txt\x00", "out", "missing", "loop",
+                 "x" * 5000]:
         with pytest.raises(web.HTTPNotFound):
             strict.resolve(name)
     with pytest.raises(web.HTTPForbidden):
