@@ -19,6 +19,7 @@ from .exceptions import HTTPMethodNotAllowed, HTTPNotFound
 from .static import StaticResource
 
 METH_ANY = "*"
+_ADDERS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # the methods with a router.add_<method>
 _new_dict = dict.__new__
 _VARIABLE = re.compile(r"(\{[_a-zA-Z][^{}]*(?:\{[^{}]*\}[^{}]*)*\})")  # one level of braces inside
 
@@ -33,6 +34,11 @@ class RouteDef:
     kwargs: dict
 
     def register(self, router: "Router") -> list:
+        """As aiohttp: through ``add_<method>`` where there is one, so ``route("GET", ...)``
+        answers HEAD too, as ``add_get`` does."""
+        if self.method in _ADDERS:
+            add = getattr(router, f"add_{self.method.lower()}")
+            return [add(self.path, self.handler, **self.kwargs)]
         return [router.add_route(self.method, self.path, self.handler, **self.kwargs)]
 
 

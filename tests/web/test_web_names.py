@@ -61,6 +61,17 @@ def test_add_routes_takes_a_list_of_definitions(tmp_path):
     assert added[4].show_index
 
 
+def test_a_get_definition_answers_head_unless_told_not_to():
+    """aiohttp registers a definition through add_<method>: route("GET") is add_get."""
+    router = web.Router()
+    router.add_routes([web.route("GET", "/r", handler), web.route("get", "/lower", handler),
+                       web.route("PURGE", "/p", handler), web.route("GET", "/no-head", handler, allow_head=False)])
+    assert router.resolve("HEAD", "/r").handler is handler
+    assert router.resolve("HEAD", "/lower").handler is not handler
+    assert router.resolve("PURGE", "/p").handler is handler
+    assert router.resolve("HEAD", "/no-head").handler is not handler
+
+
 # -- add_static ----------------------------------------------------------------------------------
 
 
