@@ -21,14 +21,19 @@ from .fileresponse import FileResponse
 from .multipart import BodyPartReader, FileField, MultipartReader
 from .request import HttpVersion, Request
 from .response import Response, StreamResponse, json_response
-from .router import MatchInfo, RouteDef, Router, delete, get, head, patch, post, put, route, view
+from .router import MatchInfo, RouteDef, Router, delete, get, head, options, patch, post, put, route, view
+from .routetable import RouteTableDef
+from .runner import run_app
+from .static import StaticDef, StaticResource, static
+from .state import AppKey
 from .websocket import WebSocketReady, WebSocketResponse, WSCloseCode, WSMessage, WSMsgType
 
 __all__ = [
     "Application", "Signal", "middleware", "app_factory", "is_native_app",
     "FileResponse", "BodyPartReader", "FileField", "MultipartReader",
     "HttpVersion", "Request", "Response", "StreamResponse", "json_response",
-    "MatchInfo", "RouteDef", "Router", "delete", "get", "head", "patch", "post", "put", "route", "view",
+    "MatchInfo", "RouteDef", "Router", "delete", "get", "head", "options", "patch", "post", "put", "route", "view",
+    "AppKey", "RouteTableDef", "run_app", "StaticDef", "StaticResource", "static",
     "WebSocketReady", "WebSocketResponse", "WSCloseCode", "WSMessage", "WSMsgType",
     *_exceptions,
 ]

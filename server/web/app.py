@@ -88,8 +88,8 @@ class Application(StateMapping):
     def frozen(self) -> bool:
         return self._frozen
 
-    def add_routes(self, routes) -> None:
-        self.router.add_routes(routes)
+    def add_routes(self, routes) -> list:
+        return self.router.add_routes(routes)
 
     def freeze(self) -> None:
         if self._frozen:

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from .exceptions import HTTPMethodNotAllowed, HTTPNotFound
+from .static import StaticResource
 
 METH_ANY = "*"
+_ADDERS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # the methods with a router.add_<method>
 _new_dict = dict.__new__
 _VARIABLE = re.compile(r"(\{[_a-zA-Z][^{}]*(?:\{[^{}]*\}[^{}]*)*\})")  # one level of braces inside
 
@@ -31,8 +33,13 @@ class RouteDef:
     handler: object
     kwargs: dict
 
-    def register(self, router: "Router") -> None:
-        router.add_route(self.method, self.path, self.handler, **self.kwargs)
+    def register(self, router: "Router") -> list:
+        """As aiohttp: through ``add_<method>`` where there is one, so ``route("GET", ...)``
+        answers HEAD too, as ``add_get`` does."""
+        if self.method in _ADDERS:
+            add = getattr(router, f"add_{self.method.lower()}")
+            return [add(self.path, self.handler, **self.kwargs)]
+        return [router.add_route(self.method, self.path, self.handler, **self.kwargs)]
 
 
 def route(method: str, path: str, handler, **kwargs) -> RouteDef:
@@ -61,6 +68,10 @@ def patch(path, handler, **kwargs):
 
 def delete(path, handler, **kwargs):
     return route("DELETE", path, handler, **kwargs)
+
+
+def options(path, handler, **kwargs):
+    return route("OPTIONS", path, handler, **kwargs)
 
 
 def view(path, handler, **kwargs):
@@ -197,24 +208,40 @@ class Router:
     def add_delete(self, path, handler, **kwargs):
         return self.add_route("DELETE", path, handler, **kwargs)
 
+    def add_options(self, path, handler, **kwargs):
+        return self.add_route("OPTIONS", path, handler, **kwargs)
+
     def add_view(self, path, handler, **kwargs):
         return self.add_route(METH_ANY, path, handler, **kwargs)
 
-    def add_routes(self, routes) -> None:
+    def add_static(self, prefix: str, path, *, name: str | None = None, **kwargs) -> StaticResource:
+        """The files under the directory ``path`` at ``prefix``; see ``static.py``."""
+        if self._frozen:
+            raise RuntimeError("Cannot add routes to a running application")
+        return self._append(StaticResource(prefix, path, name=name, **kwargs))
+
+    def add_routes(self, routes) -> list:
+        """Register route definitions (a ``RouteTableDef``, or ``web.get(...)``, ``web.static(...)``,
+        ...); returns what each one added."""
+        registered = []
         for definition in routes:
-            definition.register(self)
+            registered.extend(definition.register(self))
+        return registered
 
     def _resource(self, path: str, name: str | None) -> Resource:
         existing = self._plain.get(path)
         if existing is None:
-            existing = next((r for r in self._resources if r.path == path and r.pattern is not None), None)
+            existing = next((r for r in self._resources if r.path == path and isinstance(r, Resource)
+                             and r.pattern is not None), None)
         if existing is not None:
             return existing
-        resource = Resource(path, name)
+        return self._append(Resource(path, name))
+
+    def _append(self, resource):
         resource.index = len(self._resources)
         self._resources.append(resource)
         if resource.pattern is None:
-            self._plain[path] = resource
+            self._plain[resource.path] = resource
         elif self._first_pattern > resource.index:
             self._first_pattern = resource.index
         return resource
