@@ -156,6 +156,17 @@ def safe_path(raw_path: str) -> str:
     return "/".join(unquote(s).replace("%", "%25").replace("/", "%2F") for s in segments)
 
 
+def _route_adder(method: str):
+    """``Router.add_<method>(path, handler, **kwargs)``: ``add_route`` for one method."""
+
+    def add(self, path, handler, **kwargs):
+        return self.add_route(method, path, handler, **kwargs)
+
+    add.__name__ = add.__qualname__ = "add_view" if method == METH_ANY else f"add_{method.lower()}"
+    add.__doc__ = f"Route {'every method' if method == METH_ANY else method} of ``path`` to ``handler``."
+    return add
+
+
 class Router:
     def __init__(self):
         self._resources: list[Resource] = []
@@ -193,26 +204,13 @@ class Router:
     def add_get(self, path, handler, *, allow_head: bool = True, **kwargs):
         return self.add_route("GET", path, handler, allow_head=allow_head, **kwargs)
 
-    def add_head(self, path, handler, **kwargs):
-        return self.add_route("HEAD", path, handler, **kwargs)
-
-    def add_post(self, path, handler, **kwargs):
-        return self.add_route("POST", path, handler, **kwargs)
-
-    def add_put(self, path, handler, **kwargs):
-        return self.add_route("PUT", path, handler, **kwargs)
-
-    def add_patch(self, path, handler, **kwargs):
-        return self.add_route("PATCH", path, handler, **kwargs)
-
-    def add_delete(self, path, handler, **kwargs):
-        return self.add_route("DELETE", path, handler, **kwargs)
-
-    def add_options(self, path, handler, **kwargs):
-        return self.add_route("OPTIONS", path, handler, **kwargs)
-
-    def add_view(self, path, handler, **kwargs):
-        return self.add_route(METH_ANY, path, handler, **kwargs)
+    add_head = _route_adder("HEAD")
+    add_post = _route_adder("POST")
+    add_put = _route_adder("PUT")
+    add_patch = _route_adder("PATCH")
+    add_delete = _route_adder("DELETE")
+    add_options = _route_adder("OPTIONS")
+    add_view = _route_adder(METH_ANY)
 
     def add_static(self, prefix: str, path, *, name: str | None = None, **kwargs) -> StaticResource:
         """The files under the directory ``path`` at ``prefix``; see ``static.py``."""

@@ -30,14 +30,8 @@ class RouteTableDef(Sequence):
     def __getitem__(self, index):
         return self._items[index]
 
-    def __iter__(self):
-        return iter(self._items)
-
-    def __len__(self) -> int:
+    def __len__(self) -> int:  # (Sequence makes iteration and ``in`` of these two)
         return len(self._items)
-
-    def __contains__(self, item) -> bool:
-        return item in self._items
 
     def route(self, method: str, path: str, **kwargs):
         """A decorator adding ``handler`` for ``method`` on ``path``; the others are this one."""
