@@ -18,14 +18,21 @@ is never closed: a pool thread finishing late must not write to a reused one.
 Pool threads are SCHED_BATCH on Linux: woken by ``submit``, a thread does not
 preempt the loop thread (it could only wait for the GIL the loop holds); it runs
 when the loop blocks. On one core this saves two context switches per request.
+
+Saturation is visible: while jobs wait for a thread, a warning at most every
+``SATURATION_WARNING_INTERVAL`` seconds gives how many wait and the longest wait
+(as waitress's "Task queue depth" does): ``--threads`` too low for the load.
 """
 
 import collections
 import os
 import queue
 import threading
+import time
 
 _STOP = object()
+SATURATION_CHECK = 1.0  # seconds between looks at the queue of waiting jobs
+SATURATION_WARNING_INTERVAL = 5.0  # seconds at least between two warnings
 _WAKE = (1).to_bytes(8, "little")
 
 
@@ -45,6 +52,10 @@ class ThreadPool:
         self._loop = loop
         self._log = log
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        # When each job still waiting was submitted, oldest first (both ends are single
+        # deque operations, atomic under the GIL: submit appends, a thread pops a job's).
+        self._queued_at: collections.deque = collections.deque()
+        self._warned_at = float("-inf")
         self._calls: collections.deque = collections.deque()
         self._lock = threading.Lock()
         self._wake_pending = False
@@ -56,10 +67,21 @@ class ThreadPool:
         ]
         for thread in self._threads:
             thread.start()
+        self._watch = loop.call_later(SATURATION_CHECK, self._check_saturation)
 
     def submit(self, fn, *args) -> None:
         """Run ``fn(*args)`` on a pool thread (callable from any thread)."""
+        self._queued_at.append(time.monotonic())
         self._jobs.put((fn, args))
+
+    def waiting(self) -> tuple[int, float]:
+        """How many jobs wait for a thread, and the longest wait so far (seconds)."""
+        queued = self._queued_at
+        try:
+            oldest = queued[0]
+        except IndexError:
+            return 0, 0.0
+        return len(queued), time.monotonic() - oldest
 
     def call_in_loop(self, fn, *args) -> None:
         """Run ``fn(*args)`` on the loop thread soon (callable from any thread)."""
@@ -75,6 +97,7 @@ class ThreadPool:
 
     def shutdown(self) -> None:
         """Let the threads finish their current job and stop (does not wait)."""
+        self._watch.cancel()
         for _ in self._threads:
             self._jobs.put((_STOP, ()))
 
@@ -104,11 +127,23 @@ class ThreadPool:
             fn, args = jobs.get()
             if fn is _STOP:
                 return
+            self._queued_at.popleft()
             try:
                 fn(*args)
             except BaseException:
                 if self._log is not None:
                     self._log.exception("Error in a thread pool job")
+
+
+    def _check_saturation(self) -> None:
+        """Loop side, every SATURATION_CHECK seconds: warn while jobs wait for a thread."""
+        self._watch = self._loop.call_later(SATURATION_CHECK, self._check_saturation)
+        depth, longest = self.waiting()
+        now = time.monotonic()
+        if depth and self._log is not None and now - self._warned_at >= SATURATION_WARNING_INTERVAL:
+            self._warned_at = now
+            self._log.warning("All %d app threads are busy: %d requests wait for one, the longest for "
+                              "%.1f s (raise --threads?)", self.size, depth, longest)
 
 
 def _no_wakeup_preemption() -> None:
