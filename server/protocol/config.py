@@ -25,6 +25,10 @@ class ServerConfig:
     # Call log.access(...) once per request: for an access log, and for a logger whose
     # access() sends metrics (gunicorn's statsd logger) with or without one.
     access_log: bool = False
+    # Minimum data rates (rates.py), in bytes/s after rate_grace seconds; 0: not enforced.
+    min_request_rate: float = 240.0  # of a request body: slower gets a 408 and a close
+    min_response_rate: float = 240.0  # of a client reading a response: slower is closed
+    rate_grace: float = 5.0
     hooks: object = None  # accesslog.RequestHooks when gunicorn's pre_request or post_request is set
     sendfile: bool = True  # gunicorn's sendfile: files go by loop.sendfile where the loop has it
     heads: HeadCache = field(init=False)  # the response heads already checked (one per worker)

@@ -33,6 +33,7 @@ from .errors import BadRequest, HttpError
 from .events import Data, RequestHead
 from .parser import DONE, RequestParser
 from .peer import PeerResolution, peer_ip, set_tcp_keepalive
+from .rates import ConnectionRates
 from .response import ResponseChannel
 from .seam import AppConnection
 from .timers import ConnectionTimer
@@ -60,7 +61,8 @@ class NullSink:
 NULL_SINK = NullSink()
 
 
-class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, AppConnection, asyncio.Protocol):
+class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, ConnectionRates, AppConnection,
+                         asyncio.Protocol):
     early_data = b""  # bytes the client sent before it was accepted (see workers/listeners.py)
     # As its own app (``app`` None: a subclass implementing on_request), the
     # AppConnection methods it inherits are its own.
@@ -112,6 +114,7 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, AppC
         self._upgraded = None  # the receiver of an upgraded connection (WebSocket)
         self._input_failed = False  # a request was rejected: the client may still be sending
         self._linger_left = 0  # > 0 while draining unread input before closing
+        self._init_rates(config)
         self.app = app(self) if app is not None else self
 
     # -- asyncio.Protocol -------------------------------------------------
@@ -196,6 +199,7 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, AppC
     def connection_lost(self, exc) -> None:
         """The one teardown path: every timer, waiter and request ends here."""
         self._timer.cancel()
+        self._stop_rates()
         transport, self.transport = self.transport, None
         if transport is None:
             return
@@ -211,10 +215,12 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, AppC
 
     def pause_writing(self) -> None:
         self.writing_paused = True
+        self._watch_response()
         self.app.on_pause_writing()
 
     def resume_writing(self) -> None:
         self.writing_paused = False
+        self._response_rate.stop()
         self._wake_drain(None)
         self.app.on_resume_writing()
         if self._advance_when_drained and self.transport is not None:
@@ -247,6 +253,8 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, AppC
             return
         self._response_started = True
         self._continue_pending = False
+        if self.writing_paused:
+            self._written_while_paused += len(data)
         transport.write(data)
 
     async def drain(self) -> None:
@@ -360,12 +368,15 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, AppC
                     if kind is RequestHead:
                         self._start_request(event)
                     elif kind is Data:
+                        self._body_received += len(event.data)
                         self._sink.feed_data(event.data, event.end_of_chunk)
                     else:
                         self._timer.stop()
                         sink = self._sink
                         if sink is not NULL_SINK:  # (most requests have no body)
                             sink.feed_eof(event.trailers)
+                        if self._body_rate.watching:
+                            self._body_rate.stop()
                 task = self._first_step
                 if task is not None:
                     self._first_step = None
@@ -411,6 +422,8 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, AppC
             self._start_record(head)
         if head.has_body:
             self._timer.start("body", self.config.body_timeout)
+            self._body_received = 0
+            self._body_rate.start()
         # (a head without a body comes with its EndOfMessage, which stops the timer)
         self._continue_pending = head.expect_continue
         forwarded = self._resolve_forwarded(head)

@@ -15,6 +15,11 @@ ASYNCWORKER_SPOOL_THRESHOLD     1048576    body bytes kept in memory before spoo
 ASYNCWORKER_MAX_BODY_SIZE       0          request body cap in bytes, 413 past it (0: none)
 ASYNCWORKER_HEADER_TIMEOUT      10         seconds to receive a whole request head (408)
 ASYNCWORKER_BODY_TIMEOUT        30         idle seconds allowed while receiving a body (408)
+ASYNCWORKER_MIN_REQUEST_RATE    240        bytes/s a request body must average after the grace
+                                           (408 and close below it; 0: not enforced)
+ASYNCWORKER_MIN_RESPONSE_RATE   240        bytes/s a client must read a response at while the
+                                           worker waits on it (closed below it; 0: not enforced)
+ASYNCWORKER_RATE_GRACE          5          seconds before either rate is enforced
 ASYNCWORKER_DEBUG               0          tracebacks in 500 responses
 ASYNCWORKER_SERVER_HEADER       asyncworker  the Server header ("" to send none)
 ASYNCWORKER_ALLOWED_METHODS     (all)      comma-separated methods; others get 405
@@ -49,6 +54,9 @@ class WorkerSettings:
     max_body_size: int = 0
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    min_request_rate: float = 240.0
+    min_response_rate: float = 240.0
+    rate_grace: float = 5.0
     debug: bool = False
     server_header: str = "asyncworker"
     allowed_methods: frozenset | None = None

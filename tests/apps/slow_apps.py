@@ -1,8 +1,11 @@
 """Apps that answer ``/sleep?s=N`` after N seconds (requests kept in flight): ASGI and WSGI."""
 
 import asyncio
+import os
 import time
 from urllib.parse import parse_qs
+
+from server import web
 
 
 async def app(scope, receive, send):
@@ -20,3 +23,56 @@ def wsgi_app(environ, start_response):
     time.sleep(seconds)
     start_response("200 OK", [("Content-Length", "2")])
     return [b"ok"]
+
+
+# -- 16 MiB streamed in 64 KiB pieces; when the server gives up on the client, a marker file
+# named after the kind appears in $MARKS (the app side was cleaned up) -------------------------
+PIECE = b"s" * 65536
+PIECES = 256
+
+
+def _mark(kind: str) -> None:
+    with open(os.path.join(os.environ["MARKS"], f"{kind}-cleaned-up"), "w"):
+        pass
+
+
+def stream_wsgi(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return _pieces()
+
+
+def _pieces():
+    try:
+        for _ in range(PIECES):
+            yield PIECE
+    finally:
+        _mark("wsgi")  # close() of the iterable
+
+
+async def stream_asgi(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    try:
+        for _ in range(PIECES):
+            await send({"type": "http.response.body", "body": PIECE, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    except OSError:
+        _mark("asgi")
+        raise
+
+
+async def _stream_native(request):
+    response = web.StreamResponse()
+    await response.prepare(request)
+    try:
+        for _ in range(PIECES):
+            await response.write(PIECE)
+    except OSError:
+        _mark("native")
+        raise
+    return response
+
+
+stream_native = web.Application()
+stream_native.router.add_get("/", _stream_native)

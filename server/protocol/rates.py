@@ -1,0 +1,118 @@
+"""Minimum data rates, as ASP.NET Core Kestrel has them (``MinRequestBodyDataRate``,
+``MinResponseDataRate``: 240 bytes/s after a 5 s grace).
+
+    request body: from its head to its end          bytes received / seconds
+    response:     while the transport is paused     bytes the client took / seconds
+                  for writing (the client lags)
+    after ``grace`` seconds, an average below ``minimum`` ──► on_too_slow()
+
+An idle timeout alone never ends a client that trickles a byte a second, nor one
+that stops reading a response: these do. Measured by a check every
+``RATE_CHECK`` seconds while a phase lasts (a handle per phase, none between).
+"""
+
+from .errors import RequestTimeout
+
+RATE_CHECK = 1.0  # seconds between looks at the rate
+
+
+class MinimumRate:
+    """Watches one phase's progress (``progress()``: bytes so far, never decreasing)."""
+
+    __slots__ = ("_loop", "_minimum", "_grace", "_progress", "_on_too_slow", "_since", "_base", "_handle")
+
+    def __init__(self, loop, minimum: float, grace: float, progress, on_too_slow):
+        self._loop = loop
+        self._minimum = minimum  # bytes/s; 0 (or less): not watched
+        self._grace = grace
+        self._progress = progress
+        self._on_too_slow = on_too_slow
+        self._since = 0.0
+        self._base = 0
+        self._handle = None
+
+    @property
+    def watching(self) -> bool:
+        return self._handle is not None
+
+    def start(self) -> None:
+        """Watch from now on (again, if a phase before was never stopped)."""
+        if self._minimum <= 0:
+            return
+        self.stop()
+        self._since = self._loop.time()
+        self._base = self._progress()
+        self._handle = self._loop.call_later(RATE_CHECK, self._check)
+
+    def stop(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.cancel()
+
+    def _check(self) -> None:
+        self._handle = None
+        elapsed = self._loop.time() - self._since
+        if elapsed >= self._grace and self._progress() - self._base < self._minimum * elapsed:
+            self._on_too_slow()
+            return
+        self._handle = self._loop.call_later(RATE_CHECK, self._check)
+
+
+class ConnectionRates:
+    """Mixed into ``ServerHttpProtocol``: both minimum rates of a connection."""
+
+    def _init_rates(self, config) -> None:
+        self._body_received = 0  # bytes of the request body delivered so far
+        self._buffered_at_pause = 0  # the transport's buffer when writing paused
+        self._written_while_paused = 0
+        self._body_rate = MinimumRate(self.loop, config.min_request_rate, config.rate_grace,
+                                      self._body_progress, self._body_too_slow)
+        self._response_rate = MinimumRate(self.loop, config.min_response_rate, config.rate_grace,
+                                          self._response_progress, self._response_too_slow)
+
+    def _body_progress(self) -> int:
+        return self._body_received
+
+    def _response_progress(self) -> int:
+        """Bytes the client took since writing paused."""
+        transport = self.transport
+        left = transport.get_write_buffer_size() if transport is not None else 0
+        return self._buffered_at_pause + self._written_while_paused - left
+
+    def _watch_response(self) -> None:
+        """Writing paused: the client lags; how fast does it catch up?"""
+        transport = self.transport
+        self._buffered_at_pause = transport.get_write_buffer_size() if transport is not None else 0
+        self._written_while_paused = 0
+        self._response_rate.start()
+
+    def _stop_rates(self) -> None:
+        self._body_rate.stop()
+        self._response_rate.stop()
+
+    def _body_too_slow(self) -> None:
+        if self._head is None or self.transport is None:
+            return
+        if self.log is not None:
+            self.log.info("Closing %s: request body slower than %g bytes/s", _peer_of(self),
+                          self.config.min_request_rate)
+        too_slow = RequestTimeout(f"Request body slower than {self.config.min_request_rate:g} bytes/s")
+        if self._sink.set_exception(too_slow):
+            self.close()
+        else:
+            self.handle_error(408, too_slow.message, close=True)
+
+    def _response_too_slow(self) -> None:
+        """The client does not read what it asked for: drop what waits for it and close."""
+        transport = self.transport
+        if transport is None:
+            return
+        if self.log is not None:
+            self.log.info("Closing %s: it reads the response slower than %g bytes/s", _peer_of(self),
+                          self.config.min_response_rate)
+        transport.abort()  # (close() would wait for a buffer the client does not read)
+
+
+def _peer_of(protocol) -> str:
+    peername = protocol.peername
+    return str(peername[0]) if isinstance(peername, tuple) else "unix socket"
