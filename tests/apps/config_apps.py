@@ -1,7 +1,8 @@
-"""Apps for the tests of the worker's configuration (gunicorn's ASGI settings, errors at start).
+"""Apps for the tests of the worker's configuration (gunicorn's ASGI settings, errors at boot).
 
 * ``marker_lifespan``: an ASGI app whose lifespan startup writes the file named by
-  ``$MARKER_FILE``; its HTTP side answers the module of the running event loop.
+  ``$MARKER_FILE``; its HTTP side answers the module of the running event loop;
+* ``no_arguments`` and ``one_argument``: callables that fit no app kind.
 """
 
 import asyncio
@@ -21,3 +22,10 @@ async def marker_lifespan(scope, receive, send):
                 "headers": [(b"content-length", b"%d" % len(body))]})
     await send({"type": "http.response.body", "body": body})
 
+
+def no_arguments():
+    return [b"never served"]
+
+
+def one_argument(environ):
+    return [b"never served"]

@@ -6,6 +6,7 @@ import sys
 
 import httpx
 import pytest
+from gunicorn.arbiter import Arbiter
 
 from helpers import APPS_DIR, BOOT_LINE, WORKER, Gunicorn, free_port
 
@@ -84,3 +85,12 @@ def test_a_bad_value_stops_gunicorn_before_any_worker(args, env, message):
     assert result.returncode == 1
     assert messages(result.stderr, "ERROR") == [message]
     assert "Traceback" not in result.stderr and BOOT_LINE not in result.stderr
+
+
+@pytest.mark.parametrize("app, signature", [("no_arguments", "()"), ("one_argument", "(environ)")])
+def test_an_app_no_kind_can_serve_is_refused_at_boot(app, signature):
+    result = run_gunicorn(f"config_apps:{app}")
+    assert result.returncode == Arbiter.WORKER_BOOT_ERROR
+    assert (f"The app {app} fits no app kind, stopping the worker: it takes {signature}, "
+            "not (environ, start_response). A WSGI app takes") in result.stderr
+    assert "Traceback" not in result.stderr and "Reason: Worker failed to boot." in result.stderr
