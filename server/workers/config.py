@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 
 from gunicorn import glogging
+from gunicorn.pidfile import Pidfile
 
 from server.protocol.accesslog import RequestHooks, access_log_enabled
 from server.protocol.limits import (DEFAULT_FIELD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE, UNLIMITED_REQUEST_LINE,
@@ -103,10 +104,22 @@ def check_config(cfg, log, environ=os.environ) -> WorkerConfig:
         config = worker_config(cfg, environ)
     except ConfigError as exc:
         log.error("%s", exc)
+        remove_own_pidfile(cfg)
         sys.exit(CONFIG_ERROR)
     for warning in config.warnings:
         log.warning(warning)
     return config
+
+
+def remove_own_pidfile(cfg) -> None:
+    """The arbiter writes its pidfile before it calls ``check_config``, and removes it
+    only when it halts, which leaving from ``check_config`` skips."""
+    if not cfg.pidfile:
+        return
+    for path in (cfg.pidfile, cfg.pidfile + ".2"):  # ".2": the new master of a binary upgrade
+        pidfile = Pidfile(path)
+        pidfile.pid = os.getpid()
+        pidfile.unlink()  # only a file that holds this process's pid
 
 
 def startup_summary(config: WorkerConfig, kind: str, loop: str) -> str:

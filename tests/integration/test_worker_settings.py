@@ -87,6 +87,12 @@ def test_a_bad_value_stops_gunicorn_before_any_worker(args, env, message):
     assert "Traceback" not in result.stderr and BOOT_LINE not in result.stderr
 
 
+def test_a_bad_value_leaves_no_pidfile(tmp_path):
+    pidfile = tmp_path / "gunicorn.pid"
+    result = run_gunicorn(APP, "--pid", str(pidfile), env={"ASYNCWORKER_DEBUG": "maybe"})
+    assert result.returncode == 1 and not pidfile.exists()
+
+
 @pytest.mark.parametrize("app, signature", [("no_arguments", "()"), ("one_argument", "(environ)")])
 def test_an_app_no_kind_can_serve_is_refused_at_boot(app, signature):
     result = run_gunicorn(f"config_apps:{app}")
