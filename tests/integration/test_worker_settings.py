@@ -1,6 +1,7 @@
 """gunicorn's ASGI settings, warnings and configuration errors, on a real gunicorn."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -91,6 +92,20 @@ def test_a_bad_value_leaves_no_pidfile(tmp_path):
     pidfile = tmp_path / "gunicorn.pid"
     result = run_gunicorn(APP, "--pid", str(pidfile), env={"ASYNCWORKER_DEBUG": "maybe"})
     assert result.returncode == 1 and not pidfile.exists()
+
+
+def test_a_bad_value_brought_by_a_reload_stops_the_worker_with_one_line(tmp_path):
+    """HUP reloads the configuration without the master's check: the worker checks it."""
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text("raw_env = []\n")
+    with Gunicorn(APP, "-c", str(conf), env={"MARKER_FILE": str(tmp_path / "started")}) as server:
+        conf.write_text("raw_env = ['ASYNCWORKER_LOOP=uvlop']\n")
+        server.signal(signal.SIGHUP)
+        assert server.proc.wait(30) == Arbiter.WORKER_BOOT_ERROR
+        log = server.log_text()
+    assert messages(log, "ERROR")[0] == (
+        "Invalid value for ASYNCWORKER_LOOP: 'uvlop' (expected one of auto, uvloop, asyncio)")
+    assert "Traceback" not in log
 
 
 @pytest.mark.parametrize("app, signature", [("no_arguments", "()"), ("one_argument", "(environ)")])
