@@ -9,12 +9,15 @@ same ``ServerHttpProtocol`` core:
 - ``wsgi``: anything else callable (PEP 3333).
 
 ``ASYNCWORKER_APP_KIND`` forces a kind where detection would guess wrong.
+An app to be served as WSGI whose signature cannot take ``(environ,
+start_response)`` (a function of no argument, or of one) is refused at boot.
 
 Each builder (``wsgi_serving``, ``asgi_serving``, ``native_serving``) takes its
 values from the worker's ``WorkerConfig`` and hands plain values to its app
 layer, which knows nothing of gunicorn.
 """
 
+import inspect
 from dataclasses import dataclass
 
 from gunicorn.arbiter import Arbiter
@@ -45,8 +48,17 @@ class AppServing:
     close: object = None  # () -> None, last
 
 
+def boot_error(log, message: str, *args) -> None:
+    """Stop the worker with gunicorn's ``WORKER_BOOT_ERROR`` status, so the arbiter
+    halts rather than respawning it again and again."""
+    log.error(message, *args)
+    raise SystemExit(Arbiter.WORKER_BOOT_ERROR)
+
+
 async def serving_for(worker, app, kind: str = "auto") -> AppServing:
     kind = app_kind(app) if kind == "auto" else kind
+    if kind == "wsgi":
+        refuse_unfit_wsgi(worker.log, app)
     if kind == "native":
         return await native_serving(worker, app)
     if kind == "asgi":
@@ -73,6 +85,31 @@ def app_kind(app) -> str:
         if is_asgi_app(app):
             return "asgi"
     return "wsgi"
+
+
+def wsgi_signature_problem(app) -> str | None:
+    """Why ``app`` cannot be called as ``app(environ, start_response)``; None when it
+    can, or when its signature cannot be read (it might)."""
+    try:
+        signature = inspect.signature(app)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        return f"it takes {signature}, not (environ, start_response)"
+    return None
+
+
+def refuse_unfit_wsgi(log, app) -> None:
+    """Refuse at boot, not at the first request, an app no kind can serve."""
+    problem = wsgi_signature_problem(app)
+    if problem is not None:
+        name = getattr(app, "__qualname__", type(app).__qualname__)
+        boot_error(log, "The app %s fits no app kind, stopping the worker: %s. A WSGI app takes "
+                   "(environ, start_response), an ASGI app (scope, receive, send), a native app factory "
+                   "no argument and is marked @app_factory or annotated '-> Application'; "
+                   "ASYNCWORKER_APP_KIND forces a kind", name, problem)
 
 
 def wsgi_serving(worker, app) -> AppServing:
@@ -107,7 +144,7 @@ def asgi_serving(worker, app) -> AppServing:
     """An ASGI app on the loop, with its lifespan around serving.
 
     A failed lifespan startup exits the worker with gunicorn's ``WORKER_BOOT_ERROR``
-    status, so the arbiter halts rather than respawning it again and again.
+    status (``boot_error``).
     """
     from server.asgi.lifespan import LifespanFailure
     from server.asgi.protocol import ASGIServerHttpProtocol
@@ -122,8 +159,7 @@ def asgi_serving(worker, app) -> AppServing:
         try:
             await lifespan.startup()
         except LifespanFailure as exc:
-            worker.log.error("ASGI lifespan startup failed, stopping the worker: %s", exc)
-            raise SystemExit(Arbiter.WORKER_BOOT_ERROR) from None
+            boot_error(worker.log, "ASGI lifespan startup failed, stopping the worker: %s", exc)
 
     async def shutdown() -> None:
         await lifespan.shutdown(timeout=config.graceful_timeout)

@@ -20,10 +20,11 @@ import os
 import signal
 import sys
 
+from gunicorn.arbiter import Arbiter
 from gunicorn.workers import base
 
 from .apps import serving_for
-from .config import WorkerConfig, worker_config
+from .config import ConfigError, WorkerConfig, check_config, startup_summary, worker_config
 from .errorlog import route_loop_errors
 from .listeners import Listeners
 from .tls import ssl_context
@@ -43,6 +44,10 @@ def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+def loop_name(loop) -> str:
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+
+
 class AsyncWorker(base.Worker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -55,8 +60,18 @@ class AsyncWorker(base.Worker):
 
     # -- gunicorn Worker API ------------------------------------------------
 
+    @classmethod
+    def check_config(cls, cfg, log) -> None:
+        """Called by gunicorn's master at start, before it forks: a bad ASYNCWORKER_*
+        value stops gunicorn there, and the warnings are logged once."""
+        check_config(cfg, log)
+
     def init_process(self) -> None:
-        self.config = worker_config(self.cfg, os.environ)
+        try:  # checked in the master at start; a reload (HUP) may bring a bad value
+            self.config = worker_config(self.cfg, os.environ)
+        except ConfigError as exc:
+            self.log.error("%s", exc)
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
         self.loop = new_event_loop(self.config.settings.loop)
         asyncio.set_event_loop(self.loop)
         route_loop_errors(self.loop, self.log)
@@ -84,9 +99,8 @@ class AsyncWorker(base.Worker):
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
         config = self.config
-        for warning in config.unsupported:
-            self.log.warning(warning)
         serving = await serving_for(self, self.wsgi, config.settings.app_kind)
+        self.log.info(startup_summary(config, serving.kind, loop_name(self.loop)))
         heartbeat = self.loop.create_task(self._heartbeat())
         try:
             await serving.startup()

@@ -14,9 +14,11 @@ take it as their argument.
 
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass
 
 from gunicorn import glogging
+from gunicorn.pidfile import Pidfile
 
 from server.protocol.accesslog import RequestHooks, access_log_enabled
 from server.protocol.limits import (DEFAULT_FIELD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE, UNLIMITED_REQUEST_LINE,
@@ -25,7 +27,7 @@ from server.protocol.forwarded import PROXY_HEADERS_CHOICES, AllowList, ProxyPol
 from server.protocol.proxyprotocol import PROXY_HEADER_MODES
 from server.protocol.server import ServerConfig
 
-from .settings import WorkerSettings
+from .settings import ConfigError, WorkerSettings, unknown_variables
 
 WS_MAX_MESSAGE_SIZE = 16 * 1024 * 1024  # when gunicorn has no websocket_max_message_size (or it is 0)
 
@@ -51,16 +53,22 @@ class WorkerConfig:
     worker_connections: int  # at least 1
     backlog: int
     unsupported: tuple  # warnings for gunicorn settings this worker does not offer
+    unknown_variables: tuple = ()  # warnings for ASYNCWORKER_* names this worker has no setting for
+
+    @property
+    def warnings(self) -> tuple:
+        return self.unknown_variables + self.unsupported
 
 
 def worker_config(cfg, environ=os.environ) -> WorkerConfig:
     """Read gunicorn's ``cfg``, and ``environ`` with gunicorn's ``--env``/``raw_env`` applied.
 
     gunicorn sets those variables itself only after the worker has chosen its event
-    loop, so they are merged here first. Raises ValueError for a bad ASYNCWORKER_* value.
+    loop, so they are merged here first. Raises ConfigError for a bad ASYNCWORKER_* value.
     """
     environ = {**environ, **(cfg.env or {})}
-    settings = WorkerSettings.from_env(environ)
+    settings = WorkerSettings.from_env(environ, loop=getattr(cfg, "asgi_loop", "auto"),
+                                       lifespan=getattr(cfg, "asgi_lifespan", "auto"))
     return WorkerConfig(
         settings=settings,
         limits=limits_from_gunicorn(cfg, body=settings.max_body_size),
@@ -79,7 +87,49 @@ def worker_config(cfg, environ=os.environ) -> WorkerConfig:
         worker_connections=max(1, cfg.worker_connections),
         backlog=cfg.backlog,
         unsupported=tuple(unsupported_settings(cfg)),
+        unknown_variables=tuple(unknown_variables(environ)),
     )
+
+
+CONFIG_ERROR = 1  # the exit status of gunicorn's master for a bad ASYNCWORKER_* value
+
+
+def check_config(cfg, log, environ=os.environ) -> WorkerConfig:
+    """Read the configuration in gunicorn's master, before any worker forks.
+
+    A bad value stops gunicorn with one line naming the variable and what it takes
+    (not a traceback per worker); the warnings are logged once.
+    """
+    try:
+        config = worker_config(cfg, environ)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        remove_own_pidfile(cfg)
+        sys.exit(CONFIG_ERROR)
+    for warning in config.warnings:
+        log.warning(warning)
+    return config
+
+
+def remove_own_pidfile(cfg) -> None:
+    """The arbiter writes its pidfile before it calls ``check_config``, and removes it
+    only when it halts, which leaving from ``check_config`` skips."""
+    if not cfg.pidfile:
+        return
+    for path in (cfg.pidfile, cfg.pidfile + ".2"):  # ".2": the new master of a binary upgrade
+        pidfile = Pidfile(path)
+        pidfile.pid = os.getpid()
+        pidfile.unlink()  # only a file that holds this process's pid
+
+
+def startup_summary(config: WorkerConfig, kind: str, loop: str) -> str:
+    """The one line a worker logs once it knows its app's kind and its loop."""
+    settings = config.settings
+    body = settings.max_body_size or "unlimited"
+    return (f"Worker settings: app kind {kind}, loop {loop}, threads {config.threads}, "
+            f"header timeout {settings.header_timeout:g} s, body timeout {settings.body_timeout:g} s, "
+            f"max body size {body}, keepalive {config.keepalive:g} s, "
+            f"worker_connections {config.worker_connections}")
 
 
 def server_config(config: WorkerConfig, log, worker=None) -> ServerConfig:
@@ -181,11 +231,34 @@ LENIENT_SETTINGS = {
 }
 
 
+# gunicorn settings this worker has nothing for yet: a warning when set away from their default.
+NOT_YET_SETTINGS = {
+    "http2_": "this worker speaks HTTP/1.1 only",
+    "asgi_disconnect_grace_period": "an ASGI app is never cancelled when its client goes away: "
+                                    "it gets http.disconnect, and send() raises, until it returns",
+}
+
+
 def unsupported_settings(cfg) -> list[str]:
-    """Warnings for gunicorn settings set to a leniency this worker does not offer."""
+    """Warnings for gunicorn settings set to a leniency or a feature this worker does not offer."""
     warnings = [f"{name} is not supported by this worker: {why}"
                 for name, why in LENIENT_SETTINGS.items() if getattr(cfg, name, False)]
     if getattr(cfg, "header_map", "drop") == "dangerous":
         warnings.append("header_map = dangerous is not supported by this worker: "
                         "header names with '_' are dropped (as with 'drop')")
+    if "h2" in (getattr(cfg, "http_protocols", None) or ()):
+        warnings.append("http_protocols = h2 is not supported by this worker: "
+                        "this worker speaks HTTP/1.1 only")
+    warnings += [f"{name} is not supported by this worker: {why}" for name, why in _changed_not_yet(cfg)]
     return warnings
+
+
+def _changed_not_yet(cfg):
+    """(name, why) of the NOT_YET_SETTINGS that ``cfg`` sets away from gunicorn's default."""
+    for name in sorted(cfg.settings):
+        prefix = next((p for p in NOT_YET_SETTINGS if name.startswith(p)), None)
+        if prefix is None:
+            continue
+        setting = cfg.settings[name]
+        if setting.get() != setting.validator(setting.default):
+            yield name, NOT_YET_SETTINGS[prefix]

@@ -24,10 +24,12 @@ ASYNCWORKER_DEBUG               0          tracebacks in 500 responses
 ASYNCWORKER_SERVER_HEADER       asyncworker  the Server header ("" to send none)
 ASYNCWORKER_ALLOWED_METHODS     (all)      comma-separated methods; others get 405
 ASYNCWORKER_LOOP                auto       auto (uvloop if installed), uvloop or asyncio
+                                           (default: gunicorn's asgi_loop)
 ASYNCWORKER_TCP_KEEPALIVE       1          SO_KEEPALIVE on client connections
 ASYNCWORKER_APP_KIND            auto       auto, wsgi, asgi or native: how to serve the app
 ASYNCWORKER_LIFESPAN            auto       ASGI lifespan: auto (used if the app supports it),
                                            on (required: a failed startup stops gunicorn) or off
+                                           (default: gunicorn's asgi_lifespan)
 ASYNCWORKER_PROXY_HEADERS       x-forwarded  which headers of a peer in gunicorn's
                                            forwarded_allow_ips give the client address
                                            and host: x-forwarded (X-Forwarded-For/-Host/
@@ -35,8 +37,11 @@ ASYNCWORKER_PROXY_HEADERS       x-forwarded  which headers of a peer in gunicorn
 ==============================  =========  ===========================================
 
 ``config.worker_config`` reads these together with gunicorn's settings.
+``ASYNCWORKER_LOOP`` and ``ASYNCWORKER_LIFESPAN``, when set, win over gunicorn's
+``asgi_loop`` and ``asgi_lifespan``, which otherwise give their defaults.
 """
 
+import difflib
 import os
 from dataclasses import dataclass
 
@@ -45,6 +50,10 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _CHOICES = {"loop": ("auto", "uvloop", "asyncio"), "app_kind": ("auto", "wsgi", "asgi", "native"),
             "proxy_headers": ("x-forwarded", "forwarded", "off"), "lifespan": ("auto", "on", "off")}
+
+
+class ConfigError(ValueError):
+    """A bad ASYNCWORKER_* value: the message names the variable and what it takes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +76,10 @@ class WorkerSettings:
     proxy_headers: str = "x-forwarded"
 
     @classmethod
-    def from_env(cls, environ=os.environ) -> "WorkerSettings":
-        values = {}
+    def from_env(cls, environ=os.environ, **defaults) -> "WorkerSettings":
+        """The settings ``environ`` sets; ``defaults`` (gunicorn's ``asgi_loop``...)
+        replace the class's defaults, and a variable that is set wins over them."""
+        values = dict(defaults)
         for name, spec in cls.__dataclass_fields__.items():
             raw = environ.get(PREFIX + name.upper())
             if raw is not None:
@@ -103,5 +114,34 @@ def _convert(name: str, raw: str, default):
             raise ValueError(raw)
         return value
     except ValueError:
-        raise ValueError(f"Invalid value for {PREFIX}{name.upper()}: {raw!r}") from None
+        raise ConfigError(f"Invalid value for {PREFIX}{name.upper()}: {raw!r} "
+                          f"(expected {_expected(name, default)})") from None
+
+
+def _expected(name: str, default) -> str:
+    """What a variable takes, in words, for its error message."""
+    if name in _CHOICES:
+        return "one of " + ", ".join(_CHOICES[name])
+    if isinstance(default, bool):
+        return "1 or 0 (or true/false, yes/no, on/off)"
+    if isinstance(default, int):
+        return "a whole number >= 0"
+    return "a number of seconds >= 0"
+
+
+def known_variables() -> list[str]:
+    return [PREFIX + name.upper() for name in WorkerSettings.__dataclass_fields__]
+
+
+def unknown_variables(environ=os.environ) -> list[str]:
+    """Warnings for ASYNCWORKER_* variables this worker has no setting for (a typo
+    would otherwise be ignored without a word), each with the closest known name."""
+    known = known_variables()
+    warnings = []
+    for name in sorted(n for n in environ if n.startswith(PREFIX) and n not in known):
+        # compared without the prefix, which every name shares
+        close = difflib.get_close_matches(name.removeprefix(PREFIX), [k.removeprefix(PREFIX) for k in known], n=1)
+        hint = f"did you mean {PREFIX}{close[0]}?" if close else "known ones: " + ", ".join(known)
+        warnings.append(f"{name} is not a setting of this worker, ignored: {hint}")
+    return warnings
 

@@ -4,10 +4,11 @@ import dataclasses
 
 import pytest
 from gunicorn.config import Config
+from gunicorn.glogging import Logger
 
 from server.protocol.limits import MAX_HEADERS, Limits
-from server.workers.config import (WS_MAX_MESSAGE_SIZE, proxy_policy_from_gunicorn, request_hooks_from_gunicorn,
-                                   server_config, worker_config)
+from server.workers.config import (CONFIG_ERROR, WS_MAX_MESSAGE_SIZE, check_config, proxy_policy_from_gunicorn,
+                                   request_hooks_from_gunicorn, server_config, startup_summary, worker_config)
 from server.workers.settings import WorkerSettings
 
 
@@ -107,3 +108,62 @@ def test_the_request_hooks_of_the_server_config_get_the_worker():
     worker = object()
     hooks = server_config(config, object(), worker).hooks
     assert (hooks.pre_request, hooks.post_request, hooks.worker) == (pre_request, None, worker)
+
+
+def test_gunicorn_asgi_loop_and_lifespan_choose_the_loop_and_the_lifespan():
+    config = worker_config(gunicorn_config(asgi_loop="asyncio", asgi_lifespan="off"), {})
+    assert (config.settings.loop, config.settings.lifespan) == ("asyncio", "off")
+
+
+def test_the_variables_win_over_gunicorn_asgi_settings():
+    cfg = gunicorn_config(asgi_loop="asyncio", asgi_lifespan="off",
+                          raw_env=["ASYNCWORKER_LIFESPAN=on"])
+    config = worker_config(cfg, {"ASYNCWORKER_LOOP": "uvloop"})
+    assert (config.settings.loop, config.settings.lifespan) == ("uvloop", "on")
+
+
+def test_gunicorn_settings_this_worker_has_nothing_for_are_reported():
+    cfg = gunicorn_config(http_protocols="h2,h1", http2_max_frame_size=32768, asgi_disconnect_grace_period=5)
+    assert worker_config(cfg, {}).unsupported == (
+        "http_protocols = h2 is not supported by this worker: this worker speaks HTTP/1.1 only",
+        "asgi_disconnect_grace_period is not supported by this worker: an ASGI app is never cancelled "
+        "when its client goes away: it gets http.disconnect, and send() raises, until it returns",
+        "http2_max_frame_size is not supported by this worker: this worker speaks HTTP/1.1 only")
+
+
+def test_warnings_name_unknown_variables_then_unsupported_settings():
+    cfg = gunicorn_config(permit_obsolete_folding=True, raw_env=["ASYNCWORKER_LOPP=asyncio"])
+    assert worker_config(cfg, {}).warnings == (
+        "ASYNCWORKER_LOPP is not a setting of this worker, ignored: did you mean ASYNCWORKER_LOOP?",
+        "permit_obsolete_folding is not supported by this worker: obs-fold lines still get a 400")
+
+
+def test_the_startup_summary_names_the_kind_the_loop_and_the_limits():
+    config = worker_config(gunicorn_config(threads=8, keepalive=75, worker_connections=50),
+                           {"ASYNCWORKER_MAX_BODY_SIZE": "1024", "ASYNCWORKER_HEADER_TIMEOUT": "2.5"})
+    assert startup_summary(config, "wsgi", "uvloop") == (
+        "Worker settings: app kind wsgi, loop uvloop, threads 8, header timeout 2.5 s, body timeout 30 s, "
+        "max body size 1024, keepalive 75 s, worker_connections 50")
+    assert "max body size unlimited" in startup_summary(worker_config(Config(), {}), "asgi", "asyncio")
+
+
+def logged(capfd) -> list[str]:
+    """The lines gunicorn's logger wrote to stderr, without their date and pid."""
+    return [line.split("] ", 2)[2] for line in capfd.readouterr().err.splitlines()]
+
+
+def test_check_config_stops_on_a_bad_value_with_one_line(capfd):
+    cfg = gunicorn_config(raw_env=["ASYNCWORKER_LOOP=uvlop"])
+    with pytest.raises(SystemExit) as exit_:
+        check_config(cfg, Logger(cfg), {})
+    assert exit_.value.code == CONFIG_ERROR != 0
+    assert logged(capfd) == ["[ERROR] Invalid value for ASYNCWORKER_LOOP: 'uvlop' "
+                             "(expected one of auto, uvloop, asyncio)"]
+
+
+def test_check_config_logs_the_warnings_once(capfd):
+    cfg = Config()
+    config = check_config(cfg, Logger(cfg), {"ASYNCWORKER_DEBGU": "1"})
+    assert config.settings == WorkerSettings()
+    assert logged(capfd) == ["[WARNING] ASYNCWORKER_DEBGU is not a setting of this worker, ignored: "
+                             "did you mean ASYNCWORKER_DEBUG?"]
