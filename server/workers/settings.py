@@ -126,6 +126,8 @@ def _expected(name: str, default) -> str:
         return "1 or 0 (or true/false, yes/no, on/off)"
     if isinstance(default, int):
         return "a whole number >= 0"
+    if name.endswith("_rate"):
+        return "a number of bytes per second >= 0"
     return "a number of seconds >= 0"
 
 

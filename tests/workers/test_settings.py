@@ -69,3 +69,9 @@ def test_an_unknown_variable_far_from_any_lists_the_known_ones():
     [warning] = unknown_variables({"ASYNCWORKER_XYZ": "1"})
     assert warning.startswith("ASYNCWORKER_XYZ is not a setting of this worker, ignored: known ones: ")
     assert all(name in warning for name in known_variables())
+
+
+def test_a_bad_minimum_rate_says_it_takes_bytes_per_second():
+    with pytest.raises(ConfigError, match=r"ASYNCWORKER_MIN_REQUEST_RATE: 'fast' \(expected a number of bytes per second >= 0\)"):
+        WorkerSettings.from_env({"ASYNCWORKER_MIN_REQUEST_RATE": "fast"})
+    assert WorkerSettings.from_env({"ASYNCWORKER_MIN_RESPONSE_RATE": "0"}).min_response_rate == 0.0
