@@ -44,6 +44,13 @@ class ConnectionEnding:
             grace = NEXT_REQUEST_GRACE if self._received_any else FIRST_REQUEST_GRACE
             self._timer.start("keepalive", min(grace, self.config.head_timeout))
 
+    def release(self) -> None:
+        """Make room for another client (the worker is at ``worker_connections``): an idle
+        keep-alive connection closes now, a busy one after its current response."""
+        self.keep_alive_allowed = False
+        if self.idle_since is not None and self._head is None and self._upgraded is None:
+            self.close()
+
     def close(self) -> None:
         """Close after the write buffer is flushed (``connection_lost`` follows).
 

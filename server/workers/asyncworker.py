@@ -16,6 +16,7 @@ close idle connections, let busy ones finish their current response (sent with
 """
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -30,6 +31,7 @@ from .listeners import Listeners
 from .tls import ssl_context
 
 HEARTBEAT_INTERVAL = 1.0
+ROOM_BATCH = 32  # connections released at once when clients wait at worker_connections
 
 
 def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
@@ -106,7 +108,9 @@ class AsyncWorker(base.Worker):
             await serving.startup()
             self.listeners = Listeners(self.loop, self.sockets, serving.protocol_factory, config.backlog,
                                        ssl=ssl_context(self.cfg), ssl_handshake_timeout=config.settings.header_timeout,
-                                       log=self.log, read_early=True)
+                                       log=self.log, read_early=True,
+                                       capacity=(self.connections.__len__, self.worker_connections),
+                                       on_full=self._make_room)
             await self.listeners.start()
             await self._stopping.wait()
             if not self._quick_exit:
@@ -150,8 +154,15 @@ class AsyncWorker(base.Worker):
         self.connections.add(conn)
         if not self.alive:
             conn.closing()
-        elif len(self.connections) >= self.worker_connections:
-            self.listeners.pause()
+
+    def _make_room(self) -> None:
+        """A client waits while the worker is full (worker_connections): idle keep-alive
+        connections close, oldest first, as nginx reuses idle connections; when none is
+        idle, busy ones end after their current response, so the queue moves in order."""
+        idle = sorted((c for c in self.connections if c.idle_since is not None), key=lambda c: c.idle_since)
+        busy = (c for c in self.connections if c.keep_alive_allowed)  # (not released before)
+        for conn in idle[:ROOM_BATCH] or list(itertools.islice(busy, ROOM_BATCH)):
+            conn.release()
 
     def connection_closed(self, conn) -> None:
         self.connections.discard(conn)

@@ -40,8 +40,13 @@ _RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 class Listeners:
     def __init__(self, loop, gunicorn_sockets, protocol_factory, backlog: int, *, ssl=None,
-                 ssl_handshake_timeout: float | None = None, log=None, read_early: bool = False):
+                 ssl_handshake_timeout: float | None = None, log=None, read_early: bool = False,
+                 capacity=None, on_full=None):
+        """``capacity``: ``(open_connections, limit)``, a callable and a number: at the limit
+        accepting pauses (``on_full()`` is called when a client then waits)."""
         self._loop = loop
+        self._capacity = capacity
+        self._on_full = on_full
         # Protocols with ``early_data`` take the bytes a client sent before it was accepted.
         self._read_early = read_early and ssl is None
         self._log = log  # failed connection set-ups (TLS handshakes) are logged at debug level
@@ -54,6 +59,7 @@ class Listeners:
         self._retry: asyncio.TimerHandle | None = None
         self._looked_at = 0.0  # loop time of the last accept attempt
         self._setting_up: set = set()  # set-up coroutines of connections not made yet
+        self._waiting_watched = False  # paused, but told when a client waits (notify_waiting)
 
     async def start(self) -> None:
         self._state = "serving"
@@ -65,9 +71,28 @@ class Listeners:
         self._state = "paused"
         self._unwatch()
 
+    def notify_waiting(self, callback) -> None:
+        """While paused: call ``callback()`` once, when a client waits in the accept queue."""
+        if self._state != "paused" or self._waiting_watched:
+            return
+        self._waiting_watched = True
+        for sock in self._sockets:
+            self._loop.add_reader(sock.fileno(), self._client_waits, callback)
+
+    def _client_waits(self, callback) -> None:
+        self._stop_waiting_watch()
+        callback()
+
+    def _stop_waiting_watch(self) -> None:
+        if self._waiting_watched:
+            self._waiting_watched = False
+            for sock in self._sockets:
+                self._loop.remove_reader(sock.fileno())
+
     def resume(self) -> None:
         if self._state != "paused":
             return
+        self._stop_waiting_watch()
         self._state = "serving"
         if self._retry is None:
             self._watch()
@@ -84,9 +109,11 @@ class Listeners:
         """
         if self._state == "closed":
             return
+        self._stop_waiting_watch()
         self._unwatch()
         if self._state != "stopped":
             self._state = "serving"  # (what _accept takes from)
+            self._capacity = None  # (they connected before the stop: all are taken)
             for sock in self._sockets:
                 self._accept(sock)
         self._state = "closed"
@@ -126,6 +153,9 @@ class Listeners:
         for _ in range(self._batch):
             if self._state != "serving":
                 return
+            if self._at_capacity():
+                self._full()
+                return
             try:
                 conn, _ = sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -142,6 +172,16 @@ class Listeners:
                 return
             conn.setblocking(False)
             self._set_up(conn)
+
+    def _at_capacity(self) -> bool:
+        capacity = self._capacity
+        # (connections being set up are not open yet, but they count)
+        return capacity is not None and capacity[0]() + len(self._setting_up) >= capacity[1]
+
+    def _full(self) -> None:
+        self.pause()
+        if self._on_full is not None:
+            self.notify_waiting(self._on_full)
 
     def _retry_accepting(self) -> None:
         self._retry = None
