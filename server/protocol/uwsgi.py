@@ -129,6 +129,7 @@ def head_from_vars(cgi: dict, fields: list, limits: Limits):
     path, query = _split_target(method, target)
     head = build_head(method, target, path, query, version, headers, raw)
     head.upgrade = False  # nothing can switch protocols through a uwsgi front end
+    head.expect_continue = False  # the front end answered it: a 100 here would be taken for the response
     return head
 
 

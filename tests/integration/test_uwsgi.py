@@ -67,6 +67,18 @@ def with_vars(**changed) -> list:
     return [(k, changed.pop(k, v)) for k, v in NGINX_VARS] + list(changed.items())
 
 
+def test_a_body_of_unknown_size_ends_with_the_connection_never_chunked(tmp_path):
+    uri = f"/produce?n=2&mark={tmp_path / 'mark'}"
+    with Gunicorn("response_apps:app", "--protocol", "uwsgi") as srv:
+        data, closed = uwsgi_request(srv.port, uwsgi_packet(with_vars(REQUEST_URI=uri, PATH_INFO="/produce")))
+    assert closed
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Transfer-Encoding" not in head and b"Content-Length" not in head
+    assert b"Connection: close" in head
+    assert body == b"z" * (2 * 1024 * 1024)
+
+
 def test_a_malformed_packet_gets_an_error_and_the_connection_closes(server):
     data, closed = uwsgi_request(server.port, uwsgi_packet(NGINX_VARS, modifier1=5))
     assert closed

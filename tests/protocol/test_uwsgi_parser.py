@@ -93,6 +93,13 @@ def test_content_length_and_type_vars_are_the_body_and_its_type():
     assert b"".join(e.data for e in events[1:-1]) == b"hello" and type(events[-1]) is EndOfMessage
 
 
+def test_no_interim_response_and_no_upgrade_through_a_front_end():
+    head = head_of(replaced(REQUEST_METHOD="POST", CONTENT_LENGTH="3", HTTP_EXPECT="100-continue",
+                            HTTP_CONNECTION="Upgrade", HTTP_UPGRADE="websocket"))
+    assert (head.expect_continue, head.upgrade) == (False, False)
+    assert head.headers["Expect"] == "100-continue"  # the app still sees what the client sent
+
+
 def test_empty_content_vars_mean_no_body():
     events = events_of(packet(replaced(CONTENT_LENGTH="", CONTENT_TYPE="")))
     assert events[0].has_body is False and "Content-Type" not in events[0].headers
