@@ -64,6 +64,7 @@ NULL_SINK = NullSink()
 class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, ConnectionRates, AppConnection,
                          asyncio.Protocol):
     early_data = b""  # bytes the client sent before it was accepted (see workers/listeners.py)
+    parser_class = RequestParser  # what reads requests off the bytes: ``parser_class(limits)``
     # As its own app (``app`` None: a subclass implementing on_request), the
     # AppConnection methods it inherits are its own.
 
@@ -77,7 +78,7 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, Conn
         self._owner = owner  # connection_opened(p), connection_closed(p), request_done()
         self.transport = None
         self._init_peer()
-        self._parser = RequestParser(config.limits)
+        self._parser = self.parser_class(config.limits)
         self._timer = ConnectionTimer(self.loop, self._on_timeout)
         self._sink = NULL_SINK
         self._head: RequestHead | None = None  # the request being answered

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from gunicorn.arbiter import Arbiter
 
+from server.protocol.uwsgi_connection import uwsgi_protocol
 from server.wsgi.environ import base_environ
 from server.wsgi.filewrapper import FileWrapper
 from server.wsgi.pool import ThreadPool
@@ -112,6 +113,13 @@ def refuse_unfit_wsgi(log, app) -> None:
                    "ASYNCWORKER_APP_KIND forces a kind", name, problem)
 
 
+def connection_class(cls: type, config) -> type:
+    """``cls``, or the same connection reading uwsgi packets when gunicorn's protocol is uwsgi."""
+    if config.uwsgi_allow_ips is None:
+        return cls
+    return uwsgi_protocol(cls, config.uwsgi_allow_ips)
+
+
 def wsgi_serving(worker, app) -> AppServing:
     """A PEP 3333 app, called in a pool of gunicorn's ``threads`` threads."""
     config = worker.config
@@ -134,8 +142,10 @@ def wsgi_serving(worker, app) -> AppServing:
         tmp_dir=config.tmp_upload_dir,
     )
 
+    protocol = connection_class(WSGIServerHttpProtocol, config)
+
     def factory():
-        return WSGIServerHttpProtocol(wsgi, connection, loop=worker.loop, owner=worker)
+        return protocol(wsgi, connection, loop=worker.loop, owner=worker)
 
     return AppServing("wsgi", factory, close=pool.shutdown)
 
@@ -164,8 +174,10 @@ def asgi_serving(worker, app) -> AppServing:
     async def shutdown() -> None:
         await lifespan.shutdown(timeout=config.graceful_timeout)
 
+    protocol = connection_class(ASGIServerHttpProtocol, config)
+
     def factory():
-        return ASGIServerHttpProtocol(asgi, connection, loop=worker.loop, owner=worker)
+        return protocol(asgi, connection, loop=worker.loop, owner=worker)
 
     return AppServing("asgi", factory, startup=startup, shutdown=shutdown)
 
@@ -180,9 +192,10 @@ async def native_serving(worker, app) -> AppServing:
     connection = serving.debug_config(app, server_config(config, worker.log, worker))
     context = WebContext(app=app, log=worker.log, tmp_dir=config.tmp_upload_dir)
     loop = worker.loop
+    protocol = connection_class(WebServerHttpProtocol, config)
 
     def factory():
-        return WebServerHttpProtocol(context, connection, loop=loop, owner=worker)
+        return protocol(context, connection, loop=loop, owner=worker)
 
     async def startup() -> None:
         await app.startup()

@@ -54,6 +54,7 @@ class WorkerConfig:
     backlog: int
     unsupported: tuple  # warnings for gunicorn settings this worker does not offer
     unknown_variables: tuple = ()  # warnings for ASYNCWORKER_* names this worker has no setting for
+    uwsgi_allow_ips: tuple | None = None  # protocol = uwsgi: the peers that may speak it; None: HTTP
 
     @property
     def warnings(self) -> tuple:
@@ -88,6 +89,7 @@ def worker_config(cfg, environ=os.environ) -> WorkerConfig:
         backlog=cfg.backlog,
         unsupported=tuple(unsupported_settings(cfg)),
         unknown_variables=tuple(unknown_variables(environ)),
+        uwsgi_allow_ips=uwsgi_from_gunicorn(cfg),
     )
 
 
@@ -262,3 +264,18 @@ def _changed_not_yet(cfg):
         setting = cfg.settings[name]
         if setting.get() != setting.validator(setting.default):
             yield name, NOT_YET_SETTINGS[prefix]
+
+
+def uwsgi_from_gunicorn(cfg) -> tuple | None:
+    """gunicorn's ``protocol``: for ``uwsgi``, its ``uwsgi_allow_ips``; None for anything
+    else (HTTP, as in gunicorn). Raises ConfigError for uwsgi with the PROXY protocol, which
+    gunicorn's uwsgi parser does not read either (TLS is fine, as in gunicorn)."""
+    if getattr(cfg, "protocol", "http") != "uwsgi":
+        return None
+    if proxy_policy_from_gunicorn(cfg).proxy_protocol != "off":
+        raise ConfigError("protocol = uwsgi cannot be used with proxy_protocol: "
+                         "gunicorn reads no PROXY header before a uwsgi packet; turn one of them off")
+    allow = getattr(cfg, "uwsgi_allow_ips", None)
+    if allow is None:
+        allow = ["127.0.0.1", "::1"]
+    return tuple(allow.split(",") if isinstance(allow, str) else allow)
