@@ -56,6 +56,7 @@ class AsyncWorker(base.Worker):
         self.config: WorkerConfig | None = None  # read in init_process
         self.loop: asyncio.AbstractEventLoop | None = None
         self.connections: set = set()
+        self._leaving: set = set()  # connections let go to make room (closing after their response)
         self.listeners: Listeners | None = None
         self._stopping: asyncio.Event | None = None
         self._quick_exit = False
@@ -109,7 +110,7 @@ class AsyncWorker(base.Worker):
             self.listeners = Listeners(self.loop, self.sockets, serving.protocol_factory, config.backlog,
                                        ssl=ssl_context(self.cfg), ssl_handshake_timeout=config.settings.header_timeout,
                                        log=self.log, read_early=True,
-                                       capacity=(self.connections.__len__, self.worker_connections),
+                                       capacity=(self._open_connections, self.worker_connections),
                                        on_full=self._make_room)
             await self.listeners.start()
             await self._stopping.wait()
@@ -155,18 +156,28 @@ class AsyncWorker(base.Worker):
         if not self.alive:
             conn.closing()
 
-    def _make_room(self) -> None:
+    def _make_room(self) -> int:
         """A client waits while the worker is full (worker_connections): idle keep-alive
         connections close, oldest first, as nginx reuses idle connections; when none is
-        idle, busy ones end after their current response, so the queue moves in order."""
-        idle = sorted((c for c in self.connections if c.idle_since is not None), key=lambda c: c.idle_since)
-        busy = (c for c in self.connections if c.keep_alive_allowed)  # (not released before)
-        for conn in idle[:ROOM_BATCH] or list(itertools.islice(busy, ROOM_BATCH)):
+        idle, busy ones end after their current response, so the queue moves in order.
+        Those let go no longer count (the cap is exceeded by at most ROOM_BATCH while
+        they finish): the waiting clients are taken at once. Returns how many."""
+        staying = [c for c in self.connections if c not in self._leaving]
+        idle = sorted((c for c in staying if c.idle_since is not None), key=lambda c: c.idle_since)
+        chosen = idle[:ROOM_BATCH] or list(itertools.islice(staying, ROOM_BATCH))
+        for conn in chosen:
+            self._leaving.add(conn)
             conn.release()
+        return len(chosen)
+
+    def _open_connections(self) -> int:
+        """Connections that count against worker_connections (not those let go)."""
+        return len(self.connections) - len(self._leaving)
 
     def connection_closed(self, conn) -> None:
         self.connections.discard(conn)
-        if self.alive and len(self.connections) < self.worker_connections:
+        self._leaving.discard(conn)
+        if self.alive and self._open_connections() < self.worker_connections:
             self.listeners.resume()
 
     def request_done(self) -> None:

@@ -43,7 +43,8 @@ class Listeners:
                  ssl_handshake_timeout: float | None = None, log=None, read_early: bool = False,
                  capacity=None, on_full=None):
         """``capacity``: ``(open_connections, limit)``, a callable and a number: at the limit
-        accepting pauses (``on_full()`` is called when a client then waits)."""
+        accepting pauses. ``on_full()`` is called when a client then waits; it returns how
+        many connections it let go (no longer counted open), and that many are taken now."""
         self._loop = loop
         self._capacity = capacity
         self._on_full = on_full
@@ -81,7 +82,8 @@ class Listeners:
 
     def _client_waits(self, callback) -> None:
         self._stop_waiting_watch()
-        callback()
+        if callback():  # room was made: take the waiting clients into it
+            self.resume()
 
     def _stop_waiting_watch(self) -> None:
         if self._waiting_watched:
