@@ -31,7 +31,7 @@ from .listeners import Listeners
 from .tls import ssl_context
 
 HEARTBEAT_INTERVAL = 1.0
-ROOM_BATCH = 32  # connections released at once when clients wait at worker_connections
+ROOM_BATCH = 32  # connections let go at once to make room at worker_connections
 
 
 def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
@@ -156,19 +156,22 @@ class AsyncWorker(base.Worker):
         if not self.alive:
             conn.closing()
 
-    def _make_room(self) -> int:
-        """A client waits while the worker is full (worker_connections): idle keep-alive
-        connections close, oldest first, as nginx reuses idle connections; when none is
-        idle, busy ones end after their current response, so the queue moves in order.
-        Those let go no longer count (the cap is exceeded by at most ROOM_BATCH while
-        they finish): the waiting clients are taken at once. Returns how many."""
-        staying = [c for c in self.connections if c not in self._leaving]
+    def _make_room(self, take) -> bool:
+        """Clients wait while the worker is full (worker_connections). Idle keep-alive
+        connections make room, oldest first, as nginx reuses idle connections: as many
+        waiting clients are taken (``take``, up to ROOM_BATCH) as idle ones then close.
+        Without an idle one, busy keep-alive connections end after their current
+        response, so the queue moves in order as they do (False: wait for that)."""
+        staying = [c for c in self.connections if c not in self._leaving and c.keep_alive_allowed]
         idle = sorted((c for c in staying if c.idle_since is not None), key=lambda c: c.idle_since)
-        chosen = idle[:ROOM_BATCH] or list(itertools.islice(staying, ROOM_BATCH))
-        for conn in chosen:
-            self._leaving.add(conn)
+        if not idle:
+            for conn in itertools.islice(staying, ROOM_BATCH):
+                conn.release()
+            return False
+        for conn in idle[:take(min(len(idle), ROOM_BATCH))]:
+            self._leaving.add(conn)  # (closed now: no longer counted)
             conn.release()
-        return len(chosen)
+        return True
 
     def _open_connections(self) -> int:
         """Connections that count against worker_connections (not those let go)."""

@@ -43,8 +43,10 @@ class Listeners:
                  ssl_handshake_timeout: float | None = None, log=None, read_early: bool = False,
                  capacity=None, on_full=None):
         """``capacity``: ``(open_connections, limit)``, a callable and a number: at the limit
-        accepting pauses. ``on_full()`` is called when a client then waits; it returns how
-        many connections it let go (no longer counted open), and that many are taken now."""
+        accepting pauses. When a client then waits, ``on_full(take)`` makes room:
+        ``take(n)`` accepts up to ``n`` waiting clients past the limit (returning how many)
+        for connections it closes at once; it returns True to be called again while
+        clients wait, False to wait for connections to end (``resume``)."""
         self._loop = loop
         self._capacity = capacity
         self._on_full = on_full
@@ -81,9 +83,19 @@ class Listeners:
             self._loop.add_reader(sock.fileno(), self._client_waits, callback)
 
     def _client_waits(self, callback) -> None:
+        """Clients wait at the cap: the owner makes room for them (see ``__init__``)."""
         self._stop_waiting_watch()
-        if callback():  # room was made: take the waiting clients into it
-            self.resume()
+        if callback(self._take) and self._state == "paused":
+            self.notify_waiting(callback)
+
+    def _take(self, most: int) -> int:
+        """Accept up to ``most`` waiting clients, whatever the capacity; how many."""
+        self._looked_at = self._loop.time()
+        taken = 0
+        for sock in self._sockets:
+            while taken < most and self._accept_one(sock):
+                taken += 1
+        return taken
 
     def _stop_waiting_watch(self) -> None:
         if self._waiting_watched:
@@ -158,22 +170,28 @@ class Listeners:
             if self._at_capacity():
                 self._full()
                 return
-            try:
-                conn, _ = sock.accept()
-            except (BlockingIOError, InterruptedError):
+            if not self._accept_one(sock):
                 return
-            except ConnectionAbortedError:
-                continue
-            except OSError as exc:
-                if exc.errno not in _RESOURCE_ERRORS:
-                    raise
-                self._loop.call_exception_handler({
-                    "message": f"Accepting paused for {RETRY_AFTER_RESOURCE_ERROR:g}s: {exc}", "exception": exc})
-                self._unwatch()
-                self._retry = self._loop.call_later(RETRY_AFTER_RESOURCE_ERROR, self._retry_accepting)
-                return
-            conn.setblocking(False)
-            self._set_up(conn)
+
+    def _accept_one(self, sock) -> bool:
+        """Accept one waiting client; False when none waits (or accepting must pause)."""
+        try:
+            conn, _ = sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return False
+        except ConnectionAbortedError:
+            return True
+        except OSError as exc:
+            if exc.errno not in _RESOURCE_ERRORS:
+                raise
+            self._loop.call_exception_handler({
+                "message": f"Accepting paused for {RETRY_AFTER_RESOURCE_ERROR:g}s: {exc}", "exception": exc})
+            self._unwatch()
+            self._retry = self._loop.call_later(RETRY_AFTER_RESOURCE_ERROR, self._retry_accepting)
+            return False
+        conn.setblocking(False)
+        self._set_up(conn)
+        return True
 
     def _at_capacity(self) -> bool:
         capacity = self._capacity

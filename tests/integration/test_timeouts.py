@@ -145,7 +145,9 @@ def test_trickling_clients_do_not_delay_a_normal_request(tmp_path):
 
 # --- 7. worker_connections -----------------------------------------------------
 
-def test_worker_connections_limit_holds_a_third_connection(tmp_path):
+def test_worker_connections_makes_room_by_closing_the_oldest_idle_connection(tmp_path):
+    """At the cap, a waiting client is served: the oldest idle keep-alive connection is
+    closed to make room for it, the younger one stays open (README, worker_connections)."""
     with worker_server(tmp_path, "--worker-connections", "2", "--keep-alive", "30") as server:
         held = []
         try:
@@ -154,16 +156,39 @@ def test_worker_connections_limit_holds_a_third_connection(tmp_path):
                 held.append(sock)
                 sock.sendall(get(name))
                 assert read_response(sock).status == 200
+                time.sleep(0.05)  # /a is the older idle connection
             with connect(server.port) as third:
                 third.sendall(get("/third"))
-                assert nothing_within(third, 0.5), "answered past worker_connections"
-                assert "/third" not in hits(tmp_path)
-                held.pop(0).close()
                 third.settimeout(5)
                 resp = read_response(third)
             assert (resp.status, resp.body) == (200, b"/third")
+            oldest, younger = held
+            assert read_until_eof(oldest, 2) == (b"", True)  # closed to make room
+            assert nothing_within(younger, 0.3)  # still open
         finally:
             for sock in held:
+                sock.close()
+
+
+def test_worker_connections_holds_a_third_connection_while_both_are_busy(tmp_path):
+    """With no idle connection to close, the cap holds: the third client waits until a busy
+    one has its answer, which ends that connection (Connection: close)."""
+    with worker_server(tmp_path, "--worker-connections", "2", "--keep-alive", "30", threads=4) as server:
+        busy = [connect(server.port) for _ in range(2)]
+        try:
+            for sock in busy:
+                sock.sendall(get("/slow?s=1"))
+            wait_until(lambda: hits(tmp_path).count("/slow") == 2, 5, what="both requests in the app")
+            with connect(server.port) as third:
+                third.sendall(get("/third"))
+                assert nothing_within(third, 0.5), "answered past worker_connections"
+                answers = [read_response(sock) for sock in busy]
+                third.settimeout(5)
+                resp = read_response(third)
+            assert (resp.status, resp.body) == (200, b"/third")
+            assert all(a.status == 200 and a.header("Connection") == "close" for a in answers)
+        finally:
+            for sock in busy:
                 sock.close()
 
 
