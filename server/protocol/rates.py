@@ -31,10 +31,6 @@ class MinimumRate:
         self._base = 0
         self._handle = None
 
-    @property
-    def watching(self) -> bool:
-        return self._handle is not None
-
     def start(self) -> None:
         """Watch from now on (again, if a phase before was never stopped)."""
         if self._minimum <= 0:

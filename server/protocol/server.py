@@ -323,7 +323,9 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, Conn
         if self._dispatching:
             self._advance_pending = True
             return
-        self._advance()
+        events = self._next_events()  # (what _advance does, without its call: every request)
+        if events:
+            self._handle_events(events)
 
     def _advance(self) -> None:
         """Go on to the next pipelined request, or wait for one."""
@@ -377,7 +379,6 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, Conn
                         sink = self._sink
                         if sink is not NULL_SINK:  # (most requests have no body)
                             sink.feed_eof(event.trailers)
-                        if self._body_rate.watching:
                             self._body_rate.stop()
                 task = self._first_step
                 if task is not None:
