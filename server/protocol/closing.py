@@ -48,7 +48,7 @@ class ConnectionEnding:
         """Make room for another client (the worker is at ``worker_connections``): an idle
         keep-alive connection closes now, a busy one after its current response."""
         self.keep_alive_allowed = False
-        if self.idle_since is not None and self._head is None and self._upgraded is None:
+        if self.idle_until is not None and self._head is None and self._upgraded is None:
             self.close()
 
     def close(self) -> None:

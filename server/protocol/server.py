@@ -109,7 +109,9 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, Conn
         self._dispatching = False
         self._advance_pending = False
         self._advance_when_drained = False  # the next request waits for the client to read
-        self.idle_since: float | None = None  # loop time it went idle between requests (keep-alive)
+        # Between requests: its keep-alive deadline (the same keepalive for all: they order the
+        # connections by when they went idle); None while busy.
+        self.idle_until: float | None = None
         self._eager = False  # delivering the bytes read at accept: request tasks start at once
         self._first_step: asyncio.Task | None = None  # a request task to start once its bytes are delivered
         self._drain_waiter: asyncio.Future | None = None
@@ -415,13 +417,14 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, Conn
         elif self._peer_eof:
             self.close()
         else:
-            self._timer.start("keepalive", self.config.keepalive)
-            self.idle_since = self.loop.time()  # (closing.release: the oldest idle go first)
+            timer = self._timer
+            timer.start("keepalive", self.config.keepalive)
+            self.idle_until = timer.deadline  # (the oldest idle connections are let go first)
         return []
 
     def _start_request(self, head: RequestHead) -> None:
         self._head = head
-        self.idle_since = None
+        self.idle_until = None
         if self._record_requests:
             self._recording = True
             self._start_record(head)

@@ -17,14 +17,14 @@ from typing import Callable
 
 
 class ConnectionTimer:
-    __slots__ = ("_loop", "_on_timeout", "_handle", "_handle_when", "_deadline", "_seconds", "phase")
+    __slots__ = ("_loop", "_on_timeout", "_handle", "_handle_when", "deadline", "_seconds", "phase")
 
     def __init__(self, loop, on_timeout: Callable[[str], None]):
         self._loop = loop
         self._on_timeout = on_timeout
         self._handle = None
         self._handle_when = 0.0
-        self._deadline = 0.0
+        self.deadline = 0.0
         self._seconds = 0.0
         self.phase: str | None = None
 
@@ -35,7 +35,7 @@ class ConnectionTimer:
             return
         self.phase = phase
         self._seconds = seconds
-        self._deadline = deadline = self._loop.time() + seconds
+        self.deadline = deadline = self._loop.time() + seconds
         if self._handle is not None:
             if self._handle_when <= deadline:
                 return  # fires early, then re-arms for the rest
@@ -45,7 +45,7 @@ class ConnectionTimer:
     def touch(self) -> None:
         """Push the deadline of the current phase to ``seconds`` from now."""
         if self.phase is not None:
-            self._deadline = self._loop.time() + self._seconds
+            self.deadline = self._loop.time() + self._seconds
 
     def stop(self) -> None:
         """Leave the timed phase; the handle, if any, fires harmlessly or is reused."""
@@ -65,8 +65,8 @@ class ConnectionTimer:
         self._handle = None
         if self.phase is None:
             return
-        if self._loop.time() < self._deadline:
-            self._arm(self._deadline)
+        if self._loop.time() < self.deadline:
+            self._arm(self.deadline)
             return
         phase, self.phase = self.phase, None
         self._on_timeout(phase)

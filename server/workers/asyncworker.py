@@ -163,7 +163,7 @@ class AsyncWorker(base.Worker):
         Without an idle one, busy keep-alive connections end after their current
         response, so the queue moves in order as they do (False: wait for that)."""
         staying = [c for c in self.connections if c not in self._leaving and c.keep_alive_allowed]
-        idle = sorted((c for c in staying if c.idle_since is not None), key=lambda c: c.idle_since)
+        idle = sorted((c for c in staying if c.idle_until is not None), key=lambda c: c.idle_until)
         if not idle:
             for conn in itertools.islice(staying, ROOM_BATCH):
                 conn.release()
