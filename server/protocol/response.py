@@ -28,6 +28,17 @@ from .files import send_file
 class ResponseChannel:
     """Mixed into ``ServerHttpProtocol``: what it offers an app kind to answer the request in flight."""
 
+    def _init_response(self, config) -> None:
+        # The response in flight: its head, its body framing (None while it has none, or
+        # when it went whole with its head).
+        self._response = None
+        self.framing = None
+        self._truncation_told = False
+        self.log_environ = None  # a kind's own environ for the record of this request (WSGI)
+        self._record_requests = config.access_log or config.hooks is not None
+        self._recording = False  # the request in flight gets a record when its response ends
+        self._started = 0.0
+
     # -- making heads --------------------------------------------------------------
 
     def response_head(self, request, status: int, reason, fields, body_size: int | None = None,

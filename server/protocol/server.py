@@ -85,15 +85,7 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, Conn
         # The app kind's object answering that request (an exchange); dropped when
         # its response is finished or the connection is handed over (upgrade).
         self.exchange = None
-        # The response in flight (response.py): its head, its body framing (None
-        # while it has none, or when it went whole with its head).
-        self._response = None
-        self.framing = None
-        self._truncation_told = False
-        self.log_environ = None  # a kind's own environ for the record of this request (WSGI)
-        self._record_requests = config.access_log or config.hooks is not None
-        self._recording = False  # the request in flight gets a record when its response ends
-        self._started = 0.0
+        self._init_response(config)
         self._continue_pending = False
         self._response_started = False
         self._closing = False  # graceful shutdown asked

@@ -113,12 +113,7 @@ class ThreadPool:
             self._wake_pending = False
         calls = self._calls
         while calls:
-            fn, args = calls.popleft()
-            try:
-                fn(*args)
-            except Exception:
-                if self._log is not None:
-                    self._log.exception("Error in a loop callback from the thread pool")
+            self._run(*calls.popleft(), "a loop callback from the thread pool")
 
     def _work(self) -> None:
         _no_wakeup_preemption()
@@ -128,12 +123,15 @@ class ThreadPool:
             if fn is _STOP:
                 return
             self._queued_at.popleft()
-            try:
-                fn(*args)
-            except BaseException:
-                if self._log is not None:
-                    self._log.exception("Error in a thread pool job")
+            self._run(fn, args, "a thread pool job")
 
+    def _run(self, fn, args: tuple, what: str) -> None:
+        """Call ``fn(*args)``; what it raises is logged (a job or callback never ends a thread)."""
+        try:
+            fn(*args)
+        except BaseException:
+            if self._log is not None:
+                self._log.exception("Error in %s", what)
 
     def _check_saturation(self) -> None:
         """Loop side, every SATURATION_CHECK seconds: warn while jobs wait for a thread."""
