@@ -99,7 +99,7 @@ class ThreadPool:
         """Let the threads finish their current job and stop (does not wait)."""
         self._watch.cancel()
         for _ in self._threads:
-            self._jobs.put((_STOP, ()))
+            self.submit(_STOP)
 
     def _woken(self) -> None:
         try:
@@ -113,23 +113,25 @@ class ThreadPool:
             self._wake_pending = False
         calls = self._calls
         while calls:
-            self._run(*calls.popleft(), "a loop callback from the thread pool")
+            fn, args = calls.popleft()
+            self._run(fn, args, "a loop callback from the thread pool", Exception)
 
     def _work(self) -> None:
         _no_wakeup_preemption()
         jobs = self._jobs
         while True:
             fn, args = jobs.get()
+            self._queued_at.popleft()  # (a stop was queued with its time too)
             if fn is _STOP:
                 return
-            self._queued_at.popleft()
-            self._run(fn, args, "a thread pool job")
+            self._run(fn, args, "a thread pool job", BaseException)  # (an app's sys.exit() too)
 
-    def _run(self, fn, args: tuple, what: str) -> None:
-        """Call ``fn(*args)``; what it raises is logged (a job or callback never ends a thread)."""
+    def _run(self, fn, args: tuple, what: str, caught: type) -> None:
+        """Call ``fn(*args)``; what it raises of ``caught`` is logged, not raised: a job
+        never ends its thread, a callback never the loop (KeyboardInterrupt still does)."""
         try:
             fn(*args)
-        except BaseException:
+        except caught:
             if self._log is not None:
                 self._log.exception("Error in %s", what)
 
