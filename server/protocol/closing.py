@@ -95,10 +95,17 @@ class ConnectionEnding:
         if self.log is not None:
             self.log.debug("Closing %s: %s timeout", peer_ip(self.peername), phase)
         timeout = RequestTimeout(f"Timed out receiving the request {phase}")
-        if phase == "body" and self._sink.set_exception(timeout):
-            self.close()
-            return
-        if phase in ("head", "body"):
+        if phase == "body":
+            self._body_failed(timeout)
+        elif phase == "head":
             self.handle_error(408, timeout.message, close=True)
         else:
             self.close()
+
+    def _body_failed(self, exc: RequestTimeout) -> None:
+        """The request body will not come (too late, too slow): the app owning the response
+        learns it and the connection closes; otherwise the client gets a 408."""
+        if self._sink.set_exception(exc):
+            self.close()
+        else:
+            self.handle_error(408, exc.message, close=True)

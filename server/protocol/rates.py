@@ -12,6 +12,7 @@ that stops reading a response: these do. Measured by a check every
 """
 
 from .errors import RequestTimeout
+from .peer import peer_ip
 
 RATE_CHECK = 1.0  # seconds between looks at the rate
 
@@ -90,13 +91,9 @@ class ConnectionRates:
         if self._head is None or self.transport is None:
             return
         if self.log is not None:
-            self.log.info("Closing %s: request body slower than %g bytes/s", _peer_of(self),
+            self.log.info("Closing %s: request body slower than %g bytes/s", peer_ip(self.peername),
                           self.config.min_request_rate)
-        too_slow = RequestTimeout(f"Request body slower than {self.config.min_request_rate:g} bytes/s")
-        if self._sink.set_exception(too_slow):
-            self.close()
-        else:
-            self.handle_error(408, too_slow.message, close=True)
+        self._body_failed(RequestTimeout(f"Request body slower than {self.config.min_request_rate:g} bytes/s"))
 
     def _response_too_slow(self) -> None:
         """The client does not read what it asked for: drop what waits for it and close."""
@@ -104,11 +101,6 @@ class ConnectionRates:
         if transport is None:
             return
         if self.log is not None:
-            self.log.info("Closing %s: it reads the response slower than %g bytes/s", _peer_of(self),
+            self.log.info("Closing %s: it reads the response slower than %g bytes/s", peer_ip(self.peername),
                           self.config.min_response_rate)
         transport.abort()  # (close() would wait for a buffer the client does not read)
-
-
-def _peer_of(protocol) -> str:
-    peername = protocol.peername
-    return str(peername[0]) if isinstance(peername, tuple) else "unix socket"
