@@ -240,7 +240,7 @@ class WSGIExchange:
         head = self._make_head(count)
         if head.length is not None and not head.sized:
             count = min(count, head.length)
-        self._hand_over_head()
+        self._head_goes()
         done = concurrent.futures.Future()
         self.pool.call_in_loop(self._send_file_on_loop, wrapper.filelike, offset, count, done)
         try:
@@ -254,18 +254,20 @@ class WSGIExchange:
         self._send(b"", final=True)
         return True
 
-    def _hand_over_head(self) -> None:
+    def _head_goes(self) -> None:
+        """Something of the response is handed to the loop: the head is no longer ours to
+        replace (an error now cuts the response); refused once the client is gone."""
         if self._aborted:
             raise ClientDisconnected()
         self._head_handed = True
 
     def _send(self, data: bytes, final: bool = False, size: int = 0) -> None:
         """Hand bytes to the loop; block while the client is not keeping up."""
-        self._hand_over_head()
+        self._head_goes()
         if final:
             self._final = (data, size)  # see _hand_over_final
             return
-        self._hand_over(data, False)
+        self._hand_over(data)
 
     def _hand_over_final(self) -> None:
         """End the response, after the iterable and ``wsgi.input`` are closed: the client's
