@@ -194,8 +194,9 @@ class HttpExchange:
                         protocol = self.protocol
                         wait = protocol.send_response(self._response, self._head_bytes, body, True)
                         self._done()
-                        if protocol.framing is not None:  # (None: it went whole, as declared)
-                            self._check_whole(protocol.framing)
+                        framing = protocol.framing  # (None: it went whole, as declared)
+                        if framing is not None and (framing.truncated or not framing.complete):
+                            self._length_error(framing)
                     else:
                         wait = self._write_body(body, more)
                     if wait:
@@ -264,13 +265,6 @@ class HttpExchange:
         if framing is not None and (framing.truncated or (ends and not framing.complete)):
             self._length_error(framing)
         return wait
-
-    def _check_whole(self, framing) -> None:
-        """A whole body sent at once that needed framing: was it as long as declared?"""
-        self._head_bytes = b""
-        self._state = DONE
-        if framing.truncated or not framing.complete:
-            self._length_error(framing)
 
     def _length_error(self, framing) -> None:
         if framing.truncated:  # the channel cut the body and ended the response
