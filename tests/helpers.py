@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import io
 import os
+import shutil
 import signal as _signal
 import socket
 import subprocess
@@ -325,3 +326,20 @@ def assert_no_leak(run, shared=()) -> None:
     grown = memory_growth(run)
     assert grown < LEAK_LIMIT, grown
     assert [sys.getrefcount(obj) for obj in shared] == counts
+
+
+# --- nginx (tests skip where it is not installed) ----------------------------------------
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
+def nginx_command(directory: Path, site: Path) -> list[str]:
+    """An nginx.conf in ``directory`` that serves ``site`` in the foreground, its files kept
+    in ``directory``; the command line that runs it."""
+    temp = "".join(f"{kind}_temp_path {directory}/{kind};\n"
+                   for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (directory / "nginx.conf").write_text(
+        ("user root;\n" if os.geteuid() == 0 else "")
+        + f"daemon off;\npid {directory}/nginx.pid;\nerror_log {directory}/error.log;\nevents {{}}\n"
+        + f"http {{\naccess_log off;\n{temp}include {site};\n}}\n")
+    return [NGINX, "-p", str(directory), "-c", str(directory / "nginx.conf")]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import free_port, read_response, wait_until
+from helpers import NGINX, free_port, nginx_command, read_response, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "deploy" / "README.md"
@@ -39,7 +39,6 @@ PROJECT_PLACEHOLDER = "/path/to/myproject"
 RECORDED = ("useradd", "chown", "systemctl", "nginx")
 # Absolute paths that may stay as they are: arguments of recorded commands, never opened here.
 KEPT_ABSOLUTE = {"/usr/sbin/nologin"}
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 STAND_IN = """#!{python}
 import json, os, sys
@@ -316,13 +315,7 @@ def nginx_config(walked, directory: Path, ports: tuple[int, int] | None = None) 
         text = text.replace("listen 80;", f"listen 127.0.0.1:{ports[0]};")
         text = text.replace("listen 443 ", f"listen 127.0.0.1:{ports[1]} ")
     site.write_text(text)
-    temp = "".join(f"{kind}_temp_path {directory}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi",
-                                                                              "uwsgi", "scgi"))
-    (directory / "nginx.conf").write_text(
-        ("user root;\n" if os.geteuid() == 0 else "")
-        + f"daemon off;\npid {directory}/nginx.pid;\nerror_log {directory}/error.log;\nevents {{}}\n"
-        + f"http {{\naccess_log off;\n{temp}include {site};\n}}\n")
-    return [NGINX, "-p", str(directory), "-c", str(directory / "nginx.conf")]
+    return nginx_command(directory, site)
 
 
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed")

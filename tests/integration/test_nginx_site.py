@@ -2,8 +2,6 @@
 believes, and a client cannot forge them through it. Skipped where nginx is not installed."""
 
 import json
-import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -11,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import Gunicorn, free_port, read_response, wait_until
+from helpers import NGINX, Gunicorn, free_port, nginx_command, read_response, wait_until
 
 trustme = pytest.importorskip("trustme", reason="trustme makes the test certificates (test extra)")
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
 
 SITE = Path(__file__).resolve().parents[2] / "deploy" / "nginx-app.conf"
@@ -42,13 +39,7 @@ def nginx(tmp_path_factory):
     with Gunicorn("proxy_app:app") as gunicorn:
         (root / "site.conf").write_text(
             site_for_test(gunicorn.port, free_port(), https_port, root / "cert.pem", root / "key.pem"))
-        temp = "".join(f"{kind}_temp_path {root}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi",
-                                                                           "uwsgi", "scgi"))
-        (root / "nginx.conf").write_text(
-            ("user root;\n" if os.geteuid() == 0 else "")
-            + f"daemon off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\nevents {{}}\n"
-            + f"http {{\naccess_log off;\n{temp}include {root}/site.conf;\n}}\n")
-        command = [NGINX, "-p", str(root), "-c", str(root / "nginx.conf")]
+        command = nginx_command(root, root / "site.conf")
         checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
         assert checked.returncode == 0, checked.stderr
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
