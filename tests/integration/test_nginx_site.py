@@ -2,6 +2,7 @@
 believes, and a client cannot forge them through it. Skipped where nginx is not installed."""
 
 import json
+import shutil
 import socket
 import ssl
 import subprocess
@@ -14,12 +15,15 @@ from helpers import NGINX, Gunicorn, free_port, nginx_command, read_response, wa
 trustme = pytest.importorskip("trustme", reason="trustme makes the test certificates (test extra)")
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
 
-SITE = Path(__file__).resolve().parents[2] / "deploy" / "nginx-app.conf"
+UWSGI_PARAMS = Path("/etc/nginx/uwsgi_params")  # shipped with nginx
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+# The shipped sites, and how gunicorn serves each: HTTP, and uwsgi (gunicorn's protocol = uwsgi).
+SITES = {"http": ("nginx-app.conf", ()), "uwsgi": ("nginx-app-uwsgi.conf", ("--protocol", "uwsgi"))}
 
 
-def site_for_test(upstream_port: int, http_port: int, https_port: int, cert: Path, key: Path) -> str:
-    """The site as shipped, with ports and certificate paths of this test (IPv4 only)."""
-    text = SITE.read_text()
+def site_for_test(site: str, upstream_port: int, http_port: int, https_port: int, cert: Path, key: Path) -> str:
+    """A site as shipped, with ports and certificate paths of this test (IPv4 only)."""
+    text = (DEPLOY / site).read_text()
     text = text.replace("127.0.0.1:8000", f"127.0.0.1:{upstream_port}")
     text = "\n".join(line for line in text.splitlines() if "listen [::]" not in line)
     text = text.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
@@ -28,17 +32,20 @@ def site_for_test(upstream_port: int, http_port: int, https_port: int, cert: Pat
     return text.replace("/etc/letsencrypt/live/example.com/privkey.pem", str(key))
 
 
-@pytest.fixture(scope="module")
-def nginx(tmp_path_factory):
+@pytest.fixture(scope="module", params=SITES)
+def nginx(request, tmp_path_factory):
+    site, gunicorn_args = SITES[request.param]
     root = tmp_path_factory.mktemp("nginx")
     ca = trustme.CA()
     cert = ca.issue_cert("example.com")
     cert.cert_chain_pems[0].write_to_path(root / "cert.pem")
     cert.private_key_pem.write_to_path(root / "key.pem")
     https_port = free_port()
-    with Gunicorn("proxy_app:app") as gunicorn:
+    with Gunicorn("proxy_app:app", *gunicorn_args) as gunicorn:
         (root / "site.conf").write_text(
-            site_for_test(gunicorn.port, free_port(), https_port, root / "cert.pem", root / "key.pem"))
+            site_for_test(site, gunicorn.port, free_port(), https_port, root / "cert.pem", root / "key.pem"))
+        if UWSGI_PARAMS.exists():  # (what the uwsgi site includes, next to nginx.conf as in /etc/nginx)
+            shutil.copy(UWSGI_PARAMS, root / "uwsgi_params")
         command = nginx_command(root, root / "site.conf")
         checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
         assert checked.returncode == 0, checked.stderr
