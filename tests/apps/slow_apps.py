@@ -1,4 +1,5 @@
-"""Apps that answer ``/sleep?s=N`` after N seconds (requests kept in flight): ASGI and WSGI."""
+"""Apps that answer ``/sleep?s=N`` after N seconds (requests kept in flight): ASGI and WSGI.
+With ``$MARKS`` set, the ASGI app adds a line to ``$MARKS/started`` as each request begins."""
 
 import asyncio
 import os
@@ -12,6 +13,9 @@ async def app(scope, receive, send):
     if scope["type"] != "http":
         return
     seconds = float(parse_qs(scope["query_string"].decode()).get("s", ["0"])[0])
+    if "MARKS" in os.environ:
+        with open(os.path.join(os.environ["MARKS"], "started"), "a") as marks:
+            marks.write("started\n")
     await asyncio.sleep(seconds)
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
     await send({"type": "http.response.body", "body": b"ok"})

@@ -14,7 +14,9 @@ import time
 import pytest
 
 from hardening_support import the_worker, timed_get
-from helpers import Gunicorn
+from helpers import Gunicorn, wait_until
+
+from server.workers.asyncworker import ROOM_BATCH
 
 IDLE = 2000  # twice the default worker_connections
 REQUEST = b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -69,12 +71,14 @@ def test_a_fresh_client_is_served_while_idle_connections_fill_the_worker(figure)
             probe.start()
             clients.run_for(1.5)
             probe.join(10)
+            answered_after = clients.answered
         finally:
             clients.close()
     figure(f"{IDLE} idle keep-alive connections, worker_connections 1000", "a fresh client answered in",
            round(result[0] * 1000) if result and result[0] else None, "ms", "< 1000")
     assert answered_before >= 900  # (the worker was full of idle connections)
     assert result and result[0] is not None and result[0] < 1.0
+    assert answered_after > 1000 + ROOM_BATCH  # waiting clients were taken batch after batch
 
 
 # A fresh client waits for room (a released connection's response) and a pass of the loop over
@@ -99,7 +103,8 @@ def test_fresh_clients_are_served_while_busy_connections_fill_the_worker(figure)
         wrk = subprocess.Popen((["taskset", "-c", "1"] if pinned else []) + command,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            time.sleep(2)  # wrk's thousand connections fill the worker
+            worker_fds = f"/proc/{the_worker(srv)}/fd"
+            wait_until(lambda: len(os.listdir(worker_fds)) > 1000, 10, what="wrk's connections filling the worker")
             probes = []
             for _ in range(10):
                 probes.append(timed_get(srv.port, "/hello"))

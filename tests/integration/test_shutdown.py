@@ -230,17 +230,19 @@ def _body_or_none(port):
         return None
 
 
-def test_a_client_after_sigterm_is_refused_at_once_while_in_flight_requests_finish():
+def test_a_client_after_sigterm_is_refused_at_once_while_in_flight_requests_finish(tmp_path):
     """gunicorn's arbiter closes its listening sockets on TERM; the worker closes its own
     copies as it stops accepting, so a client that comes later is refused at once rather
     than left in an accept queue nobody reads until the worker exits."""
-    with Gunicorn("slow_apps:app", "--graceful-timeout", "10") as srv:
+    started_marks = tmp_path / "started"
+    with Gunicorn("slow_apps:app", "--graceful-timeout", "10", env={"MARKS": str(tmp_path)}) as srv:
         in_flight = [connect(srv.port) for _ in range(20)]
         for sock in in_flight:
             sock.sendall(b"GET /sleep?s=1.5 HTTP/1.1\r\nHost: t\r\n\r\n")
-        time.sleep(0.3)  # all twenty are in the app
+        wait_until(lambda: started_marks.exists() and len(started_marks.read_text().splitlines()) == 20, 5,
+                   what="twenty requests in the app")
         srv.signal(signal.SIGTERM)
-        time.sleep(0.3)
+        time.sleep(0.3)  # the client of the test comes 0.3 s after the stop
         started = time.monotonic()
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
