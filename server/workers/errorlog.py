@@ -27,7 +27,8 @@ class ErrorLogStream:
             try:
                 stream.write(data)
             except UnicodeError:
-                stream.write(data.encode("utf-8", "replace").decode("ascii", "replace"))
+                stream.write(data.encode("ascii", "backslashreplace").decode("ascii"))  # (a stream
+                # that cannot take the text as it is gets it escaped rather than nothing)
             stream.flush()
 
     def writelines(self, lines) -> None:
