@@ -13,9 +13,9 @@ def ascii_error_log():
     stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
     handler = logging.StreamHandler(stream)
     logger = logging.getLogger(ERROR_LOGGER)
-    logger.addHandler(handler)
+    saved, logger.handlers = logger.handlers, [handler]  # (other tests may leave theirs)
     yield stream
-    logger.removeHandler(handler)
+    logger.handlers = saved
 
 
 def test_text_an_error_log_cannot_encode_is_written_escaped(ascii_error_log):
