@@ -161,17 +161,28 @@ class AsyncWorker(base.Worker):
         connections make room, oldest first, as nginx reuses idle connections: as many
         waiting clients are taken (``take``, up to ROOM_BATCH) as idle ones then close.
         Without an idle one, busy keep-alive connections end after their current
-        response, so the queue moves in order as they do (False: wait for that)."""
+        response, and as many waiting clients are taken at once: the queue moves in
+        order without waiting for those responses and a pass of the loop over every
+        connection. The busy ones let go no longer count, so the worker holds at most
+        ``worker_connections + ROOM_BATCH`` (False: wait for some of them to end).
+        True: call again when a client waits."""
         staying = [c for c in self.connections if c not in self._leaving and c.keep_alive_allowed]
         idle = sorted((c for c in staying if c.idle_until is not None), key=lambda c: c.idle_until)
-        if not idle:
-            for conn in itertools.islice(staying, ROOM_BATCH):
-                conn.release()
-            return False
-        for conn in idle[:take(min(len(idle), ROOM_BATCH))]:
-            self._leaving.add(conn)  # (closed now: no longer counted)
+        if idle:
+            self._let_go(idle, take, len(idle))
+            return True
+        room = ROOM_BATCH - len(self._leaving)
+        if room <= 0 or not staying:
+            return False  # (a connection let go, or any, ending calls again)
+        return self._let_go(staying, take, room) < room
+
+    def _let_go(self, connections: list, take, most: int) -> int:
+        """Take up to ``most`` waiting clients and let as many of ``connections`` go."""
+        taken = take(min(most, ROOM_BATCH)) if connections else 0
+        for conn in connections[:taken]:
+            self._leaving.add(conn)  # (an idle one closes now, a busy one after its response)
             conn.release()
-        return True
+        return taken
 
     def _open_connections(self) -> int:
         """Connections that count against worker_connections (not those let go)."""
@@ -179,7 +190,9 @@ class AsyncWorker(base.Worker):
 
     def connection_closed(self, conn) -> None:
         self.connections.discard(conn)
-        self._leaving.discard(conn)
+        if conn in self._leaving:
+            self._leaving.discard(conn)
+            self.listeners.notify_waiting(self._make_room)  # (room to let more go, if still full)
         if self.alive and self._open_connections() < self.worker_connections:
             self.listeners.resume()
 
