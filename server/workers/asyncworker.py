@@ -32,6 +32,7 @@ from .tls import ssl_context
 
 HEARTBEAT_INTERVAL = 1.0
 ROOM_BATCH = 32  # connections let go at once to make room at worker_connections
+OVER_CAP_SHARE = 32  # busy connections let go may exceed worker_connections by 1/32 of it
 
 
 def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
@@ -163,16 +164,19 @@ class AsyncWorker(base.Worker):
         Without an idle one, busy keep-alive connections end after their current
         response, and as many waiting clients are taken at once: the queue moves in
         order without waiting for those responses and a pass of the loop over every
-        connection. The busy ones let go no longer count, so the worker holds at most
-        ``worker_connections + ROOM_BATCH`` (False: wait for some of them to end).
-        True: call again when a client waits."""
+        connection. The busy ones let go no longer count: the worker holds at most
+        ``worker_connections`` plus 1/32 of it (at most ROOM_BATCH); a small cap (under 32)
+        is strict, the waiting clients then waiting for those responses (False: wait for
+        connections to end). True: call again when a client waits."""
         staying = [c for c in self.connections if c not in self._leaving and c.keep_alive_allowed]
         idle = sorted((c for c in staying if c.idle_until is not None), key=lambda c: c.idle_until)
         if idle:
             self._let_go(idle, take, len(idle))
             return True
-        room = ROOM_BATCH - len(self._leaving)
+        room = min(ROOM_BATCH, self.worker_connections // OVER_CAP_SHARE) - len(self._leaving)
         if room <= 0 or not staying:
+            for conn in itertools.islice(staying, ROOM_BATCH):  # the queue waits for their ends
+                conn.release()
             return False  # (a connection let go, or any, ending calls again)
         return self._let_go(staying, take, room) < room
 
