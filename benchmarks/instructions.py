@@ -38,7 +38,7 @@ import time
 
 import peers
 
-REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"  # what wrk sends
+REQUEST = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"  # what wrk sends, for a path
 TARGETS = ("asyncworker-asgi", "uvicorn", "asyncworker-native", "aiohttp", "asyncworker-wsgi")
 OURS = {"asyncworker-asgi", "asyncworker-native", "asyncworker-wsgi"}
 THREADED = {"asyncworker-wsgi"}  # the response is written from a callback of the thread pool
@@ -69,7 +69,10 @@ class MemoryTransport:
             waiter.set_result(None)
 
     def writelines(self, pieces):
-        self.written.append(b"".join(pieces))
+        self.written.extend(pieces)
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def is_closing(self):
         return False
@@ -156,16 +159,19 @@ def wsgi_factory(loop, config):
     return lambda: WSGIServerHttpProtocol(wsgi, config, loop=loop)
 
 
-async def serve(target: str, requests: int) -> float:
-    """Answer ``requests`` requests on one connection; seconds per request."""
+async def serve(target: str, requests: int, path: str = "/") -> float:
+    """Answer ``requests`` requests for ``path`` on one connection; seconds per request."""
     factory = await make_protocol(target)
     protocol, transport = factory(), MemoryTransport()
     protocol.connection_made(transport)
     wait = transport.next_write if target in THREADED else _next_loop_pass
+    request = REQUEST % path.encode()
+    chunked = path != "/"  # (the hello response is one write: nothing more to look for)
     started = time.perf_counter()
     for _ in range(requests):
-        protocol.data_received(REQUEST)
-        while not transport.written:
+        protocol.data_received(request)
+        written = transport.written
+        while not written or (chunked and not written[-1].endswith(b"0\r\n\r\n")):
             await wait()
         response = b"".join(transport.written)
         transport.written.clear()
@@ -178,16 +184,16 @@ def _next_loop_pass():
     return asyncio.sleep(0)
 
 
-def child(target: str, requests: int) -> None:
+def child(target: str, requests: int, path: str) -> None:
     import uvloop
 
-    uvloop.run(serve(target, requests))
+    uvloop.run(serve(target, requests, path))
 
 
-def count(python: str, target: str, requests: int) -> int:
+def count(python: str, target: str, requests: int, path: str = "/") -> int:
     """Instructions of one child run under cachegrind."""
     cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-           python, os.path.abspath(__file__), "--child", target, str(requests)]
+           python, os.path.abspath(__file__), "--child", target, str(requests), path]
     env = {**peers.clean_env(), "PYTHONHASHSEED": "0"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
     m = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
@@ -196,8 +202,8 @@ def count(python: str, target: str, requests: int) -> int:
     return int(m.group(1).replace(",", ""))
 
 
-def per_request(python: str, target: str, low: int, high: int) -> float:
-    return (count(python, target, high) - count(python, target, low)) / (high - low)
+def per_request(python: str, target: str, low: int, high: int, path: str = "/") -> float:
+    return (count(python, target, high, path) - count(python, target, low, path)) / (high - low)
 
 
 def main(argv=None) -> int:
@@ -206,10 +212,12 @@ def main(argv=None) -> int:
     p.add_argument("--requests", default="2000,6000", help="the two request counts, low,high")
     p.add_argument("--peers-python", default=None)
     p.add_argument("--no-install", action="store_true")
-    p.add_argument("--child", nargs=2, metavar=("TARGET", "N"), help=argparse.SUPPRESS)
+    p.add_argument("--path", default="/", help="the path requested: / (hello), /chunked (16 x 4 KiB; "
+                   "not served by the native and aiohttp hello apps)")
+    p.add_argument("--child", nargs=3, metavar=("TARGET", "N", "PATH"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        child(args.child[0], int(args.child[1]))
+        child(args.child[0], int(args.child[1]), args.child[2])
         return 0
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
@@ -227,7 +235,7 @@ def main(argv=None) -> int:
         else:
             peers_python = peers_python or peers.find_peers_python(args.peers_python, not args.no_install)
             python = peers_python
-        counts[target] = per_request(python, target, low, high)
+        counts[target] = per_request(python, target, low, high, args.path)
         peers.log(f"{target}: {counts[target]:.0f} instructions per request")
     print(f"{'target':<20} {'instructions/request':>20}")
     for target in targets:

@@ -60,6 +60,8 @@ class ConnectionEnding:
         yet: the connection is half-closed instead and its input drained a while.
         """
         self._timer.cancel()
+        if self._corked is not None:
+            self._uncork()
         transport = self.transport
         if transport is None or self._linger_left:
             return

@@ -121,7 +121,7 @@ class ResponseChannel:
         if end:
             self._end_framed(data, framing)
             return False
-        self.write(data)
+        self.write_corked(data)
         return self.transport is None or self.writing_paused
 
     def _warn_truncated(self, framing) -> None:

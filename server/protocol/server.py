@@ -43,6 +43,7 @@ __all__ = ["FIRST_REQUEST_GRACE", "LINGER_LIMIT", "LINGER_TIMEOUT", "NEXT_REQUES
            "PIPELINE_BUFFER", "ServerConfig", "ServerHttpProtocol"]
 
 PIPELINE_BUFFER = 64 * 1024  # bytes of pipelined requests buffered before reading pauses
+CORK_LIMIT = 64 * 1024  # body bytes held back for one write at the end of a loop pass
 
 
 class NullSink:
@@ -65,6 +66,10 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, Conn
                          asyncio.Protocol):
     early_data = b""  # bytes the client sent before it was accepted (see workers/listeners.py)
     parser_class = RequestParser  # what reads requests off the bytes: ``parser_class(limits)``
+    # Body pieces held for one write at the end of this loop pass (see write_corked).
+    _corked: list | None = None
+    _corked_size = 0
+    _uncork_due = False
     # As its own app (``app`` None: a subclass implementing on_request), the
     # AppConnection methods it inherits are its own.
 
@@ -197,6 +202,7 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, Conn
         self._timer.cancel()
         self._stop_rates()
         transport, self.transport = self.transport, None
+        self._corked = None
         if transport is None:
             return
         self._wake_drain(ConnectionResetError("Client disconnected"))
@@ -244,6 +250,8 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, Conn
         return task
 
     def write(self, data: bytes) -> None:
+        if self._corked is not None:
+            self._uncork()
         transport = self.transport
         if transport is None:
             return
@@ -252,6 +260,44 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, Conn
         if self.writing_paused:
             self._written_while_paused += len(data)
         transport.write(data)
+
+    def write_corked(self, data: bytes) -> None:
+        """Write a piece in the middle of a body: the pieces written during one pass of the
+        loop (an app streaming without waiting) go out in one write at its end, one system
+        call instead of one each; at once past ``CORK_LIMIT`` bytes, or before any other
+        write or a close, so the order and the transport's flow control hold."""
+        if self.transport is None:
+            return
+        self._response_started = True
+        self._continue_pending = False
+        if self._corked is None:
+            self._corked = [data]
+            self._corked_size = len(data)
+            if not self._uncork_due:
+                self._uncork_due = True
+                self.loop.call_soon(self._uncork_soon)
+        else:
+            self._corked.append(data)
+            self._corked_size += len(data)
+        if self._corked_size >= CORK_LIMIT:
+            self._uncork()
+
+    def _uncork_soon(self) -> None:
+        self._uncork_due = False
+        if self._corked is not None:
+            self._uncork()
+
+    def _uncork(self) -> None:
+        pieces, self._corked = self._corked, None
+        transport = self.transport
+        if transport is None:
+            return
+        if self.writing_paused:
+            self._written_while_paused += self._corked_size
+        if len(pieces) == 1:
+            transport.write(pieces[0])
+        else:
+            transport.writelines(pieces)  # (uvloop: one writev, no copy)
 
     async def drain(self) -> None:
         """Wait until the transport takes more writes; raise if the client is gone."""
@@ -291,6 +337,8 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, Conn
         """Send part of a regular file with ``loop.sendfile`` (the loop must support it)."""
         if self.transport is None:
             raise ConnectionResetError("Client disconnected")
+        if self._corked is not None:
+            self._uncork()
         self._response_started = True
         return await self.loop.sendfile(self.transport, file, offset, count)
 
