@@ -20,6 +20,9 @@ app finish and send their response (``Connection: close``), as gthread's threads
 theirs, within ``graceful_timeout`` (when gunicorn's master kills the worker). ASGI and
 native requests are cut, as gunicorn's own ASGI worker cuts them: a coroutine can be
 cancelled, a thread cannot.
+
+Load gauges go to statsd (``--statsd-host``) and to an optional Prometheus endpoint
+(``metrics.py``, ``prometheus.py``).
 """
 
 import asyncio
@@ -35,6 +38,7 @@ from .apps import serving_for
 from .config import ConfigError, WorkerConfig, check_config, startup_summary, worker_config
 from .errorlog import route_loop_errors
 from .listeners import Listeners
+from .metrics import worker_metrics
 from .tls import ssl_context
 
 HEARTBEAT_INTERVAL = 1.0
@@ -69,6 +73,10 @@ class AsyncWorker(base.Worker):
         self._quick_exit = False
         self._app_kind = None
         self._finishing: set = set()  # quick stop: connections whose WSGI request finishes
+        self.metrics = None  # WorkerMetrics, when statsd or the Prometheus endpoint is on
+        # () -> int: response bytes held in spool files, for the spool.bytes gauge; set by
+        # whatever spools responses (the gauge is 0 while this is None).
+        self.spooled_bytes = None
 
     # -- gunicorn Worker API ------------------------------------------------
 
@@ -123,6 +131,7 @@ class AsyncWorker(base.Worker):
                                        capacity=(self._open_connections, self.worker_connections),
                                        on_full=self._make_room)
             await self.listeners.start()
+            self.metrics = worker_metrics(self)
             await self._stopping.wait()
             await self._drain_connections()
             await serving.shutdown()
@@ -134,6 +143,8 @@ class AsyncWorker(base.Worker):
                 conn.close()
             if serving.close is not None:
                 serving.close()
+            if self.metrics is not None:
+                self.metrics.close()
 
     async def _heartbeat(self) -> None:
         while True:
@@ -238,6 +249,7 @@ class AsyncWorker(base.Worker):
         self.alive = False
         if self.listeners is not None:
             self.listeners.close()  # stop accepting at once, not on the next loop pass
+        self._stop_metrics_endpoint()
         if self._stopping is not None:
             self._stopping.set()
 
@@ -247,8 +259,14 @@ class AsyncWorker(base.Worker):
         self.cfg.worker_int(self)
         if self.listeners is not None:
             self.listeners.close(take_waiting=False)
+        self._stop_metrics_endpoint()
         if self._stopping is not None:
             self._stopping.set()
+
+    def _stop_metrics_endpoint(self) -> None:
+        """Its port goes to the worker that replaces this one (prometheus.py)."""
+        if self.metrics is not None:
+            self.metrics.stop_serving()
 
     def _abort(self) -> None:
         self.alive = False
