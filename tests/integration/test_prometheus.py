@@ -159,6 +159,33 @@ def test_each_worker_has_its_port_and_a_replacement_takes_the_one_freed():
         assert not _free(port) and _free(port + 2)
 
 
+def test_a_worker_waits_for_a_taken_port_and_takes_it_once_free():
+    port = free_ports(1)
+    holder = socket.create_server(("127.0.0.1", port))
+    try:
+        with metrics_server(port) as srv:
+            wait_until(lambda: "all taken, trying again every 1 s" in srv.log_text(), 5, what="the warning")
+            assert port not in listening_ports(srv.worker_pids()[0])
+            holder.close()
+            freed = time.monotonic()
+            wait_until(lambda: port in listening_ports(srv.worker_pids()[0]), 5, what="the port taken")
+            taken_after = time.monotonic() - freed
+            assert _pid_on(port) == srv.worker_pids()[0]
+            assert srv.log_text().count("all taken") == 1  # warned once, not every second
+    finally:
+        holder.close()
+    assert taken_after < 2.5, taken_after
+
+
+def test_an_address_that_cannot_be_bound_is_logged_and_the_app_still_served():
+    with Gunicorn("slow_apps:wsgi_app", env={"ASYNCWORKER_METRICS_BIND": "192.0.2.1:9100"}) as srv:
+        wait_until(lambda: "Metrics endpoint: cannot listen on 192.0.2.1:9100" in srv.log_text(), 5,
+                   what="the error")
+        with connect(srv.port) as sock:
+            sock.sendall(b"GET /sleep?s=0 HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert read_response(sock).status == 200
+
+
 def test_what_a_scraper_may_send_is_bounded():
     port = free_ports(1)
     with metrics_server(port) as srv:
