@@ -13,6 +13,16 @@ settings.
 Graceful shutdown (SIGTERM, max_requests, parent gone): stop accepting at once,
 close idle connections, let busy ones finish their current response (sent with
 ``Connection: close``) within ``graceful_timeout``, then close what is left.
+
+Quick shutdown (SIGINT, SIGQUIT; gunicorn's master sends QUIT on INT and QUIT): stop
+accepting and close every connection at once, except that WSGI requests already in the
+app finish and send their response (``Connection: close``), as gthread's threads finish
+theirs, within ``graceful_timeout`` (when gunicorn's master kills the worker). ASGI and
+native requests are cut, as gunicorn's own ASGI worker cuts them: a coroutine can be
+cancelled, a thread cannot.
+
+Load gauges go to statsd (``--statsd-host``) and to an optional Prometheus endpoint
+(``metrics.py``, ``prometheus.py``).
 """
 
 import asyncio
@@ -28,6 +38,7 @@ from .apps import serving_for
 from .config import ConfigError, WorkerConfig, check_config, startup_summary, worker_config
 from .errorlog import route_loop_errors
 from .listeners import Listeners
+from .metrics import worker_metrics
 from .tls import ssl_context
 
 HEARTBEAT_INTERVAL = 1.0
@@ -61,6 +72,12 @@ class AsyncWorker(base.Worker):
         self.listeners: Listeners | None = None
         self._stopping: asyncio.Event | None = None
         self._quick_exit = False
+        self._app_kind = None
+        self._finishing: set = set()  # quick stop: connections whose WSGI request finishes
+        self.metrics = None  # WorkerMetrics, when statsd or the Prometheus endpoint is on
+        # () -> int: response bytes held in spool files, for the spool.bytes gauge; set by
+        # whatever spools responses (the gauge is 0 while this is None).
+        self.spooled_bytes = None
 
     # -- gunicorn Worker API ------------------------------------------------
 
@@ -104,6 +121,7 @@ class AsyncWorker(base.Worker):
         self._stopping = asyncio.Event()
         config = self.config
         serving = await serving_for(self, self.wsgi, config.settings.app_kind)
+        self._app_kind = serving.kind
         self.log.info(startup_summary(config, serving.kind, loop_name(self.loop)))
         heartbeat = self.loop.create_task(self._heartbeat())
         try:
@@ -114,9 +132,9 @@ class AsyncWorker(base.Worker):
                                        capacity=(self._open_connections, self.worker_connections),
                                        on_full=self._make_room)
             await self.listeners.start()
+            self.metrics = worker_metrics(self)
             await self._stopping.wait()
-            if not self._quick_exit:
-                await self._drain_connections()
+            await self._drain_connections()
             await serving.shutdown()
         finally:
             heartbeat.cancel()
@@ -126,6 +144,8 @@ class AsyncWorker(base.Worker):
                 conn.close()
             if serving.close is not None:
                 serving.close()
+            if self.metrics is not None:
+                self.metrics.close()
 
     async def _heartbeat(self) -> None:
         while True:
@@ -140,15 +160,41 @@ class AsyncWorker(base.Worker):
             await asyncio.sleep(HEARTBEAT_INTERVAL)
 
     async def _drain_connections(self) -> None:
-        self.listeners.close()
-        for conn in list(self.connections):
-            conn.closing()
+        """Let the connections finish within graceful_timeout: every busy one after a
+        graceful stop, the WSGI requests in the app after a quick one (which may come
+        during a graceful stop: then it cuts the rest)."""
+        quick = self._quick_exit
+        if quick:
+            self._cut_connections()
+        else:
+            self.listeners.close()
+            for conn in list(self.connections):
+                conn.closing()
         deadline = self.loop.time() + self.config.graceful_timeout
-        while self.connections and self.loop.time() < deadline:
+        while self.loop.time() < deadline:
+            if self._quick_exit and not quick:
+                quick = True
+                self._cut_connections()
+            left = self._finishing if quick else self.connections
+            if not left:
+                return
             self.notify()
             await asyncio.sleep(0.05)
-        if self.connections:
-            self.log.warning("Graceful timeout: closing %d connections", len(self.connections))
+        left = self._finishing if quick else self.connections
+        if left:
+            self.log.warning("Graceful timeout: closing %d connections", len(left))
+
+    def _cut_connections(self) -> None:
+        """Quick stop: close every connection now but those of WSGI requests already
+        started, which finish their response (see the module's docstring)."""
+        self.listeners.close(take_waiting=False)
+        wsgi = self._app_kind == "wsgi"
+        for conn in list(self.connections):
+            if wsgi and conn.exchange is not None:
+                self._finishing.add(conn)
+                conn.closing()
+            else:
+                conn.close()
 
     # -- owner interface for protocols -----------------------------------------
 
@@ -194,6 +240,7 @@ class AsyncWorker(base.Worker):
 
     def connection_closed(self, conn) -> None:
         self.connections.discard(conn)
+        self._finishing.discard(conn)
         if conn in self._leaving:
             self._leaving.discard(conn)
             self.listeners.notify_waiting(self._make_room)  # (room to let more go, if still full)
@@ -219,6 +266,7 @@ class AsyncWorker(base.Worker):
         self.alive = False
         if self.listeners is not None:
             self.listeners.close()  # stop accepting at once, not on the next loop pass
+        self._stop_metrics_endpoint()
         if self._stopping is not None:
             self._stopping.set()
 
@@ -226,8 +274,16 @@ class AsyncWorker(base.Worker):
         self.alive = False
         self._quick_exit = True
         self.cfg.worker_int(self)
+        if self.listeners is not None:
+            self.listeners.close(take_waiting=False)
+        self._stop_metrics_endpoint()
         if self._stopping is not None:
             self._stopping.set()
+
+    def _stop_metrics_endpoint(self) -> None:
+        """Its port goes to the worker that replaces this one (prometheus.py)."""
+        if self.metrics is not None:
+            self.metrics.stop_serving()
 
     def _abort(self) -> None:
         self.alive = False

@@ -55,6 +55,7 @@ class WorkerConfig:
     unsupported: tuple  # warnings for gunicorn settings this worker does not offer
     unknown_variables: tuple = ()  # warnings for ASYNCWORKER_* names this worker has no setting for
     uwsgi_allow_ips: tuple | None = None  # protocol = uwsgi: the peers that may speak it; None: HTTP
+    workers: int = 1  # gunicorn's workers: how many ports the metrics endpoints take
 
     @property
     def warnings(self) -> tuple:
@@ -90,7 +91,18 @@ def worker_config(cfg, environ=os.environ) -> WorkerConfig:
         unsupported=tuple(unsupported_settings(cfg)),
         unknown_variables=tuple(unknown_variables(environ)),
         uwsgi_allow_ips=uwsgi_from_gunicorn(cfg),
+        workers=metrics_ports(settings.metrics_bind, cfg.workers),
     )
+
+
+def metrics_ports(bind: str, workers: int) -> int:
+    """gunicorn's ``workers``, once checked that the metrics ports of that many workers
+    (one each, from ASYNCWORKER_METRICS_BIND's port on) exist."""
+    workers = max(1, workers)
+    if bind and int(bind.rpartition(":")[2]) + workers - 1 > 65535:
+        raise ConfigError(f"ASYNCWORKER_METRICS_BIND={bind}: {workers} workers take {workers} ports "
+                          f"from that one on, past 65535")
+    return workers
 
 
 CONFIG_ERROR = 1  # the exit status of gunicorn's master for a bad ASYNCWORKER_* value

@@ -111,12 +111,12 @@ class Listeners:
         if self._retry is None:
             self._watch()
 
-    def close(self) -> None:
+    def close(self, take_waiting: bool = True) -> None:
         """Stop accepting for good (graceful stop), and refuse later clients at once.
 
         The clients already in the accept queue connected before the stop: they are
         taken (and answered with ``Connection: close``; at most a backlog's worth, even
-        past ``worker_connections``). Then the listening descriptors this process holds
+        past ``worker_connections``), unless ``take_waiting`` is False (a quick stop). Then the listening descriptors this process holds
         are closed: once the master has closed its copies too, as gunicorn's arbiter
         does on TERM, a new client is refused at once instead of waiting in a queue
         nobody reads. On a reload the master keeps its copies for the new workers.
@@ -125,7 +125,7 @@ class Listeners:
             return
         self._stop_waiting_watch()
         self._unwatch()
-        if self._state != "stopped":
+        if self._state != "stopped" and take_waiting:
             self._state = "serving"  # (what _accept takes from)
             self._capacity = None  # (they connected before the stop: all are taken)
             for sock in self._sockets:

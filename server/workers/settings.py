@@ -34,6 +34,9 @@ ASYNCWORKER_PROXY_HEADERS       x-forwarded  which headers of a peer in gunicorn
                                            forwarded_allow_ips give the client address
                                            and host: x-forwarded (X-Forwarded-For/-Host/
                                            -Port), forwarded (RFC 7239) or off
+ASYNCWORKER_METRICS_BIND        (off)      HOST:PORT of a Prometheus endpoint (GET /metrics);
+                                           the workers take the ports PORT to PORT+workers-1,
+                                           one each (README, "Metrics")
 ==============================  =========  ===========================================
 
 ``config.worker_config`` reads these together with gunicorn's settings.
@@ -74,6 +77,7 @@ class WorkerSettings:
     app_kind: str = "auto"
     lifespan: str = "auto"
     proxy_headers: str = "x-forwarded"
+    metrics_bind: str = ""  # "" (off) or "host:port"
 
     @classmethod
     def from_env(cls, environ=os.environ, **defaults) -> "WorkerSettings":
@@ -90,6 +94,8 @@ class WorkerSettings:
 def _convert(name: str, raw: str, default):
     raw = raw.strip()
     try:
+        if name == "metrics_bind":
+            return _bind_address(raw)
         if name == "allowed_methods":
             methods = frozenset(m.strip().upper() for m in raw.split(",") if m.strip())
             return methods or None
@@ -118,8 +124,20 @@ def _convert(name: str, raw: str, default):
                           f"(expected {_expected(name, default)})") from None
 
 
+def _bind_address(raw: str) -> str:
+    """``host:port`` (``[v6]:port`` for IPv6) with a port from 1 to 65535, or "" (off)."""
+    if not raw:
+        return ""
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(raw)
+    return raw
+
+
 def _expected(name: str, default) -> str:
     """What a variable takes, in words, for its error message."""
+    if name == "metrics_bind":
+        return "HOST:PORT, e.g. 127.0.0.1:9100, or empty for none"
     if name in _CHOICES:
         return "one of " + ", ".join(_CHOICES[name])
     if isinstance(default, bool):

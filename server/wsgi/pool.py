@@ -22,6 +22,8 @@ when the loop blocks. On one core this saves two context switches per request.
 Saturation is visible: while jobs wait for a thread, a warning at most every
 ``SATURATION_WARNING_INTERVAL`` seconds gives how many wait and the longest wait
 (as waitress's "Task queue depth" does): ``--threads`` too low for the load.
+``busy()`` and ``waiting()`` give the same to the worker's load gauges; ``pool_on(loop)``
+finds the pool serving a loop.
 """
 
 import collections
@@ -29,11 +31,18 @@ import os
 import queue
 import threading
 import time
+import weakref
 
 _STOP = object()
 SATURATION_CHECK = 1.0  # seconds between looks at the queue of waiting jobs
 SATURATION_WARNING_INTERVAL = 5.0  # seconds at least between two warnings
 _WAKE = (1).to_bytes(8, "little")
+_POOLS: "weakref.WeakSet[ThreadPool]" = weakref.WeakSet()  # the pools of this process
+
+
+def pool_on(loop) -> "ThreadPool | None":
+    """The pool whose results go back to ``loop`` (the worker's, for its gauges), if any."""
+    return next((pool for pool in list(_POOLS) if pool._loop is loop and not pool.stopped), None)
 
 
 def _wake_fds() -> tuple[int, int]:
@@ -62,12 +71,17 @@ class ThreadPool:
         self._wake_r, self._wake_w = _wake_fds()
         loop.add_reader(self._wake_r, self._woken)
         self.size = max(1, size)
+        self.stopped = False
+        # One flag per thread, written only by its thread: True while it runs a job.
+        self._running = [False] * self.size
         self._threads = [
-            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(self.size)
+            threading.Thread(target=self._work, args=(i,), name=f"{name}-{i}", daemon=True)
+            for i in range(self.size)
         ]
         for thread in self._threads:
             thread.start()
         self._watch = loop.call_later(SATURATION_CHECK, self._check_saturation)
+        _POOLS.add(self)
 
     def submit(self, fn, *args) -> None:
         """Run ``fn(*args)`` on a pool thread (callable from any thread)."""
@@ -82,6 +96,10 @@ class ThreadPool:
         except IndexError:
             return 0, 0.0
         return len(queued), time.monotonic() - oldest
+
+    def busy(self) -> int:
+        """How many threads are running a job now."""
+        return sum(self._running)
 
     def call_in_loop(self, fn, *args) -> None:
         """Run ``fn(*args)`` on the loop thread soon (callable from any thread)."""
@@ -98,6 +116,7 @@ class ThreadPool:
     def shutdown(self) -> None:
         """Let the threads finish their current job and stop (does not wait)."""
         self._watch.cancel()
+        self.stopped = True
         for _ in self._threads:
             self.submit(_STOP)
 
@@ -116,15 +135,21 @@ class ThreadPool:
             fn, args = calls.popleft()
             self._run(fn, args, "a loop callback from the thread pool", Exception)
 
-    def _work(self) -> None:
+    def _work(self, index: int) -> None:
         _no_wakeup_preemption()
         jobs = self._jobs
+        running = self._running
         while True:
             fn, args = jobs.get()
-            self._queued_at.popleft()  # (a stop was queued with its time too)
             if fn is _STOP:
+                self._queued_at.popleft()  # (a stop was queued with its time too)
                 return
-            self._run(fn, args, "a thread pool job", BaseException)  # (an app's sys.exit() too)
+            running[index] = True  # (before the pop: a job is never missing from both counts)
+            self._queued_at.popleft()
+            try:
+                self._run(fn, args, "a thread pool job", BaseException)  # (an app's sys.exit() too)
+            finally:
+                running[index] = False
 
     def _run(self, fn, args: tuple, what: str, caught: type) -> None:
         """Call ``fn(*args)``; what it raises of ``caught`` is logged, not raised: a job

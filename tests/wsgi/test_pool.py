@@ -50,3 +50,33 @@ def test_results_from_many_threads_at_once_all_reach_the_loop():
     """Threads race to wake the loop (one eventfd write per pending batch): none is lost."""
     results = run_in_pool(lambda: None, calls=5000, size=8)
     assert sorted(i for i, _ in results) == list(range(5000))
+
+
+def test_busy_and_waiting_count_running_and_queued_jobs_and_pool_on_finds_the_pool():
+    """Two threads, five jobs held on an event: two run, three wait, the oldest for a while."""
+    import threading
+    import time
+
+    from server.wsgi.pool import pool_on
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        pool = ThreadPool(loop, 2)
+        assert pool_on(loop) is pool and (pool.busy(), pool.waiting()) == (0, (0, 0.0))
+        release = threading.Event()
+        for _ in range(5):
+            pool.submit(release.wait)
+        await asyncio.sleep(0.3)
+        busy, (waiting, longest) = pool.busy(), pool.waiting()
+        release.set()
+        deadline = time.monotonic() + 5
+        while (pool.busy(), pool.waiting()[0]) != (0, 0) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        after = pool.busy(), pool.waiting()
+        pool.shutdown()
+        return busy, waiting, longest, after, pool_on(loop)
+
+    busy, waiting, longest, after, found = asyncio.run(main())
+    assert (busy, waiting) == (2, 3) and 0.2 < longest < 5, (busy, waiting, longest)
+    assert after == (0, (0, 0.0))
+    assert found is None  # a pool shut down serves no loop
