@@ -17,12 +17,14 @@ two Content-Disposition headers or two names. Part heads longer than
 ``MAX_PART_HEAD`` give 400, so heads cannot grow memory.
 
 ``read_form`` (``Request.post()``) bounds the whole body (``max_size``, 413),
-the number of parts, of file parts and of fields (413); file data is kept in
+the number of parts, of file parts and of fields (413), and decodes fields only
+in a codec that is a charset (``decode_text``); file data is kept in
 memory up to ``FORM_FILE_MEMORY`` bytes per form, then goes to temporary files,
 so an empty or small file costs no descriptor. On any error every file made so
 far is closed (a temporary file is deleted when closed).
 """
 
+import codecs
 import json
 import re
 import tempfile
@@ -51,6 +53,8 @@ _SEPARATORS = re.compile(r"[ \t]*(?:;[ \t]*)*")
 _QUOTED_PAIR = re.compile(r"\\(.)")
 _BOUNDARY = re.compile(r"[ -~]{0,69}[!-~]")  # RFC 2046: 1 to 70 characters, not ending in a space
 _LWSP = re.compile(rb"[ \t]*")
+# Text codecs that are no charset a form is sent in; punycode also decodes in quadratic time.
+_NOT_CHARSETS = frozenset({"punycode", "idna", "unicode-escape", "raw-unicode-escape"})
 
 
 def parse_params(text: str) -> list[tuple[str, str]] | None:
@@ -348,7 +352,7 @@ class BodyPartReader(ReadIterator):
         return b"".join(parts)
 
     async def text(self, *, encoding: str | None = None) -> str:
-        return (await self.read()).decode(encoding or self.get_charset())
+        return decode_text(await self.read(), encoding or self.get_charset())
 
     async def json(self, *, encoding: str | None = None):
         return json.loads(await self.text(encoding=encoding))
@@ -399,7 +403,7 @@ async def read_form(reader: MultipartReader, max_size: int, tmp_dir: str | None,
                 raise HTTPBadRequest(text="A form part without a name")
             if part.filename is None:
                 counts.count("fields", max_fields)
-                form.add(part.name, _decoded(await part.read(), part.get_charset()))
+                form.add(part.name, decode_text(await part.read(), part.get_charset()))
                 continue
             counts.count("files", max_files)
             field = FileField(part.name, part.filename, tempfile.SpooledTemporaryFile(dir=tmp_dir),
@@ -414,11 +418,16 @@ async def read_form(reader: MultipartReader, max_size: int, tmp_dir: str | None,
     return form
 
 
-def _decoded(value: bytes, charset: str) -> str:
+def decode_text(data: bytes, charset: str) -> str:
+    """``data`` in the ``charset`` a client named; 400 for an unknown codec, one that is not a
+    charset (bytes-to-bytes, punycode, ...) or bytes that are not in it."""
     try:
-        return value.decode(charset)
+        codec = codecs.lookup(charset)
+        if codec.name in _NOT_CHARSETS:
+            raise LookupError(charset)
+        return data.decode(codec.name)
     except (LookupError, UnicodeDecodeError):
-        raise HTTPBadRequest(text=f"A form field that is not valid {charset[:40]}") from None
+        raise HTTPBadRequest(text=f"Form data that is not valid {charset[:40]!r}") from None
 
 
 async def _spool(part: BodyPartReader, file, counts: _FormCounts) -> None:

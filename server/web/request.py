@@ -25,7 +25,7 @@ from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from .compression import DecodingReader, request_coding
 from .exceptions import HTTPRequestEntityTooLarge
-from .multipart import MultipartReader, read_form, too_many
+from .multipart import MultipartReader, decode_text, read_form, too_many
 from .response import parse_content_type
 from .state import StateMapping
 from .streams import StreamReader
@@ -236,7 +236,8 @@ class Request(StateMapping):
             return self._post
         ctype, app = self.content_type, self.app
         if ctype == "application/x-www-form-urlencoded":
-            form = parse_urlencoded(await self.text(), self.charset or "utf-8", app.max_form_fields)
+            charset = self.charset or "utf-8"
+            form = parse_urlencoded(decode_text(await self.read(), charset), charset, app.max_form_fields)
         elif ctype == "multipart/form-data":
             self._check_declared_size()
             form = await read_form(await self.multipart(), app.client_max_size, self.tmp_dir,
@@ -276,8 +277,9 @@ class Request(StateMapping):
 
 
 def parse_urlencoded(text: str, encoding: str, max_fields: int) -> MultiDict:
-    """The pairs of a urlencoded body; 413 past ``max_fields`` of them, counted before
-    parsing as ``&``-separated pieces (Django's and Python's ``max_num_fields``)."""
+    """The pairs of a urlencoded body (``text``, already decoded: ``encoding`` is a charset
+    ``decode_text`` accepts); 413 past ``max_fields`` of them, counted before parsing as
+    ``&``-separated pieces (Django's and Python's ``max_num_fields``)."""
     try:
         return MultiDict(parse_qsl(text, keep_blank_values=True, encoding=encoding,
                                    max_num_fields=max_fields or None))

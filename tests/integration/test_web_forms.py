@@ -6,6 +6,7 @@ goes on serving.
 The figures are printed (run with ``-s`` to see them).
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -99,3 +100,16 @@ def test_forms_at_the_caps_are_read(server):
     pairs = "&".join(f"k{i}=v" for i in range(1000)).encode()
     resp = post(server.port, "application/x-www-form-urlencoded", pairs)
     assert resp.status == 200 and b'"k999": "v"' in resp.body, resp
+
+
+@pytest.mark.parametrize("ctype,body", [
+    ("application/x-www-form-urlencoded; charset=punycode", b"a" * 20_000 + b"-" + b"9" * 20_000),
+    ("application/x-www-form-urlencoded", b"a=%ff&b=\xff\xfe"),
+    ("application/x-www-form-urlencoded; charset=no-such-charset", b"a=1"),
+])
+def test_urlencoded_body_not_in_a_charset_is_a_400(server, ctype, body):
+    """A codec that is no charset (punycode decodes in quadratic time), or bytes not in it."""
+    resp = post(server.port, ctype, body)
+    assert resp.status == 400, resp
+    ok = post(server.port, "application/x-www-form-urlencoded; charset=latin-1", b"a=caf%E9&b=\xe9")
+    assert ok.status == 200 and json.loads(ok.body) == {"a": "café", "b": "é"}, ok

@@ -135,3 +135,24 @@ def test_application_caps_are_parameters():
     assert (app.max_form_parts, app.max_form_files, app.max_form_fields) == (5, 2, 3)
     default = web.Application()
     assert (default.max_form_parts, default.max_form_files, default.max_form_fields) == (1000, 1000, 1000)
+
+
+@pytest.mark.parametrize("charset", ["punycode", "idna", "unicode_escape", "rot13", "no-such-charset"])
+def test_a_field_in_a_codec_that_is_no_charset_is_a_400(charset):
+    """punycode decodes in quadratic time (40 KB: over a second): a client may not pick it."""
+    value = b"a" * 20_000 + b"-" + b"9" * 20_000
+    body = (b'--B\r\nContent-Disposition: form-data; name="a"\r\n'
+            b"Content-Type: text/plain; charset=" + charset.encode() + b"\r\n\r\n" + value + b"\r\n--B--\r\n")
+    with pytest.raises(web.HTTPBadRequest):
+        form_of(body)
+
+
+def test_a_field_not_in_its_charset_is_a_400_and_other_charsets_decode():
+    def body(charset: str, value: bytes) -> bytes:
+        return (b'--B\r\nContent-Disposition: form-data; name="a"\r\nContent-Type: text/plain; charset='
+                + charset.encode() + b"\r\n\r\n" + value + b"\r\n--B--\r\n")
+
+    with pytest.raises(web.HTTPBadRequest):
+        form_of(body("utf-8", b"\xff\xfe"))
+    assert form_of(body("latin-1", b"caf\xe9"))["a"] == "café"
+    assert form_of(body("shift_jis", "日本".encode("shift_jis")))["a"] == "日本"
