@@ -289,15 +289,15 @@ class MultipartReader(ReadIterator):
         while True:
             if self._ready:
                 return self._take(min(self._ready, size))
-            idx = self._buffer.find(delimiter)
+            idx, least = self._buffer.find(delimiter), 0
             if idx == 0:
                 if await self._at_delimiter():
                     return None
-                self._ready = 1  # its CR is data
-            elif idx > 0:
+                idx, least = self._buffer.find(delimiter, 1), 1  # no delimiter: data up to the next one
+            if idx > 0:
                 self._ready = idx
             else:
-                self._ready = max(len(self._buffer) - (len(delimiter) - 1), 0)
+                self._ready = max(len(self._buffer) - (len(delimiter) - 1), least)
                 if not self._ready and not await self._more():
                     raise HTTPBadRequest(text="Unexpected end of the multipart body")
 
