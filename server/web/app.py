@@ -14,6 +14,7 @@ Every callback gets the app. The app is a mapping for state shared by handlers
 import functools
 import inspect
 
+from .multipart import MAX_FORM_FIELDS, MAX_FORM_FILES, MAX_FORM_PARTS
 from .router import Router
 from .state import StateMapping
 
@@ -51,10 +52,17 @@ class Signal(list):
 
 
 class Application(StateMapping):
-    def __init__(self, *, middlewares=(), client_max_size: int = DEFAULT_CLIENT_MAX_SIZE, debug: bool = False):
+    def __init__(self, *, middlewares=(), client_max_size: int = DEFAULT_CLIENT_MAX_SIZE, debug: bool = False,
+                 max_form_parts: int = MAX_FORM_PARTS, max_form_files: int = MAX_FORM_FILES,
+                 max_form_fields: int = MAX_FORM_FIELDS):
+        """``client_max_size`` bounds a body read whole (``read()``, ``post()``: 413 past it);
+        the ``max_form_*`` caps bound what ``post()`` takes (0: no cap)."""
         self.router = Router()
         self._middlewares = list(middlewares)
         self._client_max_size = client_max_size
+        self.max_form_parts = max_form_parts
+        self.max_form_files = max_form_files
+        self.max_form_fields = max_form_fields
         self.debug = debug
         self._state: dict = {}
         self._frozen = False

@@ -25,7 +25,7 @@ from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from .compression import DecodingReader, request_coding
 from .exceptions import HTTPRequestEntityTooLarge
-from .multipart import MultipartReader, read_form
+from .multipart import MultipartReader, decode_text, read_form, too_many
 from .response import parse_content_type
 from .state import StateMapping
 from .streams import StreamReader
@@ -205,9 +205,7 @@ class Request(StateMapping):
         """The whole body (decoded), at most ``client_max_size`` bytes."""
         if self._body is None:
             limit = self.app.client_max_size
-            declared = self.head.content_length
-            if limit and declared is not None and declared > limit and request_coding(self.head.headers) is None:
-                raise HTTPRequestEntityTooLarge(limit, declared)
+            self._check_declared_size()
             source = self.decoded_content()
             parts, size = [], 0
             while chunk := await source.readany():
@@ -226,24 +224,38 @@ class Request(StateMapping):
         return loads(await self.text())
 
     async def post(self) -> MultiDictProxy:
-        """Form fields of a urlencoded or multipart body; files as ``FileField`` on disk."""
+        """Form fields of a urlencoded or multipart body; files as ``FileField`` (spooled).
+
+        The app's caps apply: ``client_max_size`` to the whole body, ``max_form_fields`` to
+        the fields, ``max_form_parts`` and ``max_form_files`` to a multipart body's parts.
+        """
         if self._post is not None:
             return self._post
         if self.method not in ("POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"):
             self._post = MultiDictProxy(MultiDict())
             return self._post
-        ctype = self.content_type
+        ctype, app = self.content_type, self.app
         if ctype == "application/x-www-form-urlencoded":
-            text = await self.text()
-            form = MultiDict(parse_qsl(text, keep_blank_values=True, encoding=self.charset or "utf-8"))
+            charset = self.charset or "utf-8"
+            form = parse_urlencoded(decode_text(await self.read(), charset), charset, app.max_form_fields)
         elif ctype == "multipart/form-data":
-            form = await read_form(await self.multipart(), self.app.client_max_size, self.tmp_dir)
+            self._check_declared_size()
+            form = await read_form(await self.multipart(), app.client_max_size, self.tmp_dir,
+                                   max_parts=app.max_form_parts, max_files=app.max_form_files,
+                                   max_fields=app.max_form_fields)
         else:
             form = MultiDict()
         self._post = MultiDictProxy(form)
         return self._post
 
+    def _check_declared_size(self) -> None:
+        """413 before reading when the Content-Length is over ``client_max_size`` (unless decoded)."""
+        limit, declared = self.app.client_max_size, self.head.content_length
+        if limit and declared is not None and declared > limit and request_coding(self.head.headers) is None:
+            raise HTTPRequestEntityTooLarge(limit, declared)
+
     async def multipart(self) -> MultipartReader:
+        """The body's parts one by one, with no cap on their number or size (the handler reads them)."""
         return MultipartReader(self.head.headers, self.decoded_content())
 
     async def release(self) -> None:
@@ -264,12 +276,23 @@ class Request(StateMapping):
         return self._response
 
 
+def parse_urlencoded(text: str, encoding: str, max_fields: int) -> MultiDict:
+    """The pairs of a urlencoded body (``text``, already decoded: ``encoding`` is a charset
+    ``decode_text`` accepts); 413 past ``max_fields`` of them, counted before parsing as
+    ``&``-separated pieces (Django's and Python's ``max_num_fields``)."""
+    try:
+        return MultiDict(parse_qsl(text, keep_blank_values=True, encoding=encoding,
+                                   max_num_fields=max_fields or None))
+    except ValueError:
+        raise too_many("fields", max_fields) from None
+
+
 def _http_date(value: str | None) -> datetime.datetime | None:
     if not value:
         return None
     try:
         parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a year past datetime
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.timezone.utc)

@@ -2,6 +2,8 @@
 
 POST /reader/{method} applies one StreamReader method to ``request.content``
 and answers what it saw as JSON; /upload and /form take big uploads.
+``forms_app`` serves /form with the default caps (client_max_size, max_form_*),
+for tests/integration/test_web_forms.py.
 """
 
 import asyncio
@@ -123,3 +125,6 @@ app.router.add_post("/reader/{method}", reader)
 app.router.add_post("/upload", upload)
 app.router.add_post("/form", form)
 app.router.add_post("/parts", parts)
+
+forms_app = web.Application()
+forms_app.router.add_post("/form", form)
