@@ -83,8 +83,12 @@ class Request(StateMapping):
 
     @property
     def raw_path(self) -> str:
-        """The request target as sent: path and query, percent-encoded."""
-        return self.head.target
+        """The path and query as sent, percent-encoded (of an absolute-form target too:
+        its scheme and authority are ``scheme`` and ``host``)."""
+        head = self.head
+        if head.target[:1] == "/" or head.target == "*":
+            return head.target
+        return f"{head.path}?{head.query}" if head.query else head.path
 
     @property
     def path(self) -> str:
