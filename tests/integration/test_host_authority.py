@@ -5,6 +5,7 @@ apps alike. The check is the parser's (``server/protocol/host.py``), so each kin
 reads the same settled value."""
 
 import json
+import struct
 
 import pytest
 
@@ -108,3 +109,28 @@ def test_a_bad_host_ignored_for_an_absolute_form_target(server):
     view = seen(server.port, b"GET http://good.example/p HTTP/1.1\r\nHost: a:b:c\r\n\r\n")
     assert json.dumps(view).count("good.example") >= 1
     assert "a:b:c" not in json.dumps(view)
+
+
+def uwsgi_packet(uwsgi_vars: dict) -> bytes:
+    """A uwsgi request packet (nginx's uwsgi_pass): the 4-byte header, then sized vars."""
+    data = b"".join(struct.pack("<H", len(k)) + k.encode() + struct.pack("<H", len(v)) + v.encode()
+                    for k, v in uwsgi_vars.items())
+    return struct.pack("<BHB", 0, len(data), 0) + data
+
+
+@pytest.mark.parametrize("host, uri, status, seen", [
+    ("good.example:8080", "/p", 200, "good.example:8080"),
+    ("evil.example/x?", "/p", 400, None),
+    ("a:b:c", "/p", 400, None),
+    ("evil.example", "http://good.example/p", 200, "good.example"),
+])
+def test_uwsgi_heads_get_the_same_host_checks(host, uri, status, seen):
+    """gunicorn's protocol = uwsgi: HTTP_HOST and REQUEST_URI make the same head."""
+    packet = uwsgi_packet({"REQUEST_METHOD": "GET", "REQUEST_URI": uri, "SERVER_PROTOCOL": "HTTP/1.1",
+                           "HTTP_HOST": host})
+    with Gunicorn(KINDS["wsgi"], "--protocol", "uwsgi") as srv, connect(srv.port, timeout=10) as sock:
+        sock.sendall(packet)
+        response = read_response(sock)
+    assert response.status == status
+    if seen is not None:
+        assert json.loads(response.body)["HTTP_HOST"] == seen
