@@ -59,3 +59,13 @@ def test_the_check_is_linear_in_the_length_of_the_value():
         started = time.perf_counter()
         assert not valid_authority(bad)
         assert time.perf_counter() - started < 1.0
+
+
+def test_valid_values_are_remembered_up_to_a_bound():
+    from server.protocol import host
+
+    names = [f"host-{i}.example" for i in range(host.CACHED + 50)]
+    assert all(valid_authority(name) for name in names)
+    assert 0 < len(host._valid) <= host.CACHED  # emptied when full, never past the bound
+    assert names[-1] in host._valid
+    assert not valid_authority("a:b:c") and "a:b:c" not in host._valid  # refusals are not kept
