@@ -14,7 +14,6 @@ trusted proxies.
 
 import datetime
 import json
-import socket
 from collections import namedtuple
 from email.utils import parsedate_to_datetime
 from http.cookies import CookieError, SimpleCookie
@@ -136,8 +135,11 @@ class Request(StateMapping):
 
     @property
     def host(self) -> str:
+        """The Host the parser settled (an absolute-form target's authority included), a
+        trusted proxy's when one is read; without one, the listening address (no DNS
+        lookup on the loop, as ``socket.getfqdn()`` would make)."""
         host = self.protocol.forwarded(self.head).host or self.head.headers.get("Host")
-        return host or socket.getfqdn()
+        return host or _listening_address(self.protocol.sockname)
 
     @property
     def url(self) -> str:
@@ -266,6 +268,13 @@ class Request(StateMapping):
     @property
     def prepared_response(self):
         return self._response
+
+
+def _listening_address(sockname) -> str:
+    if not isinstance(sockname, tuple):
+        return "localhost"  # a unix socket
+    host = str(sockname[0])
+    return f"[{host}]:{sockname[1]}" if ":" in host else f"{host}:{sockname[1]}"
 
 
 def _http_date(value: str | None) -> datetime.datetime | None:

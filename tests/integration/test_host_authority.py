@@ -134,3 +134,17 @@ def test_uwsgi_heads_get_the_same_host_checks(host, uri, status, seen):
     assert response.status == status
     if seen is not None:
         assert json.loads(response.body)["HTTP_HOST"] == seen
+
+
+@pytest.mark.parametrize("request_head", [b"GET /p HTTP/1.0\r\n\r\n", b"GET /p HTTP/1.1\r\nHost:\r\n\r\n"])
+def test_without_a_host_the_app_gets_the_listening_address(server, request_head):
+    """An empty Host is valid (RFC 9112 s3.2); HTTP/1.0 may send none. The native app
+    falls back on the listening address (no DNS lookup on the loop), as WSGI's SERVER_NAME."""
+    view = seen(server.port, request_head)
+    if server.kind == "wsgi":
+        assert (view["SERVER_NAME"], view["SERVER_PORT"]) == ("127.0.0.1", str(server.port))
+    elif server.kind == "asgi":
+        assert view["server"] == ["127.0.0.1", server.port]
+    else:
+        assert view["host"] == f"127.0.0.1:{server.port}"
+        assert view["url"] == f"http://127.0.0.1:{server.port}/p"
