@@ -79,7 +79,8 @@ limit_request_field_size = 8190
 
 # -- behind a proxy ------------------------------------------------------------------
 
-# Peers whose X-Forwarded-For/-Proto/-Host/-Port are believed: nginx on this host. Add
+# Peers whose X-Forwarded-Proto is believed (and, as set in raw_env below, X-Forwarded-For
+# and -Host/-Port, which deploy/nginx-app.conf overwrites): nginx on this host. Add
 # the load balancer's subnet ("127.0.0.1,::1,10.0.0.0/16") when it talks to gunicorn
 # directly. Never "*" on a port the internet can reach: anyone could then claim any
 # address. A unix socket peer is always trusted.
@@ -110,7 +111,9 @@ raw_env = [
     "ASYNCWORKER_HEADER_TIMEOUT=10",  # a whole request head within 10 s (slowloris), else 408
     "ASYNCWORKER_BODY_TIMEOUT=30",  # a stalled upload is dropped after 30 idle seconds
     "ASYNCWORKER_MAX_BODY_SIZE=0",  # nginx's client_max_body_size enforces the cap in front
-    "ASYNCWORKER_PROXY_HEADERS=x-forwarded",  # read X-Forwarded-* (what nginx sends), not Forwarded
+    # Behind deploy/nginx-app.conf, which sets these headers itself (whatever the client sent):
+    "ASYNCWORKER_PROXY_HEADERS=x-forwarded",  # the client address from X-Forwarded-For (default: off)
+    "ASYNCWORKER_FORWARDED_HOST=1",  # the host from X-Forwarded-Host/-Port (default: off)
 ]
 
 # -- process ---------------------------------------------------------------------------

@@ -10,23 +10,28 @@
 
 Nothing here reads a socket or a clock: header maps in, results out.
 
-From a trusted peer:
+From a trusted peer (as gunicorn, the scheme; the rest only when asked for):
 
-- the client address comes from ``X-Forwarded-For`` (or RFC 7239 ``Forwarded``
-  with ``proxy_headers = "forwarded"``): the rightmost entry that is not itself
-  a trusted proxy, as uvicorn's ``proxy_headers`` does; every entry trusted
-  (or ``"*"``) gives the leftmost. The port is 0 when the header has none.
-  Only one family is read: a proxy that sets one usually passes the other
-  through from the client untouched, so reading both would let a client forge
-  the one its proxy does not overwrite.
 - the scheme follows gunicorn's ``secure_scheme_headers``: a listed header whose
   value matches means "https", one that does not means "http", and two that
   disagree make the request a 400 (gunicorn's "Contradictory scheme headers").
   ``Forwarded: proto=`` counts too in "forwarded" mode.
-- the host comes from the last ``X-Forwarded-Host`` (the one the nearest proxy
-  set) and ``X-Forwarded-Port``, or from ``Forwarded: host=``.
 - header names with ``_`` listed in gunicorn's ``forwarder_headers`` reach a
   WSGI app (others are dropped, as with gunicorn's ``header_map = drop``).
+- with ``proxy_headers = "x-forwarded"`` (off by default: gunicorn's own workers
+  leave REMOTE_ADDR the peer), the client address comes from ``X-Forwarded-For``
+  (or RFC 7239 ``Forwarded`` with ``proxy_headers = "forwarded"``): the rightmost
+  entry that is not itself a trusted proxy, as uvicorn's ``proxy_headers`` does;
+  every entry trusted (or ``"*"``) gives the leftmost. The port is 0 when the
+  header has none. Only one family is read: a proxy that sets one usually passes
+  the other through from the client untouched, so reading both would let a
+  client forge the one its proxy does not overwrite.
+- with ``forwarded_host`` too (off by default), the host comes from the last
+  ``X-Forwarded-Host`` (the one the nearest proxy set) and ``X-Forwarded-Port``,
+  or from ``Forwarded: host=``. Off, because a proxy that does not overwrite
+  ``X-Forwarded-Host`` (nginx passes it through unless told) would let any
+  client choose the Host the app sees, whatever the app's own setting says
+  (Django's ``USE_X_FORWARDED_HOST=False``).
 
 From any other peer these headers are ordinary request headers and change nothing.
 ``ProxyPolicy`` also says which peers must start their connection with a PROXY
@@ -39,9 +44,10 @@ from dataclasses import dataclass, field
 
 from multidict import CIMultiDict
 
+from .host import valid_authority
+
 PROXY_HEADERS_CHOICES = ("x-forwarded", "forwarded", "off")
 
-_HOST_RE = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 _FORWARDED_PAIR_RE = re.compile(r'\s*([!#$%&\'*+\-.^_`|~0-9A-Za-z]+)=("(?:[^"\\]|\\.)*"|[^;,"\s]*)\s*')
 
 
@@ -114,15 +120,17 @@ class ProxyPolicy:
     forwarded_allow: AllowList
     secure_scheme_headers: tuple = ()  # (header name, value meaning https)
     forwarder_headers: frozenset = frozenset()  # upper-case names
-    proxy_headers: str = "x-forwarded"  # x-forwarded | forwarded | off
+    proxy_headers: str = "off"  # x-forwarded | forwarded | off: whose client address to read
+    forwarded_host: bool = False  # read the host too (X-Forwarded-Host/-Port, Forwarded: host=)
     proxy_protocol: str = "off"  # off | v1 | v2 | auto
     proxy_allow: AllowList | None = None
     watched: tuple = field(init=False, repr=False)  # the headers that can change anything
     _watched_lower: frozenset = field(init=False, repr=False)
 
     def __post_init__(self):
-        family = {"x-forwarded": ("X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Port"),
-                  "forwarded": ("Forwarded",), "off": ()}[self.proxy_headers]
+        host = ("X-Forwarded-Host", "X-Forwarded-Port") if self.forwarded_host else ()
+        family = {"x-forwarded": ("X-Forwarded-For", *host), "forwarded": ("Forwarded",),
+                  "off": ()}[self.proxy_headers]
         names = (*family, *(name for name, _ in self.secure_scheme_headers), *self.forwarder_headers)
         object.__setattr__(self, "watched", tuple(dict.fromkeys(names)))
         object.__setattr__(self, "_watched_lower", frozenset(name.lower() for name in self.watched))
@@ -169,6 +177,8 @@ class ProxyPolicy:
         hops = _split_list(headers.getall("X-Forwarded-For", ()))
         if hops:
             client = (self._client_hop(hops), 0)
+        if not self.forwarded_host:
+            return client, None
         host = _last(headers.getall("X-Forwarded-Host", ()))
         port = _last(headers.getall("X-Forwarded-Port", ()))
         return client, _host_with_port(host or headers.get("Host"), port, scheme) if host or port else None
@@ -186,8 +196,8 @@ class ProxyPolicy:
             if any(name in headers for name, _ in self.secure_scheme_headers) and proto != scheme:
                 error = error or "Contradictory scheme headers"
             scheme = proto
-        host = chosen.get("host")
-        return client, host if host and _HOST_RE.fullmatch(host) else None, scheme, error
+        host = chosen.get("host") if self.forwarded_host else None
+        return client, host if host and valid_authority(host) else None, scheme, error
 
     def _client_hop(self, hops: list[str]) -> str:
         return hops[self._client_index(hops)]
@@ -274,7 +284,7 @@ def _last(values) -> str | None:
 
 
 def _host_with_port(host: str | None, port: str | None, scheme: str) -> str | None:
-    if not host or not _HOST_RE.fullmatch(host):
+    if not host or not valid_authority(host):
         return None
     if port is None:
         return host

@@ -27,6 +27,7 @@ from .errors import (
 )
 from .events import RequestHead
 from .framing import body_framing, connection_tokens, wants_keep_alive
+from .host import settle_host
 from .plainhead import NEEDS_CHECKS, SPECIAL_HOST, VERSIONS, simple_head
 
 
@@ -91,9 +92,12 @@ class HeadReader:
         if plain is None:
             return None
         if plain[7] & NEEDS_CHECKS == SPECIAL_HOST:
-            return simple_head(plain)
-        method, target, path, query, minor, raw, pairs, _ = plain
-        return build_head(method, target, path, query, VERSIONS[minor], CIMultiDict(pairs), raw)
+            head = simple_head(plain)
+        else:
+            method, target, path, query, minor, raw, pairs, _ = plain
+            head = build_head(method, target, path, query, VERSIONS[minor], CIMultiDict(pairs), raw)
+        settle_host(head)
+        return head
 
     def _parse_any_head(self, head: bytes) -> RequestHead:
         crlf = head.count(b"\r\n")
@@ -108,7 +112,9 @@ class HeadReader:
         method, target, version = _parse_request_line(request_line)
         headers, raw = parse_field_lines(lines, 1, self.limits)
         path, query = _split_target(method, target)
-        return build_head(method, target, path, query, version, headers, raw)
+        head = build_head(method, target, path, query, version, headers, raw)
+        settle_host(head)
+        return head
 
 
 def parse_field_lines(lines: list[bytes], start: int, limits) -> tuple[CIMultiDict, list]:

@@ -34,6 +34,7 @@ from . import grammar
 from .bodyreader import BodyReader
 from .errors import BadRequest, HeaderFieldsTooLarge, NotImplementedByServer, UriTooLong
 from .headreader import _parse_request_line, _split_target, build_head, parse_field_lines
+from .host import settle_host
 from .limits import Limits
 from .parser import RequestParser, _by_state
 from .parserstate import BODY, DONE, HEAD
@@ -128,6 +129,7 @@ def head_from_vars(cgi: dict, fields: list, limits: Limits):
     headers, raw = parse_field_lines(lines, 1, limits)
     path, query = _split_target(method, target)
     head = build_head(method, target, path, query, version, headers, raw)
+    settle_host(head)
     head.upgrade = False  # nothing can switch protocols through a uwsgi front end
     head.expect_continue = False  # the front end answered it: a 100 here would be taken for the response
     return head

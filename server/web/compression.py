@@ -5,7 +5,10 @@
 
 Decoding never inflates more than ``max_size + 1`` bytes in total: a small body
 that would inflate past the bound (a decompression bomb) raises
-``DecodedTooLarge`` (413) before the memory is spent. A response compressor
+``DecodedTooLarge`` (413) before the memory is spent, however many gzip members
+the body holds (RFC 1952 s2.2: a gzip body may be several members, decoded one
+after the other, as gzip(1) does). Bytes after the end of a deflate stream, or
+after a gzip member that do not start another one, are a 400. A response compressor
 flushes (``Z_SYNC_FLUSH``) after every write so that each piece the handler
 writes can be decoded by the client as soon as it arrives.
 """
@@ -45,6 +48,7 @@ class DecodingReader:
         self._stream = stream
         self._coding = coding
         self._inflater = zlib.decompressobj(_WBITS[coding])
+        self._held = b""  # input after a gzip member, for the next one
         self._max_size = max_size  # 0: unbounded
         self._produced = 0
         self._eof = False
@@ -79,18 +83,31 @@ class DecodingReader:
         return max(self._max_size + 1 - self._produced, 1)
 
     def _inflate(self, raw: bytes) -> bytes:
+        """Decode ``raw`` up to the room left; what follows the end of a gzip member
+        is held for the next member (bounded by one read of the raw stream)."""
+        inflater = self._inflater
         try:
-            data = self._inflater.decompress(raw, self._room())
+            data = inflater.decompress(raw, self._room())
         except zlib.error as exc:
             raise BadRequest(f"Cannot decode the {self._coding} request body: {exc}") from None
+        if inflater.eof and inflater.unused_data:
+            if self._coding == "deflate":
+                raise BadRequest("Data after the end of the deflate request body")
+            self._held = inflater.unused_data
+            self._inflater = zlib.decompressobj(_WBITS[self._coding])
         return self._count(data)
 
     def _inflate_pending(self) -> bytes:
-        """Output held back by the bound on the previous call."""
-        tail = self._inflater.unconsumed_tail
-        if not tail:
-            return b""
-        return self._inflate(tail)
+        """Output held back by the bound on the previous call, or the next members' (in
+        order: none of the raw stream is read while input is held)."""
+        while True:
+            tail = self._held or self._inflater.unconsumed_tail
+            if not tail:
+                return b""
+            self._held = b""
+            data = self._inflate(tail)
+            if data:
+                return data
 
     def _count(self, data: bytes) -> bytes:
         self._produced += len(data)

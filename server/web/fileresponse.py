@@ -8,7 +8,9 @@
 The validators are ``Last-Modified`` and an ``ETag`` from the modification time
 and size. One byte range is served as 206; several ranges are answered with
 the whole file, which RFC 9110 allows. ``If-Range`` must match, or the whole
-file is sent.
+file is sent: an entity tag compared strongly, a date only when it equals the
+``Last-Modified`` sent (RFC 9110 s13.1.5). A position past any file size (more
+digits than a 64-bit offset has) is read as "beyond the end", never converted.
 """
 
 import asyncio
@@ -21,7 +23,9 @@ from email.utils import format_datetime
 
 from .response import StreamResponse
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+_MAX_DIGITS = 18  # any 18-digit position fits an os offset; a longer one is past the end
+_BEYOND = 1 << 63  # what a longer position is read as: larger than any file
 
 
 class FileResponse(StreamResponse):
@@ -125,29 +129,38 @@ class FileResponse(StreamResponse):
         if value is None or request.method != "GET":
             return None
         if_range = request.headers.get("If-Range")
-        if if_range is not None:
-            if if_range.strip().startswith(('"', "W/")):
-                if if_range.strip() != etag:
-                    return None
-            elif request.if_range is None or mtime > request.if_range:
-                return None
+        if if_range is not None and not _if_range_matches(if_range.strip(), request, etag, mtime):
+            return None
         m = _RANGE.fullmatch(value.replace(" ", ""))
         if m is None:
             return None  # several ranges or another unit: serve the whole file
-        first, last = m.groups()
-        if not first and not last:
+        first, last = (_position(group) for group in m.groups())
+        if first is None and last is None:
             return None
-        if not first:  # suffix: the last N bytes
-            length = int(last)
-            if length == 0:
+        if first is None:  # suffix: the last N bytes
+            if last == 0:
                 return "unsatisfiable"
-            start = max(size - length, 0)
+            start = max(size - last, 0)
             return start, size - start
-        start = int(first)
-        end = min(int(last), size - 1) if last else size - 1
-        if start >= size or (last and int(last) < start):
+        end = min(last, size - 1) if last is not None else size - 1
+        if first >= size or (last is not None and last < first):
             return "unsatisfiable"
-        return start, end - start + 1
+        return first, end - first + 1
+
+
+def _position(digits: str) -> int | None:
+    """A range position: None when absent; a huge one becomes ``_BEYOND`` unconverted."""
+    if not digits:
+        return None
+    return int(digits) if len(digits.lstrip("0")) <= _MAX_DIGITS else _BEYOND
+
+
+def _if_range_matches(value: str, request, etag: str, mtime: datetime.datetime) -> bool:
+    """RFC 9110 s13.1.5: an entity tag matches only strongly (a weak one never does);
+    a date only when it is exactly the Last-Modified of the file."""
+    if value.startswith(('"', "W/")):
+        return value == etag
+    return request.if_range == mtime
 
 
 def _open(path: str):

@@ -14,7 +14,6 @@ trusted proxies.
 
 import datetime
 import json
-import socket
 from collections import namedtuple
 from email.utils import parsedate_to_datetime
 from http.cookies import CookieError, SimpleCookie
@@ -83,8 +82,12 @@ class Request(StateMapping):
 
     @property
     def raw_path(self) -> str:
-        """The request target as sent: path and query, percent-encoded."""
-        return self.head.target
+        """The path and query as sent, percent-encoded (of an absolute-form target too:
+        its scheme and authority are ``scheme`` and ``host``)."""
+        head = self.head
+        if head.target[:1] == "/" or head.target == "*":
+            return head.target
+        return f"{head.path}?{head.query}" if head.query else head.path
 
     @property
     def path(self) -> str:
@@ -132,8 +135,11 @@ class Request(StateMapping):
 
     @property
     def host(self) -> str:
+        """The Host the parser settled (an absolute-form target's authority included), a
+        trusted proxy's when one is read; without one, the listening address (no DNS
+        lookup on the loop, as ``socket.getfqdn()`` would make)."""
         host = self.protocol.forwarded(self.head).host or self.head.headers.get("Host")
-        return host or socket.getfqdn()
+        return host or _listening_address(self.protocol.sockname)
 
     @property
     def url(self) -> str:
@@ -285,6 +291,13 @@ def parse_urlencoded(text: str, encoding: str, max_fields: int) -> MultiDict:
                                    max_num_fields=max_fields or None))
     except ValueError:
         raise too_many("fields", max_fields) from None
+
+
+def _listening_address(sockname) -> str:
+    if not isinstance(sockname, tuple):
+        return "localhost"  # a unix socket
+    host = str(sockname[0])
+    return f"[{host}]:{sockname[1]}" if ":" in host else f"{host}:{sockname[1]}"
 
 
 def _http_date(value: str | None) -> datetime.datetime | None:

@@ -76,7 +76,7 @@ def worker_config(cfg, environ=os.environ) -> WorkerConfig:
         limits=limits_from_gunicorn(cfg, body=settings.max_body_size),
         keepalive=float(cfg.keepalive),
         scheme="https" if cfg.is_ssl else "http",
-        proxy=proxy_policy_from_gunicorn(cfg, settings.proxy_headers),
+        proxy=proxy_policy_from_gunicorn(cfg, settings.proxy_headers, settings.forwarded_host),
         refuse_underscores=getattr(cfg, "header_map", "drop") == "refuse",
         threads=cfg.threads,
         multiprocess=cfg.workers > 1,
@@ -205,8 +205,10 @@ def limits_from_gunicorn(cfg, body: int = 0) -> Limits:
     return Limits(request_line=line, fields=fields, field_size=field_size, body=body)
 
 
-def proxy_policy_from_gunicorn(cfg, proxy_headers: str = "x-forwarded") -> ProxyPolicy:
-    """Whom to believe about the client: forwarded headers and the PROXY protocol."""
+def proxy_policy_from_gunicorn(cfg, proxy_headers: str = "off", forwarded_host: bool = False) -> ProxyPolicy:
+    """Whom to believe about the client: forwarded headers and the PROXY protocol. The
+    defaults believe what gunicorn does (the scheme); the client address and host only
+    when asked (``ASYNCWORKER_PROXY_HEADERS``, ``ASYNCWORKER_FORWARDED_HOST``)."""
     if proxy_headers not in PROXY_HEADERS_CHOICES:
         raise ValueError(f"proxy_headers must be one of {', '.join(PROXY_HEADERS_CHOICES)}")
     mode = getattr(cfg, "proxy_protocol", "off")
@@ -216,6 +218,7 @@ def proxy_policy_from_gunicorn(cfg, proxy_headers: str = "x-forwarded") -> Proxy
         secure_scheme_headers=tuple((k.upper(), v) for k, v in (cfg.secure_scheme_headers or {}).items()),
         forwarder_headers=frozenset(h.strip().upper() for h in cfg.forwarder_headers or () if h.strip()),
         proxy_headers=proxy_headers,
+        forwarded_host=forwarded_host,
         proxy_protocol=mode if mode in PROXY_HEADER_MODES else "auto",
         proxy_allow=AllowList(getattr(cfg, "proxy_allow_ips", "127.0.0.1,::1")),
     )

@@ -30,10 +30,15 @@ ASYNCWORKER_APP_KIND            auto       auto, wsgi, asgi or native: how to se
 ASYNCWORKER_LIFESPAN            auto       ASGI lifespan: auto (used if the app supports it),
                                            on (required: a failed startup stops gunicorn) or off
                                            (default: gunicorn's asgi_lifespan)
-ASYNCWORKER_PROXY_HEADERS       x-forwarded  which headers of a peer in gunicorn's
-                                           forwarded_allow_ips give the client address
-                                           and host: x-forwarded (X-Forwarded-For/-Host/
-                                           -Port), forwarded (RFC 7239) or off
+ASYNCWORKER_PROXY_HEADERS       off        from a peer in gunicorn's forwarded_allow_ips,
+                                           read the client address: off (REMOTE_ADDR
+                                           is the peer, as gunicorn), x-forwarded
+                                           (X-Forwarded-For) or forwarded (RFC 7239);
+                                           the scheme comes from secure_scheme_headers
+                                           whatever this says
+ASYNCWORKER_FORWARDED_HOST      0          1: with x-forwarded or forwarded, read the host
+                                           too (X-Forwarded-Host/-Port or Forwarded host=);
+                                           only behind a proxy that overwrites them
 ASYNCWORKER_METRICS_BIND        (off)      HOST:PORT of a Prometheus endpoint (GET /metrics);
                                            the workers take the ports PORT to PORT+workers-1,
                                            one each (README, "Metrics")
@@ -76,7 +81,8 @@ class WorkerSettings:
     tcp_keepalive: bool = True
     app_kind: str = "auto"
     lifespan: str = "auto"
-    proxy_headers: str = "x-forwarded"
+    proxy_headers: str = "off"
+    forwarded_host: bool = False
     metrics_bind: str = ""  # "" (off) or "host:port"
 
     @classmethod
@@ -88,7 +94,11 @@ class WorkerSettings:
             raw = environ.get(PREFIX + name.upper())
             if raw is not None:
                 values[name] = _convert(name, raw, spec.default)
-        return cls(**values)
+        settings = cls(**values)
+        if settings.forwarded_host and settings.proxy_headers == "off":
+            raise ConfigError(f"{PREFIX}FORWARDED_HOST=1 reads the host of a forwarding family: "
+                              f"set {PREFIX}PROXY_HEADERS to x-forwarded or forwarded as well")
+        return settings
 
 
 def _convert(name: str, raw: str, default):

@@ -45,7 +45,9 @@ def test_production_values():
     assert int(config["workers"]) == len(os.sched_getaffinity(0))
     assert int(config["keepalive"]) > 60  # above nginx's and AWS ALB's idle timeouts
     assert int(config["graceful_timeout"]) <= int(config["timeout"])
+    # deploy/nginx-app.conf overwrites X-Forwarded-For/-Host/-Port: read them (off by default)
     assert "ASYNCWORKER_PROXY_HEADERS=x-forwarded" in config["raw_env"]
+    assert "ASYNCWORKER_FORWARDED_HOST=1" in config["raw_env"]
     assert printed_config(PRODUCTION, {"WEB_CONCURRENCY": "3"})["workers"] == "3"
 
 

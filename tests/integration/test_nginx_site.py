@@ -1,5 +1,7 @@
 """deploy/nginx-app.conf in front of a real gunicorn: the headers it sets are the ones the server
-believes, and a client cannot forge them through it. Skipped where nginx is not installed."""
+believes, and a client cannot forge them through it. gunicorn gets the proxy settings of the
+shipped conf/gunicorn.conf.py (the client address and host are read only when asked for).
+Skipped where nginx is not installed."""
 
 import json
 import shutil
@@ -19,6 +21,15 @@ UWSGI_PARAMS = Path("/etc/nginx/uwsgi_params")  # shipped with nginx
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 # The shipped sites, and how gunicorn serves each: HTTP, and uwsgi (gunicorn's protocol = uwsgi).
 SITES = {"http": ("nginx-app.conf", ()), "uwsgi": ("nginx-app-uwsgi.conf", ("--protocol", "uwsgi"))}
+
+
+def shipped_proxy_env() -> dict:
+    """The ASYNCWORKER_* proxy settings of conf/gunicorn.conf.py's raw_env."""
+    namespace: dict = {}
+    exec((DEPLOY.parent / "conf" / "gunicorn.conf.py").read_text(), namespace)
+    pairs = dict(item.split("=", 1) for item in namespace["raw_env"])
+    return {name: value for name, value in pairs.items()
+            if name in ("ASYNCWORKER_PROXY_HEADERS", "ASYNCWORKER_FORWARDED_HOST")}
 
 
 def site_for_test(site: str, upstream_port: int, http_port: int, https_port: int, cert: Path, key: Path) -> str:
@@ -41,7 +52,9 @@ def nginx(request, tmp_path_factory):
     cert.cert_chain_pems[0].write_to_path(root / "cert.pem")
     cert.private_key_pem.write_to_path(root / "key.pem")
     https_port = free_port()
-    with Gunicorn("proxy_app:app", *gunicorn_args) as gunicorn:
+    env = shipped_proxy_env()
+    assert env == {"ASYNCWORKER_PROXY_HEADERS": "x-forwarded", "ASYNCWORKER_FORWARDED_HOST": "1"}
+    with Gunicorn("proxy_app:app", *gunicorn_args, env=env) as gunicorn:
         (root / "site.conf").write_text(
             site_for_test(site, gunicorn.port, free_port(), https_port, root / "cert.pem", root / "key.pem"))
         if UWSGI_PARAMS.exists():  # (what the uwsgi site includes, next to nginx.conf as in /etc/nginx)

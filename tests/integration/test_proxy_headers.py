@@ -1,21 +1,28 @@
-"""Forwarded headers through a real gunicorn: believed from trusted peers only.
+"""Forwarded headers through a real gunicorn: believed from trusted peers only, and by
+default only what gunicorn believes (the scheme, forwarder_headers).
 
 The server trusts 127.0.0.1 (gunicorn's default ``forwarded_allow_ips``); the
 same test connects from 127.0.0.2, another loopback address, to be an untrusted
-peer of the very same server.
+peer of the very same server. Most tests opt in to the client address and host
+(``OPTED_IN``); those at the end check the defaults.
 """
 
 import json
+import os
+import re
 import socket
+import subprocess
+import sys
 
 import pytest
 
-from helpers import Gunicorn, read_response, wait_until
+from helpers import APPS_DIR, BOOT_LINE, WORKER, Gunicorn, free_port, read_response, wait_until
 
 APP = "proxy_app:app"
 ACCESS_FORMAT = "ACCESS %(h)s %(U)s"
 TRUSTED = "127.0.0.1"
 UNTRUSTED = "127.0.0.2"
+OPTED_IN = {"ASYNCWORKER_PROXY_HEADERS": "x-forwarded", "ASYNCWORKER_FORWARDED_HOST": "1"}
 
 
 def ask(port: int, headers: str = "", source: str = TRUSTED, path: str = "/who", family=socket.AF_INET):
@@ -33,7 +40,7 @@ def seen(port: int, headers: str = "", source: str = TRUSTED) -> dict:
 
 @pytest.fixture(scope="module")
 def server():
-    with Gunicorn(APP, "--access-logfile", "-", "--access-logformat", ACCESS_FORMAT) as gunicorn:
+    with Gunicorn(APP, "--access-logfile", "-", "--access-logformat", ACCESS_FORMAT, env=OPTED_IN) as gunicorn:
         yield gunicorn
 
 
@@ -86,16 +93,16 @@ def test_access_log_shows_the_forwarded_client(server):
 
 
 def test_not_trusted_when_outside_forwarded_allow_ips():
-    with Gunicorn(APP, "--forwarded-allow-ips", "10.0.0.0/8,192.0.2.1") as gunicorn:
+    with Gunicorn(APP, "--forwarded-allow-ips", "10.0.0.0/8,192.0.2.1", env=OPTED_IN) as gunicorn:
         environ = seen(gunicorn.port, SPOOF, TRUSTED)
     assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"], environ["HTTP_HOST"]) == \
         (TRUSTED, "http", "internal:8000")
 
 
 def test_cidr_and_star_trust_other_peers():
-    with Gunicorn(APP, "--forwarded-allow-ips", "127.0.0.0/30") as gunicorn:
+    with Gunicorn(APP, "--forwarded-allow-ips", "127.0.0.0/30", env=OPTED_IN) as gunicorn:
         assert seen(gunicorn.port, SPOOF, UNTRUSTED)["REMOTE_ADDR"] == "198.51.100.7"
-    with Gunicorn(APP, "--forwarded-allow-ips", "*") as gunicorn:
+    with Gunicorn(APP, "--forwarded-allow-ips", "*", env=OPTED_IN) as gunicorn:
         assert seen(gunicorn.port, "X-Forwarded-For: 6.6.6.6, 198.51.100.7\r\n", UNTRUSTED)["REMOTE_ADDR"] == \
             "6.6.6.6"
 
@@ -107,10 +114,29 @@ def test_proxy_headers_setting_turns_the_client_address_off():
     assert environ["wsgi.url_scheme"] == "https"  # secure_scheme_headers is gunicorn's own switch
 
 
+def test_the_client_address_without_the_host_unless_forwarded_host_is_set():
+    with Gunicorn(APP, env={"ASYNCWORKER_PROXY_HEADERS": "x-forwarded"}) as gunicorn:
+        environ = seen(gunicorn.port, SPOOF, TRUSTED)
+    assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"]) == ("198.51.100.7", "https")
+    assert (environ["HTTP_HOST"], environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("internal:8000", "internal",
+                                                                                      "8000")
+
+
+def test_forwarded_host_without_a_family_stops_gunicorn_with_a_message():
+    cmd = [sys.executable, "-m", "gunicorn", "-k", WORKER, "--no-control-socket", "-b",
+           f"127.0.0.1:{free_port()}", "--chdir", str(APPS_DIR), APP]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "ASYNCWORKER_FORWARDED_HOST": "1"})
+    assert result.returncode == 1
+    assert "ASYNCWORKER_FORWARDED_HOST=1 reads the host of a forwarding family" in result.stderr
+    assert BOOT_LINE not in result.stderr
+
+
 def test_rfc7239_forwarded_mode():
     headers = 'Forwarded: for=6.6.6.6, for="198.51.100.7:4711";proto=https;host=shop.example\r\n' \
               "X-Forwarded-For: 9.9.9.9\r\n"
-    with Gunicorn(APP, env={"ASYNCWORKER_PROXY_HEADERS": "forwarded"}) as gunicorn:
+    env = {"ASYNCWORKER_PROXY_HEADERS": "forwarded", "ASYNCWORKER_FORWARDED_HOST": "1"}
+    with Gunicorn(APP, env=env) as gunicorn:
         trusted = seen(gunicorn.port, headers, TRUSTED)
         untrusted = seen(gunicorn.port, headers, UNTRUSTED)
     assert (trusted["REMOTE_ADDR"], trusted["REMOTE_PORT"]) == ("198.51.100.7", "4711")
@@ -120,7 +146,7 @@ def test_rfc7239_forwarded_mode():
 
 def test_unix_socket_peers_are_trusted_as_gunicorn_does(tmp_path):
     path = tmp_path / "app.sock"
-    with Gunicorn(APP, "-b", f"unix:{path}", "--forwarded-allow-ips", "10.9.9.9") as gunicorn:
+    with Gunicorn(APP, "-b", f"unix:{path}", "--forwarded-allow-ips", "10.9.9.9", env=OPTED_IN) as gunicorn:
         wait_until(path.exists, 10, what="unix socket")
         with socket.socket(socket.AF_UNIX) as sock:
             sock.settimeout(10)
@@ -138,7 +164,7 @@ def test_unix_socket_peers_are_trusted_as_gunicorn_does(tmp_path):
     ("proxy_app:native_app", "native", lambda body: (body["remote"], body["scheme"])),
 ])
 def test_asgi_and_native_apps_see_the_same_client(app, kind, view):
-    with Gunicorn(app, env={"ASYNCWORKER_APP_KIND": kind}) as gunicorn:
+    with Gunicorn(app, env={**OPTED_IN, "ASYNCWORKER_APP_KIND": kind}) as gunicorn:
         trusted = ask(gunicorn.port, SPOOF, TRUSTED)
         untrusted = ask(gunicorn.port, SPOOF, UNTRUSTED)
     assert view(json.loads(trusted.body)) == ("198.51.100.7", "https")
@@ -151,7 +177,7 @@ def test_asgi_and_native_apps_see_the_same_client(app, kind, view):
 ])
 def test_each_request_of_a_connection_has_its_own_forwarded_client(app, kind, view):
     """What a request forwarded is not kept for the next ones on the same connection."""
-    with Gunicorn(app, env={"ASYNCWORKER_APP_KIND": kind}) as gunicorn:
+    with Gunicorn(app, env={**OPTED_IN, "ASYNCWORKER_APP_KIND": kind}) as gunicorn:
         with socket.create_connection(("127.0.0.1", gunicorn.port), timeout=10) as sock:
             seen_in_turn = []
             for headers in ("", SPOOF, "", SPOOF):
@@ -162,7 +188,7 @@ def test_each_request_of_a_connection_has_its_own_forwarded_client(app, kind, vi
 
 
 def test_native_request_host_is_the_forwarded_host_from_trusted_peers_only():
-    with Gunicorn("proxy_app:native_app", env={"ASYNCWORKER_APP_KIND": "native"}) as gunicorn:
+    with Gunicorn("proxy_app:native_app", env={**OPTED_IN, "ASYNCWORKER_APP_KIND": "native"}) as gunicorn:
         trusted = json.loads(ask(gunicorn.port, SPOOF, TRUSTED).body)
         untrusted = json.loads(ask(gunicorn.port, SPOOF, UNTRUSTED).body)
     assert trusted["host"] == "shop.example:8443"
@@ -187,3 +213,30 @@ def test_header_map_drop_is_the_default_and_lenient_settings_are_reported():
         log = wait_until(lambda: "header_map = dangerous is not supported" in gunicorn.log_text()
                          and gunicorn.log_text(), 5, what="the warnings")
     assert "permit_obsolete_folding is not supported by this worker" in log
+
+
+# -- the defaults: what gunicorn believes, and no more ---------------------------------
+
+
+@pytest.mark.parametrize("app, kind", [("proxy_app:app", "wsgi"), ("proxy_app:asgi_app", "asgi"),
+                                       ("proxy_app:native_app", "native")])
+def test_by_default_a_trusted_peer_sets_the_scheme_but_not_the_client_or_host(app, kind):
+    """As gunicorn: X-Forwarded-For and X-Forwarded-Host from 127.0.0.1 are ordinary
+    headers (a local process or a proxy passing them through cannot choose the client
+    address or the Host the app sees); X-Forwarded-Proto still sets the scheme."""
+    with Gunicorn(app, "--access-logfile", "-", "--access-logformat", ACCESS_FORMAT,
+                  env={"ASYNCWORKER_APP_KIND": kind}) as gunicorn:
+        response = ask(gunicorn.port, SPOOF, TRUSTED, path="/who")
+        assert response.status == 200
+        body = json.loads(response.body)
+        line = wait_until(lambda: re.search(r"ACCESS \S+ /who", gunicorn.log_text()), 10, what="the access log line")
+        assert line.group(0) == f"ACCESS {TRUSTED} /who"
+    if kind == "wsgi":
+        assert (body["REMOTE_ADDR"], body["wsgi.url_scheme"]) == (TRUSTED, "https")
+        assert (body["HTTP_HOST"], body["SERVER_NAME"], body["SERVER_PORT"]) == ("internal:8000", "internal", "8000")
+        assert body["HTTP_X_FORWARDED_FOR"] == "198.51.100.7"  # passed on as a header, as gunicorn does
+        assert body["SCRIPT_NAME"] == "/shop"  # forwarder_headers: gunicorn's own
+    elif kind == "asgi":
+        assert (body["client"][0], body["scheme"]) == (TRUSTED, "https")
+    else:
+        assert (body["remote"], body["scheme"], body["host"]) == (TRUSTED, "https", "internal:8000")

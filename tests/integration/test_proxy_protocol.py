@@ -44,7 +44,8 @@ def _one_response(sock):
 def server():
     with Gunicorn(APP, "--proxy-protocol", "auto", "--proxy-allow-from", "127.0.0.1",
                   "--access-logfile", "-", "--access-logformat", "ACCESS %(h)s %(U)s",
-                  env={"ASYNCWORKER_HEADER_TIMEOUT": "1"}) as gunicorn:
+                  # X-Forwarded-For is read too (not by default): the last test checks whose
+                  env={"ASYNCWORKER_HEADER_TIMEOUT": "1", "ASYNCWORKER_PROXY_HEADERS": "x-forwarded"}) as gunicorn:
         yield gunicorn
 
 

@@ -13,8 +13,10 @@ PEER = ("127.0.0.1", 40000)
 OUTSIDER = ("203.0.113.9", 40000)
 
 
-def policy(allow="127.0.0.1,::1", mode="x-forwarded", forwarder=("SCRIPT_NAME", "REMOTE_USER")) -> ProxyPolicy:
-    return ProxyPolicy(AllowList(allow), SECURE, frozenset(forwarder), mode)
+def policy(allow="127.0.0.1,::1", mode="x-forwarded", forwarder=("SCRIPT_NAME", "REMOTE_USER"),
+           host=True) -> ProxyPolicy:
+    """A policy that opted in to the client address (``mode``) and host (``host``)."""
+    return ProxyPolicy(AllowList(allow), SECURE, frozenset(forwarder), mode, forwarded_host=host)
 
 
 def resolve(headers, peer=PEER, scheme="http", **kwargs):
@@ -59,6 +61,26 @@ def test_requests_without_forwarding_headers_skip_the_trust_check():
                                      "X-FORWARDED-PROTO", "X-FORWARDED-SSL", "SCRIPT_NAME", "REMOTE_USER"}
     assert set(policy(mode="forwarded").watched) >= {"Forwarded"}
     assert "X-Forwarded-For" not in policy(mode="off").watched
+    assert "X-Forwarded-Host" not in policy(host=False).watched
+
+
+SPOOF = [("X-Forwarded-For", "198.51.100.7"), ("X-Forwarded-Host", "evil.example"), ("X-Forwarded-Port", "8443"),
+         ("X-Forwarded-Proto", "https"), ("Forwarded", "for=198.51.100.8;host=evil2.example")]
+
+
+def test_by_default_a_trusted_peer_sets_the_scheme_only_as_gunicorn():
+    default = ProxyPolicy(AllowList("127.0.0.1"), SECURE)
+    assert (default.proxy_headers, default.forwarded_host) == ("off", False)
+    assert set(default.watched) == {name for name, _ in SECURE}
+    forwarded = default.resolve(CIMultiDict(SPOOF), PEER, "http")
+    assert (forwarded.client, forwarded.scheme, forwarded.host, forwarded.error) == (PEER, "https", None, None)
+
+
+@pytest.mark.parametrize("mode, client", [("x-forwarded", "198.51.100.7"), ("forwarded", "198.51.100.8")])
+def test_the_client_address_without_the_host_unless_forwarded_host(mode, client):
+    forwarded = resolve(SPOOF, mode=mode, host=False)
+    assert (forwarded.client, forwarded.scheme, forwarded.host) == ((client, 0), "https", None)
+    assert resolve(SPOOF, mode=mode).host == ("evil.example:8443" if mode == "x-forwarded" else "evil2.example")
     forwarded = resolve({"Host": "x", "Forwarded": "for=1.2.3.4"})  # Forwarded: not read in x-forwarded mode
     assert (forwarded.client, forwarded.host) == (PEER, None)
 

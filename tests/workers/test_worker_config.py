@@ -34,7 +34,9 @@ def test_gunicorn_defaults():
     assert (config.worker_connections, config.backlog, config.unsupported) == (1000, 2048, ())
     assert config.proxy.forwarded_allow.allows_ip("127.0.0.1")
     assert not config.proxy.forwarded_allow.allows_ip("10.0.0.1")
-    assert (config.proxy.proxy_headers, config.proxy.proxy_protocol) == ("x-forwarded", "off")
+    # gunicorn's own defaults: the scheme from a trusted proxy, the address and host not
+    assert (config.proxy.proxy_headers, config.proxy.forwarded_host, config.proxy.proxy_protocol) == (
+        "off", False, "off")
 
 
 def test_gunicorn_settings_keep_their_meaning():
@@ -71,6 +73,15 @@ def test_request_hooks_only_when_set():
     assert request_hooks_from_gunicorn(Config()) is None
     hooks = request_hooks_from_gunicorn(gunicorn_config(pre_request=pre_request))
     assert (hooks.pre_request, hooks.post_request) == (pre_request, None)
+
+
+def test_forwarded_host_is_read_only_with_a_family_to_read_it_from():
+    environ = {"ASYNCWORKER_PROXY_HEADERS": "x-forwarded", "ASYNCWORKER_FORWARDED_HOST": "1"}
+    proxy = worker_config(Config(), environ).proxy
+    assert (proxy.proxy_headers, proxy.forwarded_host) == ("x-forwarded", True)
+    assert "X-Forwarded-Host" in proxy.watched
+    with pytest.raises(ValueError, match="ASYNCWORKER_FORWARDED_HOST=1 .* ASYNCWORKER_PROXY_HEADERS"):
+        worker_config(Config(), {"ASYNCWORKER_FORWARDED_HOST": "1"})
 
 
 def test_proxy_headers_mode_is_checked():
