@@ -62,6 +62,7 @@ class BlockingInput:
         self._low_water = high_water // 2
         self._cond = threading.Condition(threading.Lock())
         self._chunks: collections.deque[bytes] = collections.deque()
+        self._offset = 0  # bytes of _chunks[0] already read
         self._small = SmallPieces()  # small pieces fed after _chunks', not sealed yet
         self._size = 0
         self._eof = False
@@ -167,19 +168,20 @@ class BlockingInput:
                 raise InputClosed(str(self._exc)) from self._exc
             if not self._chunks:
                 return b""
-            head = self._chunks[0]
-            n = min(most, len(head))
+            head, start = self._chunks[0], self._offset
+            end = min(start + most, len(head))
             if until is not None:
-                pos = head.find(until, 0, n)
+                pos = head.find(until, start, end)
                 if pos >= 0:
-                    n = pos + len(until)
-            if n == len(head):
+                    end = pos + len(until)
+            if end == len(head):
                 self._chunks.popleft()
-            else:
-                self._chunks[0] = head[n:]
-                head = head[:n]
-            self._size -= n
+                self._offset = 0
+            else:  # (an offset, not a copy of the rest: many short reads of a piece stay linear)
+                self._offset = end
+            piece = head[start:end] if start or end < len(head) else head
+            self._size -= end - start
             resume = self._size < self._low_water
         if resume:
             self._pool.call_in_loop(self._resume)
-        return head
+        return piece
