@@ -10,10 +10,13 @@ waits in its socket; reading resumes when the app has taken the buffer.
 Once the body is delivered, ``receive()`` waits for the end of the exchange
 (the response is complete, the client went away or sent EOF) and then returns
 ``http.disconnect``. The lazy ``100 Continue`` goes out on the first ``receive()``.
+Pieces shorter than ``SMALL_PIECE`` (tiny chunks) share one bytearray, so the mark
+holds in bytes of memory whatever the chunking (``server.protocol.pieces``).
 """
 
 import collections
 
+from server.protocol.pieces import SMALL_PIECE, SmallPieces
 from server.protocol.wakeup import Wakeable
 
 HIGH_WATER = 256 * 1024  # unread body bytes before the transport is paused
@@ -29,6 +32,7 @@ class RequestBody(Wakeable):
         self._on_error = on_error  # (exc) -> bool: the sink's set_exception answer
         self._high_water = high_water
         self._chunks: collections.deque[bytes] = collections.deque()
+        self._small: SmallPieces | None = None  # small pieces fed after _chunks', not sealed yet
         self._size = 0
         self._complete = not expected  # the whole body has arrived
         self._delivered = False  # the message with more_body=False was handed over
@@ -42,7 +46,15 @@ class RequestBody(Wakeable):
     def feed_data(self, data: bytes, end_of_chunk: bool = False) -> None:
         if self._ended or not data:
             return
-        self._chunks.append(data)
+        if len(data) < SMALL_PIECE and self._size:  # (a small body alone is kept as it came)
+            small = self._small
+            if small is None:
+                small = self._small = SmallPieces()
+            small.add(data)
+        else:
+            if self._small:
+                self._chunks.append(self._small.seal())
+            self._chunks.append(data)
         self._size += len(data)
         self._wake()
         if self._size > self._high_water and not self._paused:
@@ -62,6 +74,7 @@ class RequestBody(Wakeable):
         """No more body for the app: the response is complete or the client is gone."""
         self._ended = True
         self._chunks.clear()
+        self._small = None
         self._size = 0
         self._resume()
         self._wake()
@@ -91,6 +104,8 @@ class RequestBody(Wakeable):
 
     def _take(self) -> dict:
         chunks = self._chunks
+        if self._small:
+            chunks.append(self._small.seal())
         body = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self._size = 0

@@ -11,15 +11,24 @@ memory past the mark.
 Chunk boundaries of a chunked upload are remembered so that ``readchunk()`` can
 report them (``end_of_http_chunk``). ``on_first_read`` lets the server send a
 lazy ``100 Continue``: only when the handler first asks for the body.
+
+The mark holds in bytes of memory whatever the client's chunking: pieces
+shorter than ``SMALL_PIECE`` share one bytearray until the handler reads
+(``server.protocol.pieces``), a boundary is 8 bytes of an array and counts as
+such against the mark, and boundaries a plain ``read()`` went past are dropped.
 """
 
 import asyncio
+import bisect
 import collections
+from array import array
 from typing import Callable
 
+from server.protocol.pieces import SMALL_PIECE, SmallPieces
 from server.protocol.wakeup import Wakeable
 
 DEFAULT_HIGH_WATER = 256 * 1024
+BOUNDARY_COST = 8  # bytes a remembered chunk boundary holds (one array item)
 
 
 class StreamReader(Wakeable):
@@ -37,11 +46,14 @@ class StreamReader(Wakeable):
         self._loop = loop or asyncio.get_event_loop()
         self._on_first_read = on_first_read
         self._buffer: collections.deque[bytes] = collections.deque()
-        self._size = 0
+        self._small: SmallPieces | None = None  # small pieces fed after _buffer's, not sealed yet
+        self._size = 0  # bytes in _buffer (past _offset) and _small
         self._offset = 0  # bytes of _buffer[0] already consumed
         self._total_fed = 0
         self._total_read = 0
-        self._chunk_ends: collections.deque[int] = collections.deque()  # in _total_fed units
+        # Chunk ends (in _total_fed units) from _chunk_ends[_ends_head] on; the ones before are spent.
+        self._chunk_ends = array("q")
+        self._ends_head = 0
         self._eof = False
         self._eof_waiter: asyncio.Future | None = None
         self._exception: BaseException | None = None
@@ -55,14 +67,23 @@ class StreamReader(Wakeable):
     # -- feeding side (the protocol) --------------------------------------
 
     def feed_data(self, data: bytes, end_of_chunk: bool = False) -> None:
-        if data:
-            self._buffer.append(data)
-            self._size += len(data)
-            self._total_fed += len(data)
+        n = len(data)
+        if n >= SMALL_PIECE or not self._size:  # (a small body alone is kept as it came)
+            if self._small:
+                self._seal()
+            if n:
+                self._buffer.append(data)
+        else:
+            small = self._small
+            if small is None:
+                small = self._small = SmallPieces()
+            small.add(data)
+        self._size += n
+        self._total_fed += n
         if end_of_chunk:
             self._chunk_ends.append(self._total_fed)
         self._wake()
-        if self._size > self._high_water and not self._paused and self._flow is not None:
+        if not self._paused and self._flow is not None and self._cost() > self._high_water:
             self._paused = True
             self._flow.pause_reading()
 
@@ -179,13 +200,11 @@ class StreamReader(Wakeable):
         while True:
             self._check("readchunk")
             ends = self._chunk_ends
-            while ends and ends[0] < self._total_read:
-                ends.popleft()  # a plain read() already went past this boundary
-            if ends:
-                gap = ends[0] - self._total_read
+            if self._ends_head < len(ends):  # (a plain read() drops the boundaries it went past)
+                gap = ends[self._ends_head] - self._total_read
                 if gap <= self._size:
                     data = self._take(gap)
-                    ends.popleft()
+                    self._spend_boundary()
                     return data, True
             if self._size:
                 return self._take(self._size), False
@@ -234,6 +253,33 @@ class StreamReader(Wakeable):
         if self._waiter is not None:
             raise RuntimeError(f"{func_name}() called while another coroutine is waiting for data")
         self._first_read()
+        if self._small:  # every read starts here: the deque then holds all the bytes
+            self._seal()
+
+    def _seal(self) -> None:
+        self._buffer.append(self._small.seal())
+
+    def _cost(self) -> int:
+        """Bytes held for the handler: the body bytes and the chunk boundaries."""
+        return self._size + BOUNDARY_COST * (len(self._chunk_ends) - self._ends_head)
+
+    def _spend_boundary(self) -> None:
+        self._spend_boundaries(self._ends_head + 1)
+
+    def _drop_passed_boundaries(self) -> None:
+        """Boundaries before what was read are never reported (the one at it still is)."""
+        self._spend_boundaries(bisect.bisect_left(self._chunk_ends, self._total_read, self._ends_head))
+
+    def _spend_boundaries(self, head: int) -> None:
+        """Boundaries before index ``head`` are spent; the array sheds them once they are half of it."""
+        ends = self._chunk_ends
+        if head == len(ends):
+            del ends[:]
+            head = 0
+        elif head >= 1024 and head * 2 >= len(ends):
+            del ends[:head]
+            head = 0
+        self._ends_head = head
 
     def _take(self, n: int) -> bytes:
         """Remove and return exactly n buffered bytes (n <= self._size)."""
@@ -256,7 +302,9 @@ class StreamReader(Wakeable):
                 needed = 0
         self._size -= n
         self._total_read += n
-        if self._paused and self._size < self._low_water:
+        if self._ends_head < len(self._chunk_ends):
+            self._drop_passed_boundaries()
+        if self._paused and self._cost() < self._low_water:
             self._paused = False
             self._flow.resume_reading()
         return parts[0] if len(parts) == 1 else b"".join(parts)

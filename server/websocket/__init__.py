@@ -37,9 +37,12 @@ Handshake (``handshake.py``)
 Connection (``connection.py``)
 ------------------------------
 ``WebSocketConnection(protocol, deflate=None, *, max_message_size=1 MiB, max_queue=16,
-close_timeout=10.0, ping_interval=None, ping_timeout=None, auto_pong=True)``
+max_queue_size=1 MiB, close_timeout=10.0, ping_interval=None, ping_timeout=None, auto_pong=True)``
     ``max_message_size`` (bytes, after decompression; 0 = no limit) is enforced with
-    close code 1009. ``max_queue``: received messages held unread before reading pauses.
+    close code 1009. ``max_queue`` (messages) and ``max_queue_size`` (payload bytes,
+    decompressed): received messages held unread before parsing and reading pause (the
+    queue holds at most ``max_queue_size`` plus one message). Reading also pauses while
+    the transport's write buffer is over its high-water mark (pongs the client does not read).
     ``ping_interval``: send a keep-alive ping every that many seconds; the connection
     fails with 1011 when no pong arrives within ``ping_timeout`` (default: the interval).
     ``auto_pong``: answer pings (and keep pings/pongs out of ``receive()``); when False,
@@ -82,7 +85,9 @@ subprotocol is not kept here: ``Accepted.subprotocol`` has it.
 Frames (``frames.py``, sans-IO)
 -------------------------------
 ``FrameParser(max_message_size=0, deflate=None)``: ``feed(bytes) -> list[Message]``
-(TEXT, BINARY, PING, PONG, CLOSE), raising ``WebSocketError(code, reason)``.
+(TEXT, BINARY, PING, PONG, CLOSE), raising ``WebSocketError(code, reason)``; or
+``receive_data(bytes)`` then ``next_message() -> Message | None``, one at a time
+(``last_size``: its payload bytes).
 ``build_frame(opcode, payload, fin=True, rsv1=False, mask=None) -> bytes``,
 ``close_payload(code, reason) -> bytes``, ``parse_close(payload) -> (code, reason)``.
 """

@@ -3,8 +3,23 @@
     protocol.data_received ──► FrameParser ──► pings answered, pongs noted, close handled
                                      │ TEXT / BINARY
                                      ▼
-                         queue (reading pauses past max_queue) ──► await receive()
+                         queue (bounded: see below) ──► await receive()
     await send_text/send_bytes ──► [Deflater] ──► protocol.write ──► await protocol.drain()
+
+What a client sends costs bounded memory, whether the app reads or not:
+
+* the queue of unread messages is bounded in messages (``max_queue``) and in bytes
+  of payload, decompressed (``max_queue_size``, 1 MiB by default): once either is
+  reached, parsing stops, the bytes not parsed yet stay as they came (compressed,
+  at most one socket read), and reading pauses until the app has taken half of the
+  queue. The queue holds at most ``max_queue_size`` plus one message (always at
+  least one: a message may be as large as ``max_message_size``).
+* answers the connection writes on its own (pongs, close frames) are not awaited:
+  while the transport's buffer is over its high-water mark (the client does not
+  read), reading pauses, so a client flooding pings without reading the pongs stops
+  being read; reading resumes when the buffer drains. Such a client is closed by
+  the minimum response rate (the transport stays paused for writing), by a
+  keep-alive ping left unanswered, or else only when it goes.
 
 Closing (RFC 6455 s7):
 
@@ -40,8 +55,10 @@ from .frames import (
 )
 
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+DEFAULT_MAX_QUEUE_SIZE = 1024 * 1024  # unread payload bytes past which parsing and reading pause
 _SMALL_FRAME = 16 * 1024  # header and payload are joined below this, written apart above
-_PAUSE_REASON = "websocket"
+_PAUSE_REASON = "websocket"  # the queue is full
+_WRITES_PAUSE_REASON = "websocket writes"  # our answers wait in the transport
 
 
 class ConnectionClosed(ConnectionError):
@@ -55,10 +72,12 @@ class ConnectionClosed(ConnectionError):
 
 class WebSocketConnection(Wakeable):
     def __init__(self, protocol, deflate=None, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-                 max_queue: int = 16, close_timeout: float = 10.0, ping_interval: float | None = None,
-                 ping_timeout: float | None = None, auto_pong: bool = True):
+                 max_queue: int = 16, max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE, close_timeout: float = 10.0,
+                 ping_interval: float | None = None, ping_timeout: float | None = None, auto_pong: bool = True):
         if max_queue < 1:
             raise ValueError("max_queue must be at least 1")
+        if max_queue_size < 1:
+            raise ValueError("max_queue_size must be at least 1")
         self.protocol = protocol
         self.loop = protocol.loop
         self.deflate = deflate  # the negotiated DeflateParams, or None
@@ -68,9 +87,12 @@ class WebSocketConnection(Wakeable):
         self.ping_timeout = ping_timeout if ping_timeout is not None else ping_interval
         self._parser = FrameParser(max_message_size, Inflater(deflate) if deflate else None)
         self._deflater = Deflater(deflate) if deflate else None
-        self._queue: deque[Message] = deque()
+        self._queue: deque[tuple[Message, int]] = deque()  # (message, its payload size)
         self._max_queue = max_queue
-        self._reading_paused = False
+        self._max_queue_size = max_queue_size
+        self._queued_bytes = 0
+        self._reading_paused = False  # the queue is full
+        self._writes_wait: asyncio.Task | None = None  # reading paused until our writes drain
         self._lost = self.loop.create_future()
         self._close_sent: tuple[int | None, str] | None = None  # (code, reason) we sent
         self._close_received = False
@@ -103,20 +125,57 @@ class WebSocketConnection(Wakeable):
             raise RuntimeError("receive() is already being awaited")
         while True:
             if self._queue:
-                message = self._queue.popleft()
-                if self._reading_paused and len(self._queue) <= self._max_queue // 2:
-                    self._reading_paused = False
-                    self.protocol.resume_reading(_PAUSE_REASON)
+                message, size = self._queue.popleft()
+                self._queued_bytes -= size
+                if (self._reading_paused and len(self._queue) <= self._max_queue // 2
+                        and self._queued_bytes <= self._max_queue_size // 2):
+                    self._parse()  # the bytes left unparsed, then reading again
                 return message
             if self._end is not None:
                 return self._end
             await self._sleep(self.loop)
 
+    def _queue_full(self) -> bool:
+        """No more messages for now (after our close frame, data is dropped: never full)."""
+        return ((len(self._queue) >= self._max_queue or self._queued_bytes >= self._max_queue_size)
+                and self._close_sent is None and self._end is None)
+
+    def _parse(self) -> None:
+        """Messages out of the received bytes while the queue has room; reading pauses while
+        it has none, and while our answers wait for the client to read."""
+        parser = self._parser
+        while not self._queue_full():
+            try:
+                message = parser.next_message()
+            except WebSocketError as exc:
+                self._fail(exc.code, exc.reason)
+                return
+            if message is None:
+                break
+            self._on_message(message)
+        full = self._queue_full()
+        if full != self._reading_paused:
+            self._reading_paused = full
+            if full:
+                self.protocol.pause_reading(_PAUSE_REASON)
+            else:
+                self.protocol.resume_reading(_PAUSE_REASON)
+        if self.protocol.writing_paused and self._writes_wait is None and not self._lost.done():
+            self.protocol.pause_reading(_WRITES_PAUSE_REASON)
+            self._writes_wait = self.loop.create_task(self._read_when_drained())
+
+    async def _read_when_drained(self) -> None:
+        try:
+            await self.protocol.drain()
+        except ConnectionError:
+            return  # gone: nothing to read any more
+        finally:
+            self._writes_wait = None
+        self.protocol.resume_reading(_WRITES_PAUSE_REASON)
+
     def _deliver(self, message: Message) -> None:
-        self._queue.append(message)
-        if not self._reading_paused and len(self._queue) >= self._max_queue and self._end is None:
-            self._reading_paused = True
-            self.protocol.pause_reading(_PAUSE_REASON)
+        self._queue.append((message, self._parser.last_size))
+        self._queued_bytes += self._parser.last_size
         self._wake()
 
     # -- sending ----------------------------------------------------------------
@@ -204,12 +263,11 @@ class WebSocketConnection(Wakeable):
         self._close_sent = (code, reason)
         self._write(build_frame(Opcode.CLOSE, payload))
         self._cancel_ping()
-        if self._reading_paused:  # the peer's answer must be read; further data is dropped
-            self._reading_paused = False
-            self.protocol.resume_reading(_PAUSE_REASON)
         if self._close_received:
             self.protocol.close()
         self._arm_close_timer()
+        if self._reading_paused:  # the peer's answer must be read; further data is dropped
+            self._parse()
 
     def _arm_close_timer(self) -> None:
         if self._close_timer is None and not self._lost.done():
@@ -242,13 +300,8 @@ class WebSocketConnection(Wakeable):
     # -- the receiver interface of ServerHttpProtocol.upgrade -------------------
 
     def data_received(self, data: bytes) -> None:
-        try:
-            messages = self._parser.feed(data)
-        except WebSocketError as exc:
-            self._fail(exc.code, exc.reason)
-            return
-        for message in messages:
-            self._on_message(message)
+        self._parser.receive_data(data)
+        self._parse()
 
     def _on_message(self, message: Message) -> None:
         kind = message.type

@@ -183,30 +183,49 @@ class FrameParser:
         self._parts: list = []
         self._size = 0  # bytes of the message so far (decompressed)
         self._decoder = None
+        self.last_size = 0  # payload bytes of the message last returned
 
     @property
     def closed(self) -> bool:
         """A close frame was parsed (or an error raised): nothing more will be returned."""
         return self._closed
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not parsed yet."""
+        return len(self._buf)
+
     def feed(self, data: bytes) -> list[Message]:
-        if self._closed:
-            return []
-        self._buf += data
+        """Take more bytes; return every message they complete."""
+        self.receive_data(data)
         messages = []
+        while (message := self.next_message()) is not None:
+            messages.append(message)
+        return messages
+
+    def receive_data(self, data: bytes) -> None:
+        """Take more bytes without parsing them: ``next_message()`` does, one message at a time
+        (so a caller can stop while its queue is full, leaving the rest as compressed bytes)."""
+        if not self._closed:
+            self._buf += data
+
+    def next_message(self) -> Message | None:
+        """The next message the buffered bytes complete, or None for now.
+
+        ``last_size`` is then its payload size in bytes (decompressed, UTF-8 for text)."""
         try:
             while not self._closed:
                 frame = self._next_frame()
                 if frame is None:
-                    break
+                    return None
                 message = self._on_frame(*frame)
                 if message is not None:
-                    messages.append(message)
+                    return message
         except WebSocketError:
             self._closed = True
             self._buf.clear()
             raise
-        return messages
+        return None
 
     def _next_frame(self):
         """``(fin, rsv1, opcode, payload)`` of the next whole frame, or None for now."""
@@ -311,6 +330,7 @@ class FrameParser:
             message = Message(MsgType.TEXT, parts[0] if len(parts) == 1 else "".join(parts))
         else:
             message = Message(MsgType.BINARY, parts[0] if len(parts) == 1 else b"".join(parts))
+        self.last_size = self._size
         self._opcode = None
         self._compressed = False
         self._size = 0
@@ -318,6 +338,7 @@ class FrameParser:
         return message
 
     def _on_control(self, opcode: int, payload: bytes) -> Message:
+        self.last_size = len(payload)
         if opcode == Opcode.PING:
             return Message(MsgType.PING, payload)
         if opcode == Opcode.PONG:

@@ -8,13 +8,17 @@
   arrives and reads the body as it comes. ``read()`` blocks the app thread until
   the loop has fed enough; the loop pauses the transport while more than
   ``high_water`` bytes wait unread, so memory stays bounded. The first read sends
-  the lazy ``100 Continue``.
+  the lazy ``100 Continue``. Pieces shorter than ``SMALL_PIECE`` (tiny chunks) share
+  one bytearray, so the mark holds in bytes of memory whatever the chunking
+  (``server.protocol.pieces``).
 """
 
 import collections
 import io
 import tempfile
 import threading
+
+from server.protocol.pieces import SMALL_PIECE, SmallPieces
 
 
 class SpooledBody:
@@ -58,6 +62,8 @@ class BlockingInput:
         self._low_water = high_water // 2
         self._cond = threading.Condition(threading.Lock())
         self._chunks: collections.deque[bytes] = collections.deque()
+        self._offset = 0  # bytes of _chunks[0] already read
+        self._small = SmallPieces()  # small pieces fed after _chunks', not sealed yet
         self._size = 0
         self._eof = False
         self._exc: BaseException | None = None
@@ -68,7 +74,12 @@ class BlockingInput:
 
     def feed_data(self, data: bytes, end_of_chunk: bool = False) -> None:
         with self._cond:
-            self._chunks.append(data)
+            if len(data) < SMALL_PIECE and self._size:  # (a small body alone is kept as it came)
+                self._small.add(data)
+            else:
+                if self._small:
+                    self._chunks.append(self._small.seal())
+                self._chunks.append(data)
             self._size += len(data)
             over = self._size > self._high_water
             self._cond.notify()
@@ -149,25 +160,28 @@ class BlockingInput:
             self._asked_continue = True
             self._pool.call_in_loop(self._protocol.send_continue)
         with self._cond:
-            while not self._chunks and not self._eof and self._exc is None:
+            while not self._chunks and not self._small and not self._eof and self._exc is None:
                 self._cond.wait()
+            if not self._chunks and self._small:
+                self._chunks.append(self._small.seal())
             if self._exc is not None and not self._chunks:
                 raise InputClosed(str(self._exc)) from self._exc
             if not self._chunks:
                 return b""
-            head = self._chunks[0]
-            n = min(most, len(head))
+            head, start = self._chunks[0], self._offset
+            end = min(start + most, len(head))
             if until is not None:
-                pos = head.find(until, 0, n)
+                pos = head.find(until, start, end)
                 if pos >= 0:
-                    n = pos + len(until)
-            if n == len(head):
+                    end = pos + len(until)
+            if end == len(head):
                 self._chunks.popleft()
-            else:
-                self._chunks[0] = head[n:]
-                head = head[:n]
-            self._size -= n
+                self._offset = 0
+            else:  # (an offset, not a copy of the rest: many short reads of a piece stay linear)
+                self._offset = end
+            piece = head[start:end] if start or end < len(head) else head
+            self._size -= end - start
             resume = self._size < self._low_water
         if resume:
             self._pool.call_in_loop(self._resume)
-        return head
+        return piece
