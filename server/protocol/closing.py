@@ -76,7 +76,10 @@ class ConnectionEnding:
 
     def _linger(self, transport) -> None:
         self._linger_left = LINGER_LIMIT
+        self.write_closed = True
         transport.write_eof()
+        if self._head is not None and self._upgraded is None:
+            self.app.on_disconnect()  # (an app still answering: its answer cannot go out)
         if self._read_paused_by:
             self._read_paused_by.clear()
             transport.resume_reading()

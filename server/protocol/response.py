@@ -66,7 +66,7 @@ class ResponseChannel:
         if end and (len(body) == head.whole_length or head.sized):  # whole, unframed: the common case
             self.framing = None
             transport = self.transport
-            if transport is not None:
+            if transport is not None and not self.write_closed:
                 self._response_started = True
                 transport.write(data + body)
             if self._recording:
@@ -137,7 +137,7 @@ class ResponseChannel:
                      headers=None, close: bool = True) -> None:
         """Answer the current request (or unparsed bytes) with an error page; once a
         response has begun, it is too late for one: the connection is closed."""
-        if self.transport is None:
+        if self.transport is None or self.write_closed:
             return
         if self._response_started:
             self.abort_response() if self._head is not None else self.close()

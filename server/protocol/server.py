@@ -70,6 +70,7 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, Conn
     _corked: list | None = None
     _corked_size = 0
     _uncork_due = False
+    write_closed = False  # our side of the connection is shut (see closing.py): writes are dropped
     # As its own app (``app`` None: a subclass implementing on_request), the
     # AppConnection methods it inherits are its own.
 
@@ -253,7 +254,7 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, Conn
         if self._corked is not None:
             self._uncork()
         transport = self.transport
-        if transport is None:
+        if transport is None or self.write_closed:
             return
         self._response_started = True
         self._continue_pending = False
@@ -290,7 +291,7 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, Conn
     def _uncork(self) -> None:
         pieces, self._corked = self._corked, None
         transport = self.transport
-        if transport is None:
+        if transport is None or self.write_closed:
             return
         if self.writing_paused:
             self._written_while_paused += self._corked_size

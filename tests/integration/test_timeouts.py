@@ -340,3 +340,24 @@ def test_streamed_upload_with_expect_gets_100_on_first_read(streaming_server):
         resp = read_response(sock)
     assert resp.body == f"3 {hashlib.sha256(b'abc').hexdigest()}".encode()
 
+
+
+def test_a_streamed_body_that_times_out_in_the_app_ends_quietly(tmp_path):
+    """The body timeout closes the connection while the app reads ``wsgi.input``: the app's
+    read raises, and the request ends as one whose client left (a debug line), without the
+    server trying to write an error page on the half-closed connection (that raised in the
+    loop); the next client is served."""
+    with worker_server(tmp_path, "--env", "ASYNCWORKER_READPAYLOAD=0", "--env", "ASYNCWORKER_BODY_TIMEOUT=1",
+                       "--log-level", "debug") as server:
+        with connect(server.port, timeout=10) as sock:
+            sock.sendall(post_head("/sha", 1000) + b"x" * 10)
+            wait_until(lambda: "/sha" in hits(tmp_path), 5, what="the app reading the body")
+            data, closed = read_until_eof(sock, timeout=8)
+        assert closed and b"HTTP/1.1 2" not in data
+        wait_until(lambda: "Request POST /sha ended after the client disconnected" in server.log_text(), 5,
+                   what="the app's end logged")
+        with connect(server.port) as again:
+            again.sendall(get("/count"))
+            assert read_response(again).status == 200
+        log = server.log_text()
+    assert "Traceback" not in log and "[ERROR]" not in log, log[-3000:]
