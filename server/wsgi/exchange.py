@@ -25,8 +25,10 @@ The iterable's ``close()`` is always called when the app is done producing
 (not when the client has read it all), also when the client went away (writes
 then raise ``ClientDisconnected`` inside the server, never in the log as an
 error). The response ends (access log record, next pipelined request) once its
-spool or file is written out; a client that goes away drops the spool. An exception before the head is sent gives a 500 and the connection
-stays usable; after it, the connection is closed (the client sees a cut body).
+spool or file is written out; a client that goes away drops the spool. An
+exception before the head is sent gives a 500 and the connection stays usable;
+after it, the connection is closed once what the app produced is written (the
+client sees a cut body).
 gunicorn's request hooks run on the app thread, around the app.
 """
 

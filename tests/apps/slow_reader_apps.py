@@ -7,8 +7,9 @@ Routes (PATH_INFO):
   64 KiB pieces, with a Content-Length unless ``chunked=1``; the bytes produced so far go to
   ``<dir>/produced-<name>`` as each piece is handed over, and ``close()`` of the iterable
   creates ``<dir>/closed-<name>``; with ``fail_at=`` it raises once it has produced that many bytes
-* ``/file?path=``               the file at ``path`` through ``wsgi.file_wrapper``; ``close()``
-  of the wrapper creates ``<dir>/closed-file``
+* ``/file?path=&truncate=``      the file at ``path`` through ``wsgi.file_wrapper``; ``close()``
+  of the wrapper creates ``<dir>/closed-file`` (and first truncates the file to ``truncate``
+  bytes, when given: a file shorter than its response announced)
 * ``/spooled``                  200 "<bytes>": what the worker's response spools hold
   (``server.protocol.spool.spooled_bytes``)
 
@@ -79,9 +80,10 @@ class _Stream:
 class _RecordingFile:
     """A file whose close() is recorded."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, truncate: int | None = None):
         self._file = open(path, "rb")
         self.mode = "rb"
+        self._path, self._truncate = path, truncate
 
     def read(self, size: int = -1) -> bytes:
         return self._file.read(size)
@@ -93,6 +95,8 @@ class _RecordingFile:
         return self._file.tell()
 
     def close(self) -> None:
+        if self._truncate is not None:
+            os.truncate(self._path, self._truncate)
         self._file.close()
         _mark("closed-file")
 
@@ -110,7 +114,8 @@ def app(environ, start_response):
         return _Stream(n, query.get("name", "stream"), fail_at)
     if path == "/file":
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
-        return environ["wsgi.file_wrapper"](_RecordingFile(query["path"]), 64 * 1024)
+        truncate = int(query["truncate"]) if "truncate" in query else None
+        return environ["wsgi.file_wrapper"](_RecordingFile(query["path"], truncate), 64 * 1024)
     if path == "/spooled":
         from server.protocol.spool import spooled_bytes
 

@@ -314,3 +314,20 @@ def test_an_app_failing_mid_spool_cuts_the_response_after_what_it_produced(tmp_p
     head, _, body = bytes(raw).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ") and f"Content-Length: {announced}".encode() in head
     assert sha256(body) == pattern_sha256(produced)  # all it produced, in order, then the cut
+
+
+@asyncworker_only
+@pytest.mark.parametrize("loop", ["auto", "asyncio"])
+def test_a_file_cut_short_while_the_loop_sends_it_cuts_the_response(tmp_path, loop):
+    path, kept = pattern_file(tmp_path), 8 * MiB
+    with slow_reader_server(tmp_path, env={"ASYNCWORKER_LOOP": loop}) as server:
+        with open_reader(server.port, f"/file?path={path}&truncate={kept}") as sock:
+            wait_until((tmp_path / "closed-file").exists, 10, what="the app done (the file truncated)")
+            raw = bytearray()
+            read_rest(sock, raw)  # until the server closes
+        assert get_text(server.port, "/ping") == "pong"
+        log = server.log_text()
+    head, _, body = bytes(raw).partition(b"\r\n\r\n")
+    assert f"Content-Length: {BODY}".encode() in head
+    assert len(body) <= kept and sha256(body) == sha256(b"".join(pattern(BODY))[:len(body)])
+    assert "cut: " in log and "Traceback" not in log
