@@ -127,9 +127,12 @@ def get_text(port: int, path: str) -> str:
 class SlowReader(threading.Thread):
     """One client: its request, ``SLOW_SECONDS`` at ``RATE``, then the rest at full speed."""
 
-    def __init__(self, port: int, target: str, reading: threading.Barrier):
+    HEAD_WAIT = 15.0  # seconds for the head (a worker that holds a thread per reader is slow to give it)
+
+    def __init__(self, port: int, target: str):
         super().__init__(daemon=True)
-        self.port, self.target, self.reading = port, target, reading
+        self.port, self.target = port, target
+        self.head = threading.Event()  # the head is in (the app has started), or HEAD_WAIT is over
         self.raw = bytearray()
         self.slow_bytes = 0
         self.error: BaseException | None = None
@@ -137,30 +140,41 @@ class SlowReader(threading.Thread):
     def run(self) -> None:
         try:
             with open_reader(self.port, self.target) as sock:
-                while b"\r\n\r\n" not in self.raw:  # the head: the app has started on it
-                    chunk = sock.recv(1024)
-                    assert chunk, bytes(self.raw)
-                    self.raw += chunk
-                self.reading.wait(60)
+                self.read_head(sock)
                 read_slowly(sock, RATE, SLOW_SECONDS, self.raw)
                 self.slow_bytes = len(self.raw)
                 read_rest(sock, self.raw)
         except BaseException as exc:  # noqa: reported by the test
             self.error = exc
+        finally:
+            self.head.set()
+
+    def read_head(self, sock: socket.socket) -> None:
+        sock.settimeout(0.5)
+        deadline = time.monotonic() + self.HEAD_WAIT
+        while b"\r\n\r\n" not in self.raw and time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(1024)
+            except TimeoutError:
+                continue
+            assert chunk, bytes(self.raw)
+            self.raw += chunk
+        sock.settimeout(60)
+        self.head.set()
 
 
 def test_slow_readers_hold_no_app_thread(tmp_path, figure):
     scenario = f"8 clients reading 16 MiB at 32 KiB/s, --threads {THREADS}"
     path = pattern_file(tmp_path)
     targets = [f"/stream?n={BODY}&name=s{i}" for i in range(2 * THREADS)] + [f"/file?path={path}"] * (2 * THREADS)
-    reading = threading.Barrier(len(targets) + 1)
     with slow_reader_server(tmp_path) as server:
         worker = the_worker(server)
         with RssSampler(worker) as sampler:
-            readers = [SlowReader(server.port, target, reading) for target in targets]
+            readers = [SlowReader(server.port, target) for target in targets]
             for reader in readers:
                 reader.start()
-            reading.wait(60)  # every request has its head: the slow phase begins
+            for reader in readers:  # every request has its head: the slow phase begins
+                reader.head.wait(SlowReader.HEAD_WAIT + 5)
             t0 = time.monotonic()
             latencies = []
             while len(latencies) < PINGS and time.monotonic() - t0 < SLOW_SECONDS - 1:
