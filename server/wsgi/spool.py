@@ -29,6 +29,9 @@ class BodyHandover:
     """One response's body between its app thread and the loop (``cond``: the connection's
     exchange condition, which guards everything here shared by both)."""
 
+    __slots__ = ("_cond", "_pool", "_channel", "_write", "_cap", "_budget", "_paused", "aborted", "_waiting",
+                 "_inflight", "_spool", "_delivery_due", "_final", "_last_call", "_ended")
+
     def __init__(self, cond, pool, channel, write):
         config = channel.config
         self._cond = cond
@@ -66,7 +69,11 @@ class BodyHandover:
             if spool is None:
                 config = self._channel.config
                 spool = self._spool = ResponseSpool(config.response_spool_memory, config.spool_dir)
-            spool.append(data)
+            try:
+                spool.append(data)
+            except BaseException:  # (the disk is full: the app's error, the response cut)
+                self._budget.give_back(n)
+                raise
             self._inflight += n
             self._final = final
             if self._delivery_due or self._paused:
