@@ -102,7 +102,7 @@ def read_int(path) -> int:
         return 0
 
 
-def stalled(path, settle: float = 1.0, timeout: float = 30) -> int:
+def stalled(path, settle: float = 1.5, timeout: float = 30) -> int:
     """The value in ``path`` once it has not moved for ``settle`` seconds."""
     deadline = time.monotonic() + timeout
     last, since = None, time.monotonic()
@@ -345,3 +345,19 @@ def test_a_file_cut_short_while_the_loop_sends_it_cuts_the_response(tmp_path, lo
     assert f"Content-Length: {BODY}".encode() in head
     assert len(body) <= kept and sha256(body) == sha256(b"".join(pattern(BODY))[:len(body)])
     assert "cut: " in log and "Traceback" not in log
+
+
+@asyncworker_only
+def test_a_pipelined_request_is_answered_after_the_spooled_response_in_order(tmp_path):
+    with slow_reader_server(tmp_path, "--access-logfile", "-") as server:
+        with connect(server.port, timeout=60) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            sock.sendall(request("GET", f"/stream?n={BODY}&name=first") + request("GET", "/ping", "Connection: close"))
+            wait_until((tmp_path / "closed-first").exists, 10, what="the first app done")
+            time.sleep(0.5)
+            ping_logged_early = '"GET /ping HTTP/1.1"' in server.log_text()
+            raw = bytearray()
+            read_rest(sock, raw)
+    first, second = parse_responses(bytes(raw))
+    assert sha256(first.body) == pattern_sha256(BODY) and second.body == b"pong"
+    assert not ping_logged_early, "the next request was answered before the spooled response was read"
