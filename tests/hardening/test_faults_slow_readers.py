@@ -33,6 +33,9 @@ PINGS = 60
 P99_BOUND = 0.1  # seconds
 RSS_BOUND = 64 * MiB
 GRACE = 5.0  # ASYNCWORKER_RATE_GRACE's default
+# For the tests whose clients read nothing for a few seconds on purpose (the minimum rate
+# would close them after the grace: see test_a_client_that_stops_reading_a_spooled_response_is_still_closed).
+NO_RATE_YET = {"ASYNCWORKER_RATE_GRACE": "60"}
 
 asyncworker_only = pytest.mark.skipif(not is_asyncworker(), reason="the response spool is this worker's")
 
@@ -204,7 +207,8 @@ def spooled(port: int) -> int:
 @asyncworker_only
 def test_past_the_response_cap_the_app_thread_waits_and_the_body_is_exact(tmp_path, figure):
     cap, body = 4 * MiB, 32 * MiB
-    env = {"ASYNCWORKER_RESPONSE_SPOOL_MAX": str(cap), "ASYNCWORKER_RESPONSE_SPOOL_MEMORY": str(256 * 1024)}
+    env = {"ASYNCWORKER_RESPONSE_SPOOL_MAX": str(cap), "ASYNCWORKER_RESPONSE_SPOOL_MEMORY": str(256 * 1024),
+           **NO_RATE_YET}
     with slow_reader_server(tmp_path, env=env) as server:
         worker = the_worker(server)
         with open_reader(server.port, f"/stream?n={body}&name=capped&chunked=1") as sock:
@@ -227,7 +231,8 @@ def test_past_the_response_cap_the_app_thread_waits_and_the_body_is_exact(tmp_pa
 @asyncworker_only
 def test_past_the_worker_budget_app_threads_wait_and_the_bodies_are_exact(tmp_path, figure):
     budget, body = 6 * MiB, 32 * MiB  # each body fits the default 64 MiB cap, not both the budget
-    with slow_reader_server(tmp_path, threads=3, env={"ASYNCWORKER_RESPONSE_SPOOL_BUDGET": str(budget)}) as server:
+    env = {"ASYNCWORKER_RESPONSE_SPOOL_BUDGET": str(budget), **NO_RATE_YET}
+    with slow_reader_server(tmp_path, threads=3, env=env) as server:
         socks = [open_reader(server.port, f"/stream?n={body}&name=b{i}") for i in range(2)]
         produced = [stalled(tmp_path / f"produced-b{i}") for i in range(2)]
         held = spooled(server.port)
@@ -315,7 +320,8 @@ def test_a_client_that_stops_reading_a_spooled_response_is_still_closed(tmp_path
 @asyncworker_only
 def test_an_app_failing_mid_spool_cuts_the_response_after_what_it_produced(tmp_path):
     produced, announced = 8 * MiB, BODY
-    with slow_reader_server(tmp_path, env={"ASYNCWORKER_RESPONSE_SPOOL_MEMORY": str(256 * 1024)}) as server:
+    env = {"ASYNCWORKER_RESPONSE_SPOOL_MEMORY": str(256 * 1024), **NO_RATE_YET}
+    with slow_reader_server(tmp_path, env=env) as server:
         worker = the_worker(server)
         with open_reader(server.port, f"/stream?n={announced}&name=failing&fail_at={produced}") as sock:
             wait_until((tmp_path / "closed-failing").exists, 10, what="the app done")
