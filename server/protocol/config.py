@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from .heads import HeadCache
 from .limits import Limits
+from .spool import SpoolBudget
 
 
 @dataclass(slots=True)
@@ -31,7 +32,17 @@ class ServerConfig:
     rate_grace: float = 5.0
     hooks: object = None  # accesslog.RequestHooks when gunicorn's pre_request or post_request is set
     sendfile: bool = True  # gunicorn's sendfile: files go by loop.sendfile where the loop has it
+    # Response spools (spool.py): a body an app thread produces faster than its client reads
+    # waits here, in memory up to response_spool_memory bytes, then in a temporary file in
+    # spool_dir (gunicorn's tmp_upload_dir; None: the system's); at most response_spool_max
+    # bytes per response (0: no spooling) and response_spool_budget over the worker's.
+    response_spool_memory: int = 1024 * 1024
+    response_spool_max: int = 64 * 1024 * 1024
+    response_spool_budget: int = 1024 * 1024 * 1024
+    spool_dir: str | None = None
     heads: HeadCache = field(init=False)  # the response heads already checked (one per worker)
+    spool_budget: SpoolBudget = field(init=False)  # the bytes spooled by the worker (in_use: its gauge)
 
     def __post_init__(self):
         self.heads = HeadCache(self.server_header)
+        self.spool_budget = SpoolBudget(self.response_spool_budget)

@@ -11,10 +11,26 @@ that stops reading a response: these do. Measured by a check every
 ``RATE_CHECK`` seconds while a phase lasts (a handle per phase, none between).
 """
 
+import fcntl
+import struct
+import termios
+
 from .errors import RequestTimeout
 from .peer import peer_ip
 
 RATE_CHECK = 1.0  # seconds between looks at the rate
+_OUTQ = getattr(termios, "TIOCOUTQ", None)  # SIOCOUTQ on a TCP socket: bytes not yet acknowledged
+
+
+def kernel_send_queue(transport) -> int:
+    """Bytes in the kernel's send queue of ``transport``'s socket (0 where it cannot be read)."""
+    if _OUTQ is None:
+        return 0
+    sock = transport.get_extra_info("socket")
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), _OUTQ, b"\0\0\0\0"))[0]
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 class MinimumRate:
@@ -72,14 +88,22 @@ class ConnectionRates:
 
     def _response_progress(self) -> int:
         """Bytes the client took since writing paused."""
+        return self._buffered_at_pause + self._written_while_paused - self._unsent()
+
+    def _unsent(self) -> int:
+        """Bytes written and not yet taken by the client: the transport's buffer and the
+        kernel's send queue. (A client reading a little at a time frees the kernel's queue
+        long before the socket counts as writable again and the transport's buffer moves:
+        Linux wakes a writer once a third of the send buffer is free, a minute at 32 KiB/s
+        of a 4 MiB buffer.)"""
         transport = self.transport
-        left = transport.get_write_buffer_size() if transport is not None else 0
-        return self._buffered_at_pause + self._written_while_paused - left
+        if transport is None:
+            return 0
+        return transport.get_write_buffer_size() + kernel_send_queue(transport)
 
     def _watch_response(self) -> None:
         """Writing paused: the client lags; how fast does it catch up?"""
-        transport = self.transport
-        self._buffered_at_pause = transport.get_write_buffer_size() if transport is not None else 0
+        self._buffered_at_pause = self._unsent()
         self._written_while_paused = 0
         self._response_rate.start()
 

@@ -172,6 +172,10 @@ def server_config(config: WorkerConfig, log, worker=None) -> ServerConfig:
         access_log=logs_each_request(log),
         hooks=hooks,
         sendfile=config.sendfile,
+        response_spool_memory=settings.response_spool_memory,
+        response_spool_max=settings.response_spool_max,
+        response_spool_budget=settings.response_spool_budget,
+        spool_dir=config.tmp_upload_dir,
     )
 
 

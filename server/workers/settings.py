@@ -12,6 +12,15 @@ ASYNCWORKER_READPAYLOAD         1          receive a WSGI request body before ca
                                            app (0: stream it through a blocking wsgi.input)
 ASYNCWORKER_SPOOL_THRESHOLD     1048576    body bytes kept in memory before spooling to a
                                            temporary file (in gunicorn's tmp_upload_dir)
+ASYNCWORKER_RESPONSE_SPOOL_MEMORY
+                                1048576    bytes of a WSGI response waiting for a slow client
+                                           kept in memory, then in a temporary file (in
+                                           gunicorn's tmp_upload_dir)
+ASYNCWORKER_RESPONSE_SPOOL_MAX  67108864   bytes of one WSGI response held for a slow client;
+                                           past them its app thread waits (0: no spooling)
+ASYNCWORKER_RESPONSE_SPOOL_BUDGET
+                                1073741824 bytes all the response spools of a worker hold
+                                           together; past them app threads wait
 ASYNCWORKER_MAX_BODY_SIZE       0          request body cap in bytes, 413 past it (0: none)
 ASYNCWORKER_HEADER_TIMEOUT      10         seconds to receive a whole request head (408)
 ASYNCWORKER_BODY_TIMEOUT        30         idle seconds allowed while receiving a body (408)
@@ -68,6 +77,9 @@ class ConfigError(ValueError):
 class WorkerSettings:
     readpayload: bool = True
     spool_threshold: int = 1024 * 1024
+    response_spool_memory: int = 1024 * 1024
+    response_spool_max: int = 64 * 1024 * 1024
+    response_spool_budget: int = 1024 * 1024 * 1024
     max_body_size: int = 0
     header_timeout: float = 10.0
     body_timeout: float = 30.0

@@ -5,37 +5,41 @@
 
 The socket is only touched by the loop. The app thread makes the head through
 the channel (checked and cached there, a bad header raises in the thread before
-anything is handed over) and hands body pieces over through the pool's batched
-channel; the loop frames and writes them. Backpressure: the thread blocks while
-the transport is paused (``pause_writing``) or while more than ``INFLIGHT_LIMIT``
-bytes it handed over have not reached the transport yet. A whole response known
-at once (a list or tuple body) goes over in one hand-off with a Content-Length;
-a ``wsgi.file_wrapper`` file goes by the channel's one file sender.
+anything is handed over) and hands body pieces over to a per-response spool
+(``spool.py``), which the loop writes out as the transport takes it: memory up
+to ``response_spool_memory``, then a temporary file. So the thread finishes as
+fast as the app produces, whatever the client's speed; it waits on backpressure
+(the transport paused, or more than ``INFLIGHT_LIMIT`` bytes not yet written)
+only once the response holds ``response_spool_max`` bytes in its spool or the
+worker's spools hold ``response_spool_budget``. A whole response known at once
+(a list or tuple body) goes over in one hand-off with a Content-Length; a
+``wsgi.file_wrapper`` file goes to the loop, which sends its own copy of it by
+the channel's one file sender while the thread returns.
 
 Pieces of a streamed body are coalesced, never held back: a piece waits for no
 other, but pieces produced while the loop has not yet taken the previous ones
 join them, and the loop writes them all with one call (a fast generator costs
 one loop hop per batch instead of one per piece).
 
-The iterable's ``close()`` is always called, also when the client went away
-(writes then raise ``ClientDisconnected`` inside the server, never in the log as
-an error). An exception before the head is sent gives a 500 and the connection
-stays usable; after it, the connection is closed (the client sees a cut body).
+The iterable's ``close()`` is always called when the app is done producing
+(not when the client has read it all), also when the client went away (writes
+then raise ``ClientDisconnected`` inside the server, never in the log as an
+error). The response ends (access log record, next pipelined request) once its
+spool or file is written out; a client that goes away drops the spool. An
+exception before the head is sent gives a 500 and the connection stays usable;
+after it, the connection is closed once what the app produced is written (the
+client sees a cut body).
 gunicorn's request hooks run on the app thread, around the app.
 """
 
-import concurrent.futures
-
 from server.protocol.accesslog import LoggedRequest, LoggedResponse, run_hook
 from server.protocol.errors import ClientDisconnected
-from server.protocol.files import FileTooShort
 from server.protocol.writer import parse_status
 
 from .body import InputClosed, empty_input
 from .environ import build_environ
-from .filewrapper import FileWrapper
-
-INFLIGHT_LIMIT = 256 * 1024
+from .filewrapper import FileWrapper, LoopFileSend, own_copy
+from .spool import BodyHandover
 
 
 class WSGIExchange:
@@ -45,15 +49,11 @@ class WSGIExchange:
         self.head = head
         self.config = config  # WSGIConfig
         self.pool = config.pool
-        self._cond = connection.exchange_condition  # one per connection: exchanges do not overlap
-        self._paused = channel.writing_paused
-        self._aborted = False
-        self._inflight = 0
-        self._waiting = False
-        self._pending: list[bytes] = []  # handed over, not yet taken by the loop
-        self._pending_final = False
-        self._delivery_due = False  # a _deliver call is on its way to the loop
+        # The body's way to the loop, through a spool (spool.py); its condition is the
+        # connection's: exchanges do not overlap.
+        self._body = BodyHandover(connection.exchange_condition, self.pool, channel, self._send_on_loop)
         self._final: tuple | None = None  # the last call, handed over once the app is cleaned up
+        self._file_send: LoopFileSend | None = None  # a file body the loop sends
         self._environ: dict | None = None
         self._status: str | None = None
         self._headers: list | None = None
@@ -67,31 +67,16 @@ class WSGIExchange:
         self.pool.submit(self.run, wsgi_input, content_length)
 
     def abort(self) -> None:
-        with self._cond:
-            self._aborted = True
-            self._cond.notify_all()
+        self._body.abort()
+        file_send = self._file_send
+        if file_send is not None and file_send.task is not None:
+            file_send.task.cancel()  # (its end closes the loop's copy of the file)
 
     def pause(self) -> None:
-        with self._cond:
-            self._paused = True
+        self._body.pause()
 
     def resume(self) -> None:
-        with self._cond:
-            self._paused = False
-            if self._waiting:
-                self._cond.notify_all()
-
-    def _deliver(self) -> None:
-        """Write everything handed over since the last delivery."""
-        with self._cond:
-            pieces, self._pending = self._pending, []
-            final = self._pending_final
-            self._delivery_due = False
-            data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            self._inflight -= len(data)
-            if self._waiting:
-                self._cond.notify_all()
-        self._send_on_loop(data, final)
+        self._body.resume()
 
     def _send_on_loop(self, data: bytes, end: bool, size: int = 0) -> None:
         channel = self.protocol
@@ -107,14 +92,10 @@ class WSGIExchange:
         else:
             channel.send_body(data)
 
-    def _send_file_on_loop(self, file, offset: int, count: int, done: concurrent.futures.Future) -> None:
+    def _start_file_on_loop(self, file, offset: int, count: int) -> None:
         """Loop side: the head, then the file by the channel's file sender."""
         self._send_on_loop(b"", False, count)
-        if self.protocol.transport is None:
-            done.set_exception(ClientDisconnected())
-            return
-        task = self.protocol.loop.create_task(self.protocol.send_file(file, offset, count))
-        task.add_done_callback(lambda task: _report(task, done))
+        self._file_send.start(file, offset, count)
 
     # -- app thread side ----------------------------------------------------
 
@@ -232,42 +213,43 @@ class WSGIExchange:
         self._send(b"", final=True)
 
     def _send_file(self, wrapper: FileWrapper) -> bool:
-        """Send a regular file with its length, by the channel's file sender."""
-        span = wrapper.sendfile_span()
+        """Send a regular file with its length: the loop sends its own copy of it by the
+        channel's file sender, and the thread goes on at once."""
+        span = None if self._head_handed else wrapper.sendfile_span()  # (after write(): iterated, in order)
         if span is None:
             return False
+        file = own_copy(wrapper.filelike)
+        if file is None:
+            return False
         offset, count = span
-        head = self._make_head(count)
+        try:
+            head = self._make_head(count)
+            self._head_goes()
+        except BaseException:
+            file.close()
+            raise
         if head.length is not None and not head.sized:
             count = min(count, head.length)
-        self._head_goes()
-        done = concurrent.futures.Future()
-        self.pool.call_in_loop(self._send_file_on_loop, wrapper.filelike, offset, count, done)
-        try:
-            self._handed += done.result()
-        except FileTooShort as exc:
-            self.config.log.warning("Response to %s %s cut: %s", self.head.method, self.head.target, exc)
-            self._final = _LoopCall(self.protocol.abort_response)
-            return True
-        except (ConnectionError, RuntimeError) as exc:
-            raise ClientDisconnected() from exc
-        self._send(b"", final=True)
+        self._file_send = LoopFileSend(self.protocol, self.config.log, f"{self.head.method} {self.head.target}")
+        self.pool.call_in_loop(self._start_file_on_loop, file, offset, count)
+        self._handed += count
+        self._final = _LoopCall(self._file_send.produced)
         return True
 
     def _head_goes(self) -> None:
         """Something of the response is handed to the loop: the head is no longer ours to
         replace (an error now cuts the response); refused once the client is gone."""
-        if self._aborted:
+        if self._body.aborted:
             raise ClientDisconnected()
         self._head_handed = True
 
     def _send(self, data: bytes, final: bool = False, size: int = 0) -> None:
-        """Hand bytes to the loop; block while the client is not keeping up."""
+        """Hand bytes to the loop (see spool.py)."""
         self._head_goes()
         if final:
             self._final = (data, size)  # see _hand_over_final
             return
-        self._hand_over(data)
+        self._body.hand_over(data)
 
     def _hand_over_final(self) -> None:
         """End the response, after the iterable and ``wsgi.input`` are closed: the client's
@@ -276,38 +258,19 @@ class WSGIExchange:
         if final is None:
             return
         try:
-            if self._aborted:
+            if self._body.aborted:
                 raise ClientDisconnected()
             if type(final) is not tuple:
-                self.pool.call_in_loop(*final.calls)
+                self._body.end_with(*final.calls)
                 return
-            self._hand_over(*final, final=True)
+            self._body.hand_over(final[0], True, final[1])
         except ClientDisconnected:
             self.config.log.debug("Client disconnected before the end of the response to %s %s",
                                   self.head.method, self.head.target)
 
-    def _hand_over(self, data: bytes, size: int = 0, final: bool = False) -> None:
-        if final and not self._delivery_due and self._inflight == 0:  # only this thread sets _delivery_due
-            self.pool.call_in_loop(self._send_on_loop, data, True, size)
-            return
-        with self._cond:
-            while (self._paused or self._inflight > INFLIGHT_LIMIT) and not self._aborted:
-                self._waiting = True
-                self._cond.wait()
-            self._waiting = False
-            if self._aborted:
-                raise ClientDisconnected()
-            self._inflight += len(data)
-            self._pending.append(data)
-            self._pending_final = final
-            if self._delivery_due:
-                return  # the loop takes it with the pieces before it
-            self._delivery_due = True
-        self.pool.call_in_loop(self._deliver)
-
     def _fail(self, exc: BaseException) -> None:
         log = self.config.log
-        if self._aborted:
+        if self._body.aborted:
             # The client went away; whatever the app did about it is nobody's error.
             level = log.debug if isinstance(exc, (InputClosed, ConnectionError)) else log.exception
             level("Request %s %s ended after the client disconnected", self.head.method, self.head.target)
@@ -344,15 +307,6 @@ class _TooLong(Exception):
 
 def _head_of(response):
     return response[0] if type(response) is tuple else response
-
-
-def _report(task, done: concurrent.futures.Future) -> None:
-    if task.cancelled():
-        done.set_exception(ConnectionResetError("sendfile cancelled"))
-    elif task.exception() is not None:
-        done.set_exception(task.exception())
-    else:
-        done.set_result(task.result())
 
 
 def _close(result, wsgi_input, log) -> None:

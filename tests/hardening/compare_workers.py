@@ -5,7 +5,8 @@ table of what each measured (scenario, figure, bound, one column per worker).
     python tests/hardening/compare_workers.py --workers gthread sync -- -k slowloris
     HARDENING_LONG=1 python tests/hardening/compare_workers.py     # the full sizes
 
-Each worker gets its own pytest run of tests/hardening/test_faults_*.py with ``TEST_WORKER``
+Each worker gets its own pytest run of tests/hardening/test_faults_*.py (test_faults_slow_readers.py
+included: eight slow readers of 16 MiB with --threads 2 and a fresh client's /ping p99) with ``TEST_WORKER``
 set (tests/helpers.py starts gunicorn with ``-k $TEST_WORKER``). Scenarios that only apply
 to AsyncWorker are skipped for the others; a bound a worker misses is a failed test there,
 and its figure is still in the table (each test records before it asserts).

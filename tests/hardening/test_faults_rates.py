@@ -61,7 +61,10 @@ def test_trickled_bodies_are_ended_while_others_are_served(figure):
 
 @pytest.mark.parametrize("kind", ["wsgi", "asgi", "native"])
 def test_a_client_that_stops_reading_is_closed_and_the_app_cleaned_up(kind, tmp_path):
-    with Gunicorn(f"slow_apps:stream_{kind}", env={"MARKS": str(tmp_path)}) as srv:
+    # (A WSGI app's 16 MiB would fit its response spool: the app would be done at once. Without
+    # one its thread waits on the client; the spooled case is in test_faults_slow_readers.py.)
+    spool = {"ASYNCWORKER_RESPONSE_SPOOL_MAX": "0"} if kind == "wsgi" else {}
+    with Gunicorn(f"slow_apps:stream_{kind}", env={"MARKS": str(tmp_path), **spool}) as srv:
         with connect(srv.port, timeout=30) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             started = time.monotonic()

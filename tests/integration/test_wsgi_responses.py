@@ -98,7 +98,8 @@ def test_unix_socket(tmp_path):
 
 
 def test_slow_reader_blocks_the_app_thread(server, tmp_path):
-    """A client that stops reading pauses the app; nothing piles up in memory."""
+    """A client that stops reading pauses the app once its response spool is full (64 MiB,
+    ASYNCWORKER_RESPONSE_SPOOL_MAX's default, past 1 MiB in a temporary file)."""
     mark = tmp_path / "mark"
     total = 512  # MiB the app would produce
     with connect(server.port, timeout=30) as sock:
@@ -106,8 +107,8 @@ def test_slow_reader_blocks_the_app_thread(server, tmp_path):
         sock.sendall(f"GET /produce?n={total}&mark={mark} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
         wait_until(lambda: mark.exists() and mark.read_text(), 10, what="the app to start producing")
         produced = stalled_value(mark)
-        # Kernel buffers + the transport's buffer + the hand-off bound: a few MiB at most.
-        assert produced < 32, f"the app produced {produced} MiB while the client read nothing"
+        # The spool cap + kernel buffers + the transport's buffer + the hand-off bound.
+        assert 64 <= produced < 64 + 32, f"the app produced {produced} MiB while the client read nothing"
         resp = read_response(sock)
     assert resp.status == 200 and len(resp.body) == total * 1024 * 1024
 

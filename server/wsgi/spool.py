@@ -1,0 +1,182 @@
+"""A WSGI response body on its way from the app thread to the loop, through a spool.
+
+    app thread ──hand_over(piece)──► ResponseSpool (memory, then a temporary file)
+    loop       ◄──drain()──────────  as the transport takes writes (after each hand-over,
+                                      on resume_writing), oldest bytes first; the end once
+                                      the app is done and every byte is written
+
+The app thread never waits for a slow client while its response fits the spool:
+up to ``response_spool_max`` bytes per response, and ``spool_budget`` over all the
+responses of the worker (``ServerConfig``). Past either it waits on backpressure as
+it would without a spool: while the transport is paused or more than
+``INFLIGHT_LIMIT`` bytes it handed over are not written yet. A spool cap of 0 turns
+spooling off.
+
+The fast path stays as cheap as a plain hand-over: pieces go to memory (a deque,
+no copy) and the loop takes all that waits with one call per batch; a temporary
+file is only made when more than ``response_spool_memory`` bytes wait.
+"""
+
+from server.protocol.errors import ClientDisconnected
+from server.protocol.spool import ResponseSpool
+
+INFLIGHT_LIMIT = 256 * 1024  # bytes handed over and not yet written that need no spool
+DRAIN_STEP = 256 * 1024  # bytes the loop takes from a spool per write
+DRAIN_PER_TURN = 1024 * 1024  # bytes written per loop callback before the others get a turn
+
+
+class BodyHandover:
+    """One response's body between its app thread and the loop (``cond``: the connection's
+    exchange condition, which guards everything here shared by both)."""
+
+    __slots__ = ("_cond", "_pool", "_channel", "_write", "_cap", "_budget", "_paused", "aborted", "_waiting",
+                 "_inflight", "_spool", "_delivery_due", "_final", "_last_call", "_ended")
+
+    def __init__(self, cond, pool, channel, write):
+        config = channel.config
+        self._cond = cond
+        self._pool = pool
+        self._channel = channel
+        self._write = write  # loop: write(data, end, size) frames and writes (the head with the first piece)
+        self._cap = config.response_spool_max
+        self._budget = config.spool_budget
+        self._paused = channel.writing_paused
+        self.aborted = False
+        self._waiting = False
+        self._inflight = 0  # bytes handed over and not yet written (all in the spool)
+        self._spool: ResponseSpool | None = None  # made at the first hand-over that needs one
+        self._delivery_due = False  # a deliver() is on its way to the loop
+        self._final = False  # the last piece is in the spool
+        self._last_call: tuple | None = None  # (fn, *args) to run instead of the body's end
+        self._ended = False  # loop: the end of the body is written
+
+    # -- app thread ----------------------------------------------------------------------
+
+    def hand_over(self, data: bytes, final: bool = False, size: int = 0) -> None:
+        """Hand bytes to the loop (``final``: the last ones); waits only past the spool's bounds."""
+        if final and self._nothing_waits():
+            self._pool.call_in_loop(self._write, data, True, size)
+            return
+        n = len(data)
+        with self._cond:
+            while not self.aborted and not self._room(n):
+                self._waiting = True
+                self._cond.wait()
+            self._waiting = False
+            if self.aborted:
+                raise ClientDisconnected()
+            spool = self._spool
+            if spool is None:
+                config = self._channel.config
+                spool = self._spool = ResponseSpool(config.response_spool_memory, config.spool_dir)
+            try:
+                spool.append(data)
+            except BaseException:  # (the disk is full: the app's error, the response cut)
+                self._budget.give_back(n)
+                raise
+            self._inflight += n
+            self._final = final
+            if self._delivery_due or self._paused:
+                return  # the loop takes it with the pieces before it, or when the transport resumes
+            self._delivery_due = True
+        self._pool.call_in_loop(self.deliver)
+
+    def end_with(self, *call) -> None:
+        """Instead of the body's end: ``call`` (a cut, a file's end) on the loop, once all that
+        was handed over is written."""
+        if self._nothing_waits():
+            self._pool.call_in_loop(*call)
+            return
+        with self._cond:
+            if self.aborted:
+                raise ClientDisconnected()
+            self._last_call = call
+            self._final = True
+            if self._delivery_due or self._paused:
+                return
+            self._delivery_due = True
+        self._pool.call_in_loop(self.deliver)
+
+    def _nothing_waits(self) -> bool:
+        """Has the loop written all that was handed over? (Only this thread raises either
+        count; then the spool is closed: the response ends with the next loop call.)"""
+        if self._delivery_due or self._inflight:
+            return False
+        if self._spool is not None:
+            with self._cond:
+                self._spool.close()
+        return True
+
+    def _room(self, n: int) -> bool:
+        """May ``n`` more bytes be handed over now (under the condition)?"""
+        if not self._paused and self._inflight <= INFLIGHT_LIMIT:  # as without a spool
+            self._budget.take(n)
+            return True
+        return self._inflight + n <= self._cap and self._budget.try_take(n)
+
+    # -- loop ------------------------------------------------------------------------------
+
+    def deliver(self) -> None:
+        with self._cond:
+            self._delivery_due = False
+        self.drain()
+
+    def drain(self) -> None:
+        """Write what the spool holds while the transport takes it; end the body when the app
+        is done and all is written."""
+        channel = self._channel
+        written = 0
+        while not self._ended:
+            transport = channel.transport
+            if transport is None or transport.is_closing():
+                return
+            with self._cond:
+                spool = self._spool
+                if self.aborted or spool is None:
+                    return
+                data = spool.take(DRAIN_STEP) if spool.size and not channel.writing_paused else b""
+                end = self._final and not spool.size
+                if not data and not end:
+                    return
+                self._inflight -= len(data)
+                self._budget.give_back(len(data))
+                if self._waiting:
+                    self._cond.notify_all()
+            if end:
+                self._ended = True
+                spool.close()
+                if self._last_call is not None:
+                    if data:
+                        self._write(data, False, 0)
+                    fn, *args = self._last_call
+                    fn(*args)
+                    return
+            self._write(data, end, 0)
+            written += len(data)
+            if written >= DRAIN_PER_TURN and not end:
+                channel.loop.call_soon(self.drain)
+                return
+
+    def pause(self) -> None:
+        with self._cond:
+            self._paused = True
+
+    def resume(self) -> None:
+        with self._cond:
+            self._paused = False
+            if self._waiting:
+                self._cond.notify_all()
+            waiting = self._spool is not None and (self._spool.size or self._final)
+        if waiting and not self._ended:
+            # After resume_writing has done its own work (it may go on to a next request).
+            self._channel.loop.call_soon(self.drain)
+
+    def abort(self) -> None:
+        """The client is gone: wake the app thread, drop the spool and give its bytes back."""
+        with self._cond:
+            self.aborted = True
+            self._cond.notify_all()
+            if self._spool is not None:
+                self._spool.close()
+            self._budget.give_back(self._inflight)
+            self._inflight = 0

@@ -1,0 +1,117 @@
+"""The WSGI response spool in process (server/wsgi/spool.py), on a real socket pair: a small
+streamed response costs what a plain hand-over did (no temporary file, one or two loop
+calls), and a spooled one comes out exact while its app thread is long done."""
+
+import asyncio
+import hashlib
+import os
+import socket
+import threading
+
+from server.protocol.server import ServerConfig
+from server.wsgi.environ import base_environ
+from server.wsgi.filewrapper import FileWrapper
+from server.wsgi.pool import ThreadPool
+from server.wsgi.protocol import WSGIConfig, WSGIServerHttpProtocol
+
+
+class QuietLog:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+class CountingPool(ThreadPool):
+    """The pool, counting the calls its threads make to the loop."""
+
+    loop_calls = 0
+
+    def call_in_loop(self, fn, *args) -> None:
+        self.loop_calls += 1
+        super().call_in_loop(fn, *args)
+
+
+def serve(app, tmp_path, **config):
+    """A WSGI connection on our end of a socket pair; the client's end (blocking) is returned."""
+    loop = asyncio.get_running_loop()
+    pool = CountingPool(loop, 1)
+    wsgi = WSGIConfig(app=app, pool=pool, environ=base_environ(multithread=True, multiprocess=False, file_wrapper=FileWrapper), log=QuietLog())
+    server_config = ServerConfig(log=QuietLog(), spool_dir=str(tmp_path), **config)
+    ours, theirs = socket.socketpair()
+    protocol = WSGIServerHttpProtocol(wsgi, server_config, loop=loop)
+    return pool, protocol, ours, theirs
+
+
+def spool_files(directory) -> list[str]:
+    """This process's open files in ``directory`` (the spool's are unlinked at once)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(directory)):
+            found.append(target)
+    return found
+
+
+def read_all(sock: socket.socket) -> bytes:
+    data = bytearray()
+    while chunk := sock.recv(1 << 20):
+        data += chunk
+    return bytes(data)
+
+
+def test_a_hello_generator_makes_no_spool_file_and_no_extra_loop_call(tmp_path):
+    def hello(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"hello "
+        yield b"world"
+
+    async def main():
+        pool, protocol, ours, theirs = serve(hello, tmp_path)
+        await asyncio.get_running_loop().connect_accepted_socket(lambda: protocol, ours)
+        theirs.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        raw = await asyncio.to_thread(read_all, theirs)
+        theirs.close()
+        pool.shutdown()
+        return pool.loop_calls, raw, protocol.config.spool_budget.in_use
+
+    loop_calls, raw, in_use = asyncio.run(main())
+    chunks = (b"6\r\nhello \r\n5\r\nworld\r\n", b"b\r\nhello world\r\n")  # (coalesced or not)
+    assert any(raw.endswith(b"\r\n\r\n" + c + b"0\r\n\r\n") for c in chunks), raw
+    assert loop_calls <= 2, loop_calls  # the pieces together (or not), then the end
+    assert in_use == 0 and not list(tmp_path.iterdir())
+
+
+def test_a_spooled_response_is_exact_after_its_app_thread_is_done(tmp_path):
+    """The client reads nothing until the app is done: 8 MiB in the spool (a file past 64 KiB)."""
+    done = threading.Event()
+    pieces = [bytes([i]) * 65536 for i in range(128)]
+
+    def big(environ, start_response):
+        start_response("200 OK", [("Content-Length", str(len(pieces) * 65536))])
+        try:
+            yield from pieces
+        finally:
+            done.set()
+
+    async def main():
+        pool, protocol, ours, theirs = serve(big, tmp_path, response_spool_memory=65536)
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        await asyncio.get_running_loop().connect_accepted_socket(lambda: protocol, ours)
+        theirs.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        assert await asyncio.to_thread(done.wait, 10)  # produced while the client reads nothing
+        held = protocol.config.spool_budget.in_use
+        files = spool_files(tmp_path)
+        raw = await asyncio.to_thread(read_all, theirs)
+        theirs.close()
+        pool.shutdown()
+        return held, files, raw, protocol.config.spool_budget.in_use
+
+    held, files, raw, in_use = asyncio.run(main())
+    assert len(files) == 1, files
+    assert not spool_files(tmp_path)
+    body = raw.partition(b"\r\n\r\n")[2]
+    assert held > 4 * 1024 * 1024, held  # most of it waited in the spool
+    assert hashlib.sha256(body).digest() == hashlib.sha256(b"".join(pieces)).digest()
+    assert in_use == 0
