@@ -34,6 +34,8 @@ import sys
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers import base
 
+from server.protocol.spool import spooled_bytes
+
 from .apps import serving_for
 from .config import ConfigError, WorkerConfig, check_config, startup_summary, worker_config
 from .errorlog import route_loop_errors
@@ -75,9 +77,8 @@ class AsyncWorker(base.Worker):
         self._app_kind = None
         self._finishing: set = set()  # quick stop: connections whose WSGI request finishes
         self.metrics = None  # WorkerMetrics, when statsd or the Prometheus endpoint is on
-        # () -> int: response bytes held in spool files, for the spool.bytes gauge; set by
-        # whatever spools responses (the gauge is 0 while this is None).
-        self.spooled_bytes = None
+        # () -> int: response bytes held for slow readers, for the spool.bytes gauge.
+        self.spooled_bytes = spooled_bytes
 
     # -- gunicorn Worker API ------------------------------------------------
 

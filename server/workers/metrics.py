@@ -11,8 +11,8 @@ What a worker is doing now, which gunicorn's request metrics do not say:
 - ``connections.idle``: connections kept alive between requests, waiting for the next
   one; ``connections.busy``: every other open connection (a request being read or
   answered, a WebSocket, a new connection before its first request);
-- ``spool.bytes``: response bytes held in spool files, from ``worker.spooled_bytes``
-  (a callable returning them, set by whatever spools responses; 0 while it is None).
+- ``spool.bytes``: response bytes held for slow readers (in memory and temporary files,
+  ``server.protocol.spool``), from ``worker.spooled_bytes`` (0 while it is None).
 
 statsd gauges overwrite each other, so each worker sends its own: with gunicorn's
 ``dogstatsd_tags`` set (the server speaks DogStatsD) the names are the same for all
@@ -50,7 +50,7 @@ GAUGE_LIST = (
     Gauge("connections_idle", "connections.idle", "Keep-alive connections waiting for their next request."),
     Gauge("connections_busy", "connections.busy",
           "Open connections that are not idle (a request read or answered, a WebSocket, a new connection)."),
-    Gauge("spool_bytes", "spool.bytes", "Response bytes held in spool files."),
+    Gauge("spool_bytes", "spool.bytes", "Response bytes held for slow readers (memory and temporary files)."),
 )
 THREAD_GAUGES = {"threads_busy", "threads_waiting", "longest_wait_ms"}
 
