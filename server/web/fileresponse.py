@@ -138,7 +138,7 @@ class FileResponse(StreamResponse):
         if first is None and last is None:
             return None
         if first is None:  # suffix: the last N bytes
-            if last == 0:
+            if last == 0 or size == 0:  # (RFC 9110 s14.1.2: none of an empty file)
                 return "unsatisfiable"
             start = max(size - last, 0)
             return start, size - start

@@ -427,7 +427,7 @@ def decode_text(data: bytes, charset: str) -> str:
             raise LookupError(charset)
         return data.decode(codec.name)
     except (LookupError, UnicodeDecodeError):
-        raise HTTPBadRequest(text=f"Form data that is not valid {charset[:40]!r}") from None
+        raise HTTPBadRequest(text=f"Request data that is not valid {charset[:40]!r}") from None
 
 
 async def _spool(part: BodyPartReader, file, counts: _FormCounts) -> None:

@@ -223,8 +223,9 @@ class Request(StateMapping):
         return self._body
 
     async def text(self) -> str:
-        body = await self.read()
-        return body.decode(self.charset or "utf-8")
+        """The body in its charset (UTF-8 if none is named); 400 for a charset that is not
+        one, or bytes that are not in it (as for form fields: ``decode_text``)."""
+        return decode_text(await self.read(), self.charset or "utf-8")
 
     async def json(self, *, loads=json.loads):
         return loads(await self.text())

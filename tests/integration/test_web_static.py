@@ -23,6 +23,7 @@ def static_dir(tmp_path_factory):
     (public / "hello.txt").write_bytes(HELLO)
     (public / "sub" / "inner.txt").write_bytes(b"inner")
     (public / "a <b>.txt").write_bytes(b"odd name")
+    (public / "empty.bin").write_bytes(b"")
     os.symlink(root / "secret.txt", public / "link-out")
     os.symlink(root, public / "dirlink-out")
     os.symlink("hello.txt", public / "link-in")
@@ -176,3 +177,24 @@ def test_route_table_routes_and_app_key_state(client):
     assert client.delete("/table").status_code == 405
     assert client.request("PATCH", "/table-view").text == "view PATCH"
     assert client.get("/table-static/hello.txt").content == HELLO
+
+
+def test_a_suffix_range_of_an_empty_file_is_unsatisfiable(client):
+    """RFC 9110 s14.1.2: an empty file has no last bytes (it answered 206 with a
+    Content-Range of "bytes 0--1/0")."""
+    response = client.get("/static/empty.bin", headers={"Range": "bytes=-5"})
+    assert response.status_code == 416
+    assert response.headers["Content-Range"] == "bytes */0"
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("text/plain; charset=punycode", b"x" * 100),  # not a charset (and quadratic to decode)
+    ("text/plain; charset=no-such-codec", b"x"),
+    ("text/plain; charset=utf-8", b"\xff\xfe bad"),
+])
+def test_request_text_in_a_charset_that_is_not_one_is_a_400(client, content_type, body):
+    """``request.text()`` decodes only in a real charset, as form fields do (a 500 before)."""
+    response = client.post("/table", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 400
+    assert client.post("/table", content="é".encode("latin-1"),
+                       headers={"Content-Type": "text/plain; charset=latin-1"}).text == "POST é"
