@@ -29,6 +29,7 @@ import asyncio
 from . import eager
 from .closing import FIRST_REQUEST_GRACE, LINGER_LIMIT, LINGER_TIMEOUT, NEXT_REQUEST_GRACE, ConnectionEnding
 from .config import ServerConfig
+from .cork import CORK_LIMIT, WriteCoalescing
 from .errors import BadRequest, HttpError
 from .events import Data, RequestHead
 from .parser import DONE, RequestParser
@@ -39,11 +40,10 @@ from .seam import AppConnection
 from .timers import ConnectionTimer
 from .writer import continue_response
 
-__all__ = ["FIRST_REQUEST_GRACE", "LINGER_LIMIT", "LINGER_TIMEOUT", "NEXT_REQUEST_GRACE", "NULL_SINK",
+__all__ = ["CORK_LIMIT", "FIRST_REQUEST_GRACE", "LINGER_LIMIT", "LINGER_TIMEOUT", "NEXT_REQUEST_GRACE", "NULL_SINK",
            "PIPELINE_BUFFER", "ServerConfig", "ServerHttpProtocol"]
 
 PIPELINE_BUFFER = 64 * 1024  # bytes of pipelined requests buffered before reading pauses
-CORK_LIMIT = 64 * 1024  # body bytes held back for one write at the end of a loop pass
 
 
 class NullSink:
@@ -62,14 +62,10 @@ class NullSink:
 NULL_SINK = NullSink()
 
 
-class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, ConnectionRates, AppConnection,
-                         asyncio.Protocol):
+class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, ConnectionEnding, ConnectionRates,
+                         AppConnection, asyncio.Protocol):
     early_data = b""  # bytes the client sent before it was accepted (see workers/listeners.py)
     parser_class = RequestParser  # what reads requests off the bytes: ``parser_class(limits)``
-    # Body pieces held for one write at the end of this loop pass (see write_corked).
-    _corked: list | None = None
-    _corked_size = 0
-    _uncork_due = False
     write_closed = False  # our side of the connection is shut (see closing.py): writes are dropped
     # As its own app (``app`` None: a subclass implementing on_request), the
     # AppConnection methods it inherits are its own.
@@ -261,44 +257,6 @@ class ServerHttpProtocol(ResponseChannel, PeerResolution, ConnectionEnding, Conn
         if self.writing_paused:
             self._written_while_paused += len(data)
         transport.write(data)
-
-    def write_corked(self, data: bytes) -> None:
-        """Write a piece in the middle of a body: the pieces written during one pass of the
-        loop (an app streaming without waiting) go out in one write at its end, one system
-        call instead of one each; at once past ``CORK_LIMIT`` bytes, or before any other
-        write or a close, so the order and the transport's flow control hold."""
-        if self.transport is None:
-            return
-        self._response_started = True
-        self._continue_pending = False
-        if self._corked is None:
-            self._corked = [data]
-            self._corked_size = len(data)
-            if not self._uncork_due:
-                self._uncork_due = True
-                self.loop.call_soon(self._uncork_soon)
-        else:
-            self._corked.append(data)
-            self._corked_size += len(data)
-        if self._corked_size >= CORK_LIMIT:
-            self._uncork()
-
-    def _uncork_soon(self) -> None:
-        self._uncork_due = False
-        if self._corked is not None:
-            self._uncork()
-
-    def _uncork(self) -> None:
-        pieces, self._corked = self._corked, None
-        transport = self.transport
-        if transport is None or self.write_closed:
-            return
-        if self.writing_paused:
-            self._written_while_paused += self._corked_size
-        if len(pieces) == 1:
-            transport.write(pieces[0])
-        else:
-            transport.writelines(pieces)  # (uvloop: one writev, no copy)
 
     async def drain(self) -> None:
         """Wait until the transport takes more writes; raise if the client is gone."""
