@@ -5,12 +5,14 @@
     python benchmarks/syscalls.py --case echo-1MiB-c10 --target granian --peers-python PY
 
 Starts the target alone (pinned as in the suite), checks its answer to the case, loads it
-for a second unrecorded, then attaches ``strace -c -f -p <worker pid>`` (every thread of
-the worker) for one bounded ``wrk`` run of the case and prints per request: the system
-calls (total, and the top 5 by count), and the bytes that went through read- and
-write-family calls (``rchar``/``wchar`` of ``/proc/<pid>/io``: socket and file reads and
-writes, sendfile counted on both sides). strace slows the worker several times over, so
-its req/s means nothing here; the counts per request are what it is for.
+for a second unrecorded, then attaches ``strace -C -f -p <worker pid>`` (``-c``'s count
+table plus the calls themselves, for every thread of the worker) for one bounded ``wrk``
+run of the case and prints per request: the system calls (total, and the top 5 by count)
+and the bytes they moved: copied in (read, recv... of sockets and files), copied out
+(write, send...), and sent without a copy through user space (sendfile, splice). strace
+slows the worker several times over, so its req/s means nothing here; the counts per
+request are what it is for. Requests in flight when the run starts or ends add to the
+counts: use runs long enough for many requests (big responses: ``--duration 5`` or more).
 
 Needs ``strace`` (``apt-get install strace``) and the right to trace the worker (the
 same user, and ``kernel.yama.ptrace_scope`` 0 or root).
@@ -18,6 +20,7 @@ same user, and ``kernel.yama.ptrace_scope`` 0 or root).
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -49,14 +52,30 @@ def parse_strace_summary(text: str) -> dict:
     return calls
 
 
-def read_io(pid: int) -> dict:
-    """``rchar`` and ``wchar`` of a process (all its threads), in bytes."""
-    with open(f"/proc/{pid}/io") as f:
-        fields = dict(line.split(":", 1) for line in f if ":" in line)
-    return {k: int(fields[k]) for k in ("rchar", "wchar")}
+COPY_IN = {"read", "readv", "pread64", "preadv", "preadv2", "recvfrom", "recvmsg"}
+COPY_OUT = {"write", "writev", "pwrite64", "pwritev", "pwritev2", "sendto", "sendmsg"}
+NO_COPY = {"sendfile", "splice", "copy_file_range"}
+_NAME = re.compile(r"^\s*(?:\[pid\s+\d+\]\s*|\d+\s+)?(\w+)\(")
+_RESUMED = re.compile(r"<\.\.\. (\w+) resumed>")
+_RETURN = re.compile(r"\)\s+=\s+(-?\d+)")
 
 
-def per_request(calls: dict, requests: int, io_before: dict, io_after: dict, top: int = 5) -> dict:
+def bytes_moved(text: str) -> dict:
+    """Bytes returned by the data-moving calls of a strace trace: ``{"in", "out", "no_copy"}``."""
+    moved = {"in": 0, "out": 0, "no_copy": 0}
+    for line in text.splitlines():
+        m = _RESUMED.search(line) or _NAME.match(line)
+        ret = _RETURN.search(line)
+        if m is None or ret is None or int(ret.group(1)) <= 0:
+            continue  # unfinished (its resumed line has the result), failed, or no data
+        name = m.group(1)
+        key = "in" if name in COPY_IN else "out" if name in COPY_OUT else "no_copy" if name in NO_COPY else None
+        if key:
+            moved[key] += int(ret.group(1))
+    return moved
+
+
+def per_request(calls: dict, requests: int, moved: dict, top: int = 5) -> dict:
     """The summary: total calls and errors per request, the ``top`` calls by count, bytes per request."""
     if requests <= 0:
         raise ValueError("no request was answered under strace")
@@ -66,8 +85,7 @@ def per_request(calls: dict, requests: int, io_before: dict, io_after: dict, top
         "syscalls_per_request": sum(c for c, _ in calls.values()) / requests,
         "errors_per_request": sum(e for _, e in calls.values()) / requests,
         "top": [(name, c / requests) for name, (c, _) in ranked[:top]],
-        "read_bytes_per_request": (io_after["rchar"] - io_before["rchar"]) / requests,
-        "written_bytes_per_request": (io_after["wchar"] - io_before["wchar"]) / requests,
+        **{f"bytes_{k}_per_request": v / requests for k, v in moved.items()},
     }
 
 
@@ -91,7 +109,7 @@ def measure(t: peers.Target, case, duration: int, connections: int, wrk_prefix: 
     try:
         load.run_wrk(wrk_prefix, t.port, case.path, connections, 1, script)  # warm, unrecorded
         pid = t.worker_pid()
-        strace = subprocess.Popen(["strace", "-c", "-f", "-q", "-o", out_path, "-p", str(pid)],
+        strace = subprocess.Popen(["strace", "-C", "-f", "-qq", "-s", "0", "-o", out_path, "-p", str(pid)],
                                   stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + ATTACH_TIMEOUT
@@ -99,16 +117,14 @@ def measure(t: peers.Target, case, duration: int, connections: int, wrk_prefix: 
                 if strace.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"strace did not attach to {pid}: {strace.stderr.read().decode()[-500:]}")
                 time.sleep(0.05)
-            io_before = read_io(pid)
             run = load.run_wrk(wrk_prefix, t.port, case.path, connections, duration, script)
-            io_after = read_io(pid)
         finally:
             if strace.poll() is None:
                 strace.send_signal(signal.SIGINT)  # detach: strace writes its summary
             strace.wait(DETACH_TIMEOUT)
-        with open(out_path) as f:
-            calls = parse_strace_summary(f.read())
-        result = per_request(calls, run["requests"] or 0, io_before, io_after)
+        with open(out_path, errors="replace") as f:
+            text = f.read()
+        result = per_request(parse_strace_summary(text), run["requests"] or 0, bytes_moved(text))
         result.update(rps_under_strace=run["rps"], errors=load.n_errors(run), worker_pid=pid)
         return result
     finally:
@@ -124,8 +140,9 @@ def print_result(case_name: str, target: str, r: dict) -> None:
           f"({r['errors_per_request']:.2f} of them failed, e.g. EAGAIN)")
     for name, n in r["top"]:
         print(f"    {name:<20} {n:>9.2f}")
-    print(f"  bytes per request through read/write calls: read {r['read_bytes_per_request']:,.0f}, "
-          f"written {r['written_bytes_per_request']:,.0f}")
+    print(f"  bytes per request: copied in {r['bytes_in_per_request']:,.0f}, copied out "
+          f"{r['bytes_out_per_request']:,.0f}, sent without a copy (sendfile, splice) "
+          f"{r['bytes_no_copy_per_request']:,.0f}")
 
 
 def main(argv=None) -> int:

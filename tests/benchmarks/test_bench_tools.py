@@ -434,9 +434,29 @@ def test_strace_summary_is_parsed_per_call_without_the_total():
 
     calls = syscalls.parse_strace_summary(STRACE_C)
     assert calls == {"statx": (2, 2), "openat": (39, 19), "mmap": (30, 0), "write": (4, 0), "rseq": (1, 0)}
-    r = syscalls.per_request(calls, 2, {"rchar": 100, "wchar": 0}, {"rchar": 300, "wchar": 4000}, top=2)
+    r = syscalls.per_request(calls, 2, {"in": 200, "out": 4000, "no_copy": 0}, top=2)
     assert r["syscalls_per_request"] == 38 and r["errors_per_request"] == 10.5
     assert r["top"] == [("openat", 19.5), ("mmap", 15.0)]
-    assert (r["read_bytes_per_request"], r["written_bytes_per_request"]) == (100, 2000)
+    assert (r["bytes_in_per_request"], r["bytes_out_per_request"]) == (100, 2000)
     with pytest.raises(ValueError):
-        syscalls.per_request(calls, 0, {"rchar": 0, "wchar": 0}, {"rchar": 0, "wchar": 0})
+        syscalls.per_request(calls, 0, {"in": 0, "out": 0, "no_copy": 0})
+
+
+STRACE_TRACE = """\
+7404  read(3, ""..., 4096)              = 2996
+7404  read(3, "", 4096)                 = 0
+7405  recvfrom(9, ""..., 65536, 0, NULL, NULL) = -1 EAGAIN (Resource temporarily unavailable)
+7405  recvfrom(9,  <unfinished ...>
+7406  writev(10, [{iov_base=""..., iov_len=120}], 1) = 120
+7405  <... recvfrom resumed>""..., 65536, 0, NULL, NULL) = 4000
+7406  sendfile(10, 11, [0] => [1048576], 1048576) = 1048576
+7406  epoll_wait(4, [], 1024, 0)        = 0
+7406  futex(0x7f, FUTEX_WAKE_PRIVATE, 1) = 1
+ 35.50    0.000131          65         2         2 statx
+"""
+
+
+def test_bytes_moved_counts_results_of_data_calls_once():
+    import syscalls
+
+    assert syscalls.bytes_moved(STRACE_TRACE) == {"in": 2996 + 4000, "out": 120, "no_copy": 1048576}
