@@ -83,7 +83,10 @@ def plan(cases, targets, out, notes: dict) -> list:
                 continue
             problem, note = check(case, t)
             if problem:
-                log(f"FAIL check {case.name} {t.name}: {problem}")
+                method, path, headers, body = case.request()
+                head = load.request_bytes(path, method, body, close=True, headers=headers)[:-len(body) or None]
+                log(f"FAIL check {case.name} {t.name}: {problem}\n  request ({len(body)} bytes of body):\n"
+                    + head.decode("latin-1").replace("\r\n", "\n    ").rstrip())
                 notes[(case.name, t.name)] = "check failed: " + problem[:120]
             else:
                 pairs.append((case, t))

@@ -162,7 +162,8 @@ def main(argv=None) -> int:
     server_prefix, wrk_prefix, load_cores = peers.pinning()
     if load_cores:
         os.sched_setaffinity(0, load_cores)
-    python = peers.find_peers_python(args.peers_python, install=not args.no_install)
+    is_peer = next(row[4] for row in peers.TARGETS if row[0] == args.target)
+    python = peers.find_peers_python(args.peers_python, not args.no_install) if is_peer else sys.executable
     (t,) = peers.make_targets([args.target], python, args.apps_dir)
     if t.kind not in case.kinds:
         sys.exit(f"{args.case} is not run for {t.kind} targets")
