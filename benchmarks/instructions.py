@@ -9,7 +9,10 @@ of instructions a request costs does not. Each target's HTTP protocol object is
 driven over an in-memory transport (no sockets, no kernel): wrk's request in,
 the app's response out, one request at a time on one keep-alive connection, on
 uvloop. The count comes from valgrind's cachegrind, run twice with different
-request counts, so start-up cancels out: (I(n2) - I(n1)) / (n2 - n1).
+request counts, so start-up cancels out: (I(n2) - I(n1)) / (n2 - n1). The request is
+``GET /`` unless ``--path`` names another (``/chunked``, ``/100k``) or ``--case`` one of
+the suite's counted cases (``browser``: ``GET /`` with a browser's 15 header fields);
+``suite.py --instructions`` runs it for its counted cases.
 
 This is the user-space part of a request only: the socket reads and writes and
 waking the client (about a third of a real request here, see README.md) are not
