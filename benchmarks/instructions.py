@@ -1,14 +1,18 @@
 """CPU instructions per request of each server's own code, counted, not timed.
 
-    python benchmarks/instructions.py                 # the four loop-side hello targets
+    python benchmarks/instructions.py                 # the hello request, every target
     python benchmarks/instructions.py --targets asyncworker-asgi,uvicorn
+    python benchmarks/instructions.py --path /chunked  # or --case browser, --case resp-100KiB
 
 Throughput on a shared machine moves by 20% from one run to the next; the number
 of instructions a request costs does not. Each target's HTTP protocol object is
 driven over an in-memory transport (no sockets, no kernel): wrk's request in,
 the app's response out, one request at a time on one keep-alive connection, on
 uvloop. The count comes from valgrind's cachegrind, run twice with different
-request counts, so start-up cancels out: (I(n2) - I(n1)) / (n2 - n1).
+request counts, so start-up cancels out: (I(n2) - I(n1)) / (n2 - n1). The request is
+``GET /`` unless ``--path`` names another (``/chunked``, ``/100k``) or ``--case`` one of
+the suite's counted cases (``browser``: ``GET /`` with a browser's 15 header fields);
+``suite.py --instructions`` runs it for its counted cases.
 
 This is the user-space part of a request only: the socket reads and writes and
 waking the client (about a third of a real request here, see README.md) are not
@@ -37,12 +41,16 @@ import sys
 import time
 
 import peers
+from cases import BY_NAME
 
 REQUEST = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"  # what wrk sends, for a path
 TARGETS = ("asyncworker-asgi", "uvicorn", "asyncworker-native", "aiohttp", "asyncworker-wsgi")
 OURS = {"asyncworker-asgi", "asyncworker-native", "asyncworker-wsgi"}
 THREADED = {"asyncworker-wsgi"}  # the response is written from a callback of the thread pool
 PAIRS = {"asyncworker-asgi": "uvicorn", "asyncworker-native": "aiohttp"}  # the suite's goals
+SUITE_TARGETS = {"asyncworker": "asyncworker-wsgi", "asyncworker-asgi": "asyncworker-asgi",
+                 "asyncworker-native": "asyncworker-native", "uvicorn": "uvicorn", "aiohttp": "aiohttp"}
+COUNTED_CASES = tuple(c.name for c in BY_NAME.values() if c.counted)
 RUN_TIMEOUT = 600  # seconds per valgrind run
 
 
@@ -159,19 +167,56 @@ def wsgi_factory(loop, config):
     return lambda: WSGIServerHttpProtocol(wsgi, config, loop=loop)
 
 
-async def serve(target: str, requests: int, path: str = "/") -> float:
-    """Answer ``requests`` requests for ``path`` on one connection; seconds per request."""
+def request_of(what: str) -> tuple[bytes, str]:
+    """``(request bytes, how its answer ends)`` for a path or a counted case of cases.py."""
+    if what.startswith("/"):
+        path, headers = what, ()
+    elif what in COUNTED_CASES:
+        path, headers = BY_NAME[what].path, BY_NAME[what].headers
+    else:
+        raise SystemExit(f"not a path nor a counted case: {what!r} (cases: {', '.join(COUNTED_CASES)})")
+    if headers:
+        request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"
+                   + "".join(f"{name}: {value}\r\n" for name, value in headers) + "\r\n").encode()
+    else:
+        request = REQUEST % path.encode()
+    # the hello response is one write: nothing more to look for (as before other paths were counted)
+    ending = {"/": "first", "/chunked": "chunked"}.get(path, "length")
+    return request, ending
+
+
+_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+
+
+def complete(written: list, ending: str) -> bool:
+    """Whether the writes so far hold the whole response."""
+    if not written:
+        return False
+    if ending == "first":
+        return True
+    if ending == "chunked":
+        return written[-1].endswith(b"0\r\n\r\n")
+    data = b"".join(written)
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    m = _LENGTH.search(data, 0, end)
+    if m is None:
+        return data.endswith(b"0\r\n\r\n")
+    return len(data) >= end + 4 + int(m.group(1))
+
+
+async def serve(target: str, requests: int, what: str = "/") -> float:
+    """Answer ``requests`` requests (a path, or a counted case) on one connection; seconds per request."""
     factory = await make_protocol(target)
     protocol, transport = factory(), MemoryTransport()
     protocol.connection_made(transport)
     wait = transport.next_write if target in THREADED else _next_loop_pass
-    request = REQUEST % path.encode()
-    chunked = path != "/"  # (the hello response is one write: nothing more to look for)
+    request, ending = request_of(what)
     started = time.perf_counter()
     for _ in range(requests):
         protocol.data_received(request)
-        written = transport.written
-        while not written or (chunked and not written[-1].endswith(b"0\r\n\r\n")):
+        while not complete(transport.written, ending):
             await wait()
         response = b"".join(transport.written)
         transport.written.clear()
@@ -184,16 +229,16 @@ def _next_loop_pass():
     return asyncio.sleep(0)
 
 
-def child(target: str, requests: int, path: str) -> None:
+def child(target: str, requests: int, what: str = "/") -> None:
     import uvloop
 
-    uvloop.run(serve(target, requests, path))
+    uvloop.run(serve(target, requests, what))
 
 
-def count(python: str, target: str, requests: int, path: str = "/") -> int:
+def count(python: str, target: str, requests: int, what: str = "/") -> int:
     """Instructions of one child run under cachegrind."""
     cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-           python, os.path.abspath(__file__), "--child", target, str(requests), path]
+           python, os.path.abspath(__file__), "--child", target, str(requests), what]
     env = {**peers.clean_env(), "PYTHONHASHSEED": "0"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
     m = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
@@ -202,8 +247,9 @@ def count(python: str, target: str, requests: int, path: str = "/") -> int:
     return int(m.group(1).replace(",", ""))
 
 
-def per_request(python: str, target: str, low: int, high: int, path: str = "/") -> float:
-    return (count(python, target, high, path) - count(python, target, low, path)) / (high - low)
+def per_request(python: str, target: str, low: int, high: int, what: str = "/") -> float:
+    """Instructions per request of ``what`` (a path, or a counted case of cases.py)."""
+    return (count(python, target, high, what) - count(python, target, low, what)) / (high - low)
 
 
 def main(argv=None) -> int:
@@ -212,13 +258,16 @@ def main(argv=None) -> int:
     p.add_argument("--requests", default="2000,6000", help="the two request counts, low,high")
     p.add_argument("--peers-python", default=None)
     p.add_argument("--no-install", action="store_true")
-    p.add_argument("--path", default="/", help="the path requested: / (hello), /chunked (16 x 4 KiB; "
-                   "not served by the native and aiohttp hello apps)")
-    p.add_argument("--child", nargs=3, metavar=("TARGET", "N", "PATH"), help=argparse.SUPPRESS)
+    p.add_argument("--path", default="/", help="the path requested: / (hello), /chunked (16 x 4 KiB), "
+                   "/100k (100 KiB with Content-Length)")
+    p.add_argument("--case", choices=COUNTED_CASES,
+                   help="send the request of this suite case instead (e.g. browser: GET / with 15 header fields)")
+    p.add_argument("--child", nargs="+", metavar="ARG", help=argparse.SUPPRESS)  # TARGET N [PATH or CASE]
     args = p.parse_args(argv)
     if args.child:
-        child(args.child[0], int(args.child[1]), args.child[2])
+        child(args.child[0], int(args.child[1]), *args.child[2:3])
         return 0
+    what = args.case or args.path
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
@@ -235,7 +284,7 @@ def main(argv=None) -> int:
         else:
             peers_python = peers_python or peers.find_peers_python(args.peers_python, not args.no_install)
             python = peers_python
-        counts[target] = per_request(python, target, low, high, args.path)
+        counts[target] = per_request(python, target, low, high, what)
         peers.log(f"{target}: {counts[target]:.0f} instructions per request")
     print(f"{'target':<20} {'instructions/request':>20}")
     for target in targets:

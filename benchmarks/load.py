@@ -24,10 +24,18 @@ HOST = "127.0.0.1"
 
 # ---------------------------------------------------------------- requests
 
-def request_bytes(path: str, method: str = "GET", body: bytes = b"", close: bool = False) -> bytes:
+def request_bytes(path: str, method: str = "GET", body: bytes = b"", close: bool = False,
+                  headers=()) -> bytes:
+    """One request; ``headers`` are extra (name, value) fields, after Host."""
     head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\n"
+    names = {name.lower() for name, _ in headers}
+    for name, value in headers:
+        if not (close and name.lower() == "connection"):
+            head += f"{name}: {value}\r\n"
     if body or method == "POST":
-        head += f"Content-Length: {len(body)}\r\nContent-Type: application/octet-stream\r\n"
+        head += f"Content-Length: {len(body)}\r\n"
+        if "content-type" not in names:
+            head += "Content-Type: application/octet-stream\r\n"
     if close:
         head += "Connection: close\r\n"
     return head.encode() + b"\r\n" + body
@@ -97,10 +105,10 @@ def _read_chunked(buf: bytearray, more) -> bytes:
 
 
 def fetch(port: int, path: str, method: str = "GET", body: bytes = b"",
-          timeout: float = CHECK_TIMEOUT) -> Response:
+          timeout: float = CHECK_TIMEOUT, headers=()) -> Response:
     deadline = time.monotonic() + timeout
     with socket.create_connection((HOST, port), timeout=timeout) as sock:
-        sock.sendall(request_bytes(path, method, body, close=True))
+        sock.sendall(request_bytes(path, method, body, close=True, headers=headers))
         return read_response(sock, deadline)
 
 
@@ -144,13 +152,11 @@ def n_errors(run: dict) -> int:
     return sum(run["socket_errors"].values()) + run["non2xx"]
 
 
-def post_script(size: int) -> str:
-    """A wrk Lua script that POSTs ``size`` bytes; the caller removes the file."""
-    fd, path = tempfile.mkstemp(prefix="bench-post-", suffix=".lua")
+def write_script(text: str) -> str:
+    """A wrk Lua script file holding ``text`` (see cases.Case.script); the caller removes it."""
+    fd, path = tempfile.mkstemp(prefix="bench-request-", suffix=".lua")
     with os.fdopen(fd, "w") as f:
-        f.write('wrk.method = "POST"\n'
-                f'wrk.body = string.rep("x", {size})\n'
-                'wrk.headers["Content-Type"] = "application/octet-stream"\n')
+        f.write(text)
     return path
 
 

@@ -5,7 +5,7 @@
 
 A *server* is a family (``asyncworker``, ``gthread``, ``granian``, ...); a
 *target* is one running process of it serving one kind of app: ``wsgi``
-(``benchmarks/apps/hello.py``, which also serves the chunked and echo routes),
+(``benchmarks/apps/hello.py``, which serves every route of cases.py),
 ``asgi`` (``asgi_hello.py``) or ``native`` (``native_hello.py`` for this worker,
 ``aiohttp_hello.py`` for aiohttp). Every target gets one worker process, no
 access log, the same keep-alive, backlog and connection limit.
@@ -46,6 +46,7 @@ PEER_MODULES = {
     "waitress": "waitress",
     "granian": "granian",
     "aiohttp": "aiohttp",
+    "hypercorn": "hypercorn",
 }
 
 # app kind -> module in the apps directory
@@ -195,6 +196,11 @@ def _waitress(t: Target, apps_dir: str) -> list[str]:
             f"--backlog={BACKLOG}", f"--channel-timeout={KEEP_ALIVE * 6}", t.app]
 
 
+def _hypercorn(t: Target, apps_dir: str) -> list[str]:
+    return [t.python, "-m", "hypercorn", "--workers", "1", "-k", "uvloop", "--bind", f"127.0.0.1:{t.port}",
+            "--backlog", str(BACKLOG), "--keep-alive", str(KEEP_ALIVE), "--log-level", "warning", t.app]
+
+
 def _aiohttp(t: Target, apps_dir: str) -> list[str]:
     return [t.python, os.path.join(APPS_DIR, "serve_aiohttp.py"), "--port", str(t.port),
             "--backlog", str(BACKLOG), t.app]
@@ -209,6 +215,7 @@ COMMANDS = {
     "waitress": _waitress,
     "granian": _granian,
     "aiohttp": _aiohttp,
+    "hypercorn": _hypercorn,
 }
 
 # (name, server, kind, app module, needs a peer interpreter, modules it needs)
@@ -221,6 +228,7 @@ TARGETS = (
     ("asyncworker-asgi", "asyncworker", "asgi", "asgi", False, ("gunicorn", "server.asgi.serving")),
     ("gunicorn-asgi", "gunicorn-asgi", "asgi", "asgi", True, ("gunicorn", "gunicorn.workers.gasgi")),
     ("uvicorn", "uvicorn", "asgi", "asgi", True, ("uvicorn_worker", "httptools", "uvloop")),
+    ("hypercorn", "hypercorn", "asgi", "asgi", True, ("hypercorn", "uvloop")),
     ("granian-asgi", "granian", "asgi", "asgi", True, ("granian",)),
     ("asyncworker-native", "asyncworker", "native", "native", False, ("gunicorn", "server.web.serving")),
     ("aiohttp", "aiohttp", "native", "aiohttp", True, ("aiohttp",)),
@@ -262,11 +270,12 @@ def _missing_cached(python: str, modules) -> list[str]:
 
 # ---------------------------------------------------------------- processes
 
-def start(t: Target, apps_dir: str, prefix: list[str]) -> None:
+def start(t: Target, apps_dir: str, prefix: list[str], extra_env: dict | None = None) -> None:
     t.port = free_port()
     t.cmd = t.command(apps_dir)
     fd, t.log_path = tempfile.mkstemp(prefix=f"bench-{t.name}-", suffix=".log")
     env = clean_env()
+    env.update(extra_env or {})
     env["PYTHONPATH"] = apps_dir
     with os.fdopen(fd, "wb") as logf:
         t.proc = subprocess.Popen(prefix + t.cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL,

@@ -1,93 +1,60 @@
 #!/usr/bin/env python
 """The benchmark suite: this worker against its peers, case by case, in the same run.
 
-    python benchmarks/suite.py [--quick] [--duration 5] [--rounds 3] [--cases ...]
-                               [--targets ...] [--json FILE] [--peers-python PY]
+    python benchmarks/suite.py [--quick] [--duration 5] [--rounds 7] [--cases ...]
+                               [--targets ...] [--json FILE] [--peers-python PY] [--instructions]
 
 Every target (a server serving one kind of app, see peers.py) is started once,
-its answer to every case is checked once, then the rounds run interleaved:
-for each round, each case, each target, one pinned ``wrk -t1`` run. At c=1000
-fresh probe connections and the accept queue are watched during the run. Before
-the rounds, while the workers are fresh, the RSS growth per idle keep-alive
-connection is measured. One
-table goes to stdout (medians, paired ratios), then the issue's targets with
-PASS/MISS; progress and skips to stderr; raw results as JSON lines with --json.
-See benchmarks/README.md.
+its answer to every case (cases.py) is checked once, then the rounds run
+interleaved: for each round, each case, each target, one pinned ``wrk -t1`` run.
+At c=1000 fresh probe connections and the accept queue are watched during the
+run. Before the rounds, while the workers are fresh, the RSS growth per idle
+keep-alive connection is measured. One table goes to stdout (medians, paired
+ratios against granian and the best pure-Python peer of each row's kind, see
+report.py), then the issue's targets with PASS/MISS; progress and skips to
+stderr; raw results as JSON lines with --json. See benchmarks/README.md.
 """
 
 import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 
 import load
 import peers
+import report
+from cases import CASE_NAMES, CASES, FILE_ENV, PATH_HEADER, Case, make_file
 
 BOOT_DEADLINE = 30.0  # seconds for all targets to listen
-HELLO = b"Hello, world!\n"
-POST_SIZE = 1024 * 1024
-CHUNKED_SIZE = 16 * 4096
-REFERENCES = ("gthread", "uvicorn", "granian")  # the ratio columns
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    kinds: tuple  # app kinds that take part
-    path: str
-    connections: int
-    group: str = ""  # cases with the same request and load: ratios may use a reference of another kind
-    post: int = 0  # request body size (POST)
-    watch: bool = False  # probes and accept queue during the run
-
-
-CASES = (
-    Case("hello", ("wsgi",), "/", 50, group="hello"),
-    Case("asgi-hello", ("asgi",), "/", 50, group="hello"),
-    Case("native-hello", ("native",), "/", 50, group="hello"),
-    Case("hello-c1", ("wsgi", "asgi", "native"), "/", 1),
-    Case("chunked", ("wsgi",), "/chunked", 50),
-    Case("echo-1MiB", ("wsgi",), "/echo", 50, post=POST_SIZE),
-    Case("hello-c1000", ("wsgi", "asgi", "native"), "/", 1000, watch=True),
-)
-CASE_NAMES = tuple(c.name for c in CASES)
 log = peers.log
 
 
 # ---------------------------------------------------------------- checks
 
-def check(case: Case, target: peers.Target) -> str:
-    """One request of ``case`` to ``target``; "" if the answer is right, else what is wrong."""
-    body = b"x" * case.post
+def check(case: Case, target: peers.Target) -> tuple[str, str]:
+    """One request of ``case`` to ``target``: ``(what is wrong or "", note)``; the note says how
+    the file of ``/file`` went out (the app's X-Bench-Path)."""
+    method, path, headers, body = case.request()
     try:
-        r = load.fetch(target.port, case.path, "POST" if case.post else "GET", body)
+        r = load.fetch(target.port, path, method, body, headers=headers)
     except (OSError, ValueError) as exc:
-        return f"no answer: {type(exc).__name__}: {exc}"
-    if r.status != 200:
-        return f"status {r.status}"
-    if case.post:
-        ok = r.body.strip() == str(case.post).encode()
-    elif case.path == "/chunked":
-        ok = len(r.body) == CHUNKED_SIZE and "content-length" not in r.headers
-    elif target.kind == "wsgi":
-        ok = r.body == HELLO
-    else:
-        ok = bool(r.body)  # the ASGI and native hello apps belong to their own modules
-    return "" if ok else f"unexpected answer: headers {r.headers}, body {r.body[:60]!r}"
+        return f"no answer to {method} {path}: {type(exc).__name__}: {exc}", ""
+    problem = case.verify(target.kind, r.status, r.headers, r.body)
+    if problem:
+        problem = f"{method} {path}: {problem} (headers {r.headers})"
+    return problem, r.headers.get(PATH_HEADER, "")
 
 
-def boot(targets, apps_dir: str, prefix: list[str]) -> list:
+def boot(targets, apps_dir: str, prefix: list[str], extra_env: dict | None = None) -> list:
     """Start every runnable target; return those that listen."""
     for t in targets:
         if t.skip:
             log(f"n/a  {t.name}: {t.skip}")
             continue
-        peers.start(t, apps_dir, prefix)
+        peers.start(t, apps_dir, prefix, extra_env)
     deadline = time.monotonic() + BOOT_DEADLINE
     ready = []
     for t in targets:
@@ -106,20 +73,27 @@ def boot(targets, apps_dir: str, prefix: list[str]) -> list:
     return ready
 
 
-def plan(cases, targets, out) -> list:
-    """The (case, target) pairs whose answer checks out."""
+def plan(cases, targets, out, notes: dict) -> list:
+    """The (case, target) pairs whose answer checks out; ``notes`` gets the check's note, or
+    why it failed."""
     pairs = []
     for case in cases:
         for t in targets:
             if t.kind not in case.kinds:
                 continue
-            problem = check(case, t)
+            problem, note = check(case, t)
             if problem:
-                log(f"FAIL check {case.name} {t.name}: {problem}")
+                method, path, headers, body = case.request()
+                head = load.request_bytes(path, method, body, close=True, headers=headers)[:-len(body) or None]
+                log(f"FAIL check {case.name} {t.name}: {problem}\n  request ({len(body)} bytes of body):\n"
+                    + head.decode("latin-1").replace("\r\n", "\n    ").rstrip())
+                notes[(case.name, t.name)] = "check failed: " + problem[:120]
             else:
                 pairs.append((case, t))
+                if note:
+                    notes[(case.name, t.name)] = note
             emit(out, {"type": "check", "case": case.name, "target": t.name, "ok": not problem,
-                       "problem": problem})
+                       "problem": problem, "note": note})
     return pairs
 
 
@@ -142,7 +116,7 @@ def run_one(case: Case, t: peers.Target, args, wrk_prefix, script) -> dict:
 
 
 def measure(pairs, args, wrk_prefix, out) -> list:
-    scripts = {c.name: load.post_script(c.post) for c, _ in pairs if c.post}
+    scripts = {c.name: load.write_script(c.script()) for c, _ in pairs if c.needs_script()}
     runs = []
     try:
         if args.warmup:
@@ -163,9 +137,9 @@ def measure(pairs, args, wrk_prefix, out) -> list:
                            time=time.time())
                 runs.append(res)
                 emit(out, res)
-                log(f"round {rnd} {case.name:<12} {t.name:<18} {res['rps']:>9.0f} req/s  "
+                log(f"round {rnd} {case.name:<13} {t.name:<18} {res['rps']:>9.0f} req/s  "
                     f"p50 {fmt(res['p50_ms'], '.2f')} ms  p99 {fmt(res['p99_ms'], '.2f')} ms  "
-                    f"errors {load.n_errors(res)}{'  ' + watch_note(res) if case.watch else ''}")
+                    f"errors {load.n_errors(res)}{'  ' + report.watch_note(res) if case.watch else ''}")
     finally:
         for path in scripts.values():
             os.unlink(path)
@@ -193,145 +167,7 @@ def measure_memory(targets, args, out) -> dict:
     return memory
 
 
-# ---------------------------------------------------------------- report
-
-def fmt(x, spec: str) -> str:
-    return "n/a" if x is None else format(x, spec)
-
-
-def median_or_none(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-class Results:
-    def __init__(self, runs, pairs):
-        self.runs = runs
-        self.pairs = pairs
-        self.by = {}
-        for r in runs:
-            self.by.setdefault((r["case"], r["target"]), []).append(r)
-
-    def row(self, case: str, target: str) -> list:
-        return self.by.get((case, target), [])
-
-    def reference(self, case: Case, kind: str, server: str):
-        """``(case name, target name, same case?)`` of ``server``'s run to compare with."""
-        candidates = [(c, t) for c, t in self.pairs if t.server == server and self.row(c.name, t.name)]
-        same = [(c, t) for c, t in candidates if c.name == case.name]
-        group = [(c, t) for c, t in candidates if case.group and c.group == case.group]
-        for pool, same_case in ((same, True), (group, False)):
-            if pool:
-                c, t = next(((c, t) for c, t in pool if t.kind == kind), pool[0])
-                return c.name, t.name, same_case
-        return None
-
-    def ratio(self, case: Case, target: peers.Target, server: str):
-        """Median over rounds of rps(target) / rps(server's reference), with the 'same case' flag."""
-        ref = self.reference(case, target.kind, server)
-        if ref is None:
-            return None, True
-        mine = {r["round"]: r["rps"] for r in self.row(case.name, target.name)}
-        theirs = {r["round"]: r["rps"] for r in self.row(ref[0], ref[1])}
-        ratios = [mine[k] / theirs[k] for k in mine if theirs.get(k)]
-        return median_or_none(ratios), ref[2]
-
-    def median(self, case: str, target: str, key: str):
-        return median_or_none(r.get(key) for r in self.row(case, target))
-
-
-def watch_note(res: dict) -> str:
-    return (f"probes {res['probes_answered']}/{res['probes']} max {fmt(res['probe_max_ms'], '.0f')} ms, "
-            f"acceptq max {fmt(res['accept_queue_max'], 'd')} last {fmt(res['accept_queue_last'], 'd')}")
-
-
-def print_table(results: Results, cases, targets, memory) -> None:
-    print()
-    refs = "".join(f"{'vs ' + r:>12}" for r in REFERENCES)
-    print(f"{'case':<13}{'target':<19}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{refs}  notes")
-    for case in cases:
-        for t in targets:
-            if t.kind not in case.kinds:
-                continue
-            rows = results.row(case.name, t.name)
-            if not rows:
-                why = t.skip or ("no run" if (case, t) in results.pairs else "check failed")
-                print(f"{case.name:<13}{t.name:<19}{'n/a':>9}  ({why})")
-                continue
-            cols = ""
-            for ref in REFERENCES:
-                ratio, same = results.ratio(case, t, ref)
-                cols += f"{fmt(ratio, '.2f') + ('x' if same else 'x*') if ratio else 'n/a':>12}"
-            notes = ""
-            if case.watch:
-                last = rows[-1]
-                notes = watch_note(last) if len(rows) == 1 else watch_note(worst_watch(rows))
-            print(f"{case.name:<13}{t.name:<19}{statistics.median(r['rps'] for r in rows):>9.0f}"
-                  f"{fmt(results.median(case.name, t.name, 'p50_ms'), '.2f'):>9}"
-                  f"{fmt(results.median(case.name, t.name, 'p99_ms'), '.2f'):>9}"
-                  f"{sum(load.n_errors(r) for r in rows):>8}{cols}  {notes}")
-    for name, m in memory.items():
-        print(f"{'idle-rss':<13}{name:<19}{'':>71}  {fmt(m['rss_per_conn_kib'], '.1f')} KiB per idle "
-              f"keep-alive connection ({m['kept_open']} of {m['connections']} kept open)")
-    print("req/s: median over rounds; p50/p99: median over rounds of wrk's percentiles; errors: wrk socket\n"
-          "errors + non-2xx, summed. vs X: median over rounds of the paired req/s ratio to server X in the\n"
-          "same case; x* = X runs this request as another app kind (e.g. WSGI hello vs uvicorn's ASGI hello).\n"
-          "c=1000 notes: probes answered / sent and the slowest, accept queue max and over the last 0.5 s\n"
-          "(worst round).")
-
-
-def worst_watch(rows: list) -> dict:
-    return max(rows, key=lambda r: (r["probes"] - r["probes_answered"], r["probe_max_ms"] or 0,
-                                    r["accept_queue_last"] or 0))
-
-
-def target_checks(results: Results, by_name: dict, memory: dict) -> list:
-    """The issue's targets: ``(what, value text, passed or None when not measured)``."""
-    checks = []
-
-    def ratio(case_name, target_name, server, goal, what):
-        case = next(c for c in CASES if c.name == case_name)
-        t = by_name.get(target_name)
-        value = results.ratio(case, t, server)[0] if t is not None and results.row(case_name, target_name) else None
-        checks.append((what, fmt(value, ".2f") + "x" if value else "n/a",
-                       None if value is None else value >= goal))
-
-    ratio("hello", "asyncworker", "gthread", 4.0, "WSGI hello c=50 >= 4x gthread")
-    ratio("chunked", "asyncworker", "gthread", 2.5, "chunked stream >= 2.5x gthread")
-    ratio("echo-1MiB", "asyncworker", "gthread", 2.0, "1 MiB POST echo >= 2x gthread")
-    ratio("asgi-hello", "asyncworker-asgi", "uvicorn", 1.2, "ASGI hello >= 1.2x uvicorn worker")
-    ratio("asgi-hello", "asyncworker-asgi", "gunicorn-asgi", 1.5, "ASGI hello >= 1.5x gunicorn asgi worker")
-    ratio("native-hello", "asyncworker-native", "aiohttp", 1.5, "native hello >= 1.5x aiohttp web")
-    rows = results.row("hello-c1000", "asyncworker")
-    if rows:
-        worst = worst_watch(rows)
-        errors = sum(load.n_errors(r) for r in rows)
-        ok = (errors == 0 and worst["probes_answered"] == worst["probes"]
-              and (worst["probe_max_ms"] or 0) <= 100 and not worst["accept_queue_last"])
-        checks.append(("c=1000: no errors, probes <= 100 ms, accept queue drained",
-                       f"{errors} errors, {watch_note(worst)}", ok))
-    else:
-        checks.append(("c=1000: no errors, probes <= 100 ms, accept queue drained", "n/a", None))
-    mine = [results.median("hello-c1", "asyncworker", k) for k in ("p50_ms", "p99_ms")]
-    theirs = [results.median("hello-c1", "uvicorn", k) for k in ("p50_ms", "p99_ms")]
-    if None in mine or None in theirs:
-        checks.append(("latency c=1 no worse than uvicorn worker", "n/a", None))
-    else:
-        checks.append(("latency c=1 no worse than uvicorn worker",
-                       f"p50 {mine[0]:.3f} vs {theirs[0]:.3f} ms, p99 {mine[1]:.3f} vs {theirs[1]:.3f} ms",
-                       mine[0] <= theirs[0] and mine[1] <= theirs[1]))
-    per_conn = memory.get("asyncworker", {}).get("rss_per_conn_kib")
-    checks.append(("RSS per idle keep-alive connection < 16 KiB", fmt(per_conn, ".1f") + " KiB"
-                   if per_conn is not None else "n/a", None if per_conn is None else per_conn < 16))
-    return checks
-
-
-def print_checks(checks) -> None:
-    print()
-    print("targets (ratios in this run):")
-    for what, value, passed in checks:
-        verdict = "n/a " if passed is None else ("PASS" if passed else "MISS")
-        print(f"  {verdict}  {what:<58} {value}")
+fmt = report.fmt
 
 
 # ---------------------------------------------------------------- main
@@ -339,7 +175,7 @@ def print_checks(checks) -> None:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--duration", type=int, default=5, help="seconds per wrk run (whole seconds: wrk takes no fractions; default 5)")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    p.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default 7)")
     p.add_argument("--warmup", type=int, default=1, help="unrecorded seconds of load per target first (0: off)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 1 round of 1 s, no warm-up, fewer probes and idle connections")
@@ -352,6 +188,13 @@ def parse_args(argv=None):
     p.add_argument("--apps-dir", default=peers.APPS_DIR, help="where the benchmark apps are")
     p.add_argument("--peers-python", help="interpreter that has the peers (default: this one, or the peers venv)")
     p.add_argument("--no-install", action="store_true", help="never create or fill the peers venv")
+    p.add_argument("--check-only", action="store_true",
+                   help="start the targets, check every case's answer once, print the checks and stop (no load)")
+    p.add_argument("--instructions", action="store_true",
+                   help="also count instructions per request (benchmarks/instructions.py, valgrind) for the "
+                        "GET cases it can send and the targets it drives; a column of the table")
+    p.add_argument("--instructions-requests", default="2000,6000", metavar="LOW,HIGH",
+                   help="the two request counts of each instruction count (default 2000,6000)")
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.rounds, args.warmup, args.probes = 1, 1, 0, 5
@@ -360,6 +203,13 @@ def parse_args(argv=None):
     args.targets = _subset(p, args.targets, peers.TARGET_NAMES, "target")
     if args.duration <= 0 or args.rounds < 1 or args.probes < 1:
         p.error("--duration, --rounds and --probes must be positive")
+    try:
+        low, high = (int(n) for n in args.instructions_requests.split(","))
+    except ValueError:
+        p.error("--instructions-requests takes two numbers, LOW,HIGH")
+    if not 0 < low < high:
+        p.error("--instructions-requests: 0 < LOW < HIGH")
+    args.instructions_requests = (low, high)
     return args
 
 
@@ -369,6 +219,33 @@ def _subset(parser, text: str, known, what: str) -> list:
     if unknown:
         parser.error(f"unknown {what}(s): {', '.join(sorted(unknown))}; known: {', '.join(known)}")
     return names
+
+
+def count_instructions(pairs, args, peers_python: str, out) -> dict:
+    """(case, target) -> instructions per request, for the counted cases of the targets
+    instructions.py drives (each count runs valgrind twice)."""
+    import instructions
+
+    if shutil.which("valgrind") is None:
+        log("--instructions: valgrind is not installed (apt-get install valgrind): no column")
+        return {}
+    counts = {}
+    low, high = args.instructions_requests
+    for case, t in pairs:
+        counted = instructions.SUITE_TARGETS.get(t.name)
+        if not case.counted or counted is None:
+            continue
+        python = sys.executable if counted in instructions.OURS else peers_python
+        try:
+            n = instructions.per_request(python, counted, low, high, case.name)
+        except (RuntimeError, SystemExit, subprocess.TimeoutExpired) as exc:
+            log(f"instructions {case.name} {t.name}: {exc}")
+            continue
+        counts[(case.name, t.name)] = n
+        emit(out, {"type": "instructions", "case": case.name, "target": t.name, "per_request": n,
+                   "requests": [low, high]})
+        log(f"instructions {case.name:<13} {t.name:<18} {n:>9.0f} per request")
+    return counts
 
 
 def main(argv=None) -> int:
@@ -383,6 +260,7 @@ def main(argv=None) -> int:
     log(f"{args.rounds} round(s) x {args.duration:g} s; pinning: servers {' '.join(server_prefix) or 'none'}, "
         f"load {' '.join(wrk_prefix) or 'none'}; peers from {peers_python}")
     targets = peers.make_targets(args.targets, peers_python, args.apps_dir)
+    file_path = make_file()  # served by /file; removed at the end
     out = None
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
@@ -391,15 +269,28 @@ def main(argv=None) -> int:
         emit(out, {"type": "meta", "time": time.time(), "duration": args.duration, "rounds": args.rounds,
                    "threads": peers.THREADS, "keep_alive": peers.KEEP_ALIVE, "backlog": peers.BACKLOG,
                    "targets": {t.name: t.skip or " ".join(t.command(args.apps_dir)) for t in targets}})
-        ready = boot(targets, args.apps_dir, server_prefix)
+        ready = boot(targets, args.apps_dir, server_prefix, {FILE_ENV: file_path})
         if not ready:
             sys.exit("no target could be started")
-        pairs = plan(cases, ready, out)
+        notes = {}
+        pairs = plan(cases, ready, out, notes)
+        if args.check_only:
+            for case, t in pairs:
+                print(f"ok    {case.name:<14}{t.name:<19}{notes.get((case.name, t.name), '')}")
+            for (case_name, name), note in notes.items():
+                if note.startswith("check failed"):
+                    print(f"FAIL  {case_name:<14}{name:<19}{note}")
+            return 0 if all(not n.startswith("check failed") for n in notes.values()) else 1
         memory = measure_memory(ready, args, out) if args.idle_connections else {}
         runs = measure(pairs, args, wrk_prefix, out)
-        results = Results(runs, pairs)
-        print_table(results, cases, targets, memory)
-        print_checks(target_checks(results, {t.name: t for t in targets}, memory))
+        counts = count_instructions(pairs, args, peers_python, out) if args.instructions else None
+        results = report.Results(runs, {t.name: t.kind for t in targets})
+        print()
+        print("\n".join(report.table(results, cases, [(t.name, t.kind, t.skip) for t in targets],
+                                     memory, notes, counts)))
+        print(report.LEGEND)
+        print()
+        print("\n".join(report.goal_lines(report.goals(results, memory, cases))))
     except KeyboardInterrupt:
         log("interrupted")
         return 130
@@ -408,6 +299,7 @@ def main(argv=None) -> int:
             peers.stop(t)
         if out is not None:
             out.close()
+        shutil.rmtree(os.path.dirname(file_path), ignore_errors=True)
     return 0
 
 

@@ -1,18 +1,63 @@
-"""Plain-text hello world as a native app (server.web), for the benchmark suite:
+"""The native app (server.web) of the benchmark suite: the same routes as ``hello.py``.
 
     gunicorn -k server.workers.AsyncWorker benchmarks.apps.native_hello:app
 
-Same response as benchmarks/apps/hello.py: 200, text/plain, Content-Length, ``Hello, world!\\n``.
+- ``/``: ``Hello, world!\\n``, text/plain, Content-Length;
+- ``/chunked``: a ``StreamResponse`` of 16 writes of 4 KiB, no Content-Length (chunked);
+- ``/100k``: 100 KiB of fixed bytes with their Content-Length;
+- ``/file``: ``web.FileResponse`` of ``$BENCH_FILE`` (``X-Bench-Path: FileResponse``);
+- ``POST /echo``: ``await request.read()`` (up to 4 MiB), answers the length;
+- ``POST /form``: ``await request.post()``, answers ``<fields> <characters of the values>``.
 """
+
+import os
 
 from server import web
 
 BODY = b"Hello, world!\n"
+CHUNK = b"x" * 4096
+CHUNKS = 16
+BODY_100K = b"0123456789abcdef" * (100 * 1024 // 16)
 
 
 async def hello(request):
     return web.Response(body=BODY, content_type="text/plain")
 
 
-app = web.Application()
+async def chunked(request):
+    response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    await response.prepare(request)
+    for _ in range(CHUNKS):
+        await response.write(CHUNK)
+    await response.write_eof()
+    return response
+
+
+async def body_100k(request):
+    return web.Response(body=BODY_100K, content_type="application/octet-stream")
+
+
+async def file(request):
+    path = os.environ.get("BENCH_FILE")
+    if not path:
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"X-Bench-Path": "FileResponse",
+                                           "Content-Type": "application/octet-stream"})
+
+
+async def echo(request):
+    return web.Response(text=str(len(await request.read())))
+
+
+async def form(request):
+    data = await request.post()
+    return web.Response(text="%d %d" % (len(data), sum(len(v) for v in data.values())))
+
+
+app = web.Application(client_max_size=4 * 1024 * 1024)
 app.router.add_get("/", hello)
+app.router.add_get("/chunked", chunked)
+app.router.add_get("/100k", body_100k)
+app.router.add_get("/file", file)
+app.router.add_post("/echo", echo)
+app.router.add_post("/form", form)

@@ -1,4 +1,6 @@
-"""The benchmark suite's measuring tools (benchmarks/load.py), on real sockets and real wrk output."""
+"""The benchmark suite's tools: measuring (load.py, on real sockets and real wrk output), the cases
+(cases.py: the request wrk sends is the one the check sends, right and wrong answers), the apps'
+answers, the ratios and targets (report.py), the strace summary (syscalls.py)."""
 
 import socket
 import sys
@@ -105,9 +107,10 @@ def test_instruction_count_loop_answers_every_request(target):
     """The loop valgrind counts serves real 200 responses (it exits non-zero on any other)."""
     import subprocess
 
-    done = subprocess.run([sys.executable, str(INSTRUCTIONS), "--child", target, "200"],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+    for what in ("/", "/chunked", "resp-100KiB", "browser"):
+        done = subprocess.run([sys.executable, str(INSTRUCTIONS), "--child", target, "200", what],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (what, done.stderr)
 
 
 def test_instruction_count_loop_refuses_a_wrong_response(monkeypatch):
@@ -128,3 +131,332 @@ def test_instruction_count_loop_refuses_a_wrong_response(monkeypatch):
     monkeypatch.setattr(instructions, "make_protocol", broken_factory)
     with pytest.raises(SystemExit, match="unexpected response"):
         asyncio.run(instructions.serve("asyncworker-asgi", 3))
+
+
+def test_instruction_count_sees_the_end_of_a_sized_or_chunked_answer():
+    import instructions
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"
+    assert not instructions.complete([head, b"01234"], "length")
+    assert instructions.complete([head, b"01234", b"56789"], "length")
+    assert not instructions.complete([b"HTTP/1.1 200 OK\r\nContent-"], "length")
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+    assert not instructions.complete([chunked], "length")
+    assert instructions.complete([chunked, b"0\r\n\r\n"], "length")
+    request, ending = instructions.request_of("browser")
+    assert ending == "first" and request.count(b"\r\n") == 2 + 15  # request line, 15 fields, blank line
+
+
+# --- benchmarks/cases.py: what each case sends and accepts -----------------------------------
+
+import cases  # noqa: E402
+
+
+def record_one_request(listening) -> dict:
+    """Accept one connection, read one request whole, answer 200; the request's parts."""
+    seen = {}
+
+    def serve():
+        data = b""
+        while b"\r\n\r\n" not in data:  # wrk first opens and closes one connection: skip it
+            conn, _ = listening.accept()
+            data = b""
+            while b"\r\n\r\n" not in data:
+                piece = conn.recv(65536)
+                if not piece:
+                    conn.close()
+                    break
+                data += piece
+        with conn:
+            head, _, body = data.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            fields = [tuple(part.strip() for part in line.split(":", 1)) for line in lines[1:]]
+            length = int(dict((k.lower(), v) for k, v in fields).get("content-length", 0))
+            while len(body) < length:
+                body += conn.recv(65536)
+            seen.update(line=lines[0], fields=fields, body=body)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return seen, thread
+
+
+@pytest.mark.skipif(not __import__("shutil").which("wrk"), reason="wrk not installed")
+@pytest.mark.parametrize("name", ["browser", "form-4KiB", "echo-1MiB-c10"])
+def test_wrk_sends_the_request_the_check_sends(listening, name):
+    """The Lua script of a case makes wrk send what the check sends: method, header fields, body."""
+    import subprocess
+
+    case = cases.BY_NAME[name]
+    method, path, headers, body = case.request()
+    seen, thread = record_one_request(listening)
+    script = load.write_script(case.script())
+    try:
+        subprocess.run(["wrk", "-t1", "-c1", "-d1s", "-s", script,
+                        f"http://127.0.0.1:{listening.getsockname()[1]}{path}"],
+                       capture_output=True, timeout=30)
+    finally:
+        import os
+        os.unlink(script)
+    thread.join(10)
+    assert seen["line"] == f"{method} {path} HTTP/1.1"
+    sent = {k.lower(): v for k, v in seen["fields"]}
+    for name_, value in headers:
+        assert sent[name_.lower()] == value
+    assert seen["body"] == body
+    if name == "browser":
+        assert len(seen["fields"]) == 15 and len(sent["cookie"].split(";")) == 4
+
+
+def test_the_form_is_4_kib_and_parsed_as_the_apps_parse_it():
+    body = cases.form_body()
+    assert len(body) == 4096
+    fields, chars = cases.form_answer(body).split()
+    assert int(fields) == len(cases.FORM_FIELDS) + 1  # the message
+    assert b"%C3%A9" in body and b"+" in body  # escapes and spaces to decode
+
+
+def test_lua_strings_escape_what_lua_would_read_otherwise():
+    assert cases.lua_string(b'a"b\\c\n') == '"a\\034b\\092c\\010"'
+    assert cases.lua_string("é".encode()) == '"\\195\\169"'
+
+
+@pytest.mark.parametrize("name,status,headers,body,wrong", [
+    ("hello", 200, {}, b"Hello, world!\n", ""),
+    ("hello", 200, {}, b"Hello", "body"),
+    ("hello", 500, {}, b"Hello, world!\n", "status 500"),
+    ("chunked", 200, {}, b"x" * 65536, ""),
+    ("chunked", 200, {"content-length": "65536"}, b"x" * 65536, "Content-Length"),
+    ("resp-100KiB", 200, {"content-length": "102400"}, cases.response_100k(), ""),
+    ("resp-100KiB", 200, {}, cases.response_100k(), "Content-Length"),
+    ("echo-1MiB-c10", 200, {}, b"1048576\n", ""),
+    ("echo-1MiB-c10", 200, {}, b"1048575", "body"),
+    ("form-4KiB", 200, {}, cases.form_answer(cases.form_body()), ""),
+    ("form-4KiB", 200, {}, b"13 0", "body"),
+])
+def test_an_answer_is_checked_against_its_case(name, status, headers, body, wrong):
+    problem = cases.BY_NAME[name].verify("wsgi", status, headers, body)
+    assert (problem == "") if not wrong else (wrong in problem)
+
+
+def test_a_file_answer_must_be_the_file_whole():
+    case = cases.BY_NAME["file-10MiB"]
+    content = cases.file_content()
+    assert case.verify("asgi", 200, {"content-length": str(len(content))}, content) == ""
+    damaged = content[:-1] + b"\0"
+    assert "body" in case.verify("asgi", 200, {"content-length": str(len(content))}, damaged)
+
+
+# --- benchmarks/apps: the WSGI and ASGI apps answer what the cases expect --------------------
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "apps"))
+
+
+def wsgi_answer(case, monkeypatch, file_path) -> tuple:
+    import io
+
+    import hello
+    monkeypatch.setenv(cases.FILE_ENV, file_path)
+    method, path, headers, body = case.request()
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_LENGTH": str(len(body)),
+               "wsgi.input": io.BytesIO(body)}
+    started = {}
+
+    def start_response(status, fields):
+        started.update(status=int(status.split()[0]), headers={k.lower(): v for k, v in fields})
+    result = hello.application(environ, start_response)
+    answer = b"".join(result)
+    getattr(result, "close", lambda: None)()
+    return started["status"], started["headers"], answer
+
+
+@pytest.fixture(scope="module")
+def bench_file(tmp_path_factory):
+    return cases.make_file(str(tmp_path_factory.mktemp("bench")))
+
+
+@pytest.mark.parametrize("name", [c.name for c in cases.CASES])
+def test_the_wsgi_app_answers_every_case_rightly(name, monkeypatch, bench_file):
+    case = cases.BY_NAME[name]
+    status, headers, body = wsgi_answer(case, monkeypatch, bench_file)
+    if case.path == "/chunked":
+        assert "content-length" not in headers
+    assert case.verify("wsgi", status, headers, body) == ""
+    if case.path == "/file":
+        assert headers[cases.PATH_HEADER] == "blocks"  # no wsgi.file_wrapper in this environ
+
+
+@pytest.mark.parametrize("pathsend", [True, False])
+@pytest.mark.parametrize("name", [c.name for c in cases.CASES if "asgi" in c.kinds])
+def test_the_asgi_app_answers_every_case_rightly(name, pathsend, monkeypatch, bench_file):
+    import asyncio
+
+    import asgi_hello
+    monkeypatch.setenv(cases.FILE_ENV, bench_file)
+    case = cases.BY_NAME[name]
+    method, path, headers, body = case.request()
+    scope = {"type": "http", "method": method, "path": path,
+             "extensions": {"http.response.pathsend": {}} if pathsend else {}}
+    messages = [{"type": "http.request", "body": body[:1000], "more_body": True},
+                {"type": "http.request", "body": body[1000:], "more_body": False}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message)
+    asyncio.run(asgi_hello.app(scope, receive, send))
+    start = sent[0]
+    fields = {k.decode(): v.decode() for k, v in start["headers"]}
+    answer = b"".join(m.get("body", b"") for m in sent[1:])
+    if pathsend and case.path == "/file":
+        assert fields[cases.PATH_HEADER] == "pathsend" and sent[-1]["path"] == bench_file
+        answer = Path(sent[-1]["path"]).read_bytes()
+    elif case.path == "/file":
+        assert fields[cases.PATH_HEADER] == "body"
+        assert max(len(m["body"]) for m in sent[1:]) == 65536
+    assert case.verify("asgi", start["status"], fields, answer) == ""
+
+
+# --- benchmarks/report.py: ratios and targets ------------------------------------------------
+
+import report  # noqa: E402
+
+KINDS = {"asyncworker": "wsgi", "gthread": "wsgi", "waitress": "wsgi", "granian": "wsgi",
+         "asyncworker-asgi": "asgi", "uvicorn": "asgi", "hypercorn": "asgi", "granian-asgi": "asgi",
+         "asyncworker-native": "native", "aiohttp": "native"}
+
+
+def runs_of(case: str, rps: dict) -> list:
+    """``rps``: target -> req/s per round."""
+    return [{"case": case, "target": t, "round": i + 1, "rps": r, "p50_ms": 1.0, "p99_ms": 2.0,
+             "socket_errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0}, "non2xx": 0}
+            for t, rounds in rps.items() for i, r in enumerate(rounds)]
+
+
+def test_ratios_are_medians_of_rounds_paired_in_time():
+    # round 2 is slow for both: paired, the ratio stays 2x; unpaired medians would say 2x too,
+    # but a round the reference lacks must not count
+    res = report.Results(runs_of("chunked", {"asyncworker": [200, 100, 220, 999],
+                                             "granian": [100, 50, 100]}), KINDS)
+    value, same = res.vs_granian("chunked", "asyncworker")
+    assert value == pytest.approx(2.0) and same
+
+
+def test_best_pure_python_peer_is_the_one_the_ratio_is_lowest_against():
+    res = report.Results(runs_of("resp-100KiB", {"asyncworker-asgi": [300, 300, 300], "uvicorn": [200, 200, 200],
+                                                 "hypercorn": [250, 100, 400]}), KINDS)
+    value, peer, same = res.vs_pure_python("resp-100KiB", "asyncworker-asgi")
+    assert (peer, same) == ("hypercorn", True) and value == pytest.approx(1.2)
+    # a peer's own row is compared with the others, not with itself
+    assert res.vs_pure_python("resp-100KiB", "uvicorn")[1] == "hypercorn"
+
+
+def test_native_rows_compare_with_granian_asgi_marked_as_another_kind():
+    res = report.Results(runs_of("chunked", {"asyncworker-native": [150], "granian-asgi": [100],
+                                             "aiohttp": [100]}), KINDS)
+    value, same = res.vs_granian("chunked", "asyncworker-native")
+    assert value == pytest.approx(1.5) and not same
+    assert report.ratio_text(value, same) == "1.50x*"
+
+
+def test_a_hello_row_takes_its_reference_from_the_hello_group():
+    runs = runs_of("asgi-hello", {"asyncworker-asgi": [130]}) + runs_of("hello", {"gthread": [100]})
+    res = report.Results(runs, KINDS)
+    value, same = res.ratio("asgi-hello", "asyncworker-asgi", "gthread")
+    assert value == pytest.approx(1.3) and not same
+    assert res.ratio("form-4KiB", "asyncworker", "gthread") == (None, True)  # no group: nothing
+
+
+def goal(checks, what):
+    return next(c for c in checks if c[0] == what)
+
+
+def test_every_case_has_a_granian_and_a_pure_python_target_per_kind():
+    runs = (runs_of("form-4KiB", {"asyncworker": [99], "granian": [100], "gthread": [50], "waitress": [98],
+                                  "asyncworker-asgi": [100], "granian-asgi": [100], "uvicorn": [100],
+                                  "asyncworker-native": [200], "aiohttp": [100]}))
+    checks = report.goals(report.Results(runs, KINDS), {}, [cases.BY_NAME["form-4KiB"]])
+    assert goal(checks, "form-4KiB WSGI >= 1.0x granian")[2] is False  # 0.99x
+    assert goal(checks, "form-4KiB WSGI > every pure-Python peer") == (
+        "form-4KiB WSGI > every pure-Python peer", "1.010x waitress", True)
+    assert goal(checks, "form-4KiB ASGI >= 1.0x granian-asgi")[2] is True  # at 1.0x: passes
+    assert goal(checks, "form-4KiB ASGI > every pure-Python peer")[2] is False  # equal: not above
+    assert goal(checks, "form-4KiB native > every pure-Python peer")[2] is True
+    assert not any(c[0].startswith("form-4KiB native >= 1.0x") for c in checks)  # granian serves no native app
+
+
+def test_a_target_not_measured_is_na_not_a_pass():
+    checks = report.goals(report.Results(runs_of("chunked", {"asyncworker": [100]}), KINDS), {},
+                          [cases.BY_NAME["chunked"]])
+    assert goal(checks, "chunked WSGI >= 1.0x granian")[2] is None
+    assert goal(checks, "chunked ASGI: this worker measured")[2] is None
+    assert goal(checks, "ASGI hello >= 1.3x uvicorn worker") == ("ASGI hello >= 1.3x uvicorn worker", "n/a", None)
+
+
+def test_the_hello_goals_keep_their_lines():
+    runs = (runs_of("asgi-hello", {"asyncworker-asgi": [129, 131, 131], "uvicorn": [100, 100, 100]})
+            + runs_of("native-hello", {"asyncworker-native": [149], "aiohttp": [100]}))
+    checks = report.goals(report.Results(runs, KINDS), {})
+    assert goal(checks, "ASGI hello >= 1.3x uvicorn worker")[1:] == ("1.310x", True)
+    assert goal(checks, "native hello >= 1.5x aiohttp web")[1:] == ("1.490x", False)
+
+
+def test_the_table_shows_both_ratios_and_why_a_row_did_not_run():
+    runs = runs_of("file-10MiB", {"asyncworker-asgi": [30], "granian-asgi": [60], "uvicorn": [20]})
+    lines = report.table(report.Results(runs, KINDS), [cases.BY_NAME["file-10MiB"]],
+                         [("asyncworker-asgi", "asgi", ""), ("granian-asgi", "asgi", ""), ("uvicorn", "asgi", ""),
+                          ("hypercorn", "asgi", "cannot import hypercorn")],
+                         {}, {("file-10MiB", "asyncworker-asgi"): "pathsend"}, None)
+    mine = next(line for line in lines if "asyncworker-asgi" in line)
+    assert "0.50x" in mine and "1.50x uvicorn" in mine and mine.endswith("pathsend")
+    assert "(cannot import hypercorn)" in next(line for line in lines if "hypercorn" in line)
+
+
+# --- benchmarks/syscalls.py: strace -c's table, per request ----------------------------------
+
+STRACE_C = """\
+% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 35.50    0.000131          65         2         2 statx
+ 29.00    0.000107           2        39        19 openat
+ 13.28    0.000049           1        30           mmap
+  3.79    0.000014           3         4           write
+  0.00    0.000000           0         1           rseq
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.000369           2        76        21 total
+"""
+
+
+def test_strace_summary_is_parsed_per_call_without_the_total():
+    import syscalls
+
+    calls = syscalls.parse_strace_summary(STRACE_C)
+    assert calls == {"statx": (2, 2), "openat": (39, 19), "mmap": (30, 0), "write": (4, 0), "rseq": (1, 0)}
+    r = syscalls.per_request(calls, 2, {"in": 200, "out": 4000, "no_copy": 0}, top=2)
+    assert r["syscalls_per_request"] == 38 and r["errors_per_request"] == 10.5
+    assert r["top"] == [("openat", 19.5), ("mmap", 15.0)]
+    assert (r["bytes_in_per_request"], r["bytes_out_per_request"]) == (100, 2000)
+    with pytest.raises(ValueError):
+        syscalls.per_request(calls, 0, {"in": 0, "out": 0, "no_copy": 0})
+
+
+STRACE_TRACE = """\
+7404  read(3, ""..., 4096)              = 2996
+7404  read(3, "", 4096)                 = 0
+7405  recvfrom(9, ""..., 65536, 0, NULL, NULL) = -1 EAGAIN (Resource temporarily unavailable)
+7405  recvfrom(9,  <unfinished ...>
+7406  writev(10, [{iov_base=""..., iov_len=120}], 1) = 120
+7405  <... recvfrom resumed>""..., 65536, 0, NULL, NULL) = 4000
+7406  sendfile(10, 11, [0] => [1048576], 1048576) = 1048576
+7406  epoll_wait(4, [], 1024, 0)        = 0
+7406  futex(0x7f, FUTEX_WAKE_PRIVATE, 1) = 1
+ 35.50    0.000131          65         2         2 statx
+"""
+
+
+def test_bytes_moved_counts_results_of_data_calls_once():
+    import syscalls
+
+    assert syscalls.bytes_moved(STRACE_TRACE) == {"in": 2996 + 4000, "out": 120, "no_copy": 1048576}
