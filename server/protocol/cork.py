@@ -43,6 +43,11 @@ class WriteCoalescing:
         if self._corked_size >= CORK_LIMIT:
             self._uncork()
 
+    def uncork(self) -> None:
+        """Write what is held now (before bytes that go by another way: sendfile)."""
+        if self._corked is not None:
+            self._uncork()
+
     def _uncork_soon(self) -> None:
         self._uncork_due = False
         if self._corked is not None:

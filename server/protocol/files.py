@@ -2,6 +2,8 @@
 
     channel.send_file(file, offset, count) ──► loop.sendfile (where the loop implements it
                                                 and gunicorn's ``sendfile`` is on)
+                                          ├──► else os.sendfile on the socket, from the loop
+                                          │     (uvloop, which has no loop.sendfile; plain sockets)
                                           └──► else blocks read off the loop (os.pread in the
                                                 default executor), each written and drained
 
@@ -9,12 +11,19 @@ A chunked body gets one chunk for the whole range. The loop never blocks on the
 disk: sendfile is the kernel's, and a block read runs in an executor thread.
 A file that ends before ``count`` raises ``FileTooShort`` (the response then
 cannot be completed); a client that went away raises ``ConnectionError``.
+
+On uvloop, ``os.sendfile`` goes straight to the connection's socket while the
+transport's buffer is empty (what it holds goes first). When the socket is full,
+a duplicate of its descriptor is watched for room (the loop refuses a second
+watcher on the transport's own descriptor), and the minimum response rate
+watches the client as it does a paused transport.
 """
 
 import asyncio
 import os
 
 FILE_BLOCK = 256 * 1024  # bytes read per step when a file cannot go by sendfile
+SENDFILE_STEP = 1 << 30  # bytes asked of one os.sendfile (it sends what the socket takes)
 
 
 class FileTooShort(RuntimeError):
@@ -30,10 +39,100 @@ async def send_file(channel, framing, file, offset: int, count: int) -> None:
     """Send ``count`` bytes of ``file`` from ``offset`` through ``channel``, framed by ``framing``."""
     if channel.transport is None:
         raise ConnectionResetError("Client disconnected")
-    if channel.config.sendfile and loop_has_sendfile(channel.loop):
+    if not channel.config.sendfile:
+        await _send_blocks(channel, framing, file.fileno(), offset, count)
+    elif loop_has_sendfile(channel.loop):
         await _sendfile(channel, framing, file, offset, count)
+    elif _plain_socket(channel.transport) is not None:
+        await _sendfile_on_socket(channel, framing, file.fileno(), offset, count)
     else:
         await _send_blocks(channel, framing, file.fileno(), offset, count)
+
+
+def _plain_socket(transport):
+    """The transport's socket, if bytes written to it go to the client as they are (not TLS)."""
+    if transport.get_extra_info("sslcontext") is not None:
+        return None
+    sock = transport.get_extra_info("socket")
+    return sock if sock is not None and hasattr(sock, "fileno") else None
+
+
+async def _sendfile_on_socket(channel, framing, fd: int, offset: int, count: int) -> None:
+    if framing.chunked:
+        channel.write(b"%x\r\n" % count)
+    channel.uncork()
+    room = _SocketRoom(channel, _plain_socket(channel.transport).fileno())
+    try:
+        while count:
+            transport = channel.transport
+            if transport is None or channel.write_closed:
+                raise ConnectionResetError("Client disconnected")
+            if transport.get_write_buffer_size():
+                await room.wait()  # (the transport's bytes go first)
+                continue
+            try:
+                sent = os.sendfile(room.sock_fd, fd, offset, min(count, SENDFILE_STEP))
+            except (BlockingIOError, InterruptedError):
+                await room.wait()
+                continue
+            except ConnectionError:
+                transport.abort()  # (the transport did not see it: it may not be reading)
+                raise
+            if not sent:
+                raise FileTooShort(f"The file ended {count} bytes early")
+            offset += sent
+            count -= sent
+            framing.sent += sent
+            room.sent(sent)
+    finally:
+        room.close()
+    if framing.chunked:
+        channel.write(b"\r\n")
+
+
+class _SocketRoom:
+    """Waits for room in a socket the transport owns, on a duplicate of its descriptor,
+    with the channel's minimum response rate watching the client meanwhile."""
+
+    __slots__ = ("channel", "sock_fd", "_watched_fd", "_lagging")
+
+    def __init__(self, channel, sock_fd: int):
+        self.channel = channel
+        self.sock_fd = sock_fd
+        self._watched_fd = -1
+        self._lagging = False
+
+    async def wait(self) -> None:
+        """Until the socket takes more; ConnectionResetError if the connection is lost first."""
+        channel = self.channel
+        if not self._lagging:
+            self._lagging = True
+            channel.response_lags()
+        if self._watched_fd < 0:
+            self._watched_fd = os.dup(self.sock_fd)
+        waiter = channel.loss_waiter()
+        channel.loop.add_writer(self._watched_fd, _wake, waiter)
+        try:
+            await asyncio.shield(waiter)
+        finally:
+            channel.loop.remove_writer(self._watched_fd)
+
+    def sent(self, n: int) -> None:
+        if self._lagging:
+            self.channel.written_while_lagging(n)
+
+    def close(self) -> None:
+        if self._lagging:
+            self.channel.response_caught_up()
+        if self._watched_fd >= 0:
+            self.channel.loop.remove_writer(self._watched_fd)
+            os.close(self._watched_fd)
+            self._watched_fd = -1
+
+
+def _wake(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def _sendfile(channel, framing, file, offset: int, count: int) -> None:

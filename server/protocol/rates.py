@@ -107,6 +107,18 @@ class ConnectionRates:
         self._written_while_paused = 0
         self._response_rate.start()
 
+    # A writer that bypasses the transport (os.sendfile on its socket) says when it lags:
+    def response_lags(self) -> None:
+        """The socket is full: watch how fast the client catches up."""
+        self._watch_response()
+
+    def written_while_lagging(self, n: int) -> None:
+        self._written_while_paused += n
+
+    def response_caught_up(self) -> None:
+        if not self.writing_paused:
+            self._response_rate.stop()
+
     def _stop_rates(self) -> None:
         self._body_rate.stop()
         self._response_rate.stop()

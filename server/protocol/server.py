@@ -264,9 +264,15 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
             raise ConnectionResetError("Client disconnected")
         if not self.writing_paused:
             return
-        if self._drain_waiter is None:
-            self._drain_waiter = self.loop.create_future()
-        await asyncio.shield(self._drain_waiter)
+        await asyncio.shield(self.loss_waiter())
+
+    def loss_waiter(self) -> asyncio.Future:
+        """A future that fails with ``ConnectionResetError`` when the connection is lost (the
+        one ``drain`` waits on; whoever else resolves it, it is replaced once done)."""
+        waiter = self._drain_waiter
+        if waiter is None or waiter.done():
+            waiter = self._drain_waiter = self.loop.create_future()
+        return waiter
 
     def upgrade(self, receiver) -> bytes:
         """Hand the connection to ``receiver`` after a 101 response has been written.
