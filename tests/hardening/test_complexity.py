@@ -258,7 +258,8 @@ def upgrade_head(field: bytes) -> RequestHead:
 
 
 HANDSHAKE = {
-    "extension with many parameters": (b"Sec-WebSocket-Extensions", lambda n: b"permessage-deflate" + b"; a" * n + b"/"),
+    "extension with many parameters": (b"Sec-WebSocket-Extensions",
+                                       lambda n: b"permessage-deflate" + b"; a" * n + b"/"),
     "extension parameters with values": (b"Sec-WebSocket-Extensions",
                                          lambda n: b"permessage-deflate" + b'; a=b; c="d\\e"' * n + b" /"),
     "many subprotocols": (b"Sec-WebSocket-Protocol", lambda n: b"a, " * n + b"/"),
@@ -318,3 +319,17 @@ def test_range_takes_linear_time(figure):
 def test_multipart_content_disposition_takes_linear_time(figure):
     assert_linear(figure, "multipart Content-Disposition (many parameters)", parse_content_disposition,
                   lambda n: "form-data" + "; a=b" * n, 5_000)
+
+
+@pytest.mark.xfail(strict=True, reason="server/web/router.py: a route with two variables in one segment "
+                                       "('/{a}-{b}') is a regex whose two [^{}/]+ overlap: quadratic in the "
+                                       "path (cubic with three variables)")
+def test_router_resolves_in_linear_time(figure):
+    router = web.Router()
+    router.add_get("/{a}-{b}", native_handler)
+    assert_linear(figure, "router (route /{a}-{b}, a path of many '-')",
+                  lambda path: router.resolve("GET", path), lambda n: "/" + "a-" * n + "/", 250)
+
+
+async def native_handler(request):
+    return web.Response()
