@@ -41,6 +41,7 @@ class BodyReader:
     def _start_body(self, head: RequestHead) -> None:
         if head.chunked:
             self.state = CHUNK_SIZE
+            self._scan_from = 0
         elif head.content_length:
             self._add_body_size(head.content_length)
             self._remaining = head.content_length
@@ -83,12 +84,15 @@ class BodyReader:
 
     def _chunk_size(self, events: list) -> bool:
         buf = self.buffer
-        end = buf.find(b"\r\n")
+        scan_from = self._scan_from  # the bytes of this line looked at before
+        end = buf.find(b"\r\n", scan_from)
         if end < 0:
-            if len(buf) - buf.endswith(b"\r") > self.limits.chunk_line:
+            size = len(buf) - buf.endswith(b"\r")  # a lone CR may be the start of CRLF
+            if size > self.limits.chunk_line:
                 raise BadRequest("Chunk size line too long")
-            if b"\n" in buf:
+            if buf.find(b"\n", scan_from) >= 0:
                 raise BadRequest("Bare LF in chunk size line")
+            self._scan_from = size
             return False
         if end > self.limits.chunk_line:
             raise BadRequest("Chunk size line too long")
@@ -97,6 +101,7 @@ class BodyReader:
             raise BadRequest("Invalid chunk size line")
         size = int(m.group(1), 16)
         del buf[: end + 2]
+        self._scan_from = 0
         if size == 0:
             self.state = TRAILERS
             self._trailer_lines = []
@@ -132,15 +137,18 @@ class BodyReader:
         buf = self.buffer
         limits = self.limits
         while True:
-            end = buf.find(b"\r\n")
+            end = buf.find(b"\r\n", self._scan_from)  # the bytes of this line looked at before
             if end < 0:
-                if len(buf) - buf.endswith(b"\r") + 2 > limits.field_size:
+                size = len(buf) - buf.endswith(b"\r")  # a lone CR may be the start of CRLF
+                if size + 2 > limits.field_size:
                     raise HeaderFieldsTooLarge("Trailer field too large")
-                if b"\n" in buf:
+                if buf.find(b"\n", self._scan_from) >= 0:
                     raise BadRequest("Bare LF in trailer section")
+                self._scan_from = size
                 return False
             line = bytes(buf[:end])
             del buf[: end + 2]
+            self._scan_from = 0
             if not line:
                 break
             if b"\n" in line or b"\r" in line:  # refuse now, not when the section ends

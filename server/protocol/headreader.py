@@ -33,19 +33,24 @@ from .plainhead import NEEDS_CHECKS, SPECIAL_HOST, VERSIONS, simple_head
 
 class HeadReader:
     """State HEAD of ``RequestParser``: its ``buffer``, ``limits``, ``_head_size``,
-    ``_plain_limits``, ``_plain_head`` and ``_scan_from`` (where to resume looking
-    for the end of the head)."""
+    ``_plain_limits``, ``_plain_head``, and where the last look at an unfinished head
+    stopped: ``_scan_from`` (the bytes before it have been looked at; 0 starts a new
+    head), ``_crlfs`` (the CRLFs before it) and ``_line_start`` (where the line after
+    the last of them starts). A head that arrives in many pieces is looked at once
+    in all, not once per piece."""
 
     def _read_head(self, events: list) -> bool:
         """Parse the head once it is all buffered; False while it is not."""
         buf = self.buffer
-        # RFC 9112 s2.2: ignore empty lines before the request-line.
-        while buf.startswith(b"\r\n"):
-            del buf[:2]
-        end = buf.find(b"\r\n\r\n", self._scan_from)
+        scan_from = self._scan_from
+        if not scan_from:
+            # RFC 9112 s2.2: ignore empty lines before the request-line.
+            while buf.startswith(b"\r\n"):
+                del buf[:2]
+        # The end may straddle the bytes looked at before: back up by three.
+        end = buf.find(b"\r\n\r\n", scan_from - 3 if scan_from > 3 else 0)
         if end < 0:
-            self._check_partial_head()
-            self._scan_from = max(0, len(buf) - 3)
+            self._check_partial_head(scan_from)
             return False
         if end + 4 > self._head_size:
             raise HeaderFieldsTooLarge("Request header fields too large")
@@ -57,26 +62,32 @@ class HeadReader:
             self._finish(events)
         return True
 
-    def _check_partial_head(self) -> None:
-        """Fail early on an unfinished head that can never become valid."""
+    def _check_partial_head(self, scan_from: int) -> None:
+        """Fail early on an unfinished head that can never become valid, looking only
+        at the bytes after ``scan_from``."""
         buf = self.buffer
         limits = self.limits
+        if not scan_from:
+            self._crlfs = self._line_start = 0
         size = len(buf) - buf.endswith(b"\r")  # a lone CR may be the start of CRLF
-        last_end = buf.rfind(b"\r\n")
-        if last_end < 0:
+        crlfs = buf.count(b"\r\n", scan_from, size)
+        if crlfs:
+            self._crlfs += crlfs
+            self._line_start = buf.rfind(b"\r\n", scan_from, size) + 2
+        # Every LF of a head ends a CRLF; a CR before scan_from is never left unseen.
+        bare_lf = buf.count(b"\n", scan_from, size) != crlfs
+        self._scan_from = size
+        if not self._crlfs:
             if size > limits.request_line:
                 raise UriTooLong("Request line too long")
-        elif size - last_end > limits.field_size:  # the partial line and its CRLF
+        elif size - self._line_start + 2 > limits.field_size:  # the partial line and its CRLF
             raise HeaderFieldsTooLarge("Header field too large")
-        elif buf.count(b"\r\n") > limits.fields + 1:
+        elif self._crlfs > limits.fields + 1:
             raise HeaderFieldsTooLarge("Too many header fields")
         if len(buf) > limits.head_size:
             raise HeaderFieldsTooLarge("Request header fields too large")
-        lf = buf.find(b"\n", self._scan_from)
-        while lf >= 0:
-            if lf == 0 or buf[lf - 1] != 0x0D:
-                raise BadRequest("Bare LF in request head")
-            lf = buf.find(b"\n", lf + 1)
+        if bare_lf:
+            raise BadRequest("Bare LF in request head")
 
     def _parse_head_block(self, head: bytes) -> RequestHead:
         parsed = self._parse_plain_head(head)

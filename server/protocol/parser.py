@@ -72,7 +72,11 @@ class RequestParser(HeadReader, BodyReader):
         # read these two plain attributes (a property costs a call).
         self.buffer = bytearray()
         self.state = HEAD
-        self._scan_from = 0  # where to resume looking for the end of the head
+        # How far the bytes of an unfinished head, chunk-size line or trailer line
+        # have been looked at, so that the next piece is looked at alone (0: a new one).
+        self._scan_from = 0
+        self._crlfs = 0  # the CRLFs of an unfinished head before _scan_from
+        self._line_start = 0  # where its line after the last of them starts
         self._remaining = 0  # body bytes left (BODY) or chunk bytes left (CHUNK_DATA)
         self._body_size = 0  # decoded body bytes so far, for the body cap
         self._trailer_lines: list[bytes] = []

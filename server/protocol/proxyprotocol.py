@@ -72,8 +72,16 @@ def _parse_v1(data: bytes) -> ProxyHeader | None:
     return ProxyHeader(end + 2, 1, (src, sport), (dst, dport))
 
 
+_ADDRESS_CHARS = frozenset("0123456789abcdefABCDEF:.")
+
+
 def _v1_address(text: str, version: int) -> str:
+    """The address, if ``text`` is a plain IPv4 (TCP4) or IPv6 (TCP6) literal: no zone id
+    (``fe80::1%eth0``, which ``ipaddress`` takes), nothing but hex digits, colons and dots
+    (IPv4 with a leading zero ``ipaddress`` refuses already)."""
     try:
+        if not _ADDRESS_CHARS.issuperset(text):
+            raise ValueError(text)
         ip = ipaddress.ip_address(text)
     except ValueError:
         raise ProxyHeaderError(f"invalid PROXY v1 address: {text!r}") from None

@@ -27,11 +27,14 @@ _PARAMS = ("server_no_context_takeover", "client_no_context_takeover",
            "server_max_window_bits", "client_max_window_bits")
 _WINDOW_BITS = re.compile(r"(?:[89]|1[0-5])")
 
-_OWS = r"[ \t]*"
-_TOKEN = "[" + TCHAR.decode() + "]+"
-_QUOTED = r'"(?:[^"\\]|\\.)*"'
-_PARAM = rf"{_OWS};{_OWS}({_TOKEN})(?:{_OWS}={_OWS}({_TOKEN}|{_QUOTED}))?"
-_EXTENSION = re.compile(rf"{_OWS}({_TOKEN})((?:{_PARAM})*){_OWS}(?:,|$)")
+# Possessive (``*+``, ``++``, ``?+``): a client's header is matched in linear time,
+# as no two parts of a pattern can take the same bytes.
+_OWS = r"[ \t]*+"
+_TOKEN = "[" + TCHAR.decode() + "]++"
+_QUOTED = r'"(?:[^"\\]++|\\.)*+"'
+_PARAM = rf"{_OWS};{_OWS}({_TOKEN})(?:{_OWS}={_OWS}({_TOKEN}|{_QUOTED}))?+"
+_PARAM_LIST = rf"(?:{_OWS};{_OWS}{_TOKEN}(?:{_OWS}={_OWS}(?:{_TOKEN}|{_QUOTED}))?+)*+"  # no groups to repeat
+_EXTENSION = re.compile(rf"{_OWS}({_TOKEN})({_PARAM_LIST}){_OWS}(?:,|$)")
 _PARAM_RE = re.compile(_PARAM)
 
 

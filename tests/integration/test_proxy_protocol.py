@@ -90,6 +90,26 @@ def test_bad_or_missing_header_closes_the_connection(server, data):
     assert response is None and closed
 
 
+@pytest.mark.parametrize("line", [
+    b"PROXY TCP6 fe80::1%eth0 ::1 51000 443\r\n",  # a zone id (ipaddress takes it)
+    b"PROXY TCP6 fe80::1%25eth0 ::1 51000 443\r\n",
+    b"PROXY TCP6 198.51.100.7 ::1 51000 443\r\n",  # IPv4 in a TCP6 line
+    b"PROXY TCP4 2001:db8::7 10.0.0.1 51000 443\r\n",  # IPv6 in a TCP4 line
+    b"PROXY TCP4 198.51.100.07 10.0.0.1 51000 443\r\n",  # a leading zero (octal to some)
+    b"PROXY TCP4 198.51.100.7 10.0.0.1\t 51000 443\r\n",
+    b"PROXY TCP4 x198.51.100.7 10.0.0.1 51000 443\r\n",
+])
+def test_proxy_v1_address_that_is_no_plain_literal_closes_the_connection(server, line):
+    response, closed = exchange(server.port, line + REQUEST)
+    assert response is None and closed
+
+
+def test_proxy_v1_ipv6_address_reaches_the_app_as_a_plain_literal(server):
+    line = b"PROXY TCP6 2001:0db8:0000::0007 ::1 51000 443\r\n"
+    response, _ = exchange(server.port, line + REQUEST)
+    assert response.status == 200 and json.loads(response.body)["REMOTE_ADDR"] == "2001:db8::7"
+
+
 def test_incomplete_header_is_dropped_after_the_header_timeout(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(V1[:20])
