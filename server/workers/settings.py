@@ -30,6 +30,9 @@ ASYNCWORKER_APP_KIND            auto       auto, wsgi, asgi or native: how to se
 ASYNCWORKER_LIFESPAN            auto       ASGI lifespan: auto (used if the app supports it),
                                            on (required: a failed startup stops gunicorn) or off
                                            (default: gunicorn's asgi_lifespan)
+ASYNCWORKER_HTTP2               0          1: serve HTTP/2 (TLS ALPN; cleartext prior knowledge
+                                           where gunicorn has no http2_cleartext), as gunicorn's
+                                           http_protocols = h2,h1 does (needs the h2 package)
 ASYNCWORKER_PROXY_HEADERS       x-forwarded  which headers of a peer in gunicorn's
                                            forwarded_allow_ips give the client address
                                            and host: x-forwarded (X-Forwarded-For/-Host/
@@ -74,6 +77,7 @@ class WorkerSettings:
     app_kind: str = "auto"
     lifespan: str = "auto"
     proxy_headers: str = "x-forwarded"
+    http2: bool = False
 
     @classmethod
     def from_env(cls, environ=os.environ, **defaults) -> "WorkerSettings":
