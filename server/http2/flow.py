@@ -44,12 +44,8 @@ class StreamFlow:
             sink.feed_eof(self._trailers)
 
     def data_received(self, data: bytes, size: int) -> None:
+        # (h2 ends the connection when the DATA disagree with a content-length: PROTOCOL_ERROR)
         self._received += len(data)
-        length = self.head.content_length
-        if length is not None and self._received > length:
-            self.conn.ack(self, size)
-            self.input_failed("PROTOCOL_ERROR", "more DATA than its content-length")
-            return
         limit = self.config.limits.body
         if limit and self._received > limit:
             self.conn.ack(self, size)
@@ -75,18 +71,8 @@ class StreamFlow:
         """END_STREAM from the client."""
         self.input_ended = True
         self._trailers = trailers
-        length = self.head.content_length
-        if length is not None and self._received != length:
-            self.input_failed("PROTOCOL_ERROR", "less DATA than its content-length")
-            return
         if self.started and self.sink is not None:
             self.sink.feed_eof(trailers)
-
-    def input_failed(self, error: str, why: str) -> None:
-        """The request is malformed (RFC 9113 s8.1.1): the stream is reset."""
-        self.conn.log.debug("Resetting stream %d: %s", self.id, why)
-        self.conn.reset(self, error)
-        self.close_stream(ConnectionResetError(f"Stream reset: {why}"), notify=True)
 
     def _body_refused(self, exc) -> None:
         sink = self.sink

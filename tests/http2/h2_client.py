@@ -62,6 +62,10 @@ class H2Client:
             self.window.set()
         elif isinstance(event, h2.events.ConnectionTerminated):
             self.terminated = event
+            if event.error_code == 0:
+                # A graceful GOAWAY: the streams up to its last one still finish (RFC 9113
+                # s6.8), which h2's client state machine, closed by any GOAWAY, would refuse.
+                self.conn.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
         stream_id = getattr(event, "stream_id", None)
         if stream_id:
             self.events[stream_id].put_nowait(event)

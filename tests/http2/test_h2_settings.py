@@ -1,0 +1,142 @@
+"""gunicorn's settings on HTTP/2 connections: the access log (one line per stream), keepalive
+(an idle connection gets GOAWAY), the graceful stop (GOAWAY naming the last stream, which
+finishes), http2_max_concurrent_streams, limit_request_fields, and gunicorn's request hooks."""
+
+import asyncio
+import signal
+import time
+
+import h2.errors
+import pytest
+
+from h2_client import H2Client
+from h2_support import h2_server
+from helpers import wait_until
+
+pytest.importorskip("h2", reason="HTTP/2 needs the h2 package (the http2 extra)")
+
+
+def run(coro, timeout: float = 30):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_access_log_has_one_line_per_stream_with_http2(kind, tmp_path):
+    log = tmp_path / "access.log"
+    with h2_server(kind, "--access-logfile", str(log), "--access-logformat", "%(H)s|%(r)s|%(s)s|%(b)s") as server:
+        async def three():
+            client = await H2Client.connect(server.port)
+            results = await asyncio.gather(*[client.request("GET", f"/?n={i}") for i in range(3)])
+            await client.close()
+            return results
+
+        results = run(three())
+        lines = wait_until(lambda: log.read_text().splitlines() if log.exists() and
+                           len(log.read_text().splitlines()) >= 3 else None, 10, what="three log lines")
+    assert [status for status, _, _ in results] == [200] * 3
+    assert sorted(lines) == sorted(f"HTTP/2.0|GET /?n={i} HTTP/2.0|200|{len(results[i][1])}" for i in range(3))
+
+
+def test_an_idle_connection_is_closed_after_keepalive_with_goaway():
+    with h2_server("wsgi", "--keep-alive", "1") as server:
+        async def idle():
+            client = await H2Client.connect(server.port)
+            status, _, _ = await client.request("GET", "/")
+            answered = time.monotonic()
+            await asyncio.sleep(0.5)
+            open_at_half = not client.closed.is_set()
+            await asyncio.wait_for(client.closed.wait(), 5)
+            return status, open_at_half, time.monotonic() - answered, client.terminated
+
+        status, open_at_half, idle_for, goaway = run(idle())
+    assert status == 200 and open_at_half
+    assert 0.9 <= idle_for < 4
+    assert goaway is not None and goaway.error_code == h2.errors.ErrorCodes.NO_ERROR
+
+
+def test_graceful_stop_sends_goaway_and_lets_the_streams_in_flight_finish():
+    with h2_server("wsgi", "--graceful-timeout", "10") as server:
+        async def stop_during_a_request():
+            client = await H2Client.connect(server.port)
+            slow = asyncio.ensure_future(client.request("GET", "/sleep?s=1.5"))
+            await asyncio.sleep(0.5)
+            server.signal(signal.SIGTERM)
+            status, body, _ = await slow
+            await asyncio.wait_for(client.closed.wait(), 5)
+            return status, body, client.terminated
+
+        status, body, goaway = run(stop_during_a_request())
+    assert (status, body) == (200, b"slept")
+    assert goaway is not None and goaway.last_stream_id == 1
+    assert goaway.error_code == h2.errors.ErrorCodes.NO_ERROR
+
+
+def test_max_concurrent_streams_is_advertised_and_enforced():
+    with h2_server("asgi", "--http2-max-concurrent-streams", "2") as server:
+        async def three_at_once():
+            client = await H2Client.connect(server.port)
+            # Sent before the server's SETTINGS are read: the client does not know the limit yet.
+            results = await asyncio.gather(*[client.request("GET", "/sleep?s=0.5") for _ in range(3)],
+                                           return_exceptions=True)
+            advertised = client.conn.remote_settings.max_concurrent_streams
+            await client.close()
+            return advertised, results
+
+        advertised, results = run(three_at_once())
+    assert advertised == 2
+    served = [r for r in results if not isinstance(r, BaseException)]
+    assert len(served) < 3
+
+
+def test_limit_request_fields_bounds_a_stream_head():
+    with h2_server("wsgi", "--limit-request-fields", "20") as server:
+        async def heads():
+            client = await H2Client.connect(server.port)
+            few = await client.request("GET", "/", headers=[(f"x-h{i}", "v") for i in range(15)])
+            many = await client.request("GET", "/", headers=[(f"x-h{i}", "v") for i in range(40)])
+            after = await client.request("GET", "/")
+            await client.close()
+            return few[0], many[0], after[0]
+
+        assert run(heads()) == (200, 431, 200)
+
+
+def test_host_and_cookies_as_http1_gives_them():
+    with h2_server("wsgi") as server:
+        async def one():
+            client = await H2Client.connect(server.port)
+            result = await client.request("GET", "/headers", headers=[("cookie", "a=1"), ("cookie", "b=2")])
+            await client.close()
+            return result
+
+        status, body, _ = run(one())
+    assert (status, body) == (200, b"localhost|a=1; b=2")
+
+
+def test_connection_specific_fields_are_refused():
+    with h2_server("wsgi") as server:
+        async def bad():
+            client = await H2Client.connect(server.port)
+            client.conn.config.validate_outbound_headers = False
+            client.conn.config.normalize_outbound_headers = False
+            with pytest.raises(ConnectionError):
+                await client.request("GET", "/", headers=[("connection", "keep-alive")])
+            await client.close()
+            return client.terminated
+
+        terminated = run(bad())
+    assert terminated is not None and terminated.error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
+
+
+def test_a_body_that_disagrees_with_its_content_length_is_refused():
+    """h2 treats it as a connection error (PROTOCOL_ERROR); the app never gets the body."""
+    with h2_server("wsgi") as server:
+        async def disagree(body, length):
+            client = await H2Client.connect(server.port)
+            with pytest.raises(ConnectionError):
+                await client.request("POST", "/echo", body=body, headers=[("content-length", length)])
+            await client.close()
+            return client.terminated.error_code
+
+        assert run(disagree(b"abc", "10")) == h2.errors.ErrorCodes.PROTOCOL_ERROR
+        assert run(disagree(b"abcdefghijkl", "10")) == h2.errors.ErrorCodes.PROTOCOL_ERROR
