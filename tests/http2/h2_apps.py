@@ -5,6 +5,7 @@
     /download    ?n= bytes of a known pattern, in 256 KiB pieces
     /sleep       ?s= seconds, then "slept"
     /headers     the request's Host and Cookie, as the app sees them
+    /file        ?path= a file (WSGI: wsgi.file_wrapper, native: FileResponse)
 """
 
 import asyncio
@@ -63,6 +64,9 @@ def wsgi_app(environ, start_response):
         body = b"slept"
     elif path == "/headers":
         body = f"{environ.get('HTTP_HOST')}|{environ.get('HTTP_COOKIE')}".encode()
+    elif path == "/file":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](open(_arg(query, "path", ""), "rb"))
     else:
         body = f"wsgi {environ['SERVER_PROTOCOL']}".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
@@ -138,7 +142,12 @@ async def _sleep(request):
     return web.Response(text="slept")
 
 
+async def _file(request):
+    return web.FileResponse(request.query["path"])
+
+
 web_app = web.Application()
+web_app.router.add_get("/file", _file)
 web_app.router.add_get("/", _root)
 web_app.router.add_post("/echo", _echo)
 web_app.router.add_get("/download", _download)

@@ -140,3 +140,47 @@ def test_a_body_that_disagrees_with_its_content_length_is_refused():
 
         assert run(disagree(b"abc", "10")) == h2.errors.ErrorCodes.PROTOCOL_ERROR
         assert run(disagree(b"abcdefghijkl", "10")) == h2.errors.ErrorCodes.PROTOCOL_ERROR
+
+
+HOOKS = '''
+def pre_request(worker, req):
+    with open({log!r}, "a") as f:
+        f.write(f"pre {{req.method}} {{req.path}}\\n")
+
+def post_request(worker, req, environ, resp):
+    with open({log!r}, "a") as f:
+        f.write(f"post {{req.path}} {{resp.status_code}} {{environ['SERVER_PROTOCOL']}}\\n")
+'''
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_request_hooks_run_around_each_stream(kind, tmp_path):
+    log, conf = tmp_path / "hooks.log", tmp_path / "hooks.conf.py"
+    conf.write_text(HOOKS.format(log=str(log)))
+    with h2_server(kind, "-c", str(conf)) as server:
+        async def two():
+            client = await H2Client.connect(server.port)
+            await asyncio.gather(client.request("GET", "/a"), client.request("GET", "/b"))
+            await client.close()
+
+        run(two())
+        lines = wait_until(lambda: log.exists() and len(log.read_text().splitlines()) == 4 and
+                           log.read_text().splitlines(), 10, what="the hooks of both streams")
+    assert sorted(lines) == ["post /a 200 HTTP/2.0", "post /b 200 HTTP/2.0", "pre GET /a", "pre GET /b"]
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "native"])
+def test_files_are_sent_by_blocks_exact(kind, tmp_path):
+    path = tmp_path / "file.bin"
+    data = bytes(range(256)) * 40000 + b"end"
+    path.write_bytes(data)
+    with h2_server(kind) as server:
+        async def get():
+            client = await H2Client.connect(server.port)
+            result = await client.request("GET", f"/file?path={path}")
+            await client.close()
+            return result
+
+        status, body, headers = run(get())
+    assert status == 200 and body == data
+    assert dict(headers)[b"content-length"] == str(len(data)).encode()
