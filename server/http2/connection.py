@@ -168,12 +168,12 @@ class H2Connection(asyncio.Protocol):
     def _trailers(self, event) -> None:
         stream = self.streams.get(event.stream_id)
         if stream is not None:
-            stream.trailers = event.headers
+            stream.request_trailers = _trailer_map(event.headers)
 
     def _ended(self, event) -> None:
         stream = self.streams.get(event.stream_id)
         if stream is not None:
-            stream.input_received(_trailer_map(getattr(stream, "trailers", None)))
+            stream.input_received(stream.request_trailers)
 
     def _reset(self, event) -> None:
         if event.remote_reset:
@@ -207,18 +207,20 @@ class H2Connection(asyncio.Protocol):
 
     # -- output (for the streams) -------------------------------------------------------------
 
-    def send_headers(self, stream, fields, end: bool) -> None:
+    def send_headers(self, stream, fields, end: bool, flush: bool = True) -> None:
+        """``flush`` False: a push of the body follows, which writes the head with it."""
         self.h2.send_headers(stream.id, fields, end_stream=end)
         if end:
             stream.sent_end = True
-        self.flush()
+        if flush:
+            self.flush()
 
     def send_data(self, stream, data: bytes, end: bool) -> None:
+        """(written by the caller's ``flush()``: a push writes all its frames at once)"""
         self.h2.send_data(stream.id, data, end_stream=end)
         self._sent += len(data)
         if end:
             stream.sent_end = True
-        self.flush()
 
     def room(self, stream) -> int:
         """Bytes ``stream`` may send now: its window, the connection's, one frame; 0 while the
@@ -251,7 +253,7 @@ class H2Connection(asyncio.Protocol):
                 self.h2.acknowledge_received_data(size, stream_id)
             except h2.exceptions.StreamClosedError:
                 pass
-            self.flush_soon()
+            self.flush()  # (nothing to write unless a window is half used: h2 batches its updates)
 
     def reset(self, stream, error: str) -> None:
         self.reset_id(stream.id, ErrorCodes[error])
@@ -267,9 +269,6 @@ class H2Connection(asyncio.Protocol):
         data = self.h2.data_to_send()
         if data and self.transport is not None:
             self.host.write(data)
-
-    def flush_soon(self) -> None:
-        self.flush()  # (window updates go with the next write when h2 batches them)
 
     # -- streams ending -------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@
 
 import asyncio
 
-from server.protocol.errors import PayloadTooLarge
+from server.protocol.errors import PayloadTooLarge, RequestTimeout
+from server.protocol.rates import MinimumRate
 
 
 class StreamFlow:
@@ -21,7 +22,8 @@ class StreamFlow:
         self.sink = None
         self.writing_paused = False
         self._early: list = []  # (data, flow-controlled size) received before the app started
-        self._trailers = None
+        self.request_trailers = None
+        self._body_rate = None  # the minimum rate of the request body, while it arrives
         self._received = 0
         self._held = 0  # flow-controlled bytes not yet acknowledged (reading paused)
         self._read_paused_by: set[str] = set()
@@ -41,7 +43,21 @@ class StreamFlow:
         for data, size in early:
             self._feed(data, size)
         if self.input_ended and sink is not None and self.open:
-            sink.feed_eof(self._trailers)
+            sink.feed_eof(self.request_trailers)
+        elif sink is not None and self.open:
+            config = self.config
+            self._body_rate = MinimumRate(self.loop, config.min_request_rate, config.rate_grace,
+                                          self._body_progress, self._body_too_slow)
+            self._body_rate.start()
+
+    def _body_progress(self) -> int:
+        return self._received
+
+    def _body_too_slow(self) -> None:
+        if self.open and not self.input_ended:
+            self.log.info("Resetting HTTP/2 stream %d: request body slower than %g bytes/s", self.id,
+                          self.config.min_request_rate)
+            self._body_refused(RequestTimeout(f"Request body slower than {self.config.min_request_rate:g} bytes/s"))
 
     def data_received(self, data: bytes, size: int) -> None:
         # (h2 ends the connection when the DATA disagree with a content-length: PROTOCOL_ERROR)
@@ -70,7 +86,9 @@ class StreamFlow:
     def input_received(self, trailers=None) -> None:
         """END_STREAM from the client."""
         self.input_ended = True
-        self._trailers = trailers
+        self.request_trailers = trailers
+        if self._body_rate is not None:
+            self._body_rate.stop()
         if self.started and self.sink is not None:
             self.sink.feed_eof(trailers)
 
@@ -101,6 +119,8 @@ class StreamFlow:
         self.open = False
         self._out.clear()
         self._wake(exc)
+        if self._body_rate is not None:
+            self._body_rate.stop()
         if self.writing_paused:
             self.writing_paused = False
             self.conn.blocked(self, False)
@@ -129,6 +149,7 @@ class StreamFlow:
         while out:
             room = conn.room(self)
             if room <= 0:
+                conn.flush()
                 self._set_paused(True)
                 return
             last = room >= len(out)
@@ -142,6 +163,7 @@ class StreamFlow:
             elif not self.sent_end:
                 conn.send_data(self, b"", True)
             conn.output_ended(self)
+        conn.flush()
         self._set_paused(False)
 
     def _set_paused(self, paused: bool) -> None:

@@ -82,6 +82,13 @@ class H2Capable:
         self.upgrade(connection)
         connection.start(data)
 
+    def release(self) -> None:
+        """Make room (the worker is at ``worker_connections``): an HTTP/2 connection gets GOAWAY,
+        its streams in flight finish, then it closes."""
+        super().release()
+        if self.h2_connection is not None:
+            self.h2_connection.closing()
+
     def pause_writing(self) -> None:
         super().pause_writing()
         if self.h2_connection is not None:

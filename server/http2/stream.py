@@ -130,12 +130,11 @@ class H2Stream(StreamFlow, PeerResolution):
             return True
         body = framing.body(body)
         ends = end or framing.truncated
-        self.conn.send_headers(self, self._fields(head, framing), ends and not body)
+        self.conn.send_headers(self, self._fields(head, framing), ends and not body, flush=False)
         if ends:
             self._end(body)
             return False
-        if body:
-            self.queue(body)
+        self.queue(body)  # (with no body: writes the head)
         return self.writing_paused
 
     def send_body(self, data: bytes, end: bool = False) -> bool:

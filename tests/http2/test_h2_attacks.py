@@ -8,7 +8,7 @@ import time
 
 import hpack
 import pytest
-from hyperframe.frame import (ContinuationFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame, RstStreamFrame,
+from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame, RstStreamFrame,
                               SettingsFrame)
 
 from h2_support import h2_server
@@ -195,3 +195,28 @@ def test_a_client_that_never_opens_its_window_is_closed_at_the_minimum_rate():
         frames, closed, seconds = read_frames(sock, 10)
     assert any(isinstance(f, HeadersFrame) for f in frames)  # the response began, then waited
     assert closed and seconds < 8
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_a_request_body_trickled_in_is_ended_at_the_minimum_rate(kind):
+    """10 bytes of a 100000-byte body, then nothing (the connection kept busy with PINGs)."""
+    env = {"ASYNCWORKER_RATE_GRACE": "1", "ASYNCWORKER_MIN_REQUEST_RATE": "1000"}
+    with h2_server(kind, "--keep-alive", "30", env=env) as server, connect(server.port) as sock:
+        encoder = hpack.Encoder()
+        block = encoder.encode([(":method", "POST"), (":path", "/echo"), (":scheme", "http"), (":authority", "x"),
+                                ("content-length", "100000")])
+        sock.sendall(opening() + headers(1, block, end_stream=False) + DataFrame(1, b"x" * 10).serialize())
+        started, ended = time.monotonic(), None
+        while time.monotonic() - started < 8 and ended is None:
+            sock.sendall(PingFrame(0, opaque_data=b"12345678").serialize())
+            frames, closed, _ = read_frames(sock, 0.5)
+            for frame in frames:
+                if isinstance(frame, RstStreamFrame) and frame.stream_id == 1:
+                    ended = ("reset", frame.error_code)
+                elif isinstance(frame, HeadersFrame) and frame.stream_id == 1:
+                    ended = ("answered", hpack.Decoder().decode(frame.data)[0])
+                if ended is not None:
+                    break
+        elapsed = time.monotonic() - started
+    assert ended is not None and elapsed < 6
+    assert ended in (("answered", (":status", "408")), ("reset", 8))  # 408, or CANCEL when the app owned it

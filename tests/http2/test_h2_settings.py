@@ -184,3 +184,20 @@ def test_files_are_sent_by_blocks_exact(kind, tmp_path):
         status, body, headers = run(get())
     assert status == 200 and body == data
     assert dict(headers)[b"content-length"] == str(len(data)).encode()
+
+
+def test_an_http2_connection_makes_room_at_worker_connections():
+    """At worker_connections, a waiting client is taken once an HTTP/2 connection got GOAWAY."""
+    with h2_server("wsgi", "--worker-connections", "1", "--keep-alive", "30") as server:
+        async def two():
+            first = await H2Client.connect(server.port)
+            assert (await first.request("GET", "/"))[0] == 200
+            second = await H2Client.connect(server.port)  # waits in the listen queue
+            status = (await asyncio.wait_for(second.request("GET", "/"), 10))[0]
+            await asyncio.wait_for(first.closed.wait(), 5)
+            await second.close()
+            return status, first.terminated
+
+        status, goaway = run(two())
+    assert status == 200
+    assert goaway is not None and goaway.error_code == h2.errors.ErrorCodes.NO_ERROR
