@@ -32,7 +32,9 @@ def request_head(fields, limits, ended: bool) -> RequestHead:
         raise BadHead("Missing :method or :path")
     if method == "CONNECT":
         raise BadHead("CONNECT is not served", status=405)
-    authority = pseudo.get(":authority")
+    if len(target or "") > limits.request_line:
+        raise BadHead("Request target too long", status=414)
+    authority = pseudo.get(":authority")  # (h2 refuses a Host that disagrees with it)
     if authority is not None and "Host" not in headers:
         headers.add("Host", authority)
         raw.append((b"host", authority.encode("latin-1")))

@@ -201,3 +201,30 @@ def test_an_http2_connection_makes_room_at_worker_connections():
         status, goaway = run(two())
     assert status == 200
     assert goaway is not None and goaway.error_code == h2.errors.ErrorCodes.NO_ERROR
+
+
+def test_a_request_target_past_limit_request_line_is_refused():
+    with h2_server("wsgi", "--limit-request-line", "100") as server:
+        async def heads():
+            client = await H2Client.connect(server.port)
+            long = await client.request("GET", "/" + "a" * 200)
+            fine = await client.request("GET", "/" + "a" * 50)
+            await client.close()
+            return long[0], fine[0]
+
+        assert run(heads()) == (414, 200)
+
+
+def test_max_requests_counts_streams():
+    with h2_server("wsgi", "--max-requests", "3") as server:
+        async def requests(n):
+            client = await H2Client.connect(server.port)
+            for _ in range(n):
+                assert (await client.request("GET", "/"))[0] == 200
+            await client.close()
+
+        run(requests(2))
+        time.sleep(0.5)
+        assert "Autorestarting worker" not in server.log_text()
+        run(requests(1))
+        wait_until(lambda: "Autorestarting worker" in server.log_text(), 10, what="the restart")
