@@ -5,6 +5,7 @@
     /download    ?n= bytes of a known pattern, in 256 KiB pieces
     /sleep       ?s= seconds, then "slept"
     /headers     the request's Host and Cookie, as the app sees them
+    /until-disconnect  (ASGI) answers, then waits for http.disconnect and notes it
     /file        ?path= a file (WSGI: wsgi.file_wrapper, native: FileResponse)
 """
 
@@ -98,6 +99,14 @@ async def asgi_app(scope, receive, send):
     elif path == "/sleep":
         await asyncio.sleep(float(_arg(query, "s", "1")))
         body = b"slept"
+    elif path == "/until-disconnect":  # waits for http.disconnect, then says so in H2_STARTS_FILE
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"waiting", "more_body": True})
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        with open(os.environ["H2_STARTS_FILE"], "a") as f:
+            f.write("disconnected\n")
+        return
     elif path == "/trailers":
         await send({"type": "http.response.start", "status": 200, "trailers": True, "headers": []})
         await send({"type": "http.response.body", "body": b"with trailers"})

@@ -12,7 +12,7 @@ from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, GoAwayFrame, 
                               SettingsFrame)
 
 from h2_support import h2_server
-from helpers import connect
+from helpers import connect, wait_until
 
 pytest.importorskip("h2", reason="HTTP/2 needs the h2 package (the http2 extra)")
 
@@ -220,3 +220,18 @@ def test_a_request_body_trickled_in_is_ended_at_the_minimum_rate(kind):
         elapsed = time.monotonic() - started
     assert ended is not None and elapsed < 6
     assert ended in (("answered", (":status", "408")), ("reset", 8))  # 408, or CANCEL when the app owned it
+
+
+def test_an_asgi_app_learns_that_its_stream_was_reset(tmp_path):
+    """A reset stream is a client gone for its app (http.disconnect), the connection goes on."""
+    marks = tmp_path / "marks"
+    with h2_server("asgi", env={"H2_STARTS_FILE": str(marks)}) as server, connect(server.port) as sock:
+        encoder = hpack.Encoder()
+        sock.sendall(opening() + headers(1, request_block(encoder, "/until-disconnect")))
+        frames, _, _ = read_frames(sock, 1)
+        assert any(isinstance(f, DataFrame) and f.stream_id == 1 for f in frames)
+        sock.sendall(RstStreamFrame(1, error_code=8).serialize())
+        wait_until(lambda: marks.exists() and "disconnected" in marks.read_text(), 5, what="http.disconnect")
+        sock.sendall(headers(3, request_block(encoder, "/")))
+        frames, closed, _ = read_frames(sock, 1)
+    assert any(isinstance(f, HeadersFrame) and f.stream_id == 3 for f in frames) and not closed
