@@ -82,6 +82,7 @@ class H2Connection(asyncio.Protocol):
         self._any_request = False
         self._goaway = None  # the last stream id once a graceful GOAWAY went out
         self._sent = 0  # DATA bytes sent (the window-stall rate's progress)
+        self._flush_due = None  # a write of h2's output at the end of this loop iteration
         self._timer = ConnectionTimer(self.loop, self._on_timeout)
         self._stall = MinimumRate(self.loop, self.config.min_response_rate, self.config.rate_grace,
                                   lambda: self._sent, self._stalled)
@@ -266,6 +267,13 @@ class H2Connection(asyncio.Protocol):
         self.flush()
 
     def flush(self) -> None:
+        """Write what h2 has for the socket: at the end of this loop iteration, so the responses
+        of many streams ready together go out in one write."""
+        if self._flush_due is None and self.transport is not None:
+            self._flush_due = self.loop.call_soon(self.write_now)
+
+    def write_now(self) -> None:
+        self._flush_due = None
         data = self.h2.data_to_send()
         if data and self.transport is not None:
             self.host.write(data)
@@ -333,7 +341,7 @@ class H2Connection(asyncio.Protocol):
             self.h2.close_connection(error)
         except h2.exceptions.ProtocolError:
             pass
-        self.flush()
+        self.write_now()
         self.host.close()
 
     def _calm(self, why: str) -> None:
@@ -346,7 +354,7 @@ class H2Connection(asyncio.Protocol):
         """h2 found a connection error (it queued its GOAWAY): send it and close."""
         if self.log is not None:
             self.log.debug("HTTP/2 connection error from %s: %s", peer_ip(self.peername), exc)
-        self.flush()
+        self.write_now()
         if self.transport is not None:
             self.host.close()
 
