@@ -3,6 +3,7 @@
     accepted connection (ServerHttpProtocol)
         TLS, ALPN chose "h2" ──┐
         cleartext, the first bytes are the preface (h2c, prior knowledge, trusted peers) ──┤
+        cleartext, an HTTP/1.1 request with Upgrade: h2c (101, then it is stream 1) ──────┤
                                                                                            ▼
         upgrade(H2Connection) ──► streams (H2Stream) ──► one AppConnection of the kind per stream
 

@@ -30,6 +30,7 @@ class H2Settings:
 
     alpn: bool = True  # offer h2 by TLS ALPN (on TLS listeners)
     prior_knowledge: bool = False  # cleartext: a connection opening with the preface is HTTP/2
+    upgrade: bool = False  # cleartext: an HTTP/1.1 request with Upgrade: h2c switches (RFC 7540 s3.2)
     max_concurrent_streams: int = 100
     initial_window_size: int = 65535  # each stream's receive window (bytes)
     max_frame_size: int = 16384

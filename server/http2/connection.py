@@ -98,6 +98,24 @@ class H2Connection(asyncio.Protocol):
         if data:
             self.data_received(data)
 
+    def start_upgraded(self, settings: bytes, head, data: bytes) -> None:
+        """Begin after ``101 Switching Protocols``: ``head`` (the HTTP/1.1 request, whose
+        HTTP2-Settings were ``settings``) is stream 1, half closed; the client's preface follows."""
+        self.h2.initiate_upgrade_connection(settings)
+        extra = self.settings.connection_window - 65535
+        if extra > 0:
+            self.h2.increment_flow_control_window(extra)
+        self._any_request = True
+        stream = self.streams[1] = H2Stream(self, 1, head)
+        stream.input_ended = True
+        # Answered once the client's preface is in: a client reads the 101 before it switches,
+        # and may not hold much of HTTP/2 before it has (curl 7.88 holds 32 KiB).
+        self._to_start.append(stream)
+        self.flush()
+        self._timer.start("preface", self.config.head_timeout)
+        if data:
+            self.data_received(data)
+
     # -- input ------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:

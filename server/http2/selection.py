@@ -5,7 +5,8 @@ connection class, one that hands itself over to an ``H2Connection`` when
 - cleartext HTTP/2 by prior knowledge is on, the peer is in ``forwarded_allow_ips`` (as
   gunicorn's ``http2_cleartext``), and the connection opens with the preface
   ``PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n`` (read as its first bytes arrive; anything
-  else is HTTP/1.1, served as always).
+  else is HTTP/1.1, served as always), or
+- cleartext HTTP/2 by upgrade is on and a request asks for it (``Upgrade: h2c``, upgrade.py).
 
 The hand-over is the connection's ``upgrade(receiver)``: the worker still counts,
 stops and closes the accepted connection; the receiver gets its bytes, its end and
@@ -42,6 +43,10 @@ class H2Capable:
         self.h2_owner = owner
         self.h2_connection = None
         self._preface: bytes | None = None  # the first bytes while they may still be the preface
+        if self.h2_service.settings.upgrade:
+            from .upgrade import UpgradeWatch
+
+            self.app = UpgradeWatch(self.app, self)
 
     def connection_made(self, transport) -> None:
         settings = self.h2_service.settings
@@ -51,10 +56,14 @@ class H2Capable:
             if settings.alpn and ssl_object.selected_alpn_protocol() == "h2":
                 self._take_over(b"")
             return
-        if settings.prior_knowledge and self.config.proxy is not None:
-            if self.config.proxy.trusts(transport.get_extra_info("peername")):
-                self._preface = b""
+        if settings.prior_knowledge and self.h2c_trusted(transport.get_extra_info("peername")):
+            self._preface = b""
         super().connection_made(transport)
+
+    def h2c_trusted(self, peername=None) -> bool:
+        """Cleartext HTTP/2 is for peers in ``forwarded_allow_ips`` only (as in gunicorn)."""
+        proxy = self.config.proxy
+        return proxy is not None and proxy.trusts(peername if peername is not None else self.peername)
 
     def data_received(self, data: bytes) -> None:
         if self._preface is not None:
@@ -81,6 +90,16 @@ class H2Capable:
         connection = self.h2_connection = H2Connection(self, self.h2_service, self.h2_owner)
         self.upgrade(connection)
         connection.start(data)
+
+    def switch_to_h2c(self, settings: bytes, head) -> None:
+        """``Upgrade: h2c`` (upgrade.py): 101, then HTTP/2 with ``head`` as stream 1."""
+        from .connection import H2Connection
+        from .upgrade import SWITCHING, stream_head
+
+        self.write(SWITCHING)
+        connection = self.h2_connection = H2Connection(self, self.h2_service, self.h2_owner)
+        leftover = self.upgrade(connection)
+        connection.start_upgraded(settings, stream_head(head), leftover)
 
     def release(self) -> None:
         """Make room (the worker is at ``worker_connections``): an HTTP/2 connection gets GOAWAY,

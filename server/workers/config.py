@@ -250,9 +250,6 @@ def unsupported_settings(cfg) -> list[str]:
     if getattr(cfg, "header_map", "drop") == "dangerous":
         warnings.append("header_map = dangerous is not supported by this worker: "
                         "header names with '_' are dropped (as with 'drop')")
-    if getattr(cfg, "http2_cleartext", "off") in ("upgrade", "both"):
-        warnings.append("http2_cleartext = upgrade is not supported by this worker: "
-                        "cleartext HTTP/2 is served by prior knowledge only")
     warnings += [f"{name} is not supported by this worker: {why}" for name, why in _changed_not_yet(cfg)]
     return warnings
 
@@ -282,6 +279,7 @@ def http2_from_gunicorn(cfg, forced: bool = False) -> H2Settings | None:
     prior_knowledge = cleartext in ("prior-knowledge", "both") or (cleartext is None and forced)
     return H2Settings(
         prior_knowledge=prior_knowledge and getattr(cfg, "protocol", "http") != "uwsgi",
+        upgrade=cleartext in ("upgrade", "both") and getattr(cfg, "protocol", "http") != "uwsgi",
         max_concurrent_streams=getattr(cfg, "http2_max_concurrent_streams", 100),
         initial_window_size=getattr(cfg, "http2_initial_window_size", 65535),
         max_frame_size=getattr(cfg, "http2_max_frame_size", 16384),

@@ -235,3 +235,16 @@ def test_an_asgi_app_learns_that_its_stream_was_reset(tmp_path):
         sock.sendall(headers(3, request_block(encoder, "/")))
         frames, closed, _ = read_frames(sock, 1)
     assert any(isinstance(f, HeadersFrame) and f.stream_id == 3 for f in frames) and not closed
+
+
+def test_an_upgrade_without_the_preface_that_must_follow_is_closed_at_the_header_timeout():
+    env = {"ASYNCWORKER_HEADER_TIMEOUT": "1"}
+    with h2_server("wsgi", "--http2-cleartext", "upgrade", "--keep-alive", "30", env=env, h2c=False) as server:
+        with connect(server.port) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                         b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+            sock.settimeout(5)
+            assert sock.recv(34).startswith(b"HTTP/1.1 101 Switching Protocols")
+            frames, closed, seconds = read_frames(sock, 6)
+    assert not any(isinstance(f, HeadersFrame) for f in frames)  # stream 1 waits for the preface
+    assert closed and seconds < 4

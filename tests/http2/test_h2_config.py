@@ -31,6 +31,10 @@ def test_gunicorn_http2_settings_are_read():
                                                       initial_window_size=100000, max_frame_size=32768,
                                                       max_header_list_size=20000)
     assert worker_config(gunicorn_config(http_protocols="h2"), {}).http2.prior_knowledge is False
+    both = worker_config(gunicorn_config(http_protocols="h2", http2_cleartext="both"), {}).http2
+    assert (both.prior_knowledge, both.upgrade) == (True, True)
+    upgrade = worker_config(gunicorn_config(http_protocols="h2", http2_cleartext="upgrade"), {}).http2
+    assert (upgrade.prior_knowledge, upgrade.upgrade) == (False, True)
 
 
 def test_asyncworker_http2_turns_it_on():

@@ -116,3 +116,33 @@ def test_without_http2_the_preface_is_not_http2():
     with Gunicorn(KINDS["wsgi"], chdir=str(HERE)) as server:
         result = curl("--http2-prior-knowledge", f"{server.base_url}/")
     assert result.returncode != 0
+
+
+@needs_curl
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_upgrade_h2c_switches_a_request_without_a_body(kind, tmp_path):
+    """curl --http2 on http:// asks with Upgrade: h2c; a request with a body stays HTTP/1.1."""
+    upload = tmp_path / "up"
+    upload.write_bytes(b"z" * 100000)
+    with h2_server(kind, "--http2-cleartext", "upgrade", h2c=False) as server:
+        get = curl("--http2", "-w", "\n%{http_version}", f"{server.base_url}/")
+        big = curl("--http2", "-o", "/dev/null", "-w", "%{http_version} %{size_download}",
+                   f"{server.base_url}/download?n={DOWNLOAD}")
+        post = curl("--http2", "-w", "\n%{http_version}", "--data-binary", f"@{upload}",
+                    f"{server.base_url}/echo")
+        prior = curl("--http2-prior-knowledge", f"{server.base_url}/")
+    assert get.stdout.decode().rsplit("\n", 1) == [f"{kind} {VERSION_OF[kind]}", "2"]
+    assert big.stdout.decode() == f"2 {DOWNLOAD}"
+    assert post.stdout.decode().rsplit("\n", 1) == [f"100000 {hashlib.sha256(b'z' * 100000).hexdigest()}", "1.1"]
+    assert prior.returncode != 0  # upgrade alone: no prior knowledge
+
+
+@needs_curl
+def test_upgrade_h2c_only_for_trusted_peers_and_only_when_configured():
+    with h2_server("wsgi", "--http2-cleartext", "upgrade", "--forwarded-allow-ips", "192.0.2.1",
+                   h2c=False) as server:
+        untrusted = curl("--http2", "-w", "\n%{http_version}", f"{server.base_url}/")
+    with h2_server("wsgi") as server:  # prior knowledge only
+        not_configured = curl("--http2", "-w", "\n%{http_version}", f"{server.base_url}/")
+    assert untrusted.stdout.decode() == "wsgi HTTP/1.1\n1.1"
+    assert not_configured.stdout.decode() == "wsgi HTTP/1.1\n1.1"
