@@ -4,6 +4,7 @@
     /echo        the body's length and sha256 ("<length> <hex>"), read as it comes
     /download    ?n= bytes of a known pattern, in 256 KiB pieces
     /sleep       ?s= seconds, then "slept"
+    /slow-read   reads nothing for ?s= seconds, then the whole body: its length
     /headers     the request's Host and Cookie, as the app sees them
     /until-disconnect  (ASGI) answers, then waits for http.disconnect and notes it
     /file        ?path= a file (WSGI: wsgi.file_wrapper, native: FileResponse)
@@ -63,6 +64,9 @@ def wsgi_app(environ, start_response):
     elif path == "/sleep":
         time.sleep(float(_arg(query, "s", "1")))
         body = b"slept"
+    elif path == "/slow-read":  # reads nothing for ?s= seconds, then the whole body
+        time.sleep(float(_arg(query, "s", "2")))
+        body = str(len(environ["wsgi.input"].read())).encode()
     elif path == "/headers":
         body = f"{environ.get('HTTP_HOST')}|{environ.get('HTTP_COOKIE')}".encode()
     elif path == "/file":
@@ -151,12 +155,21 @@ async def _sleep(request):
     return web.Response(text="slept")
 
 
+async def _slow_read(request):
+    await asyncio.sleep(float(request.query.get("s", "2")))
+    length = 0
+    while block := await request.content.read(PIECE):
+        length += len(block)
+    return web.Response(text=str(length))
+
+
 async def _file(request):
     return web.FileResponse(request.query["path"])
 
 
 web_app = web.Application()
 web_app.router.add_get("/file", _file)
+web_app.router.add_post("/slow-read", _slow_read)
 web_app.router.add_get("/", _root)
 web_app.router.add_post("/echo", _echo)
 web_app.router.add_get("/download", _download)

@@ -120,3 +120,32 @@ def test_large_uploads_and_downloads_at_once_are_exact_in_bounded_memory(kind):
     for got, expected in results:
         assert got == expected
     assert growth < 128 * MIB, f"the worker grew by {growth / MIB:.0f} MiB"
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "native"])
+def test_an_app_that_does_not_read_holds_its_client_back(kind):
+    """Data is acknowledged as the app consumes it: while the app reads nothing for 2 s, the
+    client can send only about the stream's window and the app's buffer ahead (not 16 MiB)."""
+    size = 16 * MIB
+    env = {"ASYNCWORKER_READPAYLOAD": "0", "ASYNCWORKER_MAX_BODY_SIZE": "0"}
+    with h2_server(kind, env=env) as server:
+        async def upload_to_a_slow_reader():
+            client = await H2Client.connect(server.port)
+            sent = [0]
+
+            async def body():
+                block = b"u" * 65536
+                for _ in range(size // len(block)):
+                    sent[0] += len(block)
+                    yield block
+
+            request = asyncio.ensure_future(client.request("POST", "/slow-read?s=2", body=body()))
+            await asyncio.sleep(1.5)
+            while_not_reading = sent[0]
+            status, text, _ = await asyncio.wait_for(request, 60)
+            await client.close()
+            return while_not_reading, status, text
+
+        while_not_reading, status, text = asyncio.run(upload_to_a_slow_reader())
+    assert (status, text) == (200, str(size).encode())
+    assert while_not_reading < 2 * MIB, f"{while_not_reading} bytes sent while the app read nothing"
