@@ -65,13 +65,6 @@ class H2Capable:
         proxy = self.config.proxy
         return proxy is not None and proxy.trusts(peername if peername is not None else self.peername)
 
-    def data_received(self, data: bytes) -> None:
-        if self._preface is not None:
-            data = self._sniff(data)
-            if not data:
-                return
-        super().data_received(data)
-
     def _sniff(self, data: bytes) -> bytes:
         """The bytes for HTTP/1.1, or b"" (the preface so far, or handed to HTTP/2)."""
         buffer = self._preface + data
@@ -119,6 +112,19 @@ class H2Capable:
             self.h2_connection.resume_writing()
 
 
+class PrefaceSniffing(H2Capable):
+    """With cleartext prior knowledge: the first bytes of a connection are looked at (only
+    this class adds a step to ``data_received``, on every read of its connections)."""
+
+    def data_received(self, data: bytes) -> None:
+        if self._preface is not None:
+            data = self._sniff(data)
+            if not data:
+                return
+        super().data_received(data)
+
+
 def h2_protocol(cls: type, service: H2Service) -> type:
     """The connection class ``cls`` that also serves HTTP/2 as ``service`` says."""
-    return type(f"H2{cls.__name__}", (H2Capable, cls), {"h2_service": service, "__module__": cls.__module__})
+    mixin = PrefaceSniffing if service.settings.prior_knowledge else H2Capable
+    return type(f"H2{cls.__name__}", (mixin, cls), {"h2_service": service, "__module__": cls.__module__})
