@@ -83,6 +83,7 @@ class H2Connection(asyncio.Protocol):
         self._goaway = None  # the last stream id once a graceful GOAWAY went out
         self._sent = 0  # DATA bytes sent (the window-stall rate's progress)
         self._flush_due = None  # a write of h2's output at the end of this loop iteration
+        self._closed = False  # closed by us (GOAWAY sent): the rest of a read is not served
         self._timer = ConnectionTimer(self.loop, self._on_timeout)
         self._stall = MinimumRate(self.loop, self.config.min_response_rate, self.config.rate_grace,
                                   lambda: self._sent, self._stalled)
@@ -90,9 +91,7 @@ class H2Connection(asyncio.Protocol):
     def start(self, data: bytes) -> None:
         """Begin: our SETTINGS (and a larger connection window), then the client's bytes so far."""
         self.h2.initiate_connection()
-        extra = self.settings.connection_window - 65535
-        if extra > 0:
-            self.h2.increment_flow_control_window(extra)
+        self._open_window()
         self.flush()
         self._timer.start("preface", self.config.head_timeout)
         if data:
@@ -102,9 +101,7 @@ class H2Connection(asyncio.Protocol):
         """Begin after ``101 Switching Protocols``: ``head`` (the HTTP/1.1 request, whose
         HTTP2-Settings were ``settings``) is stream 1, half closed; the client's preface follows."""
         self.h2.initiate_upgrade_connection(settings)
-        extra = self.settings.connection_window - 65535
-        if extra > 0:
-            self.h2.increment_flow_control_window(extra)
+        self._open_window()
         self._any_request = True
         stream = self.streams[1] = H2Stream(self, 1, head)
         stream.input_ended = True
@@ -115,6 +112,12 @@ class H2Connection(asyncio.Protocol):
         self._timer.start("preface", self.config.head_timeout)
         if data:
             self.data_received(data)
+
+    def _open_window(self) -> None:
+        """The connection's receive window, from the protocol's 64 KiB to room for every stream's."""
+        extra = self.settings.connection_window - 65535
+        if extra > 0:
+            self.h2.increment_flow_control_window(extra)
 
     # -- input ------------------------------------------------------------------------------
 
@@ -140,6 +143,8 @@ class H2Connection(asyncio.Protocol):
             handler = _HANDLERS.get(type(event))
             if handler is not None:
                 handler(self, event)
+                if self._closed:  # a bound was crossed: nothing more of this read is served
+                    return
         self._start_streams()
         self.flush()
         self._update_timer()
@@ -353,6 +358,7 @@ class H2Connection(asyncio.Protocol):
 
     def close(self, error=ErrorCodes.NO_ERROR) -> None:
         self._timer.cancel()
+        self._closed = True
         if self.transport is None:
             return
         try:
