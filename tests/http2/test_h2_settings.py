@@ -7,6 +7,7 @@ import signal
 import time
 
 import h2.errors
+import h2.events
 import pytest
 
 from h2_client import H2Client
@@ -228,3 +229,40 @@ def test_max_requests_counts_streams():
         assert "Autorestarting worker" not in server.log_text()
         run(requests(1))
         wait_until(lambda: "Autorestarting worker" in server.log_text(), 10, what="the restart")
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "native"])
+def test_expect_100_continue_gets_an_informational_response(kind):
+    with h2_server(kind) as server:
+        async def expect():
+            client = await H2Client.connect(server.port)
+            sid = client.conn.get_next_available_stream_id()
+            client.conn.send_headers(sid, [(":method", "POST"), (":path", "/echo"), (":scheme", "http"),
+                                           (":authority", "x"), ("expect", "100-continue"),
+                                           ("content-length", "5")])
+            client.flush()
+            first = await asyncio.wait_for(client.events[sid].get(), 5)
+            client.conn.send_data(sid, b"hello", end_stream=True)
+            client.flush()
+            status, body, _ = await client.response(sid)
+            await client.close()
+            return first, status, body
+
+        first, status, body = run(expect())
+    assert isinstance(first, h2.events.InformationalResponseReceived)
+    assert dict(first.headers)[b":status"] == b"100"
+    assert status == 200 and body.startswith(b"5 ")
+
+
+def test_allowed_methods_answer_405_on_the_stream():
+    with h2_server("wsgi", env={"ASYNCWORKER_ALLOWED_METHODS": "GET"}) as server:
+        async def methods():
+            client = await H2Client.connect(server.port)
+            refused = await client.request("DELETE", "/")
+            fine = await client.request("GET", "/")
+            await client.close()
+            return refused, fine[0]
+
+        (status, _, headers), fine = run(methods())
+    assert (status, fine) == (405, 200)
+    assert dict(headers)[b"allow"] == b"GET"
