@@ -28,6 +28,7 @@ import h2.settings
 from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame
 
+from server.protocol.closing import LINGER_TIMEOUT
 from server.protocol.peer import peer_ip
 from server.protocol.rates import MinimumRate
 from server.protocol.timers import ConnectionTimer
@@ -122,6 +123,8 @@ class H2Connection(asyncio.Protocol):
     # -- input ------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return  # (after our GOAWAY: dropped until the client closes or the linger ends)
         watch = self.watch
         answers = watch.answers
         try:
@@ -292,13 +295,13 @@ class H2Connection(asyncio.Protocol):
     def flush(self) -> None:
         """Write what h2 has for the socket: at the end of this loop iteration, so the responses
         of many streams ready together go out in one write."""
-        if self._flush_due is None and self.transport is not None:
+        if self._flush_due is None and self.transport is not None and not self._closed:
             self._flush_due = self.loop.call_soon(self.write_now)
 
     def write_now(self) -> None:
         self._flush_due = None
         data = self.h2.data_to_send()
-        if data and self.transport is not None:
+        if data and self.transport is not None and not self._closed:
             self.host.write(data)
 
     # -- streams ending -------------------------------------------------------------------------
@@ -349,7 +352,7 @@ class H2Connection(asyncio.Protocol):
 
     def closing(self) -> None:
         """Graceful stop: GOAWAY naming the last stream taken; those streams finish, then close."""
-        if self._goaway is not None or self.transport is None:
+        if self._goaway is not None or self.transport is None or self._closed:
             return
         self._goaway = last = self.h2.highest_inbound_stream_id
         self.host.write(GoAwayFrame(0, last_stream_id=last, error_code=0).serialize())
@@ -357,16 +360,32 @@ class H2Connection(asyncio.Protocol):
             self.close()
 
     def close(self, error=ErrorCodes.NO_ERROR) -> None:
-        self._timer.cancel()
-        self._closed = True
-        if self.transport is None:
+        if self._closed or self.transport is None:
+            self._closed = True
             return
         try:
             self.h2.close_connection(error)
         except h2.exceptions.ProtocolError:
             pass
         self.write_now()
-        self.host.close()
+        self._shut()
+
+    def _shut(self) -> None:
+        """After the GOAWAY: half-close, and read (and drop) what the client still sends for a
+        while. Closing with its bytes unread would make our TCP stack reset the connection,
+        and a reset can discard the GOAWAY before the client has read it."""
+        transport = self.transport
+        if transport is None:
+            return
+        self._closed = True
+        gone = ConnectionResetError("Connection closed")
+        for stream in list(self.streams.values()):  # (h2 sends nothing more after a GOAWAY)
+            stream.close_stream(gone, notify=True)
+        if not transport.can_write_eof():
+            self.host.close()
+            return
+        transport.write_eof()
+        self._timer.start("linger", LINGER_TIMEOUT)
 
     def _calm(self, why: str) -> None:
         """A bound was crossed: GOAWAY ENHANCE_YOUR_CALM and close."""
@@ -379,14 +398,13 @@ class H2Connection(asyncio.Protocol):
         if self.log is not None:
             self.log.debug("HTTP/2 connection error from %s: %s", peer_ip(self.peername), exc)
         self.write_now()
-        if self.transport is not None:
-            self.host.close()
+        self._shut()
 
     # -- time -------------------------------------------------------------------------------------
 
     def _update_timer(self) -> None:
         timer = self._timer
-        if self.transport is None:
+        if self.transport is None or self._closed:
             return
         if self.watch.block_open:
             if timer.phase != "head":
@@ -404,6 +422,9 @@ class H2Connection(asyncio.Protocol):
             timer.stop()
 
     def _on_timeout(self, phase: str) -> None:
+        if phase == "linger":
+            self.host.close()
+            return
         if self.log is not None and phase != "idle":
             self.log.debug("Closing HTTP/2 connection from %s: %s timeout", peer_ip(self.peername), phase)
         self.close()
