@@ -85,6 +85,7 @@ class H2Connection(asyncio.Protocol):
         self._sent = 0  # DATA bytes sent (the window-stall rate's progress)
         self._flush_due = None  # a write of h2's output at the end of this loop iteration
         self._closed = False  # closed by us (GOAWAY sent): the rest of a read is not served
+        self._last_stream = 0  # the last stream taken (h2 may have parsed more of a read)
         self._timer = ConnectionTimer(self.loop, self._on_timeout)
         self._stall = MinimumRate(self.loop, self.config.min_response_rate, self.config.rate_grace,
                                   lambda: self._sent, self._stalled)
@@ -104,6 +105,7 @@ class H2Connection(asyncio.Protocol):
         self.h2.initiate_upgrade_connection(settings)
         self._open_window()
         self._any_request = True
+        self._last_stream = 1
         stream = self.streams[1] = H2Stream(self, 1, head)
         stream.input_ended = True
         # Answered once the client's preface is in: a client reads the 101 before it switches,
@@ -170,6 +172,7 @@ class H2Connection(asyncio.Protocol):
             self.reset_id(sid, ErrorCodes.REFUSED_STREAM)
             return
         self._any_request = True
+        self._last_stream = sid
         try:
             head = request_head(event.headers, self.config.limits, event.stream_ended is not None)
         except BadHead as exc:
@@ -354,7 +357,7 @@ class H2Connection(asyncio.Protocol):
         """Graceful stop: GOAWAY naming the last stream taken; those streams finish, then close."""
         if self._goaway is not None or self.transport is None or self._closed:
             return
-        self._goaway = last = self.h2.highest_inbound_stream_id
+        self._goaway = last = self._last_stream
         self.host.write(GoAwayFrame(0, last_stream_id=last, error_code=0).serialize())
         if not self.streams:
             self.close()
@@ -364,7 +367,7 @@ class H2Connection(asyncio.Protocol):
             self._closed = True
             return
         try:
-            self.h2.close_connection(error)
+            self.h2.close_connection(error, last_stream_id=self._last_stream)
         except h2.exceptions.ProtocolError:
             pass
         self.write_now()
