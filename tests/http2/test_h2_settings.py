@@ -89,17 +89,18 @@ def test_max_concurrent_streams_is_advertised_and_enforced():
     assert len(served) < 3
 
 
-def test_limit_request_fields_bounds_a_stream_head():
-    with h2_server("wsgi", "--limit-request-fields", "20") as server:
+def test_limit_request_fields_and_field_size_bound_a_stream_head():
+    with h2_server("wsgi", "--limit-request-fields", "20", "--limit-request-field_size", "1000") as server:
         async def heads():
             client = await H2Client.connect(server.port)
             few = await client.request("GET", "/", headers=[(f"x-h{i}", "v") for i in range(15)])
             many = await client.request("GET", "/", headers=[(f"x-h{i}", "v") for i in range(40)])
-            after = await client.request("GET", "/")
+            large = await client.request("GET", "/", headers=[("x-large", "v" * 1200)])
+            fits = await client.request("GET", "/", headers=[("x-large", "v" * 900)])
             await client.close()
-            return few[0], many[0], after[0]
+            return few[0], many[0], large[0], fits[0]
 
-        assert run(heads()) == (200, 431, 200)
+        assert run(heads()) == (200, 431, 431, 200)
 
 
 def test_host_and_cookies_as_http1_gives_them():
