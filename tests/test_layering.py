@@ -1,6 +1,7 @@
 """The layers of ``server/``, checked from the source (an AST walk, nothing imported):
 
     workers ──► wsgi, asgi, web ──► websocket ──► protocol      (an arrow: may import)
+    workers ──► http2 ──► protocol
 
 - ``server.protocol`` (the HTTP/1.1 core) imports no app layer and no worker;
 - ``server.wsgi``, ``server.asgi`` and ``server.web`` import nothing from
@@ -19,7 +20,7 @@ import server
 
 PACKAGE_DIR = Path(server.__file__).resolve().parent
 APP_LAYERS = ("server.wsgi", "server.asgi", "server.web")
-ABOVE_PROTOCOL = (*APP_LAYERS, "server.websocket", "server.workers")
+ABOVE_PROTOCOL = (*APP_LAYERS, "server.websocket", "server.workers", "server.http2")
 
 
 def module_name(path: Path) -> str:
@@ -169,6 +170,12 @@ def test_app_layer_imports_no_worker(layer):
 def test_app_layer_imports_no_gunicorn(layer):
     bad = offences([layer], ["gunicorn"])
     assert not bad, f"{layer} must not import gunicorn (only server.workers does):\n" + "\n".join(bad)
+
+
+def test_http2_imports_only_the_protocol_core():
+    """HTTP/2 is a second connection: it serves every app kind through the seam, knowing none."""
+    bad = offences(["server.http2"], (*APP_LAYERS, "server.websocket", "server.workers", "gunicorn"))
+    assert not bad, "server.http2 may import server.protocol only:\n" + "\n".join(bad)
 
 
 def test_no_import_cycle_between_subpackages():

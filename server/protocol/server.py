@@ -280,15 +280,17 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         ``receiver`` gets ``data_received``, ``eof_received``, ``connection_lost``
         and ``closing`` from now on; the request counts as answered. Returns the
         bytes the client sent after the request head, which belong to the receiver.
+        A connection that has parsed nothing yet (HTTP/2 chosen by ALPN or its preface)
+        is handed over the same way, with no bytes of its own and no request counted.
         """
         self._timer.cancel()
         self._head = None
         self.exchange = None  # the receiver now gets the bytes and the loss
         self._sink = NULL_SINK
         self._upgraded = receiver
-        leftover = self._parser.detach()
+        leftover = self._parser.detach() if self._received_any else b""
         self.resume_reading("pipeline")
-        if self._owner is not None:
+        if self._owner is not None and self._received_any:
             self._owner.request_done()
         return leftover
 

@@ -19,6 +19,7 @@ layer, which knows nothing of gunicorn.
 
 import inspect
 from dataclasses import dataclass
+from functools import partial
 
 from gunicorn.arbiter import Arbiter
 
@@ -26,7 +27,7 @@ from server.protocol.uwsgi_connection import uwsgi_protocol
 from server.wsgi.environ import base_environ
 from server.wsgi.filewrapper import FileWrapper
 from server.wsgi.pool import ThreadPool
-from server.wsgi.protocol import WSGIConfig, WSGIServerHttpProtocol
+from server.wsgi.protocol import WSGIConfig, WSGIConnection, WSGIServerHttpProtocol
 
 from .config import server_config
 from .errorlog import ErrorLogStream
@@ -113,11 +114,16 @@ def refuse_unfit_wsgi(log, app) -> None:
                    "ASYNCWORKER_APP_KIND forces a kind", name, problem)
 
 
-def connection_class(cls: type, config) -> type:
-    """``cls``, or the same connection reading uwsgi packets when gunicorn's protocol is uwsgi."""
-    if config.uwsgi_allow_ips is None:
+def connection_class(cls: type, config, kind=None, server=None) -> type:
+    """``cls``, or the same connection reading uwsgi packets when gunicorn's protocol is uwsgi,
+    or serving HTTP/2 too (its streams answered by the app ``kind``) when HTTP/2 is on."""
+    if config.uwsgi_allow_ips is not None:
+        return uwsgi_protocol(cls, config.uwsgi_allow_ips)
+    if config.http2 is None or kind is None:
         return cls
-    return uwsgi_protocol(cls, config.uwsgi_allow_ips)
+    from server.http2.selection import H2Service, h2_protocol
+
+    return h2_protocol(cls, H2Service.make(kind, server, config.http2))
 
 
 def wsgi_serving(worker, app) -> AppServing:
@@ -142,7 +148,7 @@ def wsgi_serving(worker, app) -> AppServing:
         tmp_dir=config.tmp_upload_dir,
     )
 
-    protocol = connection_class(WSGIServerHttpProtocol, config)
+    protocol = connection_class(WSGIServerHttpProtocol, config, partial(WSGIConnection, wsgi), connection)
 
     def factory():
         return protocol(wsgi, connection, loop=worker.loop, owner=worker)
@@ -157,7 +163,7 @@ def asgi_serving(worker, app) -> AppServing:
     status (``boot_error``).
     """
     from server.asgi.lifespan import LifespanFailure
-    from server.asgi.protocol import ASGIServerHttpProtocol
+    from server.asgi.protocol import ASGIConnection, ASGIServerHttpProtocol
     from server.asgi.serving import asgi_config, lifespan_of
 
     config = worker.config
@@ -174,7 +180,7 @@ def asgi_serving(worker, app) -> AppServing:
     async def shutdown() -> None:
         await lifespan.shutdown(timeout=config.graceful_timeout)
 
-    protocol = connection_class(ASGIServerHttpProtocol, config)
+    protocol = connection_class(ASGIServerHttpProtocol, config, partial(ASGIConnection, asgi), connection)
 
     def factory():
         return protocol(asgi, connection, loop=worker.loop, owner=worker)
@@ -185,14 +191,14 @@ def asgi_serving(worker, app) -> AppServing:
 async def native_serving(worker, app) -> AppServing:
     """A ``server.web.Application`` (or a factory of one) on the loop, with no thread hop."""
     from server.web import serving
-    from server.web.protocol import WebContext, WebServerHttpProtocol
+    from server.web.protocol import WebConnection, WebContext, WebServerHttpProtocol
 
     app = await serving.resolve_app(app)
     config = worker.config
     connection = serving.debug_config(app, server_config(config, worker.log, worker))
     context = WebContext(app=app, log=worker.log, tmp_dir=config.tmp_upload_dir)
     loop = worker.loop
-    protocol = connection_class(WebServerHttpProtocol, config)
+    protocol = connection_class(WebServerHttpProtocol, config, partial(WebConnection, context), connection)
 
     def factory():
         return protocol(context, connection, loop=loop, owner=worker)

@@ -25,6 +25,7 @@ from server.protocol.limits import (DEFAULT_FIELD_SIZE, MAX_HEADERS, MAX_REQUEST
                                     Limits)
 from server.protocol.forwarded import PROXY_HEADERS_CHOICES, AllowList, ProxyPolicy
 from server.protocol.proxyprotocol import PROXY_HEADER_MODES
+from server.http2.config import H2Settings, H2Unavailable, require_h2
 from server.protocol.server import ServerConfig
 
 from .settings import ConfigError, WorkerSettings, unknown_variables
@@ -56,6 +57,7 @@ class WorkerConfig:
     unknown_variables: tuple = ()  # warnings for ASYNCWORKER_* names this worker has no setting for
     uwsgi_allow_ips: tuple | None = None  # protocol = uwsgi: the peers that may speak it; None: HTTP
     workers: int = 1  # gunicorn's workers: how many ports the metrics endpoints take
+    http2: H2Settings | None = None  # HTTP/2 served (http_protocols has h2, or ASYNCWORKER_HTTP2=1)
 
     @property
     def warnings(self) -> tuple:
@@ -92,6 +94,7 @@ def worker_config(cfg, environ=os.environ) -> WorkerConfig:
         unknown_variables=tuple(unknown_variables(environ)),
         uwsgi_allow_ips=uwsgi_from_gunicorn(cfg),
         workers=metrics_ports(settings.metrics_bind, cfg.workers),
+        http2=http2_from_gunicorn(cfg, settings.http2),
     )
 
 
@@ -254,7 +257,6 @@ LENIENT_SETTINGS = {
 
 # gunicorn settings this worker has nothing for yet: a warning when set away from their default.
 NOT_YET_SETTINGS = {
-    "http2_": "this worker speaks HTTP/1.1 only",
     "asgi_disconnect_grace_period": "an ASGI app is never cancelled when its client goes away: "
                                     "it gets http.disconnect, and send() raises, until it returns",
 }
@@ -267,9 +269,6 @@ def unsupported_settings(cfg) -> list[str]:
     if getattr(cfg, "header_map", "drop") == "dangerous":
         warnings.append("header_map = dangerous is not supported by this worker: "
                         "header names with '_' are dropped (as with 'drop')")
-    if "h2" in (getattr(cfg, "http_protocols", None) or ()):
-        warnings.append("http_protocols = h2 is not supported by this worker: "
-                        "this worker speaks HTTP/1.1 only")
     warnings += [f"{name} is not supported by this worker: {why}" for name, why in _changed_not_yet(cfg)]
     return warnings
 
@@ -283,6 +282,28 @@ def _changed_not_yet(cfg):
         setting = cfg.settings[name]
         if setting.get() != setting.validator(setting.default):
             yield name, NOT_YET_SETTINGS[prefix]
+
+
+def http2_from_gunicorn(cfg, forced: bool = False) -> H2Settings | None:
+    """gunicorn's HTTP/2 settings (25+; read with their defaults from an older gunicorn, where
+    ``ASYNCWORKER_HTTP2=1`` turns HTTP/2 on); None when HTTP/2 is off. Raises ConfigError
+    when it is on and the h2 package is missing."""
+    if "h2" not in (getattr(cfg, "http_protocols", None) or ()) and not forced:
+        return None
+    try:
+        require_h2()
+    except H2Unavailable as exc:
+        raise ConfigError(str(exc)) from None
+    cleartext = getattr(cfg, "http2_cleartext", None)
+    prior_knowledge = cleartext in ("prior-knowledge", "both") or (cleartext is None and forced)
+    return H2Settings(
+        prior_knowledge=prior_knowledge and getattr(cfg, "protocol", "http") != "uwsgi",
+        upgrade=cleartext in ("upgrade", "both") and getattr(cfg, "protocol", "http") != "uwsgi",
+        max_concurrent_streams=getattr(cfg, "http2_max_concurrent_streams", 100),
+        initial_window_size=getattr(cfg, "http2_initial_window_size", 65535),
+        max_frame_size=getattr(cfg, "http2_max_frame_size", 16384),
+        max_header_list_size=getattr(cfg, "http2_max_header_list_size", 65536),
+    )
 
 
 def uwsgi_from_gunicorn(cfg) -> tuple | None:

@@ -51,6 +51,9 @@ ASYNCWORKER_FORWARDED_HOST      0          1: with x-forwarded or forwarded, rea
 ASYNCWORKER_METRICS_BIND        (off)      HOST:PORT of a Prometheus endpoint (GET /metrics);
                                            the workers take the ports PORT to PORT+workers-1,
                                            one each (README, "Metrics")
+ASYNCWORKER_HTTP2               0          1: serve HTTP/2 (TLS ALPN; cleartext prior knowledge
+                                           where gunicorn has no http2_cleartext), as gunicorn's
+                                           http_protocols = h2,h1 does (needs the h2 package)
 ==============================  =========  ===========================================
 
 ``config.worker_config`` reads these together with gunicorn's settings.
@@ -96,6 +99,7 @@ class WorkerSettings:
     proxy_headers: str = "off"
     forwarded_host: bool = False
     metrics_bind: str = ""  # "" (off) or "host:port"
+    http2: bool = False
 
     @classmethod
     def from_env(cls, environ=os.environ, **defaults) -> "WorkerSettings":

@@ -14,8 +14,8 @@ TLS through the event loop:
   trust the certificate) closes that connection and costs nothing else: it is
   logged at debug level (``Listeners``), no protocol is ever connected, no
   request is counted.
-- ALPN offers only ``http/1.1`` (gunicorn would offer ``h2`` when HTTP/2 is
-  configured; this server speaks HTTP/1.1).
+- ALPN offers ``h2`` then ``http/1.1`` when HTTP/2 is on (``http_protocols``
+  includes ``h2``: see ``server/http2/``), else only ``http/1.1``.
 
 ``ssl_version`` is ignored, as gunicorn ignores it since 21.0: Python's default
 context already refuses anything below TLS 1.2; raise the floor with the hook
@@ -30,10 +30,10 @@ import ssl
 from gunicorn import sock as gunicorn_sock
 
 
-def ssl_context(cfg) -> ssl.SSLContext | None:
+def ssl_context(cfg, http2: bool = False) -> ssl.SSLContext | None:
     """The server-side context for gunicorn's ``cfg``; None when TLS is not configured."""
     if not cfg.is_ssl:
         return None
     context = gunicorn_sock.ssl_context(cfg)
-    context.set_alpn_protocols(["http/1.1"])
+    context.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
     return context

@@ -58,8 +58,7 @@ def test_settings_this_worker_has_nothing_for_are_warned_once(tmp_path):
     log = serve(tmp_path, "--http2-max-frame-size", "32768", "--asgi-disconnect-grace-period", "5")[2]
     assert messages(log, "WARNING") == [
         "asgi_disconnect_grace_period is not supported by this worker: an ASGI app is never cancelled "
-        "when its client goes away: it gets http.disconnect, and send() raises, until it returns",
-        "http2_max_frame_size is not supported by this worker: this worker speaks HTTP/1.1 only"]
+        "when its client goes away: it gets http.disconnect, and send() raises, until it returns"]
 
 
 def test_a_misspelled_variable_is_warned_with_the_closest_name(tmp_path):

@@ -1,0 +1,196 @@
+"""Flow control of one HTTP/2 stream, both ways (mixed into ``H2Stream``).
+
+    receiving: DATA ──► the app kind's body sink; acknowledged (WINDOW_UPDATE) at once, unless
+               the sink paused reading (its buffer is full: a slow app), then when it resumes:
+               the client can send no more than the stream's window ahead of the app
+    sending:   body bytes ──► queue ──push()──► DATA as the stream's and the connection's send
+               windows and the socket allow; while bytes wait, ``writing_paused`` is True, the app
+               kind is paused (``on_pause_writing``) and ``drain()`` waits, as on HTTP/1.1
+"""
+
+import asyncio
+
+from server.protocol.errors import PayloadTooLarge, RequestTimeout
+from server.protocol.rates import MinimumRate
+
+
+class StreamFlow:
+    def _init_flow(self) -> None:
+        self.open = True  # neither reset nor lost
+        self.started = False  # the app kind has the request
+        self.input_ended = False
+        self.sink = None
+        self.writing_paused = False
+        self._early: list = []  # (data, flow-controlled size) received before the app started
+        self.request_trailers = None
+        self._body_rate = None  # the minimum rate of the request body, while it arrives
+        self._received = 0
+        self._held = 0  # flow-controlled bytes not yet acknowledged (reading paused)
+        self._read_paused_by: set[str] = set()
+        self._out = bytearray()
+        self._out_end = False
+        self._out_trailers = None
+        self.sent_end = False  # END_STREAM went out (set by the connection)
+        self._drain_waiter: asyncio.Future | None = None
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def deliver(self, sink) -> None:
+        """The app kind took the request; its body sink gets what came before."""
+        self.started = True
+        self.sink = sink
+        early, self._early = self._early, []
+        for data, size in early:
+            self._feed(data, size)
+        if self.input_ended and sink is not None and self.open:
+            sink.feed_eof(self.request_trailers)
+        elif sink is not None and self.open:
+            config = self.config
+            self._body_rate = MinimumRate(self.loop, config.min_request_rate, config.rate_grace,
+                                          self._body_progress, self._body_too_slow)
+            self._body_rate.start()
+
+    def _body_progress(self) -> int:
+        return self._received
+
+    def _body_too_slow(self) -> None:
+        if self.open and not self.input_ended:
+            self.log.info("Resetting HTTP/2 stream %d: request body slower than %g bytes/s", self.id,
+                          self.config.min_request_rate)
+            self._body_refused(RequestTimeout(f"Request body slower than {self.config.min_request_rate:g} bytes/s"))
+
+    def data_received(self, data: bytes, size: int) -> None:
+        # (h2 ends the connection when the DATA disagree with a content-length: PROTOCOL_ERROR)
+        self._received += len(data)
+        limit = self.config.limits.body
+        if limit and self._received > limit:
+            self.conn.ack(self, size)
+            self._body_refused(PayloadTooLarge(f"Request body larger than {limit} bytes"))
+            return
+        if not self.started:
+            self._early.append((data, size))
+            return
+        self._feed(data, size)
+
+    def _feed(self, data: bytes, size: int) -> None:
+        sink = self.sink
+        if sink is None or not self.open:
+            self.conn.ack(self, size)
+            return
+        sink.feed_data(data)
+        if self._read_paused_by:
+            self._held += size
+        else:
+            self.conn.ack(self, size)
+
+    def input_received(self, trailers=None) -> None:
+        """END_STREAM from the client."""
+        self.input_ended = True
+        self.request_trailers = trailers
+        if self._body_rate is not None:
+            self._body_rate.stop()
+        if self.started and self.sink is not None:
+            self.sink.feed_eof(trailers)
+
+    def _body_refused(self, exc) -> None:
+        sink = self.sink
+        if sink is not None and self.started and sink.set_exception(exc):
+            self.conn.reset(self, "CANCEL")
+            self.close_stream(ConnectionResetError(exc.message), notify=True)
+            return
+        self.handle_error(exc.status, exc.message)
+
+    def pause_reading(self, reason: str) -> None:
+        self._read_paused_by.add(reason)
+
+    def resume_reading(self, reason: str) -> None:
+        paused = self._read_paused_by
+        if reason in paused:
+            paused.discard(reason)
+            if not paused and self._held:
+                held, self._held = self._held, 0
+                self.conn.ack(self, held)
+
+    def close_stream(self, exc: BaseException, notify: bool) -> None:
+        """Nothing more goes out on this stream (reset, or the connection is gone): senders stop
+        waiting; ``notify``: the app learns that its client left (not when it cut the response)."""
+        if not self.open:
+            return
+        self.open = False
+        self._out.clear()
+        self._wake(exc)
+        if self._body_rate is not None:
+            self._body_rate.stop()
+        if self.writing_paused:
+            self.writing_paused = False
+            self.conn.blocked(self, False)
+        if notify and self.started and not self._finished:
+            if self.sink is not None and not self.input_ended:
+                self.sink.set_exception(exc)
+            self.app.on_disconnect()
+        self.conn.stream_closed(self)
+
+    # -- sending ------------------------------------------------------------------------
+
+    def queue(self, data: bytes, end: bool = False, trailers=None) -> None:
+        if data:
+            self._out += data
+        if end:
+            self._out_end = True
+            self._out_trailers = trailers
+        self.push()
+
+    def push(self) -> None:
+        """Send what the windows allow; pause the app while bytes wait."""
+        if not self.open:
+            return
+        conn = self.conn
+        out = self._out
+        while out:
+            room = conn.room(self)
+            if room <= 0:
+                conn.flush()
+                self._set_paused(True)
+                return
+            last = room >= len(out)
+            chunk = bytes(out) if last else bytes(out[:room])
+            del out[:len(chunk)]
+            conn.send_data(self, chunk, last and self._out_end and self._out_trailers is None)
+        if self._out_end:
+            self._out_end = False
+            if self._out_trailers is not None:
+                conn.send_headers(self, self._out_trailers, True)
+            elif not self.sent_end:
+                conn.send_data(self, b"", True)
+            conn.output_ended(self)
+        conn.flush()
+        self._set_paused(False)
+
+    def _set_paused(self, paused: bool) -> None:
+        if paused == self.writing_paused:
+            return
+        self.writing_paused = paused
+        self.conn.blocked(self, paused)
+        if paused:
+            self.app.on_pause_writing()
+        else:
+            self._wake(None)
+            self.app.on_resume_writing()
+
+    async def drain(self) -> None:
+        if not self.open:
+            raise ConnectionResetError("Stream reset")
+        if not self.writing_paused:
+            return
+        if self._drain_waiter is None:
+            self._drain_waiter = self.loop.create_future()
+        await asyncio.shield(self._drain_waiter)
+
+    def _wake(self, exc) -> None:
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            if exc is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(exc)
+                waiter.exception()

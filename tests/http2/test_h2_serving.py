@@ -1,0 +1,148 @@
+"""HTTP/2 served to real clients (curl with nghttp2, httpx with h2) for each app kind:
+cleartext by prior knowledge, TLS by ALPN, and HTTP/1.1 still served beside it."""
+
+import hashlib
+import json
+import ssl
+
+import pytest
+
+from h2_apps import PATTERN
+from h2_support import HERE, KINDS, curl, h2_server, make_pki, needs_curl
+from helpers import Gunicorn, connect, read_response
+
+pytest.importorskip("h2", reason="HTTP/2 needs the h2 package (the http2 extra)")
+
+VERSION_OF = {"wsgi": "HTTP/2.0", "asgi": "2.0", "native": "2.0"}
+DOWNLOAD = 5 * 1024 * 1024 + 7
+
+
+def expected_download(n: int) -> str:
+    whole, rest = divmod(n, len(PATTERN))
+    return hashlib.sha256(PATTERN * whole + PATTERN[:rest]).hexdigest()
+
+
+@pytest.fixture(scope="module", params=sorted(KINDS))
+def server(request):
+    with h2_server(request.param) as gunicorn:
+        gunicorn.kind = request.param
+        yield gunicorn
+
+
+@needs_curl
+def test_curl_prior_knowledge_gets_http2(server, tmp_path):
+    result = curl("--http2-prior-knowledge", "-w", "\n%{http_version}", f"{server.base_url}/")
+    assert result.returncode == 0, result.stderr
+    body, version = result.stdout.decode().rsplit("\n", 1)
+    assert version == "2"
+    assert body == f"{server.kind} {VERSION_OF[server.kind]}"
+
+
+@needs_curl
+def test_curl_download_and_upload_are_exact(server, tmp_path):
+    out = tmp_path / "down"
+    result = curl("--http2-prior-knowledge", "-o", str(out), f"{server.base_url}/download?n={DOWNLOAD}")
+    assert result.returncode == 0, result.stderr
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == expected_download(DOWNLOAD)
+    upload = tmp_path / "up"
+    data = bytes(range(251)) * 12345
+    upload.write_bytes(data)
+    result = curl("--http2-prior-knowledge", "--data-binary", f"@{upload}", f"{server.base_url}/echo")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode() == f"{len(data)} {hashlib.sha256(data).hexdigest()}"
+
+
+def test_http1_is_still_served_on_the_same_port(server):
+    with connect(server.port) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        response = read_response(sock.makefile("rb"))
+    assert response.status == 200
+    assert response.body.decode().startswith(server.kind)
+
+
+def test_httpx_http2(server):
+    httpx = pytest.importorskip("httpx")
+    with httpx.Client(http1=False, http2=True, base_url=server.base_url) as client:
+        responses = [client.get("/") for _ in range(3)]
+        echo = client.post("/echo", content=b"x" * 100000)
+    assert {r.http_version for r in responses} == {"HTTP/2"}
+    assert responses[0].text.startswith(server.kind)
+    assert echo.text == f"100000 {hashlib.sha256(b'x' * 100000).hexdigest()}"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@needs_curl
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_tls_alpn_selects_h2(kind, pki):
+    with h2_server(kind, *pki["args"], h2c=False) as server:
+        url = f"https://127.0.0.1:{server.port}/"
+        result = curl("--http2", "--cacert", pki["cafile"], "-w", "\n%{http_version}", url)
+        old = curl("--http1.1", "--cacert", pki["cafile"], "-w", "\n%{http_version}", url)
+        context = ssl.create_default_context()
+        pki["ca"].configure_trust(context)
+        context.set_alpn_protocols(["h2", "http/1.1"])
+        with context.wrap_socket(connect(server.port), server_hostname="localhost") as sock:
+            alpn = sock.selected_alpn_protocol()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().rsplit("\n", 1) == [f"{kind} {VERSION_OF[kind]}", "2"]
+    assert old.stdout.decode().rsplit("\n", 1)[1] == "1.1"
+    assert alpn == "h2"
+
+
+@needs_curl
+def test_tls_without_h2_offers_http1_only(pki):
+    with Gunicorn(KINDS["wsgi"], *pki["args"], chdir=str(HERE)) as server:
+        result = curl("--http2", "--cacert", pki["cafile"], "-w", "\n%{http_version}",
+                      f"https://127.0.0.1:{server.port}/")
+    assert result.stdout.decode().rsplit("\n", 1) == ["wsgi HTTP/1.1", "1.1"]
+
+
+@needs_curl
+def test_prior_knowledge_only_from_trusted_peers():
+    """As gunicorn's http2_cleartext: peers outside forwarded_allow_ips get HTTP/1.1 only."""
+    with h2_server("wsgi", "--forwarded-allow-ips", "192.0.2.1") as server:
+        result = curl("--http2-prior-knowledge", f"{server.base_url}/")
+        plain = curl(f"{server.base_url}/")
+    assert result.returncode != 0
+    assert plain.stdout == b"wsgi HTTP/1.1"
+
+
+@needs_curl
+def test_without_http2_the_preface_is_not_http2():
+    with Gunicorn(KINDS["wsgi"], chdir=str(HERE)) as server:
+        result = curl("--http2-prior-knowledge", f"{server.base_url}/")
+    assert result.returncode != 0
+
+
+@needs_curl
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_upgrade_h2c_switches_a_request_without_a_body(kind, tmp_path):
+    """curl --http2 on http:// asks with Upgrade: h2c; a request with a body stays HTTP/1.1."""
+    upload = tmp_path / "up"
+    upload.write_bytes(b"z" * 100000)
+    with h2_server(kind, "--http2-cleartext", "upgrade", h2c=False) as server:
+        get = curl("--http2", "-w", "\n%{http_version}", f"{server.base_url}/")
+        big = curl("--http2", "-o", "/dev/null", "-w", "%{http_version} %{size_download}",
+                   f"{server.base_url}/download?n={DOWNLOAD}")
+        post = curl("--http2", "-w", "\n%{http_version}", "--data-binary", f"@{upload}",
+                    f"{server.base_url}/echo")
+        prior = curl("--http2-prior-knowledge", f"{server.base_url}/")
+    assert get.stdout.decode().rsplit("\n", 1) == [f"{kind} {VERSION_OF[kind]}", "2"]
+    assert big.stdout.decode() == f"2 {DOWNLOAD}"
+    assert post.stdout.decode().rsplit("\n", 1) == [f"100000 {hashlib.sha256(b'z' * 100000).hexdigest()}", "1.1"]
+    assert prior.returncode != 0  # upgrade alone: no prior knowledge
+
+
+@needs_curl
+def test_upgrade_h2c_only_for_trusted_peers_and_only_when_configured():
+    with h2_server("wsgi", "--http2-cleartext", "upgrade", "--forwarded-allow-ips", "192.0.2.1",
+                   h2c=False) as server:
+        untrusted = curl("--http2", "-w", "\n%{http_version}", f"{server.base_url}/")
+    with h2_server("wsgi") as server:  # prior knowledge only
+        not_configured = curl("--http2", "-w", "\n%{http_version}", f"{server.base_url}/")
+    assert untrusted.stdout.decode() == "wsgi HTTP/1.1\n1.1"
+    assert not_configured.stdout.decode() == "wsgi HTTP/1.1\n1.1"
