@@ -110,15 +110,21 @@ class Resource:
         self.name = name
         self.handlers: dict[str, object] = {}
         self.index = 0  # position in the router: resources are tried in order
-        self.pattern = _compile(path) if _VARIABLE.search(path) else None
+        has_variables = _VARIABLE.search(path) is not None
+        self.pattern = _compile(path) if has_variables else None  # (checks the path, and says it has variables)
+        self.segments = _segments(path) if has_variables else None  # matched by these when not None
 
     def match(self, safe_path: str) -> dict | None:
-        if self.pattern is None:
+        if self.segments is not None:
+            values = _match_segments(self.segments, safe_path)
+        elif self.pattern is None:
             return {} if safe_path == self.path else None
-        m = self.pattern.fullmatch(safe_path)
-        if m is None:
+        else:
+            m = self.pattern.fullmatch(safe_path)
+            values = m.groupdict() if m is not None else None
+        if values is None:
             return None
-        return {key: unquote(value) for key, value in m.groupdict().items()}
+        return {key: unquote(value) for key, value in values.items()}
 
     def handler_for(self, method: str):
         return self.handlers.get(method) or self.handlers.get(METH_ANY)
@@ -146,6 +152,65 @@ def _compile(path: str) -> re.Pattern:
         return re.compile(pattern)
     except re.error as exc:
         raise ValueError(f"Bad pattern {path!r}: {exc}") from None
+
+
+def _segments(path: str) -> list | None:
+    """The path's segments for a match in linear time: a literal segment as a string, one
+    with variables as ``(names, literals)`` (``len(literals) == len(names) + 1``); None if a
+    variable has an expression of its own (that one is the app's regex)."""
+    segments = []
+    for segment in path.split("/"):
+        parts = _VARIABLE.split(segment)
+        if len(parts) == 1:
+            segments.append(segment)
+            continue
+        names = parts[1::2]
+        if any(":" in name for name in names):
+            return None
+        names = [name[1:-1] for name in names]
+        if not all(name.isidentifier() for name in names):
+            return None  # (_compile says what is wrong)
+        segments.append((names, parts[0::2]))
+    return segments
+
+
+def _match_segments(segments: list, path: str) -> dict | None:
+    """``path`` against ``segments``, as the regex of the route would match it (each variable
+    one or more characters other than ``/``, ``{`` and ``}``; the first takes the most)."""
+    parts = path.split("/")
+    if len(parts) != len(segments):
+        return None
+    values = {}
+    for template, part in zip(segments, parts):
+        if type(template) is str:
+            if part != template:
+                return None
+        elif not _match_segment(template, part, values):
+            return None
+    return values
+
+
+def _match_segment(template: tuple, part: str, values: dict) -> bool:
+    """Right to left, each literal at its rightmost place leaving the variables after it a
+    character at least: the placement of a greedy regex, in one pass over ``part``."""
+    names, literals = template
+    prefix, suffix = literals[0], literals[-1]
+    if "{" in part or "}" in part or not part.startswith(prefix) or not part.endswith(suffix):
+        return False
+    start, end = len(prefix), len(part) - len(suffix)
+    found = []
+    for literal in reversed(literals[1:-1]):
+        at = part.rfind(literal, start + 1, end - 1)
+        if at < 0:
+            return False
+        found.append((at + len(literal), end))
+        end = at
+    if end <= start:
+        return False
+    found.append((start, end))
+    for name, (begin, stop) in zip(names, reversed(found)):
+        values[name] = part[begin:stop]
+    return True
 
 
 def safe_path(raw_path: str) -> str:

@@ -5,6 +5,7 @@ sans-IO parser in client mode."""
 import asyncio
 import base64
 import os
+import socket
 
 from server.websocket.frames import FrameParser, Message, MsgType, Opcode, apply_mask, close_payload, frame_header
 
@@ -33,8 +34,17 @@ class RawClient:
         self.response_head = b""
 
     @classmethod
-    async def connect(cls, port: int, request: bytes | None = None, *, extra: bytes = b"") -> "RawClient":
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async def connect(cls, port: int, request: bytes | None = None, *, extra: bytes = b"",
+                      receive_buffer: int = 0) -> "RawClient":
+        """``receive_buffer``: the socket's SO_RCVBUF (a fixed size: no autotuning), when set."""
+        if receive_buffer:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+            reader, writer = await asyncio.open_connection(sock=sock)
+        else:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
         client = cls(reader, writer)
         writer.write((request or upgrade_request()) + extra)
         client.response_head = await reader.readuntil(b"\r\n\r\n")

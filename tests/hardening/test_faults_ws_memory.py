@@ -99,12 +99,13 @@ def test_ping_flood_without_reading_pauses_reading_and_resumes(kind, figure):
 
 def test_ping_flood_without_reading_is_closed_by_the_minimum_response_rate(kind, figure):
     """Which bound ends such a client: the minimum response rate, as for an HTTP client
-    that stops reading (the transport stays paused for writing)."""
+    that stops reading (the transport stays paused for writing). The client's receive buffer
+    is fixed: one the kernel grows would take megabytes of pongs, progress the rate counts."""
     env = {"ASYNCWORKER_RATE_GRACE": "2"}
     with Gunicorn(KINDS[kind], env=env) as server:
 
         async def main():
-            client = await RawClient.connect(server.port, upgrade_request("/ws/echo"))
+            client = await RawClient.connect(server.port, upgrade_request("/ws/echo"), receive_buffer=64 * 1024)
             loop = asyncio.get_running_loop()
             started = loop.time()
             await flood_pings(client)
