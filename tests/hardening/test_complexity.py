@@ -15,6 +15,7 @@ The HTTP parser runs with the compiled head parser and with its Python reference
 
 import asyncio
 import datetime
+import functools
 import gc
 import math
 import struct
@@ -277,12 +278,19 @@ def test_websocket_handshake_fields_take_linear_time(figure, case):
 
 # -- native requests: urlencoded forms, Range, multipart part heads ---------------------------
 
-def native_request(head: bytes, body: bytes = b"", app: web.Application | None = None) -> Request:
+def native_request(head: bytes, body: bytes = b"", app: web.Application | None = None, loop=None) -> Request:
+    """A native request of these bytes (its body stream on ``loop``, or on a loop of its own:
+    the test may run where no loop is current)."""
     events = RequestParser(BIG).feed(head + body)
-    content = StreamReader()
+    content = StreamReader(loop=loop or _own_loop())
     content.feed_data(body)
     content.feed_eof()
     return Request(events[0], content, None, app if app is not None else web.Application())
+
+
+@functools.cache
+def _own_loop():
+    return asyncio.new_event_loop()
 
 
 def test_urlencoded_form_takes_linear_time(figure):
@@ -296,7 +304,7 @@ def test_urlencoded_form_takes_linear_time(figure):
                 b"Content-Length: %d\r\n\r\n" % len(body), body)
 
     def run(request_bytes):
-        form = loop.run_until_complete(native_request(*request_bytes, app=uncapped).post())
+        form = loop.run_until_complete(native_request(*request_bytes, app=uncapped, loop=loop).post())
         assert len(form) > 1000
 
     try:
