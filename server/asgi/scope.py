@@ -17,7 +17,7 @@ from .fields import lower_fields
 # 2.4: send() on a closed connection raises an OSError (ClientDisconnected);
 # 2.5: websocket.disconnect has the close reason.
 ASGI_SPEC_VERSION = "2.5"
-_HTTP_VERSIONS = {(1, 1): "1.1", (1, 0): "1.0"}
+_HTTP_VERSIONS = {(1, 1): "1.1", (1, 0): "1.0", (2, 0): "2"}  # (the ASGI spec names HTTP/2 "2")
 
 
 def http_scope(head, peer: tuple, server, asgi_version: str, root_path: str, state: dict) -> dict:

@@ -13,7 +13,7 @@ from helpers import Gunicorn, connect, read_response
 
 pytest.importorskip("h2", reason="HTTP/2 needs the h2 package (the http2 extra)")
 
-VERSION_OF = {"wsgi": "HTTP/2.0", "asgi": "2.0", "native": "2.0"}
+VERSION_OF = {"wsgi": "HTTP/2.0", "asgi": "2", "native": "2.0"}  # (ASGI http_version: "2", as its spec says)
 DOWNLOAD = 5 * 1024 * 1024 + 7
 
 
