@@ -12,6 +12,7 @@ import asyncio
 
 from server.protocol.errors import PayloadTooLarge, RequestTimeout
 from server.protocol.rates import MinimumRate
+from server.protocol.wakeup import settle
 
 
 class StreamFlow:
@@ -188,9 +189,4 @@ class StreamFlow:
 
     def _wake(self, exc) -> None:
         waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            if exc is None:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(exc)
-                waiter.exception()
+        settle(waiter, exc)

@@ -18,7 +18,7 @@ import traceback
 from http import HTTPStatus
 
 from server.protocol.accesslog import LoggedRequest, LoggedResponse, minimal_environ, now, record_request_end, run_hook
-from server.protocol.files import send_file
+from server.protocol.files import body_span, send_file
 from server.protocol.peer import PeerResolution
 from server.protocol.writer import BodyFraming, http_date
 
@@ -163,10 +163,7 @@ class H2Stream(StreamFlow, PeerResolution):
 
     async def send_file(self, file, offset: int, count: int, end: bool = False) -> int:
         framing = self.framing
-        if framing.length is not None:
-            count = max(0, min(count, framing.length - framing.sent))
-        if framing.no_body:
-            count = 0
+        count = body_span(framing, count)
         if count:
             await send_file(self, framing, file, offset, count)  # by blocks: this config has no sendfile
         if end:

@@ -35,6 +35,15 @@ def loop_has_sendfile(loop) -> bool:
     return type(loop).sendfile is not asyncio.AbstractEventLoop.sendfile
 
 
+def body_span(framing, count: int) -> int:
+    """How many of ``count`` file bytes the body still takes (its Content-Length, no body)."""
+    if framing.no_body:
+        return 0
+    if framing.length is not None:
+        return max(0, min(count, framing.length - framing.sent))
+    return count
+
+
 async def send_file(channel, framing, file, offset: int, count: int) -> None:
     """Send ``count`` bytes of ``file`` from ``offset`` through ``channel``, framed by ``framing``."""
     if channel.transport is None:

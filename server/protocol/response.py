@@ -22,7 +22,7 @@ import traceback
 from http import HTTPStatus
 
 from .accesslog import LoggedRequest, LoggedResponse, minimal_environ, now, record_request_end, run_hook
-from .files import send_file
+from .files import body_span, send_file
 
 
 class ResponseChannel:
@@ -99,10 +99,7 @@ class ResponseChannel:
         """Send ``count`` bytes of ``file`` from ``offset`` as body (sendfile where the loop
         has it); returns the bytes sent. The head went out before (``send_response``)."""
         framing = self.framing
-        if framing.length is not None:
-            count = max(0, min(count, framing.length - framing.sent))
-        if framing.no_body:
-            count = 0
+        count = body_span(framing, count)
         if count:
             await send_file(self, framing, file, offset, count)
         if end:

@@ -38,6 +38,7 @@ from .rates import ConnectionRates
 from .response import ResponseChannel
 from .seam import AppConnection
 from .timers import ConnectionTimer
+from .wakeup import settle
 from .writer import continue_response
 
 __all__ = ["CORK_LIMIT", "FIRST_REQUEST_GRACE", "LINGER_LIMIT", "LINGER_TIMEOUT", "NEXT_REQUEST_GRACE", "NULL_SINK",
@@ -365,12 +366,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
 
     def _wake_drain(self, exc: BaseException | None) -> None:
         waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            if exc is None:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(exc)
-                waiter.exception()  # retrieved: nobody may be waiting any more
+        settle(waiter, exc)
 
     def _handle_events(self, events: list) -> None:
         self._dispatching = True

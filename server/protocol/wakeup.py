@@ -26,3 +26,13 @@ class Wakeable:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+
+def settle(waiter: asyncio.Future | None, exc: BaseException | None) -> None:
+    """Wake whoever waits on ``waiter`` (a drain): with ``exc`` raised, or normally."""
+    if waiter is not None and not waiter.done():
+        if exc is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(exc)
+            waiter.exception()  # retrieved: nobody may be waiting any more
