@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """HTTP/2 (cleartext, prior knowledge) hello: this worker against its peers, with h2load.
 
-    python benchmarks/h2.py [--rounds 5] [--duration 5] [--targets a,b] [--peers-python PY]
+    python benchmarks/http2_suite.py [--rounds 5] [--duration 5] [--targets a,b] [--peers-python PY]
 
 Every target serves the suite's hello apps with one worker process, pinned to the first
 core; ``h2load -c 10 -m 100 -D <duration>`` runs on the second (10 connections, 100
