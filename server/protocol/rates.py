@@ -4,14 +4,17 @@
     request body: from its head to its end          bytes received / seconds
     response:     while the transport is paused     bytes the client took / seconds
                   for writing (the client lags)
-    after ``grace`` seconds, an average below ``minimum`` ──► on_too_slow()
+    from ``grace`` seconds on, the rate over the last ``grace`` seconds below
+    ``minimum`` ──► on_too_slow()
 
 An idle timeout alone never ends a client that trickles a byte a second, nor one
 that stops reading a response: these do. Measured by a check every
 ``RATE_CHECK`` seconds while a phase lasts (a handle per phase, none between).
 """
 
+import collections
 import fcntl
+import math
 import struct
 import termios
 
@@ -34,9 +37,14 @@ def kernel_send_queue(transport) -> int:
 
 
 class MinimumRate:
-    """Watches one phase's progress (``progress()``: bytes so far, never decreasing)."""
+    """Watches one phase's progress (``progress()``: bytes so far, never decreasing).
 
-    __slots__ = ("_loop", "_minimum", "_grace", "_progress", "_on_too_slow", "_since", "_base", "_handle")
+    The rate is taken over the last ``grace`` seconds (at least one check), from the
+    ``grace``-th second of the phase on: a burst at its start (a socket buffer's worth
+    taken at once) does not keep a client that then stops alive for long.
+    """
+
+    __slots__ = ("_loop", "_minimum", "_grace", "_progress", "_on_too_slow", "_since", "_samples", "_handle")
 
     def __init__(self, loop, minimum: float, grace: float, progress, on_too_slow):
         self._loop = loop
@@ -45,7 +53,8 @@ class MinimumRate:
         self._progress = progress
         self._on_too_slow = on_too_slow
         self._since = 0.0
-        self._base = 0
+        # (loop time, progress) at the start and at each check, over one window
+        self._samples: collections.deque = collections.deque(maxlen=max(1, math.ceil(grace / RATE_CHECK)) + 1)
         self._handle = None
 
     def start(self) -> None:
@@ -53,8 +62,9 @@ class MinimumRate:
         if self._minimum <= 0:
             return
         self.stop()
-        self._since = self._loop.time()
-        self._base = self._progress()
+        self._since = now = self._loop.time()
+        self._samples.clear()
+        self._samples.append((now, self._progress()))
         self._handle = self._loop.call_later(RATE_CHECK, self._check)
 
     def stop(self) -> None:
@@ -64,8 +74,12 @@ class MinimumRate:
 
     def _check(self) -> None:
         self._handle = None
-        elapsed = self._loop.time() - self._since
-        if elapsed >= self._grace and self._progress() - self._base < self._minimum * elapsed:
+        now = self._loop.time()
+        samples = self._samples
+        then, before = samples[0]
+        progress = self._progress()
+        samples.append((now, progress))
+        if now - self._since >= self._grace and progress - before < self._minimum * (now - then):
             self._on_too_slow()
             return
         self._handle = self._loop.call_later(RATE_CHECK, self._check)

@@ -24,11 +24,12 @@ ASYNCWORKER_RESPONSE_SPOOL_BUDGET
 ASYNCWORKER_MAX_BODY_SIZE       0          request body cap in bytes, 413 past it (0: none)
 ASYNCWORKER_HEADER_TIMEOUT      10         seconds to receive a whole request head (408)
 ASYNCWORKER_BODY_TIMEOUT        30         idle seconds allowed while receiving a body (408)
-ASYNCWORKER_MIN_REQUEST_RATE    240        bytes/s a request body must average after the grace
+ASYNCWORKER_MIN_REQUEST_RATE    240        bytes/s a request body must arrive at after the grace
                                            (408 and close below it; 0: not enforced)
 ASYNCWORKER_MIN_RESPONSE_RATE   240        bytes/s a client must read a response at while the
                                            worker waits on it (closed below it; 0: not enforced)
-ASYNCWORKER_RATE_GRACE          5          seconds before either rate is enforced
+ASYNCWORKER_RATE_GRACE          5          seconds before either rate is enforced, and the
+                                           window each is measured over
 ASYNCWORKER_DEBUG               0          tracebacks in 500 responses
 ASYNCWORKER_SERVER_HEADER       asyncworker  the Server header ("" to send none)
 ASYNCWORKER_ALLOWED_METHODS     (all)      comma-separated methods; others get 405

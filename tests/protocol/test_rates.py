@@ -1,0 +1,41 @@
+"""The minimum rate is taken over the last ``grace`` seconds: a burst at the start of a
+phase (a socket buffer's worth taken at once) does not keep a client that then stops
+alive (averaged from the start, 100 KB would have kept it for 7 minutes at 240 B/s)."""
+
+import asyncio
+import time
+
+from server.protocol.rates import MinimumRate
+
+
+def watch(progress_at, minimum: float, grace: float, seconds: float):
+    """Run a MinimumRate over ``progress_at(elapsed)``; the loop time it fired at, or None."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        fired = loop.create_future()
+        started = time.monotonic()
+        rate = MinimumRate(loop, minimum, grace, lambda: progress_at(time.monotonic() - started),
+                           lambda: fired.done() or fired.set_result(time.monotonic() - started))
+        rate.start()
+        try:
+            return await asyncio.wait_for(fired, seconds)
+        except TimeoutError:
+            return None
+        finally:
+            rate.stop()
+
+    return asyncio.run(main())
+
+
+def test_a_burst_then_nothing_is_too_slow_once_the_burst_leaves_the_window():
+    fired = watch(lambda t: 100_000 if t > 0.2 else 0, minimum=240, grace=2, seconds=6)
+    assert fired is not None and 2.5 < fired < 4.5, fired
+
+
+def test_a_steady_reader_above_the_minimum_is_never_too_slow():
+    assert watch(lambda t: int(1000 * t), minimum=240, grace=2, seconds=5) is None
+
+
+def test_nothing_is_judged_before_the_grace():
+    fired = watch(lambda t: 0, minimum=240, grace=2, seconds=5)
+    assert fired is not None and 1.9 < fired < 3.2, fired
