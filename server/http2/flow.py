@@ -102,15 +102,20 @@ class StreamFlow:
         self.handle_error(exc.status, exc.message)
 
     def pause_reading(self, reason: str) -> None:
+        if not self._read_paused_by and self._body_rate is not None:
+            self._body_rate.hold()  # (the client's window closes: it waits for us, not we for it)
         self._read_paused_by.add(reason)
 
     def resume_reading(self, reason: str) -> None:
         paused = self._read_paused_by
         if reason in paused:
             paused.discard(reason)
-            if not paused and self._held:
-                held, self._held = self._held, 0
-                self.conn.ack(self, held)
+            if not paused:
+                if self._body_rate is not None:
+                    self._body_rate.release()
+                if self._held:
+                    held, self._held = self._held, 0
+                    self.conn.ack(self, held)
 
     def close_stream(self, exc: BaseException, notify: bool) -> None:
         """Nothing more goes out on this stream (reset, or the connection is gone): senders stop

@@ -44,7 +44,8 @@ class MinimumRate:
     taken at once) does not keep a client that then stops alive for long.
     """
 
-    __slots__ = ("_loop", "_minimum", "_grace", "_progress", "_on_too_slow", "_since", "_samples", "_handle")
+    __slots__ = ("_loop", "_minimum", "_grace", "_progress", "_on_too_slow", "_since", "_samples", "_handle",
+                 "_held")
 
     def __init__(self, loop, minimum: float, grace: float, progress, on_too_slow):
         self._loop = loop
@@ -56,6 +57,7 @@ class MinimumRate:
         # (loop time, progress) at the start and at each check, over one window
         self._samples: collections.deque = collections.deque(maxlen=max(1, math.ceil(grace / RATE_CHECK)) + 1)
         self._handle = None
+        self._held = False  # stopped by hold(): release() starts it again
 
     def start(self) -> None:
         """Watch from now on (again, if a phase before was never stopped)."""
@@ -68,9 +70,21 @@ class MinimumRate:
         self._handle = self._loop.call_later(RATE_CHECK, self._check)
 
     def stop(self) -> None:
+        self._held = False
         handle, self._handle = self._handle, None
         if handle is not None:
             handle.cancel()
+
+    def hold(self) -> None:
+        """The server stopped reading (its app does not take what comes): the peer is not
+        slow meanwhile. Watching stops until ``release()``, which gives a new grace."""
+        if self._handle is not None:
+            self.stop()
+            self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self.start()
 
     def _check(self) -> None:
         self._handle = None

@@ -346,6 +346,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
     def pause_reading(self, reason: str) -> None:
         if not self._read_paused_by and self.transport is not None:
             self.transport.pause_reading()
+            self._body_rate.hold()  # (the client waits for us, not we for it)
         self._read_paused_by.add(reason)
 
     def resume_reading(self, reason: str) -> None:
@@ -354,6 +355,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
             paused.discard(reason)
             if not paused and self.transport is not None:
                 self.transport.resume_reading()
+                self._body_rate.release()
 
     # -- internals --------------------------------------------------------
 

@@ -39,3 +39,25 @@ def test_a_steady_reader_above_the_minimum_is_never_too_slow():
 def test_nothing_is_judged_before_the_grace():
     fired = watch(lambda t: 0, minimum=240, grace=2, seconds=5)
     assert fired is not None and 1.9 < fired < 3.2, fired
+
+
+def test_a_held_rate_is_not_judged_and_gets_a_new_grace_when_released():
+    """While the server does not read (its app does not take the body), the client cannot
+    send: no rate is judged; released, the client gets a grace again."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        fired = []
+        started = time.monotonic()
+        rate = MinimumRate(loop, 240, 1, lambda: 0, lambda: fired.append(time.monotonic() - started))
+        rate.start()
+        rate.hold()
+        await asyncio.sleep(3)
+        held_fired = list(fired)
+        rate.release()
+        await asyncio.sleep(2.5)
+        rate.stop()
+        return held_fired, fired
+
+    held_fired, fired = asyncio.run(main())
+    assert held_fired == []
+    assert len(fired) == 1 and 3.9 < fired[0] < 5.3, fired
