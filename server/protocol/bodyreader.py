@@ -67,6 +67,19 @@ class BodyReader:
             self._finish(events)
         return True
 
+    def _body_piece(self, data: bytes) -> list:
+        """A received piece that is body and nothing else (BODY or CHUNK_DATA, the buffer
+        empty): its event carries it as it came, without passing through the buffer."""
+        remaining = self._remaining = self._remaining - len(data)
+        if self.state == BODY:
+            events = [Data(data)]
+            if not remaining:
+                self._finish(events)
+            return events
+        if not remaining:
+            self.state = CHUNK_CRLF
+        return [Data(data, not remaining)]
+
     def _take_body(self) -> bytes:
         """Take up to ``_remaining`` buffered body bytes."""
         buf = self.buffer
