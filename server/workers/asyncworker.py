@@ -39,6 +39,7 @@ from server.protocol.spool import spooled_bytes
 from .apps import serving_for
 from .config import ConfigError, WorkerConfig, check_config, startup_summary, worker_config
 from .errorlog import route_loop_errors
+from .heap import retain_freed_heap
 from .listeners import Listeners
 from .metrics import worker_metrics
 from .tls import ssl_context
@@ -94,6 +95,7 @@ class AsyncWorker(base.Worker):
         except ConfigError as exc:
             self.log.error("%s", exc)
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
+        retain_freed_heap(self.config.settings.malloc_retain)
         self.loop = new_event_loop(self.config.settings.loop)
         asyncio.set_event_loop(self.loop)
         route_loop_errors(self.loop, self.log)

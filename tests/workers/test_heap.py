@@ -1,0 +1,61 @@
+"""ASYNCWORKER_MALLOC_RETAIN (server/workers/heap.py): freed heap up to the bound is kept
+for reuse, past it given back, and 0 leaves glibc's behaviour. Each case runs in its own
+interpreter (the setting is process-wide) and reads its resident memory."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from server.workers.heap import _mallopt
+
+MiB = 1024 * 1024
+
+SCRIPT = r"""
+import gc, json, os, sys
+from server.workers.heap import retain_freed_heap
+retain, held = int(sys.argv[1]), int(sys.argv[2])
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+applied = retain_freed_heap(retain)
+base = rss()
+blocks = [b"\x01" * (256 * 1024) for _ in range(held // (256 * 1024))]  # socket-read sized
+peak = rss()
+del blocks
+gc.collect()
+print(json.dumps({"applied": applied, "grew": peak - base, "kept": rss() - base}))
+"""
+
+
+def freed_and_kept(retain: int, held: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(retain), str(held)],
+                         capture_output=True, text=True, check=True, timeout=60)
+    return json.loads(out.stdout)
+
+
+needs_glibc = pytest.mark.skipif(sys.platform != "linux" or _mallopt() is None, reason="glibc's mallopt on Linux")
+
+
+@needs_glibc
+def test_freed_bodies_under_the_bound_are_kept_for_reuse():
+    result = freed_and_kept(32 * MiB, 16 * MiB)
+    assert result["applied"] is True
+    assert result["grew"] >= 15 * MiB
+    assert result["kept"] >= 15 * MiB  # the next bodies reuse these pages, no fault
+
+
+@needs_glibc
+def test_freed_memory_past_the_bound_goes_back_to_the_system():
+    result = freed_and_kept(32 * MiB, 96 * MiB)
+    assert result["grew"] >= 95 * MiB
+    assert result["kept"] <= 32 * MiB
+
+
+@needs_glibc
+def test_zero_leaves_glibc_to_give_everything_back():
+    result = freed_and_kept(0, 16 * MiB)
+    assert result["applied"] is False
+    assert result["grew"] >= 15 * MiB
+    assert result["kept"] <= 2 * MiB
