@@ -194,9 +194,9 @@ CASES = (
     Case("file-10MiB", ALL, "/file", 10,
          what="`GET /file`: a 10 MiB file (WSGI `wsgi.file_wrapper`, ASGI `http.response.pathsend` "
               "when offered, else 64 KiB body messages; native and aiohttp `web.FileResponse`)"),
-    Case("form-4KiB", ALL, "/form", 50, method="POST", body="form",
+    Case("form-4KiB", ALL, "/form", 50, method="POST", body="form", counted=True,
          what="`POST /form`: 4 KiB urlencoded form, parsed by the app; answers fields and characters"),
-    Case("echo-1MiB-c10", ALL, "/echo", 10, method="POST", body="echo",
+    Case("echo-1MiB-c10", ALL, "/echo", 10, method="POST", body="echo", counted=True,
          what="`POST /echo`: 1 MiB, read whole by the app, answers its length"),
     Case("hello-c1000", ALL, "/", 1000, watch=True, what="`GET /`, 1000 connections, watched"),
 )

@@ -2,7 +2,7 @@
 
     python benchmarks/instructions.py                 # the hello request, every target
     python benchmarks/instructions.py --targets asyncworker-asgi,uvicorn
-    python benchmarks/instructions.py --path /chunked  # or --case browser, --case resp-100KiB
+    python benchmarks/instructions.py --path /chunked  # or --case browser, --case echo-1MiB-c10
 
 Throughput on a shared machine moves by 20% from one run to the next; the number
 of instructions a request costs does not. Each target's HTTP protocol object is
@@ -11,8 +11,9 @@ the app's response out, one request at a time on one keep-alive connection, on
 uvloop. The count comes from valgrind's cachegrind, run twice with different
 request counts, so start-up cancels out: (I(n2) - I(n1)) / (n2 - n1). The request is
 ``GET /`` unless ``--path`` names another (``/chunked``, ``/100k``) or ``--case`` one of
-the suite's counted cases (``browser``: ``GET /`` with a browser's 15 header fields);
-``suite.py --instructions`` runs it for its counted cases.
+the suite's counted cases (``browser``: ``GET /`` with a browser's 15 header fields;
+``form-4KiB`` and ``echo-1MiB-c10``: their POST, fed in 256 KiB reads as uvloop hands a
+body over); ``suite.py --instructions`` runs it for its counted cases.
 
 This is the user-space part of a request only: the socket reads and writes and
 waking the client (about a third of a real request here, see README.md) are not
@@ -44,6 +45,7 @@ import peers
 from cases import BY_NAME
 
 REQUEST = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"  # what wrk sends, for a path
+READ_SIZE = 256 * 1024  # bytes per data_received: uvloop's read buffer
 TARGETS = ("asyncworker-asgi", "uvicorn", "asyncworker-native", "aiohttp", "asyncworker-wsgi")
 OURS = {"asyncworker-asgi", "asyncworker-native", "asyncworker-wsgi"}
 THREADED = {"asyncworker-wsgi"}  # the response is written from a callback of the thread pool
@@ -170,14 +172,16 @@ def wsgi_factory(loop, config):
 def request_of(what: str) -> tuple[bytes, str]:
     """``(request bytes, how its answer ends)`` for a path or a counted case of cases.py."""
     if what.startswith("/"):
-        path, headers = what, ()
+        method, path, headers, body = "GET", what, (), b""
     elif what in COUNTED_CASES:
-        path, headers = BY_NAME[what].path, BY_NAME[what].headers
+        method, path, headers, body = BY_NAME[what].request()
     else:
         raise SystemExit(f"not a path nor a counted case: {what!r} (cases: {', '.join(COUNTED_CASES)})")
-    if headers:
-        request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"
-                   + "".join(f"{name}: {value}\r\n" for name, value in headers) + "\r\n").encode()
+    if body:
+        headers = [*headers, ("Content-Length", str(len(body)))]
+    if headers or method != "GET":
+        request = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"
+                   + "".join(f"{name}: {value}\r\n" for name, value in headers) + "\r\n").encode() + body
     else:
         request = REQUEST % path.encode()
     # the hello response is one write: nothing more to look for (as before other paths were counted)
@@ -215,7 +219,8 @@ async def serve(target: str, requests: int, what: str = "/") -> float:
     request, ending = request_of(what)
     started = time.perf_counter()
     for _ in range(requests):
-        protocol.data_received(request)
+        for start in range(0, len(request), READ_SIZE):  # (a large body comes in socket reads)
+            protocol.data_received(request[start:start + READ_SIZE])
         while not complete(transport.written, ending):
             await wait()
         response = b"".join(transport.written)
