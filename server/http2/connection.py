@@ -35,6 +35,7 @@ from server.protocol.timers import ConnectionTimer
 
 from .config import header_list_size
 from .frames import FloodError, FrameWatch
+from .malformed import StreamErrorsConnection
 from .request import BadHead, request_head
 from .stream import H2Stream
 
@@ -45,7 +46,7 @@ def new_h2(settings, limits) -> h2.connection.H2Connection:
     """A server-side h2 state machine with the worker's settings (in force at once)."""
     config = h2.config.H2Configuration(client_side=False, header_encoding=None, validate_inbound_headers=True,
                                        normalize_inbound_headers=True)
-    conn = h2.connection.H2Connection(config=config)
+    conn = StreamErrorsConnection(config=config)
     list_size = header_list_size(settings, limits)
     conn.local_settings = h2.settings.Settings(client=False, initial_values={
         SETTINGS.MAX_CONCURRENT_STREAMS: settings.max_concurrent_streams,
@@ -173,6 +174,11 @@ class H2Connection(asyncio.Protocol):
             return
         self._any_request = True
         self._last_stream = sid
+        malformed = self.h2.malformed(sid)
+        if malformed is not None:
+            self._refuse(sid, 400, f"Malformed request: {malformed}", event.stream_ended is not None,
+                         ErrorCodes.PROTOCOL_ERROR)
+            return
         try:
             head = request_head(event.headers, self.config.limits, event.stream_ended is not None)
         except BadHead as exc:
@@ -192,6 +198,11 @@ class H2Connection(asyncio.Protocol):
         stream = self.streams.get(event.stream_id)
         if stream is None:
             self.ack_id(event.stream_id, event.flow_controlled_length)
+            return
+        malformed = self.h2.malformed(event.stream_id)
+        if malformed is not None:
+            self.ack_id(event.stream_id, event.flow_controlled_length)
+            stream.body_malformed(malformed)
             return
         stream.data_received(event.data, event.flow_controlled_length)
 
@@ -331,8 +342,9 @@ class H2Connection(asyncio.Protocol):
             else:
                 self._update_timer()
 
-    def _refuse(self, stream_id: int, status: int, message: str, ended: bool) -> None:
-        """A head refused before any stream exists for it: a short error response."""
+    def _refuse(self, stream_id: int, status: int, message: str, ended: bool, reset=ErrorCodes.NO_ERROR) -> None:
+        """A head refused before any stream exists for it: a short error response, then
+        (a malformed request, RFC 9113 s8.1.1) PROTOCOL_ERROR if the client still sends."""
         body = (message + "\n").encode("utf-8")
         fields = [(b":status", b"%d" % status), (b"content-type", b"text/plain; charset=utf-8"),
                   (b"content-length", b"%d" % len(body))]
@@ -341,7 +353,7 @@ class H2Connection(asyncio.Protocol):
         if fits:
             self.h2.send_data(stream_id, body, end_stream=True)
         if not ended:
-            self.reset_id(stream_id, ErrorCodes.NO_ERROR)
+            self.reset_id(stream_id, reset)
 
     # -- the connection's end ---------------------------------------------------------------------
 

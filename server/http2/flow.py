@@ -10,7 +10,7 @@
 
 import asyncio
 
-from server.protocol.errors import PayloadTooLarge, RequestTimeout
+from server.protocol.errors import BadRequest, PayloadTooLarge, RequestTimeout
 from server.protocol.rates import MinimumRate
 from server.protocol.wakeup import settle
 
@@ -61,7 +61,6 @@ class StreamFlow:
             self._body_refused(RequestTimeout(f"Request body slower than {self.config.min_request_rate:g} bytes/s"))
 
     def data_received(self, data: bytes, size: int) -> None:
-        # (h2 ends the connection when the DATA disagree with a content-length: PROTOCOL_ERROR)
         self._received += len(data)
         limit = self.config.limits.body
         if limit and self._received > limit:
@@ -93,10 +92,16 @@ class StreamFlow:
         if self.started and self.sink is not None:
             self.sink.feed_eof(trailers)
 
-    def _body_refused(self, exc) -> None:
+    def body_malformed(self, why: str) -> None:
+        """The DATA disagree with the content-length (RFC 9113 s8.1.1): this stream alone ends,
+        PROTOCOL_ERROR (a 400 if its app has not started)."""
+        self.log.info("Resetting HTTP/2 stream %d: %s", self.id, why)
+        self._body_refused(BadRequest(why), "PROTOCOL_ERROR")
+
+    def _body_refused(self, exc, code: str = "CANCEL") -> None:
         sink = self.sink
         if sink is not None and self.started and sink.set_exception(exc):
-            self.conn.reset(self, "CANCEL")
+            self.conn.reset(self, code)
             self.close_stream(ConnectionResetError(exc.message), notify=True)
             return
         self.handle_error(exc.status, exc.message)

@@ -115,35 +115,6 @@ def test_host_and_cookies_as_http1_gives_them():
     assert (status, body) == (200, b"localhost|a=1; b=2")
 
 
-def test_connection_specific_fields_are_refused():
-    with h2_server("wsgi") as server:
-        async def bad():
-            client = await H2Client.connect(server.port)
-            client.conn.config.validate_outbound_headers = False
-            client.conn.config.normalize_outbound_headers = False
-            with pytest.raises(ConnectionError):
-                await client.request("GET", "/", headers=[("connection", "keep-alive")])
-            await client.close()
-            return client.terminated
-
-        terminated = run(bad())
-    assert terminated is not None and terminated.error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
-
-
-def test_a_body_that_disagrees_with_its_content_length_is_refused():
-    """h2 treats it as a connection error (PROTOCOL_ERROR); the app never gets the body."""
-    with h2_server("wsgi") as server:
-        async def disagree(body, length):
-            client = await H2Client.connect(server.port)
-            with pytest.raises(ConnectionError):
-                await client.request("POST", "/echo", body=body, headers=[("content-length", length)])
-            await client.close()
-            return client.terminated.error_code
-
-        assert run(disagree(b"abc", "10")) == h2.errors.ErrorCodes.PROTOCOL_ERROR
-        assert run(disagree(b"abcdefghijkl", "10")) == h2.errors.ErrorCodes.PROTOCOL_ERROR
-
-
 HOOKS = '''
 def pre_request(worker, req):
     with open({log!r}, "a") as f:
