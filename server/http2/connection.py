@@ -344,7 +344,11 @@ class H2Connection(asyncio.Protocol):
 
     def _refuse(self, stream_id: int, status: int, message: str, ended: bool, reset=ErrorCodes.NO_ERROR) -> None:
         """A head refused before any stream exists for it: a short error response, then
-        (a malformed request, RFC 9113 s8.1.1) PROTOCOL_ERROR if the client still sends."""
+        (a malformed request, RFC 9113 s8.1.1) PROTOCOL_ERROR if the client still sends. Logged
+        as HTTP/1.1 logs a request it cannot parse: a warning, no access-log line."""
+        if self.log is not None:
+            self.log.warning("Invalid request from %s on HTTP/2 stream %d: %s", peer_ip(self.peername),
+                             stream_id, message)
         body = (message + "\n").encode("utf-8")
         fields = [(b":status", b"%d" % status), (b"content-type", b"text/plain; charset=utf-8"),
                   (b"content-length", b"%d" % len(body))]

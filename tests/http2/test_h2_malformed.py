@@ -47,10 +47,12 @@ def exchange(kind: str, first: bytes, then_ok_on: int = 3, path: str = "/"):
         sock.sendall(opening() + first)
         sock.sendall(headers(then_ok_on, block(ENCODER, path=path)))
         frames, _, _ = read_frames(sock, 3)
+        LOGS.append(server.log_text())
     return frames
 
 
 ENCODER = hpack.Encoder()
+LOGS: list[str] = []  # the server's log of the last exchange
 
 
 @pytest.fixture(autouse=True)
@@ -67,6 +69,7 @@ def test_a_malformed_head_is_refused_on_its_stream_only(field):
     assert status_of(frames, 1, hpack.Decoder()) == "400", frames
     assert status_of(frames, 3, hpack.Decoder()) == "200", frames
     assert_not_ended_by_error(frames)
+    assert "Invalid request from 127.0.0.1 on HTTP/2 stream 1: Malformed request" in LOGS[-1]
 
 
 @pytest.mark.parametrize("kind", ["wsgi", "asgi", "native"])
