@@ -12,6 +12,7 @@ import asyncio
 
 from server.protocol.errors import BadRequest, PayloadTooLarge, RequestTimeout
 from server.protocol.rates import MinimumRate
+from server.protocol.timers import ConnectionTimer
 from server.protocol.wakeup import settle
 
 
@@ -25,6 +26,7 @@ class StreamFlow:
         self._early: list = []  # (data, flow-controlled size) received before the app started
         self.request_trailers = None
         self._body_rate = None  # the minimum rate of the request body, while it arrives
+        self._body_timer = None  # its idle timeout (ASYNCWORKER_BODY_TIMEOUT), while it arrives
         self._received = 0
         self._held = 0  # flow-controlled bytes not yet acknowledged (reading paused)
         self._read_paused_by: set[str] = set()
@@ -50,6 +52,8 @@ class StreamFlow:
             self._body_rate = MinimumRate(self.loop, config.min_request_rate, config.rate_grace,
                                           self._body_progress, self._body_too_slow)
             self._body_rate.start()
+            self._body_timer = ConnectionTimer(self.loop, self._body_idle)
+            self._body_timer.start("body", config.body_timeout)
 
     def _body_progress(self) -> int:
         return self._received
@@ -60,7 +64,20 @@ class StreamFlow:
                           self.config.min_request_rate)
             self._body_refused(RequestTimeout(f"Request body slower than {self.config.min_request_rate:g} bytes/s"))
 
+    def _body_idle(self, phase: str) -> None:
+        if self.open and not self.input_ended:
+            self.log.info("Resetting HTTP/2 stream %d: no request body for %g s", self.id, self.config.body_timeout)
+            self._body_refused(RequestTimeout("Request body timeout"))
+
+    def _stop_body_watch(self) -> None:
+        if self._body_rate is not None:
+            self._body_rate.stop()
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+
     def data_received(self, data: bytes, size: int) -> None:
+        if self._body_timer is not None:
+            self._body_timer.touch()
         self._received += len(data)
         limit = self.config.limits.body
         if limit and self._received > limit:
@@ -87,8 +104,7 @@ class StreamFlow:
         """END_STREAM from the client."""
         self.input_ended = True
         self.request_trailers = trailers
-        if self._body_rate is not None:
-            self._body_rate.stop()
+        self._stop_body_watch()
         if self.started and self.sink is not None:
             self.sink.feed_eof(trailers)
 
@@ -109,6 +125,8 @@ class StreamFlow:
     def pause_reading(self, reason: str) -> None:
         if not self._read_paused_by and self._body_rate is not None:
             self._body_rate.hold()  # (the client's window closes: it waits for us, not we for it)
+            if self._body_timer is not None:
+                self._body_timer.stop()
         self._read_paused_by.add(reason)
 
     def resume_reading(self, reason: str) -> None:
@@ -118,6 +136,8 @@ class StreamFlow:
             if not paused:
                 if self._body_rate is not None:
                     self._body_rate.release()
+                if self._body_timer is not None and not self.input_ended and self.open:
+                    self._body_timer.start("body", self.config.body_timeout)
                 if self._held:
                     held, self._held = self._held, 0
                     self.conn.ack(self, held)
@@ -130,8 +150,7 @@ class StreamFlow:
         self.open = False
         self._out.clear()
         self._wake(exc)
-        if self._body_rate is not None:
-            self._body_rate.stop()
+        self._stop_body_watch()
         if self.writing_paused:
             self.writing_paused = False
             self.conn.blocked(self, False)

@@ -197,10 +197,9 @@ def test_a_client_that_never_opens_its_window_is_closed_at_the_minimum_rate():
     assert closed and seconds < 8
 
 
-@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
-def test_a_request_body_trickled_in_is_ended_at_the_minimum_rate(kind):
-    """10 bytes of a 100000-byte body, then nothing (the connection kept busy with PINGs)."""
-    env = {"ASYNCWORKER_RATE_GRACE": "1", "ASYNCWORKER_MIN_REQUEST_RATE": "1000"}
+def stalled_body(kind: str, env: dict) -> tuple:
+    """10 bytes of a 100000-byte body, then nothing (the connection kept busy with PINGs):
+    how stream 1 ended (answered with a status, or reset with a code) and after how long."""
     with h2_server(kind, "--keep-alive", "30", env=env) as server, connect(server.port) as sock:
         encoder = hpack.Encoder()
         block = encoder.encode([(":method", "POST"), (":path", "/echo"), (":scheme", "http"), (":authority", "x"),
@@ -217,9 +216,22 @@ def test_a_request_body_trickled_in_is_ended_at_the_minimum_rate(kind):
                     ended = ("answered", hpack.Decoder().decode(frame.data)[0])
                 if ended is not None:
                     break
-        elapsed = time.monotonic() - started
+        return ended, time.monotonic() - started
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_a_request_body_trickled_in_is_ended_at_the_minimum_rate(kind):
+    ended, elapsed = stalled_body(kind, {"ASYNCWORKER_RATE_GRACE": "1", "ASYNCWORKER_MIN_REQUEST_RATE": "1000"})
     assert ended is not None and elapsed < 6
     assert ended in (("answered", (":status", "408")), ("reset", 8))  # 408, or CANCEL when the app owned it
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_a_stalled_request_body_is_ended_at_the_body_timeout(kind):
+    """With no minimum rate, ASYNCWORKER_BODY_TIMEOUT (1 s here) ends a body that stops."""
+    ended, elapsed = stalled_body(kind, {"ASYNCWORKER_BODY_TIMEOUT": "1", "ASYNCWORKER_MIN_REQUEST_RATE": "0"})
+    assert ended in (("answered", (":status", "408")), ("reset", 8)), ended
+    assert 0.9 < elapsed < 4
 
 
 def test_an_asgi_app_learns_that_its_stream_was_reset(tmp_path):
