@@ -207,9 +207,17 @@ class MultipartReader(ReadIterator):
         return True
 
     async def _skip_preamble(self) -> None:
+        """Up to the first delimiter line. A ``--boundary`` anywhere else in the preamble is a
+        400: python-multipart takes one after other bytes on a line for the first delimiter,
+        where the RFC (and Werkzeug, and this parser) sees preamble, so a field would be seen
+        by one parser and not another."""
         keep = len(self._delimiter) - 1
+        dash_boundary = self._delimiter[2:]
         while True:
             idx = self._buffer.find(self._delimiter)
+            stray = self._buffer.find(dash_boundary, 0, len(self._buffer) if idx < 0 else idx + 1)
+            if stray >= 0 and (idx < 0 or stray < idx + 2) and self._buffer[max(stray - 2, 0):stray] != b"\r\n":
+                raise HTTPBadRequest(text="Multipart boundary inside the preamble")
             if idx >= 0:
                 del self._buffer[:idx]
                 if await self._at_delimiter():

@@ -80,6 +80,10 @@ DISPUTED = [
     ("header-name-with-space", '--B\r\nContent-Disposition : form-data; name="a"\r\n\r\nv\r\n--B--\r\n',
      ("error", 400), python_multipart),
     ("preamble", "preamble\r\n" + part("a", "1") + "--B--", ("ok", ((b"a", None, b"1"),)), werkzeug),
+    # "--B" after other bytes on a preamble line: python-multipart takes it for the first
+    # delimiter (a field), Werkzeug and the RFC see preamble (no field): refused.
+    ("boundary-inside-preamble", "junk--B\r\n" + HIDDEN + part("a", "1") + "--B--", ("error", 400), None),
+    ("boundary-inside-preamble-line", "pre\r\nx --B\r\n" + HIDDEN + "--B--", ("error", 400), None),
     # Bare LF line ends: Werkzeug reads parts, python-multipart and we refuse.
     ("bare-lf", part("a", "1").replace("\r\n", "\n") + "--B--\n", ("error", 400), python_multipart),
     # Read two ways (python-multipart takes the last, Werkzeug the first): refused.
