@@ -160,7 +160,7 @@ class H2Connection(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self._timer.cancel()
-        self._stall.stop()
+        self._stall.cancel()
         self.transport = None
         lost = ConnectionResetError("Client disconnected")
         for stream in list(self.streams.values()):

@@ -71,7 +71,7 @@ class StreamFlow:
 
     def _stop_body_watch(self) -> None:
         if self._body_rate is not None:
-            self._body_rate.stop()
+            self._body_rate.cancel()
         if self._body_timer is not None:
             self._body_timer.cancel()
 

@@ -45,7 +45,7 @@ class MinimumRate:
     """
 
     __slots__ = ("_loop", "_minimum", "_grace", "_progress", "_on_too_slow", "_since", "_samples", "_handle",
-                 "_held")
+                 "_held", "_active", "_next_check")
 
     def __init__(self, loop, minimum: float, grace: float, progress, on_too_slow):
         self._loop = loop
@@ -56,21 +56,35 @@ class MinimumRate:
         self._since = 0.0
         # (loop time, progress) at the start and at each check, over one window
         self._samples: collections.deque = collections.deque(maxlen=max(1, math.ceil(grace / RATE_CHECK)) + 1)
+        # The check's handle outlives a phase: a phase that ends (most bodies end in the read
+        # that brought their head) costs no timer; the next one reuses the handle, which fires
+        # at or before that phase's first check and waits for the rest (as ConnectionTimer).
         self._handle = None
+        self._next_check = 0.0
+        self._active = False
         self._held = False  # stopped by hold(): release() starts it again
 
     def start(self) -> None:
         """Watch from now on (again, if a phase before was never stopped)."""
         if self._minimum <= 0:
             return
-        self.stop()
+        self._held = False
+        self._active = True
         self._since = now = self._loop.time()
         self._samples.clear()
         self._samples.append((now, self._progress()))
-        self._handle = self._loop.call_later(RATE_CHECK, self._check)
+        self._next_check = now + RATE_CHECK
+        if self._handle is None:
+            self._handle = self._loop.call_at(self._next_check, self._check)
 
     def stop(self) -> None:
+        """End the phase (a pending check fires once, and does nothing)."""
         self._held = False
+        self._active = False
+
+    def cancel(self) -> None:
+        """At teardown: no check outlives its connection or stream."""
+        self.stop()
         handle, self._handle = self._handle, None
         if handle is not None:
             handle.cancel()
@@ -78,7 +92,7 @@ class MinimumRate:
     def hold(self) -> None:
         """The server stopped reading (its app does not take what comes): the peer is not
         slow meanwhile. Watching stops until ``release()``, which gives a new grace."""
-        if self._handle is not None:
+        if self._active:
             self.stop()
             self._held = True
 
@@ -88,15 +102,22 @@ class MinimumRate:
 
     def _check(self) -> None:
         self._handle = None
+        if not self._active:
+            return
         now = self._loop.time()
+        if now < self._next_check:  # (a handle of a phase before: wait for this one's check)
+            self._handle = self._loop.call_at(self._next_check, self._check)
+            return
         samples = self._samples
         then, before = samples[0]
         progress = self._progress()
         samples.append((now, progress))
         if now - self._since >= self._grace and progress - before < self._minimum * (now - then):
+            self._active = False
             self._on_too_slow()
             return
-        self._handle = self._loop.call_later(RATE_CHECK, self._check)
+        self._next_check = now + RATE_CHECK
+        self._handle = self._loop.call_at(self._next_check, self._check)
 
 
 class ConnectionRates:
@@ -148,8 +169,8 @@ class ConnectionRates:
             self._response_rate.stop()
 
     def _stop_rates(self) -> None:
-        self._body_rate.stop()
-        self._response_rate.stop()
+        self._body_rate.cancel()
+        self._response_rate.cancel()
 
     def _body_too_slow(self) -> None:
         if self._head is None or self.transport is None:

@@ -61,3 +61,38 @@ def test_a_held_rate_is_not_judged_and_gets_a_new_grace_when_released():
     held_fired, fired = asyncio.run(main())
     assert held_fired == []
     assert len(fired) == 1 and 3.9 < fired[0] < 5.3, fired
+
+
+def test_phases_that_end_at_once_share_one_timer_and_a_new_phase_keeps_its_grace():
+    """Most request bodies end in the read that brought their head: start() then stop() at
+    once must not make a timer each (a TimerHandle per request). The handle left by those
+    phases serves the next one without judging it early: a stalled phase started 0.5 s
+    after them still gets its whole grace."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        armed = []
+        call_at = loop.call_at
+
+        def counting_call_at(when, callback, *args, **kwargs):
+            armed.append(when)
+            return call_at(when, callback, *args, **kwargs)
+
+        loop.call_at = counting_call_at
+        fired = loop.create_future()
+        rate = MinimumRate(loop, 240, 1.5, lambda: 0, lambda: fired.done() or fired.set_result(loop.time()))
+        for _ in range(1000):
+            rate.start()
+            rate.stop()
+        made = len(armed)
+        await asyncio.sleep(0.5)
+        started = loop.time()
+        rate.start()
+        try:
+            when = await asyncio.wait_for(fired, 5)
+        finally:
+            rate.stop()
+        return made, when - started
+
+    made, after = asyncio.run(main())
+    assert made == 1, made
+    assert 1.5 <= after < 3.0, after
