@@ -104,7 +104,20 @@ class RequestParser(HeadReader, BodyReader):
         """Take more bytes; return the events they complete (maybe none)."""
         if self.state == HEAD and not self.buffer and type(data) is bytes:
             end = data.find(b"\r\n\r\n")
-            if 0 < end < self._head_size - 3:
+            if 0 < end == len(data) - 4 and end < self._head_size - 3:
+                # The commonest piece, exactly one plain head: parsed here, no call more.
+                try:
+                    head = self._parse_plain_head(data[:end])
+                    if head is not None:
+                        if not head.has_body:
+                            self.state = DONE
+                            return [head, END_OF_MESSAGE]
+                        self._start_body(head)  # raises on a body over the cap
+                        return [head]
+                except Exception:
+                    self.state = ERROR
+                    raise
+            elif 0 < end < self._head_size - 3:
                 events = self._plain_head_first(data, end)
                 if events is not None:
                     return events
@@ -117,8 +130,7 @@ class RequestParser(HeadReader, BodyReader):
         return self._run()
 
     def _plain_head_first(self, data: bytes, end: int) -> list | None:
-        """The common piece: a plain head first, then nothing or (part of) its Content-Length
-        body. Its events are those _run gives, without passing the head (nor the body) through
+        """A plain head, then more: (part of) its Content-Length body, or the next requests. Its events are those _run gives, without passing the head (nor the body) through
         the buffer; None for any other head (a leading empty line, obsolete forms...), left to
         the buffered path."""
         try:
@@ -128,12 +140,9 @@ class RequestParser(HeadReader, BodyReader):
             rest = len(data) - end - 4
             if not head.has_body:
                 self.state = DONE
-                if rest:
-                    self.buffer += memoryview(data)[end + 4:]  # (pipelined: the next request's)
+                self.buffer += memoryview(data)[end + 4:]  # (pipelined: the next request's)
                 return [head, END_OF_MESSAGE]
             self._start_body(head)  # raises on a body over the cap
-            if not rest:
-                return [head]
             if self.state == BODY and rest <= self._remaining:
                 return [head, *self._body_piece(data[end + 4:])]
             self.buffer += memoryview(data)[end + 4:]
