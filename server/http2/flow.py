@@ -121,6 +121,7 @@ class StreamFlow:
             self.close_stream(ConnectionResetError(exc.message), notify=True)
             return
         self.handle_error(exc.status, exc.message)
+        self.sink = None  # (refused: what still comes reaches no sink, and a WSGI app never runs)
 
     def pause_reading(self, reason: str) -> None:
         if not self._read_paused_by and self._body_rate is not None:

@@ -2,9 +2,11 @@
 or RST_STREAM PROTOCOL_ERROR once its app has started), and the other streams of the
 connection are served. Before, h2's ProtocolError ended the whole connection with a GOAWAY."""
 
+import time
+
 import hpack
 import pytest
-from hyperframe.frame import DataFrame, HeadersFrame, RstStreamFrame
+from hyperframe.frame import DataFrame, HeadersFrame, RstStreamFrame, SettingsFrame
 
 from h2_support import h2_server
 from helpers import connect
@@ -40,11 +42,17 @@ def reset_of(frames, stream_id: int):
     return next((f.error_code for f in frames if isinstance(f, RstStreamFrame) and f.stream_id == stream_id), None)
 
 
-def exchange(kind: str, first: bytes, then_ok_on: int = 3, path: str = "/"):
-    """Send ``first`` (stream 1, malformed), then a good GET on stream ``then_ok_on``: the frames
-    back in 3 s (gunicorn's keepalive may end the idle connection gracefully by then)."""
-    with h2_server(kind) as server, connect(server.port) as sock:
-        sock.sendall(opening() + first)
+def exchange(kind: str, first, then_ok_on: int = 3, path: str = "/", env=None, settings=None):
+    """Send ``first`` (stream 1, malformed; a list: sent in pieces 0.2 s apart, each its own
+    read), then a good GET on stream ``then_ok_on``: the frames back in 3 s (gunicorn's keepalive
+    may end the idle connection gracefully by then)."""
+    pieces = first if isinstance(first, list) else [first]
+    with h2_server(kind, env=env) as server, connect(server.port) as sock:
+        sock.sendall(opening(settings))
+        for piece in pieces:
+            sock.sendall(piece)
+            if len(pieces) > 1:
+                time.sleep(0.2)
         sock.sendall(headers(then_ok_on, block(ENCODER, path=path)))
         frames, _, _ = read_frames(sock, 3)
         LOGS.append(server.log_text())
@@ -74,10 +82,21 @@ def test_a_malformed_head_is_refused_on_its_stream_only(field):
 
 @pytest.mark.parametrize("kind", ["wsgi", "asgi", "native"])
 @pytest.mark.parametrize("declared,sent", [(10, 5), (3, 5)], ids=["shorter", "longer"])
-def test_data_that_disagree_with_the_content_length_end_that_stream_only(kind, declared, sent):
-    head = block(ENCODER, "POST", "/echo", [("content-length", str(declared))])
-    first = headers(1, head, end_stream=False) + DataFrame(1, b"x" * sent, flags=["END_STREAM"]).serialize()
-    frames = exchange(kind, first)
+@pytest.mark.parametrize("split", [False, True], ids=["one-read", "head-data-end-apart"])
+def test_data_that_disagree_with_the_content_length_end_that_stream_only(kind, declared, sent, split, tmp_path):
+    """Split: the app has started (its sink waits) when the bad DATA come, and the END_STREAM
+    comes after the refusal while the 400's body waits for a window the client keeps shut (the
+    stream stays open): a WSGI app must not then be called with what was received."""
+    head = headers(1, block(ENCODER, "POST", "/echo", [("content-length", str(declared))]), end_stream=False)
+    if split:
+        first = [head, DataFrame(1, b"x" * sent).serialize(), DataFrame(1, b"", flags=["END_STREAM"]).serialize()]
+    else:
+        first = head + DataFrame(1, b"x" * sent, flags=["END_STREAM"]).serialize()
+    starts = tmp_path / "starts"
+    shut = {SettingsFrame.INITIAL_WINDOW_SIZE: 0} if split else None
+    frames = exchange(kind, first, env={"H2_STARTS_FILE": str(starts)}, settings=shut)
+    if kind == "wsgi":  # the body is received before the app is called: it never runs for stream 1
+        assert starts.read_text().count("x") == 1, "the WSGI app ran for the refused body"
     refused = status_of(frames, 1, hpack.Decoder()) == "400" or reset_of(frames, 1) == PROTOCOL_ERROR
     assert refused, frames
     assert status_of(frames, 3, hpack.Decoder()) == "200", frames
