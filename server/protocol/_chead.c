@@ -1,5 +1,6 @@
-/* Compiled fast path of the HTTP/1.1 request-head parser (and two small helpers
- * of the ASGI path over the fields it makes: lower_fields and bytes_pairs).
+/* Compiled fast path of the HTTP/1.1 request-head parser (and small helpers: two
+ * of the ASGI path over the fields it makes, lower_fields and bytes_pairs, and
+ * the percent-decoding of urlencoded forms and queries, unquote_plus_ascii).
  *
  * parse_plain_head() is parser.plain_head_py in C: the same grammar (grammar.py's
  * plain_request_line, field_lines and crlf_field_line), the same limit checks and
@@ -741,6 +742,63 @@ bytes_pairs(PyObject *Py_UNUSED(module), PyObject *headers)
     return result;
 }
 
+PyDoc_STRVAR(unquote_plus_ascii_doc,
+"unquote_plus_ascii($module, text, /)\n"
+"--\n"
+"\n"
+"The bytes of an ASCII ``text`` with \"+\" as a space and each %XX escape decoded\n"
+"(a \"%\" not followed by two hex digits stays as it is); None if ``text`` is not\n"
+"ASCII (see web.urlencoded.unquote_plus_ascii_py).");
+
+static int
+hex_digit(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static PyObject *
+unquote_plus_ascii(PyObject *Py_UNUSED(module), PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "unquote_plus_ascii() takes a str");
+        return NULL;
+    }
+    if (PyUnicode_READY(text) < 0)
+        return NULL;
+    if (!PyUnicode_IS_ASCII(text))
+        Py_RETURN_NONE;
+    const unsigned char *in = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t size = PyUnicode_GET_LENGTH(text);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size); /* (decoding only shortens) */
+    if (out == NULL)
+        return NULL;
+    unsigned char *w = (unsigned char *)PyBytes_AS_STRING(out);
+    unsigned char *start = w;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        unsigned char c = in[i];
+        if (c == '+') {
+            c = ' ';
+        }
+        else if (c == '%' && i + 2 < size) {
+            int hi = hex_digit(in[i + 1]), lo = hi < 0 ? -1 : hex_digit(in[i + 2]);
+            if (lo >= 0) {
+                c = (unsigned char)(hi << 4 | lo);
+                i += 2;
+            }
+        }
+        *w++ = c;
+    }
+    if (_PyBytes_Resize(&out, w - start) < 0)
+        return NULL;
+    return out;
+}
+
 static PyMethodDef chead_methods[] = {
     {"parse_plain_head", (PyCFunction)(void (*)(void))parse_plain_head, METH_FASTCALL,
      parse_plain_head_doc},
@@ -748,6 +806,7 @@ static PyMethodDef chead_methods[] = {
     {"simple_head", (PyCFunction)simple_head, METH_O, simple_head_doc},
     {"lower_fields", (PyCFunction)lower_fields, METH_O, lower_fields_doc},
     {"bytes_pairs", (PyCFunction)bytes_pairs, METH_O, bytes_pairs_doc},
+    {"unquote_plus_ascii", (PyCFunction)unquote_plus_ascii, METH_O, unquote_plus_ascii_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -29,13 +29,14 @@ import json
 import re
 import tempfile
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
 from .exceptions import HTTPBadRequest, HTTPRequestEntityTooLarge
 from .response import parse_content_type
 from .streams import ReadIterator
+from .urlencoded import parse_pairs
 
 MAX_PART_HEAD = 16 * 1024
 FILE_CHUNK = 256 * 1024
@@ -366,7 +367,7 @@ class BodyPartReader(ReadIterator):
         return json.loads(await self.text(encoding=encoding))
 
     async def form(self, *, encoding: str | None = None) -> list[tuple[str, str]]:
-        return parse_qsl(await self.text(encoding=encoding), keep_blank_values=True)
+        return parse_pairs(await self.text(encoding=encoding))
 
     async def release(self) -> None:
         while await self.read_chunk(FILE_CHUNK):

@@ -18,7 +18,7 @@ from collections import namedtuple
 from email.utils import parsedate_to_datetime
 from http.cookies import CookieError, SimpleCookie
 from types import MappingProxyType
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
@@ -28,6 +28,7 @@ from .multipart import MultipartReader, decode_text, read_form, too_many
 from .response import parse_content_type
 from .state import StateMapping
 from .streams import StreamReader
+from .urlencoded import parse_pairs
 
 HttpVersion = namedtuple("HttpVersion", "major minor")
 
@@ -105,7 +106,7 @@ class Request(StateMapping):
     @property
     def query(self) -> MultiDictProxy:
         if self._query is None:
-            self._query = MultiDictProxy(MultiDict(parse_qsl(self.head.query, keep_blank_values=True)))
+            self._query = MultiDictProxy(MultiDict(parse_pairs(self.head.query)))
         return self._query
 
     @property
@@ -288,8 +289,7 @@ def parse_urlencoded(text: str, encoding: str, max_fields: int) -> MultiDict:
     ``decode_text`` accepts); 413 past ``max_fields`` of them, counted before parsing as
     ``&``-separated pieces (Django's and Python's ``max_num_fields``)."""
     try:
-        return MultiDict(parse_qsl(text, keep_blank_values=True, encoding=encoding,
-                                   max_num_fields=max_fields or None))
+        return MultiDict(parse_pairs(text, encoding, max_fields or None))
     except ValueError:
         raise too_many("fields", max_fields) from None
 
