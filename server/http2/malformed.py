@@ -1,18 +1,17 @@
 """Malformed requests are stream errors, not connection errors (RFC 9113 s8.1.1).
 
-h2 raises ``ProtocolError`` for a request head it refuses (a connection-specific field,
-an uppercase name, a pseudo-field out of place, a Host that disagrees with
-``:authority``) and for a ``content-length`` that disagrees with the DATA. Raised from
-``receive_data``, it ends the whole connection, every other stream on it, and the events
-of the frames read before it. RFC 9113 s8.1.1 makes a malformed request a stream error
-of type PROTOCOL_ERROR: the other streams go on.
+h2 raises ``ProtocolError`` for a ``content-length`` that is not a number or that
+disagrees with the DATA. Raised from ``receive_data``, it ends the whole connection,
+every other stream on it, and the events of the frames read before it. RFC 9113 s8.1.1
+makes a malformed request a stream error of type PROTOCOL_ERROR: the other streams go on.
+(The head's other rules are checked by fields.py, h2's own header checks being off.)
 
-Here h2's state machine stays as it is; the two checks are caught where h2 makes them,
-in its stream (``_process_received_headers``, ``_initialize_content_length``,
-``_track_content_length``), and the stream is marked ``malformed`` (why). Its head or
-data still comes out as an event, and the connection (connection.py) refuses that
-stream alone when it sees the event. These are h2's internal methods, stable since h2 3;
-tests/http2/test_h2_malformed.py fails if they move.
+Here h2's state machine stays as it is; the checks are caught where h2 makes them, in
+its stream (``_initialize_content_length``, ``_track_content_length``), and the stream
+is marked ``malformed`` (why). Its head or data still comes out as an event, and the
+connection (connection.py) refuses that stream alone when it sees the event. These are
+h2's internal methods, stable since h2 3; tests/http2/test_h2_malformed.py fails if they
+move.
 """
 
 import h2.connection
@@ -30,13 +29,6 @@ class LenientStream(h2.stream.H2Stream):
             super()._initialize_content_length(headers)
         except ProtocolError as exc:
             self.malformed = str(exc)
-
-    def _process_received_headers(self, headers, header_validation_flags, header_encoding) -> list:
-        try:
-            return super()._process_received_headers(headers, header_validation_flags, header_encoding)
-        except ProtocolError as exc:
-            self.malformed = self.malformed or str(exc)
-            return []
 
     def _track_content_length(self, length: int, end_stream: bool) -> None:
         try:

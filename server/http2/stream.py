@@ -109,8 +109,8 @@ class H2Stream(StreamFlow, PeerResolution):
         fields = [(b":status", b"%d" % status)]
         for name, value in head.headers:
             name = name.lower().encode("latin-1") if type(name) is str else name.lower()
-            if name not in _DROPPED:
-                fields.append((name, value.encode("latin-1") if type(value) is str else value))
+            if name not in _DROPPED:  # (no blanks at either end in HTTP/2: RFC 9113 s8.2.1)
+                fields.append((name, (value.encode("latin-1") if type(value) is str else value).strip(b" \t")))
         if framing.length is not None and status >= 200 and status != 204:
             fields.append((b"content-length", b"%d" % framing.length))
         server = self.config.server_header

@@ -6,6 +6,7 @@
     /sleep       ?s= seconds, then "slept"
     /slow-read   reads nothing for ?s= seconds, then the whole body: its length
     /headers     the request's Host and Cookie, as the app sees them
+    /padded      (WSGI) a response field whose value has blanks at both ends
     /until-disconnect  (ASGI) answers, then waits for http.disconnect and notes it
     /file        ?path= a file (WSGI: wsgi.file_wrapper, native: FileResponse)
 """
@@ -72,6 +73,9 @@ def wsgi_app(environ, start_response):
     elif path == "/file":
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return environ["wsgi.file_wrapper"](open(_arg(query, "path", ""), "rb"))
+    elif path == "/padded":  # a field value with blanks at both ends (HTTP/1.1 allows them)
+        start_response("200 OK", [("X-Padded", " padded \t"), ("Content-Length", "2")])
+        return [b"ok"]
     else:
         body = f"wsgi {environ['SERVER_PROTOCOL']}".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])

@@ -1,0 +1,132 @@
+"""The checks of an HTTP/2 request's header block (server/http2/fields.py, request.py),
+made in one pass instead of by h2: every rule on its own, and, on generated blocks, every
+block h2's own validation refuses is refused here too (the rules here are h2's or stricter)."""
+
+import asyncio
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from h2_client import H2Client
+from h2_support import h2_server
+from server.http2.fields import BadHead, Malformed, check_trailers
+from server.http2.request import request_head
+from server.protocol.limits import Limits
+
+h2_utilities = pytest.importorskip("h2.utilities", reason="HTTP/2 needs the h2 package (the http2 extra)")
+
+LIMITS = Limits()
+BASE = [(b":method", b"GET"), (b":path", b"/a?b=1"), (b":scheme", b"https"), (b":authority", b"example.com")]
+
+
+def head_of(fields, ended=True):
+    return request_head(fields, LIMITS, ended)
+
+
+def test_a_well_formed_block_is_the_request():
+    head = head_of(BASE + [(b"accept", b"*/*"), (b"cookie", b"a=1"), (b"x-empty", b""), (b"cookie", b"b=2"),
+                           (b"user-agent", b"curl/8 (x86_64)\tok")])
+    assert (head.method, head.target, head.path, head.query) == ("GET", "/a?b=1", "/a", "b=1")
+    assert head.headers["Host"] == "example.com"
+    assert head.headers["Cookie"] == "a=1; b=2"
+    assert head.headers["X-Empty"] == ""
+
+
+@pytest.mark.parametrize("extra", [
+    (b"X-Upper", b"1"),  # uppercase
+    (b"bad name", b"1"),  # space
+    (b"bad:name", b"1"),  # a colon past the first byte
+    (b"", b"1"),  # empty
+    (b"na\xe9me", b"1"),  # not ASCII
+    (b"x(y)", b"1"),  # not a token (h2 allows it: stricter here, as the HTTP/1.1 parser)
+    (b"x", b" lead"), (b"x", b"trail\t"),  # blanks at either end
+    (b"x", b"a\nb"), (b"a\nb", b"1"),  # a LF (the checks join the fields with one)
+    (b"x", b"a\r\nb"), (b"x", b"a\x00b"), (b"x", b"a\x01b"), (b"x", b"a\x7fb"),  # control bytes
+    (b"connection", b"keep-alive"), (b"keep-alive", b"5"), (b"proxy-connection", b"x"),
+    (b"transfer-encoding", b"chunked"), (b"upgrade", b"h2c"), (b"te", b"gzip"),
+    (b"host", b"other.example"),  # disagrees with :authority
+    (b":status", b"200"), (b":custom", b"1"),  # pseudo-fields not of a request
+    (b":path", b"/again"),  # a repeated pseudo-field, and after a regular one
+])
+def test_each_malformed_field_is_refused_as_malformed(extra):
+    with pytest.raises(Malformed) as caught:
+        head_of(BASE + [(b"accept", b"*/*"), extra])
+    assert caught.value.status == 400 and caught.value.reset == "PROTOCOL_ERROR"
+    assert caught.value.message.startswith("Malformed request: ")
+
+
+@pytest.mark.parametrize("fields", [
+    [(b":path", b"/"), (b":scheme", b"http"), (b":authority", b"x")],  # no :method
+    [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x")],  # no :path
+    [(b":method", b"GET"), (b":path", b""), (b":scheme", b"http"), (b":authority", b"x")],  # empty :path
+    [(b":method", b"GET"), (b":path", b"/"), (b":authority", b"x")],  # no :scheme
+    [(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http")],  # neither :authority nor host
+    [(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http"), (b":protocol", b"websocket"),
+     (b":authority", b"x")],  # :protocol without CONNECT
+    BASE + [(b"host", b"example.com"), (b"host", b"example.com")],  # two hosts
+    [(b"accept", b"*/*")] + BASE,  # pseudo-fields after a regular one
+])
+def test_missing_or_misplaced_pseudo_fields_are_malformed(fields):
+    with pytest.raises(Malformed):
+        head_of(fields)
+
+
+def test_host_alone_or_equal_to_authority_is_accepted():
+    assert head_of(BASE[:3] + [(b"host", b"h.example")]).headers["Host"] == "h.example"
+    assert head_of(BASE + [(b"host", b"example.com")]).headers.getall("Host") == ["example.com"]
+    assert head_of(BASE + [(b"te", b"Trailers")]).headers["TE"] == "Trailers"
+
+
+def test_connect_is_refused_with_405_not_as_malformed():
+    with pytest.raises(BadHead) as caught:
+        head_of([(b":method", b"CONNECT"), (b":authority", b"x:443")])
+    assert caught.value.status == 405 and not isinstance(caught.value, Malformed)
+
+
+@pytest.mark.parametrize("fields", [[(b":path", b"/")], [(b"X-Up", b"1")], [(b"connection", b"close")],
+                                    [(b"x", b"a\nb")], [(b"x", b" y")]])
+def test_malformed_trailers_are_refused(fields):
+    with pytest.raises(Malformed):
+        check_trailers([(b"x-ok", b"1")] + fields)
+
+
+def test_well_formed_trailers_pass():
+    check_trailers([(b"x-checksum", b"abc"), (b"grpc-status", b"0")])
+    check_trailers([])
+
+
+NAMES = st.sampled_from([b":method", b":path", b":scheme", b":authority", b":status", b":protocol", b"host",
+                         b"accept", b"X-Up", b"te", b"connection", b"cookie", b"a b", b"", b"x:y", b"ok-name"])
+VALUES = st.sampled_from([b"GET", b"/", b"", b"http", b"x", b"trailers", b"gzip", b" x", b"x\t", b"a\nb",
+                          b"a\x00", b"CONNECT", b"v a l"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.tuples(NAMES, VALUES), max_size=8))
+def test_every_block_h2_refuses_is_refused_here(fields):
+    flags = h2_utilities.HeaderValidationFlags(is_client=False, is_trailer=False, is_response_header=False,
+                                               is_push_promise=False)
+    try:
+        list(h2_utilities.validate_headers(fields, flags))
+    except Exception:  # h2's ProtocolError: malformed for h2
+        h2_refuses = True
+    else:
+        h2_refuses = False
+    if h2_refuses:
+        with pytest.raises(BadHead):
+            head_of(fields)
+
+
+def test_response_values_lose_their_surrounding_blanks():
+    """HTTP/1.1 allows them; in HTTP/2 they make the response malformed (RFC 9113 s8.2.1), and a
+    client that checks (h2's, here) drops the connection."""
+    async def one(port):
+        client = await H2Client.connect(port)
+        result = await client.request("GET", "/padded")
+        await client.close()
+        return result
+
+    with h2_server("wsgi") as server:
+        status, body, headers = asyncio.run(one(server.port))
+    assert (status, body, dict(headers)[b"x-padded"]) == (200, b"ok", b"padded")
