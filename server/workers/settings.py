@@ -24,6 +24,8 @@ ASYNCWORKER_RESPONSE_SPOOL_BUDGET
 ASYNCWORKER_MALLOC_RETAIN       33554432   freed heap bytes the worker keeps for reuse (glibc)
                                            instead of returning them at once; bodies then
                                            reuse warm pages (0: glibc's default; heap.py)
+ASYNCWORKER_GC_FREEZE           1          once the app is loaded, collect and freeze what exists
+                                           (gc.freeze): later collections skip it (heap.py)
 ASYNCWORKER_MAX_BODY_SIZE       0          request body cap in bytes, 413 past it (0: none)
 ASYNCWORKER_HEADER_TIMEOUT      10         seconds to receive a whole request head (408)
 ASYNCWORKER_BODY_TIMEOUT        30         idle seconds allowed while receiving a body (408)
@@ -88,6 +90,7 @@ class WorkerSettings:
     response_spool_max: int = 64 * 1024 * 1024
     response_spool_budget: int = 1024 * 1024 * 1024
     malloc_retain: int = 32 * 1024 * 1024
+    gc_freeze: bool = True
     max_body_size: int = 0
     header_timeout: float = 10.0
     body_timeout: float = 30.0

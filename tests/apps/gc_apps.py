@@ -3,6 +3,7 @@ collection frees (they hold each other) pile up while automatic collection is of
 
     /gc-off              collect, then turn automatic collection off
     /gc-left?type=Name   the live objects of that type (then collection is back on)
+    /gc-frozen           how many objects are frozen (gc.freeze: out of every collection)
     anything else        a hello (``/stream``: in three pieces, from a generator)
 """
 
@@ -19,6 +20,8 @@ def _answer(path: str, query: str) -> bytes:
         left = sum(1 for obj in gc.get_objects() if type(obj).__name__ == name)
         gc.enable()
         return b"%d" % left
+    if path == "/gc-frozen":
+        return b"%d" % gc.get_freeze_count()
     return b"Hello, world!\n"
 
 

@@ -1,6 +1,7 @@
 """ASYNCWORKER_MALLOC_RETAIN (server/workers/heap.py): freed heap up to the bound is kept
 for reuse, past it given back, and 0 leaves glibc's behaviour. Each case runs in its own
-interpreter (the setting is process-wide) and reads its resident memory."""
+interpreter (the setting is process-wide) and reads its resident memory.
+ASYNCWORKER_GC_FREEZE: a real worker freezes what exists once its app is loaded, or not."""
 
 import json
 import subprocess
@@ -8,6 +9,7 @@ import sys
 
 import pytest
 
+from helpers import Gunicorn, send_and_read
 from server.workers.heap import _mallopt
 
 MiB = 1024 * 1024
@@ -59,3 +61,15 @@ def test_zero_leaves_glibc_to_give_everything_back():
     assert result["applied"] is False
     assert result["grew"] >= 15 * MiB
     assert result["kept"] <= 2 * MiB
+
+
+@pytest.mark.parametrize("setting", [None, "0"], ids=["default", "off"])
+def test_the_objects_of_start_up_are_frozen_once_the_app_is_loaded(setting):
+    env = {} if setting is None else {"ASYNCWORKER_GC_FREEZE": setting}
+    with Gunicorn("gc_apps:wsgi_app", env=env) as server:
+        raw, _ = send_and_read(server.port, b"GET /gc-frozen HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    frozen = int(raw.rpartition(b"\r\n\r\n")[2])
+    if setting is None:
+        assert frozen > 10000, frozen  # (gunicorn, this worker and the app: tens of thousands)
+    else:
+        assert frozen == 0
