@@ -28,7 +28,7 @@ from .errors import (
 from .events import RequestHead
 from .framing import body_framing, connection_tokens, wants_keep_alive
 from .host import settle_host
-from .plainhead import NEEDS_CHECKS, SPECIAL_HOST, VERSIONS, simple_head
+from .plainhead import NEEDS_CHECKS, SPECIAL_CONNECTION, SPECIAL_HOST, VERSIONS, simple_head
 
 
 class HeadReader:
@@ -102,8 +102,11 @@ class HeadReader:
         plain = self._plain_head(head, *self._plain_limits)
         if plain is None:
             return None
-        if plain[7] & NEEDS_CHECKS == SPECIAL_HOST:
+        special = plain[7] & NEEDS_CHECKS
+        if special == SPECIAL_HOST:
             head = simple_head(plain)
+        elif special == SPECIAL_HOST | SPECIAL_CONNECTION:  # (a browser's "Connection: keep-alive")
+            head = _simple_head_with_connection(plain)
         else:
             method, target, path, query, minor, raw, pairs, _ = plain
             head = build_head(method, target, path, query, VERSIONS[minor], CIMultiDict(pairs), raw)
@@ -184,6 +187,16 @@ def _split_target(method: str, target: str) -> tuple[str, str]:
     rest = (m.group(2) or b"").decode("latin-1")
     path, _, query = rest.partition("?")
     return path or "/", query
+
+
+def _simple_head_with_connection(plain) -> RequestHead:
+    """A simple head but for one Connection field: what ``build_head`` decides for it (its
+    other checks cannot fail: one Host, no other field that bears on framing)."""
+    head = simple_head(plain)
+    tokens = connection_tokens(head.headers)
+    head.keep_alive = wants_keep_alive(head.version, tokens)
+    head.upgrade = "upgrade" in tokens and "Upgrade" in head.headers
+    return head
 
 
 def build_head(method, target, path, query, version, headers, raw) -> RequestHead:
