@@ -68,6 +68,18 @@ SPOOF = [("X-Forwarded-For", "198.51.100.7"), ("X-Forwarded-Host", "evil.example
          ("X-Forwarded-Proto", "https"), ("Forwarded", "for=198.51.100.8;host=evil2.example")]
 
 
+BROWSER_FIELDS = [(f"X-Browser-{i}", "v") for i in range(12)]  # more fields than watched names
+
+
+@pytest.mark.parametrize("others", [[], BROWSER_FIELDS], ids=["few-fields", "many-fields"])
+@pytest.mark.parametrize("name", ["x-forwarded-proto", "X-FORWARDED-SSL", "X-Forwarded-For", "script_name"])
+def test_a_watched_field_is_seen_in_any_case_among_few_or_many(others, name):
+    """(forwards() scans the fields or looks the watched names up, whichever are fewer.)"""
+    p = policy()
+    assert p.forwards(CIMultiDict([*others, (name, "x")])) is True
+    assert p.forwards(CIMultiDict([*others, ("X-Forwarded-Other", "x")])) is False
+
+
 def test_by_default_a_trusted_peer_sets_the_scheme_only_as_gunicorn():
     default = ProxyPolicy(AllowList("127.0.0.1"), SECURE)
     assert (default.proxy_headers, default.forwarded_host) == ("off", False)
