@@ -193,6 +193,9 @@ def _simple_head_with_connection(plain) -> RequestHead:
     """A simple head but for one Connection field: what ``build_head`` decides for it (its
     other checks cannot fail: one Host, no other field that bears on framing)."""
     head = simple_head(plain)
+    if head.headers["Connection"] in ("keep-alive", "Keep-Alive"):  # (what browsers send: no set to make)
+        head.keep_alive = True
+        return head
     tokens = connection_tokens(head.headers)
     head.keep_alive = wants_keep_alive(head.version, tokens)
     head.upgrade = "upgrade" in tokens and "Upgrade" in head.headers
