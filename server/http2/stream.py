@@ -60,7 +60,10 @@ class H2Stream(StreamFlow, PeerResolution):
     # -- the request -----------------------------------------------------------------
 
     def start(self) -> None:
-        """Hand the request to the app kind (after the events of the read that opened it)."""
+        """Hand the request to the app kind (after the events of the read that opened it);
+        not if the stream was answered already (its body refused in that same read)."""
+        if self._finished:
+            return
         head = self.head
         self._forwarded = (head, self._resolve_forwarded(head))
         hooks = self.config.hooks

@@ -101,3 +101,20 @@ def test_data_that_disagree_with_the_content_length_end_that_stream_only(kind, d
     assert refused, frames
     assert status_of(frames, 3, hpack.Decoder()) == "200", frames
     assert_not_ended_by_error(frames)
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi", "native"])
+def test_a_body_refused_in_the_read_that_opened_its_stream_never_starts_the_app(kind, tmp_path):
+    """Over ASYNCWORKER_MAX_BODY_SIZE before the stream starts, with the 413's body waiting for
+    a window the client keeps shut (the stream stays open): the app must not then start on it
+    (it did, and its response broke h2's state; then an error ended the connection)."""
+    head = headers(1, block(ENCODER, "POST", "/echo"), end_stream=False)
+    first = head + DataFrame(1, b"x" * 50, flags=["END_STREAM"]).serialize()
+    starts = tmp_path / "starts"
+    frames = exchange(kind, first, env={"H2_STARTS_FILE": str(starts), "ASYNCWORKER_MAX_BODY_SIZE": "10"},
+                      settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0})
+    assert status_of(frames, 1, hpack.Decoder()) == "413", frames
+    assert status_of(frames, 3, hpack.Decoder()) == "200", frames
+    assert starts.read_text().count("x") == 1, "the app started on the refused stream"
+    assert "Traceback" not in LOGS[-1], LOGS[-1]
+    assert_not_ended_by_error(frames)
