@@ -26,6 +26,7 @@ import re
 from server.protocol.errors import HttpError
 from server.protocol.grammar import FIELD_VALUE
 
+
 class BadHead(HttpError):
     """A stream's head is refused with a status (400, 431) on that stream only."""
 

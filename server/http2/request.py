@@ -22,8 +22,8 @@ HTTP2 = (2, 0)
 
 def request_head(fields, limits, ended: bool) -> RequestHead:
     """The head of a stream whose header block is ``fields``; ``ended``: no body follows."""
-    pseudo, headers, raw = _split(fields, limits)
-    check_pseudo(pseudo, headers.get("Host"))
+    pseudo, host, headers, raw = _split(fields, limits)
+    check_pseudo(pseudo, host)
     method = pseudo[":method"]
     if method == "CONNECT":
         raise BadHead("CONNECT is not served", status=405)
@@ -31,7 +31,7 @@ def request_head(fields, limits, ended: bool) -> RequestHead:
     if len(target) > limits.request_line:
         raise BadHead("Request target too long", status=414)
     authority = pseudo.get(":authority")
-    if authority is not None and "Host" not in headers:
+    if authority is not None and host is None:
         headers.add("Host", authority)
         raw.append((b"host", authority.encode("latin-1")))
     path, _, query = target.partition("?")
@@ -41,9 +41,10 @@ def request_head(fields, limits, ended: bool) -> RequestHead:
                        headers.get("Expect", "").lower() == "100-continue", False, has_body)
 
 
-def _split(fields, limits) -> tuple[dict, CIMultiDict, list]:
-    """Pseudo-fields, the other fields (cookies joined), and the raw pairs; enforces the
-    field count and size limits of HTTP/1.1 heads (431) and the rules of fields.py."""
+def _split(fields, limits) -> tuple[dict, str | None, CIMultiDict, list]:
+    """Pseudo-fields, the Host field's value, the other fields (cookies joined), and the raw
+    pairs; enforces the field count and size limits of HTTP/1.1 heads (431) and the rules of
+    fields.py."""
     if len(fields) > limits.fields + 4:  # (+ the four pseudo-fields)
         raise BadHead("Too many header fields", status=431)
     pseudo: dict = {}
@@ -51,6 +52,7 @@ def _split(fields, limits) -> tuple[dict, CIMultiDict, list]:
     raw = []
     cookies = []
     names = []
+    host = None
     for name, value in fields:
         if len(name) + len(value) + 2 > limits.field_size:
             raise BadHead("Header field too large", status=431)
@@ -62,16 +64,19 @@ def _split(fields, limits) -> tuple[dict, CIMultiDict, list]:
             cookies.append(value)
         else:
             check_regular(name, value)
-            headers.add(name.decode("latin-1"), value.decode("latin-1"))
+            text = value.decode("latin-1")
+            if name == b"host":
+                if host is not None:
+                    raise Malformed("more than one host")
+                host = text
+            headers.add(name.decode("latin-1"), text)
             raw.append((name, value))
     check_names_and_values(names, [value for _, value in fields])
-    if len(headers.getall("Host", ())) > 1:
-        raise Malformed("more than one host")
     if cookies:
         cookie = b"; ".join(cookies)
         headers.add("Cookie", cookie.decode("latin-1"))
         raw.append((b"cookie", cookie))
-    return pseudo, headers, raw
+    return pseudo, host, headers, raw
 
 
 def _add_pseudo(pseudo: dict, name: str, value: bytes, after_others) -> None:

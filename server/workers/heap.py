@@ -22,8 +22,8 @@ moment that later becomes unreachable in a cycle is never freed.
 """
 
 import ctypes
-import gc
 import ctypes.util
+import gc
 
 M_TRIM_THRESHOLD = -1  # glibc <malloc.h>
 M_MMAP_THRESHOLD = -3
