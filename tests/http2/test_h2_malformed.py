@@ -2,15 +2,16 @@
 or RST_STREAM PROTOCOL_ERROR once its app has started), and the other streams of the
 connection are served. Before, h2's ProtocolError ended the whole connection with a GOAWAY."""
 
+import select
 import time
 
 import hpack
 import pytest
-from hyperframe.frame import DataFrame, HeadersFrame, RstStreamFrame, SettingsFrame
+from hyperframe.frame import DataFrame, HeadersFrame, PingFrame, RstStreamFrame, SettingsFrame
 
 from h2_support import h2_server
 from helpers import connect
-from test_h2_attacks import PROTOCOL_ERROR, goaway_of, headers, opening, read_frames
+from test_h2_attacks import PROTOCOL_ERROR, _parse, goaway_of, headers, opening, read_frames
 
 pytest.importorskip("h2", reason="HTTP/2 needs the h2 package (the http2 extra)")
 
@@ -43,20 +44,39 @@ def reset_of(frames, stream_id: int):
 
 
 def exchange(kind: str, first, then_ok_on: int = 3, path: str = "/", env=None, settings=None):
-    """Send ``first`` (stream 1, malformed; a list: sent in pieces 0.2 s apart, each its own
-    read), then a good GET on stream ``then_ok_on``: the frames back in 3 s (gunicorn's keepalive
-    may end the idle connection gracefully by then)."""
+    """Send ``first`` (stream 1, malformed; a list: sent in pieces, each handled by the server
+    before the next goes, see ``handled``), then a good GET on stream ``then_ok_on``: the
+    frames back in 3 s (gunicorn's keepalive may end the idle connection gracefully by then)."""
     pieces = first if isinstance(first, list) else [first]
     with h2_server(kind, env=env) as server, connect(server.port) as sock:
         sock.sendall(opening(settings))
-        for piece in pieces:
+        frames = []
+        for piece in pieces[:-1]:
             sock.sendall(piece)
-            if len(pieces) > 1:
-                time.sleep(0.2)
+            frames += handled(sock)
+        sock.sendall(pieces[-1])
         sock.sendall(headers(then_ok_on, block(ENCODER, path=path)))
-        frames, _, _ = read_frames(sock, 3)
+        frames += read_frames(sock, 3)[0]
         LOGS.append(server.log_text())
     return frames
+
+
+def handled(sock, timeout: float = 5) -> list:
+    """A PING, and the frames until its ACK: the server answers frames in order, so all it
+    had of the bytes sent before is handled (and its streams started) when the ACK comes."""
+    sock.sendall(PingFrame(0, opaque_data=b"handled!").serialize())
+    buffer, frames, deadline = b"", [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not select.select([sock], [], [], 0.05)[0]:
+            continue
+        data = sock.recv(1 << 16)
+        assert data, f"closed before the PING ACK: {frames}"
+        got, buffer = _parse(buffer + data)
+        frames += got
+        if any(isinstance(f, PingFrame) and "ACK" in f.flags and f.opaque_data == b"handled!" for f in got):
+            assert not buffer, "bytes after the PING ACK, before the next piece was sent"
+            return frames
+    raise AssertionError(f"no PING ACK in {timeout} s: {frames}")
 
 
 ENCODER = hpack.Encoder()
