@@ -3,6 +3,7 @@
     python benchmarks/instructions.py                 # the hello request, every target
     python benchmarks/instructions.py --targets asyncworker-asgi,uvicorn
     python benchmarks/instructions.py --path /chunked  # or --case browser, --case echo-1MiB-c10
+    python benchmarks/instructions.py --connections 1000 --cache 1048576   # hello-c1000's cost
 
 Throughput on a shared machine moves by 20% from one run to the next; the number
 of instructions a request costs does not. Each target's HTTP protocol object is
@@ -14,6 +15,15 @@ request counts, so start-up cancels out: (I(n2) - I(n1)) / (n2 - n1). The reques
 the suite's counted cases (``browser``: ``GET /`` with a browser's 15 header fields;
 ``form-4KiB`` and ``echo-1MiB-c10``: their POST, fed in 256 KiB reads as uvloop hands a
 body over); ``suite.py --instructions`` runs it for its counted cases.
+
+``--connections N`` serves N connections at once: each round reads one request on every
+connection in one loop pass, as a loop does when all are readable, then waits for every
+answer, so the objects of N requests in flight pile up as under load at that concurrency
+(and the garbage collector's work on them is counted). Past a few hundred connections a
+request costs more than its instructions: what it touches no longer fits a core's cache.
+``--cache BYTES`` also counts the data misses of a simulated last-level cache of that
+size (cachegrind's model; 1 MiB is the L2 of a core of the machines here), a count as
+steady as the instructions.
 
 This is the user-space part of a request only: the socket reads and writes and
 waking the client (about a third of a real request here, see README.md) are not
@@ -230,31 +240,78 @@ async def serve(target: str, requests: int, what: str = "/") -> float:
     return (time.perf_counter() - started) / requests
 
 
+async def serve_many(target: str, requests: int, what: str, connections: int) -> float:
+    """Like ``serve``, on ``connections`` connections at once: each round reads one request on
+    every connection in one loop pass (as a loop does when all are readable), then waits for
+    every answer. Objects of requests in flight pile up as they do under load at that
+    concurrency, and so does the garbage collector's work on them."""
+    factory = await make_protocol(target)
+    if target in OURS:
+        collector_as_in_the_worker()
+    pairs = [(factory(), MemoryTransport()) for _ in range(connections)]
+    for protocol, transport in pairs:
+        protocol.connection_made(transport)
+    request, ending = request_of(what)
+    started = time.perf_counter()
+    for _ in range(max(1, requests // connections)):
+        for protocol, _transport in pairs:
+            for start in range(0, len(request), READ_SIZE):
+                protocol.data_received(request[start:start + READ_SIZE])
+        for protocol, transport in pairs:
+            while not complete(transport.written, ending):
+                await (transport.next_write() if target in THREADED else _next_loop_pass())
+            if not transport.written[0].startswith(b"HTTP/1.1 200 "):
+                raise SystemExit(f"{target}: unexpected response {transport.written[0][:80]!r}")
+            transport.written.clear()
+    return (time.perf_counter() - started) / requests
+
+
+def collector_as_in_the_worker() -> None:
+    """Freeze and raise the first threshold as the worker does once its app is loaded
+    (``ASYNCWORKER_GC_FREEZE``, ``ASYNCWORKER_GC_THRESHOLD``; from the environment)."""
+    from server.workers.heap import freeze_startup_objects, raise_young_threshold
+    from server.workers.settings import WorkerSettings
+    settings = WorkerSettings.from_env()
+    freeze_startup_objects(settings.gc_freeze)
+    raise_young_threshold(settings.gc_threshold)
+
+
 def _next_loop_pass():
     return asyncio.sleep(0)
 
 
-def child(target: str, requests: int, what: str = "/") -> None:
+def child(target: str, requests: int, what: str = "/", connections: int = 1) -> None:
     import uvloop
 
-    uvloop.run(serve(target, requests, what))
+    if connections > 1:
+        uvloop.run(serve_many(target, requests, what, connections))
+    else:
+        uvloop.run(serve(target, requests, what))
 
 
-def count(python: str, target: str, requests: int, what: str = "/") -> int:
-    """Instructions of one child run under cachegrind."""
-    cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-           python, os.path.abspath(__file__), "--child", target, str(requests), what]
+def count(python: str, target: str, requests: int, what: str = "/", connections: int = 1,
+          cache: int = 0) -> tuple[int, int]:
+    """Instructions, and data misses of a last-level cache of ``cache`` bytes (0: not
+    simulated, 0 misses), of one child run under cachegrind."""
+    simulate = ["--cache-sim=yes", f"--LL={cache},16,64"] if cache else ["--cache-sim=no"]
+    cmd = ["valgrind", "--tool=cachegrind", *simulate, "--cachegrind-out-file=/dev/null",
+           python, os.path.abspath(__file__), "--child", target, str(requests), what, str(connections)]
     env = {**peers.clean_env(), "PYTHONHASHSEED": "0"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
     m = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
     if done.returncode != 0 or m is None:
         raise RuntimeError(f"{target}: valgrind run failed:\n{done.stderr[-2000:]}")
-    return int(m.group(1).replace(",", ""))
+    misses = re.search(r"LLd misses:\s+([\d,]+)", done.stderr) if cache else None
+    return int(m.group(1).replace(",", "")), int(misses.group(1).replace(",", "")) if misses else 0
 
 
-def per_request(python: str, target: str, low: int, high: int, what: str = "/") -> float:
-    """Instructions per request of ``what`` (a path, or a counted case of cases.py)."""
-    return (count(python, target, high, what) - count(python, target, low, what)) / (high - low)
+def per_request(python: str, target: str, low: int, high: int, what: str = "/", connections: int = 1,
+                cache: int = 0) -> float | tuple[float, float]:
+    """Instructions per request of ``what`` (a path, or a counted case of cases.py) on
+    ``connections`` connections at once; with ``cache``, (instructions, misses) per request."""
+    (i_low, m_low), (i_high, m_high) = (count(python, target, n, what, connections, cache) for n in (low, high))
+    instructions = (i_high - i_low) / (high - low)
+    return (instructions, (m_high - m_low) / (high - low)) if cache else instructions
 
 
 def main(argv=None) -> int:
@@ -267,10 +324,16 @@ def main(argv=None) -> int:
                    "/100k (100 KiB with Content-Length)")
     p.add_argument("--case", choices=COUNTED_CASES,
                    help="send the request of this suite case instead (e.g. browser: GET / with 15 header fields)")
-    p.add_argument("--child", nargs="+", metavar="ARG", help=argparse.SUPPRESS)  # TARGET N [PATH or CASE]
+    p.add_argument("--connections", type=int, default=1,
+                   help="serve on this many connections at once, one request each per loop pass "
+                   "(e.g. 1000, the suite's hello-c1000); the request counts should be multiples of it")
+    p.add_argument("--cache", type=int, default=0, metavar="BYTES",
+                   help="also count data misses of a simulated last-level cache of this size "
+                   "(e.g. 1048576, the L2 of a core here): what many connections cost beyond instructions")
+    p.add_argument("--child", nargs="+", metavar="ARG", help=argparse.SUPPRESS)  # TARGET N [PATH or CASE [CONNECTIONS]]
     args = p.parse_args(argv)
     if args.child:
-        child(args.child[0], int(args.child[1]), *args.child[2:3])
+        child(args.child[0], int(args.child[1]), *args.child[2:3], *map(int, args.child[3:4]))
         return 0
     what = args.case or args.path
     if shutil.which("valgrind") is None:
@@ -282,18 +345,19 @@ def main(argv=None) -> int:
         p.error(f"unknown targets: {', '.join(sorted(unknown))} (known: {', '.join(TARGETS)})")
     low, high = (int(n) for n in args.requests.split(","))
     peers_python = None
-    counts = {}
+    counts, misses = {}, {}
     for target in targets:
         if target in OURS:
             python = sys.executable
         else:
             peers_python = peers_python or peers.find_peers_python(args.peers_python, not args.no_install)
             python = peers_python
-        counts[target] = per_request(python, target, low, high, what)
+        counted = per_request(python, target, low, high, what, args.connections, args.cache)
+        counts[target], misses[target] = counted if args.cache else (counted, None)
         peers.log(f"{target}: {counts[target]:.0f} instructions per request")
-    print(f"{'target':<20} {'instructions/request':>20}")
+    print(f"{'target':<20} {'instructions/request':>20}" + (f" {'cache misses/request':>20}" if args.cache else ""))
     for target in targets:
-        print(f"{target:<20} {counts[target]:>20.0f}")
+        print(f"{target:<20} {counts[target]:>20.0f}" + (f" {misses[target]:>20.0f}" if args.cache else ""))
     for ours, peer in PAIRS.items():
         if ours in counts and peer in counts:
             print(f"{peer} / {ours}: {counts[peer] / counts[ours]:.2f}x the instructions")

@@ -39,7 +39,7 @@ from server.protocol.spool import spooled_bytes
 from .apps import serving_for
 from .config import ConfigError, WorkerConfig, check_config, startup_summary, worker_config
 from .errorlog import route_loop_errors
-from .heap import freeze_startup_objects, retain_freed_heap
+from .heap import freeze_startup_objects, raise_young_threshold, retain_freed_heap
 from .listeners import Listeners
 from .metrics import worker_metrics
 from .tls import ssl_context
@@ -111,7 +111,9 @@ class AsyncWorker(base.Worker):
         loop.add_signal_handler(signal.SIGABRT, self._abort)
 
     def run(self) -> None:
-        freeze_startup_objects(self.config.settings.gc_freeze)  # (the app is loaded: see heap.py)
+        settings = self.config.settings  # (the app is loaded: see heap.py)
+        freeze_startup_objects(settings.gc_freeze)
+        raise_young_threshold(settings.gc_threshold)
         try:
             self.loop.run_until_complete(self._serve())
         finally:

@@ -26,6 +26,9 @@ ASYNCWORKER_MALLOC_RETAIN       33554432   freed heap bytes the worker keeps for
                                            reuse warm pages (0: glibc's default; heap.py)
 ASYNCWORKER_GC_FREEZE           1          once the app is loaded, collect and freeze what exists
                                            (gc.freeze): later collections skip it (heap.py)
+ASYNCWORKER_GC_THRESHOLD        50000      the garbage collector's first threshold, set once the
+                                           app is loaded unless the app set thresholds of its own
+                                           (0: Python's, 700; heap.py)
 ASYNCWORKER_MAX_BODY_SIZE       0          request body cap in bytes, 413 past it (0: none)
 ASYNCWORKER_HEADER_TIMEOUT      10         seconds to receive a whole request head (408)
 ASYNCWORKER_BODY_TIMEOUT        30         idle seconds allowed while receiving a body (408)
@@ -91,6 +94,7 @@ class WorkerSettings:
     response_spool_budget: int = 1024 * 1024 * 1024
     malloc_retain: int = 32 * 1024 * 1024
     gc_freeze: bool = True
+    gc_threshold: int = 50000
     max_body_size: int = 0
     header_timeout: float = 10.0
     body_timeout: float = 30.0

@@ -4,9 +4,14 @@ collection frees (they hold each other) pile up while automatic collection is of
     /gc-off              collect, then turn automatic collection off
     /gc-left?type=Name   the live objects of that type (then collection is back on)
     /gc-frozen           how many objects are frozen (gc.freeze: out of every collection)
+    /gc-threshold        the collector's first threshold
+    /gc-collect          collect everything, then answer how many collections ran so far
+    /gc-hold?n=N         (ASGI) wait until N requests wait here, then answer how many
+                         collections ran so far: N requests are in flight at once
     anything else        a hello (``/stream``: in three pieces, from a generator)
 """
 
+import asyncio
 import gc
 
 
@@ -22,7 +27,31 @@ def _answer(path: str, query: str) -> bytes:
         return b"%d" % left
     if path == "/gc-frozen":
         return b"%d" % gc.get_freeze_count()
+    if path == "/gc-threshold":
+        return b"%d" % gc.get_threshold()[0]
+    if path == "/gc-collect":
+        gc.collect()
+        return b"%d" % collections_so_far()
     return b"Hello, world!\n"
+
+
+def collections_so_far() -> int:
+    return sum(generation["collections"] for generation in gc.get_stats())
+
+
+_held = []  # the futures of the requests waiting at /gc-hold
+
+
+async def _hold(query: str) -> bytes:
+    wanted = int(query.partition("=")[2])
+    waiter = asyncio.get_running_loop().create_future()
+    _held.append(waiter)
+    if len(_held) >= wanted:
+        for held in _held:
+            held.set_result(None)
+        _held.clear()
+    await waiter
+    return b"%d" % collections_so_far()
 
 
 def wsgi_app(environ, start_response):
@@ -38,7 +67,8 @@ def wsgi_app(environ, start_response):
 async def asgi_app(scope, receive, send):
     if scope["type"] != "http":
         return
-    body = _answer(scope["path"], scope["query_string"].decode())
+    query = scope["query_string"].decode()
+    body = await _hold(query) if scope["path"] == "/gc-hold" else _answer(scope["path"], query)
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]})
     await send({"type": "http.response.body", "body": body})

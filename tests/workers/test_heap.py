@@ -1,9 +1,13 @@
 """ASYNCWORKER_MALLOC_RETAIN (server/workers/heap.py): freed heap up to the bound is kept
 for reuse, past it given back, and 0 leaves glibc's behaviour. Each case runs in its own
 interpreter (the setting is process-wide) and reads its resident memory.
-ASYNCWORKER_GC_FREEZE: a real worker freezes what exists once its app is loaded, or not."""
+ASYNCWORKER_GC_FREEZE: a real worker freezes what exists once its app is loaded, or not.
+ASYNCWORKER_GC_THRESHOLD: the collector's first threshold, and what it does to requests
+in flight at once."""
 
+import gc
 import json
+import socket
 import subprocess
 import sys
 
@@ -73,3 +77,55 @@ def test_the_objects_of_start_up_are_frozen_once_the_app_is_loaded(setting):
         assert frozen > 10000, frozen  # (gunicorn, this worker and the app: tens of thousands)
     else:
         assert frozen == 0
+
+
+def get(port: int, target: str) -> bytes:
+    raw, _ = send_and_read(port, b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % target.encode())
+    return raw.rpartition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize(("app", "setting", "expected"), [
+    ("gc_apps:wsgi_app", None, 50000),
+    ("gc_apps:wsgi_app", "0", gc.get_threshold()[0]),  # (this interpreter's own: 700)
+    ("gc_apps:wsgi_app", "20000", 20000),
+    ("gc_own_threshold:wsgi_app", None, 1234),  # the app's own thresholds are kept
+], ids=["default", "python", "set", "app-set-its-own"])
+def test_the_first_threshold_is_raised_once_the_app_is_loaded(app, setting, expected):
+    env = {} if setting is None else {"ASYNCWORKER_GC_THRESHOLD": setting}
+    with Gunicorn(app, env=env) as server:
+        assert int(get(server.port, "/gc-threshold")) == expected
+
+
+IN_FLIGHT = 300  # requests held in the app at once: past 700 objects, far under 50,000
+
+
+def collections_while_held(setting: str | None) -> int:
+    """Collections that ran while IN_FLIGHT requests waited in an ASGI app together."""
+    env = {"ASYNCWORKER_APP_KIND": "asgi", **({} if setting is None else {"ASYNCWORKER_GC_THRESHOLD": setting})}
+    with Gunicorn("gc_apps:asgi_app", env=env) as server:
+        request = b"GET /gc-hold?n=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % IN_FLIGHT
+        socks = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(IN_FLIGHT)]
+        try:
+            before = int(get(server.port, "/gc-collect"))  # everything collected: the counts start at 0
+            for sock in socks:  # (the last one lets them all go)
+                sock.sendall(request)
+            answers = [read_body(sock) for sock in socks]
+        finally:
+            for sock in socks:
+                sock.close()
+    return max(answers) - before
+
+
+def read_body(sock) -> int:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return int(data.rpartition(b"\r\n\r\n")[2])
+
+
+def test_requests_in_flight_together_start_no_collection_under_the_threshold():
+    assert collections_while_held(None) == 0
+
+
+def test_with_pythons_threshold_the_same_requests_in_flight_start_collections():
+    assert collections_while_held("0") >= 5  # (300 requests and connections: past 700 a dozen times)
