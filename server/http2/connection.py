@@ -25,6 +25,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
+from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame
 
@@ -252,8 +253,15 @@ class H2Connection(asyncio.Protocol):
             self._push_waiting()
 
     def _terminated(self, event) -> None:
+        """The client's GOAWAY. With NO_ERROR its streams in flight still get their answers
+        (RFC 9113 s6.8), which h2's state machine, closed by any GOAWAY, would refuse to
+        send: it is set open again. No new stream is taken; the last one done closes."""
         if event.error_code or not self.streams:
             self.close()
+            return
+        self.h2.state_machine.state = ConnectionState.SERVER_OPEN
+        if self._goaway is None:
+            self._goaway = self._last_stream
 
     # -- output (for the streams) -------------------------------------------------------------
 

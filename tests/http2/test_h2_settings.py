@@ -9,6 +9,7 @@ import time
 import h2.errors
 import h2.events
 import pytest
+from hyperframe.frame import GoAwayFrame
 
 from h2_client import H2Client
 from h2_support import h2_server
@@ -53,6 +54,29 @@ def test_an_idle_connection_is_closed_after_keepalive_with_goaway():
     assert status == 200 and open_at_half
     assert 0.9 <= idle_for < 4
     assert goaway is not None and goaway.error_code == h2.errors.ErrorCodes.NO_ERROR
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_a_client_goaway_lets_its_streams_in_flight_finish_then_the_connection_closes(kind):
+    """A client that sends GOAWAY (NO_ERROR) while its requests run still gets their answers
+    (RFC 9113 s6.8; h2load does this at the end of every run); no new stream is taken, and
+    the server closes once they are done. h2's state machine refuses to send anything after
+    any GOAWAY: the app's response failed and was logged as an app error."""
+    with h2_server(kind) as server:
+        async def goaway_during_requests():
+            client = await H2Client.connect(server.port)
+            pending = [asyncio.ensure_future(client.request("GET", "/sleep?s=0.5")) for _ in range(3)]
+            await asyncio.sleep(0.2)  # (the three are running)
+            client.writer.write(GoAwayFrame(0, last_stream_id=0, error_code=0).serialize())
+            results = await asyncio.gather(*pending)
+            await asyncio.wait_for(client.closed.wait(), 5)
+            return results, client.terminated
+
+        results, goaway = run(goaway_during_requests())
+        log = server.log_text()
+    assert [(status, body) for status, body, _ in results] == [(200, b"slept")] * 3
+    assert goaway is not None and goaway.error_code == h2.errors.ErrorCodes.NO_ERROR
+    assert "Error" not in log and "Traceback" not in log, log
 
 
 def test_graceful_stop_sends_goaway_and_lets_the_streams_in_flight_finish():
