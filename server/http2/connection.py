@@ -352,6 +352,7 @@ class H2Connection(asyncio.Protocol):
     def stream_closed(self, stream) -> None:
         if self.streams.get(stream.id) is stream:
             del self.streams[stream.id]
+        self.h2.forget_closed(stream.id)
         self._waiting.discard(stream)
         if not self.streams:
             if self._goaway is not None:

@@ -12,6 +12,10 @@ is marked ``malformed`` (why). Its head or data still comes out as an event, and
 connection (connection.py) refuses that stream alone when it sees the event. These are
 h2's internal methods, stable since h2 3; tests/http2/test_h2_malformed.py fails if they
 move.
+
+The same connection class drops a stream from h2's table when it closes, so that h2's
+count of open streams (made for every new stream) need not pass over them all
+(``open_inbound_streams``; tests/http2/test_h2_stream_count.py).
 """
 
 import h2.connection
@@ -39,12 +43,31 @@ class LenientStream(h2.stream.H2Stream):
 
 
 class StreamErrorsConnection(h2.connection.H2Connection):
-    """h2's connection whose streams are ``LenientStream``."""
+    """h2's connection whose streams are ``LenientStream``; closed streams are dropped as
+    they close (``forget_closed``), not in a pass over every stream for each new one."""
 
     def _begin_new_stream(self, stream_id, allowed_ids):
         stream = super()._begin_new_stream(stream_id, allowed_ids)
         stream.__class__ = LenientStream
         return stream
+
+    @property
+    def open_inbound_streams(self) -> int:
+        """h2 counts the open streams for every new one (against MAX_CONCURRENT_STREAMS), in a
+        pass over all it holds that also drops the closed ones: a hundred per request at a
+        hundred concurrent streams. With closed streams dropped as they close, the number
+        held bounds the count; only at the limit is the pass made, exact as h2's."""
+        held = len(self.streams)
+        if held < self.local_settings.max_concurrent_streams:
+            return held
+        return self._open_streams(1)  # (client streams are odd)
+
+    def forget_closed(self, stream_id: int) -> None:
+        """Drop a closed stream now (h2 keeps why it closed, for frames that still come)."""
+        stream = self.streams.get(stream_id)
+        if stream is not None and stream.closed:
+            del self.streams[stream_id]
+            self._closed_streams[stream_id] = stream.closed_by
 
     def malformed(self, stream_id: int) -> str | None:
         """Why the request on ``stream_id`` is malformed, or None."""
