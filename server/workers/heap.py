@@ -33,7 +33,7 @@ tenth of the instructions and half the cache misses of a request.
 ``ASYNCWORKER_GC_THRESHOLD`` (50,000 by default: about two thousand requests in flight)
 raises the first threshold so the collector runs on garbage that piles up, not on work
 in progress; an app that set thresholds of its own (or turned the collector off) keeps
-them. The cost: garbage in reference cycles waits longer to be freed, and a collection,
+them, and so do thresholds set in gunicorn's config file. The cost: garbage in reference cycles waits longer to be freed, and a collection,
 when one comes, walks up to that many objects (a few milliseconds).
 """
 
@@ -67,14 +67,16 @@ def freeze_startup_objects(freeze: bool) -> bool:
 
 
 INTERPRETER_THRESHOLDS = gc.get_threshold()  # (imported with the worker class, before the app)
+PYTHON_YOUNG_THRESHOLDS = (700, 2000)  # CPython's own: 3.0 to 3.13, 3.14
 
 
 def raise_young_threshold(young: int) -> bool:
     """Collect the youngest generation after ``young`` net new objects instead of 700;
-    not when ``young`` is 0 or lower than now, nor when the app changed the collector's
-    settings (its thresholds, or turned it off)."""
+    not when ``young`` is 0 or lower than now, nor when the app or gunicorn's config file
+    changed the collector's settings (its thresholds, or turned it off)."""
     thresholds = gc.get_threshold()
-    if young <= thresholds[0] or not gc.isenabled() or thresholds != INTERPRETER_THRESHOLDS:
+    if (young <= thresholds[0] or not gc.isenabled() or thresholds != INTERPRETER_THRESHOLDS
+            or thresholds[0] not in PYTHON_YOUNG_THRESHOLDS):
         return False
     gc.set_threshold(young, *thresholds[1:])
     return True

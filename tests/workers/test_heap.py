@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from helpers import Gunicorn, send_and_read
+from helpers import APPS_DIR, Gunicorn, send_and_read
 from server.workers.heap import _mallopt
 
 MiB = 1024 * 1024
@@ -84,15 +84,16 @@ def get(port: int, target: str) -> bytes:
     return raw.rpartition(b"\r\n\r\n")[2]
 
 
-@pytest.mark.parametrize(("app", "setting", "expected"), [
-    ("gc_apps:wsgi_app", None, 50000),
-    ("gc_apps:wsgi_app", "0", gc.get_threshold()[0]),  # (this interpreter's own: 700)
-    ("gc_apps:wsgi_app", "20000", 20000),
-    ("gc_own_threshold:wsgi_app", None, 1234),  # the app's own thresholds are kept
-], ids=["default", "python", "set", "app-set-its-own"])
-def test_the_first_threshold_is_raised_once_the_app_is_loaded(app, setting, expected):
+@pytest.mark.parametrize(("app", "args", "setting", "expected"), [
+    ("gc_apps:wsgi_app", (), None, 50000),
+    ("gc_apps:wsgi_app", (), "0", gc.get_threshold()[0]),  # (this interpreter's own: 700)
+    ("gc_apps:wsgi_app", (), "20000", 20000),
+    ("gc_own_threshold:wsgi_app", (), None, 1234),  # the app's own thresholds are kept
+    ("gc_apps:wsgi_app", ("-c", str(APPS_DIR / "gc_threshold_conf.py")), None, 1500),  # and the config file's
+], ids=["default", "python", "set", "app-set-its-own", "config-set-its-own"])
+def test_the_first_threshold_is_raised_once_the_app_is_loaded(app, args, setting, expected):
     env = {} if setting is None else {"ASYNCWORKER_GC_THRESHOLD": setting}
-    with Gunicorn(app, env=env) as server:
+    with Gunicorn(app, *args, env=env) as server:
         assert int(get(server.port, "/gc-threshold")) == expected
 
 
