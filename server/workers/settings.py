@@ -27,8 +27,8 @@ ASYNCWORKER_MALLOC_RETAIN       33554432   freed heap bytes the worker keeps for
 ASYNCWORKER_GC_FREEZE           1          once the app is loaded, collect and freeze what exists
                                            (gc.freeze): later collections skip it (heap.py)
 ASYNCWORKER_GC_THRESHOLD        50000      the garbage collector's first threshold, set once the
-                                           app is loaded unless the app or config set thresholds of their own
-                                           (0: Python's, 700; heap.py)
+                                           app is loaded, unless the app or the config file set
+                                           their own (0: Python's, 700; heap.py)
 ASYNCWORKER_MAX_BODY_SIZE       0          request body cap in bytes, 413 past it (0: none)
 ASYNCWORKER_HEADER_TIMEOUT      10         seconds to receive a whole request head (408)
 ASYNCWORKER_BODY_TIMEOUT        30         idle seconds allowed while receiving a body (408)
