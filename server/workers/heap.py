@@ -22,18 +22,19 @@ moment that later becomes unreachable in a cycle is never freed.
 
 The youngest generation is collected when the container objects made since the last
 collection, less those freed, pass a threshold: 700 by default. A request in flight
-holds 15 to 30 of them (its task, coroutine, scope, exchange...), all freed by reference
+holds 12 to 30 of them (its task, coroutine, scope, exchange...), all freed by reference
 counting when it ends, so at a few dozen requests in flight the count stays under 700
 and the collector never runs. At a thousand (a loop pass reads a request on hundreds of
 connections before any is answered) it passes 700 several times a pass: each collection
 walks every request in flight and finds nothing to free, and moves them to the older
-generations, whose collections then walk every connection too. Counted under
-cachegrind at a thousand connections (``instructions.py --connections 1000``), that was a
-tenth of the instructions and half the cache misses of a request.
-``ASYNCWORKER_GC_THRESHOLD`` (50,000 by default: about two thousand requests in flight)
-raises the first threshold so the collector runs on garbage that piles up, not on work
-in progress; an app that set thresholds of its own (or turned the collector off) keeps
-them, and so do thresholds set in gunicorn's config file. The cost: garbage in reference cycles waits longer to be freed, and a collection,
+generations, whose collections then walk every connection too. Counted under cachegrind
+at a thousand connections (``instructions.py --connections 1000 --cache 1048576``), that
+was a tenth of the instructions of an ASGI request and half its misses of a 1 MiB cache
+(a twentieth and a quarter for WSGI). ``ASYNCWORKER_GC_THRESHOLD`` (50,000 by default:
+about two thousand requests in flight) raises the first threshold so the collector runs
+on garbage that piles up, not on work in progress; an app that set thresholds of its own
+(or turned the collector off) keeps them, and so do thresholds set in gunicorn's config
+file. The cost: garbage in reference cycles waits longer to be freed, and a collection,
 when one comes, walks up to that many objects (a few milliseconds).
 """
 
