@@ -35,9 +35,10 @@ from server.protocol.rates import MinimumRate
 from server.protocol.timers import ConnectionTimer
 
 from .config import header_list_size
+from .encoder import ReusingEncoder
+from .fields import BadHead, Malformed, check_trailers
 from .frames import FloodError, FrameWatch
 from .malformed import StreamErrorsConnection
-from .fields import BadHead, Malformed, check_trailers
 from .request import request_head
 from .stream import H2Stream
 
@@ -52,6 +53,7 @@ def new_h2(settings, limits) -> h2.connection.H2Connection:
                                        normalize_inbound_headers=False, validate_outbound_headers=False,
                                        normalize_outbound_headers=False)
     conn = StreamErrorsConnection(config=config)
+    conn.encoder = ReusingEncoder()  # (before anything is encoded)
     list_size = header_list_size(settings, limits)
     conn.local_settings = h2.settings.Settings(client=False, initial_values={
         SETTINGS.MAX_CONCURRENT_STREAMS: settings.max_concurrent_streams,
