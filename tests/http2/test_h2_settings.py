@@ -57,16 +57,19 @@ def test_an_idle_connection_is_closed_after_keepalive_with_goaway():
 
 
 @pytest.mark.parametrize("kind", ["wsgi", "asgi"])
-def test_a_client_goaway_lets_its_streams_in_flight_finish_then_the_connection_closes(kind):
+def test_a_client_goaway_lets_its_streams_in_flight_finish_then_the_connection_closes(kind, tmp_path):
     """A client that sends GOAWAY (NO_ERROR) while its requests run still gets their answers
     (RFC 9113 s6.8; h2load does this at the end of every run); no new stream is taken, and
     the server closes once they are done. h2's state machine refuses to send anything after
     any GOAWAY: the app's response failed and was logged as an app error."""
-    with h2_server(kind) as server:
+    starts = tmp_path / "starts"
+    starts.touch()
+    with h2_server(kind, env={"H2_STARTS_FILE": str(starts)}) as server:
         async def goaway_during_requests():
             client = await H2Client.connect(server.port)
-            pending = [asyncio.ensure_future(client.request("GET", "/sleep?s=0.5")) for _ in range(3)]
-            await asyncio.sleep(0.2)  # (the three are running)
+            pending = [asyncio.ensure_future(client.request("GET", "/sleep?s=1")) for _ in range(3)]
+            while len(starts.read_text().split()) < 3:  # (the three apps are running)
+                await asyncio.sleep(0.01)
             client.writer.write(GoAwayFrame(0, last_stream_id=0, error_code=0).serialize())
             results = await asyncio.gather(*pending)
             await asyncio.wait_for(client.closed.wait(), 5)
