@@ -41,10 +41,14 @@ class ReusingEncoder(Encoder):
         if table.resized:  # (the block will carry the size update; the indices moved)
             self._blocks.clear()
             return super().encode(headers, huffman)
+        # Plain tuples only: hpack's HeaderTuple kinds (never indexed) equal plain ones but
+        # encode otherwise; a dict or fields that do not hash are not kept either.
+        if type(headers) is not list or any(type(field) is not tuple for field in headers):
+            return super().encode(headers, huffman)
         try:
             key = (huffman, *headers)
             block = self._blocks.get(key)
-        except TypeError:  # (fields of a kind that does not hash: not kept)
+        except TypeError:
             return super().encode(headers, huffman)
         if block is not None:
             return block

@@ -52,6 +52,15 @@ def test_a_resize_drops_what_was_kept_and_the_block_carries_the_update():
     assert got == expected
 
 
+def test_a_never_indexed_field_is_not_answered_from_a_block_of_the_plain_one():
+    """hpack's NeverIndexedHeaderTuple equals the plain tuple of the same name and value, but
+    is encoded otherwise: neither may stand for the other in what is kept."""
+    plain = [(b":status", b"200"), (b"set-cookie", b"a=1")]
+    secret = [(b":status", b"200"), hpack.NeverIndexedHeaderTuple(b"set-cookie", b"a=1")]
+    got, expected = lockstep([secret, secret, plain, plain, secret])
+    assert got == expected
+
+
 def test_the_kept_blocks_are_bounded():
     encoder = ReusingEncoder()
     encoder.header_table_size = 0  # (nothing inserted: every head is kept)
