@@ -586,6 +586,38 @@ simple_head(PyObject *module, PyObject *plain)
     return head;
 }
 
+PyDoc_STRVAR(set_name_type_doc,
+"set_name_type($module, name_type, /)\n"
+"--\n"
+"\n"
+"Make the decoded names of the common fields name_type(name) once, for every head:\n"
+"multidict's istr, whose case-folded form and hash CIMultiDict then reuses instead of\n"
+"computing them per field. name_type must make a str (subclass) equal to its argument.");
+
+static PyObject *
+set_name_type(PyObject *module, PyObject *name_type)
+{
+    chead_state *st = get_state(module);
+    PyObject *made[N_KNOWN];
+    for (int k = 0; k < N_KNOWN; k++) {
+        PyObject *name = PyObject_CallOneArg(name_type, st->name_str[k]);
+        if (name != NULL && (!PyUnicode_Check(name) || PyUnicode_Compare(name, st->name_str[k]) != 0)) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "set_name_type: name_type(name) must be a str equal to name");
+            Py_CLEAR(name);
+        }
+        if (name == NULL) {
+            for (int j = 0; j < k; j++)
+                Py_DECREF(made[j]);
+            return NULL;
+        }
+        made[k] = name;
+    }
+    for (int k = 0; k < N_KNOWN; k++)
+        Py_SETREF(st->name_str[k], made[k]);
+    Py_RETURN_NONE;
+}
+
 /* -- helpers of the ASGI path ---------------------------------------------- */
 
 PyDoc_STRVAR(lower_fields_doc,
@@ -804,6 +836,7 @@ static PyMethodDef chead_methods[] = {
      parse_plain_head_doc},
     {"set_head_types", (PyCFunction)(void (*)(void))set_head_types, METH_FASTCALL, set_head_types_doc},
     {"simple_head", (PyCFunction)simple_head, METH_O, simple_head_doc},
+    {"set_name_type", (PyCFunction)set_name_type, METH_O, set_name_type_doc},
     {"lower_fields", (PyCFunction)lower_fields, METH_O, lower_fields_doc},
     {"bytes_pairs", (PyCFunction)bytes_pairs, METH_O, bytes_pairs_doc},
     {"unquote_plus_ascii", (PyCFunction)unquote_plus_ascii, METH_O, unquote_plus_ascii_doc},

@@ -42,7 +42,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, istr
 
 from .host import valid_authority
 
@@ -132,7 +132,8 @@ class ProxyPolicy:
         family = {"x-forwarded": ("X-Forwarded-For", *host), "forwarded": ("Forwarded",),
                   "off": ()}[self.proxy_headers]
         names = (*family, *(name for name, _ in self.secure_scheme_headers), *self.forwarder_headers)
-        object.__setattr__(self, "watched", tuple(dict.fromkeys(names)))
+        # istr: CIMultiDict looks them up by their case-folded form, made once here
+        object.__setattr__(self, "watched", tuple(dict.fromkeys(map(istr, names))))
         object.__setattr__(self, "_watched_lower", frozenset(name.lower() for name in self.watched))
 
     def expects_proxy_header(self, peername) -> bool:

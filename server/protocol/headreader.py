@@ -14,7 +14,7 @@ the body reader (``_start_body``) or ends a bodiless request (``_finish``). The
 full checks refuse what the plain-head parser declines with a precise error.
 """
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, istr
 
 from . import grammar
 from .errors import (
@@ -29,6 +29,8 @@ from .events import RequestHead
 from .framing import body_framing, connection_tokens, wants_keep_alive
 from .host import settle_host
 from .plainhead import NEEDS_CHECKS, SPECIAL_CONNECTION, SPECIAL_HOST, VERSIONS, simple_head
+
+_CONNECTION = istr("Connection")  # (an istr: CIMultiDict reuses its case-folded form and hash)
 
 
 class HeadReader:
@@ -193,7 +195,7 @@ def _simple_head_with_connection(plain) -> RequestHead:
     """A simple head but for one Connection field: what ``build_head`` decides for it (its
     other checks cannot fail: one Host, no other field that bears on framing)."""
     head = simple_head(plain)
-    if head.headers["Connection"] in ("keep-alive", "Keep-Alive"):  # (what browsers send: no set to make)
+    if head.headers[_CONNECTION] in ("keep-alive", "Keep-Alive"):  # (what browsers send: no set to make)
         head.keep_alive = True
         return head
     tokens = connection_tokens(head.headers)

@@ -19,6 +19,8 @@ Host costs one dictionary lookup.
 import ipaddress
 import re
 
+from multidict import istr
+
 from .caches import remember
 from .errors import BadRequest
 
@@ -26,6 +28,7 @@ from .errors import BadRequest
 _AUTHORITY = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*+|\[([0-9A-Fa-f:.]++)\]")
 _PORT = re.compile(r"[0-9]{0,5}")
 _PATH_START = re.compile(r"[/?]")
+_HOST = istr("Host")  # (an istr: CIMultiDict reuses its case-folded form and hash)
 
 _valid: dict[str, bool] = {}
 CACHED = 256
@@ -64,7 +67,7 @@ def settle_host(head) -> None:
     target = head.target
     if target[0] != "/" and target != "*":
         _take_target_authority(head, target)
-    host = head.headers.get("Host")
+    host = head.headers.get(_HOST)
     if host in _valid or host is None:  # the common case: one lookup
         return
     if not valid_authority(host):

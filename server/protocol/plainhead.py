@@ -15,7 +15,7 @@ field that bears on framing, ``simple_head`` (compiled too, with ``simple_head_p
 as its reference) builds the head without the framing checks.
 """
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, istr
 
 from . import grammar
 from .compiled import compiled
@@ -105,4 +105,5 @@ plain_head = plain_head_c or plain_head_py
 simple_head_c = compiled("simple_head")
 if simple_head_c is not None:
     compiled("set_head_types")(RequestHead, CIMultiDict, VERSIONS)
+    compiled("set_name_type")(istr)
 simple_head = simple_head_c or simple_head_py

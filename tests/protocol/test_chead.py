@@ -31,6 +31,7 @@ from server.protocol.parser import (
     plain_head_py,
 )
 from server.protocol.events import RequestHead
+from multidict import istr
 
 PURE = os.environ.get("ASYNCWORKER_PURE_PYTHON") == "1"
 NOT_BUILT = "the compiled parser is not in use (ASYNCWORKER_PURE_PYTHON=1 or not built)"
@@ -55,7 +56,7 @@ def parse(impl, head: bytes, limits=LIMITS):
     if got is not None:
         assert [type(v) for v in got] == [str, str, str, str, int, list, list, int]
         assert all(type(n) is bytes and type(v) is bytes for n, v in got[5])
-        assert all(type(n) is str and type(v) is str for n, v in got[6])
+        assert all(type(n) in (str, istr) and type(v) is str for n, v in got[6])  # istr: a common name
     return got
 
 
@@ -419,6 +420,29 @@ def test_common_field_names_come_back_as_sent(impl, name):
     """The compiled parser shares one object per common name: each must be its own."""
     got = parse(impl, b"GET / HTTP/1.0\r\n" + name.encode() + b": v\r\nX: y")
     assert got[5][0] == (name.encode(), b"v") and got[6][0] == (name, "v")
+
+
+@pytest.mark.skipif(plain_head_c is None, reason=NOT_BUILT)
+def test_compiled_parser_gives_common_names_as_istr():
+    """A common name is multidict's istr (made once): CIMultiDict takes its case-folded form
+    and hash from it instead of making them for every field of every request."""
+    from multidict import istr
+    got = plain_head_c(b"GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: u\r\nX-Custom: c", *LIMITS)
+    names = [name for name, _ in got[6]]
+    assert names == ["Host", "User-Agent", "X-Custom"]
+    assert [type(name) is istr for name in names] == [True, True, False]
+    again = plain_head_c(b"GET / HTTP/1.1\r\nHost: other", *LIMITS)
+    assert again[6][0][0] is names[0]
+
+
+@pytest.mark.skipif(plain_head_c is None, reason=NOT_BUILT)
+def test_set_name_type_takes_only_a_type_that_keeps_the_name():
+    chead = importlib.import_module("server.protocol._chead")
+    for bad, error in ((str.lower, TypeError), (bytes, TypeError), (lambda name: 1 / 0, ZeroDivisionError)):
+        with pytest.raises(error):
+            chead.set_name_type(bad)
+    from multidict import istr
+    assert type(plain_head_c(b"GET / HTTP/1.1\r\nHost: h", *LIMITS)[6][0][0]) is istr  # unchanged
 
 
 # --- the shortcut past _build_head ----------------------------------------------------------
