@@ -113,6 +113,7 @@ static const char *const KNOWN_NAMES[] = {
 };
 #define N_KNOWN ((int)(sizeof(KNOWN_NAMES) / sizeof(KNOWN_NAMES[0])))
 #define MAX_KNOWN_LEN 32
+#define NAME_SLOTS 256 /* a power of two, well above N_KNOWN */
 
 /* KNOWN_NAMES[known_start[n]:known_start[n + 1]] are the names of length n. */
 static int known_start[MAX_KNOWN_LEN + 2];
@@ -149,6 +150,10 @@ typedef struct {
     PyObject *methods[N_METHODS];
     PyObject *name_str[N_KNOWN];
     PyObject *name_bytes[N_KNOWN];
+    PyObject *name_lower[N_KNOWN]; /* each name in lower case: name_bytes of its lower-case entry if any */
+    /* open addressing by address: which name_bytes object a field name is (known_object) */
+    PyObject *by_address[NAME_SLOTS];
+    int by_address_index[NAME_SLOTS];
     /* set by set_head_types(): what simple_head() makes and fills */
     PyTypeObject *head_type;
     PyObject *multidict_type;
@@ -169,8 +174,26 @@ known_name(const unsigned char *p, Py_ssize_t n)
     if (n > MAX_KNOWN_LEN)
         return -1;
     for (int k = known_start[n]; k < known_start[n + 1]; k++) {
-        if (memcmp(KNOWN_NAMES[k], p, (size_t)n) == 0)
+        if ((unsigned char)KNOWN_NAMES[k][0] == p[0] && memcmp(KNOWN_NAMES[k], p, (size_t)n) == 0)
             return k;
+    }
+    return -1;
+}
+
+static inline size_t
+address_slot(PyObject *obj)
+{
+    return ((uintptr_t)obj >> 4) & (NAME_SLOTS - 1);
+}
+
+/* Index in KNOWN_NAMES of the name_bytes object ``obj`` itself (the parser's raw names
+ * share them), or -1: no bytes to compare. */
+static inline int
+known_object(const chead_state *st, PyObject *obj)
+{
+    for (size_t h = address_slot(obj); st->by_address[h] != NULL; h = (h + 1) & (NAME_SLOTS - 1)) {
+        if (st->by_address[h] == obj)
+            return st->by_address_index[h];
     }
     return -1;
 }
@@ -650,11 +673,15 @@ lower_fields(PyObject *module, PyObject *raw)
         PyObject *name = PyTuple_GET_ITEM(item, 0);
         const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(name);
         const Py_ssize_t n = PyBytes_GET_SIZE(name);
+        const int same = known_object(st, name);
         Py_ssize_t j = 0;
-        while (j < n && !(p[j] >= 'A' && p[j] <= 'Z'))
+        while (same < 0 && j < n && !(p[j] >= 'A' && p[j] <= 'Z'))
             j++;
         PyObject *lower;
-        if (j == n) {
+        if (same >= 0) {
+            lower = Py_NewRef(st->name_lower[same]);
+        }
+        else if (j == n) {
             lower = Py_NewRef(name);
         }
         else {
@@ -863,6 +890,22 @@ chead_exec(PyObject *module)
         st->name_bytes[k] = PyBytes_FromString(KNOWN_NAMES[k]);
         if (st->name_bytes[k] == NULL)
             return -1;
+        size_t h = address_slot(st->name_bytes[k]);
+        while (st->by_address[h] != NULL)
+            h = (h + 1) & (NAME_SLOTS - 1);
+        st->by_address[h] = st->name_bytes[k]; /* borrowed: name_bytes holds it */
+        st->by_address_index[h] = k;
+    }
+    for (int k = 0; k < N_KNOWN; k++) {
+        char lower[MAX_KNOWN_LEN + 1];
+        size_t n = strlen(KNOWN_NAMES[k]);
+        for (size_t i = 0; i <= n; i++)
+            lower[i] = (KNOWN_NAMES[k][i] >= 'A' && KNOWN_NAMES[k][i] <= 'Z') ? (char)(KNOWN_NAMES[k][i] + ('a' - 'A'))
+                                                                        : KNOWN_NAMES[k][i];
+        int same = known_name((const unsigned char *)lower, (Py_ssize_t)n);
+        st->name_lower[k] = same >= 0 ? Py_NewRef(st->name_bytes[same]) : PyBytes_FromString(lower);
+        if (st->name_lower[k] == NULL)
+            return -1;
     }
     if (PyModule_AddIntConstant(module, "SPECIAL_HOST", SPECIAL_HOST) < 0 ||
         PyModule_AddIntConstant(module, "SPECIAL_CONTENT_LENGTH", SPECIAL_CONTENT_LENGTH) < 0 ||
@@ -886,6 +929,7 @@ chead_traverse(PyObject *module, visitproc visit, void *arg)
     for (int k = 0; k < N_KNOWN; k++) {
         Py_VISIT(st->name_str[k]);
         Py_VISIT(st->name_bytes[k]);
+        Py_VISIT(st->name_lower[k]);
     }
     Py_VISIT(st->head_type);
     Py_VISIT(st->multidict_type);
@@ -905,7 +949,9 @@ chead_clear(PyObject *module)
     for (int k = 0; k < N_KNOWN; k++) {
         Py_CLEAR(st->name_str[k]);
         Py_CLEAR(st->name_bytes[k]);
+        Py_CLEAR(st->name_lower[k]);
     }
+    memset(st->by_address, 0, sizeof(st->by_address));
     Py_CLEAR(st->head_type);
     Py_CLEAR(st->multidict_type);
     Py_CLEAR(st->versions[0]);

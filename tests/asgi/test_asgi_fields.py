@@ -75,6 +75,27 @@ def test_lower_fields_of_a_parsed_head(impl):
     assert impl(raw) == [(b"host", b"h"), (b"user-agent", b"u"), (b"x-custom", b"c"), (b"accept", b"*/*")]
 
 
+COMMON_NAMES = [
+    "DNT", "Host", "Accept", "Cookie", "Referer", "Priority", "X-Real-IP", "sec-ch-ua", "Connection",
+    "User-Agent", "Content-Type", "X-Request-ID", "Authorization", "Cache-Control", "If-None-Match",
+    "Sec-Fetch-Dest", "sec-fetch-user", "Accept-Encoding", "Accept-Language",
+    "X-Forwarded-For", "If-Modified-Since", "X-Forwarded-Proto", "sec-ch-ua-platform",
+    "Upgrade-Insecure-Requests", "upgrade-insecure-requests", "Hosu", "X-Real-Ip",
+]
+
+
+@pytest.mark.parametrize("impl", both(lower_fields_py, lower_fields_c))
+def test_lower_fields_of_common_names_parsed(impl):
+    """The parser's raw names of common fields are objects it shares; each is lowered as
+    its own bytes say, whichever of the shared objects it is."""
+    head = b"GET / HTTP/1.1\r\n" + b"".join(b"%s: v%d\r\n" % (name.encode(), i) for i, name in
+                                             enumerate(COMMON_NAMES)) + b"\r\n"
+    raw = head_fields(head)
+    got = impl(raw)
+    assert got == [(name.lower(), value) for name, value in raw]
+    assert [name for name, _ in got] == [name.lower().encode() for name in COMMON_NAMES]
+
+
 @pytest.mark.skipif(lower_fields_c is None, reason=NOT_BUILT)
 def test_compiled_lower_fields_shares_names():
     """A name already in lower case is the same object; a known one lowered is one shared object."""
