@@ -293,6 +293,8 @@ NEIGHBOURHOOD_BASES = [
     b"GET /a?q=1 HTTP/1.1\r\nHost: h\r\nX-Y:\t v w \r\nE:\r\nContent-Type: t",
     b"POST /p HTTP/1.0\r\nhost:h\r\nTransfer-Encoding: chunked",
     b"OPTIONS / HTTP/1.1",
+    # a value of many 8-byte words (the compiled parser checks them a word at a time)
+    b"GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: Mozilla/5.0 (X11; rv:128) \xe9t\xe9 Firefox/128.0",
 ]
 
 
