@@ -113,9 +113,10 @@ class H2Stream(StreamFlow, PeerResolution):
         status = head.status
         fields = [(b":status", b"%d" % status)]
         for name, value in head.headers:
-            name = name.lower().encode("latin-1") if type(name) is str else name.lower()
+            # (isinstance: a str subclass too, such as multidict's istr of aiohttp-style constants)
+            name = name.lower().encode("latin-1") if isinstance(name, str) else name.lower()
             if name not in _DROPPED:  # (no blanks at either end in HTTP/2: RFC 9113 s8.2.1)
-                fields.append((name, (value.encode("latin-1") if type(value) is str else value).strip(b" \t")))
+                fields.append((name, (value.encode("latin-1") if isinstance(value, str) else value).strip(b" \t")))
         if framing.length is not None and status >= 200 and status != 204:
             fields.append((b"content-length", b"%d" % framing.length))
         server = self.config.server_header

@@ -7,6 +7,7 @@
     /slow-read   reads nothing for ?s= seconds, then the whole body: its length
     /headers     the request's Host and Cookie, as the app sees them
     /padded      (WSGI) a response field whose value has blanks at both ends
+    /named       (native) a response field named by an istr, as aiohttp's constants are
     /until-disconnect  (ASGI) answers, then waits for http.disconnect and notes it
     /file        ?path= a file (WSGI: wsgi.file_wrapper, native: FileResponse)
 """
@@ -16,6 +17,8 @@ import hashlib
 import os
 import time
 from urllib.parse import parse_qs
+
+from multidict import istr
 
 from server import web
 
@@ -171,8 +174,14 @@ async def _file(request):
     return web.FileResponse(request.query["path"])
 
 
+async def _named(request):
+    """Response field names as aiohttp's constants are: multidict's istr, a str subclass."""
+    return web.Response(text="ok", headers={istr("X-Named"): "yes", istr("Date"): "Thu, 01 Jan 2026 00:00:00 GMT"})
+
+
 web_app = web.Application()
 web_app.router.add_get("/file", _file)
+web_app.router.add_get("/named", _named)
 web_app.router.add_post("/slow-read", _slow_read)
 web_app.router.add_get("/", _root)
 web_app.router.add_post("/echo", _echo)

@@ -130,3 +130,18 @@ def test_response_values_lose_their_surrounding_blanks():
     with h2_server("wsgi") as server:
         status, body, headers = asyncio.run(one(server.port))
     assert (status, body, dict(headers)[b"x-padded"]) == (200, b"ok", b"padded")
+
+
+def test_response_field_named_by_an_istr_is_sent():
+    """aiohttp's header constants (and a native app's copies of request field names) are
+    multidict's istr: a str, sent as one, and replaced as one where the server sets the field."""
+    async def one(port):
+        client = await H2Client.connect(port)
+        result = await client.request("GET", "/named")
+        await client.close()
+        return result
+
+    with h2_server("native") as server:
+        status, body, headers = asyncio.run(one(server.port))
+    assert (status, body, dict(headers).get(b"x-named")) == (200, b"ok", b"yes")
+    assert [name for name, _ in headers].count(b"date") == 1
