@@ -66,7 +66,11 @@ class RequestBody(Wakeable):
         self._wake()
 
     def set_exception(self, exc: BaseException) -> bool:
-        return self._on_error(exc)
+        on_error = self._on_error
+        if on_error is None:  # (outlived: what the exchange's answer would be)
+            self.end()
+            return False
+        return on_error(exc)
 
     # -- the exchange ------------------------------------------------------
 
@@ -78,6 +82,13 @@ class RequestBody(Wakeable):
         self._size = 0
         self._resume()
         self._wake()
+
+    def outlived(self) -> None:
+        """The exchange is over (its response done, its app returned): a failure of the body
+        now only ends it and leaves the answer to the protocol, which needs nothing of the
+        exchange. Dropping its callback breaks the cycle exchange -> body -> callback, so
+        reference counting frees both at once instead of the cyclic collector, later."""
+        self._on_error = None
 
     def peer_closed(self) -> None:
         """The client will send nothing more (and may be gone): after the body, http.disconnect."""

@@ -101,11 +101,21 @@ class HttpExchange:
             return
         finally:
             self.config.tasks.discard(self.task)
+            self._outlive_body()
         if result is not None:
             self.config.log.error("ASGI app returned %r instead of None for %s %s",
                                   result, self.head.method, self.head.target)
         if not (self._detached or self._state == DONE):
             self._app_returned()
+            self._outlive_body()
+
+    def _outlive_body(self) -> None:
+        """Once the app has returned and the response is done, ``_body_error`` can only end
+        the body and answer False (``_head_written`` is over): the body needs this exchange
+        no more (see RequestBody.outlived)."""
+        body = self._body
+        if body is not None and self._state == DONE:
+            body.outlived()
 
     def _app_failed(self, exc: Exception) -> None:
         log = self.config.log

@@ -354,6 +354,7 @@ class H2Connection(asyncio.Protocol):
     def stream_closed(self, stream) -> None:
         if self.streams.get(stream.id) is stream:
             del self.streams[stream.id]
+        stream.sink = None  # (nothing more reaches it; it holds the stream: both go at once)
         self.h2.forget_closed(stream.id)
         self._waiting.discard(stream)
         if not self.streams:

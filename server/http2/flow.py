@@ -70,10 +70,14 @@ class StreamFlow:
             self._body_refused(RequestTimeout("Request body timeout"))
 
     def _stop_body_watch(self) -> None:
-        if self._body_rate is not None:
-            self._body_rate.cancel()
-        if self._body_timer is not None:
-            self._body_timer.cancel()
+        """The body is all here or will not come: its watch ends, and goes (its callbacks are
+        this stream's: kept, the two would wait for the garbage collector)."""
+        rate, timer = self._body_rate, self._body_timer
+        self._body_rate = self._body_timer = None
+        if rate is not None:
+            rate.cancel()
+        if timer is not None:
+            timer.cancel()
 
     def data_received(self, data: bytes, size: int) -> None:
         if self._body_timer is not None:

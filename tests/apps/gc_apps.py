@@ -8,6 +8,7 @@ collection frees (they hold each other) pile up while automatic collection is of
     /gc-collect          collect everything, then answer how many collections ran so far
     /gc-hold?n=N         (ASGI) wait until N requests wait here, then answer how many
                          collections ran so far: N requests are in flight at once
+    /read                (ASGI) read the request body by receive(), answer its length
     anything else        a hello (``/stream``: in three pieces, from a generator)
 """
 
@@ -68,7 +69,21 @@ async def asgi_app(scope, receive, send):
     if scope["type"] != "http":
         return
     query = scope["query_string"].decode()
-    body = await _hold(query) if scope["path"] == "/gc-hold" else _answer(scope["path"], query)
+    if scope["path"] == "/gc-hold":
+        body = await _hold(query)
+    elif scope["path"] == "/read":
+        body = b"%d" % await _body_length(receive)
+    else:
+        body = _answer(scope["path"], query)
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _body_length(receive) -> int:
+    length, more = 0, True
+    while more:
+        message = await receive()
+        length += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    return length
