@@ -118,30 +118,28 @@ def test_every_block_h2_refuses_is_refused_here(fields):
             head_of(fields)
 
 
-def test_response_values_lose_their_surrounding_blanks():
-    """HTTP/1.1 allows them; in HTTP/2 they make the response malformed (RFC 9113 s8.2.1), and a
-    client that checks (h2's, here) drops the connection."""
+def get_one(kind: str, path: str):
+    """``(status, body, fields)`` of one GET to a ``kind`` app over HTTP/2."""
     async def one(port):
         client = await H2Client.connect(port)
-        result = await client.request("GET", "/padded")
+        result = await client.request("GET", path)
         await client.close()
         return result
 
-    with h2_server("wsgi") as server:
-        status, body, headers = asyncio.run(one(server.port))
+    with h2_server(kind) as server:
+        return asyncio.run(one(server.port))
+
+
+def test_response_values_lose_their_surrounding_blanks():
+    """HTTP/1.1 allows them; in HTTP/2 they make the response malformed (RFC 9113 s8.2.1), and a
+    client that checks (h2's, here) drops the connection."""
+    status, body, headers = get_one("wsgi", "/padded")
     assert (status, body, dict(headers)[b"x-padded"]) == (200, b"ok", b"padded")
 
 
 def test_response_field_named_by_an_istr_is_sent():
     """aiohttp's header constants (and a native app's copies of request field names) are
     multidict's istr: a str, sent as one, and replaced as one where the server sets the field."""
-    async def one(port):
-        client = await H2Client.connect(port)
-        result = await client.request("GET", "/named")
-        await client.close()
-        return result
-
-    with h2_server("native") as server:
-        status, body, headers = asyncio.run(one(server.port))
+    status, body, headers = get_one("native", "/named")
     assert (status, body, dict(headers).get(b"x-named")) == (200, b"ok", b"yes")
     assert [name for name, _ in headers].count(b"date") == 1
