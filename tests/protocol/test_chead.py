@@ -440,10 +440,22 @@ def test_compiled_parser_gives_common_names_as_istr():
 @pytest.mark.skipif(plain_head_c is None, reason=NOT_BUILT)
 def test_set_name_type_takes_only_a_type_that_keeps_the_name():
     chead = importlib.import_module("server.protocol._chead")
-    for bad, error in ((str.lower, TypeError), (bytes, TypeError), (lambda name: 1 / 0, ZeroDivisionError)):
+    made = []
+
+    def fails_later(name):  # (what it made before failing is let go; nothing is replaced)
+        if len(made) == 5:
+            raise ValueError(name)
+        made.append(istr(str(name)))  # (a new object: the module's names are istr already)
+        return made[-1]
+
+    for bad, error in ((str.lower, TypeError), (bytes, TypeError), (lambda name: 1 / 0, ZeroDivisionError),
+                       (fails_later, ValueError)):
         with pytest.raises(error):
             chead.set_name_type(bad)
-    from multidict import istr
+    control = [istr(str(name)) for name in made]  # (new objects, held as made's are: by a list alone)
+    counts = [sys.getrefcount(name) for name in made]
+    expected = [sys.getrefcount(name) for name in control]
+    assert counts == expected
     assert type(plain_head_c(b"GET / HTTP/1.1\r\nHost: h", *LIMITS)[6][0][0]) is istr  # unchanged
 
 
