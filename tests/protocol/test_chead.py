@@ -440,6 +440,7 @@ def test_compiled_parser_gives_common_names_as_istr():
 @pytest.mark.skipif(plain_head_c is None, reason=NOT_BUILT)
 def test_set_name_type_takes_only_a_type_that_keeps_the_name():
     chead = importlib.import_module("server.protocol._chead")
+    host = plain_head_c(b"GET / HTTP/1.1\r\nHost: h", *LIMITS)[6][0][0]
     made = []
 
     def fails_later(name):  # (what it made before failing is let go; nothing is replaced)
@@ -456,7 +457,8 @@ def test_set_name_type_takes_only_a_type_that_keeps_the_name():
     counts = [sys.getrefcount(name) for name in made]
     expected = [sys.getrefcount(name) for name in control]
     assert counts == expected
-    assert type(plain_head_c(b"GET / HTTP/1.1\r\nHost: h", *LIMITS)[6][0][0]) is istr  # unchanged
+    assert plain_head_c(b"GET / HTTP/1.1\r\nHost: h", *LIMITS)[6][0][0] is host  # unchanged
+    assert type(host) is istr
 
 
 # --- the shortcut past _build_head ----------------------------------------------------------
