@@ -209,15 +209,18 @@ method_index(const unsigned char *p, Py_ssize_t n)
     return -1;
 }
 
+static inline unsigned char
+ascii_lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
 /* p[0:n] equals ``lower`` ignoring ASCII case (``lower`` is lower case). */
 static inline int
 ascii_ci_equal(const unsigned char *p, const char *lower, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = p[i];
-        if (c >= 'A' && c <= 'Z')
-            c += 'a' - 'A';
-        if (c != (unsigned char)lower[i])
+        if (ascii_lower(p[i]) != (unsigned char)lower[i])
             return 0;
     }
     return 1;
@@ -664,6 +667,36 @@ set_name_type(PyObject *module, PyObject *name_type)
 
 /* -- helpers of the ASGI path ---------------------------------------------- */
 
+/* ``name`` (bytes) in ASCII lower case: the shared object of a common name (found by its
+ * address when it is one of the parser's, else by its lowered bytes), ``name`` itself
+ * when it has no upper case, or a new object. */
+static PyObject *
+lowered_name(const chead_state *st, PyObject *name)
+{
+    int known = known_object(st, name);
+    if (known >= 0)
+        return Py_NewRef(st->name_lower[known]);
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(name);
+    const Py_ssize_t n = PyBytes_GET_SIZE(name);
+    Py_ssize_t j = 0;
+    while (j < n && ascii_lower(p[j]) == p[j])
+        j++;
+    if (j == n)
+        return Py_NewRef(name);
+    PyObject *lower = PyBytes_FromStringAndSize(NULL, n);
+    if (lower == NULL)
+        return NULL;
+    unsigned char *q = (unsigned char *)PyBytes_AS_STRING(lower);
+    for (Py_ssize_t k = 0; k < n; k++)
+        q[k] = ascii_lower(p[k]);
+    known = known_name(q, n);
+    if (known >= 0) {
+        Py_DECREF(lower);
+        return Py_NewRef(st->name_bytes[known]);
+    }
+    return lower;
+}
+
 PyDoc_STRVAR(lower_fields_doc,
 "lower_fields($module, raw, /)\n"
 "--\n"
@@ -692,32 +725,9 @@ lower_fields(PyObject *module, PyObject *raw)
             goto error;
         }
         PyObject *name = PyTuple_GET_ITEM(item, 0);
-        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(name);
-        const Py_ssize_t n = PyBytes_GET_SIZE(name);
-        const int same = known_object(st, name);
-        Py_ssize_t j = 0;
-        while (same < 0 && j < n && !(p[j] >= 'A' && p[j] <= 'Z'))
-            j++;
-        PyObject *lower;
-        if (same >= 0) {
-            lower = Py_NewRef(st->name_lower[same]);
-        }
-        else if (j == n) {
-            lower = Py_NewRef(name);
-        }
-        else {
-            lower = PyBytes_FromStringAndSize(NULL, n);
-            if (lower == NULL)
-                goto error;
-            unsigned char *q = (unsigned char *)PyBytes_AS_STRING(lower);
-            for (Py_ssize_t k = 0; k < n; k++)
-                q[k] = (p[k] >= 'A' && p[k] <= 'Z') ? (unsigned char)(p[k] + ('a' - 'A')) : p[k];
-            int known = known_name(q, n);
-            if (known >= 0) { /* one shared object for the common names */
-                Py_DECREF(lower);
-                lower = Py_NewRef(st->name_bytes[known]);
-            }
-        }
+        PyObject *lower = lowered_name(st, name);
+        if (lower == NULL)
+            goto error;
         PyObject *pair = PyTuple_New(2);
         if (pair == NULL) {
             Py_DECREF(lower);
@@ -921,8 +931,7 @@ chead_exec(PyObject *module)
         char lower[MAX_KNOWN_LEN + 1];
         size_t n = strlen(KNOWN_NAMES[k]);
         for (size_t i = 0; i <= n; i++)
-            lower[i] = (KNOWN_NAMES[k][i] >= 'A' && KNOWN_NAMES[k][i] <= 'Z') ? (char)(KNOWN_NAMES[k][i] + ('a' - 'A'))
-                                                                        : KNOWN_NAMES[k][i];
+            lower[i] = (char)ascii_lower((unsigned char)KNOWN_NAMES[k][i]);
         int same = known_name((const unsigned char *)lower, (Py_ssize_t)n);
         st->name_lower[k] = same >= 0 ? Py_NewRef(st->name_bytes[same]) : PyBytes_FromString(lower);
         if (st->name_lower[k] == NULL)
