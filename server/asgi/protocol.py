@@ -104,6 +104,8 @@ class ASGIConnection(AppConnection):
 class ASGIServerHttpProtocol(ServerHttpProtocol):
     """A connection serving an ASGI app: ``ServerHttpProtocol`` with the ASGI kind plugged in."""
 
+    __slots__ = ("asgi",)
+
     def __init__(self, asgi: ASGIConfig, config, **kwargs):
         super().__init__(config, partial(ASGIConnection, asgi), **kwargs)
         self.asgi = asgi

@@ -20,6 +20,8 @@ LINGER_LIMIT = 64 * 1024 * 1024  # bytes drained at most before the connection i
 class ConnectionEnding:
     """The ways a connection ends."""
 
+    __slots__ = ()  # its state is in the connection's slots (``server.py``)
+
     def closing(self) -> None:
         """Graceful shutdown: close after the current response, or soon if idle.
 

@@ -18,9 +18,12 @@ CORK_LIMIT = 64 * 1024  # body bytes held back for one write at the end of a loo
 class WriteCoalescing:
     """Mixed into ``ServerHttpProtocol``; its ``write`` and ``close`` uncork first."""
 
-    _corked: list | None = None  # the pieces of this pass, once there is one
-    _corked_size = 0
-    _uncork_due = False
+    __slots__ = ()  # its state is in the connection's slots (``server.py``)
+
+    def _init_cork(self) -> None:
+        self._corked: list | None = None  # the pieces of this pass, once there is one
+        self._corked_size = 0
+        self._uncork_due = False
 
     def write_corked(self, data: bytes) -> None:
         """Write a piece in the middle of a body: the pieces written during one pass of the

@@ -19,6 +19,8 @@ from .proxyprotocol import ProxyHeaderError, parse_proxy_header
 class PeerResolution:
     """The client of a connection and of each of its requests."""
 
+    __slots__ = ()  # its state is in the connection's slots (``server.py``)
+
     def _init_peer(self) -> None:
         self.peername = None
         self.sockname = None

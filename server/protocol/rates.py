@@ -123,6 +123,8 @@ class MinimumRate:
 class ConnectionRates:
     """Mixed into ``ServerHttpProtocol``: both minimum rates of a connection."""
 
+    __slots__ = ()  # its state is in the connection's slots (``server.py``)
+
     def _init_rates(self, config) -> None:
         self._body_received = 0  # bytes of the request body delivered so far
         self._buffered_at_pause = 0  # the transport's buffer when writing paused

@@ -28,6 +28,8 @@ from .files import body_span, send_file
 class ResponseChannel:
     """Mixed into ``ServerHttpProtocol``: what it offers an app kind to answer the request in flight."""
 
+    __slots__ = ()  # its state is in the connection's slots (``server.py``)
+
     def _init_response(self, config) -> None:
         # The response in flight: its head, its body framing (None while it has none, or
         # when it went whole with its head).

@@ -65,9 +65,29 @@ NULL_SINK = NullSink()
 
 class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, ConnectionEnding, ConnectionRates,
                          AppConnection, asyncio.Protocol):
-    early_data = b""  # bytes the client sent before it was accepted (see workers/listeners.py)
+    # A connection's state is in slots, not an instance dict: a worker holds thousands of
+    # connections, and each request reads and writes dozens of these (a dict of 50 keys is
+    # past what CPython shares between instances: 1.6 KB and a lookup per access).
+    # Subclasses without ``__slots__`` get a dict for their own attributes as usual.
+    __slots__ = (
+        # this class
+        "config", "log", "loop", "_owner", "transport", "app", "exchange", "early_data", "write_closed",
+        "_parser", "_timer", "_sink", "_head", "_continue_pending", "_response_started", "_peer_eof",
+        "keep_alive_allowed", "_received_any", "_read_paused_by", "writing_paused", "_dispatching",
+        "_advance_pending", "_advance_when_drained", "idle_until", "_eager", "_first_step",
+        "_drain_waiter", "_upgraded", "_input_failed",
+        # closing.py
+        "_closing", "_linger_left",
+        # cork.py
+        "_corked", "_corked_size", "_uncork_due",
+        # peer.py
+        "peername", "sockname", "_proxy_buffer", "_forwarded", "_direct", "_peer_trusted",
+        # rates.py
+        "_body_received", "_buffered_at_pause", "_written_while_paused", "_body_rate", "_response_rate",
+        # response.py
+        "_response", "framing", "_truncation_told", "log_environ", "_record_requests", "_recording", "_started",
+    )
     parser_class = RequestParser  # what reads requests off the bytes: ``parser_class(limits)``
-    write_closed = False  # our side of the connection is shut (see closing.py): writes are dropped
     # As its own app (``app`` None: a subclass implementing on_request), the
     # AppConnection methods it inherits are its own.
 
@@ -80,7 +100,10 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         self.loop = loop or asyncio.get_event_loop()
         self._owner = owner  # connection_opened(p), connection_closed(p), request_done()
         self.transport = None
+        self.early_data = b""  # bytes the client sent before it was accepted (see workers/listeners.py)
+        self.write_closed = False  # our side of the connection is shut (see closing.py): writes are dropped
         self._init_peer()
+        self._init_cork()
         self._parser = self.parser_class(config.limits)
         self._timer = ConnectionTimer(self.loop, self._on_timeout)
         self._sink = NULL_SINK

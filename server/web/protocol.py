@@ -230,6 +230,8 @@ class WebConnection(AppConnection):
 class WebServerHttpProtocol(ServerHttpProtocol):
     """A connection serving a native app: ``ServerHttpProtocol`` with the native kind plugged in."""
 
+    __slots__ = ("context",)
+
     def __init__(self, context: WebContext, config, **kwargs):
         super().__init__(config, partial(WebConnection, context), **kwargs)
         self.context = context

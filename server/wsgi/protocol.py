@@ -87,6 +87,8 @@ class WSGIConnection(AppConnection):
 class WSGIServerHttpProtocol(ServerHttpProtocol):
     """A connection serving a WSGI app: ``ServerHttpProtocol`` with the WSGI kind plugged in."""
 
+    __slots__ = ("wsgi",)
+
     def __init__(self, wsgi: WSGIConfig, config, **kwargs):
         super().__init__(config, partial(WSGIConnection, wsgi), **kwargs)
         self.wsgi = wsgi
