@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import gc
+import inspect
 import io
 import os
 import shutil
@@ -11,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import tracemalloc
 from dataclasses import dataclass, field
@@ -343,3 +346,46 @@ def nginx_command(directory: Path, site: Path) -> list[str]:
         + f"daemon off;\npid {directory}/nginx.pid;\nerror_log {directory}/error.log;\nevents {{}}\n"
         + f"http {{\naccess_log off;\n{temp}include {site};\n}}\n")
     return [NGINX, "-p", str(directory), "-c", str(directory / "nginx.conf")]
+
+
+# -- slots: classes made per connection or per request keep no instance dict -------------
+
+def slots_of(cls) -> set[str]:
+    """Every slot of ``cls`` and its bases."""
+    names = set()
+    for klass in cls.__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        names.update((slots,) if isinstance(slots, str) else slots)
+    return names
+
+
+def attributes_set_on_self(klass) -> set[str]:
+    """The names the methods of ``klass`` itself assign on ``self`` (``self.x = ...``,
+    ``self.x += ...``, ``self.x: T = ...``, ``a = self.x = ...``)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        else:
+            continue
+        for target in targets:
+            for element in ast.walk(target):
+                if (isinstance(element, ast.Attribute) and isinstance(element.value, ast.Name)
+                        and element.value.id == "self"):
+                    names.add(element.attr)
+    return names
+
+
+def assert_slotted(cls, set_from_outside=()) -> None:
+    """``cls`` has no instance dict, and every attribute its code (outside asyncio) sets
+    on ``self``, or other modules set on its objects (``set_from_outside``), has a slot: an
+    attribute without one fails where it is set, maybe only on a rare path."""
+    own = [klass for klass in cls.__mro__ if klass is not object and not klass.__module__.startswith("asyncio")]
+    assert cls.__dictoffset__ == 0, f"{cls.__name__} objects have a dict"
+    assert all("__slots__" in klass.__dict__ for klass in own)
+    assigned = set().union(*(attributes_set_on_self(klass) for klass in own))
+    assert assigned  # the walk found the assignments (the source was read)
+    assert (assigned | set(set_from_outside)) - slots_of(cls) == set()

@@ -17,6 +17,10 @@ from server.protocol.wakeup import settle
 
 
 class StreamFlow:
+    __slots__ = ("open", "started", "input_ended", "sink", "writing_paused", "_early", "request_trailers",
+                 "_body_rate", "_body_timer", "_received", "_held", "_read_paused_by", "_out", "_out_end",
+                 "_out_trailers", "sent_end", "_drain_waiter")
+
     def _init_flow(self) -> None:
         self.open = True  # neither reset nor lost
         self.started = False  # the app kind has the request

@@ -31,6 +31,13 @@ _DROPPED = frozenset((b"content-length", b"date", b"server", b"connection", b"ke
 
 
 class H2Stream(StreamFlow, PeerResolution):
+    # Slots, not an instance dict: one stream is made per request (see ServerHttpProtocol).
+    __slots__ = ("conn", "id", "head", "loop", "log", "config", "keep_alive_allowed", "exchange", "log_environ",
+                 "framing", "_response", "_response_started", "_continue_sent", "_finished", "_started",
+                 "_recording", "app",
+                 # peer.py
+                 "peername", "sockname", "_proxy_buffer", "_forwarded", "_direct", "_peer_trusted")
+
     def __init__(self, conn, stream_id: int, head):
         self.conn = conn
         self.id = stream_id

@@ -43,6 +43,9 @@ from .spool import BodyHandover
 
 
 class WSGIExchange:
+    __slots__ = ("protocol", "connection", "head", "config", "pool", "_body", "_final", "_file_send", "_environ",
+                 "_status", "_headers", "_response", "_head_handed", "_handed")  # one per request: no dict
+
     def __init__(self, connection, head, config):
         self.protocol = channel = connection.channel
         self.connection = connection  # the WSGIConnection: its per-connection environ cache
