@@ -161,11 +161,14 @@ class ThreadPool:
                 self._log.exception("Error in %s", what)
 
     def _check_saturation(self) -> None:
-        """Loop side, every SATURATION_CHECK seconds: warn while jobs wait for a thread."""
+        """Loop side, every SATURATION_CHECK seconds: warn while jobs wait for a thread and
+        every thread is busy. (A job submitted just now waits too, until a free thread is
+        scheduled: even one connection would be warned about.)"""
         self._watch = self._loop.call_later(SATURATION_CHECK, self._check_saturation)
         depth, longest = self.waiting()
         now = time.monotonic()
-        if depth and self._log is not None and now - self._warned_at >= SATURATION_WARNING_INTERVAL:
+        if (depth and self.busy() >= self.size and self._log is not None
+                and now - self._warned_at >= SATURATION_WARNING_INTERVAL):
             self._warned_at = now
             self._log.warning("All %d app threads are busy: %d requests wait for one, the longest for "
                               "%.1f s (raise --threads?)", self.size, depth, longest)

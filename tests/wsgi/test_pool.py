@@ -80,3 +80,54 @@ def test_busy_and_waiting_count_running_and_queued_jobs_and_pool_on_finds_the_po
     assert (busy, waiting) == (2, 3) and 0.2 < longest < 5, (busy, waiting, longest)
     assert after == (0, (0, 0.0))
     assert found is None  # a pool shut down serves no loop
+
+
+class ListLog:
+    def __init__(self):
+        self.warnings = []
+
+    def warning(self, msg, *args):
+        self.warnings.append(msg % args)
+
+
+def saturation_warnings(threads_held: int, size: int = 2) -> list[str]:
+    """The warnings of one saturation check, with ``threads_held`` of ``size`` threads
+    running a held job and one more job waiting for a thread."""
+    import threading
+    import time
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        log = ListLog()
+        pool = ThreadPool(loop, size, log=log)
+        release = threading.Event()
+        try:
+            for _ in range(threads_held):
+                pool.submit(release.wait)
+            deadline = time.monotonic() + 5
+            while pool.busy() < threads_held and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert pool.busy() == threads_held
+            if threads_held == size:
+                pool.submit(release.wait)  # waits: every thread is held
+            else:
+                # A job submitted while a thread is free, caught before that thread was
+                # scheduled to take it (as a check can find it at c=1): queued, not taken.
+                pool._queued_at.append(time.monotonic())
+            pool._check_saturation()
+            return log.warnings
+        finally:
+            release.set()
+            pool.shutdown()
+
+    return asyncio.run(main())
+
+
+def test_jobs_waiting_while_every_thread_is_busy_are_warned_about():
+    warnings = saturation_warnings(threads_held=2)
+    assert len(warnings) == 1 and warnings[0].startswith("All 2 app threads are busy: 1 requests wait")
+
+
+def test_a_job_not_yet_taken_by_a_free_thread_is_not_saturation():
+    assert saturation_warnings(threads_held=1) == []
+    assert saturation_warnings(threads_held=0) == []
