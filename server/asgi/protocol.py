@@ -45,6 +45,8 @@ class ASGIConfig:
 class ASGIConnection(AppConnection):
     """The ASGI app kind's side of one connection."""
 
+    __slots__ = ("asgi", "_scope_server", "_scope_peer")
+
     def __init__(self, asgi: ASGIConfig, channel):
         super().__init__(channel)
         self.asgi = asgi

@@ -38,6 +38,8 @@ class BodyReader:
     ``_remaining`` (body bytes left in BODY, chunk bytes left in CHUNK_DATA),
     ``_body_size`` (decoded bytes so far, for the cap) and ``_trailer_lines``."""
 
+    __slots__ = ()  # its state is in the parser's slots (parser.py)
+
     def _start_body(self, head: RequestHead) -> None:
         if head.chunked:
             self.state = CHUNK_SIZE

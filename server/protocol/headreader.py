@@ -41,6 +41,8 @@ class HeadReader:
     the last of them starts). A head that arrives in many pieces is looked at once
     in all, not once per piece."""
 
+    __slots__ = ()  # its state is in the parser's slots (parser.py)
+
     def _read_head(self, events: list) -> bool:
         """Parse the head once it is all buffered; False while it is not."""
         buf = self.buffer

@@ -61,6 +61,9 @@ def _by_state(steps: dict) -> tuple:
 
 
 class RequestParser(HeadReader, BodyReader):
+    # One parser per connection, read on every request: its state in slots (see ServerHttpProtocol).
+    __slots__ = ("limits", "buffer", "state", "_plain_limits", "_head_size", "_scan_from", "_line_start", "_crlfs",
+                 "_remaining", "_body_size", "_trailer_lines")
     _plain_head = staticmethod(plain_head)  # a subclass may pick either implementation (tests do)
 
     def __init__(self, limits: Limits = Limits()):

@@ -95,6 +95,8 @@ class WebConnection(AppConnection):
     """The native app kind's side of one connection; the handler learns that the client
     left from its body stream and from ``write()``, and waits on ``drain()``."""
 
+    __slots__ = ("context", "log", "_read_flow")
+
     def __init__(self, context: WebContext, channel):
         super().__init__(channel)
         self.context = context

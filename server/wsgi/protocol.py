@@ -36,6 +36,8 @@ class WSGIConfig:
 class WSGIConnection(AppConnection):
     """The WSGI app kind's side of one connection."""
 
+    __slots__ = ("wsgi", "exchange_condition", "_client_environ")
+
     runs_hooks = True  # gunicorn's request hooks run on the app thread, around the app
 
     def __init__(self, wsgi: WSGIConfig, channel):

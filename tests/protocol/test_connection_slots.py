@@ -6,10 +6,11 @@ there and nowhere else)."""
 import pytest
 from helpers import assert_slotted, attributes_set_on_self, slots_of
 
-from server.asgi.protocol import ASGIServerHttpProtocol
+from server.asgi.protocol import ASGIConnection, ASGIServerHttpProtocol
+from server.protocol.parser import RequestParser
 from server.protocol.server import ServerHttpProtocol
-from server.web.protocol import WebServerHttpProtocol
-from server.wsgi.protocol import WSGIServerHttpProtocol
+from server.web.protocol import WebConnection, WebServerHttpProtocol
+from server.wsgi.protocol import WSGIConnection, WSGIServerHttpProtocol
 
 # What other modules set on a connection: the listener's early bytes, the kinds' exchange
 # and access-log environ.
@@ -20,6 +21,12 @@ SET_FROM_OUTSIDE = ("early_data", "exchange", "log_environ")
                                  WebServerHttpProtocol), ids=lambda c: c.__name__)
 def test_a_connection_keeps_its_state_in_slots(cls):
     assert_slotted(cls, SET_FROM_OUTSIDE)
+
+
+@pytest.mark.parametrize("cls", (RequestParser, ASGIConnection, WSGIConnection, WebConnection),
+                         ids=lambda c: c.__name__)
+def test_its_parser_and_app_kind_keep_their_state_in_slots(cls):
+    assert_slotted(cls)
 
 
 def test_the_check_sees_an_attribute_without_a_slot():
