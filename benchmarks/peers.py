@@ -270,7 +270,9 @@ def _missing_cached(python: str, modules) -> list[str]:
 
 # ---------------------------------------------------------------- processes
 
-def start(t: Target, apps_dir: str, prefix: list[str], extra_env: dict | None = None) -> None:
+def start(t: Target, apps_dir: str, prefix: list[str], extra_env: dict | None = None, source: str = REPO) -> None:
+    """Start ``t``; this worker runs from the tree ``source`` (its working directory: ``python -m``
+    puts it first on the path), the repository unless pairs.py runs another revision."""
     t.port = free_port()
     t.cmd = t.command(apps_dir)
     fd, t.log_path = tempfile.mkstemp(prefix=f"bench-{t.name}-", suffix=".log")
@@ -278,7 +280,7 @@ def start(t: Target, apps_dir: str, prefix: list[str], extra_env: dict | None = 
     env.update(extra_env or {})
     env["PYTHONPATH"] = apps_dir
     with os.fdopen(fd, "wb") as logf:
-        t.proc = subprocess.Popen(prefix + t.cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+        t.proc = subprocess.Popen(prefix + t.cmd, cwd=source, env=env, stdin=subprocess.DEVNULL,
                                   stdout=logf, stderr=subprocess.STDOUT,
                                   start_new_session=True)  # own group: clean kill, no stray Ctrl-C
 

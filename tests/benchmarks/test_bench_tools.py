@@ -3,6 +3,7 @@
 answers, the ratios and targets (report.py), the strace summary (syscalls.py)."""
 
 import socket
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -460,3 +461,26 @@ def test_bytes_moved_counts_results_of_data_calls_once():
     import syscalls
 
     assert syscalls.bytes_moved(STRACE_TRACE) == {"in": 2996 + 4000, "out": 120, "no_copy": 1048576}
+
+
+def test_pairs_alternate_which_build_goes_first_and_ratio_each_round():
+    import pairs
+
+    assert [pairs.round_order(i) for i in range(4)] == [(0, 1), (1, 0), (0, 1), (1, 0)]
+    assert pairs.paired_ratios([100.0, 200.0, 0.0], [110.0, 180.0, 50.0]) == [1.1, 0.9]
+
+
+def test_pairs_checks_out_a_revision_with_its_extension_built(tmp_path):
+    """The "before" tree is a worktree of the revision, built, and gone afterwards."""
+    import pairs
+
+    tree = str(tmp_path / "before")
+    try:
+        pairs.checkout("HEAD", tree)
+        assert (Path(tree) / "server" / "protocol" / "server.py").is_file()
+        assert list((Path(tree) / "server" / "protocol").glob("_chead*.so"))
+    finally:
+        pairs.remove_checkout(tree)
+    assert not Path(tree).exists()
+    listed = subprocess.run(["git", "-C", pairs.peers.REPO, "worktree", "list"], capture_output=True, text=True)
+    assert tree not in listed.stdout

@@ -1,0 +1,102 @@
+"""This worker against itself at another revision: paired rounds, the ratio of each pair.
+
+    python benchmarks/pairs.py --before HEAD~1                         # ASGI hello, c=50
+    python benchmarks/pairs.py --before 0becc8f --kind wsgi --connections 1000 --rounds 8
+
+A change's effect on throughput is a few percent; on a shared machine one run differs from
+the next by more. Both builds serve at once, one worker each, pinned to the server core;
+the load (``wrk -t1`` on the other core) alternates between them, before then after, after
+then before, so both see the same moments of the machine. The figure is the median of the
+paired ratios (after / before). The revision is checked out in a temporary git worktree
+with its compiled parser built there, and removed at the end; "after" is this tree.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import load
+import peers
+
+BOOT_TIMEOUT = 30.0
+BUILD_TIMEOUT = 300
+
+
+def paired_ratios(before: list[float], after: list[float]) -> list[float]:
+    """after / before of each round (a round whose before is 0 has no ratio)."""
+    return [b / a for a, b in zip(before, after) if a > 0]
+
+
+def round_order(i: int) -> tuple[int, int]:
+    """Which build goes first in round ``i``: before first, then after first, in turn."""
+    return (0, 1) if i % 2 == 0 else (1, 0)
+
+
+def checkout(rev: str, into: str) -> None:
+    """``rev`` of this repository in a detached worktree at ``into``, its C extension built."""
+    subprocess.run(["git", "-C", peers.REPO, "worktree", "add", "--detach", into, rev], check=True,
+                   capture_output=True, timeout=120)
+    subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=into, check=True,
+                   capture_output=True, timeout=BUILD_TIMEOUT)
+
+
+def remove_checkout(path: str) -> None:
+    subprocess.run(["git", "-C", peers.REPO, "worktree", "remove", "--force", path], capture_output=True, timeout=120)
+    shutil.rmtree(path, ignore_errors=True)
+    subprocess.run(["git", "-C", peers.REPO, "worktree", "prune"], capture_output=True, timeout=120)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--before", required=True, help="the git revision to compare this tree with")
+    p.add_argument("--kind", choices=("wsgi", "asgi", "native"), default="asgi")
+    p.add_argument("--path", default="/", help="the path requested (benchmarks/apps serve /, /chunked, /100k)")
+    p.add_argument("--connections", type=int, default=50)
+    p.add_argument("--rounds", type=int, default=8)
+    p.add_argument("--duration", type=int, default=2, help="seconds per wrk run")
+    args = p.parse_args(argv)
+
+    server_prefix, load_prefix, _ = peers.pinning()
+    name = {"wsgi": "asyncworker", "asgi": "asyncworker-asgi", "native": "asyncworker-native"}[args.kind]
+    targets = peers.make_targets({name}, sys.executable, peers.APPS_DIR) + \
+        peers.make_targets({name}, sys.executable, peers.APPS_DIR)
+    if targets[0].skip:
+        print(f"{name}: {targets[0].skip}", file=sys.stderr)
+        return 2
+    tree = tempfile.mkdtemp(prefix="pairs-")
+    os.rmdir(tree)  # (git makes it)
+    rates: list[list[float]] = [[], []]
+    try:
+        checkout(args.before, tree)
+        for target, source in zip(targets, (tree, peers.REPO)):
+            peers.start(target, peers.APPS_DIR, server_prefix, source=source)
+        for target in targets:
+            peers.wait_port(target, time.monotonic() + BOOT_TIMEOUT)
+        for target in targets:  # warm-up, not recorded
+            load.run_wrk(load_prefix, target.port, args.path, args.connections, 1)
+        for i in range(args.rounds):
+            for which in round_order(i):
+                run = load.run_wrk(load_prefix, targets[which].port, args.path, args.connections, args.duration)
+                if load.n_errors(run):
+                    raise RuntimeError(f"{'before after'.split()[which]}: {load.n_errors(run)} errors")
+                rates[which].append(run["rps"])
+            print(f"round {i + 1}: before {rates[0][-1]:.0f} req/s, after {rates[1][-1]:.0f} req/s", flush=True)
+    finally:
+        for target in targets:
+            peers.stop(target)
+        remove_checkout(tree)
+    ratios = paired_ratios(*rates)
+    print(f"{name} {args.path} c={args.connections}: before {statistics.median(rates[0]):.0f} req/s, "
+          f"after {statistics.median(rates[1]):.0f} req/s (medians of {args.rounds} rounds); "
+          f"after/before, median of the paired ratios: {statistics.median(ratios):.3f}x "
+          f"(from {min(ratios):.2f}x to {max(ratios):.2f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
