@@ -35,7 +35,9 @@ class AppConnection:
     """The app kind's side of one connection: the base of each kind's, which overrides
     what it needs (the others are no-ops)."""
 
-    __slots__ = ("channel",)  # (``ServerHttpProtocol``, its own app, keeps its state in slots)
+    # Slots: ``ServerHttpProtocol`` is an AppConnection too (its own app) and has no dict.
+    # A kind's subclass without ``__slots__`` has one as usual.
+    __slots__ = ("channel",)
     runs_hooks = False  # True: the kind calls gunicorn's request hooks itself (on its own thread)
 
     def __init__(self, channel):
