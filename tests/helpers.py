@@ -389,3 +389,12 @@ def assert_slotted(cls, set_from_outside=()) -> None:
     assigned = set().union(*(attributes_set_on_self(klass) for klass in own))
     assert assigned  # the walk found the assignments (the source was read)
     assert (assigned | set(set_from_outside)) - slots_of(cls) == set()
+
+
+def can_hold_what_it_sets(cls) -> bool:
+    """Every attribute the code of ``cls`` sets has a slot, or its objects have a dict."""
+    written = [klass for klass in cls.__mro__  # (not asyncio's, nor the class type() made, which has no source)
+               if klass is not object and not klass.__module__.startswith("asyncio")
+               and any(inspect.isfunction(value) for value in vars(klass).values())]
+    assigned = set().union(*(attributes_set_on_self(klass) for klass in written))
+    return cls.__dictoffset__ != 0 or assigned <= slots_of(cls)

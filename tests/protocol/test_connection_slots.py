@@ -4,11 +4,12 @@ its code sets has a slot (one set only on a rare path, a close or a timeout, wou
 there and nowhere else)."""
 
 import pytest
-from helpers import assert_slotted, attributes_set_on_self, slots_of
+from helpers import assert_slotted, attributes_set_on_self, can_hold_what_it_sets, slots_of
 
 from server.asgi.protocol import ASGIConnection, ASGIServerHttpProtocol
 from server.protocol.parser import RequestParser
 from server.protocol.server import ServerHttpProtocol
+from server.protocol.uwsgi_connection import uwsgi_protocol
 from server.web.protocol import WebConnection, WebServerHttpProtocol
 from server.wsgi.protocol import WSGIConnection, WSGIServerHttpProtocol
 
@@ -43,11 +44,16 @@ def test_the_check_sees_an_attribute_without_a_slot():
         Careless.on_timeout_once(object.__new__(Careless))
 
 
-def test_a_subclass_of_its_own_gets_a_dict():
-    """An app's subclass that declares no slots may set what it likes, as before."""
-    class Mine(ServerHttpProtocol):
-        pass
+def test_a_uwsgi_connection_class_can_hold_its_mixins_state():
+    """``uwsgi_protocol`` mixes a class without slots into a connection class: its
+    objects get a dict for what the mixin sets (a mixin given empty slots would fail)."""
+    cls = uwsgi_protocol(WSGIServerHttpProtocol)
+    assert can_hold_what_it_sets(cls)
 
-    mine = object.__new__(Mine)
-    mine.anything = 1
-    assert mine.__dict__ == {"anything": 1}
+    class SlottedMixin:  # (as UwsgiConnection would be with empty slots)
+        __slots__ = ()
+
+        def connection_made(self, transport):
+            self.uwsgi_peer = transport
+
+    assert not can_hold_what_it_sets(type("Uwsgi", (SlottedMixin, WSGIServerHttpProtocol), {"__slots__": ()}))
