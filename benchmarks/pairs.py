@@ -24,6 +24,7 @@ import load
 import peers
 
 BOOT_TIMEOUT = 30.0
+BUILDS = ("before", "after")
 BUILD_TIMEOUT = 300
 
 
@@ -68,8 +69,8 @@ def main(argv=None) -> int:
     if targets[0].skip:
         print(f"{name}: {targets[0].skip}", file=sys.stderr)
         return 2
-    tree = tempfile.mkdtemp(prefix="pairs-")
-    os.rmdir(tree)  # (git makes it)
+    scratch = tempfile.mkdtemp(prefix="pairs-")
+    tree = os.path.join(scratch, "before")  # (git makes it)
     rates: list[list[float]] = [[], []]
     try:
         checkout(args.before, tree)
@@ -83,13 +84,14 @@ def main(argv=None) -> int:
             for which in round_order(i):
                 run = load.run_wrk(load_prefix, targets[which].port, args.path, args.connections, args.duration)
                 if load.n_errors(run):
-                    raise RuntimeError(f"{'before after'.split()[which]}: {load.n_errors(run)} errors")
+                    raise RuntimeError(f"{BUILDS[which]}: {load.n_errors(run)} errors")
                 rates[which].append(run["rps"])
             print(f"round {i + 1}: before {rates[0][-1]:.0f} req/s, after {rates[1][-1]:.0f} req/s", flush=True)
     finally:
         for target in targets:
             peers.stop(target)
         remove_checkout(tree)
+        shutil.rmtree(scratch, ignore_errors=True)
     ratios = paired_ratios(*rates)
     print(f"{name} {args.path} c={args.connections}: before {statistics.median(rates[0]):.0f} req/s, "
           f"after {statistics.median(rates[1]):.0f} req/s (medians of {args.rounds} rounds); "
