@@ -4,6 +4,7 @@
     python benchmarks/instructions.py --targets asyncworker-asgi,uvicorn
     python benchmarks/instructions.py --path /chunked  # or --case browser, --case echo-1MiB-c10
     python benchmarks/instructions.py --connections 1000 --cache 1048576   # hello-c1000's cost
+    python benchmarks/instructions.py --http2 100     # hello over HTTP/2, 100 streams per read
 
 Throughput on a shared machine moves by 20% from one run to the next; the number
 of instructions a request costs does not. Each target's HTTP protocol object is
@@ -21,6 +22,10 @@ connection in one loop pass, as a loop does when all are readable, then waits fo
 answer, so the objects of N requests in flight pile up as under load at that concurrency
 (and the garbage collector's work on them is counted). Past a few hundred connections a
 request costs more than its instructions: what it touches no longer fits a core's cache.
+``--http2 STREAMS`` serves hello over one HTTP/2 connection (cleartext, prior knowledge)
+instead: h2load's preface and windows, then reads of STREAMS requests each (HEADERS frames
+with END_STREAM, all fields indexed after the first), the next read once all are answered.
+
 ``--cache BYTES`` also counts the data misses of a simulated last-level cache of that
 size (cachegrind's model; 1 MiB is the L2 of a core of the machines here), a count as
 steady as the instructions.
@@ -118,8 +123,9 @@ class QuietLog:
         return lambda *args, **kwargs: None
 
 
-async def make_protocol(target: str):
-    """A fresh protocol object of ``target``, serving its hello app."""
+async def make_protocol(target: str, http2: bool = False):
+    """A fresh protocol object of ``target``, serving its hello app (``http2``: the worker's
+    connection class with cleartext HTTP/2 by prior knowledge on, as ``--http2-cleartext``)."""
     sys.path.insert(0, peers.APPS_DIR)
     loop = asyncio.get_running_loop()
     if target in OURS:
@@ -134,17 +140,19 @@ async def make_protocol(target: str):
         if target == "asyncworker-asgi":
             import asgi_hello
 
-            from server.asgi.protocol import ASGIConfig, ASGIServerHttpProtocol
+            from server.asgi.protocol import ASGIConfig, ASGIConnection, ASGIServerHttpProtocol
             asgi = ASGIConfig(app=asgi_hello.app, log=QuietLog())
-            return lambda: ASGIServerHttpProtocol(asgi, config, loop=loop)
+            cls = h2_class(ASGIServerHttpProtocol, ASGIConnection, config, asgi, http2)
+            return lambda: cls(asgi, config, loop=loop)
         if target == "asyncworker-wsgi":
-            return wsgi_factory(loop, config)
+            return wsgi_factory(loop, config, http2)
         import native_hello
 
-        from server.web.protocol import WebContext, WebServerHttpProtocol
+        from server.web.protocol import WebConnection, WebContext, WebServerHttpProtocol
         await native_hello.app.startup()
         context = WebContext(app=native_hello.app, log=QuietLog())
-        return lambda: WebServerHttpProtocol(context, config, loop=loop)
+        cls = h2_class(WebServerHttpProtocol, WebConnection, config, context, http2)
+        return lambda: cls(context, config, loop=loop)
     if target == "uvicorn":
         import asgi_hello
         from uvicorn.config import Config
@@ -166,17 +174,30 @@ async def make_protocol(target: str):
     raise SystemExit(f"unknown target {target!r}")
 
 
-def wsgi_factory(loop, config):
+def h2_class(cls, kind_cls, config, kind_config, http2: bool):
+    """``cls``, or the class the worker makes of it with HTTP/2 by prior knowledge on."""
+    if not http2:
+        return cls
+    from functools import partial
+
+    from server.http2.config import H2Settings
+    from server.http2.selection import H2Service, h2_protocol
+    kind = partial(kind_cls, kind_config)
+    return h2_protocol(cls, H2Service.make(kind, config, H2Settings(prior_knowledge=True)))
+
+
+def wsgi_factory(loop, config, http2: bool = False):
     """WSGIServerHttpProtocol serving apps/hello.py from a pool of one thread."""
     import hello
 
     from server.wsgi.environ import base_environ
     from server.wsgi.filewrapper import FileWrapper
     from server.wsgi.pool import ThreadPool
-    from server.wsgi.protocol import WSGIConfig, WSGIServerHttpProtocol
+    from server.wsgi.protocol import WSGIConfig, WSGIConnection, WSGIServerHttpProtocol
     wsgi = WSGIConfig(app=hello.application, pool=ThreadPool(loop, 1), log=QuietLog(),
                       environ=base_environ(multithread=False, multiprocess=False, file_wrapper=FileWrapper))
-    return lambda: WSGIServerHttpProtocol(wsgi, config, loop=loop)
+    cls = h2_class(WSGIServerHttpProtocol, WSGIConnection, config, wsgi, http2)
+    return lambda: cls(wsgi, config, loop=loop)
 
 
 def request_of(what: str) -> tuple[bytes, str]:
@@ -266,6 +287,63 @@ async def serve_many(target: str, requests: int, what: str, connections: int) ->
     return (time.perf_counter() - started) / requests
 
 
+H2_FIELDS = [(b":method", b"GET"), (b":path", b"/"), (b":scheme", b"http"), (b":authority", b"127.0.0.1:8000"),
+             (b"accept-encoding", b"gzip, deflate"), (b"user-agent", b"h2load nghttp2/1.52.0")]  # what h2load sends
+H2_WINDOW = 2**30 - 1  # h2load's windows (-w 30 -W 30): the responses never wait for one
+
+
+def h2_frame(kind: int, flags: int, stream_id: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes((kind, flags)) + stream_id.to_bytes(4, "big") + payload
+
+
+class H2Client:
+    """The bytes h2load sends: its preface and settings, then requests, each a HEADERS frame
+    with END_STREAM; after the first, every header block is the same (all fields indexed)."""
+
+    def __init__(self):
+        from hpack import Encoder
+        encoder = Encoder()
+        self.blocks = [encoder.encode(H2_FIELDS), encoder.encode(H2_FIELDS)]
+        self.next_id = 1
+
+    def opening(self) -> bytes:
+        settings = (0x4).to_bytes(2, "big") + H2_WINDOW.to_bytes(4, "big")  # INITIAL_WINDOW_SIZE
+        return (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(0x4, 0, 0, settings)
+                + h2_frame(0x8, 0, 0, (H2_WINDOW - 65535).to_bytes(4, "big")))
+
+    def requests(self, count: int) -> bytes:
+        frames = []
+        for _ in range(count):
+            block = self.blocks[min(1, self.next_id // 2)]
+            frames.append(h2_frame(0x1, 0x5, self.next_id, block))  # END_STREAM | END_HEADERS
+            self.next_id += 2
+        return b"".join(frames)
+
+
+async def serve_h2(target: str, requests: int, streams: int) -> float:
+    """Answer ``requests`` requests over one HTTP/2 connection, ``streams`` of them sent in each
+    read (h2load -m); the next read comes once they are all answered."""
+    factory = await make_protocol(target, http2=True)
+    if target in OURS:
+        collector_as_in_the_worker()
+    protocol, transport = factory(), MemoryTransport()
+    protocol.connection_made(transport)
+    client = H2Client()
+    protocol.data_received(client.opening())
+    connection = protocol.h2_connection
+    started = time.perf_counter()
+    for _ in range(max(1, requests // streams)):
+        protocol.data_received(client.requests(streams))
+        while connection.streams or connection._flush_due is not None:
+            await (transport.next_write() if target in THREADED else _next_loop_pass())
+        if b"Hello" not in b"".join(transport.written):
+            raise SystemExit(f"{target}: no hello response over HTTP/2 in {transport.written[:3]!r}")
+        transport.written.clear()
+    if connection.transport is None or connection._closed:
+        raise SystemExit(f"{target}: the HTTP/2 connection closed")
+    return (time.perf_counter() - started) / requests
+
+
 def collector_as_in_the_worker() -> None:
     """Freeze and raise the first threshold as the worker does once its app is loaded
     (``ASYNCWORKER_GC_FREEZE``, ``ASYNCWORKER_GC_THRESHOLD``; from the environment)."""
@@ -280,22 +358,24 @@ def _next_loop_pass():
     return asyncio.sleep(0)
 
 
-def child(target: str, requests: int, what: str = "/", connections: int = 1) -> None:
+def child(target: str, requests: int, what: str = "/", connections: int = 1, streams: int = 0) -> None:
     import uvloop
 
-    if connections > 1:
+    if streams:
+        uvloop.run(serve_h2(target, requests, streams))
+    elif connections > 1:
         uvloop.run(serve_many(target, requests, what, connections))
     else:
         uvloop.run(serve(target, requests, what))
 
 
 def count(python: str, target: str, requests: int, what: str = "/", connections: int = 1,
-          cache: int = 0) -> tuple[int, int]:
+          cache: int = 0, streams: int = 0) -> tuple[int, int]:
     """Instructions, and data misses of a last-level cache of ``cache`` bytes (0: not
     simulated, 0 misses), of one child run under cachegrind."""
     simulate = ["--cache-sim=yes", f"--LL={cache},16,64"] if cache else ["--cache-sim=no"]
     cmd = ["valgrind", "--tool=cachegrind", *simulate, "--cachegrind-out-file=/dev/null",
-           python, os.path.abspath(__file__), "--child", target, str(requests), what, str(connections)]
+           python, os.path.abspath(__file__), "--child", target, str(requests), what, str(connections), str(streams)]
     env = {**peers.clean_env(), "PYTHONHASHSEED": "0"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
     m = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
@@ -306,17 +386,18 @@ def count(python: str, target: str, requests: int, what: str = "/", connections:
 
 
 def per_request(python: str, target: str, low: int, high: int, what: str = "/", connections: int = 1,
-                cache: int = 0) -> float | tuple[float, float]:
+                cache: int = 0, streams: int = 0) -> float | tuple[float, float]:
     """Instructions per request of ``what`` (a path, or a counted case of cases.py) on
     ``connections`` connections at once; with ``cache``, (instructions, misses) per request."""
-    (i_low, m_low), (i_high, m_high) = (count(python, target, n, what, connections, cache) for n in (low, high))
+    (i_low, m_low), (i_high, m_high) = (count(python, target, n, what, connections, cache, streams)
+                                          for n in (low, high))
     instructions = (i_high - i_low) / (high - low)
     return (instructions, (m_high - m_low) / (high - low)) if cache else instructions
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--targets", default=",".join(TARGETS))
+    p.add_argument("--targets", default=None, help="comma-separated (default: all; with --http2, this worker's)")
     p.add_argument("--requests", default="2000,6000", help="the two request counts, low,high")
     p.add_argument("--peers-python", default=None)
     p.add_argument("--no-install", action="store_true")
@@ -330,19 +411,25 @@ def main(argv=None) -> int:
     p.add_argument("--cache", type=int, default=0, metavar="BYTES",
                    help="also count data misses of a simulated last-level cache of this size "
                    "(e.g. 1048576, the L2 of a core here): what many connections cost beyond instructions")
-    p.add_argument("--child", nargs="+", metavar="ARG", help=argparse.SUPPRESS)  # TARGET N [PATH or CASE [CONNECTIONS]]
+    p.add_argument("--http2", type=int, default=0, metavar="STREAMS",
+                   help="hello over one HTTP/2 connection (cleartext, prior knowledge), STREAMS requests in each "
+                   "read as h2load -m sends them (e.g. 100); this worker's targets only")
+    p.add_argument("--child", nargs="+", metavar="ARG", help=argparse.SUPPRESS)  # TARGET N [PATH [CONNECTIONS [STREAMS]]]
     args = p.parse_args(argv)
     if args.child:
-        child(args.child[0], int(args.child[1]), *args.child[2:3], *map(int, args.child[3:4]))
+        child(args.child[0], int(args.child[1]), *args.child[2:3], *map(int, args.child[3:5]))
         return 0
     what = args.case or args.path
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
-    targets = [t for t in args.targets.split(",") if t]
+    default = [t for t in TARGETS if t in OURS] if args.http2 else TARGETS
+    targets = [t for t in args.targets.split(",") if t] if args.targets else default
     unknown = set(targets) - set(TARGETS)
     if unknown:
         p.error(f"unknown targets: {', '.join(sorted(unknown))} (known: {', '.join(TARGETS)})")
+    if args.http2 and set(targets) - OURS:
+        p.error("--http2 counts this worker's targets only")
     low, high = (int(n) for n in args.requests.split(","))
     peers_python = None
     counts, misses = {}, {}
@@ -352,7 +439,7 @@ def main(argv=None) -> int:
         else:
             peers_python = peers_python or peers.find_peers_python(args.peers_python, not args.no_install)
             python = peers_python
-        counted = per_request(python, target, low, high, what, args.connections, args.cache)
+        counted = per_request(python, target, low, high, what, args.connections, args.cache, args.http2)
         counts[target], misses[target] = counted if args.cache else (counted, None)
         peers.log(f"{target}: {counts[target]:.0f} instructions per request")
     print(f"{'target':<20} {'instructions/request':>20}" + (f" {'cache misses/request':>20}" if args.cache else ""))

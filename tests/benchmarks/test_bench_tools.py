@@ -114,6 +114,36 @@ def test_instruction_count_loop_answers_every_request(target):
         assert done.returncode == 0, (what, done.stderr)
 
 
+@pytest.mark.parametrize("target", ["asyncworker-asgi", "asyncworker-native", "asyncworker-wsgi"])
+def test_instruction_count_loop_answers_over_http2(target):
+    """--http2: the same loop over one HTTP/2 connection, 100 streams per read (it exits non-zero
+    when a read's answers hold no hello, or the connection closed)."""
+    import subprocess
+
+    pytest.importorskip("h2")
+    done = subprocess.run([sys.executable, str(INSTRUCTIONS), "--child", target, "300", "/", "1", "100"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_instruction_count_http2_client_sends_what_h2load_sends():
+    """The counted client's bytes are requests to an HTTP/2 server: three streams, h2load's fields."""
+    h2_connection = pytest.importorskip("h2.connection")
+    import h2.config
+    import h2.events
+    import instructions
+
+    client = instructions.H2Client()
+    server = h2_connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    server.initiate_connection()
+    events = server.receive_data(client.opening() + client.requests(3))
+    requests = [e for e in events if isinstance(e, h2.events.RequestReceived)]
+    assert [e.stream_id for e in requests] == [1, 3, 5]
+    assert all(e.headers == instructions.H2_FIELDS and e.stream_ended for e in requests)
+    assert server.local_flow_control_window(1) == instructions.H2_WINDOW  # (the client's windows)
+    assert server.outbound_flow_control_window == instructions.H2_WINDOW
+
+
 def test_instruction_count_loop_refuses_a_wrong_response(monkeypatch):
     import asyncio
 
