@@ -35,7 +35,7 @@ from server.protocol.rates import MinimumRate
 from server.protocol.timers import ConnectionTimer
 
 from .config import header_list_size
-from .encoder import ReusingEncoder
+from .blocks import ReusingDecoder, ReusingEncoder
 from .fields import BadHead, Malformed, check_trailers
 from .frames import FloodError, FrameWatch
 from .malformed import StreamErrorsConnection
@@ -53,7 +53,10 @@ def new_h2(settings, limits) -> h2.connection.H2Connection:
                                        normalize_inbound_headers=False, validate_outbound_headers=False,
                                        normalize_outbound_headers=False)
     conn = StreamErrorsConnection(config=config)
-    conn.encoder = ReusingEncoder()  # (before anything is encoded)
+    conn.encoder = ReusingEncoder()  # (before anything is encoded or decoded)
+    decoder = ReusingDecoder(conn.decoder.max_header_list_size)
+    decoder.max_allowed_table_size = conn.decoder.max_allowed_table_size
+    conn.decoder = decoder
     list_size = header_list_size(settings, limits)
     conn.local_settings = h2.settings.Settings(client=False, initial_values={
         SETTINGS.MAX_CONCURRENT_STREAMS: settings.max_concurrent_streams,
