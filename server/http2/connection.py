@@ -36,9 +36,9 @@ from server.protocol.timers import ConnectionTimer
 
 from .config import header_list_size
 from .blocks import ReusingDecoder, ReusingEncoder
+from .direct import DirectConnection
 from .fields import BadHead, Malformed, check_trailers
 from .frames import FloodError, FrameWatch
-from .malformed import StreamErrorsConnection
 from .request import request_head
 from .stream import H2Stream
 
@@ -52,7 +52,7 @@ def new_h2(settings, limits) -> h2.connection.H2Connection:
     config = h2.config.H2Configuration(client_side=False, header_encoding=None, validate_inbound_headers=False,
                                        normalize_inbound_headers=False, validate_outbound_headers=False,
                                        normalize_outbound_headers=False)
-    conn = StreamErrorsConnection(config=config)
+    conn = DirectConnection(config=config)
     conn.encoder = ReusingEncoder()  # (before anything is encoded or decoded)
     decoder = ReusingDecoder(conn.decoder.max_header_list_size)
     decoder.max_allowed_table_size = conn.decoder.max_allowed_table_size

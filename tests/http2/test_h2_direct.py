@@ -1,0 +1,169 @@
+"""DirectConnection (server/http2/direct.py) writes the frames of a response itself and skips
+h2's trace formatting: driven in lockstep with h2's own connection (the same frames received,
+the same calls), it writes the same bytes, raises the same errors, and leaves every stream in
+the same state with the same windows."""
+
+import pytest
+
+pytest.importorskip("h2", reason="HTTP/2 needs the h2 package (the http2 extra)")
+import h2.config  # noqa: E402
+import h2.connection  # noqa: E402
+import h2.exceptions  # noqa: E402
+import h2.settings  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from server.http2.direct import DirectConnection  # noqa: E402
+from server.http2.malformed import StreamErrorsConnection  # noqa: E402
+
+CONFIG = dict(client_side=False, header_encoding=None, validate_inbound_headers=False,
+              normalize_inbound_headers=False, validate_outbound_headers=False, normalize_outbound_headers=False)
+REQUEST = [(b":method", b"POST"), (b":path", b"/"), (b":scheme", b"http"), (b":authority", b"x")]
+STREAMS = (1, 3, 5, 7)
+
+
+def client_bytes(window: int) -> bytes:
+    """A client's preface, settings (a small stream window), and four requests: 1 and 3
+    ended, 5 and 7 still sending their bodies."""
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    client.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+    for sid in STREAMS:
+        client.send_headers(sid, REQUEST, end_stream=sid < 5)
+    client.send_data(5, b"part")
+    return client.data_to_send()
+
+
+def pair(window: int = 100):
+    """h2's own connection and ours, each having received the same bytes."""
+
+    theirs = StreamErrorsConnection(config=h2.config.H2Configuration(**CONFIG))
+    ours = DirectConnection(config=h2.config.H2Configuration(**CONFIG))
+    data = client_bytes(window)
+    for conn in (theirs, ours):
+        conn.initiate_connection()
+        conn.receive_data(data)
+    assert theirs.data_to_send() == ours.data_to_send()
+    return theirs, ours
+
+
+def call(conn, op):
+    name, *args = op
+    try:
+        getattr(conn, name)(*args)
+    except h2.exceptions.H2Error as exc:
+        return type(exc)
+    return None
+
+
+def assert_same(theirs, ours) -> None:
+    assert ours.data_to_send() == theirs.data_to_send()
+    assert ours.outbound_flow_control_window == theirs.outbound_flow_control_window
+    assert ours.state_machine.state == theirs.state_machine.state
+    assert ours.streams.keys() == theirs.streams.keys()
+    for sid, stream in theirs.streams.items():
+        mine = ours.streams[sid]
+        assert mine.state_machine.state == stream.state_machine.state, sid
+        assert mine.state_machine.headers_sent == stream.state_machine.headers_sent
+        assert mine.state_machine.trailers_sent == stream.state_machine.trailers_sent
+        assert mine.outbound_flow_control_window == stream.outbound_flow_control_window
+        assert mine.request_method == stream.request_method
+
+
+def lockstep(ops, window: int = 100) -> list:
+    theirs, ours = pair(window)
+    errors = []
+    for op in ops:
+        expected = call(theirs, op)
+        assert call(ours, op) is expected, op
+        errors.append(expected)
+        assert_same(theirs, ours)
+    return errors
+
+
+HEAD = [(b":status", b"200"), (b"content-type", b"text/plain")]
+
+
+def test_a_response_is_h2s_bytes():
+    errors = lockstep([("send_headers", 1, HEAD, False), ("send_data", 1, b"hello", False),
+                       ("send_data", 1, b"", True), ("send_headers", 3, HEAD + [(b"content-length", b"0")], True)])
+    assert errors == [None] * 4
+
+
+def test_informational_heads_trailers_and_a_long_head_in_continuations():
+    big = [(b":status", b"200"), (b"x-big", b"v" * 40000)]  # (over two frames of 16 KiB)
+    errors = lockstep([("send_headers", 1, [(b":status", b"103"), (b"link", b"</a>")], False),
+                       ("send_headers", 1, big, False), ("send_data", 1, b"x", False),
+                       ("send_headers", 1, [(b"x-trailer", b"1")], True), ("send_headers", 3, big, True)])
+    assert errors == [None] * 5
+
+
+def test_the_same_errors_as_h2():
+    errors = lockstep([
+        ("send_headers", 1, [(b":status", b"100")], True),  # END_STREAM on a 1xx
+        ("send_data", 1, b"x", False),  # data before the head
+        ("send_headers", 1, HEAD, False),
+        ("send_data", 1, b"x" * 101, False),  # past the stream's window of 100
+        ("send_headers", 1, [(b"x-trailer", b"1")], False),  # trailers without END_STREAM
+        ("send_data", 9, b"x", False),  # a stream that never opened
+        ("send_headers", 3, HEAD, True), ("send_data", 3, b"x", True),  # closed
+    ])
+    assert errors[0] is h2.exceptions.ProtocolError
+    assert errors[3] is h2.exceptions.FlowControlError
+    assert errors[4] is h2.exceptions.ProtocolError
+    assert errors[5] is h2.exceptions.NoSuchStreamError
+    assert errors[7] is h2.exceptions.StreamClosedError
+
+
+def test_what_it_does_not_do_itself_goes_to_h2():
+    """Padding, str fields, a memoryview: h2's own methods, the same bytes."""
+    errors = lockstep([("send_headers", 1, [(":status", "200")], False),
+                       ("send_data", 1, b"abc", False, 3), ("send_data", 1, memoryview(b"def"), True)])
+    assert errors == [None] * 3
+
+
+heads = st.sampled_from([HEAD, [(b":status", b"100")], [(b":status", b"204")], [(b"x-trailer", b"t")],
+                         [(b":status", b"200"), (b"x-big", b"b" * 20000)]])
+ops = st.one_of(
+    st.tuples(st.just("send_headers"), st.sampled_from(STREAMS), heads, st.booleans()),
+    st.tuples(st.just("send_data"), st.sampled_from(STREAMS), st.sampled_from([b"", b"x", b"y" * 60]), st.booleans()),
+    st.tuples(st.just("reset_stream"), st.sampled_from(STREAMS)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ops, max_size=25))
+def test_any_sequence_of_calls_in_lockstep(sequence):
+    lockstep(sequence)
+
+
+def test_received_frames_are_handled_as_h2_does_them():
+    """A frame for a stream already reset (h2 answers RST_STREAM), then one for a stream both
+    sides ended: the same events, bytes and errors."""
+    theirs, ours = pair()
+
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    client.send_headers(1, REQUEST, end_stream=False)
+    client.data_to_send()
+    client.send_data(1, b"late")
+    late = client.data_to_send()
+    for conn in (theirs, ours):
+        conn.reset_stream(5)
+    assert theirs.data_to_send() == ours.data_to_send()
+    late_on_5 = late[:5] + (5).to_bytes(4, "big") + late[9:]
+    assert received(theirs, late_on_5) == received(ours, late_on_5)
+    assert_same(theirs, ours)
+    for conn in (theirs, ours):
+        conn.send_headers(1, HEAD, end_stream=True)
+    assert_same(theirs, ours)
+    late_on_1 = late[:5] + (1).to_bytes(4, "big") + late[9:]
+    assert received(theirs, late_on_1) == received(ours, late_on_1)
+    assert_same(theirs, ours)
+
+
+def received(conn, data: bytes):
+    try:
+        return [type(e) for e in conn.receive_data(data)]
+    except h2.exceptions.H2Error as exc:
+        return type(exc)
