@@ -39,7 +39,7 @@ from .blocks import ReusingDecoder, ReusingEncoder
 from .direct import DirectConnection
 from .fields import BadHead, Malformed, check_trailers
 from .frames import FloodError, FrameWatch
-from .request import request_head
+from .request import KeptHeads
 from .stream import H2Stream
 
 SETTINGS = h2.settings.SettingCodes
@@ -85,6 +85,7 @@ class H2Connection(asyncio.Protocol):
         self.owner = owner
         self.h2 = new_h2(self.settings, self.config.limits)
         self.watch = FrameWatch(self.settings.max_header_block)
+        self.heads = KeptHeads(self.config.limits)
         self.streams: dict[int, H2Stream] = {}
         self._to_start: list[H2Stream] = []
         self._waiting: set[H2Stream] = set()  # streams whose bytes wait for a send window
@@ -190,7 +191,7 @@ class H2Connection(asyncio.Protocol):
                          ErrorCodes.PROTOCOL_ERROR)
             return
         try:
-            head = request_head(event.headers, self.config.limits, event.stream_ended is not None)
+            head = self.heads.head(event.headers, event.stream_ended is not None)
         except BadHead as exc:
             self._refuse(sid, exc.status, exc.message, event.stream_ended is not None, ErrorCodes[exc.reset])
             return

@@ -9,6 +9,10 @@ The app kinds read it as they read an HTTP/1.1 head, so they serve a stream unch
 One pass over the fields checks them (fields.py: a malformed block is a 400 and
 PROTOCOL_ERROR), the limits an HTTP/1.1 head has (field count, field size) and a
 Content-Length that is a number.
+
+A client sends the same head again and again (HPACK gives the same fields for the same
+block: blocks.py). ``KeptHeads`` keeps what the pass made of a few short heads, per
+connection, keyed by their fields: each request gets its own copy of the fields.
 """
 
 from multidict import CIMultiDict
@@ -18,6 +22,37 @@ from server.protocol.events import RequestHead
 from .fields import REQUEST_PSEUDO, BadHead, Malformed, check_names_and_values, check_pseudo, check_regular
 
 HTTP2 = (2, 0)
+MAX_KEPT_HEADS = 8  # per connection
+MAX_KEPT_HEAD_SIZE = 2048  # bytes of names and values: a longer head is read each time
+
+
+class KeptHeads:
+    """The heads a connection has read, kept (a few short ones) while the same fields come again."""
+
+    __slots__ = ("limits", "_heads")
+
+    def __init__(self, limits):
+        self.limits = limits
+        self._heads: dict = {}
+
+    def head(self, fields, ended: bool) -> RequestHead:
+        """As ``request_head(fields, limits, ended)``."""
+        heads = self._heads
+        try:
+            key = tuple(fields)
+            kept = heads.get(key)
+        except TypeError:  # (a field that does not hash: read, not kept)
+            return request_head(fields, self.limits, ended)
+        if kept is None:
+            head = request_head(fields, self.limits, ended)
+            if sum(len(name) + len(value) for name, value in fields) > MAX_KEPT_HEAD_SIZE:
+                return head
+            if len(heads) >= MAX_KEPT_HEADS:
+                heads.clear()
+            heads[key] = kept = head  # (what its request's app does to its fields must not reach the next)
+        return RequestHead(kept.method, kept.target, kept.path, kept.query, HTTP2, kept.headers.copy(),
+                           list(kept.raw_headers), True, kept.content_length, False, kept.expect_continue, False,
+                           not ended and kept.content_length != 0)
 
 
 def request_head(fields, limits, ended: bool) -> RequestHead:

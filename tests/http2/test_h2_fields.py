@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from h2_client import H2Client
 from h2_support import h2_server
 from server.http2.fields import BadHead, Malformed, check_trailers
-from server.http2.request import request_head
+from server.http2.request import MAX_KEPT_HEAD_SIZE, MAX_KEPT_HEADS, KeptHeads, request_head
 from server.protocol.limits import Limits
 
 h2_utilities = pytest.importorskip("h2.utilities", reason="HTTP/2 needs the h2 package (the http2 extra)")
@@ -116,6 +116,60 @@ def test_every_block_h2_refuses_is_refused_here(fields):
     if h2_refuses:
         with pytest.raises(BadHead):
             head_of(fields)
+
+
+# -- the heads a connection keeps -----------------------------------------------------------------
+
+def same_head(a, b) -> bool:
+    return all(getattr(a, name) == getattr(b, name) for name in a.__dataclass_fields__)
+
+
+def test_a_head_again_is_the_same_head_with_fields_of_its_own():
+    kept = KeptHeads(LIMITS)
+    fields = BASE + [(b"content-length", b"5"), (b"cookie", b"a=1")]
+    first = kept.head(fields, ended=False)
+    assert same_head(first, head_of(fields, ended=False))
+    first.headers["X-Added"] = "by the app"  # (an app may change the fields it was given)
+    first.raw_headers.append((b"x-added", b"1"))
+    again = kept.head(list(fields), ended=False)
+    assert same_head(again, head_of(fields, ended=False))
+    ended = kept.head(fields, ended=True)  # (no body follows: its own has_body)
+    assert same_head(ended, head_of(fields, ended=True)) and not ended.has_body
+
+
+def test_a_malformed_head_is_refused_every_time():
+    kept = KeptHeads(LIMITS)
+    for _ in range(3):
+        with pytest.raises(Malformed):
+            kept.head(BASE + [(b"connection", b"close")], ended=True)
+    assert not kept._heads
+
+
+def test_the_kept_heads_are_bounded():
+    kept = KeptHeads(LIMITS)
+    most = 0
+    for i in range(3 * MAX_KEPT_HEADS):
+        kept.head(BASE + [(b"x-n", b"%d" % i)], ended=True)
+        most = max(most, len(kept._heads))
+    assert most == MAX_KEPT_HEADS
+    long = BASE + [(b"x-long", b"v" * MAX_KEPT_HEAD_SIZE)]
+    kept.head(long, ended=True)
+    assert tuple(long) not in kept._heads
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(NAMES, VALUES), max_size=8), st.booleans())
+def test_a_kept_head_is_what_reading_it_gives(fields, ended):
+    kept = KeptHeads(LIMITS)
+    try:
+        expected = head_of(fields, ended)
+    except BadHead as exc:
+        for _ in range(2):
+            with pytest.raises(type(exc)):
+                kept.head(fields, ended)
+        return
+    for _ in range(2):
+        assert same_head(kept.head(fields, ended), expected)
 
 
 def get_one(kind: str, path: str):
