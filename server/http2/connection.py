@@ -30,6 +30,7 @@ from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame
 
 from server.protocol.closing import LINGER_TIMEOUT
+from server.protocol.forwarded import direct
 from server.protocol.peer import peer_ip
 from server.protocol.rates import MinimumRate
 from server.protocol.timers import ConnectionTimer
@@ -86,6 +87,9 @@ class H2Connection(asyncio.Protocol):
         self.h2 = new_h2(self.settings, self.config.limits)
         self.watch = FrameWatch(self.settings.max_header_block)
         self.heads = KeptHeads(self.config.limits)
+        self.response_fields: dict = {}  # (response Head, length) -> its HPACK fields but the date (stream.py)
+        proxy = self.config.proxy
+        self.peer = (direct(self.peername, self.config.scheme), proxy.trusts(self.peername) if proxy else None)
         self.streams: dict[int, H2Stream] = {}
         self._to_start: list[H2Stream] = []
         self._waiting: set[H2Stream] = set()  # streams whose bytes wait for a send window

@@ -28,6 +28,7 @@ from .flow import StreamFlow
 ANSWERED = AppConnection(None)  # the app kind of a stream once its response is done: no-ops
 _DROPPED = frozenset((b"content-length", b"date", b"server", b"connection", b"keep-alive", b"transfer-encoding",
                       b"upgrade", b"proxy-connection", b"te", b"trailer"))
+MAX_KEPT_FIELDS = 32  # response heads' fields kept per connection
 
 
 class H2Stream(StreamFlow, PeerResolution):
@@ -48,6 +49,7 @@ class H2Stream(StreamFlow, PeerResolution):
         self._init_peer()
         self.peername = conn.peername
         self.sockname = conn.sockname
+        self._direct, self._peer_trusted = conn.peer  # (the connection's: the same for every stream)
         self.keep_alive_allowed = True
         self.exchange = self.log_environ = self.framing = None
         self._init_flow()
@@ -117,6 +119,19 @@ class H2Stream(StreamFlow, PeerResolution):
         return head, b""
 
     def _fields(self, head, framing) -> list:
+        """The HPACK fields of ``head``: made once per head and length on a connection (see
+        ``H2Connection.response_fields``), with the date of now."""
+        kept = self.conn.response_fields
+        key = (head, framing.length)
+        fields = kept.get(key)
+        if fields is None:
+            fields = self._head_fields(head, framing.length)
+            if len(kept) >= MAX_KEPT_FIELDS:
+                kept.clear()
+            kept[key] = fields
+        return [*fields, (b"date", http_date())]
+
+    def _head_fields(self, head, length) -> tuple:
         status = head.status
         fields = [(b":status", b"%d" % status)]
         for name, value in head.headers:
@@ -124,13 +139,12 @@ class H2Stream(StreamFlow, PeerResolution):
             name = name.lower().encode("latin-1") if isinstance(name, str) else name.lower()
             if name not in _DROPPED:  # (no blanks at either end in HTTP/2: RFC 9113 s8.2.1)
                 fields.append((name, (value.encode("latin-1") if isinstance(value, str) else value).strip(b" \t")))
-        if framing.length is not None and status >= 200 and status != 204:
-            fields.append((b"content-length", b"%d" % framing.length))
+        if length is not None and status >= 200 and status != 204:
+            fields.append((b"content-length", b"%d" % length))
         server = self.config.server_header
         if server:
             fields.append((b"server", server))
-        fields.append((b"date", http_date()))
-        return fields
+        return tuple(fields)
 
     # -- the response: sending (loop thread) -----------------------------------------
 

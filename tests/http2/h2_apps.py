@@ -6,6 +6,7 @@
     /sleep       ?s= seconds, then "slept"
     /slow-read   reads nothing for ?s= seconds, then the whole body: its length
     /headers     the request's Host and Cookie, as the app sees them
+    /peer        (WSGI) the client and scheme the app is given: REMOTE_ADDR|wsgi.url_scheme
     /padded      (WSGI) a response field whose value has blanks at both ends
     /named       (native) a response field named by an istr, as aiohttp's constants are
     /until-disconnect  (ASGI) answers, then waits for http.disconnect and notes it
@@ -73,6 +74,8 @@ def wsgi_app(environ, start_response):
         body = str(len(environ["wsgi.input"].read())).encode()
     elif path == "/headers":
         body = f"{environ.get('HTTP_HOST')}|{environ.get('HTTP_COOKIE')}".encode()
+    elif path == "/peer":
+        body = f"{environ['REMOTE_ADDR']}|{environ['wsgi.url_scheme']}".encode()
     elif path == "/file":
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return environ["wsgi.file_wrapper"](open(_arg(query, "path", ""), "rb"))

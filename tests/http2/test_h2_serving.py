@@ -70,6 +70,65 @@ def test_httpx_http2(server):
     assert echo.text == f"100000 {hashlib.sha256(b'x' * 100000).hexdigest()}"
 
 
+FORWARDING = [(), (("x-forwarded-for", "203.0.113.9"), ("x-forwarded-proto", "https")), (),
+              (("x-forwarded-for", "198.51.100.7"),)]
+
+
+def test_each_stream_is_given_the_client_and_scheme_an_http1_request_is():
+    """Streams of one connection, some forwarded by the (trusted) peer and some not: each is
+    given what an HTTP/1.1 request with the same fields is given."""
+    from h2_client import H2Client
+
+    async def over_h2(port):
+        client = await H2Client.connect(port)
+        try:
+            return [(await client.request("GET", "/peer", headers=fields))[1].decode() for fields in FORWARDING]
+        finally:
+            await client.close()
+
+    def over_http1(port, fields):
+        with connect(port) as sock:
+            extra = "".join(f"{name}: {value}\r\n" for name, value in fields)
+            sock.sendall(f"GET /peer HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n".encode())
+            return read_response(sock).body.decode()
+
+    import asyncio
+
+    with h2_server("wsgi") as server:
+        streams = asyncio.run(over_h2(server.port))
+        requests = [over_http1(server.port, fields) for fields in FORWARDING]
+    assert streams == requests
+    assert requests[0] == requests[2] != requests[1] and requests[1].endswith("|https")
+
+
+def test_response_fields_again_on_one_connection_are_exact(server):
+    """Responses of one head but other lengths, and the same response again: each has the
+    content-length of its own body, and a date of now."""
+    import asyncio
+    from email.utils import parsedate_to_datetime
+
+    from h2_client import H2Client
+
+    async def run(port):
+        client = await H2Client.connect(port)
+        try:
+            return [await client.request(method, path, body) for method, path, body in
+                    [("GET", "/", None), ("POST", "/echo", b"x" * 5), ("POST", "/echo", b"y" * 100000),
+                     ("GET", "/", None), ("POST", "/echo", b"z" * 7)]]
+        finally:
+            await client.close()
+
+    import time
+    responses = asyncio.run(run(server.port))
+    for status, body, fields in responses:
+        fields = dict(fields)
+        assert status == 200
+        if b"content-length" in fields:
+            assert int(fields[b"content-length"]) == len(body)
+        assert abs(parsedate_to_datetime(fields[b"date"].decode()).timestamp() - time.time()) < 5
+    assert responses[1][1].startswith(b"5 ") and responses[2][1].startswith(b"100000 ")
+
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     return make_pki(tmp_path_factory.mktemp("pki"))
