@@ -131,17 +131,22 @@ def main(argv=None) -> int:
                 peers.log(f"round {round_ + 1} {name}: {runs[name][-1]}")
         report(runs)
     finally:
-        for proc, _ in procs.values():
-            try:
-                os.killpg(proc.pid, 15)
-            except ProcessLookupError:
-                pass
-        for proc, _ in procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
+        stop([proc for proc, _ in procs.values()])
     return 0
+
+
+def stop(procs) -> None:
+    """Stop each server's process group: TERM, then KILL after 10 s."""
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, 15)
+        except ProcessLookupError:
+            pass
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
 
 
 if __name__ == "__main__":

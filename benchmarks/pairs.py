@@ -2,12 +2,14 @@
 
     python benchmarks/pairs.py --before HEAD~1                         # ASGI hello, c=50
     python benchmarks/pairs.py --before 0becc8f --kind wsgi --connections 1000 --rounds 8
+    python benchmarks/pairs.py --before HEAD~3 --http2     # h2load -c 10 -m 100, cleartext HTTP/2
 
 A change's effect on throughput is a few percent; on a shared machine one run differs from
 the next by more. Both builds serve at once, one worker each, pinned to the server core;
 the load (``wrk -t1`` on the other core) alternates between them, before then after, after
 then before, so both see the same moments of the machine. The figure is the median of the
-paired ratios (after / before). The revision is checked out in a temporary git worktree
+paired ratios (after / before). ``--http2``: both serve cleartext HTTP/2 too and the load
+is http2_suite.py's ``h2load -c 10 -m 100``. The revision is checked out in a temporary git worktree
 with its compiled parser built there, and removed at the end; "after" is this tree.
 """
 
@@ -60,7 +62,10 @@ def main(argv=None) -> int:
     p.add_argument("--connections", type=int, default=50)
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--duration", type=int, default=2, help="seconds per wrk run")
+    p.add_argument("--http2", action="store_true", help="HTTP/2 by prior knowledge, loaded by h2load")
     args = p.parse_args(argv)
+    if args.http2:
+        return http2_pairs(args)
 
     server_prefix, load_prefix, _ = peers.pinning()
     name = {"wsgi": "asyncworker", "asgi": "asyncworker-asgi", "native": "asyncworker-native"}[args.kind]
@@ -94,6 +99,45 @@ def main(argv=None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     ratios = paired_ratios(*rates)
     print(f"{name} {args.path} c={args.connections}: before {statistics.median(rates[0]):.0f} req/s, "
+          f"after {statistics.median(rates[1]):.0f} req/s (medians of {args.rounds} rounds); "
+          f"after/before, median of the paired ratios: {statistics.median(ratios):.3f}x "
+          f"(from {min(ratios):.2f}x to {max(ratios):.2f}x)")
+    return 0
+
+
+def http2_pairs(args) -> int:
+    """As ``main``, over cleartext HTTP/2 with http2_suite.py's servers and load."""
+    import http2_suite
+
+    name = {"wsgi": "asyncworker", "asgi": "asyncworker-asgi", "native": "asyncworker-native"}[args.kind]
+    scratch = tempfile.mkdtemp(prefix="pairs-")
+    tree = os.path.join(scratch, "before")
+    servers, rates = [], [[], []]
+    try:
+        checkout(args.before, tree)
+        for source in (tree, peers.REPO):
+            port = peers.free_port()
+            cmd, env = http2_suite.command(name, sys.executable, sys.executable, port)
+            env = {**peers.clean_env(), "PYTHONPATH": peers.APPS_DIR, **env}
+            servers.append((subprocess.Popen(["taskset", "-c", "0", *cmd], cwd=source, env=env,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                             start_new_session=True), port))
+        for _, port in servers:
+            if not http2_suite.ready(port, time.monotonic() + BOOT_TIMEOUT):
+                raise RuntimeError(f"the server on port {port} does not answer over HTTP/2")
+        for i in range(args.rounds):
+            for which in round_order(i):
+                run = http2_suite.h2load(servers[which][1], args.duration)
+                if run["errors"]:
+                    raise RuntimeError(f"{BUILDS[which]}: {run['errors']} errors")
+                rates[which].append(run["rps"])
+            print(f"round {i + 1}: before {rates[0][-1]:.0f} req/s, after {rates[1][-1]:.0f} req/s", flush=True)
+    finally:
+        http2_suite.stop([proc for proc, _ in servers])
+        remove_checkout(tree)
+        shutil.rmtree(scratch, ignore_errors=True)
+    ratios = paired_ratios(*rates)
+    print(f"{name} HTTP/2 h2load -c 10 -m 100: before {statistics.median(rates[0]):.0f} req/s, "
           f"after {statistics.median(rates[1]):.0f} req/s (medians of {args.rounds} rounds); "
           f"after/before, median of the paired ratios: {statistics.median(ratios):.3f}x "
           f"(from {min(ratios):.2f}x to {max(ratios):.2f}x)")
