@@ -76,7 +76,6 @@ def main(argv=None) -> int:
         return 2
     scratch = tempfile.mkdtemp(prefix="pairs-")
     tree = os.path.join(scratch, "before")  # (git makes it)
-    rates: list[list[float]] = [[], []]
     try:
         checkout(args.before, tree)
         for target, source in zip(targets, (tree, peers.REPO)):
@@ -85,24 +84,41 @@ def main(argv=None) -> int:
             peers.wait_port(target, time.monotonic() + BOOT_TIMEOUT)
         for target in targets:  # warm-up, not recorded
             load.run_wrk(load_prefix, target.port, args.path, args.connections, 1)
-        for i in range(args.rounds):
-            for which in round_order(i):
-                run = load.run_wrk(load_prefix, targets[which].port, args.path, args.connections, args.duration)
-                if load.n_errors(run):
-                    raise RuntimeError(f"{BUILDS[which]}: {load.n_errors(run)} errors")
-                rates[which].append(run["rps"])
-            print(f"round {i + 1}: before {rates[0][-1]:.0f} req/s, after {rates[1][-1]:.0f} req/s", flush=True)
+
+        def one_run(which: int) -> tuple[float, int]:
+            run = load.run_wrk(load_prefix, targets[which].port, args.path, args.connections, args.duration)
+            return run["rps"], load.n_errors(run)
+
+        rates = run_rounds(args.rounds, one_run)
     finally:
         for target in targets:
             peers.stop(target)
         remove_checkout(tree)
         shutil.rmtree(scratch, ignore_errors=True)
+    summary(f"{name} {args.path} c={args.connections}", rates, args.rounds)
+    return 0
+
+
+def run_rounds(rounds: int, one_run) -> list[list[float]]:
+    """req/s of each build, round by round in alternating order; ``one_run(which)`` gives
+    ``(req/s, errors)`` of one load run on build ``which`` (0 before, 1 after)."""
+    rates: list[list[float]] = [[], []]
+    for i in range(rounds):
+        for which in round_order(i):
+            rps, errors = one_run(which)
+            if errors:
+                raise RuntimeError(f"{BUILDS[which]}: {errors} errors")
+            rates[which].append(rps)
+        print(f"round {i + 1}: before {rates[0][-1]:.0f} req/s, after {rates[1][-1]:.0f} req/s", flush=True)
+    return rates
+
+
+def summary(what: str, rates: list[list[float]], rounds: int) -> None:
     ratios = paired_ratios(*rates)
-    print(f"{name} {args.path} c={args.connections}: before {statistics.median(rates[0]):.0f} req/s, "
-          f"after {statistics.median(rates[1]):.0f} req/s (medians of {args.rounds} rounds); "
+    print(f"{what}: before {statistics.median(rates[0]):.0f} req/s, "
+          f"after {statistics.median(rates[1]):.0f} req/s (medians of {rounds} rounds); "
           f"after/before, median of the paired ratios: {statistics.median(ratios):.3f}x "
           f"(from {min(ratios):.2f}x to {max(ratios):.2f}x)")
-    return 0
 
 
 def http2_pairs(args) -> int:
@@ -112,7 +128,7 @@ def http2_pairs(args) -> int:
     name = {"wsgi": "asyncworker", "asgi": "asyncworker-asgi", "native": "asyncworker-native"}[args.kind]
     scratch = tempfile.mkdtemp(prefix="pairs-")
     tree = os.path.join(scratch, "before")
-    servers, rates = [], [[], []]
+    servers = []
     try:
         checkout(args.before, tree)
         for source in (tree, peers.REPO):
@@ -125,22 +141,17 @@ def http2_pairs(args) -> int:
         for _, port in servers:
             if not http2_suite.ready(port, time.monotonic() + BOOT_TIMEOUT):
                 raise RuntimeError(f"the server on port {port} does not answer over HTTP/2")
-        for i in range(args.rounds):
-            for which in round_order(i):
-                run = http2_suite.h2load(servers[which][1], args.duration)
-                if run["errors"]:
-                    raise RuntimeError(f"{BUILDS[which]}: {run['errors']} errors")
-                rates[which].append(run["rps"])
-            print(f"round {i + 1}: before {rates[0][-1]:.0f} req/s, after {rates[1][-1]:.0f} req/s", flush=True)
+
+        def one_run(which: int) -> tuple[float, int]:
+            run = http2_suite.h2load(servers[which][1], args.duration)
+            return run["rps"], run["errors"]
+
+        rates = run_rounds(args.rounds, one_run)
     finally:
         http2_suite.stop([proc for proc, _ in servers])
         remove_checkout(tree)
         shutil.rmtree(scratch, ignore_errors=True)
-    ratios = paired_ratios(*rates)
-    print(f"{name} HTTP/2 h2load -c 10 -m 100: before {statistics.median(rates[0]):.0f} req/s, "
-          f"after {statistics.median(rates[1]):.0f} req/s (medians of {args.rounds} rounds); "
-          f"after/before, median of the paired ratios: {statistics.median(ratios):.3f}x "
-          f"(from {min(ratios):.2f}x to {max(ratios):.2f}x)")
+    summary(f"{name} HTTP/2 h2load -c 10 -m 100", rates, args.rounds)
     return 0
 
 

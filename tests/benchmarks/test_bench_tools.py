@@ -500,6 +500,22 @@ def test_pairs_alternate_which_build_goes_first_and_ratio_each_round():
     assert pairs.paired_ratios([100.0, 200.0, 0.0], [110.0, 180.0, 50.0]) == [1.1, 0.9]
 
 
+def test_pairs_rounds_alternate_and_refuse_a_run_with_errors():
+    import pairs
+
+    calls = []
+
+    def one_run(which):
+        calls.append(which)
+        return 100.0 * (which + 1) + len(calls), 0
+
+    rates = pairs.run_rounds(2, one_run)
+    assert calls == [0, 1, 1, 0]
+    assert rates == [[101.0, 104.0], [202.0, 203.0]]
+    with pytest.raises(RuntimeError, match="after: 3 errors"):
+        pairs.run_rounds(1, lambda which: (1.0, 3 * which))
+
+
 def test_pairs_checks_out_a_revision_with_its_extension_built(tmp_path):
     """The "before" tree is a worktree of the revision, built, and gone afterwards."""
     import pairs
@@ -514,3 +530,14 @@ def test_pairs_checks_out_a_revision_with_its_extension_built(tmp_path):
     assert not Path(tree).exists()
     listed = subprocess.run(["git", "-C", pairs.peers.REPO, "worktree", "list"], capture_output=True, text=True)
     assert tree not in listed.stdout
+
+
+def test_http2_suite_stop_ends_each_servers_process_group():
+    """pairs.py --http2 and http2_suite.py stop their servers (a master and its worker) this way."""
+    import subprocess
+
+    import http2_suite
+
+    procs = [subprocess.Popen(["sh", "-c", "sleep 60 & wait"], start_new_session=True) for _ in range(2)]
+    http2_suite.stop(procs)
+    assert all(proc.poll() is not None for proc in procs)
