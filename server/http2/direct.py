@@ -10,26 +10,62 @@ off. Per small request, that is a quarter of the time h2 spends. ``DirectConnect
   frame size, DATA). What they cannot do as h2 does (padding, priority, a stream h2
   does not hold, headers that are not bytes, h2's outbound header checks when they are
   on) goes to h2's own methods.
+- ``receive_data`` reads the HEADERS frames that open a stream (a whole block, no padding
+  or priority, the next client stream id) itself, while h2's frame buffer holds nothing:
+  no hyperframe object, the same steps as h2's ``_receive_headers_frame`` from the decoding
+  on, and its stream's ``receive_headers`` without the header checks that are off. Any
+  other frame, and all that follows it in the read, goes to h2's own ``receive_data``.
 - ``_receive_frame`` is h2's, without formatting the frame for the trace log.
 
 tests/http2/test_h2_direct.py drives this class and h2's own in lockstep (the same calls,
-the same frames received) and compares every byte written and every stream's state.
+the same bytes received, split anywhere) and compares every event, byte written, error and
+every stream's state.
 """
 
 import struct
 
-from h2.connection import ConnectionInputs
+from h2.connection import AllowedStreamIDs, ConnectionInputs, _decode_headers
 from h2.errors import ErrorCodes
+from h2.events import TrailersReceived
 from h2.exceptions import (FlowControlError, FrameTooLargeError, ProtocolError, StreamClosedError,
-                           StreamIDTooLowError)
+                           StreamIDTooLowError, TooManyStreamsError)
 from h2.stream import StreamInputs
+from h2.utilities import is_informational_response
 from hyperframe.frame import RstStreamFrame
 
-from .malformed import StreamErrorsConnection
+from .malformed import LenientStream, StreamErrorsConnection
 
-_HEADER = struct.Struct(">HBBBL").pack  # (length >> 8, length & 0xFF, type, flags, stream id)
+_FRAME_HEADER = struct.Struct(">HBBBL")  # (length >> 8, length & 0xFF, type, flags, stream id)
+_HEADER = _FRAME_HEADER.pack
 _DATA, _HEADERS, _CONTINUATION = 0x0, 0x1, 0x9
-_END_STREAM, _END_HEADERS = 0x1, 0x4
+_END_STREAM, _END_HEADERS, _PADDED, _PRIORITY = 0x1, 0x4, 0x8, 0x20
+
+
+class DirectStream(LenientStream):
+    """h2's stream (as malformed.py's), receiving a head without the checks that are off."""
+
+    def receive_headers(self, headers, end_stream: bool, header_encoding):
+        config = self.config
+        if config.normalize_inbound_headers or config.validate_inbound_headers or isinstance(header_encoding, str):
+            return super().receive_headers(headers, end_stream, header_encoding)
+        if is_informational_response(headers):
+            if end_stream:
+                raise ProtocolError("Cannot set END_STREAM on informational responses")
+            input_ = StreamInputs.RECV_INFORMATIONAL_HEADERS
+        else:
+            input_ = StreamInputs.RECV_HEADERS
+        machine = self.state_machine
+        events = machine.process_input(input_)
+        headers_event = events[0]
+        if end_stream:
+            ended = machine.process_input(StreamInputs.RECV_END_STREAM)
+            headers_event.stream_ended = ended[0]
+            events += ended
+        self._initialize_content_length(headers)
+        if isinstance(headers_event, TrailersReceived) and not end_stream:
+            raise ProtocolError("Trailers must have END_STREAM set")
+        headers_event.headers = list(headers)
+        return [], events
 
 
 def frame_header(length: int, kind: int, flags: int, stream_id: int) -> bytes:
@@ -37,6 +73,49 @@ def frame_header(length: int, kind: int, flags: int, stream_id: int) -> bytes:
 
 
 class DirectConnection(StreamErrorsConnection):
+    stream_class = DirectStream
+
+    def receive_data(self, data) -> list:
+        buffer = self.incoming_buffer
+        if type(data) is not bytes or buffer._data or buffer._preamble_len or buffer._headers_buffer \
+                or self.config.client_side:
+            return super().receive_data(data)
+        events: list = []
+        pos, size = 0, len(data)
+        limit = self.max_inbound_frame_size
+        try:
+            while size - pos >= 9:
+                high, low, kind, flags, sid = _FRAME_HEADER.unpack_from(data, pos)
+                length = high << 8 | low
+                sid &= 0x7FFFFFFF
+                if (kind != _HEADERS or flags & (_PADDED | _PRIORITY) or not flags & _END_HEADERS
+                        or length > limit or size - pos - 9 < length or not sid & 1
+                        or sid <= self.highest_inbound_stream_id):
+                    break
+                start = pos + 9
+                pos = start + length
+                events += self._stream_opened(sid, data[start:pos], bool(flags & _END_STREAM))
+        except ProtocolError as e:
+            self._terminate_connection(e.error_code)
+            raise
+        if pos < size:
+            events += super().receive_data(data[pos:] if pos else data)
+        return events
+
+    def _stream_opened(self, stream_id: int, block: bytes, end_stream: bool) -> list:
+        """h2's ``_receive_headers_frame`` (and ``_receive_frame``) for a whole header block,
+        without priority, opening client stream ``stream_id``."""
+        max_open_streams = self.local_settings.max_concurrent_streams
+        value = self.open_inbound_streams
+        if value + 1 > max_open_streams:
+            raise TooManyStreamsError(f"Max inbound streams is {max_open_streams}, {value} open")
+        headers = _decode_headers(self.decoder, block)
+        events = self.state_machine.process_input(ConnectionInputs.RECV_HEADERS)
+        stream = self._begin_new_stream(stream_id, AllowedStreamIDs.ODD)
+        frames, stream_events = stream.receive_headers(headers, end_stream, self.config.header_encoding)
+        self._prepare_for_sending(frames)
+        return events + stream_events
+
     def send_headers(self, stream_id, headers, end_stream=False, priority_weight=None, priority_depends_on=None,
                      priority_exclusive=None) -> None:
         stream = self.streams.get(stream_id)

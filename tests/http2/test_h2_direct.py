@@ -68,6 +68,9 @@ def assert_same(theirs, ours) -> None:
         assert mine.state_machine.trailers_sent == stream.state_machine.trailers_sent
         assert mine.outbound_flow_control_window == stream.outbound_flow_control_window
         assert mine.request_method == stream.request_method
+        assert mine._expected_content_length == stream._expected_content_length
+        assert mine._actual_content_length == stream._actual_content_length
+        assert getattr(mine, "malformed", None) == getattr(stream, "malformed", None)
 
 
 def lockstep(ops, window: int = 100) -> list:
@@ -167,3 +170,135 @@ def received(conn, data: bytes):
         return [type(e) for e in conn.receive_data(data)]
     except h2.exceptions.H2Error as exc:
         return type(exc)
+
+
+# -- receiving ------------------------------------------------------------------------------------
+
+BLOCK = b"\x82\x84\x86\x01\x01x"  # GET / http, :authority x (static table, nothing indexed)
+
+
+def raw_frame(kind: int, flags: int, stream_id: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes((kind, flags)) + stream_id.to_bytes(4, "big") + payload
+
+
+class Client:
+    """Bytes a client sends: h2's own client for well-formed frames, raw ones for the rest."""
+
+    def __init__(self):
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.conn.initiate_connection()
+        self.opening = self.conn.data_to_send()  # (the preface and settings: read first, on their own)
+        self.next_raw = 1001  # (raw streams far above the client's own)
+
+    def act(self, action) -> bytes:
+        conn, name = self.conn, action[0]
+        try:
+            if name == "request":
+                sid = conn.get_next_available_stream_id()
+                extra = {"big": [("x-big", "b" * 20000)], "length": [("content-length", "10")],
+                         "bad length": [("content-length", "x")]}.get(action[2], [])
+                conn.send_headers(sid, REQUEST + extra, end_stream=action[1])
+            elif name in ("data", "trailers", "reset", "window", "priority"):
+                open_ids = [sid for sid, s in conn.streams.items() if s.open]
+                if not open_ids:
+                    return b""
+                sid = open_ids[action[1] % len(open_ids)]
+                if name == "data":
+                    conn.send_data(sid, b"d" * 10, end_stream=action[2])
+                elif name == "trailers":
+                    conn.send_headers(sid, [("x-t", "1")], end_stream=True)
+                elif name == "reset":
+                    conn.reset_stream(sid)
+                elif name == "window":
+                    conn.increment_flow_control_window(100, sid)
+                else:
+                    conn.prioritize(sid, weight=10)
+            elif name == "ping":
+                conn.ping(b"12345678")
+            elif name == "settings":
+                conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1000})
+            else:  # raw HEADERS: padded, with priority, on an even or a reused id, split in CONTINUATION
+                name = name.removesuffix("-head")
+                self.next_raw += 2
+                sid = {"even": self.next_raw + 1, "reused": 1}.get(name, self.next_raw)
+                flags = {"padded": 0x8 | 0x4, "priority": 0x20 | 0x4, "split": 0}.get(name, 0x4) | 0x1
+                payload = {"padded": b"\x02" + BLOCK + b"\x00\x00", "priority": b"\x00\x00\x00\x00\x0f" + BLOCK,
+                           "split": BLOCK[:3]}.get(name, BLOCK)
+                data = raw_frame(0x1, flags, sid, payload)
+                if name == "split":
+                    data += raw_frame(0x9, 0x4, sid, BLOCK[3:])
+                return conn.data_to_send() + data
+        except h2.exceptions.H2Error:
+            pass  # (the client's own state refuses it: nothing sent)
+        return conn.data_to_send()
+
+
+def received(conn, data: bytes):
+    try:
+        return [repr(e) for e in conn.receive_data(data)]
+    except h2.exceptions.H2Error as exc:
+        return type(exc)
+
+
+def server(cls, max_streams: int):
+    conn = cls(config=h2.config.H2Configuration(**CONFIG))
+    conn.local_settings = h2.settings.Settings(client=False, initial_values={
+        h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: max_streams})
+    conn.initiate_connection()
+    return conn
+
+
+def receive_in_lockstep(client: Client, data: bytes, cuts, max_streams: int = 100) -> list:
+    """The client's opening, then ``data`` cut into reads at ``cuts``, received by both."""
+    theirs, ours = server(StreamErrorsConnection, max_streams), server(DirectConnection, max_streams)
+    assert received(theirs, client.opening) == received(ours, client.opening)
+    assert theirs.data_to_send() == ours.data_to_send()
+    outcomes = []
+    bounds = [0, *sorted(set(c % (len(data) + 1) for c in cuts)), len(data)]
+    for start, end in zip(bounds, bounds[1:]):
+        piece = data[start:end]
+        outcome = received(theirs, piece)
+        assert received(ours, piece) == outcome, (start, end)
+        assert_same(theirs, ours)
+        outcomes.append(outcome)
+        if not isinstance(outcome, list):
+            break
+    return outcomes
+
+
+def test_requests_opening_streams_are_received_as_h2_receives_them():
+    client = Client()
+    data = b"".join(client.act(a) for a in [("request", True, ""), ("request", False, "length"),
+                                              ("data", 1, True), ("request", True, "big"), ("ping",)])
+    outcomes = receive_in_lockstep(client, data, [])
+    assert sum(o.count("RequestReceived") for o in map(str, outcomes)) == 3
+
+
+@pytest.mark.parametrize("kind", ["padded-head", "priority-head", "split-head", "even-head", "reused-head"])
+def test_heads_it_does_not_read_itself_are_received_as_h2_receives_them(kind):
+    client = Client()
+    data = b"".join(client.act(a) for a in [("request", True, ""), (kind,), ("request", True, "")])
+    receive_in_lockstep(client, data, [])
+
+
+def test_too_many_streams_is_the_same_error():
+    client = Client()
+    data = b"".join(client.act(("request", False, "")) for _ in range(4))
+    assert receive_in_lockstep(client, data, [], max_streams=3)[-1] is h2.exceptions.TooManyStreamsError
+
+
+actions = st.one_of(
+    st.tuples(st.just("request"), st.booleans(), st.sampled_from(["", "", "big", "length", "bad length"])),
+    st.tuples(st.sampled_from(["data"]), st.integers(0, 5), st.booleans()),
+    st.tuples(st.sampled_from(["trailers", "reset", "window", "priority"]), st.integers(0, 5)),
+    st.tuples(st.sampled_from(["ping", "settings", "padded-head", "priority-head", "split-head", "even-head",
+                               "reused-head"])),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(actions, max_size=20), st.lists(st.integers(0, 100000), max_size=6), st.sampled_from([3, 100]))
+def test_any_bytes_a_client_sends_are_received_in_lockstep(sequence, cuts, max_streams):
+    client = Client()
+    data = b"".join(client.act(a) for a in sequence)
+    receive_in_lockstep(client, data, cuts, max_streams)
