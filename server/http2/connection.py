@@ -283,6 +283,16 @@ class H2Connection(asyncio.Protocol):
         if flush:
             self.flush()
 
+    def send_response_head(self, stream, fields: list, end: bool) -> None:
+        """A response head made by the stream (a list of (bytes, bytes)); written by the push that follows."""
+        h2_stream = self.h2.streams.get(stream.id)
+        if h2_stream is None:
+            self.h2.send_headers(stream.id, fields, end_stream=end)  # (h2 raises as it does)
+        else:
+            self.h2.send_plain_headers(h2_stream, fields, end)
+        if end:
+            stream.sent_end = True
+
     def send_data(self, stream, data: bytes, end: bool) -> None:
         """(written by the caller's ``flush()``: a push writes all its frames at once)"""
         self.h2.send_data(stream.id, data, end_stream=end)

@@ -125,6 +125,11 @@ class DirectConnection(StreamErrorsConnection):
                 or config.validate_outbound_headers or not _plain(headers)):
             return super().send_headers(stream_id, headers, end_stream, priority_weight, priority_depends_on,
                                         priority_exclusive)
+        self.send_plain_headers(stream, headers, end_stream)
+
+    def send_plain_headers(self, stream, headers: list, end_stream: bool) -> None:
+        """``send_headers`` on an h2 stream of this connection, with ``headers`` a non-empty list of
+        (bytes, bytes) pairs (as stream.py makes a response head) and h2's outbound checks off."""
         self.state_machine.process_input(ConnectionInputs.SEND_HEADERS)
         machine = stream.state_machine
         informational = not machine.client and _informational(headers)
@@ -137,7 +142,7 @@ class DirectConnection(StreamErrorsConnection):
         if machine.trailers_sent and not end_stream:
             raise ProtocolError("Trailers must have END_STREAM set.")
         stream.request_method = None  # (h2 keeps the :method of what it sent: a response has none)
-        self._write_block(stream_id, block, stream.max_outbound_frame_size, _END_STREAM if end_stream else 0)
+        self._write_block(stream.stream_id, block, stream.max_outbound_frame_size, _END_STREAM if end_stream else 0)
 
     def _write_block(self, stream_id: int, block: bytes, size: int, flags: int) -> None:
         """HEADERS, then CONTINUATION frames while the block is longer than a frame."""

@@ -172,6 +172,10 @@ class StreamFlow:
     # -- sending ------------------------------------------------------------------------
 
     def queue(self, data: bytes, end: bool = False, trailers=None) -> None:
+        if end and trailers is None and not self._out and self.open and not self.writing_paused \
+                and len(data) <= self.conn.room(self):
+            self._send_last(data)  # (the whole rest fits the windows: most responses)
+            return
         if data:
             self._out += data
         if end:
@@ -204,6 +208,14 @@ class StreamFlow:
             conn.output_ended(self)
         conn.flush()
         self._set_paused(False)
+
+    def _send_last(self, data: bytes) -> None:
+        """``data`` ends the response, and the windows take it all: as ``push`` would send it."""
+        conn = self.conn
+        if data or not self.sent_end:
+            conn.send_data(self, data, True)
+        conn.output_ended(self)
+        conn.flush()
 
     def _set_paused(self, paused: bool) -> None:
         if paused == self.writing_paused:

@@ -157,7 +157,7 @@ class H2Stream(StreamFlow, PeerResolution):
             return True
         body = framing.body(body)
         ends = end or framing.truncated
-        self.conn.send_headers(self, self._fields(head, framing), ends and not body, flush=False)
+        self.conn.send_response_head(self, self._fields(head, framing), ends and not body)
         if ends:
             self._end(body)
             return False
