@@ -16,6 +16,9 @@ off. Per small request, that is a quarter of the time h2 spends. ``DirectConnect
   on, and its stream's ``receive_headers`` without the header checks that are off. Any
   other frame, and all that follows it in the read, goes to h2's own ``receive_data``.
 - ``_receive_frame`` is h2's, without formatting the frame for the trace log.
+- The connection's and its streams' state machines are h2's, with the transition looked up
+  by the identity of the state and the input: h2's key, a pair of enum members, hashes each
+  member in Python (``Enum.__hash__``), eleven times a request.
 
 tests/http2/test_h2_direct.py drives this class and h2's own in lockstep (the same calls,
 the same bytes received, split anywhere) and compares every event, byte written, error and
@@ -24,6 +27,8 @@ every stream's state.
 
 import struct
 
+import h2.connection
+import h2.stream
 from h2.connection import AllowedStreamIDs, ConnectionInputs, _decode_headers
 from h2.errors import ErrorCodes
 from h2.events import TrailersReceived
@@ -41,8 +46,54 @@ _DATA, _HEADERS, _CONTINUATION = 0x0, 0x1, 0x9
 _END_STREAM, _END_HEADERS, _PADDED, _PRIORITY = 0x1, 0x4, 0x8, 0x20
 
 
+_STREAM_TRANSITIONS = {(id(state), id(input_)): step for (state, input_), step in h2.stream._transitions.items()}
+_CONNECTION_TRANSITIONS = {(id(state), id(input_)): step
+                           for (state, input_), step in h2.connection.H2ConnectionStateMachine._transitions.items()}
+
+
+class DirectStreamMachine(h2.stream.H2StreamStateMachine):
+    """h2's stream state machine, its transitions keyed by identity (the same steps)."""
+
+    def process_input(self, input_):
+        try:
+            func, target_state = _STREAM_TRANSITIONS[(id(self.state), id(input_))]
+        except KeyError:
+            return super().process_input(input_)  # (h2's error, as h2 raises it)
+        previous_state = self.state
+        self.state = target_state
+        if func is not None:
+            try:
+                return func(self, previous_state)
+            except ProtocolError:
+                self.state = h2.stream.StreamState.CLOSED
+                raise
+            except AssertionError as err:
+                self.state = h2.stream.StreamState.CLOSED
+                raise ProtocolError(err) from err
+        return []
+
+
+class DirectConnectionMachine(h2.connection.H2ConnectionStateMachine):
+    """h2's connection state machine, its transitions keyed by identity (the same steps)."""
+
+    def process_input(self, input_):
+        try:
+            func, target_state = _CONNECTION_TRANSITIONS[(id(self.state), id(input_))]
+        except KeyError:
+            return super().process_input(input_)
+        self.state = target_state
+        if func is not None:
+            return func()
+        return []
+
+
 class DirectStream(LenientStream):
-    """h2's stream (as malformed.py's), receiving a head without the checks that are off."""
+    """h2's stream (as malformed.py's), receiving a head without the checks that are off, and
+    with the state machine of this module."""
+
+    def __init__(self, stream_id: int, config, inbound_window_size: int, outbound_window_size: int) -> None:
+        super().__init__(stream_id, config, inbound_window_size, outbound_window_size)
+        self.state_machine = DirectStreamMachine(stream_id)
 
     def receive_headers(self, headers, end_stream: bool, header_encoding):
         config = self.config
@@ -73,7 +124,31 @@ def frame_header(length: int, kind: int, flags: int, stream_id: int) -> bytes:
 
 
 class DirectConnection(StreamErrorsConnection):
-    stream_class = DirectStream
+    def __init__(self, config=None) -> None:
+        super().__init__(config=config)
+        machine = DirectConnectionMachine()
+        machine.state = self.state_machine.state
+        self.state_machine = machine
+
+    def _begin_new_stream(self, stream_id, allowed_ids):
+        """h2's, making a ``DirectStream`` (not an h2 stream whose class is then changed: an
+        object whose class changes loses the compact attribute storage of its first class)."""
+        outbound = self._stream_id_is_outbound(stream_id)
+        highest_stream_id = self.highest_outbound_stream_id if outbound else self.highest_inbound_stream_id
+        if stream_id <= highest_stream_id:
+            raise StreamIDTooLowError(stream_id, highest_stream_id)
+        if (stream_id % 2) != int(allowed_ids):
+            raise ProtocolError("Invalid stream ID for peer.")
+        stream = DirectStream(stream_id, config=self.config,
+                              inbound_window_size=self.local_settings.initial_window_size,
+                              outbound_window_size=self.remote_settings.initial_window_size)
+        stream.max_outbound_frame_size = self.max_outbound_frame_size
+        self.streams[stream_id] = stream
+        if outbound:
+            self.highest_outbound_stream_id = stream_id
+        else:
+            self.highest_inbound_stream_id = stream_id
+        return stream
 
     def receive_data(self, data) -> list:
         buffer = self.incoming_buffer

@@ -46,11 +46,9 @@ class StreamErrorsConnection(h2.connection.H2Connection):
     """h2's connection whose streams are ``LenientStream``; closed streams are dropped as
     they close (``forget_closed``), not in a pass over every stream for each new one."""
 
-    stream_class = LenientStream  # (what each new h2 stream becomes)
-
     def _begin_new_stream(self, stream_id, allowed_ids):
         stream = super()._begin_new_stream(stream_id, allowed_ids)
-        stream.__class__ = self.stream_class
+        stream.__class__ = LenientStream
         return stream
 
     @property
