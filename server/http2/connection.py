@@ -86,9 +86,9 @@ class H2Connection(asyncio.Protocol):
         self.owner = owner
         self.h2 = new_h2(self.settings, self.config.limits)
         self.watch = FrameWatch(self.settings.max_header_block)
-        self.heads = KeptHeads(self.config.limits)
-        self.response_fields: dict = {}  # (response Head, length) -> its HPACK fields but the date (stream.py)
         proxy = self.config.proxy
+        self.heads = KeptHeads(self.config.limits, proxy.forwards if proxy is not None else None)
+        self.response_fields: dict = {}  # (response Head, length) -> its HPACK fields but the date (stream.py)
         self.peer = (direct(self.peername, self.config.scheme), proxy.trusts(self.peername) if proxy else None)
         self.streams: dict[int, H2Stream] = {}
         self._to_start: list[H2Stream] = []
@@ -195,11 +195,11 @@ class H2Connection(asyncio.Protocol):
                          ErrorCodes.PROTOCOL_ERROR)
             return
         try:
-            head = self.heads.head(event.headers, event.stream_ended is not None)
+            head, forwards = self.heads.head(event.headers, event.stream_ended is not None)
         except BadHead as exc:
             self._refuse(sid, exc.status, exc.message, event.stream_ended is not None, ErrorCodes[exc.reset])
             return
-        stream = self.streams[sid] = H2Stream(self, sid, head)
+        stream = self.streams[sid] = H2Stream(self, sid, head, forwards)
         self._to_start.append(stream)
 
     def _start_streams(self) -> None:

@@ -12,7 +12,8 @@ Content-Length that is a number.
 
 A client sends the same head again and again (HPACK gives the same fields for the same
 block: blocks.py). ``KeptHeads`` keeps what the pass made of a few short heads, per
-connection, keyed by their fields: each request gets its own copy of the fields.
+connection, keyed by their fields: each request gets its own copy of the fields, and
+whether its fields forward anything (the proxy policy's question, asked once per head).
 """
 
 from multidict import CIMultiDict
@@ -29,30 +30,34 @@ MAX_KEPT_HEAD_SIZE = 2048  # bytes of names and values: a longer head is read ea
 class KeptHeads:
     """The heads a connection has read, kept (a few short ones) while the same fields come again."""
 
-    __slots__ = ("limits", "_heads")
+    __slots__ = ("limits", "forwards", "_heads")
 
-    def __init__(self, limits):
+    def __init__(self, limits, forwards=None):
         self.limits = limits
+        self.forwards = forwards  # the proxy policy's forwards(headers), or None (no policy)
         self._heads: dict = {}
 
-    def head(self, fields, ended: bool) -> RequestHead:
-        """As ``request_head(fields, limits, ended)``."""
+    def head(self, fields, ended: bool) -> tuple[RequestHead, bool | None]:
+        """``(request_head(fields, limits, ended), forwards(its headers))``; the second None when
+        not known (no policy, or a head not kept)."""
         heads = self._heads
         try:
             key = tuple(fields)
             kept = heads.get(key)
         except TypeError:  # (a field that does not hash: read, not kept)
-            return request_head(fields, self.limits, ended)
+            return request_head(fields, self.limits, ended), None
         if kept is None:
             head = request_head(fields, self.limits, ended)
             if sum(len(name) + len(value) for name, value in fields) > MAX_KEPT_HEAD_SIZE:
-                return head
+                return head, None
             if len(heads) >= MAX_KEPT_HEADS:
                 heads.clear()
-            heads[key] = kept = head  # (what its request's app does to its fields must not reach the next)
-        return RequestHead(kept.method, kept.target, kept.path, kept.query, HTTP2, kept.headers.copy(),
-                           list(kept.raw_headers), True, kept.content_length, False, kept.expect_continue, False,
-                           not ended and kept.content_length != 0)
+            # (the head kept is not the request's: what its app does to its fields must not reach the next)
+            heads[key] = kept = (head, None if self.forwards is None else self.forwards(head.headers))
+        head, forwards = kept
+        return RequestHead(head.method, head.target, head.path, head.query, HTTP2, head.headers.copy(),
+                           list(head.raw_headers), True, head.content_length, False, head.expect_continue, False,
+                           not ended and head.content_length != 0), forwards
 
 
 def request_head(fields, limits, ended: bool) -> RequestHead:

@@ -39,7 +39,8 @@ class H2Stream(StreamFlow, PeerResolution):
                  # peer.py
                  "peername", "sockname", "_proxy_buffer", "_forwarded", "_direct", "_peer_trusted")
 
-    def __init__(self, conn, stream_id: int, head):
+    def __init__(self, conn, stream_id: int, head, forwards: bool | None = None):
+        """``forwards``: whether the head carries a field the proxy policy reads, if known."""
         self.conn = conn
         self.id = stream_id
         self.head = head
@@ -50,6 +51,8 @@ class H2Stream(StreamFlow, PeerResolution):
         self.peername = conn.peername
         self.sockname = conn.sockname
         self._direct, self._peer_trusted = conn.peer  # (the connection's: the same for every stream)
+        if forwards is False:
+            self._forwarded = (head, self._direct)  # (what _resolve_forwarded gives such a head)
         self.keep_alive_allowed = True
         self.exchange = self.log_environ = self.framing = None
         self._init_flow()
@@ -74,7 +77,8 @@ class H2Stream(StreamFlow, PeerResolution):
         if self._finished:
             return
         head = self.head
-        self._forwarded = (head, self._resolve_forwarded(head))
+        if self._forwarded is None:
+            self._forwarded = (head, self._resolve_forwarded(head))
         hooks = self.config.hooks
         if hooks is not None and hooks.pre_request is not None and not self.app.runs_hooks:
             run_hook(hooks, hooks.pre_request, self.log, LoggedRequest(head, self._forwarded[1].client))

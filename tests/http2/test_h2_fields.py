@@ -127,14 +127,30 @@ def same_head(a, b) -> bool:
 def test_a_head_again_is_the_same_head_with_fields_of_its_own():
     kept = KeptHeads(LIMITS)
     fields = BASE + [(b"content-length", b"5"), (b"cookie", b"a=1")]
-    first = kept.head(fields, ended=False)
+    first, _ = kept.head(fields, ended=False)
     assert same_head(first, head_of(fields, ended=False))
     first.headers["X-Added"] = "by the app"  # (an app may change the fields it was given)
     first.raw_headers.append((b"x-added", b"1"))
-    again = kept.head(list(fields), ended=False)
+    again, _ = kept.head(list(fields), ended=False)
     assert same_head(again, head_of(fields, ended=False))
-    ended = kept.head(fields, ended=True)  # (no body follows: its own has_body)
+    ended, _ = kept.head(fields, ended=True)  # (no body follows: its own has_body)
     assert same_head(ended, head_of(fields, ended=True)) and not ended.has_body
+
+
+def test_whether_a_kept_head_forwards_is_asked_once():
+    asked = []
+
+    def forwards(headers):
+        asked.append(dict(headers))
+        return "X-Forwarded-For" in headers
+
+    kept = KeptHeads(LIMITS, forwards)
+    plain, forwarded = BASE, BASE + [(b"x-forwarded-for", b"203.0.113.9")]
+    assert [kept.head(f, True)[1] for f in (plain, forwarded, plain, forwarded)] == [False, True, False, True]
+    assert len(asked) == 2
+    assert KeptHeads(LIMITS).head(plain, True)[1] is None  # (no policy)
+    long = BASE + [(b"x-long", b"v" * MAX_KEPT_HEAD_SIZE)]
+    assert kept.head(long, True)[1] is None  # (not kept: the stream asks)
 
 
 def test_a_malformed_head_is_refused_every_time():
@@ -169,7 +185,7 @@ def test_a_kept_head_is_what_reading_it_gives(fields, ended):
                 kept.head(fields, ended)
         return
     for _ in range(2):
-        assert same_head(kept.head(fields, ended), expected)
+        assert same_head(kept.head(fields, ended)[0], expected)
 
 
 def get_one(kind: str, path: str):
