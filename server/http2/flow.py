@@ -27,14 +27,15 @@ class StreamFlow:
         self.input_ended = False
         self.sink = None
         self.writing_paused = False
-        self._early: list = []  # (data, flow-controlled size) received before the app started
+        # Made when first needed (most streams need none of the three):
+        self._early: list | None = None  # (data, flow-controlled size) received before the app started
         self.request_trailers = None
         self._body_rate = None  # the minimum rate of the request body, while it arrives
         self._body_timer = None  # its idle timeout (ASYNCWORKER_BODY_TIMEOUT), while it arrives
         self._received = 0
         self._held = 0  # flow-controlled bytes not yet acknowledged (reading paused)
-        self._read_paused_by: set[str] = set()
-        self._out = bytearray()
+        self._read_paused_by: set[str] | None = None  # why reading is paused
+        self._out: bytearray | None = None  # body bytes waiting for a window
         self._out_end = False
         self._out_trailers = None
         self.sent_end = False  # END_STREAM went out (set by the connection)
@@ -46,8 +47,8 @@ class StreamFlow:
         """The app kind took the request; its body sink gets what came before."""
         self.started = True
         self.sink = sink
-        early, self._early = self._early, []
-        for data, size in early:
+        early, self._early = self._early, None
+        for data, size in early or ():
             self._feed(data, size)
         if self.input_ended and sink is not None and self.open:
             sink.feed_eof(self.request_trailers)
@@ -93,6 +94,8 @@ class StreamFlow:
             self._body_refused(PayloadTooLarge(f"Request body larger than {limit} bytes"))
             return
         if not self.started:
+            if self._early is None:
+                self._early = []
             self._early.append((data, size))
             return
         self._feed(data, size)
@@ -136,11 +139,13 @@ class StreamFlow:
             self._body_rate.hold()  # (the client's window closes: it waits for us, not we for it)
             if self._body_timer is not None:
                 self._body_timer.stop()
+        if self._read_paused_by is None:
+            self._read_paused_by = set()
         self._read_paused_by.add(reason)
 
     def resume_reading(self, reason: str) -> None:
         paused = self._read_paused_by
-        if reason in paused:
+        if paused is not None and reason in paused:
             paused.discard(reason)
             if not paused:
                 if self._body_rate is not None:
@@ -157,7 +162,7 @@ class StreamFlow:
         if not self.open:
             return
         self.open = False
-        self._out.clear()
+        self._out = None
         self._wake(exc)
         self._stop_body_watch()
         if self.writing_paused:
@@ -177,7 +182,10 @@ class StreamFlow:
             self._send_last(data)  # (the whole rest fits the windows: most responses)
             return
         if data:
-            self._out += data
+            if self._out is None:
+                self._out = bytearray(data)
+            else:
+                self._out += data
         if end:
             self._out_end = True
             self._out_trailers = trailers
