@@ -275,13 +275,12 @@ class H2Connection(asyncio.Protocol):
 
     # -- output (for the streams) -------------------------------------------------------------
 
-    def send_headers(self, stream, fields, end: bool, flush: bool = True) -> None:
-        """``flush`` False: a push of the body follows, which writes the head with it."""
+    def send_headers(self, stream, fields, end: bool) -> None:
+        """Trailers, or a 100 Continue: written at the end of this loop iteration."""
         self.h2.send_headers(stream.id, fields, end_stream=end)
         if end:
             stream.sent_end = True
-        if flush:
-            self.flush()
+        self.flush()
 
     def send_response_head(self, stream, fields: list, end: bool) -> None:
         """A response head made by the stream (a list of (bytes, bytes)); written by the push that follows."""
