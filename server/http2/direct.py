@@ -115,7 +115,8 @@ class DirectStream(LenientStream):
         self._initialize_content_length(headers)
         if isinstance(headers_event, TrailersReceived) and not end_stream:
             raise ProtocolError("Trailers must have END_STREAM set")
-        headers_event.headers = list(headers)
+        # (h2 copies the fields here; a decoded list is the decoder's new one already)
+        headers_event.headers = headers if type(headers) is list else list(headers)
         return [], events
 
 
