@@ -18,9 +18,14 @@ count of open streams (made for every new stream) need not pass over them all
 (``open_inbound_streams``; tests/http2/test_h2_stream_count.py).
 """
 
+from collections import OrderedDict
+
 import h2.connection
 import h2.stream
 from h2.exceptions import InvalidBodyLengthError, ProtocolError
+from h2.utilities import SizeLimitDict
+
+_ordered_set = OrderedDict.__setitem__
 
 
 class LenientStream(h2.stream.H2Stream):
@@ -57,17 +62,29 @@ class StreamErrorsConnection(h2.connection.H2Connection):
         pass over all it holds that also drops the closed ones: a hundred per request at a
         hundred concurrent streams. With closed streams dropped as they close, the number
         held bounds the count; only at the limit is the pass made, exact as h2's."""
+        return self.open_inbound_below(self.local_settings.max_concurrent_streams)
+
+    def open_inbound_below(self, limit: int) -> int:
+        """``open_inbound_streams``, for the current MAX_CONCURRENT_STREAMS ``limit``."""
         held = len(self.streams)
-        if held < self.local_settings.max_concurrent_streams:
+        if held < limit:
             return held
         return self._open_streams(1)  # (client streams are odd)
 
     def forget_closed(self, stream_id: int) -> None:
-        """Drop a closed stream now (h2 keeps why it closed, for frames that still come)."""
+        """Drop a closed stream now (h2 keeps why it closed, for frames that still come: the
+        last ``_size_limit`` of them, oldest dropped first, as its ``SizeLimitDict`` does, without
+        its two Python calls per stream)."""
         stream = self.streams.get(stream_id)
         if stream is not None and stream.closed:
             del self.streams[stream_id]
-            self._closed_streams[stream_id] = stream.closed_by
+            closed = self._closed_streams
+            if type(closed) is not SizeLimitDict or closed._size_limit is None:
+                closed[stream_id] = stream.closed_by
+                return
+            _ordered_set(closed, stream_id, stream.closed_by)
+            if len(closed) > closed._size_limit:
+                closed.popitem(last=False)
 
     def malformed(self, stream_id: int) -> str | None:
         """Why the request on ``stream_id`` is malformed, or None."""

@@ -7,6 +7,7 @@ import h2.config
 import h2.connection
 import h2.exceptions
 import pytest
+from h2.utilities import SizeLimitDict
 
 from server.http2.config import H2Settings
 from server.http2.connection import new_h2
@@ -47,6 +48,17 @@ def test_a_stream_answered_is_dropped_when_it_closes():
     assert server.streams == {}
     assert server.open_inbound_streams == 0
     assert set(sids) <= set(server._closed_streams)  # (frames for them still meet "closed")
+
+
+def test_closed_streams_are_remembered_within_h2s_bound_the_oldest_dropped():
+    client, server = pair(100)
+    server._closed_streams = SizeLimitDict(size_limit=3)
+    sids = [open_stream(client, server) for _ in range(5)]
+    for sid in sids:
+        answer(server, sid)
+        server.forget_closed(sid)
+    assert list(server._closed_streams) == sids[2:]
+    assert type(server._closed_streams) is SizeLimitDict
 
 
 def test_a_stream_still_open_is_kept():
