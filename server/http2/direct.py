@@ -18,7 +18,11 @@ off. Per small request, that is a quarter of the time h2 spends. ``DirectConnect
 - ``_receive_frame`` is h2's, without formatting the frame for the trace log.
 - The connection's and its streams' state machines are h2's, with the transition looked up
   by the identity of the state and the input: h2's key, a pair of enum members, hashes each
-  member in Python (``Enum.__hash__``), eleven times a request.
+  member in Python (``Enum.__hash__``), eleven times a request. The connection's machine is
+  not asked at all for the inputs that leave an open server connection as it is (h2's own
+  table says which at import). A stream is made with its state machine once (h2's
+  ``__init__`` makes one that would be replaced) and reads settings without h2's
+  ``Mapping`` layers (``setting``).
 
 tests/http2/test_h2_direct.py drives this class and h2's own in lockstep (the same calls,
 the same bytes received, split anywhere) and compares every event, byte written, error and
@@ -29,13 +33,14 @@ import struct
 
 import h2.connection
 import h2.stream
-from h2.connection import AllowedStreamIDs, ConnectionInputs, _decode_headers
+from h2.connection import AllowedStreamIDs, ConnectionInputs, ConnectionState, _decode_headers
 from h2.errors import ErrorCodes
 from h2.events import TrailersReceived
 from h2.exceptions import (FlowControlError, FrameTooLargeError, ProtocolError, StreamClosedError,
                            StreamIDTooLowError, TooManyStreamsError)
 from h2.stream import StreamInputs
-from h2.utilities import is_informational_response
+from h2.settings import SettingCodes
+from h2.windows import WindowManager
 from hyperframe.frame import RstStreamFrame
 
 from .malformed import LenientStream, StreamErrorsConnection
@@ -49,6 +54,30 @@ _END_STREAM, _END_HEADERS, _PADDED, _PRIORITY = 0x1, 0x4, 0x8, 0x20
 _STREAM_TRANSITIONS = {(id(state), id(input_)): step for (state, input_), step in h2.stream._transitions.items()}
 _CONNECTION_TRANSITIONS = {(id(state), id(input_)): step
                            for (state, input_), step in h2.connection.H2ConnectionStateMachine._transitions.items()}
+
+
+def _steady(state, *inputs) -> bool:
+    """Each of ``inputs`` leaves a connection in ``state`` as it is, with no side effect."""
+    transitions = h2.connection.H2ConnectionStateMachine._transitions
+    return all(transitions.get((state, input_)) == (None, state) for input_ in inputs)
+
+
+# A connection in this state needs no step for receiving a head and sending heads and data
+# (anything else if h2's table ever says otherwise: then every input takes its step).
+_STEADY = (ConnectionState.SERVER_OPEN if _steady(ConnectionState.SERVER_OPEN, ConnectionInputs.RECV_HEADERS,
+                                                   ConnectionInputs.SEND_HEADERS, ConnectionInputs.SEND_DATA)
+           else object())
+
+
+def setting(settings, code, default=None):
+    """``settings.get(code, default)`` (a current value) without h2's ``Mapping`` layers."""
+    try:
+        value = settings._settings[code][0]
+    except AttributeError:  # (an h2 that keeps them otherwise)
+        return settings.get(code, default)
+    except KeyError:
+        return default
+    return default if value is None else value
 
 
 class DirectStreamMachine(h2.stream.H2StreamStateMachine):
@@ -92,14 +121,27 @@ class DirectStream(LenientStream):
     with the state machine of this module."""
 
     def __init__(self, stream_id: int, config, inbound_window_size: int, outbound_window_size: int) -> None:
-        super().__init__(stream_id, config, inbound_window_size, outbound_window_size)
+        if not _OWN_INIT:  # (an h2 whose stream has other attributes than these: its own __init__)
+            super().__init__(stream_id, config, inbound_window_size, outbound_window_size)
+            self.state_machine = DirectStreamMachine(stream_id)
+            return
+        # h2's __init__, in its order, with this module's state machine made once
         self.state_machine = DirectStreamMachine(stream_id)
+        self.stream_id = stream_id
+        self.max_outbound_frame_size = None
+        self.request_method = None
+        self.outbound_flow_control_window = outbound_window_size
+        self._inbound_window_manager = WindowManager(inbound_window_size)
+        self._expected_content_length = None
+        self._actual_content_length = 0
+        self._authority = None
+        self.config = config
 
     def receive_headers(self, headers, end_stream: bool, header_encoding):
         config = self.config
         if config.normalize_inbound_headers or config.validate_inbound_headers or isinstance(header_encoding, str):
             return super().receive_headers(headers, end_stream, header_encoding)
-        if is_informational_response(headers):
+        if _informational(headers):
             if end_stream:
                 raise ProtocolError("Cannot set END_STREAM on informational responses")
             input_ = StreamInputs.RECV_INFORMATIONAL_HEADERS
@@ -118,6 +160,11 @@ class DirectStream(LenientStream):
         # (h2 copies the fields here; a decoded list is the decoder's new one already)
         headers_event.headers = headers if type(headers) is list else list(headers)
         return [], events
+
+
+_OWN_INIT = sorted(vars(h2.stream.H2Stream(1, None, 0, 0))) == [
+    "_actual_content_length", "_authority", "_expected_content_length", "_inbound_window_manager", "config",
+    "max_outbound_frame_size", "outbound_flow_control_window", "request_method", "state_machine", "stream_id"]
 
 
 def frame_header(length: int, kind: int, flags: int, stream_id: int) -> bytes:
@@ -141,8 +188,8 @@ class DirectConnection(StreamErrorsConnection):
         if (stream_id % 2) != int(allowed_ids):
             raise ProtocolError("Invalid stream ID for peer.")
         stream = DirectStream(stream_id, config=self.config,
-                              inbound_window_size=self.local_settings.initial_window_size,
-                              outbound_window_size=self.remote_settings.initial_window_size)
+                              inbound_window_size=setting(self.local_settings, SettingCodes.INITIAL_WINDOW_SIZE),
+                              outbound_window_size=setting(self.remote_settings, SettingCodes.INITIAL_WINDOW_SIZE))
         stream.max_outbound_frame_size = self.max_outbound_frame_size
         self.streams[stream_id] = stream
         if outbound:
@@ -181,12 +228,13 @@ class DirectConnection(StreamErrorsConnection):
     def _stream_opened(self, stream_id: int, block: bytes, end_stream: bool) -> list:
         """h2's ``_receive_headers_frame`` (and ``_receive_frame``) for a whole header block,
         without priority, opening client stream ``stream_id``."""
-        max_open_streams = self.local_settings.max_concurrent_streams
-        value = self.open_inbound_streams
+        max_open_streams = setting(self.local_settings, SettingCodes.MAX_CONCURRENT_STREAMS, 2**32 + 1)
+        value = self.open_inbound_below(max_open_streams)
         if value + 1 > max_open_streams:
             raise TooManyStreamsError(f"Max inbound streams is {max_open_streams}, {value} open")
         headers = _decode_headers(self.decoder, block)
-        events = self.state_machine.process_input(ConnectionInputs.RECV_HEADERS)
+        machine = self.state_machine
+        events = [] if machine.state is _STEADY else machine.process_input(ConnectionInputs.RECV_HEADERS)
         stream = self._begin_new_stream(stream_id, AllowedStreamIDs.ODD)
         frames, stream_events = stream.receive_headers(headers, end_stream, self.config.header_encoding)
         self._prepare_for_sending(frames)
@@ -246,7 +294,8 @@ class DirectConnection(StreamErrorsConnection):
         if size > self.max_outbound_frame_size:
             raise FrameTooLargeError(f"Cannot send frame size {size}, max frame size is "
                                      f"{self.max_outbound_frame_size}")
-        self.state_machine.process_input(ConnectionInputs.SEND_DATA)
+        if self.state_machine.state is not _STEADY:
+            self.state_machine.process_input(ConnectionInputs.SEND_DATA)
         machine = stream.state_machine
         machine.process_input(StreamInputs.SEND_DATA)
         if end_stream:

@@ -13,6 +13,7 @@ import h2.settings  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from server.http2 import direct  # noqa: E402
 from server.http2.direct import DirectConnection  # noqa: E402
 from server.http2.malformed import StreamErrorsConnection  # noqa: E402
 
@@ -56,6 +57,12 @@ def call(conn, op):
     return None
 
 
+def stream_state(stream) -> dict:
+    """Everything a stream holds: its attributes, its state machine's and its window's."""
+    held = {k: v for k, v in vars(stream).items() if k not in ("state_machine", "_inbound_window_manager", "config")}
+    return {**held, "machine": vars(stream.state_machine), "window": vars(stream._inbound_window_manager)}
+
+
 def assert_same(theirs, ours) -> None:
     assert ours.data_to_send() == theirs.data_to_send()
     assert ours.outbound_flow_control_window == theirs.outbound_flow_control_window
@@ -71,6 +78,7 @@ def assert_same(theirs, ours) -> None:
         assert mine._expected_content_length == stream._expected_content_length
         assert mine._actual_content_length == stream._actual_content_length
         assert getattr(mine, "malformed", None) == getattr(stream, "malformed", None)
+        assert stream_state(mine) == stream_state(stream)
 
 
 def lockstep(ops, window: int = 100) -> list:
@@ -279,6 +287,33 @@ def test_heads_it_does_not_read_itself_are_received_as_h2_receives_them(kind):
     client = Client()
     data = b"".join(client.act(a) for a in [("request", True, ""), (kind,), ("request", True, "")])
     receive_in_lockstep(client, data, [])
+
+
+def test_streams_are_made_by_this_modules_own_init_on_this_h2():
+    """The lockstep tests cover the fast way of making a stream only if it is the one taken."""
+    assert direct._OWN_INIT
+    stream = direct.DirectStream(1, None, 10, 20)
+    assert type(stream.state_machine) is direct.DirectStreamMachine
+
+
+def test_with_another_h2s_stream_attributes_streams_are_made_by_h2s_init(monkeypatch):
+    monkeypatch.setattr(direct, "_OWN_INIT", False)
+    test_requests_opening_streams_are_received_as_h2_receives_them()
+    stream = direct.DirectStream(1, None, 10, 20)
+    assert type(stream.state_machine) is direct.DirectStreamMachine
+
+
+def test_settings_are_read_as_h2_reads_them():
+    codes = h2.settings.SettingCodes
+    settings = h2.settings.Settings(client=False, initial_values={codes.MAX_CONCURRENT_STREAMS: 7})
+    settings[codes.INITIAL_WINDOW_SIZE] = 100  # (pending until acknowledged: still the default)
+    settings[codes.MAX_HEADER_LIST_SIZE] = 100  # (not set before: pending, no current value)
+    for code in (codes.MAX_CONCURRENT_STREAMS, codes.INITIAL_WINDOW_SIZE, codes.MAX_HEADER_LIST_SIZE,
+                 codes.ENABLE_PUSH):
+        assert direct.setting(settings, code, -1) == settings.get(code, -1), code
+    settings.acknowledge()
+    assert direct.setting(settings, codes.INITIAL_WINDOW_SIZE) == settings.initial_window_size == 100
+    assert direct.setting(settings, codes.MAX_HEADER_LIST_SIZE, -1) == 100
 
 
 def test_too_many_streams_is_the_same_error():
