@@ -345,10 +345,10 @@ def _plain(headers) -> bool:
 
 def _informational(headers) -> bool:
     """A 1xx response head (h2's ``is_informational_response``: ``:status`` comes first)."""
-    for name, value in headers:
-        if name == b":status":
-            return value.startswith(b"1")
-        if not name.startswith(b":"):
+    for field in headers:
+        name = field[0]
+        if not name or name[0] != 0x3A:  # (not a pseudo-field: b":")
             return False
+        if name == b":status":
+            return field[1][:1] == b"1"
     return False
-

@@ -337,3 +337,14 @@ def test_any_bytes_a_client_sends_are_received_in_lockstep(sequence, cuts, max_s
     client = Client()
     data = b"".join(client.act(a) for a in sequence)
     receive_in_lockstep(client, data, cuts, max_streams)
+
+
+names = st.sampled_from([b":status", b":method", b":path", b":", b"", b"status", b"x-a"]) | st.binary(max_size=4)
+values = st.sampled_from([b"100", b"1", b"200", b"", b"101", b"x"]) | st.binary(max_size=3)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(names, values), max_size=6))
+def test_a_head_is_informational_as_h2_decides(fields):
+    from h2.utilities import is_informational_response
+    assert direct._informational(fields) == is_informational_response(fields)
