@@ -16,7 +16,10 @@ otherwise take without limit:
   HTTP/1.1 head's).
 """
 
+import struct
+
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_HEADER = struct.Struct(">HBBB")  # a frame header's length (high 16 bits, low 8), type and flags
 
 _HEADERS, _SETTINGS, _PING, _CONTINUATION = 0x1, 0x4, 0x6, 0x9
 _END_HEADERS, _ACK = 0x4, 0x1
@@ -51,18 +54,22 @@ class FrameWatch:
                 self._left -= step
                 pos += step
                 continue
-            need = 9 - len(self._partial)
+            partial = self._partial
+            need = 9 - len(partial)
             if size - pos < need:
                 self._partial += data[pos:]
                 return
-            header = self._partial + data[pos:pos + need] if self._partial else data[pos:pos + 9]
-            self._partial = b""
+            if partial:
+                self._partial = b""
+                self._frame(partial + data[pos:pos + need], 0)
+            else:
+                self._frame(data, pos)
             pos += need
-            self._frame(header)
 
-    def _frame(self, header: bytes) -> None:
-        length = int.from_bytes(header[:3], "big")
-        kind, flags = header[3], header[4]
+    def _frame(self, data: bytes, at: int) -> None:
+        """The frame whose header starts at ``data[at]``."""
+        high, low, kind, flags = _HEADER.unpack_from(data, at)
+        length = high << 8 | low
         self._left = length
         if kind == _HEADERS or (kind == _CONTINUATION and self.block_open):
             if kind == _HEADERS:
