@@ -52,6 +52,13 @@ class CountingTable(HeaderTable):
         HeaderTable.maxsize.fset(self, value)
 
 
+def _tuples(headers: list) -> bool:
+    for field in headers:
+        if type(field) is not tuple:
+            return False
+    return True
+
+
 class ReusingEncoder(Encoder):
     """hpack's encoder, giving a block again while encoding it would change nothing."""
 
@@ -67,7 +74,7 @@ class ReusingEncoder(Encoder):
             return super().encode(headers, huffman)
         # Plain tuples only: hpack's HeaderTuple kinds (never indexed) equal plain ones but
         # encode otherwise; a dict or fields that do not hash are not kept either.
-        if type(headers) is not list or any(type(field) is not tuple for field in headers):
+        if type(headers) is not list or not _tuples(headers):
             return super().encode(headers, huffman)
         try:
             key = (huffman, *headers)
