@@ -17,8 +17,9 @@ off. Per small request, that is a quarter of the time h2 spends. ``DirectConnect
   other frame, and all that follows it in the read, goes to h2's own ``receive_data``.
 - ``_receive_frame`` is h2's, without formatting the frame for the trace log.
 - The connection's and its streams' state machines are h2's, with the transition looked up
-  by the identity of the state and the input: h2's key, a pair of enum members, hashes each
-  member in Python (``Enum.__hash__``), eleven times a request. The connection's machine is
+  by the identity of the state and the input (the connection's) or in a table by their
+  values (a stream's): h2's key, a pair of enum members, hashes each member in Python
+  (``Enum.__hash__``), eleven times a request. The connection's machine is
   not asked at all for the inputs that leave an open server connection as it is (h2's own
   table says which at import). A stream is made with its state machine once (h2's
   ``__init__`` makes one that would be replaced) and reads settings without h2's
@@ -51,7 +52,6 @@ _DATA, _HEADERS, _CONTINUATION = 0x0, 0x1, 0x9
 _END_STREAM, _END_HEADERS, _PADDED, _PRIORITY = 0x1, 0x4, 0x8, 0x20
 
 
-_STREAM_TRANSITIONS = {(id(state), id(input_)): step for (state, input_), step in h2.stream._transitions.items()}
 _CONNECTION_TRANSITIONS = {(id(state), id(input_)): step
                            for (state, input_), step in h2.connection.H2ConnectionStateMachine._transitions.items()}
 
@@ -80,14 +80,35 @@ def setting(settings, code, default=None):
     return default if value is None else value
 
 
+def _stream_table() -> list:
+    """h2's stream transitions as rows by state and columns by input, each indexed by the
+    member's value (``_value_``, a plain attribute: ``value`` is a descriptor in Python)."""
+    states, inputs = list(h2.stream.StreamState), list(h2.stream.StreamInputs)
+    if [s._value_ for s in states] != list(range(len(states))) or \
+            [i._value_ for i in inputs] != list(range(len(inputs))):
+        return []  # (an h2 whose values are not 0, 1, 2...: every input takes h2's own way)
+    table = [[None] * len(inputs) for _ in states]
+    for (state, input_), step in h2.stream._transitions.items():
+        table[state._value_][input_._value_] = step
+    return table
+
+
+_STREAM_TABLE = _stream_table()
+_StreamInputs = StreamInputs
+
+
 class DirectStreamMachine(h2.stream.H2StreamStateMachine):
-    """h2's stream state machine, its transitions keyed by identity (the same steps)."""
+    """h2's stream state machine, its transitions in a table by the values of the state and
+    the input (the same steps)."""
 
     def process_input(self, input_):
         try:
-            func, target_state = _STREAM_TRANSITIONS[(id(self.state), id(input_))]
-        except KeyError:
+            step = _STREAM_TABLE[self.state._value_][input_._value_] if type(input_) is _StreamInputs else None
+        except (IndexError, AttributeError):
+            step = None
+        if step is None:
             return super().process_input(input_)  # (h2's error, as h2 raises it)
+        func, target_state = step
         previous_state = self.state
         self.state = target_state
         if func is not None:

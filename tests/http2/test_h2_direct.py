@@ -348,3 +348,17 @@ values = st.sampled_from([b"100", b"1", b"200", b"", b"101", b"x"]) | st.binary(
 def test_a_head_is_informational_as_h2_decides(fields):
     from h2.utilities import is_informational_response
     assert direct._informational(fields) == is_informational_response(fields)
+
+
+def test_the_stream_table_holds_h2s_transitions_and_nothing_else():
+    import h2.stream
+    for state in h2.stream.StreamState:
+        for input_ in h2.stream.StreamInputs:
+            assert direct._STREAM_TABLE[state._value_][input_._value_] == \
+                h2.stream._transitions.get((state, input_)), (state, input_)
+
+
+def test_without_the_table_every_input_takes_h2s_way(monkeypatch):
+    monkeypatch.setattr(direct, "_STREAM_TABLE", [])
+    test_requests_opening_streams_are_received_as_h2_receives_them()
+    lockstep([("send_headers", 1, HEAD, False), ("send_data", 1, b"x", True), ("send_data", 1, b"x", True)])
