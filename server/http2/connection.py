@@ -292,6 +292,21 @@ class H2Connection(asyncio.Protocol):
         if end:
             stream.sent_end = True
 
+    def send_whole_response(self, stream, fields: list, data: bytes) -> bool:
+        """A response head and its whole body (``data``, maybe empty), the stream's end, if the
+        socket, the windows and a frame take it: then written as ``send_response_head`` and
+        ``send_data`` would, and the output ended. Else False, with nothing done."""
+        if self.writing_paused or self.transport is None:
+            return False
+        h2_stream = self.h2.streams.get(stream.id)
+        if h2_stream is None or not self.h2.send_plain_response(h2_stream, fields, data):
+            return False
+        self._sent += len(data)
+        stream.sent_end = True
+        self.output_ended(stream)
+        self.flush()
+        return True
+
     def send_data(self, stream, data: bytes, end: bool) -> None:
         """(written by the caller's ``flush()``: a push writes all its frames at once)"""
         self.h2.send_data(stream.id, data, end_stream=end)

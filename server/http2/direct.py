@@ -315,17 +315,35 @@ class DirectConnection(StreamErrorsConnection):
         if size > self.max_outbound_frame_size:
             raise FrameTooLargeError(f"Cannot send frame size {size}, max frame size is "
                                      f"{self.max_outbound_frame_size}")
+        self._send_data_on(stream, data, end_stream)
+
+    def _send_data_on(self, stream, data: bytes, end_stream: bool) -> None:
+        """``send_data`` once its checks have passed."""
         if self.state_machine.state is not _STEADY:
             self.state_machine.process_input(ConnectionInputs.SEND_DATA)
         machine = stream.state_machine
         machine.process_input(StreamInputs.SEND_DATA)
         if end_stream:
             machine.process_input(StreamInputs.SEND_END_STREAM)
+        size = len(data)
         stream.outbound_flow_control_window -= size
         self.outbound_flow_control_window -= size
         out = self._data_to_send
-        out += frame_header(size, _DATA, _END_STREAM if end_stream else 0, stream_id)
+        out += frame_header(size, _DATA, _END_STREAM if end_stream else 0, stream.stream_id)
         out += data
+
+    def send_plain_response(self, stream, headers: list, data: bytes) -> bool:
+        """A whole response on an h2 stream of this connection: ``send_plain_headers``, then
+        ``data`` with END_STREAM (or the head ends the stream, with no data). False, with
+        nothing done, if ``data`` is more than the windows or a frame take."""
+        size = len(data)
+        if size > self.outbound_flow_control_window or size > stream.outbound_flow_control_window \
+                or size > self.max_outbound_frame_size:
+            return False
+        self.send_plain_headers(stream, headers, not size)
+        if size:
+            self._send_data_on(stream, data, True)
+        return True
 
     def _receive_frame(self, frame):
         """h2's, without ``repr(frame)`` for its trace log on every frame."""

@@ -161,7 +161,11 @@ class H2Stream(StreamFlow, PeerResolution):
             return True
         body = framing.body(body)
         ends = end or framing.truncated
-        self.conn.send_response_head(self, self._fields(head, framing), ends and not body)
+        fields = self._fields(head, framing)
+        if ends and framing.complete and self.conn.send_whole_response(self, fields, body):
+            self._done()  # (most responses: one head and body that the windows take)
+            return False
+        self.conn.send_response_head(self, fields, ends and not body)
         if ends:
             self._end(body)
             return False

@@ -101,6 +101,19 @@ def test_a_response_is_h2s_bytes():
     assert errors == [None] * 4
 
 
+@pytest.mark.parametrize("window, data", [(100, b""), (100, b"hello"), (100, b"x" * 100), (100, b"x" * 101),
+                                          (100000, b"x" * 16384), (100000, b"x" * 16385)])
+def test_a_whole_response_is_h2s_head_and_data_or_nothing(window, data):
+    theirs, ours = pair(window)
+    sent = ours.send_plain_response(ours.streams[1], HEAD, data)
+    assert sent == (len(data) <= min(window, 16384))  # (the stream's window, a frame)
+    if sent:
+        theirs.send_headers(1, HEAD, end_stream=not data)
+        if data:
+            theirs.send_data(1, data, end_stream=True)
+    assert_same(theirs, ours)
+
+
 def test_informational_heads_trailers_and_a_long_head_in_continuations():
     big = [(b":status", b"200"), (b"x-big", b"v" * 40000)]  # (over two frames of 16 KiB)
     errors = lockstep([("send_headers", 1, [(b":status", b"103"), (b"link", b"</a>")], False),
