@@ -728,6 +728,11 @@ lower_fields(PyObject *module, PyObject *raw)
         PyObject *lower = lowered_name(st, name);
         if (lower == NULL)
             goto error;
+        if (lower == name) { /* already lower case: the pair itself (a tuple: nothing can change it) */
+            Py_DECREF(lower);
+            PyList_SET_ITEM(result, i, Py_NewRef(item));
+            continue;
+        }
         PyObject *pair = PyTuple_New(2);
         if (pair == NULL) {
             Py_DECREF(lower);
