@@ -34,6 +34,10 @@ class ASGIConfig:
     ws_max_message_size: int = 16 * 1024 * 1024  # bytes (close 1009 past it)
     ws_ping_interval: float | None = 20.0  # keep-alive pings; no pong within as long: close 1011
     tasks: set = field(default_factory=set)  # running app tasks (strong references)
+    # The scope's pieces made last in this worker, by the identity of what they are made of
+    # (an HTTP/2 connection's streams, each with an ASGIConnection of its own, share them):
+    last_peer: tuple | None = None  # (Forwarded, (client, scheme))
+    last_server: tuple | None = None  # (sockname, server)
 
     def spawn(self, loop, coro):
         task = loop.create_task(coro)
@@ -48,7 +52,7 @@ class ASGIConnection(AppConnection):
     __slots__ = ("asgi", "_scope_server", "_scope_peer")
 
     def __init__(self, asgi: ASGIConfig, channel):
-        super().__init__(channel)
+        self.channel = channel
         self.asgi = asgi
         self._scope_server = None  # the scope's "server", once known
         self._scope_peer = None  # (Forwarded, (client, scheme)) of the last request
@@ -72,18 +76,25 @@ class ASGIConnection(AppConnection):
         """The scope's ``(client, scheme)`` for ``head``: a trusted proxy's, or the
         connection's own (the same for every request that forwards nothing: made once)."""
         forwarded = self.channel.forwarded(head)
-        cached = self._scope_peer
+        cached = self._scope_peer or self.asgi.last_peer
         if cached is not None and cached[0] is forwarded:
             return cached[1]
         peer = (scope_client(forwarded.client), forwarded.scheme)
-        self._scope_peer = (forwarded, peer)
+        self._scope_peer = self.asgi.last_peer = (forwarded, peer)
         return peer
 
     def scope_server(self):
         """The scope's ``server``: the listening address."""
         server = self._scope_server
         if server is None:
-            server = self._scope_server = server_address(self.channel.sockname)
+            sockname = self.channel.sockname
+            cached = self.asgi.last_server
+            if cached is not None and cached[0] is sockname:
+                server = cached[1]
+            else:
+                server = server_address(sockname)
+                self.asgi.last_server = (sockname, server)
+            self._scope_server = server
         return server
 
     def on_input_end(self) -> None:

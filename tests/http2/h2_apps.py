@@ -7,6 +7,7 @@
     /slow-read   reads nothing for ?s= seconds, then the whole body: its length
     /headers     the request's Host and Cookie, as the app sees them
     /peer        (WSGI) the client and scheme the app is given: REMOTE_ADDR|wsgi.url_scheme
+                 (ASGI) the scope's client, scheme and server: host:port|scheme|host:port
     /padded      (WSGI) a response field whose value has blanks at both ends
     /named       (native) a response field named by an istr, as aiohttp's constants are
     /until-disconnect  (ASGI) answers, then waits for http.disconnect and notes it
@@ -121,6 +122,9 @@ async def asgi_app(scope, receive, send):
         with open(os.environ["H2_STARTS_FILE"], "a") as f:
             f.write("disconnected\n")
         return
+    elif path == "/peer":
+        (host, port), server = scope["client"], scope["server"]
+        body = f"{host}:{port}|{scope['scheme']}|{server[0]}:{server[1]}".encode()
     elif path == "/trailers":
         await send({"type": "http.response.start", "status": 200, "trailers": True, "headers": []})
         await send({"type": "http.response.body", "body": b"with trailers"})

@@ -101,6 +101,35 @@ def test_each_stream_is_given_the_client_and_scheme_an_http1_request_is():
     assert requests[0] == requests[2] != requests[1] and requests[1].endswith("|https")
 
 
+def test_asgi_streams_of_interleaved_connections_each_get_their_own_client():
+    """The scope's client and server are shared by the streams of one connection, not beyond:
+    streams of two connections, one after the other, each get their own connection's port,
+    and a stream forwarded by the (trusted) peer in between its proxy's scheme (the client
+    stays the peer, as in gunicorn, which reads no client from X-Forwarded-For)."""
+    import asyncio
+
+    from h2_client import H2Client
+
+    async def interleaved(port):
+        first, second = await H2Client.connect(port), await H2Client.connect(port)
+        ports = {first: first.writer.get_extra_info("sockname")[1], second: second.writer.get_extra_info("sockname")[1]}
+        order = [(first, ()), (second, ()), (first, FORWARDING[1]), (first, ()), (second, ()), (first, ())]
+        try:
+            return [(ports[client], (await client.request("GET", "/peer", headers=fields))[1].decode())
+                    for client, fields in order]
+        finally:
+            await first.close()
+            await second.close()
+
+    with h2_server("asgi") as server:
+        seen = asyncio.run(interleaved(server.port))
+    server_part = f"|http|127.0.0.1:{server.port}"
+    assert [body for _, body in seen] == [
+        f"127.0.0.1:{port}" + (server_part if i != 2 else server_part.replace("|http|", "|https|"))
+        for i, (port, _) in enumerate(seen)]
+    assert seen[0][0] != seen[1][0]
+
+
 def test_response_fields_again_on_one_connection_are_exact(server):
     """Responses of one head but other lengths, and the same response again: each has the
     content-length of its own body, and a date of now."""
