@@ -49,7 +49,17 @@ class LenientStream(h2.stream.H2Stream):
 
 class StreamErrorsConnection(h2.connection.H2Connection):
     """h2's connection whose streams are ``LenientStream``; closed streams are dropped as
-    they close (``forget_closed``), not in a pass over every stream for each new one."""
+    they close (``forget_closed``), not in a pass over every stream for each new one.
+
+    How the last ``MAX_CLOSED_STREAMS`` closed streams ended is remembered, for frames the
+    client sent before it learnt (a reset stream's trailers are answered with RST_STREAM,
+    not a connection error). h2 remembers 65,536 for the life of a connection: megabytes
+    of records on a connection that served as many requests. Here 1,024, ten times the
+    concurrent streams allowed by default; RFC 9113 s5.1 lets an endpoint limit how long
+    it ignores frames on a stream it reset.
+    """
+
+    MAX_CLOSED_STREAMS = 1024
 
     def _begin_new_stream(self, stream_id, allowed_ids):
         stream = super()._begin_new_stream(stream_id, allowed_ids)

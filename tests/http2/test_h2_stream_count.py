@@ -61,6 +61,16 @@ def test_closed_streams_are_remembered_within_h2s_bound_the_oldest_dropped():
     assert type(server._closed_streams) is SizeLimitDict
 
 
+def test_a_connection_remembers_the_last_1024_closed_streams():
+    client, server = pair(100)
+    sids = []
+    for _ in range(1100):
+        sids.append(open_stream(client, server))
+        answer(server, sids[-1])
+        server.forget_closed(sids[-1])
+    assert list(server._closed_streams) == sids[-1024:]
+
+
 def test_a_stream_still_open_is_kept():
     client, server = pair(100)
     sid = open_stream(client, server)
