@@ -67,9 +67,9 @@ def start(name: str, ours: str, theirs: str) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
-def h2load(port: int, duration: int, requests: int | None = None) -> dict:
+def h2load(port: int, duration: int, requests: int | None = None, path: str = "/") -> dict:
     load = ["-n", str(requests)] if requests else ["-D", str(duration)]
-    cmd = ["taskset", "-c", "1", "h2load", "-c", "10", "-m", "100", *load, f"http://127.0.0.1:{port}/"]
+    cmd = ["taskset", "-c", "1", "h2load", "-c", "10", "-m", "100", *load, f"http://127.0.0.1:{port}{path}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration * 4 + 60).stdout
     rate, counts = RESULT.search(out), REQUESTS.search(out)
     if rate is None or counts is None:

@@ -143,7 +143,7 @@ def http2_pairs(args) -> int:
                 raise RuntimeError(f"the server on port {port} does not answer over HTTP/2")
 
         def one_run(which: int) -> tuple[float, int]:
-            run = http2_suite.h2load(servers[which][1], args.duration)
+            run = http2_suite.h2load(servers[which][1], args.duration, path=args.path)
             return run["rps"], run["errors"]
 
         rates = run_rounds(args.rounds, one_run)
@@ -151,7 +151,7 @@ def http2_pairs(args) -> int:
         http2_suite.stop([proc for proc, _ in servers])
         remove_checkout(tree)
         shutil.rmtree(scratch, ignore_errors=True)
-    summary(f"{name} HTTP/2 h2load -c 10 -m 100", rates, args.rounds)
+    summary(f"{name} HTTP/2 {args.path} h2load -c 10 -m 100", rates, args.rounds)
     return 0
 
 
