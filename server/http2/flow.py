@@ -5,7 +5,8 @@
                the client can send no more than the stream's window ahead of the app
     sending:   body bytes ──► queue ──push()──► DATA as the stream's and the connection's send
                windows and the socket allow; while bytes wait, ``writing_paused`` is True, the app
-               kind is paused (``on_pause_writing``) and ``drain()`` waits, as on HTTP/1.1
+               kind is paused (``on_pause_writing``) and ``drain()`` waits, as on HTTP/1.1 (a
+               piece the windows take while nothing waits goes out at once, never queued)
 """
 
 import asyncio
@@ -177,9 +178,9 @@ class StreamFlow:
     # -- sending ------------------------------------------------------------------------
 
     def queue(self, data: bytes, end: bool = False, trailers=None) -> None:
-        if end and trailers is None and not self._out and self.open and not self.writing_paused \
+        if trailers is None and not self._out and self.open and not self.writing_paused \
                 and len(data) <= self.conn.room(self):
-            self._send_last(data)  # (the whole rest fits the windows: most responses)
+            self._send_now(data, end)  # (nothing waits and the windows take it all: most pieces)
             return
         if data:
             if self._out is None:
@@ -217,12 +218,14 @@ class StreamFlow:
         conn.flush()
         self._set_paused(False)
 
-    def _send_last(self, data: bytes) -> None:
-        """``data`` ends the response, and the windows take it all: as ``push`` would send it."""
+    def _send_now(self, data: bytes, end: bool) -> None:
+        """Nothing waits and the windows take ``data``: as ``push`` would send it, without the
+        queue's copy."""
         conn = self.conn
-        if data or not self.sent_end:
-            conn.send_data(self, data, True)
-        conn.output_ended(self)
+        if data or (end and not self.sent_end):
+            conn.send_data(self, data if type(data) is bytes else bytes(data), end)
+        if end:
+            conn.output_ended(self)
         conn.flush()
 
     def _set_paused(self, paused: bool) -> None:
