@@ -94,7 +94,6 @@ def _stream_table() -> list:
 
 
 _STREAM_TABLE = _stream_table()
-_StreamInputs = StreamInputs
 
 
 class DirectStreamMachine(h2.stream.H2StreamStateMachine):
@@ -103,7 +102,7 @@ class DirectStreamMachine(h2.stream.H2StreamStateMachine):
 
     def process_input(self, input_):
         try:
-            step = _STREAM_TABLE[self.state._value_][input_._value_] if type(input_) is _StreamInputs else None
+            step = _STREAM_TABLE[self.state._value_][input_._value_] if type(input_) is StreamInputs else None
         except (IndexError, AttributeError):
             step = None
         if step is None:
