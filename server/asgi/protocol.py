@@ -52,7 +52,7 @@ class ASGIConnection(AppConnection):
     __slots__ = ("asgi", "_scope_server", "_scope_peer")
 
     def __init__(self, asgi: ASGIConfig, channel):
-        self.channel = channel
+        super().__init__(channel)
         self.asgi = asgi
         self._scope_server = None  # the scope's "server", once known
         self._scope_peer = None  # (Forwarded, (client, scheme)) of the last request
