@@ -398,3 +398,24 @@ def can_hold_what_it_sets(cls) -> bool:
                and any(inspect.isfunction(value) for value in vars(klass).values())]
     assigned = set().union(*(attributes_set_on_self(klass) for klass in written))
     return cls.__dictoffset__ != 0 or assigned <= slots_of(cls)
+
+
+async def connected(proto) -> socket.socket:
+    """``proto`` serving our end of a socket pair on the running loop; the client's end
+    (non-blocking) is returned."""
+    import asyncio
+
+    ours, theirs = socket.socketpair()
+    theirs.setblocking(False)
+    await asyncio.get_running_loop().connect_accepted_socket(lambda: proto, ours)
+    return theirs
+
+
+async def wait_for(condition, timeout: float = 5.0) -> None:
+    """Poll ``condition`` on the running loop until it holds (``TimeoutError`` past ``timeout``)."""
+    import asyncio
+
+    async def poll():
+        while not condition():
+            await asyncio.sleep(0.01)
+    await asyncio.wait_for(poll(), timeout)

@@ -103,6 +103,10 @@ class H2Stream(StreamFlow, PeerResolution):
     def start_task(self, coro) -> asyncio.Task:
         return self.loop.create_task(coro)
 
+    def lease_socket(self) -> None:
+        """No socket of its own: a stream's responses are written by the loop (see lease.py)."""
+        return None
+
     def send_continue(self) -> None:
         if self.head.expect_continue and not self._response_started and not self._continue_sent and self.open:
             self._continue_sent = True

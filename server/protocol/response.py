@@ -14,15 +14,19 @@ What an app kind learns back: ``send_*`` returns True when the transport is
 paused (``await drain()`` then); ``framing`` says what was sent (``sent``,
 ``truncated``, ``complete``).
 
-The connection writes on the loop thread only: a kind on another thread (WSGI)
-makes its heads there (pure) and hands the sends to the loop.
+The connection writes on the loop thread, with one exception: a kind on another
+thread (WSGI) makes its heads there (pure) and hands the sends to the loop, but a
+whole response it may write itself, through a lease of the socket taken on the
+loop (``lease_socket``, lease.py), and the loop then ends it (``whole_written``).
 """
 
+import os
 import traceback
 from http import HTTPStatus
 
 from .accesslog import LoggedRequest, LoggedResponse, minimal_environ, now, record_request_end, run_hook
 from .files import body_span, send_file
+from .lease import SocketLease, plain_socket_fd
 
 
 class ResponseChannel:
@@ -40,6 +44,7 @@ class ResponseChannel:
         self._record_requests = config.access_log or config.hooks is not None
         self._recording = False  # the request in flight gets a record when its response ends
         self._started = 0.0
+        self._socket_fd: int | None = None  # the socket's descriptor for leases (-1: none), found at the first
 
     # -- making heads --------------------------------------------------------------
 
@@ -71,13 +76,41 @@ class ResponseChannel:
             if transport is not None and not self.write_closed:
                 self._response_started = True
                 transport.write(data + body)
-            if self._recording:
-                self._record(len(body))
-            self.response_finished(head.keep_alive)
+            self._whole_sent(head, len(body))
             return False
         self._truncation_told = False
         framing = self.framing = head.framing(size)
         return self._send_framed(data + framing.body(body), framing, end)
+
+    def _whole_sent(self, head, size: int) -> None:
+        if self._recording:
+            self._record(size)
+        self.response_finished(head.keep_alive)
+
+    def lease_socket(self) -> SocketLease | None:
+        """At an app's dispatch: a lease for its thread to write a whole response itself
+        (lease.py), or None where it may not (TLS, a closing transport, no descriptor left)."""
+        fd = self._socket_fd
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return None
+        if fd is None:
+            fd = self._socket_fd = plain_socket_fd(transport)
+        if fd < 0:
+            return None
+        try:
+            return SocketLease(os.dup(fd))
+        except OSError:  # (out of descriptors: the loop writes)
+            return None
+
+    def whole_written(self, head, rest: bytes, size: int) -> None:
+        """A whole response (head and body of ``size`` bytes) was written by its app thread
+        through a lease, all but ``rest``: write that, and end the response."""
+        self._response = head
+        self.framing = None
+        if rest:
+            self.write(rest)
+        self._whole_sent(head, size)
 
     def send_body(self, data: bytes, end: bool = False) -> bool:
         """Write one more piece of the body (after ``send_response``)."""

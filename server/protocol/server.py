@@ -86,6 +86,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         "_body_received", "_buffered_at_pause", "_written_while_paused", "_body_rate", "_response_rate",
         # response.py
         "_response", "framing", "_truncation_told", "log_environ", "_record_requests", "_recording", "_started",
+        "_socket_fd",
     )
     parser_class = RequestParser  # what reads requests off the bytes: ``parser_class(limits)``
     # As its own app (``app`` None: a subclass implementing on_request), the

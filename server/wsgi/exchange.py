@@ -3,7 +3,11 @@
     loop: dispatch() ──► pool thread: app(environ, start_response) → body pieces
     pool thread: channel.response_head() (pure) ──call_in_loop──► loop: channel.send_response / send_body
 
-The socket is only touched by the loop. The app thread makes the head through
+The socket is only touched by the loop, but for a whole response (head and body
+known at once) on a plain socket: its thread writes it through the lease of the
+socket the loop gave it at dispatch (``channel.lease_socket()``, see
+protocol/lease.py), once the app is cleaned up, and the loop ends it (what the
+socket did not take, the record, the next request). The app thread makes the head through
 the channel (checked and cached there, a bad header raises in the thread before
 anything is handed over) and hands body pieces over to a per-response spool
 (``spool.py``), which the loop writes out as the transport takes it: memory up
@@ -44,7 +48,7 @@ from .spool import BodyHandover
 
 class WSGIExchange:
     __slots__ = ("protocol", "connection", "head", "config", "pool", "_body", "_final", "_file_send", "_environ",
-                 "_status", "_headers", "_response", "_head_handed", "_handed")  # one per request: no dict
+                 "_status", "_headers", "_response", "_head_handed", "_handed", "_lease")  # one per request: no dict
 
     def __init__(self, connection, head, config):
         self.protocol = channel = connection.channel
@@ -63,10 +67,13 @@ class WSGIExchange:
         self._response = None  # (Head, its bytes) until handed over, then the Head
         self._head_handed = False
         self._handed = 0  # body bytes handed over
+        self._lease = None  # the thread's own descriptor of the socket (lease.py), from dispatch to the end
 
     # -- loop side ----------------------------------------------------------
 
     def dispatch(self, wsgi_input, content_length: int | None) -> None:
+        if self.pool.idle():  # (under load the loop is awake anyway, and writes a pass's answers together)
+            self._lease = self.protocol.lease_socket()
         self.pool.submit(self.run, wsgi_input, content_length)
 
     def abort(self) -> None:
@@ -95,6 +102,13 @@ class WSGIExchange:
         else:
             channel.send_body(data)
 
+    def _whole_written_on_loop(self, head, rest: bytes, size: int) -> None:
+        channel = self.protocol
+        if channel.transport is None:
+            return
+        channel.log_environ = self._environ
+        channel.whole_written(head, rest, size)
+
     def _start_file_on_loop(self, file, offset: int, count: int) -> None:
         """Loop side: the head, then the file by the channel's file sender."""
         self._send_on_loop(b"", False, count)
@@ -119,7 +133,11 @@ class WSGIExchange:
             self._fail(exc)
         finally:
             _close(result, wsgi_input, config.log)
-        self._hand_over_final()
+        try:
+            self._hand_over_final()
+        finally:
+            if self._lease is not None:
+                self._lease.release()
         if request is not None and hooks.post_request is not None:
             response = LoggedResponse(self._status or "", self._handed, self._headers or [])
             run_hook(hooks, hooks.post_request, config.log, request, environ, response)
@@ -266,10 +284,27 @@ class WSGIExchange:
             if type(final) is not tuple:
                 self._body.end_with(*final.calls)
                 return
+            if self._lease is not None and type(self._response) is tuple and self._write_whole(final[0]):
+                return
             self._body.hand_over(final[0], True, final[1])
         except ClientDisconnected:
             self.config.log.debug("Client disconnected before the end of the response to %s %s",
                                   self.head.method, self.head.target)
+
+    def _write_whole(self, body: bytes) -> bool:
+        """Write the head with the whole, unframed ``body`` through the lease; the loop ends
+        the response. False: not now (or framed), the loop writes it all."""
+        head, data = self._response
+        if len(body) != head.whole_length and not head.sized:
+            return False
+        data += body
+        written = self._lease.write(self.protocol, data)
+        if written < 0:
+            return False
+        self._response = head
+        self._body.end_with(self._whole_written_on_loop, head, data[written:] if written < len(data) else b"",
+                            len(body))
+        return True
 
     def _fail(self, exc: BaseException) -> None:
         log = self.config.log

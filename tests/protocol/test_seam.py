@@ -96,6 +96,9 @@ class EventChannel:
     def send_continue(self):
         pass  # (a 100 Continue is a wire matter)
 
+    def lease_socket(self):
+        return None  # (no socket for an app thread to write to)
+
     def pause_reading(self, reason):
         pass
 

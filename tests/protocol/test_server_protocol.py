@@ -7,6 +7,7 @@ import pytest
 import uvloop
 
 import server.protocol.closing as closing_module
+from helpers import connected, wait_for
 from server.protocol.server import PIPELINE_BUFFER, ServerConfig, ServerHttpProtocol
 from server.protocol.writer import ResponseWriter
 
@@ -26,21 +27,6 @@ class HeldResponses(ServerHttpProtocol):
         writer = ResponseWriter(head.method, head.version, head.keep_alive and self.keep_alive_allowed, b"")
         self.write(writer.head(200, "OK", [], 2) + writer.body(head.path[-2:].encode()))
         self.response_finished(writer.keep_alive)
-
-
-async def connected(proto):
-    """``proto`` serving our end of a socket pair; the client's end (non-blocking) is returned."""
-    ours, theirs = socket.socketpair()
-    theirs.setblocking(False)
-    await asyncio.get_running_loop().connect_accepted_socket(lambda: proto, ours)
-    return theirs
-
-
-async def wait_for(condition, timeout=5.0):
-    async def poll():
-        while not condition():
-            await asyncio.sleep(0.01)
-    await asyncio.wait_for(poll(), timeout)
 
 
 def test_pipelined_bytes_are_bounded_while_a_request_is_in_flight():
