@@ -13,8 +13,10 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h> /* T_OBJECT_EX, READONLY: the slots of RequestHead */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* Bits of the ``special`` mask: a framing-relevant field sets its bit when it
  * appears and the bit above it when it appears again. parser.py has the same
@@ -894,7 +896,34 @@ unquote_plus_ascii(PyObject *Py_UNUSED(module), PyObject *text)
     return out;
 }
 
+PyDoc_STRVAR(send_now_doc,
+"send_now(fd, data) -> int\n\n"
+"os.write(fd, data) for a non-blocking socket, without letting go of the GIL: the\n"
+"bytes the socket took (raises OSError as os.write does, BlockingIOError when it\n"
+"takes none). An app thread writing a whole response (lease.py) then does not wait\n"
+"for the GIL again behind the busy loop thread; the write never blocks.");
+
+static PyObject *
+send_now(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyLong_Check(args[0]) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "send_now() takes a descriptor and bytes");
+        return NULL;
+    }
+    int fd = _PyLong_AsInt(args[0]);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    ssize_t n;
+    do {
+        n = send(fd, PyBytes_AS_STRING(args[1]), (size_t)PyBytes_GET_SIZE(args[1]), MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    return PyLong_FromSsize_t(n);
+}
+
 static PyMethodDef chead_methods[] = {
+    {"send_now", (PyCFunction)(void (*)(void))send_now, METH_FASTCALL, send_now_doc},
     {"parse_plain_head", (PyCFunction)(void (*)(void))parse_plain_head, METH_FASTCALL,
      parse_plain_head_doc},
     {"set_head_types", (PyCFunction)(void (*)(void))set_head_types, METH_FASTCALL, set_head_types_doc},

@@ -27,13 +27,18 @@ Why this is safe:
 * Only on plain sockets (TCP or unix): never through TLS or any other transport.
 
 A lease is at most one descriptor per running app thread. The WSGI kind takes one
-only when its pool is idle at dispatch: under load the loop is awake anyway and
-writes the answers of one pass over the sockets together, and a thread's own write
-then costs more than it saves (a dup and a close per request, and the thread's
-turn at the GIL around its write).
+only for an exchange dispatched while no other is unanswered (wsgi/exchange.py
+``Unanswered``): under load the loop is awake anyway and writes the answers of one
+pass over the sockets together, and a lease would cost a dup and a close per request.
 """
 
 import os
+
+from .compiled import compiled
+
+# The write: os.write, or the same in C without letting go of the GIL (the thread would
+# otherwise wait for it again behind the busy loop thread after each response).
+send_now = compiled("send_now") or os.write
 
 # Transports whose bytes go straight to their socket, each write after the ones before.
 PLAIN_TRANSPORTS = frozenset({("uvloop.loop", "TCPTransport"), ("uvloop.loop", "UnixTransport"),
@@ -67,7 +72,7 @@ class SocketLease:
             return -1
         channel._response_started = True  # (the loop's 100 Continue and error pages stand back)
         try:
-            return os.write(self.fd, data)
+            return send_now(self.fd, data)
         except OSError:  # full, or the client is gone: the loop writes it, and learns which
             return 0
 

@@ -76,16 +76,13 @@ class ResponseChannel:
             if transport is not None and not self.write_closed:
                 self._response_started = True
                 transport.write(data + body)
-            self._whole_sent(head, len(body))
+            if self._recording:
+                self._record(len(body))
+            self.response_finished(head.keep_alive)
             return False
         self._truncation_told = False
         framing = self.framing = head.framing(size)
         return self._send_framed(data + framing.body(body), framing, end)
-
-    def _whole_sent(self, head, size: int) -> None:
-        if self._recording:
-            self._record(size)
-        self.response_finished(head.keep_alive)
 
     def lease_socket(self) -> SocketLease | None:
         """At an app's dispatch: a lease for its thread to write a whole response itself
@@ -110,7 +107,9 @@ class ResponseChannel:
         self.framing = None
         if rest:
             self.write(rest)
-        self._whole_sent(head, size)
+        if self._recording:
+            self._record(size)
+        self.response_finished(head.keep_alive)
 
     def send_body(self, data: bytes, end: bool = False) -> bool:
         """Write one more piece of the body (after ``send_response``)."""

@@ -72,8 +72,14 @@ class WSGIExchange:
     # -- loop side ----------------------------------------------------------
 
     def dispatch(self, wsgi_input, content_length: int | None) -> None:
-        if self.pool.idle():  # (under load the loop is awake anyway, and writes a pass's answers together)
+        config = self.config
+        answers = config.answers
+        if len(answers) == config.dispatched:  # every exchange before is answered (see WSGIConfig)
+            answers.clear()  # (no thread appends to it now: each appends once, and all have)
+            config.dispatched = 1
             self._lease = self.protocol.lease_socket()
+        else:
+            config.dispatched += 1
         self.pool.submit(self.run, wsgi_input, content_length)
 
     def abort(self) -> None:
@@ -118,13 +124,13 @@ class WSGIExchange:
 
     def run(self, wsgi_input, content_length: int | None) -> None:
         config = self.config
-        self._environ = environ = self._build_environ(wsgi_input, content_length)
-        result = None
+        result = environ = None
         hooks = self.protocol.config.hooks
         request = LoggedRequest(self.head, self.protocol.forwarded(self.head).client) if hooks is not None else None
-        if request is not None and hooks.pre_request is not None:
-            run_hook(hooks, hooks.pre_request, config.log, request)
         try:
+            self._environ = environ = self._build_environ(wsgi_input, content_length)
+            if request is not None and hooks.pre_request is not None:
+                run_hook(hooks, hooks.pre_request, config.log, request)
             result = config.app(environ, self.start_response)
             self._send_result(result)
         except ClientDisconnected:
@@ -275,6 +281,7 @@ class WSGIExchange:
     def _hand_over_final(self) -> None:
         """End the response, after the iterable and ``wsgi.input`` are closed: the client's
         next request may run as soon as it has this answer, and must find them closed."""
+        self.config.answers.append(None)  # answered (before the hand-over: the loop it wakes may dispatch)
         final, self._final = self._final, None
         if final is None:
             return

@@ -97,10 +97,6 @@ class ThreadPool:
             return 0, 0.0
         return len(queued), time.monotonic() - oldest
 
-    def idle(self) -> bool:
-        """No job running nor waiting for a thread."""
-        return not self._queued_at and not any(self._running)
-
     def busy(self) -> int:
         """How many threads are running a job now."""
         return sum(self._running)

@@ -7,7 +7,8 @@ spooled by the loop and the app is dispatched when it is complete; with
 """
 
 import threading
-from dataclasses import dataclass
+import collections
+from dataclasses import dataclass, field
 from functools import partial
 
 from server.protocol.seam import AppConnection
@@ -31,6 +32,14 @@ class WSGIConfig:
     readpayload: bool = True
     spool_threshold: int = DEFAULT_SPOOL_THRESHOLD
     tmp_dir: str | None = None
+    # The worker's exchanges dispatched (counted by the loop) and answered (an append by each
+    # app thread as its answer goes: atomic under the GIL, no lock). When every one dispatched
+    # is answered, the next is dispatched alone, and only then does its thread write its whole
+    # answer itself (protocol/lease.py): under load the loop is awake anyway and writes the
+    # answers of one pass together, and a lease costs a dup and a close per request
+    # (measured: 0.88x at c=50 with a lease for every request).
+    dispatched: int = 0
+    answers: collections.deque = field(default_factory=collections.deque)
 
 
 class WSGIConnection(AppConnection):

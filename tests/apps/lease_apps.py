@@ -1,6 +1,8 @@
 """WSGI apps for the responses an app thread writes itself (server/protocol/lease.py)."""
 
+import os
 import threading
+import time
 from urllib.parse import parse_qs
 
 from server.wsgi.pool import _POOLS
@@ -47,7 +49,19 @@ def loop_blocked(environ, start_response):
     return [b"written while the loop is blocked"]
 
 
-ROUTES = {f.__name__.replace("_", "-"): f for f in (hello, stream, big, loop_blocked)}
+def hold(environ, start_response):
+    """Mark ``entered-<name>`` in ``dir``, then answer once ``dir/release`` exists (at most 10 s)."""
+    params = _params(environ)
+    folder = params["dir"]
+    open(os.path.join(folder, "entered-" + params["name"]), "w").close()
+    deadline = time.monotonic() + 10
+    while not os.path.exists(os.path.join(folder, "release")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [params["name"].encode()]
+
+
+ROUTES = {f.__name__.replace("_", "-"): f for f in (hello, stream, big, loop_blocked, hold)}
 
 
 def app(environ, start_response):

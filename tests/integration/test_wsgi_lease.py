@@ -79,6 +79,28 @@ def test_leases_are_given_back(server):
             sock.close()
 
 
+def test_only_an_exchange_dispatched_alone_gets_a_lease(server, tmp_path):
+    """Under load the loop writes the answers: a request dispatched while another is
+    unanswered gets no lease (no descriptor of its own)."""
+    first, second = connect(server.port), connect(server.port)
+    try:
+        for sock in (first, second):
+            assert get(sock, "/hello").status == 200
+        worker = server.worker_pids()[0]
+        idle = len(os.listdir(f"/proc/{worker}/fd"))
+        for sock, name in ((first, "a"), (second, "b")):
+            sock.sendall(f"GET /hold?dir={tmp_path}&name={name} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            wait_until(lambda: (tmp_path / f"entered-{name}").exists(), 5, what=f"request {name} in the app")
+        held = len(os.listdir(f"/proc/{worker}/fd"))
+        (tmp_path / "release").touch()
+        assert read_response(first).body == b"a" and read_response(second).body == b"b"
+        assert held == idle + 1  # the first request's lease only
+        wait_until(lambda: len(os.listdir(f"/proc/{worker}/fd")) == idle, 5, what="the lease given back")
+    finally:
+        first.close()
+        second.close()
+
+
 def test_the_access_log_records_a_thread_written_response(server):
     with connect(server.port) as sock:
         assert get(sock, "/hello?logged=lease").status == 200

@@ -149,3 +149,34 @@ def test_a_plain_tcp_connection_gives_a_lease_of_its_own_socket():
         server.close()
 
     uvloop.run(main())
+
+
+def writers():
+    from server.protocol import lease
+
+    found = [os.write]
+    if lease.send_now is not os.write:
+        found.append(lease.send_now)
+    return found
+
+
+@pytest.mark.parametrize("write", writers(), ids=lambda w: w.__name__)
+def test_the_compiled_write_does_what_os_write_does(write):
+    """``send_now`` (C, the GIL held) against its reference ``os.write``, on a real socket."""
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    try:
+        assert write(ours.fileno(), b"abc") == 3 and theirs.recv(10) == b"abc"
+        taken = 0
+        with pytest.raises(BlockingIOError):
+            while True:
+                taken += write(ours.fileno(), b"x" * 65536)
+        assert taken > 0
+        theirs.close()
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            write(ours.fileno(), b"gone")
+    finally:
+        ours.close()
+        theirs.close()
+    with pytest.raises(OSError):
+        write(ours.fileno(), b"closed")  # (a closed descriptor: -1)
