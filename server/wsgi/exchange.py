@@ -191,7 +191,10 @@ class WSGIExchange:
 
     def _send_result(self, result) -> None:
         if isinstance(result, (list, tuple)):
-            body = b"".join(_checked(piece) for piece in result)
+            if len(result) == 1 and type(result[0]) is bytes:  # (the common case: no join, no copy)
+                body = result[0]
+            else:
+                body = b"".join(_checked(piece) for piece in result)
             if self._response is None:
                 self._send_whole(body)
                 return

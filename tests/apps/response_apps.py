@@ -44,6 +44,11 @@ def hop_by_hop(environ, start_response):
     return [b"should not be sent"]
 
 
+def str_piece(environ, start_response):
+    start_response("200 OK", [])
+    return ["not bytes"] if _params(environ).get("alone") else [b"bytes, then ", "not bytes"]
+
+
 def no_content(environ, start_response):
     start_response("204 No Content", [])
     return [b""]
@@ -109,7 +114,7 @@ def spooled(environ, start_response):
 
 ROUTES = {f.__name__.replace("_", "-"): f for f in (
     short_body, long_body, long_list, bad_header, bad_header_name, hop_by_hop, no_content, hello, file, produce,
-    upload, spooled)}
+    upload, spooled, str_piece)}
 
 
 def app(environ, start_response):

@@ -58,6 +58,14 @@ def test_unsafe_response_headers_give_500(server, path):
         assert get(sock, "/hello").status == 200  # the connection is still usable
 
 
+@pytest.mark.parametrize("path", ["/str-piece?alone=1", "/str-piece"])  # one piece, and among bytes
+def test_a_body_piece_not_bytes_gives_500(server, path):
+    with connect(server.port) as sock:
+        resp = get(sock, path)
+        assert resp.status == 500 and b"not bytes" not in resp.body
+        assert get(sock, "/hello").body == b"hello world"
+
+
 def test_head_and_204_have_no_body(server):
     with connect(server.port) as sock:
         resp = get(sock, "/hello", method="HEAD")
