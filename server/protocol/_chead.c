@@ -14,6 +14,7 @@
 #include <Python.h>
 #include <structmember.h> /* T_OBJECT_EX, READONLY: the slots of RequestHead */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -910,12 +911,16 @@ send_now(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "send_now() takes a descriptor and bytes");
         return NULL;
     }
-    int fd = _PyLong_AsInt(args[0]);
+    long fd = PyLong_AsLong(args[0]); /* (not _PyLong_AsInt: gone from Python 3.13) */
     if (fd == -1 && PyErr_Occurred())
         return NULL;
+    if (fd < -1 || fd > INT_MAX) {
+        errno = EBADF;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
     ssize_t n;
     do {
-        n = send(fd, PyBytes_AS_STRING(args[1]), (size_t)PyBytes_GET_SIZE(args[1]), MSG_DONTWAIT | MSG_NOSIGNAL);
+        n = send((int)fd, PyBytes_AS_STRING(args[1]), (size_t)PyBytes_GET_SIZE(args[1]), MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return PyErr_SetFromErrno(PyExc_OSError);

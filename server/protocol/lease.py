@@ -27,8 +27,8 @@ Why this is safe:
 * Only on plain sockets (TCP or unix): never through TLS or any other transport.
 
 A lease is at most one descriptor per running app thread. The WSGI kind takes one
-only for an exchange dispatched while no other is unanswered (wsgi/exchange.py
-``Unanswered``): under load the loop is awake anyway and writes the answers of one
+only for an exchange dispatched while no other is unanswered (``WSGIConfig.dispatched``
+and ``answers``, wsgi/protocol.py): under load the loop is awake anyway and writes the answers of one
 pass over the sockets together, and a lease would cost a dup and a close per request.
 """
 

@@ -312,8 +312,7 @@ class WSGIExchange:
         if written < 0:
             return False
         self._response = head
-        self._body.end_with(self._whole_written_on_loop, head, data[written:] if written < len(data) else b"",
-                            len(body))
+        self._body.end_with(self._whole_written_on_loop, head, data[written:], len(body))
         return True
 
     def _fail(self, exc: BaseException) -> None:

@@ -6,8 +6,8 @@ spooled by the loop and the app is dispatched when it is complete; with
 ``readpayload`` off the app is dispatched at once with a blocking ``wsgi.input``.
 """
 
-import threading
 import collections
+import threading
 from dataclasses import dataclass, field
 from functools import partial
 
