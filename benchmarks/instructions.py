@@ -231,14 +231,19 @@ def complete(written: list, ending: str) -> bool:
         return True
     if ending == "chunked":
         return written[-1].endswith(b"0\r\n\r\n")
-    data = b"".join(written)
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
-        return False
-    m = _LENGTH.search(data, 0, end)
+    # No join of the body (a copy the harness would count): a server that writes a large
+    # body beside its head, as uvloop's writev sends it, is charged for its own work only.
+    head = written[0]
+    end = head.find(b"\r\n\r\n")
+    if end < 0:  # (a head written in pieces)
+        head = b"".join(written)
+        end = head.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+    m = _LENGTH.search(head, 0, end)
     if m is None:
-        return data.endswith(b"0\r\n\r\n")
-    return len(data) >= end + 4 + int(m.group(1))
+        return b"".join(written).endswith(b"0\r\n\r\n")
+    return sum(map(len, written)) >= end + 4 + int(m.group(1))
 
 
 async def serve(target: str, requests: int, what: str = "/") -> float:
@@ -254,7 +259,7 @@ async def serve(target: str, requests: int, what: str = "/") -> float:
             protocol.data_received(request[start:start + READ_SIZE])
         while not complete(transport.written, ending):
             await wait()
-        response = b"".join(transport.written)
+        response = transport.written[0]  # (the head starts the first write)
         transport.written.clear()
         if not response.startswith(b"HTTP/1.1 200 "):
             raise SystemExit(f"{target}: unexpected response {response[:80]!r}")
