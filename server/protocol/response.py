@@ -28,6 +28,11 @@ from .accesslog import LoggedRequest, LoggedResponse, minimal_environ, now, reco
 from .files import body_span, send_file
 from .lease import SocketLease, plain_socket_fd
 
+# A whole body of this size or more is written beside its head (``writelines``: one writev on
+# uvloop, the rest kept by reference if the socket takes part) rather than after a copy of
+# both into one bytes object; below it, the copy costs less than the vector write.
+SEPARATE_BODY = 16 * 1024
+
 
 class ResponseChannel:
     """Mixed into ``ServerHttpProtocol``: what it offers an app kind to answer the request in flight."""
@@ -75,7 +80,10 @@ class ResponseChannel:
             transport = self.transport
             if transport is not None and not self.write_closed:
                 self._response_started = True
-                transport.write(data + body)
+                if len(body) < SEPARATE_BODY:
+                    transport.write(data + body)
+                else:
+                    transport.writelines((data, body))
             if self._recording:
                 self._record(len(body))
             self.response_finished(head.keep_alive)
