@@ -37,10 +37,15 @@ def body_framing(version: tuple[int, int], headers: CIMultiDict) -> tuple[int | 
         return 0, False
     if len(cl_fields) > 1:
         raise BadRequest("Repeated Content-Length")
-    value = cl_fields[0]
+    return content_length_of(cl_fields[0]), False
+
+
+def content_length_of(value: str) -> int:
+    """The body size a Content-Length field's value declares: ASCII digits only, at most
+    ``_MAX_CL_DIGITS`` of them (no sign, no spaces, no list)."""
     if not (value.isascii() and value.isdigit()) or len(value) > _MAX_CL_DIGITS:
         raise BadRequest("Invalid Content-Length")
-    return int(value), False
+    return int(value)
 
 
 def _check_transfer_codings(fields: list[str]) -> None:

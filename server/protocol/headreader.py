@@ -26,11 +26,14 @@ from .errors import (
     VersionNotSupported,
 )
 from .events import RequestHead
-from .framing import body_framing, connection_tokens, wants_keep_alive
+from .framing import body_framing, connection_tokens, content_length_of, wants_keep_alive
 from .host import settle_host
-from .plainhead import NEEDS_CHECKS, SPECIAL_CONNECTION, SPECIAL_HOST, VERSIONS, simple_head
+from .plainhead import NEEDS_CHECKS, SPECIAL_CONNECTION, SPECIAL_CONTENT_LENGTH, SPECIAL_HOST, VERSIONS, simple_head
 
-_CONNECTION = istr("Connection")  # (an istr: CIMultiDict reuses its case-folded form and hash)
+_CONNECTION = istr("Connection")  # (istr: CIMultiDict reuses their case-folded form and hash)
+_CONTENT_LENGTH = istr("Content-Length")
+# The fields of a plain head settled after ``simple_head`` when there is one of each.
+_SETTLED_AFTER = SPECIAL_CONTENT_LENGTH | SPECIAL_CONNECTION
 
 
 class HeadReader:
@@ -109,8 +112,14 @@ class HeadReader:
         special = plain[7] & NEEDS_CHECKS
         if special == SPECIAL_HOST:
             head = simple_head(plain)
-        elif special == SPECIAL_HOST | SPECIAL_CONNECTION:  # (a browser's "Connection: keep-alive")
-            head = _simple_head_with_connection(plain)
+        elif special & ~_SETTLED_AFTER == SPECIAL_HOST:
+            # One Host, and one Content-Length (a sized upload), one Connection (a browser's
+            # "keep-alive"), or both: the simple head, then what build_head decides of them.
+            head = simple_head(plain)
+            if special & SPECIAL_CONTENT_LENGTH:
+                _settle_content_length(head)
+            if special & SPECIAL_CONNECTION:
+                _settle_connection(head)
         else:
             method, target, path, query, minor, raw, pairs, _ = plain
             head = build_head(method, target, path, query, VERSIONS[minor], CIMultiDict(pairs), raw)
@@ -193,17 +202,21 @@ def _split_target(method: str, target: str) -> tuple[str, str]:
     return path or "/", query
 
 
-def _simple_head_with_connection(plain) -> RequestHead:
-    """A simple head but for one Connection field: what ``build_head`` decides for it (its
-    other checks cannot fail: one Host, no other field that bears on framing)."""
-    head = simple_head(plain)
+def _settle_connection(head: RequestHead) -> None:
+    """A simple head's one Connection field: what ``build_head`` decides of it (its other
+    checks cannot fail: one Host, and no field that bears on framing but one Content-Length)."""
     if head.headers[_CONNECTION] in ("keep-alive", "Keep-Alive"):  # (what browsers send: no set to make)
         head.keep_alive = True
-        return head
+        return
     tokens = connection_tokens(head.headers)
     head.keep_alive = wants_keep_alive(head.version, tokens)
     head.upgrade = "upgrade" in tokens and "Upgrade" in head.headers
-    return head
+
+
+def _settle_content_length(head: RequestHead) -> None:
+    """A simple head's one Content-Length field (no Transfer-Encoding, no Expect): its body."""
+    head.content_length = length = content_length_of(head.headers[_CONTENT_LENGTH])
+    head.has_body = length > 0
 
 
 def build_head(method, target, path, query, version, headers, raw) -> RequestHead:
