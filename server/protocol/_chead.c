@@ -1,6 +1,7 @@
 /* Compiled fast path of the HTTP/1.1 request-head parser (and small helpers: two
- * of the ASGI path over the fields it makes, lower_fields and bytes_pairs, and
- * the percent-decoding of urlencoded forms and queries, unquote_plus_ascii).
+ * of the ASGI path over the fields it makes, lower_fields and bytes_pairs, the
+ * WSGI environ's fields, environ_fields, and the percent-decoding of urlencoded
+ * forms and queries, unquote_plus_ascii).
  *
  * parse_plain_head() is parser.plain_head_py in C: the same grammar (grammar.py's
  * plain_request_line, field_lines and crlf_field_line), the same limit checks and
@@ -163,6 +164,8 @@ typedef struct {
     PyObject *multidict_type;
     PyObject *versions[2];
     Py_ssize_t head_offsets[N_HEAD_FIELDS];
+    /* environ_fields(): its method name, keys and separators */
+    PyObject *str_items, *key_content_type, *key_cookie, *sep_cookie, *sep_list;
 } chead_state;
 
 static inline chead_state *
@@ -927,6 +930,91 @@ send_now(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(n);
 }
 
+PyDoc_STRVAR(environ_fields_doc,
+"environ_fields($module, environ, headers, keys, key_of, forwarder_fields, /)\n"
+"--\n"
+"\n"
+"Add the fields of ``headers`` (a multidict) to the WSGI ``environ`` under their keys\n"
+"(see wsgi.environ.environ_fields_py, the reference).");
+
+static PyObject *
+environ_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    chead_state *st = get_state(module);
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "environ_fields() takes 5 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *environ = args[0], *keys = args[2], *key_of = args[3], *forwarder_fields = args[4];
+    if (!PyDict_CheckExact(environ) || !PyDict_CheckExact(keys)) {
+        PyErr_SetString(PyExc_TypeError, "environ_fields() environ and keys must be dicts");
+        return NULL;
+    }
+    PyObject *items = PyObject_CallMethodNoArgs(args[1], st->str_items);
+    if (items == NULL)
+        return NULL;
+    PyObject *it = PyObject_GetIter(items);
+    Py_DECREF(items);
+    if (it == NULL)
+        return NULL;
+    PyObject *item;
+    while ((item = PyIter_Next(it)) != NULL) {
+        PyObject *key = NULL, *joined = NULL;
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) {
+            PyErr_SetString(PyExc_TypeError, "environ_fields() items must be (name, value) pairs");
+            goto item_error;
+        }
+        PyObject *name = PyTuple_GET_ITEM(item, 0), *value = PyTuple_GET_ITEM(item, 1);
+        key = PyDict_GetItemWithError(keys, name);
+        if (key != NULL)
+            Py_INCREF(key);
+        else if (PyErr_Occurred() || (key = PyObject_CallFunctionObjArgs(key_of, name, forwarder_fields, NULL)) == NULL)
+            goto item_error;
+        int passed = PyObject_IsTrue(key);
+        if (passed < 0)
+            goto item_error;
+        if (passed) {
+            PyObject *old = PyDict_GetItemWithError(environ, key);
+            if (old == NULL && PyErr_Occurred())
+                goto item_error;
+            if (old != NULL) {
+                int cmp = PyObject_RichCompareBool(key, st->key_content_type, Py_EQ);
+                if (cmp < 0)
+                    goto item_error;
+                if (!cmp) {
+                    cmp = PyObject_RichCompareBool(key, st->key_cookie, Py_EQ);
+                    if (cmp < 0)
+                        goto item_error;
+                    PyObject *start = PyNumber_Add(old, cmp ? st->sep_cookie : st->sep_list);
+                    if (start == NULL)
+                        goto item_error;
+                    joined = PyNumber_Add(start, value);
+                    Py_DECREF(start);
+                    if (joined == NULL)
+                        goto item_error;
+                    value = joined;
+                }
+            }
+            if (PyDict_SetItem(environ, key, value) < 0)
+                goto item_error;
+        }
+        Py_XDECREF(joined);
+        Py_DECREF(key);
+        Py_DECREF(item);
+        continue;
+    item_error:
+        Py_XDECREF(joined);
+        Py_XDECREF(key);
+        Py_DECREF(item);
+        Py_DECREF(it);
+        return NULL;
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef chead_methods[] = {
     {"send_now", (PyCFunction)(void (*)(void))send_now, METH_FASTCALL, send_now_doc},
     {"parse_plain_head", (PyCFunction)(void (*)(void))parse_plain_head, METH_FASTCALL,
@@ -937,6 +1025,7 @@ static PyMethodDef chead_methods[] = {
     {"lower_fields", (PyCFunction)lower_fields, METH_O, lower_fields_doc},
     {"bytes_pairs", (PyCFunction)bytes_pairs, METH_O, bytes_pairs_doc},
     {"unquote_plus_ascii", (PyCFunction)unquote_plus_ascii, METH_O, unquote_plus_ascii_doc},
+    {"environ_fields", (PyCFunction)(void (*)(void))environ_fields, METH_FASTCALL, environ_fields_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -976,6 +1065,14 @@ chead_exec(PyObject *module)
         if (st->name_lower[k] == NULL)
             return -1;
     }
+    st->str_items = PyUnicode_InternFromString("items");
+    st->key_content_type = PyUnicode_InternFromString("CONTENT_TYPE");
+    st->key_cookie = PyUnicode_InternFromString("HTTP_COOKIE");
+    st->sep_cookie = PyUnicode_InternFromString("; ");
+    st->sep_list = PyUnicode_InternFromString(", ");
+    if (st->str_items == NULL || st->key_content_type == NULL || st->key_cookie == NULL ||
+        st->sep_cookie == NULL || st->sep_list == NULL)
+        return -1;
     if (PyModule_AddIntConstant(module, "SPECIAL_HOST", SPECIAL_HOST) < 0 ||
         PyModule_AddIntConstant(module, "SPECIAL_CONTENT_LENGTH", SPECIAL_CONTENT_LENGTH) < 0 ||
         PyModule_AddIntConstant(module, "SPECIAL_TRANSFER_ENCODING", SPECIAL_TRANSFER_ENCODING) < 0 ||
@@ -1004,6 +1101,11 @@ chead_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->multidict_type);
     Py_VISIT(st->versions[0]);
     Py_VISIT(st->versions[1]);
+    Py_VISIT(st->str_items);
+    Py_VISIT(st->key_content_type);
+    Py_VISIT(st->key_cookie);
+    Py_VISIT(st->sep_cookie);
+    Py_VISIT(st->sep_list);
     return 0;
 }
 
@@ -1025,6 +1127,11 @@ chead_clear(PyObject *module)
     Py_CLEAR(st->multidict_type);
     Py_CLEAR(st->versions[0]);
     Py_CLEAR(st->versions[1]);
+    Py_CLEAR(st->str_items);
+    Py_CLEAR(st->key_content_type);
+    Py_CLEAR(st->key_cookie);
+    Py_CLEAR(st->sep_cookie);
+    Py_CLEAR(st->sep_list);
     return 0;
 }
 

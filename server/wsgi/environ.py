@@ -16,6 +16,7 @@ from urllib.parse import unquote_to_bytes
 
 from server import __version__
 from server.protocol.caches import remember
+from server.protocol.compiled import compiled
 
 SERVER_SOFTWARE = f"asyncworker/{__version__}"
 
@@ -81,11 +82,21 @@ def build_environ(base: dict, head, *, wsgi_input, content_length: int | None, p
     environ["wsgi.input"] = wsgi_input
     if content_length is not None:
         environ["CONTENT_LENGTH"] = str(content_length)
-    keys = _keys
+    environ_fields(environ, headers, _keys, _environ_key, forwarder_fields)
+    if host is not None:
+        environ["HTTP_HOST"] = host
+    return environ
+
+
+def environ_fields_py(environ: dict, headers, keys: dict, key_of, forwarder_fields: frozenset) -> None:
+    """Add the fields of ``headers`` to ``environ`` under their keys (``keys``: a field
+    name's key, ``key_of(name, forwarder_fields)`` for a name not in it; "": not passed
+    on). A repeated field is joined with ", " (cookies with "; "); of a repeated
+    Content-Type, the last. The reference for the compiled ``environ_fields``."""
     for name, value in headers.items():
         key = keys.get(name)
         if key is None:
-            key = _environ_key(name, forwarder_fields)
+            key = key_of(name, forwarder_fields)
         if not key:
             continue
         if key in environ:
@@ -94,9 +105,9 @@ def build_environ(base: dict, head, *, wsgi_input, content_length: int | None, p
                 continue
             value = environ[key] + ("; " if key == "HTTP_COOKIE" else ", ") + value
         environ[key] = value
-    if host is not None:
-        environ["HTTP_HOST"] = host
-    return environ
+
+
+environ_fields = compiled("environ_fields") or environ_fields_py
 
 
 def _environ_key(name: str, forwarder_fields: frozenset) -> str:
