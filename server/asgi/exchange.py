@@ -45,10 +45,10 @@ class HttpExchange:
     apps never call it), in the state the exchange has reached by then.
     """
 
-    __slots__ = ("protocol", "head", "config", "scope", "_scope_parts", "task", "_body", "_body_ended", "_peer_closed",
+    __slots__ = ("protocol", "head", "config", "scope", "task", "_body", "_body_ended", "_peer_closed",
                  "_state", "_detached", "_head_bytes", "_response", "_trailers")
 
-    def __init__(self, protocol, head, config, scope_peer: tuple, server):
+    def __init__(self, protocol, head, config):
         self.protocol = protocol
         self.head = head
         self.config = config  # ASGIConfig
@@ -56,12 +56,7 @@ class HttpExchange:
         self._body = RequestBody(protocol, True, self._body_error) if head.has_body else None
         self._body_ended = False  # the body was ended before the app asked for it
         self._peer_closed = False  # likewise, the client's EOF
-        # The scope is made when the app starts (run), not here as the head is read: under
-        # load one loop pass reads hundreds of heads before any of their tasks runs, and what
-        # is made here stays alive, and out of the CPU's cache, for the rest of that pass.
-        # Made in the task, the scope's objects reuse memory the request before just freed.
-        self.scope = None
-        self._scope_parts = (scope_peer, server)
+        self.scope = None  # made by run(), see there
         self._state = START
         self._detached = False  # the client is gone, or the server answered the request itself
         # Set by http.response.start (_start), read only after it:
@@ -93,14 +88,20 @@ class HttpExchange:
 
     # -- running the app ------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self, scope_peer: tuple, server) -> None:
+        """The app's task; ``scope_peer`` and ``server`` are the scope's (see ASGIConnection).
+
+        The scope is made here, as the app starts, not when the head is read: under load
+        one loop pass reads hundreds of heads before any of their tasks runs, and what is
+        made as a head is read stays alive, and out of the CPU's cache, for the rest of
+        that pass. Made here, its objects reuse memory the request before just freed.
+        """
         try:
             body = self._body
             receive = self.receive if body is None else body.receive
             config = self.config
-            (peer, server), self._scope_parts = self._scope_parts, None
-            self.scope = scope = http_scope(self.head, peer, server, config.asgi_version, config.root_path,
-                                            config.state)
+            self.scope = scope = http_scope(self.head, scope_peer, server, config.asgi_version,
+                                            config.root_path, config.state)
             result = await config.app(scope, receive, self.send)
         except asyncio.CancelledError:
             self._abandon()

@@ -63,12 +63,12 @@ class ASGIConnection(AppConnection):
             channel.exchange = start_websocket(self, head, self.asgi)
             return None
         asgi = self.asgi
-        exchange = HttpExchange(channel, head, asgi, self.scope_peer(head), self.scope_server())
+        exchange = HttpExchange(channel, head, asgi)
         channel.exchange = exchange
         # One task per request (the app may rely on current_task(), its own
         # contextvars and cancellation); the exchange drops the task from the
         # set of strong references when the app returns.
-        exchange.task = task = channel.start_task(exchange.run())
+        exchange.task = task = channel.start_task(exchange.run(self.scope_peer(head), self.scope_server()))
         asgi.tasks.add(task)
         return exchange.body if head.has_body else None
 
