@@ -45,7 +45,7 @@ class HttpExchange:
     apps never call it), in the state the exchange has reached by then.
     """
 
-    __slots__ = ("protocol", "head", "config", "scope", "task", "_body", "_body_ended", "_peer_closed",
+    __slots__ = ("protocol", "head", "config", "task", "_body", "_body_ended", "_peer_closed",
                  "_state", "_detached", "_head_bytes", "_response", "_trailers")
 
     def __init__(self, protocol, head, config):
@@ -56,7 +56,6 @@ class HttpExchange:
         self._body = RequestBody(protocol, True, self._body_error) if head.has_body else None
         self._body_ended = False  # the body was ended before the app asked for it
         self._peer_closed = False  # likewise, the client's EOF
-        self.scope = None  # made by run(), see there
         self._state = START
         self._detached = False  # the client is gone, or the server answered the request itself
         # Set by http.response.start (_start), read only after it:
@@ -100,8 +99,7 @@ class HttpExchange:
             body = self._body
             receive = self.receive if body is None else body.receive
             config = self.config
-            self.scope = scope = http_scope(self.head, scope_peer, server, config.asgi_version,
-                                            config.root_path, config.state)
+            scope = http_scope(self.head, scope_peer, server, config.asgi_version, config.root_path, config.state)
             result = await config.app(scope, receive, self.send)
         except asyncio.CancelledError:
             self._abandon()
