@@ -31,7 +31,7 @@ class ServerConfig:
     min_response_rate: float = 240.0  # of a client reading a response: slower is closed
     rate_grace: float = 5.0
     hooks: object = None  # accesslog.RequestHooks when gunicorn's pre_request or post_request is set
-    sendfile: bool = True  # gunicorn's sendfile: files go by loop.sendfile where the loop has it
+    sendfile: bool = True  # gunicorn's sendfile: files go by the kernel's sendfile from the loop (protocol/files.py)
     # Response spools (spool.py): a body an app thread produces faster than its client reads
     # waits here, in memory up to response_spool_memory bytes, then in a temporary file in
     # spool_dir (gunicorn's tmp_upload_dir; None: the system's); at most response_spool_max

@@ -2,8 +2,8 @@
 
     prepare(request) ──stat──► 304 / 412 / 416 / 206 (Content-Range) / 200
                      ──head──► channel.send_response
-                     ──body──► channel.send_file: loop.sendfile (asyncio loop) or blocks read
-                               off the loop (uvloop), the one file sender of every app kind
+                     ──body──► channel.send_file: the one file sender of every app kind
+                               (sendfile from the loop, or blocks read off it: protocol/files.py)
 
 The validators are ``Last-Modified`` and an ``ETag`` from the modification time
 and size. One byte range is served as 206; several ranges are answered with
