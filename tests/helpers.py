@@ -147,6 +147,23 @@ def _kill_quietly(pid: int) -> None:
 
 # --- raw sockets -------------------------------------------------------------
 
+def drop_from_page_cache(fd: int) -> None:
+    """Make the kernel forget the pages of the file open as ``fd`` (written and synced, so
+    clean), or skip the test where it cannot (a filesystem that is the page cache, such as
+    tmpfs). Pages just written may sit in per-CPU batches a while: it asks a few times."""
+    import pytest
+
+    os.fsync(fd)
+    for _ in range(50):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        try:
+            os.preadv(fd, (bytearray(1),), 0, os.RWF_NOWAIT)
+        except BlockingIOError:
+            return
+        time.sleep(0.02)
+    pytest.skip("the file stays in memory here: it cannot be dropped from the page cache")
+
+
 def connect(port: int, timeout: float = 5) -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=timeout)
 

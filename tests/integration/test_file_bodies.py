@@ -1,6 +1,7 @@
 """Files as response bodies on uvloop, which has no ``loop.sendfile``: ``os.sendfile`` on the
 connection's socket from the loop (no block read in a thread, no copy through Python), with
-the minimum response rate watching a client that does not read, and nothing left open."""
+the minimum response rate watching a client that does not read, and nothing left open;
+with --no-sendfile, blocks read on the loop from the page cache, in a thread from the disk."""
 
 import hashlib
 import os
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import Gunicorn, connect, read_response, wait_until
+from helpers import Gunicorn, connect, drop_from_page_cache, read_response, wait_until
 
 SIZE = 24 * 1024 * 1024
 
@@ -48,16 +49,35 @@ def socket_fds(pid: int) -> int:
 
 @pytest.mark.parametrize("sendfile", [True, False])
 def test_a_pathsend_file_goes_by_sendfile_on_uvloop_unless_gunicorn_says_no(big_file, sendfile):
-    """An ASGI worker has no thread but the loop's; blocks of a file read off the loop would
-    start the loop's default executor (a thread), as they do with --no-sendfile."""
+    """An ASGI worker has no thread but the loop's. A file not in the page cache, sent by
+    blocks (--no-sendfile), is read in the loop's default executor (a thread starts): the loop
+    does not wait on the disk. By sendfile, the kernel reads it: no thread."""
     args = () if sendfile else ("--no-sendfile",)
     with Gunicorn("file_apps:asgi_app", *args) as srv:
+        pid = srv.worker_pids()[0]
+        before = thread_count(pid)
+        fd = os.open(big_file, os.O_RDONLY)
+        try:
+            drop_from_page_cache(fd)
+        finally:
+            os.close(fd)
+        status, _, body = download(srv.port, f"/file?path={big_file}")
+        after = thread_count(pid)
+    assert status == 200 and body == big_file.read_bytes()
+    assert (after > before) != sendfile, (before, after)
+
+
+def test_blocks_of_a_cached_file_are_read_on_the_loop_without_a_thread(big_file):
+    """With --no-sendfile, blocks the page cache holds are read on the loop (no executor
+    thread, no hand-off per block); the body is the file, byte for byte."""
+    big_file.read_bytes()  # (in the page cache now)
+    with Gunicorn("file_apps:asgi_app", "--no-sendfile") as srv:
         pid = srv.worker_pids()[0]
         before = thread_count(pid)
         status, _, body = download(srv.port, f"/file?path={big_file}")
         after = thread_count(pid)
     assert status == 200 and body == big_file.read_bytes()
-    assert (after > before) != sendfile, (before, after)
+    assert after == before, (before, after)
 
 
 @pytest.mark.parametrize("sized", ["1", "0"])
