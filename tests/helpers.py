@@ -147,21 +147,61 @@ def _kill_quietly(pid: int) -> None:
 
 # --- raw sockets -------------------------------------------------------------
 
-def drop_from_page_cache(fd: int) -> None:
-    """Make the kernel forget the pages of the file open as ``fd`` (written and synced, so
-    clean), or skip the test where it cannot (a filesystem that is the page cache, such as
-    tmpfs). Pages just written may sit in per-CPU batches a while: it asks a few times."""
+def resident_pages(fd: int) -> int:
+    """How many pages of the file open as ``fd`` the page cache holds, by ``mincore`` on a
+    mapping of it: nothing is read, so no read-ahead is started (as a read would)."""
+    import ctypes
+    import mmap
+
+    size = os.fstat(fd).st_size
+    if not size:
+        return 0
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_long)
+    libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+    libc.mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
+    addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), "mmap")
+    try:
+        pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+        vec = ctypes.create_string_buffer(pages)
+        if libc.mincore(addr, size, vec) != 0:
+            raise OSError(ctypes.get_errno(), "mincore")
+        return sum(byte & 1 for byte in vec.raw[:pages])
+    finally:
+        libc.munmap(addr, size)
+
+
+def write_uncached(path, data: bytes) -> None:
+    """Write ``data`` (a multiple of 1 MiB) to a new file at ``path`` with ``O_DIRECT``, past
+    the page cache: none of its pages is cached until something reads it. Skips the test
+    where the filesystem cannot (tmpfs, which is the page cache)."""
+    import mmap
+
     import pytest
 
-    os.fsync(fd)
-    for _ in range(50):
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        try:
-            os.preadv(fd, (bytearray(1),), 0, os.RWF_NOWAIT)
-        except BlockingIOError:
-            return
-        time.sleep(0.02)
-    pytest.skip("the file stays in memory here: it cannot be dropped from the page cache")
+    block = 1 << 20
+    assert len(data) % block == 0, len(data)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
+    except OSError as exc:
+        pytest.skip(f"no O_DIRECT here ({exc}): a file cannot be written past the page cache")
+    try:
+        with mmap.mmap(-1, block) as aligned:  # (O_DIRECT wants page-aligned memory)
+            for start in range(0, len(data), block):
+                aligned[:] = data[start:start + block]
+                os.write(fd, aligned)
+    finally:
+        os.close(fd)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if resident_pages(fd):
+            pytest.skip("the filesystem keeps files in memory: a file cannot be left out of the page cache")
+    finally:
+        os.close(fd)
 
 
 def connect(port: int, timeout: float = 5) -> socket.socket:

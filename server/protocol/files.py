@@ -3,17 +3,24 @@
     channel.send_file(file, offset, count) ──► loop.sendfile (where the loop implements it
                                                 and gunicorn's ``sendfile`` is on)
                                           ├──► else os.sendfile on the socket, from the loop
-                                          │     (uvloop, which has no loop.sendfile; plain sockets)
+                                          │     (uvloop, which has no loop.sendfile; plain
+                                          │     sockets), over spans the page cache holds
                                           └──► else blocks: read on the loop when the page
                                                 cache has them (preadv RWF_NOWAIT), else in the
                                                 default executor; each written and drained
 
-A chunked body gets one chunk for the whole range. A block read never waits on the
-disk on the loop: a block the page cache does not hold is read in an executor
-thread (a file being served is mostly cached, and a thread hand-off per block
-cost the worker a sixth of its time on a 10 MiB file).
-A file that ends before ``count`` raises ``FileTooShort`` (the response then
-cannot be completed); a client that went away raises ``ConnectionError``.
+The loop does not wait on the disk. What the page cache holds is sent from the loop,
+by ``os.sendfile`` or by blocks; a block it does not hold is read in an executor
+thread (that read brings the pages after it in too: the kernel reads ahead), and
+written through the transport. The cache is asked by reading one byte without
+waiting, every ``FILE_BLOCK`` of the span a ``sendfile`` would send. A file being
+served is mostly cached, and a thread hand-off per block cost the worker a sixth
+of its time on a 10 MiB file. (asyncio's ``loop.sendfile``, used on asyncio's own
+loop, reads in the kernel and may wait on the disk.)
+
+By ``sendfile`` a chunked body gets one chunk for the whole range, by blocks one
+per block. A file that ends before ``count`` raises ``FileTooShort`` (the response
+then cannot be completed); a client that went away raises ``ConnectionError``.
 
 On uvloop, ``os.sendfile`` goes straight to the connection's socket while the
 transport's buffer is empty (what it holds goes first). When the socket is full,
@@ -23,10 +30,12 @@ watches the client as it does a paused transport.
 """
 
 import asyncio
+import mmap
 import os
 
 FILE_BLOCK = 256 * 1024  # bytes read per step when a file cannot go by sendfile
-SENDFILE_STEP = 1 << 30  # bytes asked of one os.sendfile (it sends what the socket takes)
+SENDFILE_STEP = 4 << 20  # bytes asked of one os.sendfile at most (about a socket's buffer)
+PAGE = mmap.PAGESIZE
 _NOWAIT = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv") else None  # (Linux)
 
 
@@ -83,8 +92,15 @@ async def _sendfile_on_socket(channel, framing, fd: int, offset: int, count: int
             if transport.get_write_buffer_size():
                 await room.wait()  # (the transport's bytes go first)
                 continue
+            step = cached_span(fd, offset, min(count, SENDFILE_STEP))
+            if not step:  # (sendfile would hold the loop on the disk)
+                sent = await _copy_uncached_block(channel, fd, offset, min(count, FILE_BLOCK))
+                offset += sent
+                count -= sent
+                framing.sent += sent
+                continue
             try:
-                sent = os.sendfile(room.sock_fd, fd, offset, min(count, SENDFILE_STEP))
+                sent = os.sendfile(room.sock_fd, fd, offset, step)
             except (BlockingIOError, InterruptedError):
                 await room.wait()
                 continue
@@ -101,6 +117,18 @@ async def _sendfile_on_socket(channel, framing, fd: int, offset: int, count: int
         room.close()
     if framing.chunked:
         channel.write(b"\r\n")
+
+
+async def _copy_uncached_block(channel, fd: int, offset: int, size: int) -> int:
+    """Read a block the page cache does not hold in a thread, and write it as it is (inside
+    the body's framing); the bytes written."""
+    block = await channel.loop.run_in_executor(None, os.pread, fd, size, offset)
+    if not block:
+        raise FileTooShort(f"The file ended {size} bytes early")
+    if channel.transport is None or channel.write_closed:
+        raise ConnectionResetError("Client disconnected")
+    channel.write(block)
+    return len(block)
 
 
 class _SocketRoom:
@@ -190,3 +218,24 @@ def read_cached(fd: int, size: int, offset: int) -> bytearray | None:
         del block[got:]
     return block
 
+
+def cached_span(fd: int, offset: int, size: int) -> int:
+    """How many of the ``size`` bytes at ``offset`` the page cache holds, as far as asking
+    for one byte (``preadv`` with ``RWF_NOWAIT``) every ``FILE_BLOCK`` and the last one
+    tells: the whole pages before the first miss. ``size`` where the system cannot say."""
+    if _NOWAIT is None or size <= 0:
+        return size
+    probe = bytearray(1)
+    end = offset + size
+    at = offset
+    while True:
+        try:
+            if not os.preadv(fd, (probe,), at, _NOWAIT):
+                return at - offset  # (the file ends there: the read that follows says so)
+        except BlockingIOError:
+            return max(0, at - at % PAGE - offset)
+        except OSError:  # no RWF_NOWAIT for this file
+            return size
+        if at == end - 1:
+            return size
+        at = min(at + FILE_BLOCK, end - 1)
