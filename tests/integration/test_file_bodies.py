@@ -56,6 +56,18 @@ def tracer_pid(pid: int) -> int:
     return 0
 
 
+def download_counting_threads(path: Path, sendfile: bool) -> tuple[int, int, bytes]:
+    """A fresh ASGI worker's thread count before and after it sends ``path``, and the body."""
+    args = () if sendfile else ("--no-sendfile",)
+    with Gunicorn("file_apps:asgi_app", *args) as srv:
+        pid = srv.worker_pids()[0]
+        before = thread_count(pid)
+        status, _, body = download(srv.port, f"/file?path={path}")
+        after = thread_count(pid)
+    assert status == 200, status
+    return before, after, body
+
+
 @pytest.mark.parametrize("sendfile", [True, False])
 def test_a_file_not_in_the_page_cache_is_read_in_a_thread_not_on_the_loop(big_file, sendfile, tmp_path):
     """An ASGI worker has no thread but the loop's. The blocks of a file the page cache does
@@ -63,13 +75,8 @@ def test_a_file_not_in_the_page_cache_is_read_in_a_thread_not_on_the_loop(big_fi
     the loop does not wait on the disk."""
     cold = tmp_path / "cold.bin"
     write_uncached(cold, big_file.read_bytes())
-    args = () if sendfile else ("--no-sendfile",)
-    with Gunicorn("file_apps:asgi_app", *args) as srv:
-        pid = srv.worker_pids()[0]
-        before = thread_count(pid)
-        status, _, body = download(srv.port, f"/file?path={cold}")
-        after = thread_count(pid)
-    assert status == 200 and body == big_file.read_bytes()
+    before, after, body = download_counting_threads(cold, sendfile)
+    assert body == big_file.read_bytes()
     assert after > before, (before, after)
 
 
@@ -81,16 +88,11 @@ ATTEMPTS = 4
 @pytest.mark.parametrize("sendfile", [True, False])
 def test_a_cached_file_is_sent_from_the_loop_without_a_thread(big_file, sendfile):
     """By sendfile or by blocks read on the loop: no executor thread, no hand-off per block."""
-    args = () if sendfile else ("--no-sendfile",)
     threads = []
     for _ in range(ATTEMPTS):
         big_file.read_bytes()  # (in the page cache now)
-        with Gunicorn("file_apps:asgi_app", *args) as srv:
-            pid = srv.worker_pids()[0]
-            before = thread_count(pid)
-            status, _, body = download(srv.port, f"/file?path={big_file}")
-            after = thread_count(pid)
-        assert status == 200 and body == big_file.read_bytes()
+        before, after, body = download_counting_threads(big_file, sendfile)
+        assert body == big_file.read_bytes()
         threads.append((before, after))
         if after == before:
             break
