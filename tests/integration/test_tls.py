@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from helpers import Gunicorn, connect, read_response, read_until_eof
+from helpers import Gunicorn, connect, read_response, read_until_eof, write_uncached
 
 trustme = pytest.importorskip("trustme", reason="trustme makes the test certificates (test extra)")
 
@@ -142,3 +142,21 @@ def test_forwarded_proto_behind_tls_terminating_proxy_is_unaffected_by_tls(serve
     response, *_ = tls_request(server.port, client_context(pki), request)
     assert json.loads(response.body)["wsgi.url_scheme"] == "http"  # gunicorn: trusted scheme headers decide
 
+
+
+@pytest.mark.parametrize("app", ["file_apps:wsgi_app", "file_apps:asgi_app"])
+@pytest.mark.parametrize("cached", [True, False])
+def test_files_over_tls_go_by_blocks_exact(pki, tmp_path, app, cached):
+    """No sendfile through TLS: blocks, read on the loop from the page cache or in a thread
+    from the disk (a file written past the cache), each encrypted and written."""
+    data = bytes(range(256)) * 4096 * 3  # 3 MiB
+    path = tmp_path / "file.bin"
+    if cached:
+        path.write_bytes(data)
+    else:
+        write_uncached(path, data)
+    with Gunicorn(app, *pki["args"]) as srv:
+        request = f"GET /file?path={path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+        response, _, _, _ = tls_request(srv.port, client_context(pki), request)
+    assert response.status == 200
+    assert response.body == data
