@@ -9,11 +9,12 @@
                                                 cache has them (preadv RWF_NOWAIT), else in the
                                                 default executor; each written and drained
 
-The loop does not wait on the disk. What the page cache holds is sent from the loop,
-by ``os.sendfile`` or by blocks; a block it does not hold is read in an executor
-thread (that read brings the pages after it in too: the kernel reads ahead), and
-written through the transport. The cache is asked by reading one byte without
-waiting, every ``FILE_BLOCK`` of the span a ``sendfile`` would send. A file being
+The loop does not wait on the disk for what it can ask about. What the page cache
+holds is sent from the loop, by ``os.sendfile`` or by blocks; a block it does not
+hold is read in an executor thread (that read brings the pages after it in too:
+the kernel reads ahead), and written through the transport. The cache is asked by
+reading one byte without waiting, every ``FILE_BLOCK`` of the span a ``sendfile``
+would send: a page missing between two of those still makes ``sendfile`` wait. A file being
 served is mostly cached, and a thread hand-off per block cost the worker a sixth
 of its time on a 10 MiB file. (asyncio's ``loop.sendfile``, used on asyncio's own
 loop, reads in the kernel and may wait on the disk.)

@@ -1,4 +1,4 @@
-"""What the file sender asks the page cache, so the loop never waits on the disk:
+"""What the file sender asks the page cache, so the loop does not wait on the disk:
 ``read_cached`` (a block read on the loop only when the cache holds it) and ``cached_span``
 (how much of a span ``sendfile`` may send from the loop), both by ``preadv`` with
 ``RWF_NOWAIT``."""
