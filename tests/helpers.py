@@ -145,7 +145,7 @@ def _kill_quietly(pid: int) -> None:
         pass
 
 
-# --- raw sockets -------------------------------------------------------------
+# --- files and the page cache ----------------------------------------------------
 
 def resident_pages(fd: int) -> int:
     """How many pages of the file open as ``fd`` the page cache holds, by ``mincore`` on a
@@ -203,6 +203,8 @@ def write_uncached(path, data: bytes) -> None:
     finally:
         os.close(fd)
 
+
+# --- raw sockets -------------------------------------------------------------
 
 def connect(port: int, timeout: float = 5) -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=timeout)

@@ -14,9 +14,9 @@ holds is sent from the loop, by ``os.sendfile`` or by blocks; a block it does no
 hold is read in an executor thread (that read brings the pages after it in too:
 the kernel reads ahead), and written through the transport. The cache is asked by
 reading one byte without waiting, every ``FILE_BLOCK`` of the span a ``sendfile``
-would send: a page missing between two of those still makes ``sendfile`` wait. A file being
-served is mostly cached, and a thread hand-off per block cost the worker a sixth
-of its time on a 10 MiB file. (asyncio's ``loop.sendfile``, used on asyncio's own
+would send: a page missing between two of those still makes ``sendfile`` wait.
+A file being served is mostly cached, and a thread hand-off per block cost the
+worker a sixth of its time on a 10 MiB file. (asyncio's ``loop.sendfile``, used on asyncio's own
 loop, reads in the kernel and may wait on the disk.)
 
 By ``sendfile`` a chunked body gets one chunk for the whole range, by blocks one

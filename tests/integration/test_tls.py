@@ -143,7 +143,6 @@ def test_forwarded_proto_behind_tls_terminating_proxy_is_unaffected_by_tls(serve
     assert json.loads(response.body)["wsgi.url_scheme"] == "http"  # gunicorn: trusted scheme headers decide
 
 
-
 @pytest.mark.parametrize("app", ["file_apps:wsgi_app", "file_apps:asgi_app"])
 @pytest.mark.parametrize("cached", [True, False])
 def test_files_over_tls_go_by_blocks_exact(pki, tmp_path, app, cached):
