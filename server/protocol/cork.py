@@ -1,16 +1,34 @@
-"""Write coalescing: the body pieces an app writes during one pass of the loop go out in one write.
+"""Write coalescing: what a connection writes during one pass of the loop goes out in one
+write, and the answers to the requests read in one pass go out together.
 
-    send_body(piece) ─► write_corked ─► [pieces of this pass] ──end of the pass──► transport.writelines
-                                           └─ past CORK_LIMIT, or before any other write or a close: at once
+    send_body(piece) ────► write_corked ─► [this connection's bytes of this pass]
+    whole response,  ────► write_answer ─┘          │
+    end of a stream              │                  │
+                                 └─ the last answer the pass expects: it and all held, at once
+    PassEnd ── otherwise, at the start of the next pass: everything held
+    (and at once past CORK_LIMIT, or before any other write, a sendfile or a close)
 
 An app streaming without waiting between its pieces (an ASGI app sending 16
 ``http.response.body`` messages, a WSGI batch, a native handler's writes) would
 make one system call per piece: on uvloop a write to an empty transport buffer
-is sent at once. Held until the end of the loop pass, they go in one ``writev``
-(``writelines``: no copy on uvloop). A piece never waits past the pass it was
-written in, so a stream that waits between pieces (server-sent events) is sent
-as before; flow control holds within ``CORK_LIMIT`` bytes.
+is sent at once. Held, they go in one ``writev`` (``writelines``: no copy on
+uvloop).
+
+Under load one pass reads hundreds of requests, and their tasks answer one after
+another in the same pass. Written as each app answers, the writes are spread
+between the app steps, and each write to a client waiting in ``epoll`` wakes
+it; waking a process on another core costs the writer (an inter-processor
+interrupt), and a local ``wrk`` woke more often than it read a response. So an
+answer is held while other requests read in the same pass have yet to answer,
+and the last one writes them all in one burst: one wake-up finds many answers.
+A lone request (c=1) is the last of its pass: answered at once, as before.
+
+Nothing waits past the start of the next pass (``PassEnd``'s callback), so a
+stream that waits between pieces (server-sent events) is sent as before; flow
+control holds within ``CORK_LIMIT`` bytes per connection.
 """
+
+import weakref
 
 CORK_LIMIT = 64 * 1024  # body bytes held back for one write at the end of a loop pass
 
@@ -26,25 +44,48 @@ class WriteCoalescing:
         self._uncork_due = False
 
     def write_corked(self, data: bytes) -> None:
-        """Write a piece in the middle of a body: the pieces written during one pass of the
-        loop (an app streaming without waiting) go out in one write at its end, one system
-        call instead of one each; at once past ``CORK_LIMIT`` bytes, or before any other
-        write or a close, so the order and the transport's flow control hold."""
+        """Write a piece in the middle of a response: the pieces written during one pass of
+        the loop (an app streaming without waiting) go out in one write at its end, one
+        system call instead of one each; at once past ``CORK_LIMIT`` bytes, or before any
+        other write or a close, so the order and the transport's flow control hold."""
         if self.transport is None:
             return
+        if self._corked is None and not self._uncork_due:
+            self._uncork_due = True
+            pass_end(self.loop).hold(self)
+        self._hold(data)
+        if self._corked_size >= CORK_LIMIT:
+            self._uncork()
+
+    def write_answer(self, data: bytes, body: bytes = b"") -> None:
+        """Write the last bytes of a response (a whole one, or the end of a streamed one).
+
+        Held like a piece while requests read in this pass have yet to answer; the last
+        answer of the pass goes out at once, and with it every one held before it."""
+        if self.transport is None:
+            return
+        end = pass_end(self.loop)
+        end.answered += 1
+        if end.answered < end.expected:
+            self.write_corked(data)
+            if body:
+                self.write_corked(body)
+            return
+        self._hold(data)
+        if body:
+            self._hold(body)
+        end.write_all()  # what every connection holds (this one's too, if it held pieces)
+        self.uncork()
+
+    def _hold(self, data: bytes) -> None:
         self._response_started = True
         self._continue_pending = False
         if self._corked is None:
             self._corked = [data]
             self._corked_size = len(data)
-            if not self._uncork_due:
-                self._uncork_due = True
-                self.loop.call_soon(self._uncork_soon)
         else:
             self._corked.append(data)
             self._corked_size += len(data)
-        if self._corked_size >= CORK_LIMIT:
-            self._uncork()
 
     def uncork(self) -> None:
         """Write what is held now (before bytes that go by another way: sendfile)."""
@@ -67,3 +108,73 @@ class WriteCoalescing:
             transport.write(pieces[0])
         else:
             transport.writelines(pieces)  # (uvloop: one writev, no copy)
+
+
+class PassEnd:
+    """One loop's answers of the current pass: how many its requests are expected to give,
+    how many were given, and the connections holding bytes.
+
+    ``expected`` counts the request tasks made as the pass read their requests (they take
+    their first step later in the same pass, see ``ServerHttpProtocol.start_task``);
+    ``answered`` the answers written since. The last expected answer writes them all: a
+    lone request (c=1) is answered at once, as without holding. When some request does not
+    answer in its first step (it waits on something), a callback scheduled by the first
+    connection that held writes what is held at the start of the next pass, and the counts
+    start again from zero (that pass's answers then go out as they come). An answer nobody
+    expected (a WSGI thread's, an error page) finds ``answered >= expected``: out at once.
+    """
+
+    __slots__ = ("_held", "_handle", "expected", "answered")
+
+    def __init__(self):
+        self._held: list = []
+        self._handle = None  # the callback that writes what is held, once something is
+        self.expected = 0
+        self.answered = 0
+
+    def hold(self, connection: WriteCoalescing) -> None:
+        held = self._held
+        if not held:
+            self._handle = connection.loop.call_soon(self._pass_ended)
+        held.append(connection)
+
+    def write_all(self) -> None:
+        """The last expected answer came: write what every connection holds."""
+        self.expected = self.answered = 0
+        handle = self._handle
+        if handle is not None:
+            self._handle = None
+            handle.cancel()
+            self._write_held()
+
+    def _pass_ended(self) -> None:
+        self._handle = None
+        self.expected = self.answered = 0
+        self._write_held()
+
+    def _write_held(self) -> None:
+        held, self._held = self._held, []
+        for connection in held:
+            try:
+                connection._uncork_soon()
+            except Exception as exc:  # (one transport's failure must not hold the others' bytes)
+                connection.loop.call_exception_handler({
+                    "message": "Writing at the end of a loop pass failed", "exception": exc,
+                    "protocol": connection})
+
+
+# One PassEnd per loop (a worker has one; tests make many), found fast for the last one.
+_pass_ends: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_last: tuple = (lambda: None, None)  # (a weak reference to a loop, its PassEnd)
+
+
+def pass_end(loop) -> PassEnd:
+    """The ``PassEnd`` of ``loop``."""
+    global _last
+    last_loop, end = _last
+    if last_loop() is not loop:
+        end = _pass_ends.get(loop)
+        if end is None:
+            end = _pass_ends[loop] = PassEnd()
+        _last = (weakref.ref(loop), end)
+    return end

@@ -79,11 +79,10 @@ class ResponseChannel:
             self.framing = None
             transport = self.transport
             if transport is not None and not self.write_closed:
-                self._response_started = True
                 if len(body) < SEPARATE_BODY:
-                    transport.write(data + body)
+                    self.write_answer(data + body)
                 else:
-                    transport.writelines((data, body))
+                    self.write_answer(data, body)
             if self._recording:
                 self._record(len(body))
             self.response_finished(head.keep_alive)
@@ -134,7 +133,7 @@ class ResponseChannel:
         end = framing.finish()
         if trailers and framing.chunked:
             end = b"0\r\n" + trailers + b"\r\n"
-        self.write(data + end)
+        self.write_answer(data + end)
         self._response_done(framing.keep_alive)
 
     async def send_file(self, file, offset: int, count: int, end: bool = False) -> int:

@@ -29,7 +29,7 @@ import asyncio
 from . import eager
 from .closing import FIRST_REQUEST_GRACE, LINGER_LIMIT, LINGER_TIMEOUT, NEXT_REQUEST_GRACE, ConnectionEnding
 from .config import ServerConfig
-from .cork import CORK_LIMIT, WriteCoalescing
+from .cork import CORK_LIMIT, WriteCoalescing, pass_end
 from .errors import BadRequest, HttpError
 from .events import Data, RequestHead
 from .parser import DONE, RequestParser
@@ -264,8 +264,11 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         the responses to one pass go out together: stepping each where its bytes
         are read interleaves every response write with reads, and each write then
         wakes its client alone (measured: 14% fewer requests per second at c=50).
+        The pass counts the tasks it starts so that the last to answer writes the
+        answers of all (cork.py).
         """
         if not self._eager:
+            pass_end(self.loop).expected += 1  # (an answer the pass waits for, see cork.py)
             return self.loop.create_task(coro)
         task = eager.create(self.loop, coro)
         self._first_step = task
@@ -323,6 +326,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         """Send the lazy ``100 Continue``: only if asked and no response has started."""
         if self._continue_pending and not self._response_started and self.transport is not None:
             self._continue_pending = False
+            self.uncork()  # (the end of the response before, if it is still held)
             self.transport.write(continue_response())
 
     async def sendfile(self, file, offset: int, count: int) -> int:

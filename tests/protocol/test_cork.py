@@ -1,5 +1,6 @@
-"""Body pieces written during one pass of the loop go out in one transport write (one
-system call), never held past that pass, and at once past CORK_LIMIT bytes."""
+"""What a connection writes during one pass of the loop goes out in one transport write (one
+system call), never held past that pass, and at once past CORK_LIMIT bytes; the answers of
+all the connections of one pass leave together, after the app code that made them."""
 
 import asyncio
 
@@ -98,8 +99,8 @@ def test_pieces_of_one_pass_go_out_in_one_write():
         return transport
 
     transport = uvloop.run(main())
-    # The head and the eight pieces in one write, then the end: not one write per piece.
-    assert len(transport.calls) == 2, [len(c) for c in transport.calls]
+    # The head, the eight pieces and the end in one write: not one write per piece.
+    assert len(transport.calls) == 1, [len(c) for c in transport.calls]
     assert transport.calls[0].startswith(b"HTTP/1.1 200 ")
     assert transport.body == PIECE * 8
 
@@ -136,3 +137,133 @@ def test_past_the_cork_limit_the_pieces_go_out_at_once():
     assert len(transport.calls) >= 3  # at the limit twice, then the rest with the end
     assert all(len(call) <= CORK_LIMIT + framed + 200 for call in transport.calls), [len(c) for c in transport.calls]
     assert transport.body == PIECE * pieces
+
+
+class NamedTransport(CountingTransport):
+    """A CountingTransport that also notes each write in a shared list of events."""
+
+    def __init__(self, name: str, events: list):
+        super().__init__()
+        self.name = name
+        self.events = events
+
+    def write(self, data):
+        self.events.append(("write", self.name))
+        super().write(data)
+
+    def writelines(self, pieces):
+        self.events.append(("write", self.name))
+        super().writelines(pieces)
+
+
+def connection(app, transport):
+    loop = asyncio.get_running_loop()
+    protocol = ASGIServerHttpProtocol(ASGIConfig(app=app, log=QuietLog()), ServerConfig(log=QuietLog(), keepalive=5),
+                                      loop=loop)
+    protocol.connection_made(transport)
+    return protocol
+
+
+async def until(check) -> None:
+    for _ in range(100):
+        if check():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("not reached")
+
+
+def test_the_answers_of_one_pass_leave_together_after_the_apps_that_made_them():
+    events = []
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        events.append(("answer", scope["path"]))
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def main():
+        names = ("/a", "/b", "/c")
+        transports = [NamedTransport(name, events) for name in names]
+        protocols = [connection(app, transport) for transport in transports]
+        for name, protocol in zip(names, protocols):  # three requests read in one pass
+            protocol.data_received(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % name.encode())
+        await until(lambda: all(t.calls for t in transports))
+        return transports
+
+    transports = uvloop.run(main())
+    assert events == [("answer", "/a"), ("answer", "/b"), ("answer", "/c"),
+                      ("write", "/a"), ("write", "/b"), ("write", "/c")]
+    for transport in transports:
+        assert len(transport.calls) == 1 and transport.calls[0].startswith(b"HTTP/1.1 200 OK\r\n")
+        assert transport.calls[0].endswith(b"\r\n\r\nok")
+
+
+def test_a_held_answer_is_written_before_the_next_requests_100_continue():
+    async def app(scope, receive, send):
+        body = b""
+        if scope["method"] == "POST":
+            body = (await receive())["body"]  # asks for the body: the 100 Continue goes out
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"got " + body})
+
+    async def main():
+        transport = CountingTransport()
+        protocol = connection(app, transport)
+        protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+                               b"POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        await until(lambda: b"100 Continue" in b"".join(transport.calls))
+        protocol.data_received(b"hello")
+        await until(lambda: b"got hello" in b"".join(transport.calls))
+        return b"".join(transport.calls)
+
+    wire = uvloop.run(main())
+    first = wire.index(b"HTTP/1.1 200 OK")
+    assert first < wire.index(b"HTTP/1.1 100 Continue") < wire.index(b"HTTP/1.1 200 OK", first + 1)
+    assert wire.index(b"got ") < wire.index(b"100 Continue")
+
+
+def test_a_lone_request_is_answered_at_once():
+    events = []
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+        events.append(("sent", scope["path"]))
+
+    async def main():
+        transport = NamedTransport("/", events)
+        connection(app, transport).data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        await until(lambda: transport.calls)
+        return transport
+
+    transport = uvloop.run(main())
+    assert events == [("write", "/"), ("sent", "/")]  # written within the app's send, not held
+    assert transport.calls[0].endswith(b"\r\n\r\nok")
+
+
+def test_answers_held_for_a_request_that_waits_go_out_at_the_next_pass():
+    events = []
+    release = None
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/slow":
+            await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        events.append(("answer", scope["path"]))
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def main():
+        nonlocal release
+        release = asyncio.Event()
+        names = ("/a", "/slow", "/b")
+        transports = {name: NamedTransport(name, events) for name in names}
+        for name in names:  # three requests read in one pass; /slow waits
+            connection(app, transports[name]).data_received(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % name.encode())
+        await until(lambda: transports["/a"].calls and transports["/b"].calls)
+        written_while_waiting = not transports["/slow"].calls
+        release.set()
+        await until(lambda: transports["/slow"].calls)
+        return written_while_waiting
+
+    assert uvloop.run(main())
+    assert events == [("answer", "/a"), ("answer", "/b"), ("write", "/a"), ("write", "/b"),
+                      ("answer", "/slow"), ("write", "/slow")]
