@@ -42,6 +42,7 @@ class WriteCoalescing:
         self._corked: list | None = None  # the pieces of this pass, once there is one
         self._corked_size = 0
         self._uncork_due = False
+        self.pass_end = pass_end(self.loop)  # (this loop's: the answers of its passes)
 
     def write_corked(self, data: bytes) -> None:
         """Write a piece in the middle of a response: the pieces written during one pass of
@@ -52,7 +53,7 @@ class WriteCoalescing:
             return
         if self._corked is None and not self._uncork_due:
             self._uncork_due = True
-            pass_end(self.loop).hold(self)
+            self.pass_end.hold(self)
         self._hold(data)
         if self._corked_size >= CORK_LIMIT:
             self._uncork()
@@ -62,20 +63,37 @@ class WriteCoalescing:
 
         Held like a piece while requests read in this pass have yet to answer; the last
         answer of the pass goes out at once, and with it every one held before it."""
-        if self.transport is None:
+        transport = self.transport
+        if transport is None:
             return
-        end = pass_end(self.loop)
+        end = self.pass_end
         end.answered += 1
         if end.answered < end.expected:
             self.write_corked(data)
             if body:
                 self.write_corked(body)
             return
-        self._hold(data)
+        joined = self._corked is not None
+        if joined:  # this connection's pieces of this pass: the end goes in their write
+            self._hold(data)
+            if body:
+                self._hold(body)
+        if end.held:
+            end.write_all()  # what every connection holds (this one's too, if joined)
+        else:
+            end.expected = end.answered = 0
+        if joined:
+            self.uncork()  # (write_all wrote it: a connection holding bytes is in held)
+            return
+        # (the common case, inline: nothing held on this connection)
+        self._response_started = True
+        self._continue_pending = False
+        if self.writing_paused:
+            self._written_while_paused += len(data) + len(body)
         if body:
-            self._hold(body)
-        end.write_all()  # what every connection holds (this one's too, if it held pieces)
-        self.uncork()
+            transport.writelines((data, body))  # (uvloop: one writev, the body not copied)
+        else:
+            transport.write(data)
 
     def _hold(self, data: bytes) -> None:
         self._response_started = True
@@ -89,11 +107,6 @@ class WriteCoalescing:
 
     def uncork(self) -> None:
         """Write what is held now (before bytes that go by another way: sendfile)."""
-        if self._corked is not None:
-            self._uncork()
-
-    def _uncork_soon(self) -> None:
-        self._uncork_due = False
         if self._corked is not None:
             self._uncork()
 
@@ -124,16 +137,16 @@ class PassEnd:
     expected (a WSGI thread's, an error page) finds ``answered >= expected``: out at once.
     """
 
-    __slots__ = ("_held", "_handle", "expected", "answered")
+    __slots__ = ("held", "_handle", "expected", "answered")
 
     def __init__(self):
-        self._held: list = []
+        self.held: list = []  # the connections holding bytes
         self._handle = None  # the callback that writes what is held, once something is
         self.expected = 0
         self.answered = 0
 
     def hold(self, connection: WriteCoalescing) -> None:
-        held = self._held
+        held = self.held
         if not held:
             self._handle = connection.loop.call_soon(self._pass_ended)
         held.append(connection)
@@ -153,10 +166,12 @@ class PassEnd:
         self._write_held()
 
     def _write_held(self) -> None:
-        held, self._held = self._held, []
+        held, self.held = self.held, []
         for connection in held:
+            connection._uncork_due = False
             try:
-                connection._uncork_soon()
+                if connection._corked is not None:
+                    connection._uncork()
             except Exception as exc:  # (one transport's failure must not hold the others' bytes)
                 connection.loop.call_exception_handler({
                     "message": "Writing at the end of a loop pass failed", "exception": exc,

@@ -29,7 +29,7 @@ import asyncio
 from . import eager
 from .closing import FIRST_REQUEST_GRACE, LINGER_LIMIT, LINGER_TIMEOUT, NEXT_REQUEST_GRACE, ConnectionEnding
 from .config import ServerConfig
-from .cork import CORK_LIMIT, WriteCoalescing, pass_end
+from .cork import CORK_LIMIT, WriteCoalescing
 from .errors import BadRequest, HttpError
 from .events import Data, RequestHead
 from .parser import DONE, RequestParser
@@ -79,7 +79,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         # closing.py
         "_closing", "_linger_left",
         # cork.py
-        "_corked", "_corked_size", "_uncork_due",
+        "_corked", "_corked_size", "_uncork_due", "pass_end",
         # peer.py
         "peername", "sockname", "_proxy_buffer", "_forwarded", "_direct", "_peer_trusted",
         # rates.py
@@ -268,7 +268,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         answers of all (cork.py).
         """
         if not self._eager:
-            pass_end(self.loop).expected += 1  # (an answer the pass waits for, see cork.py)
+            self.pass_end.expected += 1  # (an answer the pass waits for, see cork.py)
             return self.loop.create_task(coro)
         task = eager.create(self.loop, coro)
         self._first_step = task
