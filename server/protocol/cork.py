@@ -64,7 +64,7 @@ class WriteCoalescing:
         Held like a piece while requests read in this pass have yet to answer; the last
         answer of the pass goes out at once, and with it every one held before it."""
         transport = self.transport
-        if transport is None:
+        if transport is None or self.write_closed:
             return
         end = self.pass_end
         end.answered += 1

@@ -267,3 +267,52 @@ def test_answers_held_for_a_request_that_waits_go_out_at_the_next_pass():
     assert uvloop.run(main())
     assert events == [("answer", "/a"), ("answer", "/b"), ("write", "/a"), ("write", "/b"),
                       ("answer", "/slow"), ("write", "/slow")]
+
+
+class HalfClosingTransport(CountingTransport):
+    """A transport that can shut its write side, and refuses writes after it (as uvloop's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.eof_written = False
+
+    def can_write_eof(self):
+        return True
+
+    def write_eof(self):
+        self.eof_written = True
+
+    def write(self, data):
+        if self.eof_written:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        super().write(data)
+
+    def writelines(self, pieces):
+        if self.eof_written:
+            raise RuntimeError("Cannot call writelines() after write_eof()")
+        super().writelines(pieces)
+
+
+def test_the_end_of_a_response_after_the_write_side_was_shut_is_dropped():
+    async def main():
+        started = asyncio.Event()
+
+        async def app(scope, receive, send):
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"part", "more_body": True})
+            started.set()
+            await asyncio.Event().wait()  # (the test ends the response through the channel)
+
+        transport = HalfClosingTransport()
+        protocol = connection(app, transport)
+        # A body still to come: closing now lingers (the write side shut, the input drained).
+        protocol.data_received(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n")
+        await started.wait()
+        await until(lambda: transport.calls)
+        protocol.close()
+        assert transport.eof_written
+        protocol.end_response()  # what an app kind calls at the end of a streamed body
+        return transport
+
+    transport = uvloop.run(main())
+    assert b"".join(transport.calls).endswith(b"4\r\npart\r\n")  # nothing after the shut
