@@ -77,12 +77,10 @@ class ResponseChannel:
         self._response = head
         if end and (len(body) == head.whole_length or head.sized):  # whole, unframed: the common case
             self.framing = None
-            transport = self.transport
-            if transport is not None and not self.write_closed:
-                if len(body) < SEPARATE_BODY:
-                    self.write_answer(data + body)
-                else:
-                    self.write_answer(data, body)
+            if len(body) < SEPARATE_BODY:
+                self.write_answer(data + body)  # (dropped if the client is gone or the write side shut)
+            else:
+                self.write_answer(data, body)
             if self._recording:
                 self._record(len(body))
             self.response_finished(head.keep_alive)
