@@ -63,13 +63,17 @@ class CountingTransport:
         return b"".join(out)
 
 
-async def serve(app) -> CountingTransport:
+def connection(app, transport):
     loop = asyncio.get_running_loop()
     protocol = ASGIServerHttpProtocol(ASGIConfig(app=app, log=QuietLog()), ServerConfig(log=QuietLog(), keepalive=5),
                                       loop=loop)
-    transport = CountingTransport()
     protocol.connection_made(transport)
-    protocol.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    return protocol
+
+
+async def serve(app) -> CountingTransport:
+    transport = CountingTransport()
+    connection(app, transport).data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     return transport
 
 
@@ -154,14 +158,6 @@ class NamedTransport(CountingTransport):
     def writelines(self, pieces):
         self.events.append(("write", self.name))
         super().writelines(pieces)
-
-
-def connection(app, transport):
-    loop = asyncio.get_running_loop()
-    protocol = ASGIServerHttpProtocol(ASGIConfig(app=app, log=QuietLog()), ServerConfig(log=QuietLog(), keepalive=5),
-                                      loop=loop)
-    protocol.connection_made(transport)
-    return protocol
 
 
 async def until(check) -> None:
