@@ -54,8 +54,9 @@ class MinimumRate:
         self._progress = progress
         self._on_too_slow = on_too_slow
         self._since = 0.0
-        # (loop time, progress) at the start and at each check, over one window
-        self._samples: collections.deque = collections.deque(maxlen=max(1, math.ceil(grace / RATE_CHECK)) + 1)
+        # (loop time, progress) at the start and at each check, over one window; made by the
+        # first phase (most connections never have one: a deque is 760 bytes, twice per connection)
+        self._samples: collections.deque | None = None
         # The check's handle outlives a phase: a phase that ends (most bodies end in the read
         # that brought their head) costs no timer; the next one reuses the handle, which fires
         # at or before that phase's first check and waits for the rest (as ConnectionTimer).
@@ -71,8 +72,12 @@ class MinimumRate:
         self._held = False
         self._active = True
         self._since = now = self._loop.time()
-        self._samples.clear()
-        self._samples.append((now, self._progress()))
+        samples = self._samples
+        if samples is None:
+            samples = self._samples = collections.deque(maxlen=max(1, math.ceil(self._grace / RATE_CHECK)) + 1)
+        else:
+            samples.clear()
+        samples.append((now, self._progress()))
         self._next_check = now + RATE_CHECK
         if self._handle is None:
             self._handle = self._loop.call_at(self._next_check, self._check)
