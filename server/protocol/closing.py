@@ -15,6 +15,7 @@ FIRST_REQUEST_GRACE = 1.0  # seconds a fresh connection gets to send its request
 NEXT_REQUEST_GRACE = 0.1  # seconds an idle keep-alive connection gets for the same
 LINGER_TIMEOUT = 5.0  # seconds unread request bytes are drained after an early response
 LINGER_LIMIT = 64 * 1024 * 1024  # bytes drained at most before the connection is closed anyway
+NOT_PAUSED: frozenset = frozenset()  # why a connection pauses reading, while it reads (a pause makes a set)
 
 
 class ConnectionEnding:
@@ -83,7 +84,7 @@ class ConnectionEnding:
         if self._head is not None and self._upgraded is None:
             self.app.on_disconnect()  # (an app still answering: its answer cannot go out)
         if self._read_paused_by:
-            self._read_paused_by.clear()
+            self._read_paused_by = NOT_PAUSED
             transport.resume_reading()
         self._timer.start("linger", LINGER_TIMEOUT)
 

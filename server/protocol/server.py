@@ -27,13 +27,14 @@ input, the loss of the connection and the graceful ``closing``.
 import asyncio
 
 from . import eager
-from .closing import FIRST_REQUEST_GRACE, LINGER_LIMIT, LINGER_TIMEOUT, NEXT_REQUEST_GRACE, ConnectionEnding
+from .closing import (FIRST_REQUEST_GRACE, LINGER_LIMIT, LINGER_TIMEOUT, NEXT_REQUEST_GRACE, NOT_PAUSED,
+                      ConnectionEnding)
 from .config import ServerConfig
 from .cork import CORK_LIMIT, WriteCoalescing
 from .errors import BadRequest, HttpError
 from .events import Data, RequestHead
 from .parser import DONE, RequestParser
-from .peer import PeerResolution, peer_ip, set_tcp_keepalive
+from .peer import PeerResolution, peer_ip, set_tcp_keepalive, shared_sockname
 from .rates import ConnectionRates
 from .response import ResponseChannel
 from .seam import AppConnection
@@ -123,7 +124,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         # An attribute kept up to date, as every response reads it.
         self.keep_alive_allowed = config.keepalive > 0
         self._received_any = False
-        self._read_paused_by: set[str] = set()
+        self._read_paused_by: "set[str] | frozenset[str]" = NOT_PAUSED  # a set while paused
         self.writing_paused = False  # the transport's buffer is full: senders wait for a drain
         self._dispatching = False
         self._advance_pending = False
@@ -145,7 +146,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
     def connection_made(self, transport) -> None:
         self.transport = transport
         self.peername = transport.get_extra_info("peername")
-        self.sockname = transport.get_extra_info("sockname")
+        self.sockname = shared_sockname(transport.get_extra_info("sockname"))
         if self.config.tcp_keepalive:
             set_tcp_keepalive(transport)
         self._timer.start("keepalive", self.config.head_timeout)
@@ -372,18 +373,24 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
             self._handle_events(events)
 
     def pause_reading(self, reason: str) -> None:
-        if not self._read_paused_by and self.transport is not None:
+        paused = self._read_paused_by
+        if paused:
+            paused.add(reason)
+            return
+        self._read_paused_by = {reason}
+        if self.transport is not None:
             self.transport.pause_reading()
             self._body_rate.hold()  # (the client waits for us, not we for it)
-        self._read_paused_by.add(reason)
 
     def resume_reading(self, reason: str) -> None:
         paused = self._read_paused_by
         if reason in paused:
             paused.discard(reason)
-            if not paused and self.transport is not None:
-                self.transport.resume_reading()
-                self._body_rate.release()
+            if not paused:
+                self._read_paused_by = NOT_PAUSED
+                if self.transport is not None:
+                    self.transport.resume_reading()
+                    self._body_rate.release()
 
     # -- internals --------------------------------------------------------
 
@@ -453,6 +460,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
             timer = self._timer
             timer.start("keepalive", self.config.keepalive)
             self.idle_until = timer.deadline  # (the oldest idle connections are let go first)
+            self._forwarded = None  # (an idle connection keeps nothing of its last request)
         return []
 
     def _start_request(self, head: RequestHead) -> None:
