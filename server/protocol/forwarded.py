@@ -110,9 +110,12 @@ class Forwarded:
     error: str | None = None  # set: answer 400 with this message
 
 
+NO_FIELDS: frozenset = frozenset()  # (one for all: an empty frozenset is 216 bytes, made per connection)
+
+
 def direct(peername, scheme: str) -> Forwarded:
     """What a request that forwards nothing says: its client is the peer itself."""
-    return Forwarded(peername if isinstance(peername, tuple) else None, scheme, None, frozenset())
+    return Forwarded(peername if isinstance(peername, tuple) else None, scheme, None, NO_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,16 @@ def peer_ip(peername) -> str:
     return str(peername[0]) if isinstance(peername, tuple) else "unix socket"
 
 
+_socknames: dict = {}
+SOCKNAMES_SHARED = 64  # local addresses whose tuple is shared (a worker listens on a few)
+
+
+def shared_sockname(sockname):
+    """``sockname``, as one tuple for every connection to the same local address: each
+    connection keeps its own otherwise (145 bytes for as long as it stays open)."""
+    if type(sockname) is not tuple or len(_socknames) >= SOCKNAMES_SHARED:
+        return sockname
+    return _socknames.setdefault(sockname, sockname)
 
 
 def set_tcp_keepalive(transport) -> None:
