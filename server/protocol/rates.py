@@ -125,6 +125,12 @@ class MinimumRate:
         self._handle = self._loop.call_at(self._next_check, self._check)
 
 
+# What a connection's rates are until a phase is watched: stopping, holding or cancelling it
+# does nothing. Most connections never upload nor lag; each of their rates would be a
+# MinimumRate with its two bound methods (250 bytes) for as long as they stay open.
+NOT_WATCHED = MinimumRate(None, 0.0, 0.0, None, None)
+
+
 class ConnectionRates:
     """Mixed into ``ServerHttpProtocol``: both minimum rates of a connection."""
 
@@ -134,10 +140,16 @@ class ConnectionRates:
         self._body_received = 0  # bytes of the request body delivered so far
         self._buffered_at_pause = 0  # the transport's buffer when writing paused
         self._written_while_paused = 0
-        self._body_rate = MinimumRate(self.loop, config.min_request_rate, config.rate_grace,
-                                      self._body_progress, self._body_too_slow)
-        self._response_rate = MinimumRate(self.loop, config.min_response_rate, config.rate_grace,
-                                          self._response_progress, self._response_too_slow)
+        self._body_rate = NOT_WATCHED  # (each made when its first phase starts)
+        self._response_rate = NOT_WATCHED
+
+    def _watch_body(self) -> None:
+        """A request body starts arriving: how fast does it come?"""
+        rate = self._body_rate
+        if rate is NOT_WATCHED:
+            rate = self._body_rate = MinimumRate(self.loop, self.config.min_request_rate, self.config.rate_grace,
+                                                 self._body_progress, self._body_too_slow)
+        rate.start()
 
     def _body_progress(self) -> int:
         return self._body_received
@@ -161,7 +173,11 @@ class ConnectionRates:
         """Writing paused: the client lags; how fast does it catch up?"""
         self._buffered_at_pause = self._unsent()
         self._written_while_paused = 0
-        self._response_rate.start()
+        rate = self._response_rate
+        if rate is NOT_WATCHED:
+            rate = self._response_rate = MinimumRate(self.loop, self.config.min_response_rate, self.config.rate_grace,
+                                                     self._response_progress, self._response_too_slow)
+        rate.start()
 
     # A writer that bypasses the transport (os.sendfile on its socket) says when it lags:
     def response_lags(self) -> None:

@@ -472,7 +472,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         if head.has_body:
             self._timer.start("body", self.config.body_timeout)
             self._body_received = 0
-            self._body_rate.start()
+            self._watch_body()
         # (a head without a body comes with its EndOfMessage, which stops the timer)
         self._continue_pending = head.expect_continue
         forwarded = self._resolve_forwarded(head)
