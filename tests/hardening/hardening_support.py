@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from helpers import WORKER, Gunicorn, connect
+from helpers import WORKER, Gunicorn, connect, read_response
 
 LONG = os.environ.get("HARDENING_LONG") == "1"
 MiB = 1024 * 1024
@@ -103,6 +103,19 @@ def request(method: str, path: str, *headers: str, body: bytes = b"") -> bytes:
     if body:
         extra += f"Content-Length: {len(body)}\r\n"
     return f"{method} {path} HTTP/1.1\r\nHost: test\r\n{extra}\r\n".encode() + body
+
+
+def open_idle(port: int, n: int) -> list:
+    """``n`` connections, each having made one request (answered 200) and now idle between
+    requests."""
+    socks = []
+    for i in range(n):
+        sock = connect(port, timeout=10)
+        socks.append(sock)
+        sock.sendall(request("GET", f"/idle{i}"))
+        resp = read_response(sock)
+        assert resp.status == 200, resp
+    return socks
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -5,23 +5,11 @@ target under 16 KiB). 500 connections by default, 2000 with ``HARDENING_LONG=1``
 import gc
 import time
 
-from hardening_support import hardening_server, request, rss, scaled, still_open, the_worker, timed_get
-from helpers import connect, read_response
+from hardening_support import hardening_server, open_idle, request, rss, scaled, still_open, the_worker, timed_get
+from helpers import read_response
 
 IDLE = scaled(500, 2000)
 PER_CONNECTION_BOUND = 16 * 1024
-
-
-def open_idle(port: int, n: int) -> list:
-    """n connections, each having made one request and now idle between requests."""
-    socks = []
-    for i in range(n):
-        sock = connect(port, timeout=10)
-        socks.append(sock)
-        sock.sendall(request("GET", f"/idle{i}"))
-        resp = read_response(sock)
-        assert resp.status == 200, resp
-    return socks
 
 
 def close_all(socks) -> None:

@@ -12,7 +12,7 @@ a few hundred bytes more per connection cross them.
 
 import pytest
 
-from hardening_support import is_asyncworker, request
+from hardening_support import is_asyncworker, open_idle, request
 from helpers import Gunicorn, connect, read_response
 
 pytestmark = pytest.mark.skipif(not is_asyncworker(), reason="the counts are this worker's")
@@ -31,17 +31,6 @@ def get(port: int, path: str) -> bytes:
         response = read_response(sock)
     assert response.status == 200, response
     return response.body
-
-
-def open_idle(port: int, n: int) -> list:
-    """``n`` connections, each having made one request and now idle between requests."""
-    socks = []
-    for i in range(n):
-        sock = connect(port, timeout=10)
-        socks.append(sock)
-        sock.sendall(request("GET", f"/idle/{i}"))
-        assert read_response(sock).body == b"ok"
-    return socks
 
 
 @pytest.mark.parametrize("kind", sorted(APPS))
