@@ -55,7 +55,7 @@ class MinimumRate:
         self._on_too_slow = on_too_slow
         self._since = 0.0
         # (loop time, progress) at the start and at each check, over one window; made by the
-        # first phase (most connections never have one: a deque is 760 bytes, twice per connection)
+        # first phase (a deque is 760 bytes: an HTTP/2 connection's stall watch may never start)
         self._samples: collections.deque | None = None
         # The check's handle outlives a phase: a phase that ends (most bodies end in the read
         # that brought their head) costs no timer; the next one reuses the handle, which fires
@@ -145,11 +145,12 @@ class ConnectionRates:
 
     def _watch_body(self) -> None:
         """A request body starts arriving: how fast does it come?"""
-        rate = self._body_rate
-        if rate is NOT_WATCHED:
-            rate = self._body_rate = MinimumRate(self.loop, self.config.min_request_rate, self.config.rate_grace,
-                                                 self._body_progress, self._body_too_slow)
-        rate.start()
+        if self._body_rate is NOT_WATCHED:
+            self._body_rate = self._rate(self.config.min_request_rate, self._body_progress, self._body_too_slow)
+        self._body_rate.start()
+
+    def _rate(self, minimum: float, progress, on_too_slow) -> MinimumRate:
+        return MinimumRate(self.loop, minimum, self.config.rate_grace, progress, on_too_slow)
 
     def _body_progress(self) -> int:
         return self._body_received
@@ -173,11 +174,10 @@ class ConnectionRates:
         """Writing paused: the client lags; how fast does it catch up?"""
         self._buffered_at_pause = self._unsent()
         self._written_while_paused = 0
-        rate = self._response_rate
-        if rate is NOT_WATCHED:
-            rate = self._response_rate = MinimumRate(self.loop, self.config.min_response_rate, self.config.rate_grace,
-                                                     self._response_progress, self._response_too_slow)
-        rate.start()
+        if self._response_rate is NOT_WATCHED:
+            self._response_rate = self._rate(self.config.min_response_rate, self._response_progress,
+                                             self._response_too_slow)
+        self._response_rate.start()
 
     # A writer that bypasses the transport (os.sendfile on its socket) says when it lags:
     def response_lags(self) -> None:
