@@ -5,6 +5,7 @@
     python benchmarks/instructions.py --path /chunked  # or --case browser, --case echo-1MiB-c10
     python benchmarks/instructions.py --connections 1000 --cache 1048576   # hello-c1000's cost
     python benchmarks/instructions.py --http2 100     # hello over HTTP/2, 100 streams per read
+    python benchmarks/instructions.py --close         # each request on a new connection
 
 Throughput on a shared machine moves by 20% from one run to the next; the number
 of instructions a request costs does not. Each target's HTTP protocol object is
@@ -266,6 +267,58 @@ async def serve(target: str, requests: int, what: str = "/") -> float:
     return (time.perf_counter() - started) / requests
 
 
+async def serve_closing(target: str, requests: int, what: str = "/") -> float:
+    """Each request on a new connection that the answer closes (``wrk -H 'Connection:
+    close'``): the connection made with its request (this worker's protocols take it as
+    the bytes read at accept, as listeners.py gives them; the peers' as their first read),
+    answered, then lost. Fed from a loop callback, as a loop delivers them."""
+    factory = await make_protocol(target)
+    wait = None
+    request, ending = request_of(what)
+    request = request.replace(b"\r\n", b"\r\nConnection: close\r\n", 1)
+    started = time.perf_counter()
+    for _ in range(requests):
+        protocol, transport = factory(), MemoryTransport()
+        wait = transport.next_write if target in THREADED else _next_loop_pass
+        await _from_a_callback(_open_with, protocol, transport, request, target in OURS)
+        while not complete(transport.written, ending):
+            await wait()
+        if not transport.written[0].startswith(b"HTTP/1.1 200 "):
+            raise SystemExit(f"{target}: unexpected response {transport.written[0][:80]!r}")
+        protocol.connection_lost(None)
+    return (time.perf_counter() - started) / requests
+
+
+def _open_with(protocol, transport, request: bytes, read_at_accept: bool) -> None:
+    if read_at_accept:
+        protocol.early_data = request
+        protocol.connection_made(transport)
+        return
+    protocol.connection_made(transport)
+    protocol.data_received(request)
+
+
+def _read_on_each(pairs, request) -> None:
+    for protocol, _transport in pairs:
+        for start in range(0, len(request), READ_SIZE):
+            protocol.data_received(request[start:start + READ_SIZE])
+
+
+async def _from_a_callback(fn, *args) -> None:
+    """Run ``fn(*args)`` in a loop callback, as a loop delivers reads (not inside a task)."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def callback():
+        try:
+            fn(*args)
+        finally:
+            done.set_result(None)
+
+    loop.call_soon(callback)
+    await done
+
+
 async def serve_many(target: str, requests: int, what: str, connections: int) -> float:
     """Like ``serve``, on ``connections`` connections at once: each round reads one request on
     every connection in one loop pass (as a loop does when all are readable), then waits for
@@ -280,9 +333,7 @@ async def serve_many(target: str, requests: int, what: str, connections: int) ->
     request, ending = request_of(what)
     started = time.perf_counter()
     for _ in range(max(1, requests // connections)):
-        for protocol, _transport in pairs:
-            for start in range(0, len(request), READ_SIZE):
-                protocol.data_received(request[start:start + READ_SIZE])
+        await _from_a_callback(_read_on_each, pairs, request)
         for protocol, transport in pairs:
             while not complete(transport.written, ending):
                 await (transport.next_write() if target in THREADED else _next_loop_pass())
@@ -363,10 +414,13 @@ def _next_loop_pass():
     return asyncio.sleep(0)
 
 
-def child(target: str, requests: int, what: str = "/", connections: int = 1, streams: int = 0) -> None:
+def child(target: str, requests: int, what: str = "/", connections: int = 1, streams: int = 0,
+          close: int = 0) -> None:
     import uvloop
 
-    if streams:
+    if close:
+        uvloop.run(serve_closing(target, requests, what))
+    elif streams:
         uvloop.run(serve_h2(target, requests, streams))
     elif connections > 1:
         uvloop.run(serve_many(target, requests, what, connections))
@@ -375,12 +429,12 @@ def child(target: str, requests: int, what: str = "/", connections: int = 1, str
 
 
 def count(python: str, target: str, requests: int, what: str = "/", connections: int = 1,
-          cache: int = 0, streams: int = 0) -> tuple[int, int]:
+          cache: int = 0, streams: int = 0, close: bool = False) -> tuple[int, int]:
     """Instructions, and data misses of a last-level cache of ``cache`` bytes (0: not
     simulated, 0 misses), of one child run under cachegrind."""
     simulate = ["--cache-sim=yes", f"--LL={cache},16,64"] if cache else ["--cache-sim=no"]
     cmd = ["valgrind", "--tool=cachegrind", *simulate, "--cachegrind-out-file=/dev/null",
-           python, os.path.abspath(__file__), "--child", target, str(requests), what, str(connections), str(streams)]
+           python, os.path.abspath(__file__), "--child", target, str(requests), what, str(connections), str(streams), str(int(close))]
     env = {**peers.clean_env(), "PYTHONHASHSEED": "0"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
     m = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
@@ -391,10 +445,11 @@ def count(python: str, target: str, requests: int, what: str = "/", connections:
 
 
 def per_request(python: str, target: str, low: int, high: int, what: str = "/", connections: int = 1,
-                cache: int = 0, streams: int = 0) -> float | tuple[float, float]:
+                cache: int = 0, streams: int = 0, close: bool = False) -> float | tuple[float, float]:
     """Instructions per request of ``what`` (a path, or a counted case of cases.py) on
-    ``connections`` connections at once; with ``cache``, (instructions, misses) per request."""
-    (i_low, m_low), (i_high, m_high) = (count(python, target, n, what, connections, cache, streams)
+    ``connections`` connections at once (``close``: each on a new connection); with
+    ``cache``, (instructions, misses) per request."""
+    (i_low, m_low), (i_high, m_high) = (count(python, target, n, what, connections, cache, streams, close)
                                           for n in (low, high))
     instructions = (i_high - i_low) / (high - low)
     return (instructions, (m_high - m_low) / (high - low)) if cache else instructions
@@ -419,10 +474,13 @@ def main(argv=None) -> int:
     p.add_argument("--http2", type=int, default=0, metavar="STREAMS",
                    help="hello over one HTTP/2 connection (cleartext, prior knowledge), STREAMS requests in each "
                    "read as h2load -m sends them (e.g. 100); this worker's targets only")
-    p.add_argument("--child", nargs="+", metavar="ARG", help=argparse.SUPPRESS)  # TARGET N [PATH [CONNECTIONS [STREAMS]]]
+    p.add_argument("--close", action="store_true",
+                   help="each request on a new connection that its answer closes (Connection: close)")
+    p.add_argument("--child", nargs="+", metavar="ARG",
+                   help=argparse.SUPPRESS)  # TARGET N [PATH [CONNECTIONS [STREAMS [CLOSE]]]]
     args = p.parse_args(argv)
     if args.child:
-        child(args.child[0], int(args.child[1]), *args.child[2:3], *map(int, args.child[3:5]))
+        child(args.child[0], int(args.child[1]), *args.child[2:3], *map(int, args.child[3:6]))
         return 0
     what = args.case or args.path
     if shutil.which("valgrind") is None:
@@ -435,6 +493,8 @@ def main(argv=None) -> int:
         p.error(f"unknown targets: {', '.join(sorted(unknown))} (known: {', '.join(TARGETS)})")
     if args.http2 and set(targets) - OURS:
         p.error("--http2 counts this worker's targets only")
+    if args.close and (args.http2 or args.connections > 1):
+        p.error("--close counts one connection at a time, over HTTP/1.1")
     low, high = (int(n) for n in args.requests.split(","))
     peers_python = None
     counts, misses = {}, {}
@@ -444,7 +504,8 @@ def main(argv=None) -> int:
         else:
             peers_python = peers_python or peers.find_peers_python(args.peers_python, not args.no_install)
             python = peers_python
-        counted = per_request(python, target, low, high, what, args.connections, args.cache, args.http2)
+        counted = per_request(python, target, low, high, what, args.connections, args.cache, args.http2,
+                              args.close)
         counts[target], misses[target] = counted if args.cache else (counted, None)
         peers.log(f"{target}: {counts[target]:.0f} instructions per request")
     print(f"{'target':<20} {'instructions/request':>20}" + (f" {'cache misses/request':>20}" if args.cache else ""))

@@ -161,9 +161,11 @@ def write_script(text: str) -> str:
 
 
 def run_wrk(prefix: list[str], port: int, path: str, connections: int, duration: int,
-            script: str | None = None) -> dict:
+            script: str | None = None, headers: tuple = ()) -> dict:
     """One ``wrk -t1`` run of ``duration`` whole seconds (wrk takes no fractions)."""
     cmd = prefix + ["wrk", "-t1", f"-c{connections}", f"-d{int(duration)}s", "--latency", "--timeout", "2s"]
+    for header in headers:
+        cmd += ["-H", header]
     if script:
         cmd += ["-s", script]
     cmd.append(f"http://{HOST}:{port}{path}")

@@ -62,12 +62,15 @@ def main(argv=None) -> int:
     p.add_argument("--connections", type=int, default=50)
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--duration", type=int, default=2, help="seconds per wrk run")
+    p.add_argument("--close", action="store_true",
+                   help="each request on a new connection (wrk sends Connection: close)")
     p.add_argument("--http2", action="store_true", help="HTTP/2 by prior knowledge, loaded by h2load")
     args = p.parse_args(argv)
     if args.http2:
         return http2_pairs(args)
 
     server_prefix, load_prefix, _ = peers.pinning()
+    headers = ("Connection: close",) if args.close else ()
     name = {"wsgi": "asyncworker", "asgi": "asyncworker-asgi", "native": "asyncworker-native"}[args.kind]
     targets = peers.make_targets({name}, sys.executable, peers.APPS_DIR) + \
         peers.make_targets({name}, sys.executable, peers.APPS_DIR)
@@ -83,10 +86,11 @@ def main(argv=None) -> int:
         for target in targets:
             peers.wait_port(target, time.monotonic() + BOOT_TIMEOUT)
         for target in targets:  # warm-up, not recorded
-            load.run_wrk(load_prefix, target.port, args.path, args.connections, 1)
+            load.run_wrk(load_prefix, target.port, args.path, args.connections, 1, headers=headers)
 
         def one_run(which: int) -> tuple[float, int]:
-            run = load.run_wrk(load_prefix, targets[which].port, args.path, args.connections, args.duration)
+            run = load.run_wrk(load_prefix, targets[which].port, args.path, args.connections, args.duration,
+                               headers=headers)
             return run["rps"], load.n_errors(run)
 
         rates = run_rounds(args.rounds, one_run)
@@ -95,7 +99,7 @@ def main(argv=None) -> int:
             peers.stop(target)
         remove_checkout(tree)
         shutil.rmtree(scratch, ignore_errors=True)
-    summary(f"{name} {args.path} c={args.connections}", rates, args.rounds)
+    summary(f"{name} {args.path} c={args.connections}{' close' if args.close else ''}", rates, args.rounds)
     return 0
 
 
