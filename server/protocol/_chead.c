@@ -1,7 +1,7 @@
 /* Compiled fast path of the HTTP/1.1 request-head parser (and small helpers: two
  * of the ASGI path over the fields it makes, lower_fields and bytes_pairs, the
  * WSGI environ's fields, environ_fields, and the percent-decoding of urlencoded
- * forms and queries, unquote_plus_ascii).
+ * forms and queries, unquote_plus_ascii); _eager.c adds eager.py's FirstStepAhead.
  *
  * parse_plain_head() is parser.plain_head_py in C: the same grammar (grammar.py's
  * plain_request_line, field_lines and crlf_field_line), the same limit checks and
@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include "_eager.h"
 
 /* Bits of the ``special`` mask: a framing-relevant field sets its bit when it
  * appears and the bit above it when it appears again. parser.py has the same
@@ -1081,7 +1083,7 @@ chead_exec(PyObject *module)
         PyModule_AddIntConstant(module, "SPECIAL_UPGRADE", SPECIAL_UPGRADE) < 0 ||
         PyModule_AddIntConstant(module, "SPECIAL_CONTENT_TYPE", SPECIAL_CONTENT_TYPE) < 0)
         return -1;
-    return 0;
+    return eager_add_types(module);
 }
 
 static int

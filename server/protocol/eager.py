@@ -20,6 +20,8 @@ import asyncio
 import contextvars
 from collections.abc import Coroutine
 
+from .compiled import compiled
+
 _enter_task = asyncio.tasks._enter_task
 _leave_task = asyncio.tasks._leave_task
 
@@ -38,6 +40,10 @@ class _FirstStepAhead(Coroutine):
         self._outcome = None  # what the first step yielded, returned or raised
 
     def first_step(self) -> None:
+        """Take the coroutine's first step now, in the task's context."""
+        self.context.run(self._first_step)
+
+    def _first_step(self) -> None:
         try:
             self._outcome = self.coro.send(None)
             self._state = SUSPENDED
@@ -77,10 +83,19 @@ class _FirstStepAhead(Coroutine):
         raise TypeError("a request task's coroutine is driven by its task only")
 
 
+# The compiled twin (_eager.c): the task reaches it without a Python call or a
+# StopIteration per step. Both must behave the same (tests/protocol/test_eager.py).
+FirstStepAhead = compiled("FirstStepAhead")
+if FirstStepAhead is None:
+    FirstStepAhead = _FirstStepAhead
+else:
+    Coroutine.register(FirstStepAhead)  # (what asyncio accepts as a task's coroutine)
+
+
 def create(loop, coro) -> asyncio.Task:
     """A task for ``coro``, scheduled as usual; ``step_now`` may take its first step at once."""
     context = contextvars.copy_context()
-    return loop.create_task(_FirstStepAhead(coro, context), context=context)
+    return loop.create_task(FirstStepAhead(coro, context), context=context)
 
 
 def step_now(loop, task: asyncio.Task) -> None:
@@ -92,6 +107,6 @@ def step_now(loop, task: asyncio.Task) -> None:
     except RuntimeError:  # called from inside another task
         return
     try:
-        runner.context.run(runner.first_step)
+        runner.first_step()
     finally:
         _leave_task(loop, task)

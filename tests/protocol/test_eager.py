@@ -8,9 +8,23 @@ import importlib.util
 import pytest
 
 from server.protocol import eager
+from server.protocol.compiled import compiled
 from server.workers.asyncworker import new_event_loop
 
 LOOPS = ["asyncio"] + (["uvloop"] if importlib.util.find_spec("uvloop") else [])
+COMPILED = compiled("FirstStepAhead")
+IN_USE = eager.FirstStepAhead  # (before the fixture below swaps it)
+IMPLEMENTATIONS = {"python": eager._FirstStepAhead, "compiled": COMPILED}
+
+
+@pytest.fixture(autouse=True, params=sorted(IMPLEMENTATIONS))
+def implementation(request, monkeypatch):
+    """Every test runs on the Python reference and on its compiled twin (_eager.c)."""
+    runner = IMPLEMENTATIONS[request.param]
+    if runner is None:
+        pytest.skip("the C extension is not built (or ASYNCWORKER_PURE_PYTHON=1)")
+    monkeypatch.setattr(eager, "FirstStepAhead", runner)
+    return runner
 
 request_id = contextvars.ContextVar("request_id", default=None)
 
@@ -147,3 +161,53 @@ def test_from_inside_another_task_the_first_step_waits_for_its_turn(loop_name):
         return not_yet, steps == [task]
 
     assert run(loop_name, main) == ([], True)
+
+
+def test_the_compiled_twin_is_the_one_in_use_when_built():
+    assert IN_USE is (COMPILED or eager._FirstStepAhead)
+
+
+@pytest.mark.parametrize("returned", [None, 7, (1, 2), ValueError("a value, not raised")])
+def test_send_replays_a_first_step_that_returned(implementation, returned):
+    """Called as a method (not through the task's slot), a return is a StopIteration that
+    carries the value as it is: a tuple is not unpacked, an exception is not raised."""
+    async def handler():
+        return returned
+
+    runner = implementation(handler(), contextvars.copy_context())
+    runner.first_step()
+    with pytest.raises(StopIteration) as stop:
+        runner.send(None)
+    assert stop.value.value is returned
+
+
+def test_the_first_step_runs_in_the_runners_context(implementation):
+    async def handler():
+        request_id.set("inside")
+        return request_id.get()
+
+    context = contextvars.copy_context()
+    runner = implementation(handler(), context)
+    runner.first_step()
+    assert context[request_id] == "inside" and request_id.get() is None
+    with pytest.raises(StopIteration) as stop:
+        runner.send(None)
+    assert stop.value.value == "inside"
+
+
+def test_throw_after_a_suspended_first_step_reaches_the_coroutine(implementation):
+    async def handler(gate):
+        try:
+            await gate
+        except KeyError as exc:
+            return f"caught {exc.args[0]}"
+
+    loop = asyncio.new_event_loop()
+    try:
+        runner = implementation(handler(loop.create_future()), contextvars.copy_context())
+        runner.first_step()
+        with pytest.raises(StopIteration) as stop:
+            runner.throw(KeyError("k"))
+        assert stop.value.value == "caught k"
+    finally:
+        loop.close()
