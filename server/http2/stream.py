@@ -20,12 +20,11 @@ from http import HTTPStatus
 from server.protocol.accesslog import LoggedRequest, LoggedResponse, minimal_environ, now, record_request_end, run_hook
 from server.protocol.files import body_span, send_file
 from server.protocol.peer import PeerResolution
-from server.protocol.seam import AppConnection
+from server.protocol.seam import NO_APP
 from server.protocol.writer import BodyFraming, http_date
 
 from .flow import StreamFlow
 
-ANSWERED = AppConnection(None)  # the app kind of a stream once its response is done: no-ops
 _DROPPED = frozenset((b"content-length", b"date", b"server", b"connection", b"keep-alive", b"transfer-encoding",
                       b"upgrade", b"proxy-connection", b"te", b"trailer"))
 MAX_KEPT_FIELDS = 32  # response heads' fields kept per connection
@@ -252,7 +251,7 @@ class H2Stream(StreamFlow, PeerResolution):
         if self._recording and self._response is not None:
             self._record(self.framing.sent if self.framing is not None else 0)
         self.exchange = None
-        self.app = ANSWERED  # (it holds this stream: dropped, the two go without the garbage collector)
+        self.app = NO_APP  # (it holds this stream: dropped, the two go without the garbage collector)
         self.conn.response_done(self)
 
     def _record(self, sent: int) -> None:

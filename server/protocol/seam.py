@@ -60,6 +60,12 @@ class AppConnection:
         """The transport takes writes again."""
 
 
+# The app kind of a channel that will serve no more (a lost connection with nothing in
+# flight, an answered HTTP/2 stream): no-ops. A channel and its kind's object refer to each
+# other; putting this in place of the kind lets the two go without the garbage collector.
+NO_APP = AppConnection(None)
+
+
 class Channel(Protocol):
     """What a connection offers the app kind, per request in flight (loop thread unless said)."""
 

@@ -37,7 +37,7 @@ from .parser import DONE, RequestParser
 from .peer import PeerResolution, peer_ip, set_tcp_keepalive, shared_sockname
 from .rates import ConnectionRates
 from .response import ResponseChannel
-from .seam import AppConnection
+from .seam import NO_APP, AppConnection
 from .timers import ConnectionTimer
 from .wakeup import settle
 from .writer import continue_response
@@ -222,7 +222,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
 
     def connection_lost(self, exc) -> None:
         """The one teardown path: every timer, waiter and request ends here."""
-        self._timer.cancel()
+        self._timer.close()
         self._stop_rates()
         transport, self.transport = self.transport, None
         self._corked = None
@@ -237,6 +237,15 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         self._head = None
         if self._owner is not None:
             self._owner.connection_closed(self)
+        if self.exchange is None:
+            self._let_app_go()
+
+    def _let_app_go(self) -> None:
+        """The connection is lost and nothing is in flight: the kind's object, which refers
+        back to it, is let go. The two are then freed as their last references go, not left
+        to the garbage collector (a connection per request, behind a proxy, makes many)."""
+        if self._upgraded is None:
+            self.app = NO_APP
 
     def pause_writing(self) -> None:
         self.writing_paused = True
@@ -350,6 +359,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         if self._owner is not None:
             self._owner.request_done()
         if self.transport is None:
+            self._let_app_go()  # (it outlived its connection)
             return
         if not (keep_alive and self._parser.state == DONE and self.keep_alive_allowed):
             self.close()

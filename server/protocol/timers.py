@@ -57,6 +57,13 @@ class ConnectionTimer:
             self._handle.cancel()
             self._handle = None
 
+    def close(self) -> None:
+        """``cancel``, for good: the connection is gone. The callback, a bound method of the
+        connection, is dropped (the two would refer to each other: freed only by the garbage
+        collector); a timer started after this times out into nothing."""
+        self.cancel()
+        self._on_timeout = _no_timeout
+
     def _arm(self, when: float) -> None:
         self._handle_when = when
         self._handle = self._loop.call_at(when, self._fire)
@@ -70,3 +77,7 @@ class ConnectionTimer:
             return
         phase, self.phase = self.phase, None
         self._on_timeout(phase)
+
+
+def _no_timeout(phase: str) -> None:
+    """The callback of a closed timer."""

@@ -6,10 +6,16 @@ collection frees (they hold each other) pile up while automatic collection is of
     /gc-frozen           how many objects are frozen (gc.freeze: out of every collection)
     /gc-threshold        the collector's first threshold
     /gc-collect          collect everything, then answer how many collections ran so far
+    /gc-connections      "OPEN CLOSED": connections still open (their protocol has a transport),
+                         and closed ones not yet freed
+    /gc-freed            collect, then answer how many closed connections that freed (those only
+                         the collector could free); collection is back on
     /gc-hold?n=N         (ASGI) wait until N requests wait here, then answer how many
                          collections ran so far: N requests are in flight at once
     /read                (ASGI) read the request body by receive(), answer its length
     anything else        a hello (``/stream``: in three pieces, from a generator)
+
+``wsgi_app``, ``asgi_app`` and ``web_app`` (native; the paths of ``_answer`` only).
 """
 
 import asyncio
@@ -33,7 +39,28 @@ def _answer(path: str, query: str) -> bytes:
     if path == "/gc-collect":
         gc.collect()
         return b"%d" % collections_so_far()
+    if path == "/gc-connections":
+        return b"%d %d" % _connections()
+    if path == "/gc-freed":
+        closed = _connections()[1]
+        gc.collect()
+        gc.enable()
+        return b"%d" % (closed - _connections()[1])
     return b"Hello, world!\n"
+
+
+def _connections() -> tuple[int, int]:
+    """(open, closed) of the worker's connections still in memory (a closed one may be held
+    for a while by what served it last: an app thread's last work item)."""
+    from server.protocol.server import ServerHttpProtocol
+    still_open = closed = 0
+    for obj in gc.get_objects():
+        if isinstance(obj, ServerHttpProtocol):
+            if obj.transport is None:
+                closed += 1
+            else:
+                still_open += 1
+    return still_open, closed
 
 
 def collections_so_far() -> int:
@@ -87,3 +114,18 @@ async def _body_length(receive) -> int:
         length += len(message.get("body", b""))
         more = message.get("more_body", False)
     return length
+
+
+async def _web_any(request):
+    from server import web
+    return web.Response(body=_answer(request.path, request.query_string))
+
+
+def _web_app():
+    from server import web
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", _web_any)
+    return app
+
+
+web_app = _web_app()

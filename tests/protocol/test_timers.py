@@ -7,6 +7,7 @@ Times are read from ``loop.time()``, the clock the timer itself uses.
 """
 
 import asyncio
+import sys
 
 import pytest
 
@@ -130,6 +131,20 @@ def test_cancel():
         timer.start("body", SHORT)  # usable again after cancel
         return calls, await fired(rec) is not None, rec.phases
     assert run(test) == ([], True, ["body"])
+
+
+def test_close_lets_the_callback_go_and_a_later_start_times_out_into_nothing():
+    """At a connection's teardown: the timer no longer holds its callback (a bound method of
+    the connection, which holds the timer), and a start after it fires harmlessly."""
+    async def test(loop, timer, rec):
+        held = sys.getrefcount(rec)
+        timer.start("head", SHORT)
+        timer.close()
+        assert sys.getrefcount(rec) == held - 1 and timer.phase is None
+        timer.start("body", SHORT)
+        await passing(loop, 3 * SHORT)
+        return rec.calls
+    assert run(test) == []
 
 
 @pytest.mark.parametrize("seconds", [0, -1])

@@ -1,0 +1,56 @@
+"""A closed connection is freed when its last reference goes, not at the collector's next
+pass. A connection and its app kind's object refer to each other, and so do its timer and
+it (the timer's callback is a bound method of the connection): each closed connection left
+a dozen objects or more (its protocol, parser, timer, the kind's object, its last request's
+head) that only a collection frees. Behind a proxy that opens a connection per request
+(nginx's default upstream), they piled up between the collector's passes, which the worker
+makes rare (``ASYNCWORKER_GC_THRESHOLD``)."""
+
+import pytest
+
+from helpers import Gunicorn, connect, read_response
+
+CLOSED = 100  # connections of each way of ending
+APPS = {"wsgi": "gc_apps:wsgi_app", "asgi": "gc_apps:asgi_app", "native": "gc_apps:web_app"}
+
+
+def get(port: int, path: str, *headers: str) -> bytes:
+    with connect(port, timeout=10) as sock:
+        extra = "".join(f"{h}\r\n" for h in headers)
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n".encode())
+        response = read_response(sock)
+        assert response.status == 200, response
+        if headers:  # Connection: close: then the server closes
+            assert sock.recv(1) == b""
+        return response.body
+
+
+def closed_by_the_client_after_a_request(port: int) -> None:
+    with connect(port, timeout=10) as sock:
+        sock.sendall(b"GET /idle HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(sock).status == 200
+
+
+def wait_until_closed(port: int, tries: int = 500) -> None:
+    """The worker sees the clients' closes after they made them: ask it how many connections
+    it still has open until only the asking one is."""
+    for _ in range(tries):
+        still_open = int(get(port, "/gc-connections").split()[0])
+        if still_open <= 1:
+            return
+    raise AssertionError(f"{still_open} connections still open")
+
+
+@pytest.mark.parametrize("kind", sorted(APPS))
+def test_closed_connections_leave_nothing_for_the_collector(kind):
+    with Gunicorn(APPS[kind], env={"ASYNCWORKER_APP_KIND": kind}) as server:
+        assert get(server.port, "/gc-off") == b"off"
+        for _ in range(CLOSED):
+            get(server.port, "/close", "Connection: close")  # closed by the server, after its answer
+        for _ in range(CLOSED):
+            closed_by_the_client_after_a_request(server.port)
+        for _ in range(CLOSED):
+            connect(server.port, timeout=10).close()  # closed by the client before any request
+        wait_until_closed(server.port)
+        freed = int(get(server.port, "/gc-freed"))
+    assert freed == 0, f"a collection freed {freed} of {3 * CLOSED} closed connections"
