@@ -145,8 +145,11 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
 
     def connection_made(self, transport) -> None:
         self.transport = transport
-        self.peername = transport.get_extra_info("peername")
-        self.sockname = shared_sockname(transport.get_extra_info("sockname"))
+        # (the listener may have given them: what accept told, see workers/listeners.py)
+        if self.peername is None:
+            self.peername = transport.get_extra_info("peername")
+        if self.sockname is None:
+            self.sockname = shared_sockname(transport.get_extra_info("sockname"))
         if self.config.tcp_keepalive:
             set_tcp_keepalive(transport)
         self._timer.start("keepalive", self.config.head_timeout)

@@ -14,6 +14,11 @@ A new client has usually sent its request by the time it is accepted; for
 protocols that take them (``read_early``) those bytes are read at accept and
 handed over with the connection, so the request is answered when the
 connection is made instead of after the loop's next pass over every socket.
+What accept tells of the connection goes with them: the client's address, and
+the local one when the listener is bound to one address (a wildcard bind is
+asked per connection). ``SO_KEEPALIVE`` (``tcp_keepalive``) is set on the
+accepted socket here, where the socket object is at hand. Behind a proxy that
+opens a connection per request, each is a few calls and objects less.
 
 Under load the listening socket's turn comes once per pass of the loop over
 its sockets, which may take tens of milliseconds; the worker calls ``catch_up``
@@ -28,6 +33,8 @@ graceful stop) takes the clients already waiting and closes the descriptors.
 
 import asyncio
 import errno
+import ipaddress
+import socket
 
 RETRY_AFTER_RESOURCE_ERROR = 1.0  # seconds
 # Bytes read at accept: a request head's worth, and below every read-pause threshold of
@@ -41,7 +48,7 @@ _RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 class Listeners:
     def __init__(self, loop, gunicorn_sockets, protocol_factory, backlog: int, *, ssl=None,
                  ssl_handshake_timeout: float | None = None, log=None, read_early: bool = False,
-                 capacity=None, on_full=None):
+                 capacity=None, on_full=None, tcp_keepalive: bool = False):
         """``capacity``: ``(open_connections, limit)``, a callable and a number: at the limit
         accepting pauses. When a client then waits, ``on_full(take)`` makes room:
         ``take(n)`` accepts up to ``n`` waiting clients past the limit (returning how many)
@@ -55,6 +62,9 @@ class Listeners:
         self._log = log  # failed connection set-ups (TLS handshakes) are logged at debug level
         self._tls = {} if ssl is None else {"ssl": ssl, "ssl_handshake_timeout": ssl_handshake_timeout or None}
         self._sockets = [s.sock if hasattr(s, "sock") else s for s in gunicorn_sockets]
+        self._tcp_keepalive = tcp_keepalive  # SO_KEEPALIVE on each connection accepted
+        # The local address of each listener's connections, where it is the listener's own.
+        self._local = {sock: fixed_local_address(sock) for sock in self._sockets}
         self._factory = protocol_factory
         self._batch = max(1, backlog)
         self._state = "stopped"  # stopped | serving | paused | closed
@@ -176,7 +186,7 @@ class Listeners:
     def _accept_one(self, sock) -> bool:
         """Accept one waiting client; False when none waits (or accepting must pause)."""
         try:
-            conn, _ = sock.accept()
+            conn, peer = sock.accept()
         except (BlockingIOError, InterruptedError):
             return False
         except ConnectionAbortedError:
@@ -190,7 +200,12 @@ class Listeners:
             self._retry = self._loop.call_later(RETRY_AFTER_RESOURCE_ERROR, self._retry_accepting)
             return False
         conn.setblocking(False)
-        self._set_up(conn)
+        if self._tcp_keepalive and type(peer) is tuple:  # (TCP: an AF_UNIX peer is a str)
+            try:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            except OSError:
+                pass  # (gone already: its transport will tell)
+        self._set_up(conn, peer, self._local[sock])
         return True
 
     def _at_capacity(self) -> bool:
@@ -208,7 +223,7 @@ class Listeners:
         if self._state == "serving":
             self._watch()
 
-    def _set_up(self, conn) -> None:
+    def _set_up(self, conn, peer, local) -> None:
         """Hand ``conn`` to the loop now, not on the next loop iteration.
 
         ``connect_accepted_socket`` is a coroutine. Run as a task, its first step
@@ -220,9 +235,7 @@ class Listeners:
         """
         factory = self._factory
         if self._read_early:
-            data = _read_early(conn)
-            if data:
-                factory = _EarlyDataFactory(factory, data)
+            factory = _AcceptedFactory(factory, _read_early(conn), peer, local)
         coro = self._loop.connect_accepted_socket(factory, conn, **self._tls)
         self._setting_up.add(coro)
         self._step(coro)
@@ -259,16 +272,36 @@ def _read_early(conn) -> bytes:
         return b""  # nothing yet, or a reset the transport will see too
 
 
-class _EarlyDataFactory:
-    """Makes the protocol and gives it the bytes read at accept (its ``early_data``)."""
+class _AcceptedFactory:
+    """Makes the protocol and gives it what accept learnt: the bytes read (its ``early_data``),
+    the client's address (``peername``) and, when known, the local one (``sockname``)."""
 
-    __slots__ = ("factory", "data")
+    __slots__ = ("factory", "data", "peer", "local")
 
-    def __init__(self, factory, data: bytes):
+    def __init__(self, factory, data: bytes, peer, local):
         self.factory = factory
         self.data = data
+        self.peer = peer
+        self.local = local
 
     def __call__(self):
         protocol = self.factory()
         protocol.early_data = self.data
+        if type(self.peer) is tuple:  # (an AF_UNIX peer has no address worth keeping)
+            protocol.peername = self.peer
+        protocol.sockname = self.local
         return protocol
+
+
+def fixed_local_address(sock):
+    """The local address of every connection accepted on ``sock``: its own, when it is bound
+    to one IP address; None for a wildcard bind (one per local address a client reaches) or
+    another family."""
+    if getattr(sock, "family", None) not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    try:
+        address = sock.getsockname()
+    except OSError:
+        return None
+    return None if ipaddress.ip_address(address[0]).is_unspecified else address
+

@@ -303,3 +303,73 @@ def test_catch_up_accepts_waiting_clients_once_the_interval_has_passed(listening
         return too_soon, accepted
 
     assert run(loop_name, main) == (0, 2)
+
+
+class Addressed(asyncio.Protocol):
+    """Keeps the addresses a listener gave it before its connection was made."""
+
+    early_data = b""
+    peername = sockname = None
+    made: list = []
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.given = (self.peername, self.sockname)
+        Addressed.made.append(self)
+
+
+def _accept_one(loop_name, listening, **options):
+    """What a protocol was given at accept, the client's own address, and the keep-alive
+    option of the listening socket and of the accepted one."""
+    Addressed.made = []
+    client = waiting_clients(listening.getsockname()[1], 1)[0]
+
+    async def main(loop):
+        listeners = Listeners(loop, [listening], Addressed, backlog=128, read_early=True, **options)
+        await listeners.start()
+        for _ in range(300):
+            if Addressed.made:
+                break
+            await asyncio.sleep(0.01)
+        made = Addressed.made[0]
+        accepted = made.transport.get_extra_info("socket")
+        keepalive = (listening.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                     accepted.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+        listeners.close(take_waiting=False)  # (closes the listening socket too)
+        made.transport.close()
+        await iterations(2)
+        return made.given, keepalive
+
+    try:
+        given, keepalive = run(loop_name, main)
+        return given, client.getsockname(), keepalive
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_connection_gets_the_addresses_accept_told(listening, loop_name):
+    local = listening.getsockname()
+    (peername, sockname), client, _ = _accept_one(loop_name, listening)
+    assert peername == client and sockname == local
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_wildcard_bind_leaves_the_local_address_to_the_connection(loop_name):
+    """Bound to every address, a listener does not know which one a client reached: the
+    connection asks its own socket (ServerHttpProtocol.connection_made)."""
+    sock = socket.socket()
+    sock.bind(("0.0.0.0", 0))
+    sock.listen(16)
+    try:
+        (peername, sockname), client, _ = _accept_one(loop_name, sock)
+    finally:
+        sock.close()
+    assert peername == client and sockname is None
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+@pytest.mark.parametrize("on", [True, False])
+def test_accepted_connections_get_so_keepalive_when_asked(listening, loop_name, on):
+    _, _, keepalive = _accept_one(loop_name, listening, tcp_keepalive=on)
+    assert keepalive == (0, int(on))  # (the listening socket is left as it is)
