@@ -199,6 +199,9 @@ CASES = (
     Case("echo-1MiB-c10", ALL, "/echo", 10, method="POST", body="echo", counted=True,
          what="`POST /echo`: 1 MiB, read whole by the app, answers its length"),
     Case("hello-c1000", ALL, "/", 1000, watch=True, what="`GET /`, 1000 connections, watched"),
+    Case("hello-close", ALL, "/", 50, headers=(("Connection", "close"),),
+         what="`GET /` with `Connection: close`: a new connection per request, as from a proxy "
+              "without upstream keep-alive (nginx's default)"),
 )
 CASE_NAMES = tuple(c.name for c in CASES)
 BY_NAME = {c.name: c for c in CASES}
