@@ -142,11 +142,16 @@ def test_paused_listeners_leave_clients_in_the_accept_queue(listening, loop_name
 
 
 class NoDescriptors:
-    """A listening socket whose accept() fails as when the process is out of descriptors."""
+    """A listening socket whose accept system call fails as when the process is out of
+    descriptors."""
 
     def __init__(self, sock):
         self._sock = sock
         self.accepts = 0
+        self.family, self.type, self.proto = sock.family, sock.type, sock.proto
+
+    def getsockname(self):
+        return self._sock.getsockname()
 
     def fileno(self):
         return self._sock.fileno()
@@ -154,7 +159,7 @@ class NoDescriptors:
     def setblocking(self, flag):
         self._sock.setblocking(flag)
 
-    def accept(self):
+    def _accept(self):
         self.accepts += 1
         raise OSError(errno.EMFILE, "Too many open files")
 
@@ -373,3 +378,16 @@ def test_a_wildcard_bind_leaves_the_local_address_to_the_connection(loop_name):
 def test_accepted_connections_get_so_keepalive_when_asked(listening, loop_name, on):
     _, _, keepalive = _accept_one(loop_name, listening, tcp_keepalive=on)
     assert keepalive == (0, int(on))  # (the listening socket is left as it is)
+
+
+def test_accepted_sockets_are_sockets_of_the_listeners_family_and_type(listening):
+    """What ``Acceptor`` makes is a ``socket.socket`` (the loop detaches it when the
+    transport closes), with the listener's family and type, read without a property."""
+    client = waiting_clients(listening.getsockname()[1], 1)[0]
+    with client:
+        conn, address = listeners_module.Acceptor(listening).accept()
+        with conn:
+            assert isinstance(conn, socket.socket) and address == client.getsockname()
+            assert (conn.family, conn.type) == (socket.AF_INET, socket.SOCK_STREAM)
+            assert type(conn).family is socket.AF_INET  # (a class attribute, not socket's property)
+            assert conn.getpeername() == client.getsockname()
