@@ -115,6 +115,17 @@ def test_instruction_count_loop_answers_every_request(target):
 
 
 @pytest.mark.parametrize("target", ["asyncworker-asgi", "asyncworker-native", "asyncworker-wsgi"])
+def test_instruction_count_loop_answers_on_a_new_connection_each_time(target):
+    """--close: each request on a connection made for it (its bytes read at accept) and
+    lost after the answer (it exits non-zero on any answer but a 200)."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(INSTRUCTIONS), "--child", target, "200", "/", "1", "0", "1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("target", ["asyncworker-asgi", "asyncworker-native", "asyncworker-wsgi"])
 def test_instruction_count_loop_answers_over_http2(target):
     """--http2: the same loop over one HTTP/2 connection, 100 streams per read (it exits non-zero
     when a read's answers hold no hello, or the connection closed)."""
@@ -213,7 +224,7 @@ def record_one_request(listening) -> dict:
 
 
 @pytest.mark.skipif(not __import__("shutil").which("wrk"), reason="wrk not installed")
-@pytest.mark.parametrize("name", ["browser", "form-4KiB", "echo-1MiB-c10"])
+@pytest.mark.parametrize("name", ["browser", "form-4KiB", "echo-1MiB-c10", "hello-close"])
 def test_wrk_sends_the_request_the_check_sends(listening, name):
     """The Lua script of a case makes wrk send what the check sends: method, header fields, body."""
     import subprocess
