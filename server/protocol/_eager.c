@@ -27,6 +27,15 @@ typedef struct {
     int state;
 } FirstStep;
 
+static void
+fs_clear_outcome(FirstStep *self)
+{
+    Py_CLEAR(self->outcome);
+    Py_CLEAR(self->exc_type);
+    Py_CLEAR(self->exc_value);
+    Py_CLEAR(self->exc_tb);
+}
+
 static int
 fs_init(FirstStep *self, PyObject *args, PyObject *kwds)
 {
@@ -37,17 +46,9 @@ fs_init(FirstStep *self, PyObject *args, PyObject *kwds)
         return -1;
     Py_XSETREF(self->coro, Py_NewRef(coro));
     Py_XSETREF(self->context, Py_NewRef(context));
+    fs_clear_outcome(self);
     self->state = NOT_STARTED;
     return 0;
-}
-
-static void
-fs_clear_outcome(FirstStep *self)
-{
-    Py_CLEAR(self->outcome);
-    Py_CLEAR(self->exc_type);
-    Py_CLEAR(self->exc_value);
-    Py_CLEAR(self->exc_tb);
 }
 
 static int
@@ -82,11 +83,24 @@ fs_dealloc(FirstStep *self)
     Py_DECREF(type);
 }
 
+/* A runner never initialised, or cleared by the collector, has no coroutine. */
+static int
+fs_check(FirstStep *self)
+{
+    if (self->coro == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "FirstStepAhead has no coroutine");
+        return -1;
+    }
+    return 0;
+}
+
 /* Take the first step now, in the task's context; keep what it gave for the task. */
 static PyObject *
 fs_first_step(FirstStep *self, PyObject *Py_UNUSED(ignored))
 {
-    if (self->state != NOT_STARTED || self->coro == NULL) {
+    if (fs_check(self) < 0)
+        return NULL;
+    if (self->state != NOT_STARTED) {
         PyErr_SetString(PyExc_RuntimeError, "the first step was taken already");
         return NULL;
     }
@@ -112,6 +126,10 @@ fs_first_step(FirstStep *self, PyObject *Py_UNUSED(ignored))
 static PySendResult
 fs_am_send(FirstStep *self, PyObject *value, PyObject **result)
 {
+    if (fs_check(self) < 0) {
+        *result = NULL;
+        return PYGEN_ERROR;
+    }
     int state = self->state;
     if (state == RUNNING || state == NOT_STARTED)
         return PyIter_Send(self->coro, value, result);
@@ -152,6 +170,8 @@ fs_send(FirstStep *self, PyObject *value)
 static PyObject *
 fs_throw(FirstStep *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    if (fs_check(self) < 0)
+        return NULL;
     if (self->state == RETURNED || self->state == RAISED) /* finished: too late to throw into */
         return fs_send(self, Py_None);
     self->state = RUNNING;
@@ -168,6 +188,8 @@ static PyObject *
 fs_close(FirstStep *self, PyObject *Py_UNUSED(ignored))
 {
     fs_clear_outcome(self);
+    if (self->coro == NULL)
+        Py_RETURN_NONE;
     return PyObject_CallMethod(self->coro, "close", NULL);
 }
 

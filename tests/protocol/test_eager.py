@@ -211,3 +211,12 @@ def test_throw_after_a_suspended_first_step_reaches_the_coroutine(implementation
         assert stop.value.value == "caught k"
     finally:
         loop.close()
+
+
+@pytest.mark.skipif(COMPILED is None, reason="the C extension is not built (or ASYNCWORKER_PURE_PYTHON=1)")
+def test_a_compiled_runner_without_a_coroutine_raises_instead_of_crashing():
+    runner = COMPILED.__new__(COMPILED)  # (never initialised)
+    for step in (runner.first_step, lambda: runner.send(None), lambda: runner.throw(KeyError("k"))):
+        with pytest.raises(RuntimeError, match="no coroutine"):
+            step()
+    runner.close()  # (nothing to close)
