@@ -64,8 +64,7 @@ class Listeners:
         self._log = log  # failed connection set-ups (TLS handshakes) are logged at debug level
         self._tls = {} if ssl is None else {"ssl": ssl, "ssl_handshake_timeout": ssl_handshake_timeout or None}
         self._sockets = [s.sock if hasattr(s, "sock") else s for s in gunicorn_sockets]
-        self._tcp_keepalive = tcp_keepalive  # SO_KEEPALIVE on each connection accepted
-        self._acceptors = {sock: Acceptor(sock) for sock in self._sockets}
+        self._acceptors = {sock: Acceptor(sock, tcp_keepalive) for sock in self._sockets}
         self._factory = protocol_factory
         self._batch = max(1, backlog)
         self._state = "stopped"  # stopped | serving | paused | closed
@@ -201,12 +200,6 @@ class Listeners:
             self._unwatch()
             self._retry = self._loop.call_later(RETRY_AFTER_RESOURCE_ERROR, self._retry_accepting)
             return False
-        conn.setblocking(False)
-        if self._tcp_keepalive and type(peer) is tuple:  # (TCP: an AF_UNIX peer is a str)
-            try:
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            except OSError:
-                pass  # (gone already: its transport will tell)
         self._set_up(conn, peer, acceptor.local)
         return True
 
@@ -289,7 +282,7 @@ class _AcceptedFactory:
     def __call__(self):
         protocol = self.factory()
         protocol.early_data = self.data
-        if type(self.peer) is tuple:  # (an AF_UNIX peer has no address worth keeping)
+        if self.peer is not None:
             protocol.peername = self.peer
         protocol.sockname = self.local
         return protocol
@@ -305,22 +298,32 @@ class Acceptor:
     the listener is bound to one address (else None).
     """
 
-    __slots__ = ("sock", "local", "_socket_class", "_family", "_type", "_proto")
+    __slots__ = ("sock", "local", "_socket_class", "_family", "_type", "_proto", "_tcp", "_keepalive")
 
-    def __init__(self, sock):
+    def __init__(self, sock, tcp_keepalive: bool = False):
         self.sock = sock
-        self.local = fixed_local_address(sock)
         self._family, self._type, self._proto = sock.family, sock.type, sock.proto
+        self._tcp = self._family in (socket.AF_INET, socket.AF_INET6)
+        self._keepalive = tcp_keepalive and self._tcp  # SO_KEEPALIVE on each connection
+        self.local = fixed_local_address(sock) if self._tcp else None
         self._socket_class = accepted_socket_class(self._family, self._type)
 
     def accept(self) -> tuple:
-        """``(socket, address)`` of a waiting client, as ``socket.accept()``."""
+        """``(socket, address)`` of a waiting client, the socket non-blocking; the address
+        None but for TCP (an AF_UNIX client's is no address worth keeping)."""
         fd, address = self.sock._accept()
         try:
-            return self._socket_class(self._family, self._type, self._proto, fd), address
+            conn = self._socket_class(self._family, self._type, self._proto, fd)
         except BaseException:
             os.close(fd)
             raise
+        conn.setblocking(False)
+        if self._keepalive:
+            try:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            except OSError:
+                pass  # (gone already: its transport will tell)
+        return conn, address if self._tcp else None
 
 
 @functools.cache
@@ -330,11 +333,9 @@ def accepted_socket_class(family, kind) -> type:
 
 
 def fixed_local_address(sock):
-    """The local address of every connection accepted on ``sock``: its own, when it is bound
-    to one IP address; None for a wildcard bind (one per local address a client reaches) or
-    another family."""
-    if sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return None
+    """The local address of every connection accepted on the TCP listener ``sock``: its own,
+    when it is bound to one IP address; None for a wildcard bind (one per local address a
+    client reaches)."""
     try:
         address = sock.getsockname()
     except OSError:
