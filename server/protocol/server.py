@@ -244,9 +244,12 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
             self._let_app_go()
 
     def _let_app_go(self) -> None:
-        """The connection is lost and nothing is in flight: the kind's object, which refers
-        back to it, is let go. The two are then freed as their last references go, not left
-        to the garbage collector (a connection per request, behind a proxy, makes many)."""
+        """The connection is lost and holds no exchange: the kind's object, which refers back
+        to it, is let go. The two are then freed as their last references go, not left to the
+        garbage collector (a connection per request, behind a proxy, makes many).
+
+        Past the loss only a response's end reads ``app`` (``runs_hooks``, in ``_record``), and
+        a kind that runs the hooks itself (WSGI) keeps its exchange until that end."""
         if self._upgraded is None:
             self.app = NO_APP
 

@@ -6,9 +6,14 @@ head) that only a collection frees. Behind a proxy that opens a connection per r
 (nginx's default upstream), they piled up between the collector's passes, which the worker
 makes rare (``ASYNCWORKER_GC_THRESHOLD``)."""
 
+import asyncio
+
 import pytest
 
-from helpers import Gunicorn, connect, read_response
+from helpers import Gunicorn, connect, connected, read_response, wait_for
+from server.protocol.seam import NO_APP
+from server.protocol.server import ServerConfig, ServerHttpProtocol
+from server.protocol.writer import ResponseWriter
 
 CLOSED = 100  # connections of each way of ending
 APPS = {"wsgi": "gc_apps:wsgi_app", "asgi": "gc_apps:asgi_app", "native": "gc_apps:web_app"}
@@ -54,3 +59,48 @@ def test_closed_connections_leave_nothing_for_the_collector(kind):
         wait_until_closed(server.port)
         freed = int(get(server.port, "/gc-freed"))
     assert freed == 0, f"a collection freed {freed} of {3 * CLOSED} closed connections"
+
+
+class Answering(ServerHttpProtocol):
+    """Its own app kind; holds an exchange (as the kinds do) while a request waits for ``answer``."""
+
+    def __init__(self):
+        super().__init__(ServerConfig(keepalive=5))
+
+    def on_request(self, head):
+        self.exchange = head
+
+    def answer(self):
+        writer = ResponseWriter("GET", "HTTP/1.1", False, b"")
+        self.write(writer.head(200, "OK", [], 0))
+        self.response_finished(False)
+
+
+def test_a_connection_lost_during_a_request_lets_its_app_go_when_the_response_ends():
+    async def main():
+        proto = Answering()
+        theirs = await connected(proto)
+        theirs.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        await wait_for(lambda: proto.exchange is not None)
+        proto.transport.abort()  # (lost: a half close would still be answered)
+        await wait_for(lambda: proto.transport is None)
+        theirs.close()
+        kept = proto.app  # (the exchange in flight may still call on it)
+        proto.answer()
+        return kept is proto, proto.app is NO_APP, proto._timer._on_timeout is not proto._on_timeout
+
+    assert asyncio.run(main()) == (True, True, True)
+
+
+def test_a_connection_lost_between_requests_lets_its_app_go_at_once():
+    async def main():
+        proto = Answering()
+        theirs = await connected(proto)
+        theirs.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        await wait_for(lambda: proto.exchange is not None)
+        proto.answer()  # (Connection: close, from the answer)
+        await wait_for(lambda: proto.transport is None)
+        theirs.close()
+        return proto.app is NO_APP
+
+    assert asyncio.run(main())
