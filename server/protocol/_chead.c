@@ -902,18 +902,13 @@ unquote_plus_ascii(PyObject *Py_UNUSED(module), PyObject *text)
     return out;
 }
 
-PyDoc_STRVAR(send_now_doc,
-"send_now(fd, data) -> int\n\n"
-"os.write(fd, data) for a non-blocking socket, without letting go of the GIL: the\n"
-"bytes the socket took (raises OSError as os.write does, BlockingIOError when it\n"
-"takes none). An app thread writing a whole response (lease.py) then does not wait\n"
-"for the GIL again behind the busy loop thread; the write never blocks.");
-
+/* send(2) of ``data`` on the non-blocking socket ``fd`` with ``flags``, the GIL held: the
+ * bytes the socket took, or NULL with OSError set (BlockingIOError when it takes none). */
 static PyObject *
-send_now(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+send_with(const char *name, PyObject *const *args, Py_ssize_t nargs, int flags)
 {
     if (nargs != 2 || !PyLong_Check(args[0]) || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "send_now() takes a descriptor and bytes");
+        PyErr_Format(PyExc_TypeError, "%s() takes a descriptor and bytes", name);
         return NULL;
     }
     long fd = PyLong_AsLong(args[0]); /* (not _PyLong_AsInt: gone from Python 3.13) */
@@ -925,11 +920,37 @@ send_now(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     }
     ssize_t n;
     do {
-        n = send((int)fd, PyBytes_AS_STRING(args[1]), (size_t)PyBytes_GET_SIZE(args[1]), MSG_DONTWAIT | MSG_NOSIGNAL);
+        n = send((int)fd, PyBytes_AS_STRING(args[1]), (size_t)PyBytes_GET_SIZE(args[1]),
+                 MSG_DONTWAIT | MSG_NOSIGNAL | flags);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     return PyLong_FromSsize_t(n);
+}
+
+PyDoc_STRVAR(send_now_doc,
+"send_now(fd, data) -> int\n\n"
+"os.write(fd, data) for a non-blocking socket, without letting go of the GIL: the\n"
+"bytes the socket took (raises OSError as os.write does, BlockingIOError when it\n"
+"takes none). An app thread writing a whole response (lease.py) then does not wait\n"
+"for the GIL again behind the busy loop thread; the write never blocks.");
+
+static PyObject *
+send_now(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    return send_with("send_now", args, nargs, 0);
+}
+
+PyDoc_STRVAR(send_last_doc,
+"send_last(fd, data) -> int\n\n"
+"send_now() with MSG_MORE: the last bytes before the socket is closed. TCP holds\n"
+"them until the close, whose FIN then goes in their segment (see cork.py's\n"
+"send_last_py, the reference).");
+
+static PyObject *
+send_last(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    return send_with("send_last", args, nargs, MSG_MORE);
 }
 
 PyDoc_STRVAR(environ_fields_doc,
@@ -1019,6 +1040,7 @@ environ_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef chead_methods[] = {
     {"send_now", (PyCFunction)(void (*)(void))send_now, METH_FASTCALL, send_now_doc},
+    {"send_last", (PyCFunction)(void (*)(void))send_last, METH_FASTCALL, send_last_doc},
     {"parse_plain_head", (PyCFunction)(void (*)(void))parse_plain_head, METH_FASTCALL,
      parse_plain_head_doc},
     {"set_head_types", (PyCFunction)(void (*)(void))set_head_types, METH_FASTCALL, set_head_types_doc},

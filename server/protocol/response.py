@@ -49,7 +49,9 @@ class ResponseChannel:
         self._record_requests = config.access_log or config.hooks is not None
         self._recording = False  # the request in flight gets a record when its response ends
         self._started = 0.0
-        self._socket_fd: int | None = None  # the socket's descriptor for leases (-1: none), found at the first
+        # The socket's descriptor (-1: none to write to, see lease.py): given at accept
+        # (workers/listeners.py), else looked for at the first lease (None until then).
+        self.socket_fd: int | None = None
 
     # -- making heads --------------------------------------------------------------
 
@@ -77,8 +79,8 @@ class ResponseChannel:
         self._response = head
         if end and (len(body) == head.whole_length or head.sized):  # whole, unframed: the common case
             self.framing = None
-            if len(body) < SEPARATE_BODY:
-                self.write_answer(data + body)  # (dropped if the client is gone or the write side shut)
+            if len(body) < SEPARATE_BODY:  # (dropped if the client is gone or the write side shut)
+                self.write_answer(data + body, last=not head.keep_alive)
             else:
                 self.write_answer(data, body)
             if self._recording:
@@ -92,12 +94,12 @@ class ResponseChannel:
     def lease_socket(self) -> SocketLease | None:
         """At an app's dispatch: a lease for its thread to write a whole response itself
         (lease.py), or None where it may not (TLS, a closing transport, no descriptor left)."""
-        fd = self._socket_fd
+        fd = self.socket_fd
         transport = self.transport
         if transport is None or transport.is_closing():
             return None
         if fd is None:
-            fd = self._socket_fd = plain_socket_fd(transport)
+            fd = self.socket_fd = plain_socket_fd(transport)
         if fd < 0:
             return None
         try:
@@ -131,7 +133,7 @@ class ResponseChannel:
         end = framing.finish()
         if trailers and framing.chunked:
             end = b"0\r\n" + trailers + b"\r\n"
-        self.write_answer(data + end)
+        self.write_answer(data + end, last=not framing.keep_alive)
         self._response_done(framing.keep_alive)
 
     async def send_file(self, file, offset: int, count: int, end: bool = False) -> int:

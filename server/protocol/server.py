@@ -87,7 +87,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         "_body_received", "_buffered_at_pause", "_written_while_paused", "_body_rate", "_response_rate",
         # response.py
         "_response", "framing", "_truncation_told", "log_environ", "_record_requests", "_recording", "_started",
-        "_socket_fd",
+        "socket_fd",
     )
     parser_class = RequestParser  # what reads requests off the bytes: ``parser_class(limits)``
     # As its own app (``app`` None: a subclass implementing on_request), the
@@ -362,13 +362,18 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         self._response_started = False
         self._continue_pending = False
         self._response = self.log_environ = None  # (framing stays until the next response)
+        # The close comes first, before the owner accepts more clients (request_done): the
+        # last answer's bytes wait for it, to go with its FIN (cork.py).
+        closes = self.transport is not None and not (keep_alive and self._parser.state == DONE
+                                                     and self.keep_alive_allowed)
+        if closes:
+            self.close()
         if self._owner is not None:
             self._owner.request_done()
         if self.transport is None:
             self._let_app_go()  # (it outlived its connection)
             return
-        if not (keep_alive and self._parser.state == DONE and self.keep_alive_allowed):
-            self.close()
+        if closes:
             return
         if self.writing_paused:
             # The client is not reading what it asked for: its next request waits until it

@@ -230,7 +230,7 @@ class Listeners:
         """
         factory = self._factory
         if self._read_early:
-            factory = _AcceptedFactory(factory, _read_early(conn), peer, local)
+            factory = _AcceptedFactory(factory, _read_early(conn), peer, local, conn.fileno())
         coro = self._loop.connect_accepted_socket(factory, conn, **self._tls)
         self._setting_up.add(coro)
         self._step(coro)
@@ -269,15 +269,17 @@ def _read_early(conn) -> bytes:
 
 class _AcceptedFactory:
     """Makes the protocol and gives it what accept learnt: the bytes read (its ``early_data``),
-    the client's address (``peername``) and, when known, the local one (``sockname``)."""
+    the client's address (``peername``), when known the local one (``sockname``), and the
+    socket's descriptor (``socket_fd``)."""
 
-    __slots__ = ("factory", "data", "peer", "local")
+    __slots__ = ("factory", "data", "peer", "local", "fd")
 
-    def __init__(self, factory, data: bytes, peer, local):
+    def __init__(self, factory, data: bytes, peer, local, fd: int):
         self.factory = factory
         self.data = data
         self.peer = peer
         self.local = local
+        self.fd = fd
 
     def __call__(self):
         protocol = self.factory()
@@ -285,6 +287,7 @@ class _AcceptedFactory:
         if self.peer is not None:
             protocol.peername = self.peer
         protocol.sockname = self.local
+        protocol.socket_fd = self.fd
         return protocol
 
 

@@ -1,4 +1,4 @@
-"""Apps that answer ``/sleep?s=N`` after N seconds (requests kept in flight): ASGI and WSGI.
+"""Apps that answer ``/sleep?s=N`` after N seconds (requests kept in flight): ASGI, WSGI and native.
 With ``$MARKS`` set, the ASGI app adds a line to ``$MARKS/started`` as each request begins."""
 
 import asyncio
@@ -27,6 +27,15 @@ def wsgi_app(environ, start_response):
     time.sleep(seconds)
     start_response("200 OK", [("Content-Length", "2")])
     return [b"ok"]
+
+
+async def _sleep_native(request):
+    await asyncio.sleep(float(request.query.get("s", 0)))
+    return web.Response(body=b"ok")
+
+
+native_app = web.Application()
+native_app.router.add_get("/sleep", _sleep_native)
 
 
 # -- 16 MiB streamed in 64 KiB pieces; when the server gives up on the client, a marker file

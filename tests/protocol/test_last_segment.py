@@ -1,0 +1,128 @@
+"""The last answer before a close goes out with its FIN, in one TCP segment (cork.py).
+
+A response the connection closes after (``Connection: close``, HTTP/1.0) is sent with
+``MSG_MORE``, and the close adds the FIN to its segment: one packet instead of two,
+each of which costs the kernel's whole path on both ends. Counted by the client, from
+its socket's ``TCP_INFO``: the segments it received."""
+
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from helpers import Gunicorn, connect, read_response, read_until_eof
+from server.protocol import cork
+
+APPS = {"wsgi": "slow_apps:wsgi_app", "asgi": "slow_apps:app", "native": "slow_apps:native_app"}
+ANSWER_AFTER = 0.6  # seconds the app waits: the server's ACK of the request has come by then
+ACK_COME = 0.3  # (Linux delays an ACK 200 ms at most)
+
+
+def segments_received(sock: socket.socket) -> int:
+    """``tcpi_segs_in`` of the socket's ``struct tcp_info`` (Linux 4.2 and later)."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    if len(info) < 144:
+        pytest.skip("this kernel's TCP_INFO does not count segments")
+    return struct.unpack_from("I", info, 140)[0]
+
+
+def tcp_pair():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), timeout=5)
+        server, _ = listener.accept()
+    server.setblocking(False)
+    return server, client
+
+
+def senders():
+    found = [cork.send_last_py]
+    if cork.send_last is not cork.send_last_py:
+        found.append(cork.send_last)
+    return found
+
+
+@pytest.mark.parametrize("send_last", senders(), ids=lambda f: f.__name__)
+def test_send_last_holds_the_bytes_for_the_close(send_last):
+    server, client = tcp_pair()
+    try:
+        assert send_last(server.fileno(), b"the end") == 7
+        client.settimeout(0.1)
+        with pytest.raises(TimeoutError):
+            client.recv(100)  # (held: more may come)
+        before = segments_received(client)
+        server.close()
+        assert read_until_eof(client)[0] == b"the end"
+        assert segments_received(client) == before + 1  # the bytes and the FIN, together
+    finally:
+        server.close()
+        client.close()
+
+
+@pytest.mark.parametrize("send_last", senders(), ids=lambda f: f.__name__)
+def test_send_last_fails_as_send_now_does(send_last):
+    server, client = tcp_pair()
+    try:
+        taken = 0
+        with pytest.raises(BlockingIOError):
+            while True:
+                taken += send_last(server.fileno(), b"x" * 65536)
+        assert taken > 0
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()  # (a reset)
+        time.sleep(0.05)
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            send_last(server.fileno(), b"gone")
+    finally:
+        server.close()
+        client.close()
+    with pytest.raises(OSError):
+        send_last(server.fileno(), b"closed")  # (a closed descriptor: -1)
+
+
+def answer_segments(port: int, head: str) -> tuple[bytes, int]:
+    """Ask ``/sleep`` with ``head``'s extra lines; ``(response, segments received for it)``,
+    counted from when the server's ACK of the request has come to the end of input."""
+    with connect(port, timeout=10) as sock:
+        sock.sendall(f"GET /sleep?s={ANSWER_AFTER} HTTP/1.1\r\nHost: x\r\n{head}\r\n".encode())
+        time.sleep(ACK_COME)
+        before = segments_received(sock)
+        data, ended = read_until_eof(sock, timeout=10)
+        assert ended, data
+        return data, segments_received(sock) - before
+
+
+def busy(port: int, started: threading.Event) -> None:
+    """A request in flight: a WSGI thread then writes no answer itself (lease.py), the loop does."""
+    with connect(port, timeout=10) as sock:
+        sock.sendall(f"GET /sleep?s={ANSWER_AFTER * 2} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        started.set()
+        assert read_response(sock).status == 200
+
+
+@pytest.mark.parametrize("kind", sorted(APPS))
+def test_the_answer_before_a_close_comes_with_its_fin(kind):
+    with Gunicorn(APPS[kind], env={"ASYNCWORKER_APP_KIND": kind}) as server:
+        started = threading.Event()
+        other = threading.Thread(target=busy, args=(server.port, started))
+        other.start()
+        started.wait(5)
+        time.sleep(0.1)
+        try:
+            data, segments = answer_segments(server.port, "Connection: close\r\n")
+        finally:
+            other.join(10)
+        assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"\r\n\r\nok"), data
+        assert segments == 1
+
+
+def test_a_kept_alive_answer_is_not_held():
+    """Only the last answer waits for the close: one the connection stays open after goes at once."""
+    with Gunicorn(APPS["asgi"], env={"ASYNCWORKER_APP_KIND": "asgi"}) as server, \
+            connect(server.port, timeout=10) as sock:
+        for _ in range(2):
+            sock.sendall(b"GET /sleep?s=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.settimeout(0.15)  # (far below the 200 ms TCP holds bytes sent with MSG_MORE)
+            assert read_response(sock).body == b"ok"
