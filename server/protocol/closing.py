@@ -64,7 +64,7 @@ class ConnectionEnding:
         """
         self._timer.cancel()
         if self._corked is not None:
-            self._uncork()
+            self._uncork(last=True)  # (what this connection holds goes with its FIN: cork.py)
         transport = self.transport
         if transport is None or self._linger_left:
             return

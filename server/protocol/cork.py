@@ -160,14 +160,18 @@ class WriteCoalescing:
         if self._corked is not None:
             self._uncork()
 
-    def _uncork(self) -> None:
+    def _uncork(self, last: bool = False) -> None:
+        """Write what is held; ``last``: the connection is being closed (``close``), and
+        these bytes go with its FIN."""
         pieces, self._corked = self._corked, None
         transport = self.transport
         if transport is None or self.write_closed:
             return
         if self.writing_paused:
             self._written_while_paused += self._corked_size
-        if len(pieces) == 1:
+        if last:
+            self._write_last(transport, pieces[0] if len(pieces) == 1 else b"".join(pieces))
+        elif len(pieces) == 1:
             transport.write(pieces[0])
         else:
             transport.writelines(pieces)  # (uvloop: one writev, no copy)

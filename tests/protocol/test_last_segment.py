@@ -5,16 +5,19 @@ A response the connection closes after (``Connection: close``, HTTP/1.0) is sent
 each of which costs the kernel's whole path on both ends. Counted by the client, from
 its socket's ``TCP_INFO``: the segments it received."""
 
-import os
+import asyncio
 import socket
 import struct
 import threading
 import time
 
 import pytest
+import uvloop
 
 from helpers import Gunicorn, connect, read_response, read_until_eof
+from server.asgi.protocol import ASGIConfig, ASGIServerHttpProtocol
 from server.protocol import cork
+from server.protocol.server import ServerConfig
 
 APPS = {"wsgi": "slow_apps:wsgi_app", "asgi": "slow_apps:app", "native": "slow_apps:native_app"}
 ANSWER_AFTER = 0.6  # seconds the app waits: the server's ACK of the request has come by then
@@ -80,6 +83,48 @@ def test_send_last_fails_as_send_now_does(send_last):
         client.close()
     with pytest.raises(OSError):
         send_last(server.fileno(), b"closed")  # (a closed descriptor: -1)
+
+
+class QuietLog:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+async def closing_answer(held: bool) -> tuple[bytes, int]:
+    """An ASGI connection on a real TCP socket (its descriptor given, as the listener gives
+    it) answers ``Connection: close`` when told; ``(what the client read, segments)``.
+    ``held``: another answer is due in the same pass of the loop, so this one is held
+    (cork.py) until the close writes it."""
+    loop = asyncio.get_running_loop()
+    go = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await go.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    ours, client = tcp_pair()
+    protocol = ASGIServerHttpProtocol(ASGIConfig(app=app, log=QuietLog()), ServerConfig(log=QuietLog(), keepalive=5),
+                                      loop=loop)
+    protocol.socket_fd = ours.fileno()
+    await loop.connect_accepted_socket(lambda: protocol, ours)
+    client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    await asyncio.sleep(ACK_COME)
+    before = segments_received(client)
+    if held:
+        protocol.pass_end.expected = protocol.pass_end.answered + 2
+    go.set()
+    with client:
+        data, ended = await loop.run_in_executor(None, read_until_eof, client)
+        assert ended
+        return data, segments_received(client) - before
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["written-at-once", "held-until-the-close"])
+def test_a_connection_closing_after_its_answer_sends_it_with_its_fin(held):
+    data, segments = uvloop.run(closing_answer(held))
+    assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"\r\n\r\nok"), data
+    assert segments == 1
 
 
 def answer_segments(port: int, head: str) -> tuple[bytes, int]:
