@@ -32,9 +32,9 @@ stop) goes out with its FIN in one segment: it is sent with ``MSG_MORE``
 (``send_last``), so TCP holds it, and the close that follows at once adds the
 FIN to it. Sent apart, the answer and the FIN are two packets, each taking the
 kernel's whole path through loopback or the network on both ends; behind a proxy
-that opens a connection per request, that was a tenth of the worker's time. Only
-on the loop, where the close follows in the same call: an answer a WSGI thread
-writes itself (lease.py) goes at once, for the client not to wait for the loop.
+that opens a connection per request, that was a tenth of the worker's time. The
+loop writes every such answer, and the close follows in the same call (a WSGI
+thread writes none itself: lease.py).
 """
 
 import errno

@@ -29,7 +29,9 @@ Why this is safe:
 A lease is at most one descriptor per running app thread. The WSGI kind takes one
 only for an exchange dispatched while no other is unanswered (``WSGIConfig.dispatched``
 and ``answers``, wsgi/protocol.py): under load the loop is awake anyway and writes the answers of one
-pass over the sockets together, and a lease would cost a dup and a close per request.
+pass over the sockets together, and a lease would cost a dup and a close per request. Nor
+for a response the connection closes after: the loop writes that one, and the close's FIN
+goes in its segment (cork.py).
 """
 
 import os

@@ -77,7 +77,8 @@ class WSGIExchange:
         if len(answers) == config.dispatched:  # every exchange before is answered (see WSGIConfig)
             answers.clear()  # (no thread appends to it now: each appends once, and all have)
             config.dispatched = 1
-            self._lease = self.protocol.lease_socket()
+            if self.head.keep_alive and self.protocol.keep_alive_allowed:  # (a last answer goes
+                self._lease = self.protocol.lease_socket()  # from the loop, with its FIN: cork.py)
         else:
             config.dispatched += 1
         self.pool.submit(self.run, wsgi_input, content_length)

@@ -8,7 +8,6 @@ its socket's ``TCP_INFO``: the segments it received."""
 import asyncio
 import socket
 import struct
-import threading
 import time
 
 import pytest
@@ -127,11 +126,11 @@ def test_a_connection_closing_after_its_answer_sends_it_with_its_fin(held):
     assert segments == 1
 
 
-def answer_segments(port: int, head: str) -> tuple[bytes, int]:
-    """Ask ``/sleep`` with ``head``'s extra lines; ``(response, segments received for it)``,
-    counted from when the server's ACK of the request has come to the end of input."""
+def answer_segments(port: int, request: bytes) -> tuple[bytes, int]:
+    """Send ``request`` (for ``/sleep``); ``(response, segments received for it)``, counted from
+    when the server's ACK of the request has come to the end of input."""
     with connect(port, timeout=10) as sock:
-        sock.sendall(f"GET /sleep?s={ANSWER_AFTER} HTTP/1.1\r\nHost: x\r\n{head}\r\n".encode())
+        sock.sendall(request)
         time.sleep(ACK_COME)
         before = segments_received(sock)
         data, ended = read_until_eof(sock, timeout=10)
@@ -139,26 +138,19 @@ def answer_segments(port: int, head: str) -> tuple[bytes, int]:
         return data, segments_received(sock) - before
 
 
-def busy(port: int, started: threading.Event) -> None:
-    """A request in flight: a WSGI thread then writes no answer itself (lease.py), the loop does."""
-    with connect(port, timeout=10) as sock:
-        sock.sendall(f"GET /sleep?s={ANSWER_AFTER * 2} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        started.set()
-        assert read_response(sock).status == 200
-
-
 @pytest.mark.parametrize("kind", sorted(APPS))
 def test_the_answer_before_a_close_comes_with_its_fin(kind):
+    """Alone in the worker, as a WSGI thread would write it itself (lease.py) if it stayed open."""
     with Gunicorn(APPS[kind], env={"ASYNCWORKER_APP_KIND": kind}) as server:
-        started = threading.Event()
-        other = threading.Thread(target=busy, args=(server.port, started))
-        other.start()
-        started.wait(5)
-        time.sleep(0.1)
-        try:
-            data, segments = answer_segments(server.port, "Connection: close\r\n")
-        finally:
-            other.join(10)
+        data, segments = answer_segments(
+            server.port, f"GET /sleep?s={ANSWER_AFTER} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"\r\n\r\nok"), data
+        assert segments == 1
+
+
+def test_an_http_1_0_answer_comes_with_its_fin():
+    with Gunicorn(APPS["wsgi"], env={"ASYNCWORKER_APP_KIND": "wsgi"}) as server:
+        data, segments = answer_segments(server.port, f"GET /sleep?s={ANSWER_AFTER} HTTP/1.0\r\n\r\n".encode())
         assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"\r\n\r\nok"), data
         assert segments == 1
 
