@@ -262,7 +262,7 @@ class Listeners:
 
 def _read_early(conn) -> bytes:
     try:
-        return conn.recv(EARLY_READ)
+        return conn.recv(EARLY_READ, socket.MSG_DONTWAIT)
     except (BlockingIOError, InterruptedError, ConnectionError):
         return b""  # nothing yet, or a reset the transport will see too
 
@@ -312,15 +312,16 @@ class Acceptor:
         self._socket_class = accepted_socket_class(self._family, self._type)
 
     def accept(self) -> tuple:
-        """``(socket, address)`` of a waiting client, the socket non-blocking; the address
-        None but for TCP (an AF_UNIX client's is no address worth keeping)."""
+        """``(socket, address)`` of a waiting client; the address None but for TCP (an AF_UNIX
+        client's is no address worth keeping). The socket is left blocking: the loop makes it
+        non-blocking as it takes it (uvloop and asyncio both do), and reads before that do
+        not wait (``_read_early``)."""
         fd, address = self.sock._accept()
         try:
             conn = self._socket_class(self._family, self._type, self._proto, fd)
         except BaseException:
             os.close(fd)
             raise
-        conn.setblocking(False)
         if self._keepalive:
             try:
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
