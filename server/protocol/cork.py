@@ -34,7 +34,9 @@ FIN to it. Sent apart, the answer and the FIN are two packets, each taking the
 kernel's whole path through loopback or the network on both ends; behind a proxy
 that opens a connection per request, that was a tenth of the worker's time. The
 loop writes every such answer, and the close follows in the same call (a WSGI
-thread writes none itself: lease.py).
+thread writes none itself: lease.py). A whole body written beside its head
+(``SEPARATE_BODY``, response.py) and the answers a pass writes together go as
+before: among their many segments, the FIN's own is little.
 """
 
 import errno
