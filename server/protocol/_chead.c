@@ -943,14 +943,17 @@ send_now(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 
 PyDoc_STRVAR(send_last_doc,
 "send_last(fd, data) -> int\n\n"
-"send_now() with MSG_MORE: the last bytes before the socket is closed. TCP holds\n"
-"them until the close, whose FIN then goes in their segment (see cork.py's\n"
-"send_last_py, the reference).");
+"send_now() of the last bytes before the socket is closed: sent with MSG_MORE, so\n"
+"TCP holds them, and when the socket took them all its write side is shut at once,\n"
+"which puts the FIN in their segment (see cork.py's send_last_py, the reference).");
 
 static PyObject *
 send_last(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    return send_with("send_last", args, nargs, MSG_MORE);
+    PyObject *sent = send_with("send_last", args, nargs, MSG_MORE);
+    if (sent != NULL && PyLong_AsSsize_t(sent) == PyBytes_GET_SIZE(args[1]))
+        (void)shutdown((int)PyLong_AsLong(args[0]), SHUT_WR); /* (a reset client: its transport learns) */
+    return sent;
 }
 
 PyDoc_STRVAR(environ_fields_doc,

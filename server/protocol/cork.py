@@ -28,15 +28,18 @@ stream that waits between pieces (server-sent events) is sent as before; flow
 control holds within ``CORK_LIMIT`` bytes per connection.
 
 The last answer before a close (``Connection: close``, HTTP/1.0, a graceful
-stop) goes out with its FIN in one segment: it is sent with ``MSG_MORE``
-(``send_last``), so TCP holds it, and the close that follows at once adds the
-FIN to it. Sent apart, the answer and the FIN are two packets, each taking the
-kernel's whole path through loopback or the network on both ends; behind a proxy
-that opens a connection per request, that was a tenth of the worker's time. The
-loop writes every such answer, and the close follows in the same call (a WSGI
-thread writes none itself: lease.py). A whole body written beside its head
-(``SEPARATE_BODY``, response.py) and the answers a pass writes together go as
-before: among their many segments, the FIN's own is little.
+stop) goes out with its FIN in one segment (``send_last``): it is sent with
+``MSG_MORE``, so TCP holds it, and the write side is shut at once, which adds
+the FIN to it. Sent apart, the answer and the FIN are two packets, each taking
+the kernel's whole path through loopback or the network on both ends; behind a
+proxy that opens a connection per request, that was a tenth of the worker's
+time. The FIN comes from the shutdown, not from the close that follows: a close
+with unread input (a client still sending) resets the connection and drops what
+TCP holds, where after the shutdown the answer is out first, as it was when
+written alone. The loop writes every such answer, and the close follows in the
+same call (a WSGI thread writes none itself: lease.py). A whole body written
+beside its head (``SEPARATE_BODY``, response.py) and the answers a pass writes
+together go as before: among their many segments, the FIN's own is little.
 """
 
 import errno
@@ -50,15 +53,22 @@ CORK_LIMIT = 64 * 1024  # body bytes held back for one write at the end of a loo
 
 
 def send_last_py(fd: int, data: bytes) -> int:
-    """Send ``data`` on the non-blocking socket ``fd`` with ``MSG_MORE``: the bytes it took
-    (``OSError`` as ``os.write`` raises it, ``BlockingIOError`` when it takes none). TCP holds
-    them until the socket is closed (or at most a fraction of a second), and the FIN goes
-    with them. The reference of ``_chead.send_last``."""
+    """Send ``data``, the last bytes before a close, on the non-blocking socket ``fd``: the
+    bytes it took (``OSError`` as ``os.write`` raises it, ``BlockingIOError`` when it takes
+    none). They go with ``MSG_MORE``, so TCP holds them, and once the socket has taken them
+    all its write side is shut, which puts the FIN in their segment. The reference of
+    ``_chead.send_last``."""
     if fd < 0:
         raise OSError(errno.EBADF, os.strerror(errno.EBADF))
     sock = socket.socket(fileno=fd)
     try:
-        return sock.send(data, socket.MSG_MORE | socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+        sent = sock.send(data, socket.MSG_MORE | socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+        if sent == len(data):
+            try:
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:  # (a reset client: its transport learns)
+                pass
+        return sent
     finally:
         sock.detach()
 
@@ -133,9 +143,9 @@ class WriteCoalescing:
             transport.write(data)
 
     def _write_last(self, transport, data: bytes) -> None:
-        """Write the bytes the close that follows ends the connection with: with ``MSG_MORE``
-        on the socket itself, when nothing waits in the transport's buffer, so that the FIN
-        goes in their segment (see the module's docstring)."""
+        """Write the bytes the close that follows ends the connection with: on the socket
+        itself, when nothing waits in the transport's buffer, with the FIN in their segment
+        (``send_last``, see the module's docstring); else through the transport."""
         fd = self.socket_fd
         if fd is not None and fd >= 0 and not transport.get_write_buffer_size() and not transport.is_closing():
             try:
