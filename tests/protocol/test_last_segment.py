@@ -16,7 +16,7 @@ import uvloop
 from helpers import Gunicorn, connect, read_response, read_until_eof
 from server.asgi.protocol import ASGIConfig, ASGIServerHttpProtocol
 from server.protocol import cork
-from server.protocol.server import ServerConfig
+from server.protocol.server import PIPELINE_BUFFER, ServerConfig
 
 APPS = {"wsgi": "slow_apps:wsgi_app", "asgi": "slow_apps:app", "native": "slow_apps:native_app"}
 ANSWER_AFTER = 0.6  # seconds the app waits: the server's ACK of the request has come by then
@@ -143,6 +143,40 @@ def test_a_connection_closing_after_its_answer_sends_it_with_its_fin(held):
     data, segments = uvloop.run(closing_answer(held))
     assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"\r\n\r\nok"), data
     assert segments == 1
+
+
+async def closing_with_unread_input() -> bytes:
+    """A keep-alive request answered after a graceful stop began (so with ``Connection:
+    close``), while the client's pipelined requests wait unread in the kernel (reading
+    paused past ``PIPELINE_BUFFER``): the close then resets the connection."""
+    loop = asyncio.get_running_loop()
+    go = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await go.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    ours, client = tcp_pair()
+    protocol = ASGIServerHttpProtocol(ASGIConfig(app=app, log=QuietLog()), ServerConfig(log=QuietLog(), keepalive=5),
+                                      loop=loop)
+    protocol.socket_fd = ours.fileno()
+    await loop.connect_accepted_socket(lambda: protocol, ours)
+    request = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+    with client:
+        await loop.run_in_executor(None, client.sendall, request * (1 + 4 * PIPELINE_BUFFER // len(request)))
+        await asyncio.sleep(0.2)
+        assert protocol._read_paused_by  # (the rest waits in the kernel)
+        protocol.closing()
+        go.set()
+        return (await loop.run_in_executor(None, read_until_eof, client))[0]
+
+
+def test_an_answer_before_a_close_that_resets_still_reaches_the_client():
+    """The FIN goes with the answer by a shutdown before the close: a close with unread input
+    sends a reset and drops what TCP still held."""
+    data = uvloop.run(closing_with_unread_input())
+    assert data.startswith(b"HTTP/1.1 200 ") and b"Connection: close\r\n" in data and data.endswith(b"ok"), data
 
 
 def answer_segments(port: int, request: bytes) -> tuple[bytes, int]:
