@@ -6,6 +6,7 @@ each of which costs the kernel's whole path on both ends. Counted by the client,
 its socket's ``TCP_INFO``: the segments it received."""
 
 import asyncio
+import contextlib
 import socket
 import struct
 import time
@@ -31,12 +32,20 @@ def segments_received(sock: socket.socket) -> int:
     return struct.unpack_from("I", info, 140)[0]
 
 
-def tcp_pair():
+def tcp_ends() -> tuple[socket.socket, socket.socket]:
+    """``(server, client)``: the two ends of a loopback TCP connection, the server's non-blocking."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         client = socket.create_connection(listener.getsockname(), timeout=5)
         server, _ = listener.accept()
     server.setblocking(False)
     return server, client
+
+
+@contextlib.contextmanager
+def tcp_pair():
+    server, client = tcp_ends()
+    with server, client:
+        yield server, client
 
 
 def senders():
@@ -48,28 +57,22 @@ def senders():
 
 @pytest.mark.parametrize("send_last", senders(), ids=lambda f: f.__name__)
 def test_send_last_sends_the_bytes_and_the_fin_in_one_segment(send_last):
-    server, client = tcp_pair()
-    try:
+    with tcp_pair() as (server, client):
         before = segments_received(client)
         assert send_last(server.fileno(), b"the end") == 7
         assert read_until_eof(client)[0] == b"the end"  # (the server's socket is still open)
         assert segments_received(client) == before + 1
-    finally:
-        server.close()
-        client.close()
 
 
 @pytest.mark.parametrize("send_last", senders(), ids=lambda f: f.__name__)
 def test_send_last_shuts_nothing_when_the_socket_takes_part(send_last):
     """The rest then goes by the transport, before the close's FIN."""
-    server, client = tcp_pair()
-    try:
+    with tcp_pair() as (server, client):
         big = b"x" * (16 * 1024 * 1024)
         taken = send_last(server.fileno(), big)
         assert 0 < taken < len(big)
         rest = big[taken:]
         received = 0
-        client.settimeout(5)
         while received < len(big):
             received += len(client.recv(1 << 20))
             while rest:
@@ -79,15 +82,11 @@ def test_send_last_shuts_nothing_when_the_socket_takes_part(send_last):
                     break
         server.close()
         assert received == len(big) and client.recv(1) == b""
-    finally:
-        server.close()
-        client.close()
 
 
 @pytest.mark.parametrize("send_last", senders(), ids=lambda f: f.__name__)
 def test_send_last_fails_as_send_now_does(send_last):
-    server, client = tcp_pair()
-    try:
+    with tcp_pair() as (server, client):
         assert 0 < send_last(server.fileno(), b"x" * (16 * 1024 * 1024)) < 16 * 1024 * 1024
         with pytest.raises(BlockingIOError):
             send_last(server.fileno(), b"full")
@@ -96,9 +95,6 @@ def test_send_last_fails_as_send_now_does(send_last):
         time.sleep(0.05)
         with pytest.raises((BrokenPipeError, ConnectionResetError)):
             send_last(server.fileno(), b"gone")
-    finally:
-        server.close()
-        client.close()
     with pytest.raises(OSError):
         send_last(server.fileno(), b"closed")  # (a closed descriptor: -1)
 
@@ -108,11 +104,9 @@ class QuietLog:
         return lambda *args, **kwargs: None
 
 
-async def closing_answer(held: bool) -> tuple[bytes, int]:
-    """An ASGI connection on a real TCP socket (its descriptor given, as the listener gives
-    it) answers ``Connection: close`` when told; ``(what the client read, segments)``.
-    ``held``: another answer is due in the same pass of the loop, so this one is held
-    (cork.py) until the close writes it."""
+async def answering_when_told() -> tuple[asyncio.Event, ASGIServerHttpProtocol, socket.socket]:
+    """An ASGI connection on a real TCP socket, given its descriptor as the listener gives it,
+    whose app answers ``ok`` when the event is set; ``(event, protocol, client socket)``."""
     loop = asyncio.get_running_loop()
     go = asyncio.Event()
 
@@ -121,11 +115,19 @@ async def closing_answer(held: bool) -> tuple[bytes, int]:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    ours, client = tcp_pair()
+    ours, client = tcp_ends()
     protocol = ASGIServerHttpProtocol(ASGIConfig(app=app, log=QuietLog()), ServerConfig(log=QuietLog(), keepalive=5),
                                       loop=loop)
     protocol.socket_fd = ours.fileno()
     await loop.connect_accepted_socket(lambda: protocol, ours)
+    return go, protocol, client
+
+
+async def closing_answer(held: bool) -> tuple[bytes, int]:
+    """A ``Connection: close`` request answered; ``(what the client read, segments)``.
+    ``held``: another answer is due in the same pass of the loop, so this one is held
+    (cork.py) until the close writes it."""
+    go, protocol, client = await answering_when_told()
     client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
     await asyncio.sleep(ACK_COME)
     before = segments_received(client)
@@ -133,7 +135,7 @@ async def closing_answer(held: bool) -> tuple[bytes, int]:
         protocol.pass_end.expected = protocol.pass_end.answered + 2
     go.set()
     with client:
-        data, ended = await loop.run_in_executor(None, read_until_eof, client)
+        data, ended = await asyncio.get_running_loop().run_in_executor(None, read_until_eof, client)
         assert ended
         return data, segments_received(client) - before
 
@@ -150,18 +152,7 @@ async def closing_with_unread_input() -> bytes:
     close``), while the client's pipelined requests wait unread in the kernel (reading
     paused past ``PIPELINE_BUFFER``): the close then resets the connection."""
     loop = asyncio.get_running_loop()
-    go = asyncio.Event()
-
-    async def app(scope, receive, send):
-        await go.wait()
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
-        await send({"type": "http.response.body", "body": b"ok"})
-
-    ours, client = tcp_pair()
-    protocol = ASGIServerHttpProtocol(ASGIConfig(app=app, log=QuietLog()), ServerConfig(log=QuietLog(), keepalive=5),
-                                      loop=loop)
-    protocol.socket_fd = ours.fileno()
-    await loop.connect_accepted_socket(lambda: protocol, ours)
+    go, protocol, client = await answering_when_told()
     request = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
     with client:
         await loop.run_in_executor(None, client.sendall, request * (1 + 4 * PIPELINE_BUFFER // len(request)))
