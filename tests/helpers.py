@@ -42,6 +42,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def implementations(reference, in_use) -> list:
+    """A function's Python reference and, when it is another (compiled), the one in use: the
+    implementations a parity test runs."""
+    return [reference] if in_use is reference else [reference, in_use]
+
+
 def wait_until(condition, timeout: float, interval: float = 0.02, what: str = "condition"):
     """Poll `condition()` until it returns a truthy value; raise TimeoutError after `timeout` s."""
     deadline = time.monotonic() + timeout

@@ -76,12 +76,18 @@ class Answering(ServerHttpProtocol):
         self.response_finished(False)
 
 
+async def answering_a_request() -> tuple[Answering, object]:
+    """An ``Answering`` connection on a socket pair, its request in flight; and the client's end."""
+    proto = Answering()
+    theirs = await connected(proto)
+    theirs.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    await wait_for(lambda: proto.exchange is not None)
+    return proto, theirs
+
+
 def test_a_connection_lost_during_a_request_lets_its_app_go_when_the_response_ends():
     async def main():
-        proto = Answering()
-        theirs = await connected(proto)
-        theirs.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        await wait_for(lambda: proto.exchange is not None)
+        proto, theirs = await answering_a_request()
         proto.transport.abort()  # (lost: a half close would still be answered)
         await wait_for(lambda: proto.transport is None)
         theirs.close()
@@ -94,10 +100,7 @@ def test_a_connection_lost_during_a_request_lets_its_app_go_when_the_response_en
 
 def test_a_connection_lost_between_requests_lets_its_app_go_at_once():
     async def main():
-        proto = Answering()
-        theirs = await connected(proto)
-        theirs.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        await wait_for(lambda: proto.exchange is not None)
+        proto, theirs = await answering_a_request()
         proto.answer()  # (Connection: close, from the answer)
         await wait_for(lambda: proto.transport is None)
         theirs.close()

@@ -1,35 +1,44 @@
 """The last answer before a close goes out with its FIN, in one TCP segment (cork.py).
 
 A response the connection closes after (``Connection: close``, HTTP/1.0) is sent with
-``MSG_MORE``, and the close adds the FIN to its segment: one packet instead of two,
-each of which costs the kernel's whole path on both ends. Counted by the client, from
-its socket's ``TCP_INFO``: the segments it received."""
+``MSG_MORE`` and the write side shut at once, which adds the FIN to its segment: one
+packet instead of two, each of which costs the kernel's whole path on both ends. Counted
+by the client, from its socket's ``TCP_INFO``: the segments it received, from when the
+server has acknowledged the request (``acknowledged``)."""
 
 import asyncio
 import contextlib
 import socket
 import struct
-import time
 
 import pytest
 import uvloop
 
-from helpers import Gunicorn, connect, read_response, read_until_eof
+from helpers import Gunicorn, connect, implementations, read_response, read_until_eof, wait_for, wait_until
 from server.asgi.protocol import ASGIConfig, ASGIServerHttpProtocol
 from server.protocol import cork
 from server.protocol.server import PIPELINE_BUFFER, ServerConfig
 
 APPS = {"wsgi": "slow_apps:wsgi_app", "asgi": "slow_apps:app", "native": "slow_apps:native_app"}
-ANSWER_AFTER = 0.6  # seconds the app waits: the server's ACK of the request has come by then
-ACK_COME = 0.3  # (Linux delays an ACK 200 ms at most)
+ANSWER_AFTER = 0.6  # seconds the app waits: long after the server's ACK (Linux delays one 200 ms at most)
+TCP_CLOSE = 7  # tcpi_state of a socket the peer reset
+
+
+def tcp_info(sock: socket.socket) -> bytes:
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    if len(info) < 144:
+        pytest.skip("this kernel's TCP_INFO does not count segments")
+    return info
 
 
 def segments_received(sock: socket.socket) -> int:
     """``tcpi_segs_in`` of the socket's ``struct tcp_info`` (Linux 4.2 and later)."""
-    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
-    if len(info) < 144:
-        pytest.skip("this kernel's TCP_INFO does not count segments")
-    return struct.unpack_from("I", info, 140)[0]
+    return struct.unpack_from("I", tcp_info(sock), 140)[0]
+
+
+def acknowledged(sock: socket.socket) -> bool:
+    """All the socket sent is acknowledged (``tcpi_unacked`` is 0)."""
+    return struct.unpack_from("I", tcp_info(sock), 24)[0] == 0
 
 
 def tcp_ends() -> tuple[socket.socket, socket.socket]:
@@ -48,14 +57,10 @@ def tcp_pair():
         yield server, client
 
 
-def senders():
-    found = [cork.send_last_py]
-    if cork.send_last is not cork.send_last_py:
-        found.append(cork.send_last)
-    return found
+SENDERS = implementations(cork.send_last_py, cork.send_last)
 
 
-@pytest.mark.parametrize("send_last", senders(), ids=lambda f: f.__name__)
+@pytest.mark.parametrize("send_last", SENDERS, ids=lambda f: f.__name__)
 def test_send_last_sends_the_bytes_and_the_fin_in_one_segment(send_last):
     with tcp_pair() as (server, client):
         before = segments_received(client)
@@ -64,7 +69,7 @@ def test_send_last_sends_the_bytes_and_the_fin_in_one_segment(send_last):
         assert segments_received(client) == before + 1
 
 
-@pytest.mark.parametrize("send_last", senders(), ids=lambda f: f.__name__)
+@pytest.mark.parametrize("send_last", SENDERS, ids=lambda f: f.__name__)
 def test_send_last_shuts_nothing_when_the_socket_takes_part(send_last):
     """The rest then goes by the transport, before the close's FIN."""
     with tcp_pair() as (server, client):
@@ -84,7 +89,7 @@ def test_send_last_shuts_nothing_when_the_socket_takes_part(send_last):
         assert received == len(big) and client.recv(1) == b""
 
 
-@pytest.mark.parametrize("send_last", senders(), ids=lambda f: f.__name__)
+@pytest.mark.parametrize("send_last", SENDERS, ids=lambda f: f.__name__)
 def test_send_last_fails_as_send_now_does(send_last):
     with tcp_pair() as (server, client):
         assert 0 < send_last(server.fileno(), b"x" * (16 * 1024 * 1024)) < 16 * 1024 * 1024
@@ -92,7 +97,8 @@ def test_send_last_fails_as_send_now_does(send_last):
             send_last(server.fileno(), b"full")
         client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         client.close()  # (a reset)
-        time.sleep(0.05)
+        wait_until(lambda: server.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_CLOSE, 5,
+                   what="the reset")
         with pytest.raises((BrokenPipeError, ConnectionResetError)):
             send_last(server.fileno(), b"gone")
     with pytest.raises(OSError):
@@ -129,7 +135,7 @@ async def closing_answer(held: bool) -> tuple[bytes, int]:
     (cork.py) until the close writes it."""
     go, protocol, client = await answering_when_told()
     client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-    await asyncio.sleep(ACK_COME)
+    await wait_for(lambda: acknowledged(client))
     before = segments_received(client)
     if held:
         protocol.pass_end.expected = protocol.pass_end.answered + 2
@@ -156,8 +162,7 @@ async def closing_with_unread_input() -> bytes:
     request = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
     with client:
         await loop.run_in_executor(None, client.sendall, request * (1 + 4 * PIPELINE_BUFFER // len(request)))
-        await asyncio.sleep(0.2)
-        assert protocol._read_paused_by  # (the rest waits in the kernel)
+        await wait_for(lambda: protocol._read_paused_by)  # (the rest waits in the kernel)
         protocol.closing()
         go.set()
         return (await loop.run_in_executor(None, read_until_eof, client))[0]
@@ -175,7 +180,7 @@ def answer_segments(port: int, request: bytes) -> tuple[bytes, int]:
     when the server's ACK of the request has come to the end of input."""
     with connect(port, timeout=10) as sock:
         sock.sendall(request)
-        time.sleep(ACK_COME)
+        wait_until(lambda: acknowledged(sock), 5, what="the server's ACK")
         before = segments_received(sock)
         data, ended = read_until_eof(sock, timeout=10)
         assert ended, data
@@ -199,11 +204,12 @@ def test_an_http_1_0_answer_comes_with_its_fin():
         assert segments == 1
 
 
-def test_a_kept_alive_answer_is_not_held():
-    """Only the last answer waits for the close: one the connection stays open after goes at once."""
-    with Gunicorn(APPS["asgi"], env={"ASYNCWORKER_APP_KIND": "asgi"}) as server, \
+@pytest.mark.parametrize("kind", sorted(APPS))
+def test_a_kept_alive_answer_keeps_its_connection_open(kind):
+    """Only the last answer goes with a FIN (``send_last`` shuts the write side): after one the
+    connection stays open after, the next request is answered on it."""
+    with Gunicorn(APPS[kind], env={"ASYNCWORKER_APP_KIND": kind}) as server, \
             connect(server.port, timeout=10) as sock:
         for _ in range(2):
             sock.sendall(b"GET /sleep?s=0 HTTP/1.1\r\nHost: x\r\n\r\n")
-            sock.settimeout(0.15)  # (far below the 200 ms TCP holds bytes sent with MSG_MORE)
             assert read_response(sock).body == b"ok"

@@ -9,8 +9,9 @@ import pytest
 import trustme
 import uvloop
 
+from server.protocol import lease
 from server.protocol.lease import SocketLease
-from helpers import connected, wait_for
+from helpers import connected, implementations, wait_for
 from server.protocol.server import ServerConfig, ServerHttpProtocol
 
 
@@ -151,16 +152,7 @@ def test_a_plain_tcp_connection_gives_a_lease_of_its_own_socket():
     uvloop.run(main())
 
 
-def writers():
-    from server.protocol import lease
-
-    found = [os.write]
-    if lease.send_now is not os.write:
-        found.append(lease.send_now)
-    return found
-
-
-@pytest.mark.parametrize("write", writers(), ids=lambda w: w.__name__)
+@pytest.mark.parametrize("write", implementations(os.write, lease.send_now), ids=lambda w: w.__name__)
 def test_the_compiled_write_does_what_os_write_does(write):
     """``send_now`` (C, the GIL held) against its reference ``os.write``, on a real socket."""
     ours, theirs = socket.socketpair()
