@@ -48,6 +48,18 @@ def implementations(reference, in_use) -> list:
     return [reference] if in_use is reference else [reference, in_use]
 
 
+def run_on_loop(loop_name: str, coro_fn):
+    """``coro_fn(loop)`` run to completion on a new loop of the worker's kind ``loop_name``
+    (``asyncio`` or ``uvloop``), closed after."""
+    from server.workers.asyncworker import new_event_loop
+
+    loop = new_event_loop(loop_name)
+    try:
+        return loop.run_until_complete(coro_fn(loop))
+    finally:
+        loop.close()
+
+
 def wait_until(condition, timeout: float, interval: float = 0.02, what: str = "condition"):
     """Poll `condition()` until it returns a truthy value; raise TimeoutError after `timeout` s."""
     deadline = time.monotonic() + timeout

@@ -11,8 +11,8 @@ import socket
 
 import pytest
 
+from helpers import run_on_loop
 from server.workers import listeners as listeners_module
-from server.workers.asyncworker import new_event_loop
 from server.workers.listeners import Listeners
 
 LOOPS = ["asyncio"]
@@ -50,14 +50,6 @@ async def iterations(n: int) -> None:
         await asyncio.sleep(0)
 
 
-def run(loop_name: str, coro_fn):
-    loop = new_event_loop(loop_name)
-    try:
-        return loop.run_until_complete(coro_fn(loop))
-    finally:
-        loop.close()
-
-
 @pytest.mark.parametrize("loop_name", LOOPS)
 def test_all_waiting_connections_are_accepted_in_one_readiness_event(listening, loop_name):
     Counting.made = []
@@ -77,7 +69,7 @@ def test_all_waiting_connections_are_accepted_in_one_readiness_event(listening, 
         return made
 
     try:
-        assert run(loop_name, main) == 40
+        assert run_on_loop(loop_name, main) == 40
     finally:
         for c in clients:
             c.close()
@@ -107,7 +99,7 @@ def test_a_batch_is_at_most_one_backlog(listening, loop_name):
         return first, len(Counting.made)
 
     try:
-        assert run(loop_name, main) == (5, 12)
+        assert run_on_loop(loop_name, main) == (5, 12)
     finally:
         for c in clients:
             c.close()
@@ -138,7 +130,7 @@ def test_paused_listeners_leave_clients_in_the_accept_queue(listening, loop_name
         await iterations(2)
         return paused, resumed
 
-    assert run(loop_name, main) == (0, 3)
+    assert run_on_loop(loop_name, main) == (0, 3)
 
 
 class NoDescriptors:
@@ -185,7 +177,7 @@ def test_out_of_descriptors_pauses_accepting_then_retries(listening, monkeypatch
         return during, after
 
     try:
-        during, after = run("asyncio", main)
+        during, after = run_on_loop("asyncio", main)
     finally:
         for c in clients:
             c.close()
@@ -234,7 +226,7 @@ def _receive_all(loop_name, listening, payloads, read_early=True):
         return got
 
     try:
-        return run(loop_name, main)
+        return run_on_loop(loop_name, main)
     finally:
         for c in clients:
             c.close()
@@ -277,7 +269,7 @@ def test_a_connection_is_made_in_the_loop_pass_that_accepted_it(listening, loop_
         return made
 
     try:
-        assert run(loop_name, main) == 3
+        assert run_on_loop(loop_name, main) == 3
     finally:
         for c in clients:
             c.close()
@@ -307,7 +299,7 @@ def test_catch_up_accepts_waiting_clients_once_the_interval_has_passed(listening
         await iterations(2)
         return too_soon, accepted
 
-    assert run(loop_name, main) == (0, 2)
+    assert run_on_loop(loop_name, main) == (0, 2)
 
 
 class Addressed(asyncio.Protocol):
@@ -346,7 +338,7 @@ def _accept_one(loop_name, listening, **options):
         return made.given, keepalive
 
     try:
-        given, keepalive = run(loop_name, main)
+        given, keepalive = run_on_loop(loop_name, main)
         return given, client.getsockname(), keepalive
     finally:
         client.close()
