@@ -62,6 +62,11 @@ async def send_file(channel, framing, file, offset: int, count: int) -> None:
     """Send ``count`` bytes of ``file`` from ``offset`` through ``channel``, framed by ``framing``."""
     if channel.transport is None:
         raise ConnectionResetError("Client disconnected")
+    loop_transport = getattr(channel.transport, "loop_transport", None)
+    if loop_transport is not None:  # (served on its socket so far: a file needs the loop's, accepted.py)
+        await loop_transport()
+        if channel.transport is None:
+            raise ConnectionResetError("Client disconnected")
     if not channel.config.sendfile:
         await _send_blocks(channel, framing, file.fileno(), offset, count)
     elif loop_has_sendfile(channel.loop):

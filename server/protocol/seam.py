@@ -39,6 +39,10 @@ class AppConnection:
     # A kind's subclass without ``__slots__`` has one as usual.
     __slots__ = ("channel",)
     runs_hooks = False  # True: the kind calls gunicorn's request hooks itself (on its own thread)
+    # False: while the app answers a whole request whose answer closes the connection, the
+    # kind needs nothing read (not even the client's leaving: it shows when the answer is
+    # written), so a connection served on its socket at accept stays there.
+    reads_while_running = True
 
     def __init__(self, channel):
         self.channel = channel

@@ -161,11 +161,32 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         early = self.early_data
         if early:
             self.early_data = b""
-            self._eager = True
-            try:
-                self.data_received(early)
-            finally:
-                self._eager = False
+            self.first_data_received(early)
+
+    def first_data_received(self, data: bytes) -> None:
+        """The connection's first bytes, read before the loop reads for it (at accept, or by
+        the first read of a connection served on its socket: workers/accepted.py), outside
+        any task: a request in them takes its first step at once (see ``start_task``)."""
+        self._eager = True
+        try:
+            self.data_received(data)
+        finally:
+            self._eager = False
+
+    def needs_reading(self) -> bool:
+        """Whether the connection must read again; asked of a connection served on its
+        socket once it has taken the bytes read at accept (workers/accepted.py). No only
+        while the one request in flight is whole, its answer closes the connection, and its
+        kind does not listen to the client meanwhile (``AppConnection.reads_while_running``)."""
+        head = self._head
+        return (head is None or self._parser.state != DONE or self._upgraded is not None
+                or self._input_failed or self.app.reads_while_running
+                or (head.keep_alive and self.keep_alive_allowed))
+
+    def transport_handed_over(self, transport) -> None:
+        """The loop's transport, in place of the one the connection was served on at accept."""
+        if self.transport is not None:
+            self.transport = transport
 
     def data_received(self, data: bytes) -> None:
         if self._upgraded is not None:
@@ -254,11 +275,15 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
             self.app = NO_APP
 
     def pause_writing(self) -> None:
+        if self.writing_paused:  # (a connection served on its socket first: see workers/accepted.py)
+            return
         self.writing_paused = True
         self._watch_response()
         self.app.on_pause_writing()
 
     def resume_writing(self) -> None:
+        if not self.writing_paused:
+            return
         self.writing_paused = False
         self._response_rate.stop()
         self._wake_drain(None)

@@ -38,11 +38,15 @@ import ipaddress
 import os
 import socket
 
+from .accepted import FIRST_READ, AcceptedTransport, FirstBytes
+
 RETRY_AFTER_RESOURCE_ERROR = 1.0  # seconds
-# Bytes read at accept: a request head's worth, and below every read-pause threshold of
-# the protocols (pipelining 64 KiB, request bodies 256 KiB), so taking them in
-# connection_made never needs to pause a transport that is not reading yet.
-EARLY_READ = 16 * 1024
+EARLY_READ = FIRST_READ  # bytes read at accept (see accepted.py)
+# Clients served on their sockets in one pass (accepted.py): each is torn down in the
+# loop's callbacks after the pass, so a longer run of them piles up objects that no longer
+# fit a core's cache (measured: a run of hundreds cost 10% at c=50); the rest wait for the
+# next pass, which comes at once.
+SERVED_PER_PASS = 32
 CATCH_UP_INTERVAL = 0.005  # seconds between looks for waiting clients from catch_up()
 _RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
@@ -50,7 +54,7 @@ _RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 class Listeners:
     def __init__(self, loop, gunicorn_sockets, protocol_factory, backlog: int, *, ssl=None,
                  ssl_handshake_timeout: float | None = None, log=None, read_early: bool = False,
-                 capacity=None, on_full=None, tcp_keepalive: bool = False):
+                 capacity=None, on_full=None, tcp_keepalive: bool = False, on_socket: bool = False):
         """``capacity``: ``(open_connections, limit)``, a callable and a number: at the limit
         accepting pauses. When a client then waits, ``on_full(take)`` makes room:
         ``take(n)`` accepts up to ``n`` waiting clients past the limit (returning how many)
@@ -61,6 +65,9 @@ class Listeners:
         self._on_full = on_full
         # Protocols with ``early_data`` take the bytes a client sent before it was accepted.
         self._read_early = read_early and ssl is None
+        # A new connection is served on its socket first (accepted.py), when its protocol
+        # can be (``needs_reading``).
+        self._on_socket = self._read_early and on_socket
         self._log = log  # failed connection set-ups (TLS handshakes) are logged at debug level
         self._tls = {} if ssl is None else {"ssl": ssl, "ssl_handshake_timeout": ssl_handshake_timeout or None}
         self._sockets = [s.sock if hasattr(s, "sock") else s for s in gunicorn_sockets]
@@ -71,6 +78,8 @@ class Listeners:
         self._watching = False
         self._retry: asyncio.TimerHandle | None = None
         self._looked_at = 0.0  # loop time of the last accept attempt
+        self._catch_up_due = False  # a catch_up waits for the loop's callbacks
+        self._first_bytes: FirstBytes | None = None  # made with the first client served on its socket
         self._setting_up: set = set()  # set-up coroutines of connections not made yet
         self._waiting_watched = False  # paused, but told when a client waits (notify_waiting)
 
@@ -139,7 +148,7 @@ class Listeners:
             self._state = "serving"  # (what _accept takes from)
             self._capacity = None  # (they connected before the stop: all are taken)
             for sock in self._sockets:
-                self._accept(sock)
+                self._accept(sock, self._batch)
         self._state = "closed"
         if self._retry is not None:
             self._retry.cancel()
@@ -149,8 +158,21 @@ class Listeners:
             sock.close()
 
     def catch_up(self) -> None:
-        """Accept waiting clients now, if nobody looked for a while (cheap to call often)."""
+        """Accept waiting clients now, if nobody looked for a while (cheap to call often).
+
+        Called as a request ends, maybe in its app's task: then the accepting waits for the
+        task's step to end, as a callback of the loop (serving a client on its socket may run
+        a step of its app's task, which cannot run inside another's)."""
         if self._watching and self._loop.time() - self._looked_at > CATCH_UP_INTERVAL:
+            if not self._on_socket or asyncio.current_task(self._loop) is None:
+                self._accept_all()
+            elif not self._catch_up_due:
+                self._catch_up_due = True
+                self._loop.call_soon(self._accept_all)
+
+    def _accept_all(self) -> None:
+        self._catch_up_due = False
+        if self._watching:
             for sock in self._sockets:
                 self._accept(sock)
 
@@ -171,10 +193,13 @@ class Listeners:
         for sock in self._sockets:
             self._loop.remove_reader(sock.fileno())
 
-    def _accept(self, sock) -> None:
-        """Accept what waits (at most one backlog's worth); the loop does the rest per connection."""
+    def _accept(self, sock, most: int | None = None) -> None:
+        """Accept what waits: at most one backlog's worth, or ``most``; clients served on
+        their sockets, ``SERVED_PER_PASS`` in one pass of the loop."""
         self._looked_at = self._loop.time()
-        for _ in range(self._batch):
+        if most is None:
+            most = min(self._batch, SERVED_PER_PASS) if self._on_socket else self._batch
+        for _ in range(most):
             if self._state != "serving":
                 return
             if self._at_capacity():
@@ -219,6 +244,35 @@ class Listeners:
             self._watch()
 
     def _set_up(self, conn, peer, local) -> None:
+        """Serve ``conn`` on its socket (see accepted.py), or hand it to the loop now."""
+        factory = self._factory
+        if self._read_early:
+            factory = _AcceptedFactory(factory, _read_early(conn), peer, local, conn.fileno())
+            # (not inside a task, as at a graceful stop: serving may step the app's task)
+            if self._on_socket and asyncio.current_task(self._loop) is None:
+                self._serve_on_socket(conn, factory, peer, local)
+                return
+        self._hand_to_loop(conn, factory)
+
+    def _serve_on_socket(self, conn, factory, peer, local) -> None:
+        """The protocol takes the early bytes on an ``AcceptedTransport``; the loop makes its
+        transport after that only if the connection still needs it."""
+        protocol = factory()
+        if self._first_bytes is None:
+            self._first_bytes = FirstBytes.make(self._loop)
+        transport = AcceptedTransport(self._loop, conn, protocol, peer, local, self._hand_to_loop,
+                                      self._first_bytes, read_once=bool(factory.data))
+        try:
+            protocol.connection_made(transport)
+            transport.settle()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - as the loop reports a callback's
+            self._loop.call_exception_handler({"message": "Error serving a new connection", "exception": exc,
+                                               "protocol": protocol})
+            transport.abort()
+
+    def _hand_to_loop(self, conn, factory, failed=None) -> None:
         """Hand ``conn`` to the loop now, not on the next loop iteration.
 
         ``connect_accepted_socket`` is a coroutine. Run as a task, its first step
@@ -226,16 +280,15 @@ class Listeners:
         for the one after; under load, when an iteration serves hundreds of
         connections, that is a long wait for a new client. Its first step is run
         here instead (the transport is made and ``connection_made`` scheduled),
-        and the rest when what it awaits is done, as a task would.
+        and the rest when what it awaits is done, as a task would. ``failed(exc)``:
+        told if it fails (else it is reported).
         """
-        factory = self._factory
-        if self._read_early:
-            factory = _AcceptedFactory(factory, _read_early(conn), peer, local, conn.fileno())
         coro = self._loop.connect_accepted_socket(factory, conn, **self._tls)
-        self._setting_up.add(coro)
-        self._step(coro)
+        if failed is None:
+            self._setting_up.add(coro)
+        self._step(coro, failed)
 
-    def _step(self, coro) -> None:
+    def _step(self, coro, failed=None) -> None:
         try:
             awaited = coro.send(None)
         except StopIteration:
@@ -243,12 +296,15 @@ class Listeners:
             return
         except BaseException as exc:  # noqa: BLE001 - reported like a task's exception
             self._setting_up.discard(coro)
-            self._failed(exc)
+            if failed is not None and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                failed(exc)
+            else:
+                self._failed(exc)
             return
         if awaited is None:  # a bare yield: go on in the next iteration
-            self._loop.call_soon(self._step, coro)
+            self._loop.call_soon(self._step, coro, failed)
         else:
-            awaited.add_done_callback(lambda _: self._step(coro))
+            awaited.add_done_callback(lambda _: self._step(coro, failed))
 
     def _failed(self, exc: BaseException) -> None:
         if isinstance(exc, OSError):  # a reset or failed TLS handshake is routine

@@ -48,6 +48,7 @@ class WSGIConnection(AppConnection):
     __slots__ = ("wsgi", "exchange_condition", "_client_environ")
 
     runs_hooks = True  # gunicorn's request hooks run on the app thread, around the app
+    reads_while_running = False  # (an app thread cannot be told the client left)
 
     def __init__(self, wsgi: WSGIConfig, channel):
         super().__init__(channel)

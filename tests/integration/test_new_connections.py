@@ -1,0 +1,76 @@
+"""New connections on a real worker of each kind, served on their sockets until they need
+the loop (workers/accepted.py): however a client's first bytes come (before the accept,
+after it, in pieces, never), it is answered or timed out as before."""
+
+import socket
+import time
+
+import pytest
+
+from helpers import Gunicorn, connect, read_response, read_until_eof
+
+APPS = {"wsgi": "slow_apps:wsgi_app", "asgi": "slow_apps:app", "native": "slow_apps:native_app"}
+CLOSING = b"GET /sleep?s=0 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+KEPT = b"GET /sleep?s=0 HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+def answered(sock: socket.socket) -> bool:
+    data, ended = read_until_eof(sock)
+    return ended and data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"\r\n\r\nok")
+
+
+@pytest.mark.parametrize("kind", APPS)
+def test_new_connections_are_answered_however_their_first_bytes_come(kind):
+    with Gunicorn(APPS[kind]) as server:
+        port = server.port
+        at_once = []
+        for _ in range(20):  # (in before the accept, most of them)
+            sock = connect(port)
+            sock.sendall(CLOSING)
+            at_once.append(sock)
+        late, pieces, silent = connect(port), connect(port), connect(port)
+        time.sleep(0.1)  # (all accepted, silent so far)
+        late.sendall(CLOSING)
+        pieces.sendall(CLOSING[:25])
+        time.sleep(0.05)
+        pieces.sendall(CLOSING[25:])
+        silent.close()  # (gone without a word)
+        with connect(port) as old:
+            old.sendall(b"GET /sleep?s=0 HTTP/1.0\r\nHost: t\r\n\r\n")
+            data, ended = read_until_eof(old)
+            assert ended and data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"ok")
+        with connect(port) as kept:
+            kept.sendall(KEPT)
+            first = read_response(kept)
+            kept.sendall(KEPT)  # (the second read of the connection)
+            second = read_response(kept)
+            assert (first.status, first.body, second.status, second.body) == (200, b"ok", 200, b"ok")
+        assert all(answered(sock) for sock in at_once + [late, pieces])
+        for sock in at_once + [late, pieces]:
+            sock.close()
+    assert "Traceback" not in server.log_text() and "Error" not in server.log_text()
+
+
+@pytest.mark.parametrize("kind", APPS)
+def test_a_client_leaving_while_its_app_runs_does_not_stop_the_next(kind):
+    with Gunicorn(APPS[kind], threads=1) as server:
+        with connect(server.port) as leaving:
+            leaving.sendall(CLOSING.replace(b"s=0", b"s=0.3"))
+            time.sleep(0.1)  # (its app is running)
+        time.sleep(0.4)  # (its answer was written to nobody)
+        with connect(server.port) as sock:
+            sock.sendall(CLOSING)
+            assert answered(sock)
+    assert "Traceback" not in server.log_text()
+
+
+@pytest.mark.parametrize("kind", APPS)
+def test_a_silent_connection_is_closed_after_the_header_timeout(kind):
+    """A client that connects and sends nothing waits for its first bytes on the worker's
+    own watch, not on a loop transport: the header timeout still closes it."""
+    with Gunicorn(APPS[kind], env={"ASYNCWORKER_HEADER_TIMEOUT": "1"}) as server, connect(server.port) as sock:
+        started = time.monotonic()
+        data, ended = read_until_eof(sock, 5)
+        elapsed = time.monotonic() - started
+    assert ended and (data == b"" or data.startswith(b"HTTP/1.1 408")), data
+    assert 0.9 <= elapsed < 3, elapsed

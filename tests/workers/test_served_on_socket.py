@@ -1,0 +1,466 @@
+"""A new connection is served on its accepted socket until it needs the loop (accepted.py).
+
+``AcceptedTransport`` on real loopback TCP sockets (asyncio and uvloop): what it writes and
+closes itself, what waits for the loop's transport and goes to it in order, its flow
+control meanwhile; ``FirstBytes``; and ``Listeners`` serving real ASGI connections so:
+the ones that never get a loop's transport, the ones handed over, and when.
+"""
+
+import asyncio
+import socket
+import time
+
+import pytest
+
+from helpers import read_response, read_until_eof, run_on_loop, wait_for
+from server.asgi.protocol import ASGIConfig, ASGIServerHttpProtocol
+from server.protocol.server import ServerConfig
+from server.workers import listeners as listeners_module
+from server.workers.accepted import PENDING_HIGH_WATER, AcceptedTransport, FirstBytes
+from server.workers.listeners import Listeners
+from server.wsgi.environ import base_environ
+from server.wsgi.filewrapper import FileWrapper
+from server.wsgi.pool import ThreadPool
+from server.wsgi.protocol import WSGIConfig, WSGIServerHttpProtocol
+
+LOOPS = ["asyncio", "uvloop"]
+BIG = 8 * 1024 * 1024  # more than loopback socket buffers take without the client reading
+
+
+def tcp_ends() -> tuple[socket.socket, socket.socket]:
+    """``(server, client)`` of a loopback TCP connection, the server's end blocking, as
+    accept gives it."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), timeout=5)
+        server, _ = listener.accept()
+    return server, client
+
+
+class Recorder(asyncio.Protocol):
+    """Keeps what a transport tells it."""
+
+    def __init__(self):
+        self.lost = []
+        self.received = bytearray()
+        self.paused = 0
+        self.resumed = 0
+        self.handed = []
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.received += data
+
+    def connection_lost(self, exc):
+        self.lost.append(exc)
+
+    def pause_writing(self):
+        self.paused += 1
+
+    def resume_writing(self):
+        self.resumed += 1
+
+    def transport_handed_over(self, transport):
+        self.handed.append(transport)
+        self.transport = transport
+
+    def needs_reading(self):
+        return False
+
+
+def handing_over(loop, handed: list):
+    """A ``hand_to_loop`` for ``AcceptedTransport``: the loop makes its transport (as the
+    listener does, as a task here), and ``handed`` counts the times."""
+
+    def hand(sock, factory, failed):
+        handed.append(sock)
+        task = loop.create_task(loop.connect_accepted_socket(factory, sock))
+        task.add_done_callback(lambda t: t.exception() is not None and failed(t.exception()))
+
+    return hand
+
+
+def accepted_over(loop, protocol, handed: list, first_bytes=None, read_once=True):
+    server, client = tcp_ends()
+    transport = AcceptedTransport(loop, server, protocol, client.getsockname(), server.getsockname(),
+                                  handing_over(loop, handed), first_bytes, read_once)
+    protocol.connection_made(transport)
+    return transport, client
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_what_the_socket_takes_is_written_and_the_close_needs_no_loop_transport(loop_name):
+    async def main(loop):
+        protocol, handed = Recorder(), []
+        transport, client = accepted_over(loop, protocol, handed)
+        transport.write(b"hello ")
+        transport.writelines([b"wor", b"ld"])
+        assert transport.get_write_buffer_size() == 0
+        transport.close()
+        assert transport.is_closing()
+        transport.write(b"dropped")  # (after the close: nothing)
+        await wait_for(lambda: protocol.lost)
+        data, ended = read_until_eof(client)
+        client.close()
+        return data, ended, protocol.lost, handed
+
+    assert run_on_loop(loop_name, main) == (b"hello world", True, [None], [])
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_an_abort_resets_the_client(loop_name):
+    async def main(loop):
+        protocol, handed = Recorder(), []
+        transport, client = accepted_over(loop, protocol, handed)
+        transport.abort()
+        await wait_for(lambda: protocol.lost)
+        with client, pytest.raises(ConnectionResetError):
+            client.recv(10)
+        return protocol.lost, handed
+
+    assert run_on_loop(loop_name, main) == ([None], [])
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_write_the_socket_does_not_take_whole_goes_to_the_loop_transport_with_what_follows(loop_name):
+    """The rest waits for the loop's transport, with what is written meanwhile; the protocol
+    is paused for writing past the high-water mark, resumed as the bytes go to the loop's
+    transport; a close asked meanwhile comes after them."""
+    body = bytes(range(256)) * (BIG // 256)
+
+    async def main(loop):
+        protocol, handed = Recorder(), []
+        transport, client = accepted_over(loop, protocol, handed)
+        transport.write(body)
+        transport.write(b"tail")
+        waiting = transport.get_write_buffer_size()
+        paused_before = protocol.paused
+        transport.close()
+        await wait_for(lambda: protocol.handed)
+        data, ended = await loop.run_in_executor(None, read_until_eof, client, 20)
+        await wait_for(lambda: protocol.lost)
+        client.close()
+        return (data == body + b"tail", ended, len(handed), waiting > PENDING_HIGH_WATER, paused_before,
+                protocol.resumed >= 1, protocol.lost)
+
+    assert run_on_loop(loop_name, main) == (True, True, 1, True, 1, True, [None])
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_reading_again_hands_the_connection_over(loop_name):
+    async def main(loop):
+        protocol, handed = Recorder(), []
+        transport, client = accepted_over(loop, protocol, handed)
+        transport.pause_reading()
+        transport.resume_reading()  # (the protocol wants input: the loop's transport reads)
+        await wait_for(lambda: protocol.handed)
+        client.sendall(b"more")
+        await wait_for(lambda: protocol.received == b"more")
+        assert transport.get_extra_info("peername") == client.getsockname()
+        transport.close()  # (through the loop's transport now)
+        await wait_for(lambda: protocol.lost)
+        client.close()
+        return len(handed), protocol.handed[0] is not transport
+
+    assert run_on_loop(loop_name, main) == (1, True)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_file_body_waits_for_the_loop_transport(loop_name):
+    async def main(loop):
+        protocol, handed = Recorder(), []
+        transport, client = accepted_over(loop, protocol, handed)
+        loop_transport = await transport.loop_transport()
+        again = await transport.loop_transport()
+        loop_transport.close()
+        await wait_for(lambda: protocol.lost)
+        client.close()
+        return len(handed), loop_transport is protocol.handed[0], again is loop_transport
+
+    assert run_on_loop(loop_name, main) == (1, True, True)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_first_bytes_are_read_once_then_the_protocol_decides(loop_name):
+    """A client silent at accept: its first bytes are read here; a protocol that then needs
+    nothing more keeps the socket; one that does is handed to the loop."""
+
+    class Served(Recorder):
+        def needs_reading(self):
+            return not self.received  # (a whole request in the first bytes)
+
+    class Needing(Recorder):
+        def needs_reading(self):
+            return True
+
+    async def main(loop):
+        first_bytes = FirstBytes(loop)
+        results = []
+        for protocol in (Served(), Needing()):
+            handed = []
+            transport, client = accepted_over(loop, protocol, handed, first_bytes, read_once=False)
+            transport.settle()
+            await asyncio.sleep(0.05)
+            silent = bytes(protocol.received)
+            client.sendall(b"request")
+            await wait_for(lambda: protocol.received == b"request")
+            await asyncio.sleep(0.05)
+            results.append((silent, len(handed)))
+            transport.close()
+            await wait_for(lambda: protocol.lost)
+            client.close()
+        return results
+
+    assert run_on_loop(loop_name, main) == [(b"", 0), (b"", 1)]
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_client_leaving_silent_is_closed_without_the_loop_transport(loop_name):
+    class Ending(Recorder):
+        def needs_reading(self):
+            return True
+
+        def eof_received(self):
+            self.eof = True
+
+    async def main(loop):
+        first_bytes = FirstBytes(loop)
+        protocol, handed = Ending(), []
+        transport, client = accepted_over(loop, protocol, handed, first_bytes, read_once=False)
+        transport.settle()
+        client.close()
+        await wait_for(lambda: protocol.lost)
+        return protocol.eof, protocol.lost, handed, first_bytes._callbacks
+
+    assert run_on_loop(loop_name, main) == (True, [None], [], {})
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_first_bytes_calls_once_and_not_after_unwatch(loop_name):
+    async def main(loop):
+        first_bytes = FirstBytes(loop)
+        a_server, a_client = tcp_ends()
+        b_server, b_client = tcp_ends()
+        calls = []
+        first_bytes.watch(a_server.fileno(), lambda: calls.append("a"))
+        first_bytes.watch(b_server.fileno(), lambda: calls.append("b"))
+        first_bytes.unwatch(b_server.fileno())
+        a_client.sendall(b"x")
+        b_client.sendall(b"x")
+        await wait_for(lambda: calls)
+        a_client.sendall(b"y")  # (still readable: no second call)
+        await asyncio.sleep(0.05)
+        for s in (a_server, a_client, b_server, b_client):
+            s.close()
+        return calls
+
+    assert run_on_loop(loop_name, main) == ["a"]
+
+
+# -- Listeners serving ASGI connections on their sockets ---------------------------------
+
+
+class QuietLog:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+class Counted(ASGIServerHttpProtocol):
+    """An ASGI connection that counts its hand-overs to the loop's transport."""
+
+    handed_over: list = []
+
+    def transport_handed_over(self, transport):
+        Counted.handed_over.append(self)
+        super().transport_handed_over(transport)
+
+
+async def hello(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+def serving(loop, listening, app=hello, backlog=128):
+    Counted.handed_over = []
+    asgi = ASGIConfig(app=app, log=QuietLog())
+    config = ServerConfig(log=QuietLog(), keepalive=5)
+    return Listeners(loop, [listening], lambda: Counted(asgi, config, loop=loop), backlog=backlog,
+                     read_early=True, on_socket=True)
+
+
+@pytest.fixture
+def listening():
+    sock = socket.create_server(("127.0.0.1", 0), backlog=128)
+    sock.setblocking(False)  # (as watching makes it: some tests accept without)
+    yield sock
+    sock.close()
+
+
+CLOSING = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+KEPT = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_closing_requests_are_answered_without_a_loop_transport_kept_alive_ones_are_handed_over(
+        listening, loop_name):
+    port = listening.getsockname()[1]
+
+    async def main(loop):
+        listeners = serving(loop, listening)
+        await listeners.start()
+        closing = socket.create_connection(("127.0.0.1", port))
+        closing.sendall(CLOSING)  # (before the accept: read with it)
+        late = socket.create_connection(("127.0.0.1", port))  # (silent at accept)
+        kept = socket.create_connection(("127.0.0.1", port))
+        kept.sendall(KEPT)
+        await asyncio.sleep(0.1)
+        late.sendall(CLOSING)
+        answers = [await loop.run_in_executor(None, read_until_eof, s) for s in (closing, late)]
+        first = await loop.run_in_executor(None, read_response, kept)
+        kept.sendall(KEPT)  # (read by the loop's transport)
+        second = await loop.run_in_executor(None, read_response, kept)
+        handed = len(Counted.handed_over)
+        listeners.close()
+        for s in (closing, late, kept):
+            s.close()
+        await asyncio.sleep(0.05)
+        return [(data.endswith(b"hello"), ended) for data, ended in answers], first.body, second.body, handed
+
+    assert run_on_loop(loop_name, main) == ([(True, True), (True, True)], b"hello", b"hello", 1)  # (the kept one)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_request_incomplete_at_accept_is_read_by_the_loop_transport(listening, loop_name):
+    port = listening.getsockname()[1]
+
+    async def main(loop):
+        listeners = serving(loop, listening)
+        await listeners.start()
+        client = socket.create_connection(("127.0.0.1", port))
+        client.sendall(CLOSING[:20])
+        await wait_for(lambda: Counted.handed_over)
+        client.sendall(CLOSING[20:])
+        data, ended = await loop.run_in_executor(None, read_until_eof, client)
+        listeners.close()
+        client.close()
+        return data.endswith(b"hello"), ended, len(Counted.handed_over)
+
+    assert run_on_loop(loop_name, main) == (True, True, 1)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_at_most_served_per_pass_clients_are_served_in_one_pass(listening, loop_name):
+    port = listening.getsockname()[1]
+    count = listeners_module.SERVED_PER_PASS + 8
+
+    async def main(loop):
+        listeners = serving(loop, listening)
+        clients = []
+        for _ in range(count):
+            client = socket.create_connection(("127.0.0.1", port))
+            client.sendall(CLOSING)
+            clients.append(client)
+        await asyncio.sleep(0.05)  # (every request is in before the accept)
+        listeners._state = "serving"
+        loop.call_soon(listeners._accept, listening)  # one readiness event, as the loop calls it
+        await asyncio.sleep(0)
+        served = [c for c in clients if read_until_eof(c, 0.2)[1]]
+        await listeners.start()  # (the rest on the next passes)
+        rest = await loop.run_in_executor(None, lambda: [read_until_eof(c)[1] for c in clients if c not in served])
+        listeners.close()
+        for c in clients:
+            c.close()
+        return len(served), rest.count(True)
+
+    assert run_on_loop(loop_name, main) == (listeners_module.SERVED_PER_PASS, 8)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_catch_up_in_a_task_serves_the_waiting_clients_after_its_step(listening, loop_name, monkeypatch):
+    """A request ending in its app's task may ask the listener to catch up: the clients
+    waiting are served on their sockets once the task's step is over (an eager first step
+    of theirs cannot run inside it), in the same pass of the loop."""
+    port = listening.getsockname()[1]
+    monkeypatch.setattr(listeners_module, "CATCH_UP_INTERVAL", 0.0)
+
+    async def main(loop):
+        listeners = serving(loop, listening)
+        listeners._state = "serving"
+        listeners._watching = True  # (as if watching, with no readiness event: only catch_up accepts)
+        client = socket.create_connection(("127.0.0.1", port))
+        client.sendall(CLOSING)
+        await asyncio.sleep(0.05)
+        listeners.catch_up()  # (in this task)
+        in_the_step = read_until_eof(client, 0.05)[1]
+        await asyncio.sleep(0)
+        data, ended = await loop.run_in_executor(None, read_until_eof, client)
+        listeners.close()
+        client.close()
+        return in_the_step, data.endswith(b"hello"), ended, Counted.handed_over
+
+    assert run_on_loop(loop_name, main) == (False, True, True, [])
+
+
+class CountedWSGI(WSGIServerHttpProtocol):
+    def transport_handed_over(self, transport):
+        Counted.handed_over.append(self)
+        super().transport_handed_over(transport)
+
+
+def slow_wsgi(environ, start_response):
+    time.sleep(0.2)
+    start_response("200 OK", [("Content-Length", "5")])
+    return [b"hello"]
+
+
+async def slow_asgi(scope, receive, send):
+    if scope["type"] == "http":
+        await asyncio.sleep(0.2)
+        await hello(scope, receive, send)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+@pytest.mark.parametrize("kind, handed", [("wsgi", 0), ("asgi", 1)])
+def test_while_its_app_runs_a_closing_request_stays_on_its_socket_only_if_its_kind_reads_nothing(
+        listening, loop_name, kind, handed):
+    """WSGI reads nothing while its app answers a whole request (an app thread cannot be told
+    the client left); ASGI listens for the client's leaving (``http.disconnect``), so its
+    connection goes to the loop's transport."""
+    port = listening.getsockname()[1]
+
+    async def main(loop):
+        if kind == "wsgi":
+            pool = ThreadPool(loop, 1)
+            wsgi = WSGIConfig(app=slow_wsgi, pool=pool, log=QuietLog(),
+                              environ=base_environ(multithread=False, multiprocess=False, file_wrapper=FileWrapper))
+            config = ServerConfig(log=QuietLog(), keepalive=5)
+            Counted.handed_over = []
+            listeners = Listeners(loop, [listening], lambda: CountedWSGI(wsgi, config, loop=loop), backlog=128,
+                                  read_early=True, on_socket=True)
+        else:
+            listeners = serving(loop, listening, app=slow_asgi)
+        await listeners.start()
+        client = socket.create_connection(("127.0.0.1", port))
+        client.sendall(CLOSING)
+        data, ended = await loop.run_in_executor(None, read_until_eof, client)
+        listeners.close()
+        client.close()
+        if kind == "wsgi":
+            pool.shutdown()
+        return data.endswith(b"hello"), ended, len(Counted.handed_over)
+
+    assert run_on_loop(loop_name, main) == (True, True, handed)
+
+
+def test_addresses_not_told_at_accept_are_the_sockets_own():
+    """A unix socket's client has no address accept tells: its socket's (``''``), as the
+    loop's transports give it."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        transport = AcceptedTransport(None, ours, Recorder(), None, None, None)
+        assert (transport.get_extra_info("peername"), transport.get_extra_info("sockname")) == ("", "")
+        assert transport.get_extra_info("socket") is ours
+        assert transport.get_extra_info("sslcontext", "none") == "none"
