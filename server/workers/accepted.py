@@ -208,6 +208,20 @@ class AcceptedTransport(asyncio.Transport):
             await self._waiter
         return self._loop_transport
 
+    def serve(self, step, data) -> None:
+        """``step(data)`` (the protocol's ``connection_made`` or a read's bytes), then
+        ``settle``; what it raises is reported as the loop reports a callback's, and the
+        connection is reset (as the loop's transports end one whose protocol failed)."""
+        try:
+            step(data)
+            self.settle()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            self._loop.call_exception_handler({"message": "Error serving a new connection", "exception": exc,
+                                               "protocol": self._protocol, "transport": self})
+            self.abort()
+
     def settle(self) -> None:
         """The protocol has taken what was read: leave the connection here if it needs
         nothing read (or is closed), wait here for its first bytes if none came yet, else
@@ -291,8 +305,7 @@ class AcceptedTransport(asyncio.Transport):
             protocol.eof_received()
             self.close()
             return
-        getattr(protocol, "first_data_received", protocol.data_received)(data)
-        self.settle()
+        self.serve(getattr(protocol, "first_data_received", protocol.data_received), data)
 
     def _ask_socket(self, question):
         try:

@@ -257,20 +257,17 @@ class Listeners:
     def _serve_on_socket(self, conn, factory, peer, local) -> None:
         """The protocol takes the early bytes on an ``AcceptedTransport``; the loop makes its
         transport after that only if the connection still needs it."""
-        protocol = factory()
+        try:
+            protocol = factory()
+        except BaseException as exc:  # noqa: BLE001 - reported as a failed set-up is
+            conn.close()
+            self._failed(exc)
+            return
         if self._first_bytes is None:
             self._first_bytes = FirstBytes.make(self._loop)
         transport = AcceptedTransport(self._loop, conn, protocol, peer, local, self._hand_to_loop,
                                       self._first_bytes, read_once=bool(factory.data))
-        try:
-            protocol.connection_made(transport)
-            transport.settle()
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # noqa: BLE001 - as the loop reports a callback's
-            self._loop.call_exception_handler({"message": "Error serving a new connection", "exception": exc,
-                                               "protocol": protocol})
-            transport.abort()
+        transport.serve(protocol.connection_made, transport)
 
     def _hand_to_loop(self, conn, factory, failed=None) -> None:
         """Hand ``conn`` to the loop now, not on the next loop iteration.

@@ -464,3 +464,23 @@ def test_addresses_not_told_at_accept_are_the_sockets_own():
         assert (transport.get_extra_info("peername"), transport.get_extra_info("sockname")) == ("", "")
         assert transport.get_extra_info("socket") is ours
         assert transport.get_extra_info("sslcontext", "none") == "none"
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_protocol_failing_on_what_was_read_is_reported_and_its_client_reset(loop_name):
+    class Failing(Recorder):
+        def data_received(self, data):
+            raise ValueError("broken protocol")
+
+    async def main(loop):
+        reported = []
+        loop.set_exception_handler(lambda loop, context: reported.append(context["exception"]))
+        protocol, handed = Failing(), []
+        transport, client = accepted_over(loop, protocol, handed)
+        transport.serve(protocol.data_received, b"request")
+        await wait_for(lambda: protocol.lost)
+        with client, pytest.raises(ConnectionResetError):
+            client.recv(10)
+        return [str(e) for e in reported], protocol.lost, handed
+
+    assert run_on_loop(loop_name, main) == (["broken protocol"], [None], [])
