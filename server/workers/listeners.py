@@ -1,6 +1,7 @@
 """Accepting on gunicorn's listening sockets from the loop, in batches, with pausing.
 
     listening socket ──readable──► accept() until EAGAIN (at most ``backlog``)
+        ├─► served on its socket until it needs the loop (``on_socket``: accepted.py)
         └─► loop.connect_accepted_socket(protocol_factory, conn[, ssl]) per connection
 
 gunicorn hands the worker already-listening sockets (TCP, unix, systemd or
@@ -44,8 +45,8 @@ RETRY_AFTER_RESOURCE_ERROR = 1.0  # seconds
 EARLY_READ = FIRST_READ  # bytes read at accept (see accepted.py)
 # Clients served on their sockets in one pass (accepted.py): each is torn down in the
 # loop's callbacks after the pass, so a longer run of them piles up objects that no longer
-# fit a core's cache (measured: a run of hundreds cost 10% at c=50); the rest wait for the
-# next pass, which comes at once.
+# fit a core's cache (measured: runs of hundreds cost 5% at c=50, a connection per
+# request); the rest wait for the next pass, which comes at once.
 SERVED_PER_PASS = 32
 CATCH_UP_INTERVAL = 0.005  # seconds between looks for waiting clients from catch_up()
 _RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
