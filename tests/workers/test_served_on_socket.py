@@ -201,18 +201,18 @@ def test_first_bytes_are_read_once_then_the_protocol_decides(loop_name):
             handed = []
             transport, client = accepted_over(loop, protocol, handed, first_bytes, read_once=False)
             transport.settle()
-            await asyncio.sleep(0.05)
+            watched = first_bytes._callbacks.get(transport.get_extra_info("socket").fileno())
             silent = bytes(protocol.received)
             client.sendall(b"request")
             await wait_for(lambda: protocol.received == b"request")
-            await asyncio.sleep(0.05)
-            results.append((silent, len(handed)))
+            # (the decision is taken in the same callback as the read: handed is final)
+            results.append((watched is not None, silent, len(handed)))
             transport.close()
             await wait_for(lambda: protocol.lost)
             client.close()
         return results
 
-    assert run_on_loop(loop_name, main) == [(b"", 0), (b"", 1)]
+    assert run_on_loop(loop_name, main) == [(True, b"", 0), (True, b"", 1)]
 
 
 @pytest.mark.parametrize("loop_name", LOOPS)
