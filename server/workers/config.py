@@ -21,6 +21,7 @@ from gunicorn import glogging
 from gunicorn.pidfile import Pidfile
 
 from server.protocol.accesslog import RequestHooks, access_log_enabled
+from server.protocol.compiled import PURE_PYTHON_VARIABLE, pure_python_asked, in_use as compiled_in_use
 from server.protocol.limits import (DEFAULT_FIELD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE, UNLIMITED_REQUEST_LINE,
                                     Limits)
 from server.protocol.forwarded import PROXY_HEADERS_CHOICES, AllowList, ProxyPolicy
@@ -55,13 +56,14 @@ class WorkerConfig:
     backlog: int
     unsupported: tuple  # warnings for gunicorn settings this worker does not offer
     unknown_variables: tuple = ()  # warnings for ASYNCWORKER_* names this worker has no setting for
+    read_at_import: tuple = ()  # warnings for variables gunicorn set too late to count (below)
     uwsgi_allow_ips: tuple | None = None  # protocol = uwsgi: the peers that may speak it; None: HTTP
     workers: int = 1  # gunicorn's workers: how many ports the metrics endpoints take
     http2: H2Settings | None = None  # HTTP/2 served (http_protocols has h2, or ASYNCWORKER_HTTP2=1)
 
     @property
     def warnings(self) -> tuple:
-        return self.unknown_variables + self.unsupported
+        return self.unknown_variables + self.read_at_import + self.unsupported
 
 
 def worker_config(cfg, environ=os.environ) -> WorkerConfig:
@@ -92,10 +94,25 @@ def worker_config(cfg, environ=os.environ) -> WorkerConfig:
         backlog=cfg.backlog,
         unsupported=tuple(unsupported_settings(cfg)),
         unknown_variables=tuple(unknown_variables(environ)),
+        read_at_import=tuple(set_after_import(cfg.env or {})),
         uwsgi_allow_ips=uwsgi_from_gunicorn(cfg),
         workers=metrics_ports(settings.metrics_bind, cfg.workers),
         http2=http2_from_gunicorn(cfg, settings.http2),
     )
+
+
+def set_after_import(gunicorn_env: dict) -> list[str]:
+    """A warning when gunicorn's ``--env``/``raw_env`` sets ``ASYNCWORKER_PURE_PYTHON`` to
+    other than what it was when gunicorn imported the worker class: the compiled helpers
+    were chosen then (server/protocol/compiled.py), and gunicorn sets those variables
+    after that import."""
+    value = gunicorn_env.get(PURE_PYTHON_VARIABLE)
+    if value is None or (value == "1") == pure_python_asked:
+        return []
+    in_use = "in use" if compiled_in_use() else "not in use"
+    return [f"{PURE_PYTHON_VARIABLE}={value} from --env or raw_env has no effect (the compiled helpers "
+            f"are {in_use}): it is read as gunicorn imports the worker class, before it sets those; "
+            f"set it in gunicorn's own environment"]
 
 
 def metrics_ports(bind: str, workers: int) -> int:

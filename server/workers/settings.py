@@ -63,6 +63,10 @@ ASYNCWORKER_METRICS_BIND        (off)      HOST:PORT of a Prometheus endpoint (G
 ASYNCWORKER_HTTP2               0          1: serve HTTP/2 (TLS ALPN; cleartext prior knowledge
                                            where gunicorn has no http2_cleartext), as gunicorn's
                                            http_protocols = h2,h1 does (needs the h2 package)
+ASYNCWORKER_PURE_PYTHON         0          1: the pure-Python references in place of the
+                                           compiled helpers (server/protocol/compiled.py);
+                                           read as gunicorn imports the worker class, so from
+                                           gunicorn's own environment, not --env or raw_env
 ==============================  =========  ===========================================
 
 ``config.worker_config`` reads these together with gunicorn's settings.
@@ -73,6 +77,8 @@ ASYNCWORKER_HTTP2               0          1: serve HTTP/2 (TLS ALPN; cleartext 
 import difflib
 import os
 from dataclasses import dataclass
+
+from server.protocol.compiled import PURE_PYTHON_VARIABLE
 
 PREFIX = "ASYNCWORKER_"
 _TRUE = {"1", "true", "yes", "on"}
@@ -188,7 +194,7 @@ def _expected(name: str, default) -> str:
 
 
 def known_variables() -> list[str]:
-    return [PREFIX + name.upper() for name in WorkerSettings.__dataclass_fields__]
+    return [PREFIX + name.upper() for name in WorkerSettings.__dataclass_fields__] + [PURE_PYTHON_VARIABLE]
 
 
 def unknown_variables(environ=os.environ) -> list[str]:

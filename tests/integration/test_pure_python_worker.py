@@ -63,6 +63,7 @@ def test_a_pure_python_worker_serves_every_kind(kind):
             data, ended = read_until_eof(sock)
             assert ended and data.startswith(b"HTTP/1.1 400 ")
     assert "Traceback" not in server.log_text()
+    assert "is not a setting" not in server.log_text()  # (a name the worker knows)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("server.protocol._chead") is None,
@@ -71,3 +72,15 @@ def test_the_extension_is_loaded_without_the_variable():
     """The check above can fail: a worker left to its default maps the extension."""
     with Gunicorn("echo_app:app", env={"ASYNCWORKER_PURE_PYTHON": "0"}) as server:
         assert extension_loaded(server)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("server.protocol._chead") is None,
+                    reason="the extension is not built here")
+def test_pure_python_set_by_env_comes_too_late_and_says_so():
+    """gunicorn applies ``--env`` after it imports the worker class, when the helpers are
+    chosen: the worker keeps the extension, and the master warns that the variable did nothing."""
+    with Gunicorn("echo_app:app", "--env", "ASYNCWORKER_PURE_PYTHON=1",
+                  env={"ASYNCWORKER_PURE_PYTHON": "0"}) as server:
+        assert extension_loaded(server)
+        assert ("ASYNCWORKER_PURE_PYTHON=1 from --env or raw_env has no effect (the compiled helpers are in use)"
+                in server.log_text())

@@ -6,6 +6,7 @@ import pytest
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
+from server.protocol.compiled import pure_python_asked
 from server.protocol.limits import MAX_HEADERS, Limits
 from server.workers.config import (CONFIG_ERROR, WS_MAX_MESSAGE_SIZE, check_config, proxy_policy_from_gunicorn,
                                    request_hooks_from_gunicorn, server_config, startup_summary, worker_config)
@@ -145,6 +146,18 @@ def test_warnings_name_unknown_variables_then_unsupported_settings():
     assert worker_config(cfg, {}).warnings == (
         "ASYNCWORKER_LOPP is not a setting of this worker, ignored: did you mean ASYNCWORKER_LOOP?",
         "permit_obsolete_folding is not supported by this worker: obs-fold lines still get a 400")
+
+
+def test_pure_python_set_by_gunicorn_env_is_reported_as_too_late():
+    """gunicorn applies --env and raw_env after it imports the worker class, which is when
+    the compiled helpers are chosen: a value other than the one read then has no effect."""
+    other = "0" if pure_python_asked else "1"
+    late = worker_config(gunicorn_config(raw_env=[f"ASYNCWORKER_PURE_PYTHON={other}"]), {}).warnings
+    assert len(late) == 1 and late[0].startswith(
+        f"ASYNCWORKER_PURE_PYTHON={other} from --env or raw_env has no effect (the compiled helpers are ")
+    same = "1" if pure_python_asked else "0"
+    assert worker_config(gunicorn_config(raw_env=[f"ASYNCWORKER_PURE_PYTHON={same}"]), {}).warnings == ()
+    assert worker_config(Config(), {"ASYNCWORKER_PURE_PYTHON": "1"}).warnings == ()  # (a known name)
 
 
 def test_the_startup_summary_names_the_kind_the_loop_and_the_limits():
