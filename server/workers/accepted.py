@@ -88,6 +88,8 @@ class AcceptedTransport(asyncio.Transport):
                 return
             data = data[sent:]
             self.hand_to_loop()
+            if self._pending is None:  # (the hand-over failed at once: the connection is lost)
+                return
         self._pending.append(bytes(data))
         self._pending_size += len(data)
         if self._pending_size > PENDING_HIGH_WATER and not self._paused_writing and self._protocol is not None:
@@ -202,10 +204,11 @@ class AcceptedTransport(asyncio.Transport):
         if self._loop_transport is None:
             if self._sock is None:  # (closed here)
                 raise ConnectionResetError("Client disconnected")
-            self.hand_to_loop()
             if self._waiter is None:
                 self._waiter = self._loop.create_future()
-            await self._waiter
+            waiter = self._waiter  # (made first: a hand-over that fails at once tells it too)
+            self.hand_to_loop()
+            await waiter
         return self._loop_transport
 
     def serve(self, step, data) -> None:

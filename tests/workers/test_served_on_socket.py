@@ -181,6 +181,48 @@ def test_a_file_body_waits_for_the_loop_transport(loop_name):
     assert run_on_loop(loop_name, main) == (1, True, True)
 
 
+def failing_at_once(reason: OSError):
+    """A ``hand_to_loop`` whose loop cannot make the transport, and says so before it returns
+    (the listener steps ``connect_accepted_socket`` at once: it may fail in that step)."""
+
+    def hand(sock, factory, failed):
+        failed(reason)
+
+    return hand
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_hand_over_failing_at_once_loses_the_connection_cleanly(loop_name):
+    """A write the socket does not take whole, and a file body's wait for the loop's
+    transport, both while the hand-over fails at once: the connection is lost (the
+    protocol told, the client's end closed), nothing raises but the file body's wait."""
+    async def main(loop):
+        results = []
+        for use in ("write", "loop_transport"):
+            protocol = Recorder()
+            server, client = tcp_ends()
+            reason = OSError("no transport")
+            transport = AcceptedTransport(loop, server, protocol, None, None, failing_at_once(reason))
+            protocol.connection_made(transport)
+            if use == "write":
+                transport.write(b"x" * BIG)
+                transport.write(b"more")
+                outcome = transport.is_closing()
+            else:
+                try:
+                    await asyncio.wait_for(transport.loop_transport(), 5)
+                except ConnectionResetError:
+                    outcome = "reset"
+            await wait_for(lambda: protocol.lost)
+            data, ended = await loop.run_in_executor(None, read_until_eof, client, 5)
+            client.close()
+            results.append((use, outcome, protocol.lost == [reason], ended, protocol.handed))
+        return results
+
+    assert run_on_loop(loop_name, main) == [("write", True, True, True, []),
+                                            ("loop_transport", "reset", True, True, [])]
+
+
 @pytest.mark.parametrize("loop_name", LOOPS)
 def test_first_bytes_are_read_once_then_the_protocol_decides(loop_name):
     """A client silent at accept: its first bytes are read here; a protocol that then needs
