@@ -251,11 +251,11 @@ class Listeners:
             factory = _AcceptedFactory(factory, _read_early(conn), peer, local, conn.fileno())
             # (not inside a task, as at a graceful stop: serving may step the app's task)
             if self._on_socket and asyncio.current_task(self._loop) is None:
-                self._serve_on_socket(conn, factory, peer, local)
+                self._serve_on_socket(conn, factory)
                 return
         self._hand_to_loop(conn, factory)
 
-    def _serve_on_socket(self, conn, factory, peer, local) -> None:
+    def _serve_on_socket(self, conn, factory: "_AcceptedFactory") -> None:
         """The protocol takes the early bytes on an ``AcceptedTransport``; the loop makes its
         transport after that only if the connection still needs it."""
         try:
@@ -266,7 +266,7 @@ class Listeners:
             return
         if self._first_bytes is None:
             self._first_bytes = FirstBytes.make(self._loop)
-        transport = AcceptedTransport(self._loop, conn, protocol, peer, local, self._hand_to_loop,
+        transport = AcceptedTransport(self._loop, conn, protocol, factory.peer, factory.local, self._hand_to_loop,
                                       self._first_bytes, read_once=bool(factory.data))
         transport.serve(protocol.connection_made, transport)
 
