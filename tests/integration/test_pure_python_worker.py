@@ -15,6 +15,8 @@ from helpers import Gunicorn, connect, read_response, read_until_eof
 
 EXTENSION = "_chead"  # the compiled module's file name starts with it (server/protocol/)
 PURE = {"ASYNCWORKER_PURE_PYTHON": "1"}
+NEEDS_EXTENSION = pytest.mark.skipif(importlib.util.find_spec("server.protocol._chead") is None,
+                                     reason="the extension is not built here")
 
 # kind -> (app, a GET it answers with 200 (or None), where a chunked POST of UPLOAD goes, and
 # what the app received of it, from the answer's body: the bytes, or for ASGI their count)
@@ -66,16 +68,14 @@ def test_a_pure_python_worker_serves_every_kind(kind):
     assert "is not a setting" not in server.log_text()  # (a name the worker knows)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("server.protocol._chead") is None,
-                    reason="the extension is not built here")
+@NEEDS_EXTENSION
 def test_the_extension_is_loaded_without_the_variable():
     """The check above can fail: a worker left to its default maps the extension."""
     with Gunicorn("echo_app:app", env={"ASYNCWORKER_PURE_PYTHON": "0"}) as server:
         assert extension_loaded(server)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("server.protocol._chead") is None,
-                    reason="the extension is not built here")
+@NEEDS_EXTENSION
 def test_pure_python_set_by_env_comes_too_late_and_says_so():
     """gunicorn applies ``--env`` after it imports the worker class, when the helpers are
     chosen: the worker keeps the extension, and the master warns that the variable did nothing."""
