@@ -19,6 +19,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
 
 #include "_eager.h"
 
@@ -1041,9 +1044,182 @@ environ_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* The bytes read on the non-blocking socket ``fd``, up to ``size``: a new bytes object,
+ * b"" at its end; NULL with errno set (EAGAIN when nothing waits) or an exception. */
+static PyObject *
+recv_some(int fd, Py_ssize_t size, int *failed_errno)
+{
+    PyObject *data = PyBytes_FromStringAndSize(NULL, size);
+    if (data == NULL)
+        return NULL;
+    ssize_t n;
+    do {
+        n = recv(fd, PyBytes_AS_STRING(data), (size_t)size, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        *failed_errno = errno;
+        Py_DECREF(data);
+        return NULL;
+    }
+    if (n != size && _PyBytes_Resize(&data, n) < 0)
+        return NULL;
+    return data;
+}
+
+/* A descriptor argument, checked as send_with checks it. */
+static int
+fd_arg(PyObject *obj, int *fd)
+{
+    long v = PyLong_AsLong(obj);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < 0 || v > INT_MAX) {
+        errno = EBADF;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    *fd = (int)v;
+    return 0;
+}
+
+PyDoc_STRVAR(recv_nowait_doc,
+"recv_nowait(fd, size) -> bytes | None\n\n"
+"Up to ``size`` bytes read on the socket ``fd`` without waiting: b\"\" at its end, None\n"
+"when nothing waits (raises OSError for a reset or another failure). Where nothing waits\n"
+"is the common case, as for a client accepted before its request came, this spares the\n"
+"BlockingIOError a socket's recv() raises (see accepted.py's recv_nowait_py, the reference).");
+
+static PyObject *
+recv_nowait(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    int fd, failed = 0;
+    Py_ssize_t size;
+    if (nargs != 2 || !PyLong_Check(args[0]) || !PyLong_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "recv_nowait() takes a descriptor and a size");
+        return NULL;
+    }
+    if (fd_arg(args[0], &fd) < 0)
+        return NULL;
+    size = PyLong_AsSsize_t(args[1]);
+    if (size == -1 && PyErr_Occurred())
+        return NULL;
+    if (size < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative size");
+        return NULL;
+    }
+    PyObject *data = recv_some(fd, size, &failed);
+    if (data != NULL || PyErr_Occurred())
+        return data;
+    if (failed == EAGAIN || failed == EWOULDBLOCK)
+        Py_RETURN_NONE;
+    errno = failed;
+    return PyErr_SetFromErrno(PyExc_OSError);
+}
+
+#ifdef SOCK_NONBLOCK /* accept4() and its flags (Linux, the BSDs) */
+
+/* The client's address as socket.accept() gives it: (host, port) for IPv4, (host, port,
+ * flowinfo, scope_id) for IPv6; None for any other family. */
+static PyObject *
+peer_address(const struct sockaddr_storage *addr)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (addr->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
+        if (inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host)) == NULL)
+            return PyErr_SetFromErrno(PyExc_OSError);
+        return Py_BuildValue("(si)", host, (int)ntohs(a->sin_port));
+    }
+    if (addr->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
+        if (inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host)) == NULL)
+            return PyErr_SetFromErrno(PyExc_OSError);
+        return Py_BuildValue("(siII)", host, (int)ntohs(a->sin6_port), (unsigned int)ntohl(a->sin6_flowinfo),
+                             (unsigned int)a->sin6_scope_id);
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(accept_early_doc,
+"accept_early(listener, read_size, keepalive) -> (fd, address, data) | None\n\n"
+"Accept a waiting client on the listening socket ``listener``: its descriptor (non-\n"
+"blocking, close-on-exec), its address (None but for IPv4 and IPv6) and up to ``read_size``\n"
+"bytes it has sent already (b\"\" when none, at its end, or reset: its transport learns);\n"
+"``SO_KEEPALIVE`` set when ``keepalive``. None when no client waits. No socket object is\n"
+"made: under a connection per request that costs a getsockname() and an object per client\n"
+"(see listeners.py's accept_early_py, the reference).");
+
+static PyObject *
+accept_early(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    int listener, fd, failed = 0;
+    if (nargs != 3 || !PyLong_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "accept_early() takes a socket, a size and a flag");
+        return NULL;
+    }
+    if ((listener = PyObject_AsFileDescriptor(args[0])) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_ValueError))
+            return NULL;
+        PyErr_Clear(); /* (a closed socket's fileno() is -1: fail as its accept() does) */
+        errno = EBADF;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_ssize_t read_size = PyLong_AsSsize_t(args[1]);
+    if (read_size == -1 && PyErr_Occurred())
+        return NULL;
+    int keepalive = PyObject_IsTrue(args[2]);
+    if (keepalive < 0)
+        return NULL;
+    struct sockaddr_storage addr;
+    socklen_t addrlen = sizeof(addr);
+    memset(&addr, 0, sizeof(addr));
+    do {
+        fd = accept4(listener, (struct sockaddr *)&addr, &addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            Py_RETURN_NONE;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (keepalive) {
+        int on = 1;
+        (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)); /* (gone already: its transport tells) */
+    }
+    PyObject *address = peer_address(&addr), *data = NULL, *result = NULL;
+    if (address == NULL)
+        goto fail;
+    if (read_size > 0) {
+        data = recv_some(fd, read_size, &failed);
+        if (data == NULL) {
+            if (PyErr_Occurred())
+                goto fail;
+            data = PyBytes_FromStringAndSize(NULL, 0); /* nothing yet, or a reset its transport sees too */
+            if (data == NULL)
+                goto fail;
+        }
+    }
+    else if ((data = PyBytes_FromStringAndSize(NULL, 0)) == NULL)
+        goto fail;
+    result = Py_BuildValue("(iNN)", fd, address, data);
+    if (result != NULL)
+        return result;
+    address = data = NULL; /* (stolen by "N", even on failure) */
+fail:
+    Py_XDECREF(address);
+    Py_XDECREF(data);
+    close(fd);
+    return NULL;
+}
+
+#endif /* SOCK_NONBLOCK */
+
 static PyMethodDef chead_methods[] = {
     {"send_now", (PyCFunction)(void (*)(void))send_now, METH_FASTCALL, send_now_doc},
     {"send_last", (PyCFunction)(void (*)(void))send_last, METH_FASTCALL, send_last_doc},
+    {"recv_nowait", (PyCFunction)(void (*)(void))recv_nowait, METH_FASTCALL, recv_nowait_doc},
+#ifdef SOCK_NONBLOCK
+    {"accept_early", (PyCFunction)(void (*)(void))accept_early, METH_FASTCALL, accept_early_doc},
+#endif
     {"parse_plain_head", (PyCFunction)(void (*)(void))parse_plain_head, METH_FASTCALL,
      parse_plain_head_doc},
     {"set_head_types", (PyCFunction)(void (*)(void))set_head_types, METH_FASTCALL, set_head_types_doc},

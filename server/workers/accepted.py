@@ -28,9 +28,13 @@ then; after that every call goes to it, and the protocol is told to use it direc
 """
 
 import asyncio
+import os
 import select
 import socket
 import struct
+
+from ..protocol.compiled import compiled
+from ..protocol.lease import send_now
 
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets
 # Bytes read at accept, or by the first read here: a request head's worth, and below every
@@ -40,20 +44,43 @@ FIRST_READ = 16 * 1024
 # Bytes waiting for the loop's transport past which the protocol is paused for writing
 # (uvloop's and asyncio's transports' own default high-water mark).
 PENDING_HIGH_WATER = 64 * 1024
+_ONE_READ = getattr(select, "EPOLLIN", 0) | getattr(select, "EPOLLONESHOT", 0)  # (FirstBytes: Linux)
+
+
+def recv_nowait_py(fd: int, size: int) -> bytes | None:
+    """Up to ``size`` bytes read on the non-blocking socket ``fd``: b"" at its end, None when
+    nothing waits (``OSError`` for a reset). The reference of ``_chead.recv_nowait``."""
+    try:
+        return os.read(fd, size)
+    except (BlockingIOError, InterruptedError):
+        return None
+
+
+recv_nowait = compiled("recv_nowait") or recv_nowait_py
+
+
+def socket_of_descriptor(fd: int) -> socket.socket:
+    """A socket object for ``fd`` (which it then owns), its family and type asked of it."""
+    return socket.socket(fileno=fd)
 
 
 class AcceptedTransport(asyncio.Transport):
-    """A transport over an accepted socket, until ``hand_to_loop(sock, protocol_factory)``
-    has made the loop's."""
+    """A transport over an accepted socket's descriptor ``fd`` (non-blocking), until
+    ``hand_to_loop(sock, protocol_factory, failed)`` has made the loop's. The socket object
+    is made only when it is asked for (``get_extra_info("socket")``, an abort, the hand-over),
+    by ``socket_of(fd)``; it then owns the descriptor."""
 
-    __slots__ = ("_loop", "_sock", "_protocol", "_peer", "_local", "_hand_to_loop", "_loop_transport",
+    __slots__ = ("_loop", "_fd", "_sock", "_socket_of", "_protocol", "_peer", "_local", "_hand_to_loop", "_loop_transport",
                  "_pending", "_pending_size", "_paused_writing", "_closing", "_aborted", "_eof", "_paused", "_waiter",
                  "_read_once", "_first_bytes", "_watching")
 
-    def __init__(self, loop, sock, protocol, peer, local, hand_to_loop, first_bytes=None, read_once: bool = True):
+    def __init__(self, loop, fd: int, protocol, peer, local, hand_to_loop, first_bytes=None, read_once: bool = True,
+                 socket_of=socket_of_descriptor):
         super().__init__()
         self._loop = loop
-        self._sock = sock  # blocking: every send here asks MSG_DONTWAIT (the loop's makes it non-blocking)
+        self._fd = fd  # -1 once closed here or owned by the loop's transport
+        self._sock: socket.socket | None = None  # made from _fd when asked for (_socket)
+        self._socket_of = socket_of
         self._protocol = protocol
         self._peer = peer
         self._local = local
@@ -81,7 +108,7 @@ class AcceptedTransport(asyncio.Transport):
             return
         if self._pending is None:
             try:
-                sent = self._sock.send(data, socket.MSG_DONTWAIT)
+                sent = send_now(self._fd, data if type(data) is bytes else bytes(data))
             except OSError:  # (full, or the client is gone: the loop's transport learns which)
                 sent = 0
             if sent == len(data):
@@ -118,7 +145,7 @@ class AcceptedTransport(asyncio.Transport):
             if not self._closing:
                 self._closing = True
                 try:
-                    self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                    self._socket().setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
                 except OSError:
                     pass
                 self._close_socket()
@@ -149,7 +176,7 @@ class AcceptedTransport(asyncio.Transport):
                 self._local = self._ask_socket(socket.socket.getsockname)
             return self._local if self._local is not None else default
         if name == "socket":
-            return self._sock if self._sock is not None else default
+            return self._socket() if self._fd >= 0 else default
         return default
 
     def get_protocol(self):
@@ -202,7 +229,7 @@ class AcceptedTransport(asyncio.Transport):
         """The loop's transport, made for this connection if it has none yet (file bodies
         need its flow control and its socket's ownership)."""
         if self._loop_transport is None:
-            if self._sock is None:  # (closed here)
+            if self._fd < 0:  # (closed here)
                 raise ConnectionResetError("Client disconnected")
             if self._waiter is None:
                 self._waiter = self._loop.create_future()
@@ -236,15 +263,20 @@ class AcceptedTransport(asyncio.Transport):
             self.hand_to_loop()
         else:
             self._watching = True
-            self._first_bytes.watch(self._sock.fileno(), self._read_first)
+            self._first_bytes.watch(self._fd, self._read_first)
 
     def hand_to_loop(self) -> None:
         """Have the loop make its transport for the socket (once)."""
-        if self._pending is not None or self._loop_transport is not None or self._sock is None:
+        if self._pending is not None or self._loop_transport is not None or self._fd < 0:
             return
         self._stop_watching()
         self._pending = []
-        self._hand_to_loop(self._sock, _HandOver(self), self._hand_over_failed)
+        try:
+            sock = self._socket()
+        except OSError as exc:  # (not a socket any more: the connection is lost)
+            self._hand_over_failed(exc)
+            return
+        self._hand_to_loop(sock, _HandOver(self), self._hand_over_failed)
 
     # -- internals ---------------------------------------------------------------
 
@@ -253,7 +285,7 @@ class AcceptedTransport(asyncio.Transport):
         what waited here, in order."""
         protocol, self._protocol = self._protocol, None
         self._loop_transport = transport
-        self._sock = None  # (the loop's transport owns it now)
+        self._sock, self._fd = None, -1  # (the loop's transport owns it now)
         transport.set_protocol(protocol)
         handed_over = getattr(protocol, "transport_handed_over", None)
         if handed_over is not None:
@@ -294,13 +326,13 @@ class AcceptedTransport(asyncio.Transport):
         microseconds behind its connect), read here (``FirstBytes`` no longer watches)."""
         self._watching = False
         try:
-            data = self._sock.recv(FIRST_READ, socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            self.settle()
-            return
+            data = recv_nowait(self._fd, FIRST_READ)
         except OSError as exc:  # (a reset)
             self._closing = True
             self._close_socket(exc)
+            return
+        if data is None:  # (nothing after all)
+            self.settle()
             return
         self._read_once = True
         protocol = self._protocol
@@ -310,22 +342,31 @@ class AcceptedTransport(asyncio.Transport):
             return
         self.serve(getattr(protocol, "first_data_received", protocol.data_received), data)
 
+    def _socket(self) -> socket.socket:
+        """The socket object of the descriptor, made the first time it is asked for."""
+        if self._sock is None:
+            self._sock = self._socket_of(self._fd)
+        return self._sock
+
     def _ask_socket(self, question):
         try:
-            return question(self._sock) if self._sock is not None else None
+            return question(self._socket()) if self._fd >= 0 else None
         except OSError:
             return None
 
     def _stop_watching(self) -> None:
         if self._watching:
             self._watching = False
-            self._first_bytes.unwatch(self._sock.fileno())
+            self._first_bytes.unwatch(self._fd)
 
     def _close_socket(self, exc=None) -> None:
         self._stop_watching()
-        sock, self._sock = self._sock, None
+        fd, sock = self._fd, self._sock
+        self._fd, self._sock = -1, None
         if sock is not None:
             sock.close()
+        elif fd >= 0:
+            os.close(fd)
         self._loop.call_soon(self._lost, exc)
 
     def _lost(self, exc) -> None:
@@ -353,9 +394,9 @@ class _HandOver(asyncio.Protocol):
 
 class FirstBytes:
     """Waits for the first bytes of the clients accepted before they sent any, on one epoll
-    of its own that the loop watches: two system calls a client (its registration and its
-    removal), where the loop's ``add_reader`` costs a handle made and closed (measured on
-    uvloop: 4.8 µs, with its calls). Under load most clients are accepted so: a client's
+    of its own that the loop watches: one system call a client (its registration, one-shot:
+    it is spent once it has told, and goes with the descriptor's close), where the loop's
+    ``add_reader`` costs a handle made and closed (measured on uvloop: 4.8 µs, with its calls). Under load most clients are accepted so: a client's
     request follows its connect by a few microseconds, and the listener takes the connect
     at once. Linux only (``select.epoll``); elsewhere ``make`` gives None, and such a client
     goes to the loop's transport. It lives as long as its loop: a graceful stop still waits
@@ -375,7 +416,10 @@ class FirstBytes:
 
     def watch(self, fd: int, callback) -> None:
         """Call ``callback()`` once, when ``fd`` is readable (bytes, its end, or an error)."""
-        self._epoll.register(fd, select.EPOLLIN)
+        try:
+            self._epoll.register(fd, _ONE_READ)
+        except FileExistsError:  # (watched before, and told: its spent registration is armed again)
+            self._epoll.modify(fd, _ONE_READ)
         self._callbacks[fd] = callback
 
     def unwatch(self, fd: int) -> None:
@@ -392,7 +436,6 @@ class FirstBytes:
             callback = callbacks.pop(fd, None)
             if callback is None:
                 continue
-            self._epoll.unregister(fd)
             try:
                 callback()
             except (KeyboardInterrupt, SystemExit):

@@ -17,9 +17,10 @@ handed over with the connection, so the request is answered when the
 connection is made instead of after the loop's next pass over every socket.
 What accept tells of the connection goes with them: the client's address, and
 the local one when the listener is bound to one address (a wildcard bind is
-asked per connection). ``SO_KEEPALIVE`` (``tcp_keepalive``) is set on the
-accepted socket here, where the socket object is at hand. Behind a proxy that
-opens a connection per request, each is a few calls and objects less.
+asked per connection). ``SO_KEEPALIVE`` (``tcp_keepalive``) is set here too, in
+the same call (``accept_early``), which makes no socket object: a connection
+served on its socket never needs one. Behind a proxy that opens a connection
+per request, each is a few calls and objects less.
 
 Under load the listening socket's turn comes once per pass of the loop over
 its sockets, which may take tens of milliseconds; the worker calls ``catch_up``
@@ -39,6 +40,7 @@ import ipaddress
 import os
 import socket
 
+from ..protocol.compiled import compiled
 from .accepted import FIRST_READ, AcceptedTransport, FirstBytes
 
 RETRY_AFTER_RESOURCE_ERROR = 1.0  # seconds
@@ -72,7 +74,8 @@ class Listeners:
         self._log = log  # failed connection set-ups (TLS handshakes) are logged at debug level
         self._tls = {} if ssl is None else {"ssl": ssl, "ssl_handshake_timeout": ssl_handshake_timeout or None}
         self._sockets = [s.sock if hasattr(s, "sock") else s for s in gunicorn_sockets]
-        self._acceptors = {sock: Acceptor(sock, tcp_keepalive) for sock in self._sockets}
+        self._acceptors = {sock: Acceptor(sock, tcp_keepalive, EARLY_READ if self._read_early else 0)
+                           for sock in self._sockets}
         self._factory = protocol_factory
         self._batch = max(1, backlog)
         self._state = "stopped"  # stopped | serving | paused | closed
@@ -213,9 +216,7 @@ class Listeners:
         """Accept one waiting client; False when none waits (or accepting must pause)."""
         acceptor = self._acceptors[sock]
         try:
-            conn, peer = acceptor.accept()
-        except (BlockingIOError, InterruptedError):
-            return False
+            accepted = acceptor.accept()
         except ConnectionAbortedError:
             return True
         except OSError as exc:
@@ -226,7 +227,9 @@ class Listeners:
             self._unwatch()
             self._retry = self._loop.call_later(RETRY_AFTER_RESOURCE_ERROR, self._retry_accepting)
             return False
-        self._set_up(conn, peer, acceptor.local)
+        if accepted is None:
+            return False
+        self._set_up(acceptor, *accepted)
         return True
 
     def _at_capacity(self) -> bool:
@@ -244,30 +247,36 @@ class Listeners:
         if self._state == "serving":
             self._watch()
 
-    def _set_up(self, conn, peer, local) -> None:
-        """Serve ``conn`` on its socket (see accepted.py), or hand it to the loop now."""
+    def _set_up(self, acceptor: "Acceptor", fd: int, peer, data: bytes) -> None:
+        """Serve the client on its socket (see accepted.py), or hand it to the loop now."""
         factory = self._factory
         if self._read_early:
-            factory = _AcceptedFactory(factory, _read_early(conn), peer, local, conn.fileno())
+            factory = _AcceptedFactory(factory, data, peer, acceptor.local, fd)
             # (not inside a task, as at a graceful stop: serving may step the app's task)
             if self._on_socket and asyncio.current_task(self._loop) is None:
-                self._serve_on_socket(conn, factory)
+                self._serve_on_socket(acceptor, fd, factory)
                 return
-        self._hand_to_loop(conn, factory)
+        try:
+            sock = acceptor.socket_for(fd)
+        except OSError as exc:  # (not a socket any more: hardly ever)
+            os.close(fd)
+            self._failed(exc)
+            return
+        self._hand_to_loop(sock, factory)
 
-    def _serve_on_socket(self, conn, factory: "_AcceptedFactory") -> None:
+    def _serve_on_socket(self, acceptor: "Acceptor", fd: int, factory: "_AcceptedFactory") -> None:
         """The protocol takes the early bytes on an ``AcceptedTransport``; the loop makes its
         transport after that only if the connection still needs it."""
         try:
             protocol = factory()
         except BaseException as exc:  # noqa: BLE001 - reported as a failed set-up is
-            conn.close()
+            os.close(fd)
             self._failed(exc)
             return
         if self._first_bytes is None:
             self._first_bytes = FirstBytes.make(self._loop)
-        transport = AcceptedTransport(self._loop, conn, protocol, factory.peer, factory.local, self._hand_to_loop,
-                                      self._first_bytes, read_once=bool(factory.data))
+        transport = AcceptedTransport(self._loop, fd, protocol, factory.peer, factory.local, self._hand_to_loop,
+                                      self._first_bytes, read_once=bool(factory.data), socket_of=acceptor.socket_for)
         transport.serve(protocol.connection_made, transport)
 
     def _hand_to_loop(self, conn, factory, failed=None) -> None:
@@ -314,11 +323,39 @@ class Listeners:
         self._loop.call_exception_handler({"message": "Error setting up a connection", "exception": exc})
 
 
-def _read_early(conn) -> bytes:
+def accept_early_py(listener, read_size: int, keepalive: bool):
+    """``(fd, address, data)`` of a client waiting on ``listener``, or None when none waits:
+    its descriptor (non-blocking, as the loop's transports make it), its address (None but
+    for TCP: an AF_UNIX client's is no address worth keeping) and up to ``read_size`` bytes
+    it sent already (b"" when none, at its end, or reset: its transport learns), with
+    ``SO_KEEPALIVE`` set when ``keepalive``. The reference of ``_chead.accept_early``."""
     try:
-        return conn.recv(EARLY_READ, socket.MSG_DONTWAIT)
-    except (BlockingIOError, InterruptedError, ConnectionError):
-        return b""  # nothing yet, or a reset the transport will see too
+        fd, address = listener._accept()
+    except (BlockingIOError, InterruptedError):
+        return None
+    # (family, type and protocol given: a send, a read or an option does not depend on them)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 0, fd)
+    try:
+        sock.setblocking(False)
+        if keepalive:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            except OSError:
+                pass  # (gone already: its transport will tell)
+        data = b""
+        if read_size > 0:
+            try:
+                data = sock.recv(read_size)
+            except (BlockingIOError, InterruptedError, ConnectionError):
+                pass  # nothing yet, or a reset the transport will see too
+    except BaseException:
+        sock.close()
+        raise
+    sock.detach()
+    return fd, address if type(address) is tuple else None, data
+
+
+accept_early = compiled("accept_early") or accept_early_py
 
 
 class _AcceptedFactory:
@@ -348,40 +385,36 @@ class _AcceptedFactory:
 class Acceptor:
     """Accepts on one listening socket, and knows what its connections share.
 
-    The socket objects it makes read their ``family`` and ``type`` as class attributes:
-    ``socket.socket``'s are properties that build an enum member at each read (about
-    0.9 µs), and ``socket.accept`` and the loop's ``connect_accepted_socket`` read them
-    several times per connection. ``local``: the local address of every connection, when
-    the listener is bound to one address (else None).
+    ``accept()`` gives a client's descriptor, not a socket object: a connection served on
+    its socket and closed (accepted.py) never needs one, and making one costs a
+    ``getsockname()`` (CPython's check of the descriptor) and an object per client.
+    ``socket_for(fd)`` makes it when it is needed (the loop's transport takes one). Those
+    socket objects read their ``family`` and ``type`` as class attributes:
+    ``socket.socket``'s are properties that build an enum member at each read (about 0.9 µs),
+    and the loop's ``connect_accepted_socket`` reads them several times per connection.
+    ``local``: the local address of every connection, when the listener is bound to one
+    address (else None).
     """
 
-    __slots__ = ("sock", "local", "_socket_class", "_family", "_type", "_proto", "_tcp", "_keepalive")
+    __slots__ = ("sock", "local", "_socket_class", "_family", "_type", "_proto", "_read_size", "_keepalive")
 
-    def __init__(self, sock, tcp_keepalive: bool = False):
+    def __init__(self, sock, tcp_keepalive: bool = False, read_size: int = 0):
         self.sock = sock
         self._family, self._type, self._proto = sock.family, sock.type, sock.proto
-        self._tcp = self._family in (socket.AF_INET, socket.AF_INET6)
-        self._keepalive = tcp_keepalive and self._tcp  # SO_KEEPALIVE on each connection
-        self.local = fixed_local_address(sock) if self._tcp else None
+        tcp = self._family in (socket.AF_INET, socket.AF_INET6)
+        self._keepalive = tcp_keepalive and tcp  # SO_KEEPALIVE on each connection
+        self._read_size = read_size  # bytes read at accept (0: none)
+        self.local = fixed_local_address(sock) if tcp else None
         self._socket_class = accepted_socket_class(self._family, self._type)
 
-    def accept(self) -> tuple:
-        """``(socket, address)`` of a waiting client; the address None but for TCP (an AF_UNIX
-        client's is no address worth keeping). The socket is left blocking: the loop makes it
-        non-blocking as it takes it (uvloop and asyncio both do), and reads before that do
-        not wait (``_read_early``)."""
-        fd, address = self.sock._accept()
-        try:
-            conn = self._socket_class(self._family, self._type, self._proto, fd)
-        except BaseException:
-            os.close(fd)
-            raise
-        if self._keepalive:
-            try:
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            except OSError:
-                pass  # (gone already: its transport will tell)
-        return conn, address if self._tcp else None
+    def accept(self) -> tuple | None:
+        """``(fd, address, data)`` of a waiting client (see ``accept_early_py``), or None when
+        none waits."""
+        return accept_early(self.sock, self._read_size, self._keepalive)
+
+    def socket_for(self, fd: int) -> socket.socket:
+        """The socket object of an accepted client's descriptor, which it then owns."""
+        return self._socket_class(self._family, self._type, self._proto, fd)
 
 
 @functools.cache

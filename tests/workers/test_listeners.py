@@ -6,7 +6,10 @@ one connection per loop iteration) with real sockets on 127.0.0.1.
 """
 
 import asyncio
+import contextlib
 import errno
+import os
+import resource
 import socket
 
 import pytest
@@ -133,47 +136,46 @@ def test_paused_listeners_leave_clients_in_the_accept_queue(listening, loop_name
     assert run_on_loop(loop_name, main) == (0, 3)
 
 
-class NoDescriptors:
-    """A listening socket whose accept system call fails as when the process is out of
-    descriptors."""
-
-    def __init__(self, sock):
-        self._sock = sock
-        self.accepts = 0
-        self.family, self.type, self.proto = sock.family, sock.type, sock.proto
-
-    def getsockname(self):
-        return self._sock.getsockname()
-
-    def fileno(self):
-        return self._sock.fileno()
-
-    def setblocking(self, flag):
-        self._sock.setblocking(flag)
-
-    def _accept(self):
-        self.accepts += 1
-        raise OSError(errno.EMFILE, "Too many open files")
-
-    def close(self):
-        self._sock.close()
+@contextlib.contextmanager
+def descriptors_used_up():
+    """Every descriptor this process may open is taken (its soft limit lowered to a few past
+    the highest open one, the rest filled): an accept fails with EMFILE, as in a worker
+    out of descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+    taken = []
+    resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 16, hard))
+    try:
+        while True:
+            try:
+                taken.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError as exc:
+                if exc.errno != errno.EMFILE:
+                    raise
+                break
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
 def test_out_of_descriptors_pauses_accepting_then_retries(listening, monkeypatch):
     monkeypatch.setattr(listeners_module, "RETRY_AFTER_RESOURCE_ERROR", 0.2)
     clients = waiting_clients(listening.getsockname()[1], 1)  # keeps the socket readable
-    failing = NoDescriptors(listening)
     errors = []
 
     async def main(loop):
         loop.set_exception_handler(lambda loop, context: errors.append(context["exception"]))
-        listeners = Listeners(loop, [failing], Counting, backlog=128)
-        await listeners.start()
-        await asyncio.sleep(0.1)  # within the pause: one attempt, not a busy loop
-        during = failing.accepts
-        await asyncio.sleep(0.25)  # past it: watching again
-        after = failing.accepts
-        listeners.close()
+        listeners = Listeners(loop, [listening], Counting, backlog=128)
+        with descriptors_used_up():
+            await listeners.start()
+            await asyncio.sleep(0.1)  # within the pause: one attempt, not a busy loop
+            during = len(errors)
+            await asyncio.sleep(0.25)  # past it: watching again, and failing again
+            after = len(errors)
+            listeners.close(take_waiting=False)
         return during, after
 
     try:
@@ -183,7 +185,7 @@ def test_out_of_descriptors_pauses_accepting_then_retries(listening, monkeypatch
             c.close()
     assert during == 1
     assert after >= 2
-    assert errors and all(e.errno == errno.EMFILE for e in errors)
+    assert all(e.errno == errno.EMFILE for e in errors)
 
 
 class Recording(asyncio.Protocol):
@@ -373,13 +375,15 @@ def test_accepted_connections_get_so_keepalive_when_asked(listening, loop_name, 
 
 
 def test_accepted_sockets_are_sockets_of_the_listeners_family_and_type(listening):
-    """What ``Acceptor`` makes is a ``socket.socket`` (the loop detaches it when the
-    transport closes), with the listener's family and type, read without a property."""
+    """``Acceptor`` gives a client's descriptor; the socket object it makes of it when asked
+    (the loop's transport takes one, and detaches it when it closes) has the listener's
+    family and type, read without a property."""
     client = waiting_clients(listening.getsockname()[1], 1)[0]
     with client:
-        conn, address = listeners_module.Acceptor(listening).accept()
-        with conn:
-            assert isinstance(conn, socket.socket) and address == client.getsockname()
+        fd, address, data = listeners_module.Acceptor(listening).accept()
+        with listeners_module.Acceptor(listening).socket_for(fd) as conn:
+            assert isinstance(conn, socket.socket) and address == client.getsockname() and data == b""
             assert (conn.family, conn.type) == (socket.AF_INET, socket.SOCK_STREAM)
             assert type(conn).family is socket.AF_INET  # (a class attribute, not socket's property)
             assert conn.getpeername() == client.getsockname()
+            assert conn.fileno() == fd

@@ -28,11 +28,12 @@ BIG = 8 * 1024 * 1024  # more than loopback socket buffers take without the clie
 
 
 def tcp_ends() -> tuple[socket.socket, socket.socket]:
-    """``(server, client)`` of a loopback TCP connection, the server's end blocking, as
-    accept gives it."""
+    """``(server, client)`` of a loopback TCP connection, the server's end non-blocking, as
+    ``accept_early`` gives it."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         client = socket.create_connection(listener.getsockname(), timeout=5)
         server, _ = listener.accept()
+    server.setblocking(False)
     return server, client
 
 
@@ -83,7 +84,8 @@ def handing_over(loop, handed: list):
 
 def accepted_over(loop, protocol, handed: list, first_bytes=None, read_once=True):
     server, client = tcp_ends()
-    transport = AcceptedTransport(loop, server, protocol, client.getsockname(), server.getsockname(),
+    peer, local = client.getsockname(), server.getsockname()
+    transport = AcceptedTransport(loop, server.detach(), protocol, peer, local,
                                   handing_over(loop, handed), first_bytes, read_once)
     protocol.connection_made(transport)
     return transport, client
@@ -202,7 +204,7 @@ def test_a_hand_over_failing_at_once_loses_the_connection_cleanly(loop_name):
             protocol = Recorder()
             server, client = tcp_ends()
             reason = OSError("no transport")
-            transport = AcceptedTransport(loop, server, protocol, None, None, failing_at_once(reason))
+            transport = AcceptedTransport(loop, server.detach(), protocol, None, None, failing_at_once(reason))
             protocol.connection_made(transport)
             if use == "write":
                 transport.write(b"x" * BIG)
@@ -298,6 +300,37 @@ def test_first_bytes_calls_once_and_not_after_unwatch(loop_name):
         return calls
 
     assert run_on_loop(loop_name, main) == ["a"]
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_first_bytes_watches_a_descriptor_again_after_it_told(loop_name):
+    """Its registrations are one-shot, and stay (spent) until the descriptor is closed: the
+    same open descriptor watched again is armed again (a wake-up that found nothing to read),
+    and a new socket given a closed one's number is watched as any other."""
+    async def main(loop):
+        first_bytes = FirstBytes(loop)
+        calls = []
+        server, client = tcp_ends()
+        first_bytes.watch(server.fileno(), lambda: calls.append("first"))
+        client.sendall(b"x")
+        await wait_for(lambda: calls)
+        first_bytes.watch(server.fileno(), lambda: calls.append("again"))
+        await wait_for(lambda: len(calls) == 2)  # (still readable: told at once)
+        number = server.fileno()
+        server.close()
+        client.close()
+        other_server, other_client = tcp_ends()
+        assert other_server.fileno() == number  # (the lowest free descriptor)
+        first_bytes.watch(other_server.fileno(), lambda: calls.append("other"))
+        await asyncio.sleep(0.05)
+        silent = list(calls)
+        other_client.sendall(b"y")
+        await wait_for(lambda: len(calls) == 3)
+        other_server.close()
+        other_client.close()
+        return silent, calls
+
+    assert run_on_loop(loop_name, main) == (["first", "again"], ["first", "again", "other"])
 
 
 # -- Listeners serving ASGI connections on their sockets ---------------------------------
@@ -502,7 +535,7 @@ def test_addresses_not_told_at_accept_are_the_sockets_own():
     loop's transports give it."""
     ours, theirs = socket.socketpair()
     with ours, theirs:
-        transport = AcceptedTransport(None, ours, Recorder(), None, None, None)
+        transport = AcceptedTransport(None, ours.fileno(), Recorder(), None, None, None, socket_of=lambda fd: ours)
         assert (transport.get_extra_info("peername"), transport.get_extra_info("sockname")) == ("", "")
         assert transport.get_extra_info("socket") is ours
         assert transport.get_extra_info("sslcontext", "none") == "none"

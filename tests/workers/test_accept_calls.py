@@ -1,0 +1,157 @@
+"""The system calls of a new connection: ``accept_early`` (a waiting client's descriptor,
+address and first bytes, without a socket object) and ``recv_nowait`` (a read that gives
+None rather than raising when nothing waits). The compiled helpers and their Python
+references must agree on every outcome."""
+
+import errno
+import os
+import select
+import socket
+import struct
+import time
+
+import pytest
+
+from helpers import implementations
+from server.workers import accepted, listeners
+
+ACCEPTS = implementations(listeners.accept_early_py, listeners.accept_early)
+READS = implementations(accepted.recv_nowait_py, accepted.recv_nowait)
+name = lambda f: f.__name__  # noqa: E731
+
+
+def listener(family=socket.AF_INET, address=("127.0.0.1", 0)):
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.bind(address)
+    sock.listen(16)
+    sock.setblocking(False)
+    return sock
+
+
+def arrived(sock: socket.socket, timeout: float = 5.0) -> None:
+    """Wait until ``sock`` has a client waiting, or bytes to read."""
+    assert select.select([sock], [], [], timeout)[0], "nothing arrived"
+
+
+@pytest.mark.parametrize("accept_early", ACCEPTS, ids=name)
+def test_no_client_waiting_is_none(accept_early):
+    with listener() as sock:
+        assert accept_early(sock, 1024, False) is None
+
+
+@pytest.mark.parametrize("accept_early", ACCEPTS, ids=name)
+def test_a_closed_listener_fails_with_ebadf(accept_early):
+    sock = listener()
+    sock.close()
+    with pytest.raises(OSError) as failed:
+        accept_early(sock, 1024, False)
+    assert failed.value.errno == errno.EBADF
+
+
+@pytest.mark.parametrize("accept_early", ACCEPTS, ids=name)
+@pytest.mark.parametrize("sent", [b"", b"GET / HTTP/1.1\r\n\r\n", b"x" * 5000])
+@pytest.mark.parametrize("keepalive", [False, True])
+def test_a_client_is_accepted_with_its_address_and_at_most_read_size_bytes(accept_early, sent, keepalive):
+    with listener() as sock, socket.create_connection(sock.getsockname(), timeout=5) as client:
+        if sent:
+            client.sendall(sent)
+            time.sleep(0.05)  # (in the server's receive queue before the accept: loopback is quick)
+        arrived(sock)
+        fd, address, data = accept_early(sock, 4096, keepalive)
+        with socket.socket(fileno=fd) as conn:
+            assert address == client.getsockname() and data == sent[:4096]
+            assert conn.getpeername() == client.getsockname()
+            assert not os.get_blocking(fd) and not os.get_inheritable(fd)
+            assert conn.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == int(keepalive)
+
+
+@pytest.mark.parametrize("accept_early", ACCEPTS, ids=name)
+def test_no_read_asked_reads_nothing(accept_early):
+    with listener() as sock, socket.create_connection(sock.getsockname(), timeout=5) as client:
+        client.sendall(b"left for the transport")
+        time.sleep(0.05)
+        fd, _, data = accept_early(sock, 0, False)
+        with socket.socket(fileno=fd) as conn:
+            assert data == b"" and conn.recv(100) == b"left for the transport"
+
+
+@pytest.mark.parametrize("accept_early", ACCEPTS, ids=name)
+def test_an_ipv6_client_has_its_four_part_address(accept_early):
+    try:
+        sock = listener(socket.AF_INET6, ("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    with sock, socket.create_connection(sock.getsockname()[:2], timeout=5) as client:
+        arrived(sock)
+        fd, address, data = accept_early(sock, 1024, True)
+        os.close(fd)
+        assert address == client.getsockname() and len(address) == 4 and data == b""
+
+
+@pytest.mark.parametrize("accept_early", ACCEPTS, ids=name)
+def test_a_unix_client_has_no_address(accept_early, tmp_path):
+    path = str(tmp_path / "s")
+    with listener(socket.AF_UNIX, path) as sock, socket.socket(socket.AF_UNIX) as client:
+        client.connect(path)
+        client.sendall(b"hi")
+        arrived(sock)
+        fd, address, data = accept_early(sock, 1024, False)  # (keepalive is asked for TCP only)
+        os.close(fd)
+        assert (address, data) == (None, b"hi")
+
+
+@pytest.mark.parametrize("accept_early", ACCEPTS, ids=name)
+def test_a_client_reset_before_the_accept_gives_no_bytes(accept_early):
+    with listener() as sock:
+        client = socket.create_connection(sock.getsockname(), timeout=5)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+        time.sleep(0.05)
+        accepted_one = accept_early(sock, 1024, False)
+        if accepted_one is not None:  # (Linux still hands over a connection reset in the queue)
+            fd, _, data = accepted_one
+            os.close(fd)
+            assert data == b""
+
+
+def accepted_pair(sock):
+    client = socket.create_connection(sock.getsockname(), timeout=5)
+    conn, _ = sock.accept()
+    conn.setblocking(False)
+    return conn, client
+
+
+@pytest.mark.parametrize("recv_nowait", READS, ids=name)
+def test_recv_nowait_tells_nothing_bytes_and_end_apart(recv_nowait):
+    with listener() as sock:
+        conn, client = accepted_pair(sock)
+        with conn, client:
+            assert recv_nowait(conn.fileno(), 100) is None
+            client.sendall(b"abcdef")
+            arrived(conn)
+            assert recv_nowait(conn.fileno(), 4) == b"abcd"
+            assert recv_nowait(conn.fileno(), 100) == b"ef"
+            client.shutdown(socket.SHUT_WR)
+            arrived(conn)
+            assert recv_nowait(conn.fileno(), 100) == b""
+
+
+@pytest.mark.parametrize("recv_nowait", READS, ids=name)
+def test_recv_nowait_raises_for_a_reset(recv_nowait):
+    with listener() as sock:
+        conn, client = accepted_pair(sock)
+        with conn:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()
+            arrived(conn)
+            with pytest.raises(ConnectionResetError):
+                recv_nowait(conn.fileno(), 100)
+
+
+@pytest.mark.parametrize("recv_nowait", READS, ids=name)
+def test_recv_nowait_on_a_closed_descriptor_raises(recv_nowait):
+    r, w = os.pipe()
+    os.close(r)
+    os.close(w)
+    with pytest.raises(OSError):
+        recv_nowait(r, 10)
