@@ -1144,7 +1144,7 @@ PyDoc_STRVAR(accept_early_doc,
 "accept_early(listener, read_size, keepalive) -> (fd, address, data) | None\n\n"
 "Accept a waiting client on the listening socket ``listener``: its descriptor (non-\n"
 "blocking, close-on-exec), its address (None but for IPv4 and IPv6) and up to ``read_size``\n"
-"bytes it has sent already (b\"\" when none, at its end, or reset: its transport learns);\n"
+"bytes it has sent already (b\"\" when none, at its end, or failing: its transport learns);\n"
 "``SO_KEEPALIVE`` set when ``keepalive``. None when no client waits. No socket object is\n"
 "made: under a connection per request that costs a getsockname() and an object per client\n"
 "(see listeners.py's accept_early_py, the reference).");
@@ -1193,7 +1193,7 @@ accept_early(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
         if (data == NULL) {
             if (PyErr_Occurred())
                 goto fail;
-            data = PyBytes_FromStringAndSize(NULL, 0); /* nothing yet, or a reset its transport sees too */
+            data = PyBytes_FromStringAndSize(NULL, 0); /* nothing yet, or a reset or failure its transport sees */
             if (data == NULL)
                 goto fail;
         }

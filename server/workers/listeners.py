@@ -327,7 +327,7 @@ def accept_early_py(listener, read_size: int, keepalive: bool):
     """``(fd, address, data)`` of a client waiting on ``listener``, or None when none waits:
     its descriptor (non-blocking, as the loop's transports make it), its address (None but
     for TCP: an AF_UNIX client's is no address worth keeping) and up to ``read_size`` bytes
-    it sent already (b"" when none, at its end, or reset: its transport learns), with
+    it sent already (b"" when none, at its end, or failing: its transport learns), with
     ``SO_KEEPALIVE`` set when ``keepalive``. The reference of ``_chead.accept_early``."""
     try:
         fd, address = listener._accept()
@@ -346,8 +346,8 @@ def accept_early_py(listener, read_size: int, keepalive: bool):
         if read_size > 0:
             try:
                 data = sock.recv(read_size)
-            except (BlockingIOError, InterruptedError, ConnectionError):
-                pass  # nothing yet, or a reset the transport will see too
+            except OSError:
+                pass  # nothing yet, or a reset or failure its transport's next read will see
     except BaseException:
         sock.close()
         raise
