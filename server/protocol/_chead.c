@@ -905,6 +905,22 @@ unquote_plus_ascii(PyObject *Py_UNUSED(module), PyObject *text)
     return out;
 }
 
+/* A descriptor argument as an int: OSError (EBADF) for one that cannot be a descriptor. */
+static int
+fd_arg(PyObject *obj, int *fd)
+{
+    long v = PyLong_AsLong(obj); /* (not _PyLong_AsInt: gone from Python 3.13) */
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < 0 || v > INT_MAX) {
+        errno = EBADF;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    *fd = (int)v;
+    return 0;
+}
+
 /* send(2) of ``data`` on the non-blocking socket ``fd`` with ``flags``, the GIL held: the
  * bytes the socket took, or NULL with OSError set (BlockingIOError when it takes none). */
 static PyObject *
@@ -914,16 +930,12 @@ send_with(const char *name, PyObject *const *args, Py_ssize_t nargs, int flags)
         PyErr_Format(PyExc_TypeError, "%s() takes a descriptor and bytes", name);
         return NULL;
     }
-    long fd = PyLong_AsLong(args[0]); /* (not _PyLong_AsInt: gone from Python 3.13) */
-    if (fd == -1 && PyErr_Occurred())
+    int fd;
+    if (fd_arg(args[0], &fd) < 0)
         return NULL;
-    if (fd < -1 || fd > INT_MAX) {
-        errno = EBADF;
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
     ssize_t n;
     do {
-        n = send((int)fd, PyBytes_AS_STRING(args[1]), (size_t)PyBytes_GET_SIZE(args[1]),
+        n = send(fd, PyBytes_AS_STRING(args[1]), (size_t)PyBytes_GET_SIZE(args[1]),
                  MSG_DONTWAIT | MSG_NOSIGNAL | flags);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
@@ -1064,22 +1076,6 @@ recv_some(int fd, Py_ssize_t size, int *failed_errno)
     if (n != size && _PyBytes_Resize(&data, n) < 0)
         return NULL;
     return data;
-}
-
-/* A descriptor argument, checked as send_with checks it. */
-static int
-fd_arg(PyObject *obj, int *fd)
-{
-    long v = PyLong_AsLong(obj);
-    if (v == -1 && PyErr_Occurred())
-        return -1;
-    if (v < 0 || v > INT_MAX) {
-        errno = EBADF;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
-    *fd = (int)v;
-    return 0;
 }
 
 PyDoc_STRVAR(recv_nowait_doc,
