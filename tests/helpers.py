@@ -10,6 +10,7 @@ import os
 import shutil
 import signal as _signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,27 @@ def wait_until(condition, timeout: float, interval: float = 0.02, what: str = "c
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def tcp_info(sock: socket.socket) -> bytes:
+    """The socket's ``struct tcp_info`` (Linux); skips the test where it lacks the counters."""
+    import pytest
+
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    if len(info) < 144:
+        pytest.skip("this kernel's TCP_INFO does not count segments")
+    return info
+
+
+def segments_received(sock: socket.socket) -> int:
+    """``tcpi_segs_in`` of the socket's ``struct tcp_info`` (Linux 4.2 and later)."""
+    return struct.unpack_from("I", tcp_info(sock), 140)[0]
+
+
+def acknowledged(sock: socket.socket) -> bool:
+    """All the socket sent is acknowledged (``tcpi_unacked`` is 0): it is in the peer's
+    receive queue, accepted or not."""
+    return struct.unpack_from("I", tcp_info(sock), 24)[0] == 0
 
 
 class Gunicorn:

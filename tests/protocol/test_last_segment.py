@@ -14,7 +14,8 @@ import struct
 import pytest
 import uvloop
 
-from helpers import Gunicorn, connect, implementations, read_response, read_until_eof, wait_for, wait_until
+from helpers import (Gunicorn, acknowledged, connect, implementations, read_response, read_until_eof,
+                     segments_received, wait_for, wait_until)
 from server.asgi.protocol import ASGIConfig, ASGIServerHttpProtocol
 from server.protocol import cork
 from server.protocol.server import PIPELINE_BUFFER, ServerConfig
@@ -22,23 +23,6 @@ from server.protocol.server import PIPELINE_BUFFER, ServerConfig
 APPS = {"wsgi": "slow_apps:wsgi_app", "asgi": "slow_apps:app", "native": "slow_apps:native_app"}
 ANSWER_AFTER = 0.6  # seconds the app waits: long after the server's ACK (Linux delays one 200 ms at most)
 TCP_CLOSE = 7  # tcpi_state of a socket the peer reset
-
-
-def tcp_info(sock: socket.socket) -> bytes:
-    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
-    if len(info) < 144:
-        pytest.skip("this kernel's TCP_INFO does not count segments")
-    return info
-
-
-def segments_received(sock: socket.socket) -> int:
-    """``tcpi_segs_in`` of the socket's ``struct tcp_info`` (Linux 4.2 and later)."""
-    return struct.unpack_from("I", tcp_info(sock), 140)[0]
-
-
-def acknowledged(sock: socket.socket) -> bool:
-    """All the socket sent is acknowledged (``tcpi_unacked`` is 0)."""
-    return struct.unpack_from("I", tcp_info(sock), 24)[0] == 0
 
 
 def tcp_ends() -> tuple[socket.socket, socket.socket]:

@@ -322,15 +322,18 @@ def test_first_bytes_watches_a_descriptor_again_after_it_told(loop_name):
         other_server, other_client = tcp_ends()
         assert other_server.fileno() == number  # (the lowest free descriptor)
         first_bytes.watch(other_server.fileno(), lambda: calls.append("other"))
-        await asyncio.sleep(0.05)
-        silent = list(calls)
+        probe_server, probe_client = tcp_ends()  # (readable at once: told on the next poll)
+        probe_client.sendall(b"p")
+        first_bytes.watch(probe_server.fileno(), lambda: calls.append("probe"))
+        await wait_for(lambda: "probe" in calls)
+        silent = list(calls)  # (a stale registration would have told on that poll too)
         other_client.sendall(b"y")
-        await wait_for(lambda: len(calls) == 3)
-        other_server.close()
-        other_client.close()
+        await wait_for(lambda: "other" in calls)
+        for s in (other_server, other_client, probe_server, probe_client):
+            s.close()
         return silent, calls
 
-    assert run_on_loop(loop_name, main) == (["first", "again"], ["first", "again", "other"])
+    assert run_on_loop(loop_name, main) == (["first", "again", "probe"], ["first", "again", "probe", "other"])
 
 
 # -- Listeners serving ASGI connections on their sockets ---------------------------------
