@@ -28,14 +28,25 @@ transport's buffer is empty (what it holds goes first). When the socket is full,
 a duplicate of its descriptor is watched for room (the loop refuses a second
 watcher on the transport's own descriptor), and the minimum response rate
 watches the client as it does a paused transport.
+
+A TCP socket sending a file by ``sendfile`` holds at most ``UNSENT_LIMIT`` bytes queued
+behind what is in flight (``TCP_NOTSENT_LOWAT``). What is in flight is not limited, nor
+the rate over a long path: the loop refills the queue as it drains. Without the option
+one call queues megabytes, which the kernel sends as the client's acknowledgements come
+in, on the core that takes them: a client on the same host (a proxy, a load generator)
+then does the sending's work too. wrk got a 10 MiB file at half the rate so (see "A
+file's unsent queue" in benchmarks/README.md).
 """
 
 import asyncio
 import mmap
 import os
+import socket
 
 FILE_BLOCK = 256 * 1024  # bytes read per step when a file cannot go by sendfile
 SENDFILE_STEP = 4 << 20  # bytes asked of one os.sendfile at most (about a socket's buffer)
+UNSENT_LIMIT = 128 * 1024  # bytes a socket sending a file by sendfile holds unsent at most
+_TCP = (socket.AF_INET, socket.AF_INET6)
 PAGE = mmap.PAGESIZE
 _NOWAIT = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv") else None  # (Linux)
 
@@ -77,6 +88,16 @@ async def send_file(channel, framing, file, offset: int, count: int) -> None:
         await _send_blocks(channel, framing, file.fileno(), offset, count)
 
 
+def limit_unsent(sock) -> None:
+    """Keep at most ``UNSENT_LIMIT`` bytes unsent on ``sock`` if it is a TCP socket (the
+    option stays for the connection's later writes: the same holds for them)."""
+    if sock.family in _TCP:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, UNSENT_LIMIT)
+        except (OSError, AttributeError):  # (gone; or no such option here)
+            pass
+
+
 def _plain_socket(transport):
     """The transport's socket, if bytes written to it go to the client as they are (not TLS)."""
     if transport.get_extra_info("sslcontext") is not None:
@@ -89,7 +110,10 @@ async def _sendfile_on_socket(channel, framing, fd: int, offset: int, count: int
     if framing.chunked:
         channel.write(b"%x\r\n" % count)
     channel.uncork()
-    room = _SocketRoom(channel, _plain_socket(channel.transport).fileno())
+    sock = _plain_socket(channel.transport)
+    if count > UNSENT_LIMIT:
+        limit_unsent(sock)
+    room = _SocketRoom(channel, sock.fileno())
     try:
         while count:
             transport = channel.transport
@@ -183,6 +207,9 @@ def _wake(waiter: asyncio.Future) -> None:
 
 
 async def _sendfile(channel, framing, file, offset: int, count: int) -> None:
+    sock = channel.transport.get_extra_info("socket")
+    if sock is not None and count > UNSENT_LIMIT:
+        limit_unsent(sock)
     if framing.chunked:
         channel.write(b"%x\r\n" % count)
     sent = await channel.sendfile(file, offset, count)

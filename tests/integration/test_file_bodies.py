@@ -5,6 +5,7 @@ with --no-sendfile, blocks read on the loop from the page cache, in a thread fro
 
 import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from helpers import Gunicorn, connect, read_response, wait_until, write_uncached
+from server.protocol.files import UNSENT_LIMIT
 
 SIZE = 24 * 1024 * 1024
 
@@ -178,3 +180,46 @@ def test_a_client_leaving_mid_file_leaves_nothing_open(big_file):
         wait_until(lambda: socket_fds(pid) == before, 10, what="every connection and duplicate closed")
         status, _, body = download(srv.port, f"/file?path={big_file}")
     assert status == 200 and len(body) == SIZE
+
+
+def unsent_bytes(port: int, client_port: int) -> int | None:
+    """The bytes the worker's side of the connection from ``client_port`` holds not yet sent
+    (``ss -i``'s ``notsent``: 0 when it shows none), or None while ``ss`` does not show it."""
+    shown = subprocess.run(["ss", "-tinH", "state", "established", f"( sport = :{port} and dport = :{client_port} )"],
+                           capture_output=True, text=True, timeout=10).stdout
+    if not shown.strip():
+        return None
+    match = re.search(r"\bnotsent:(\d+)", shown)
+    return int(match.group(1)) if match else 0
+
+
+@pytest.mark.parametrize("app, loop", [("file_apps:wsgi_app", "uvloop"), ("file_apps:asgi_app", "uvloop"),
+                                       ("file_apps:asgi_app", "asyncio")])
+def test_a_file_by_sendfile_keeps_little_unsent_behind_a_client_that_stops_reading(big_file, app, loop):
+    """``UNSENT_LIMIT`` (TCP_NOTSENT_LOWAT): the socket fills to the client's window and what it
+    holds in flight, and no more than the limit (and one segment's worth it may pass it by)
+    waits behind; without the option one sendfile call queues megabytes. (uvloop: the worker's
+    ``os.sendfile``; asyncio: the loop's ``sendfile``.)"""
+    if subprocess.run(["ss", "-V"], capture_output=True).returncode != 0:
+        pytest.skip("needs ss (iproute2)")
+    big_file.read_bytes()
+    with Gunicorn(app, env={"ASYNCWORKER_LOOP": loop}) as srv, connect(srv.port, timeout=30) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.sendall(f"GET /file?path={big_file} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200 "), first[:100]
+        received = len(first) - first.index(b"\r\n\r\n") - 4
+        client_port = sock.getsockname()[1]
+        seen = []
+
+        def filled() -> bool:  # (the unsent queue no longer grows: the worker waits for room)
+            seen.append(unsent_bytes(srv.port, client_port) or 0)
+            return len(seen) > 10 and seen[-1] > 0 and seen[-1] == seen[-10]
+
+        wait_until(filled, 10, interval=0.05, what="the worker's side of the connection full")
+        assert max(seen) <= UNSENT_LIMIT + 64 * 1024, seen
+        while received < SIZE:  # (and the whole file still comes)
+            data = sock.recv(1 << 20)
+            assert data, received
+            received += len(data)
+    assert received == SIZE
