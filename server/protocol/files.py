@@ -27,7 +27,8 @@ On uvloop, ``os.sendfile`` goes straight to the connection's socket while the
 transport's buffer is empty (what it holds goes first). When the socket is full,
 a duplicate of its descriptor is watched for room (the loop refuses a second
 watcher on the transport's own descriptor), and the minimum response rate
-watches the client as it does a paused transport.
+watches the client as it does a paused transport. A span found cached is not asked
+about again as it goes out in several calls.
 
 A TCP socket sending a file by ``sendfile`` holds at most ``UNSENT_LIMIT`` bytes queued
 behind what is in flight (``TCP_NOTSENT_LOWAT``). What is in flight is not limited, nor
@@ -44,7 +45,7 @@ import os
 import socket
 
 FILE_BLOCK = 256 * 1024  # bytes read per step when a file cannot go by sendfile
-SENDFILE_STEP = 4 << 20  # bytes asked of one os.sendfile at most (about a socket's buffer)
+SENDFILE_STEP = 4 << 20  # bytes asked of one os.sendfile at most, and of the cache at once
 UNSENT_LIMIT = 128 * 1024  # bytes a socket sending a file by sendfile holds unsent at most
 _TCP = (socket.AF_INET, socket.AF_INET6)
 PAGE = mmap.PAGESIZE
@@ -114,6 +115,7 @@ async def _sendfile_on_socket(channel, framing, fd: int, offset: int, count: int
     if count > UNSENT_LIMIT:
         limit_unsent(sock)
     room = _SocketRoom(channel, sock.fileno())
+    cached = 0  # bytes from offset on that the page cache was found to hold
     try:
         while count:
             transport = channel.transport
@@ -122,15 +124,16 @@ async def _sendfile_on_socket(channel, framing, fd: int, offset: int, count: int
             if transport.get_write_buffer_size():
                 await room.wait()  # (the transport's bytes go first)
                 continue
-            step = cached_span(fd, offset, min(count, SENDFILE_STEP))
-            if not step:  # (sendfile would hold the loop on the disk)
+            if cached <= 0:
+                cached = cached_span(fd, offset, min(count, SENDFILE_STEP))
+            if not cached:  # (sendfile would hold the loop on the disk)
                 sent = await _copy_uncached_block(channel, fd, offset, min(count, FILE_BLOCK))
                 offset += sent
                 count -= sent
                 framing.sent += sent
                 continue
             try:
-                sent = os.sendfile(room.sock_fd, fd, offset, step)
+                sent = os.sendfile(room.sock_fd, fd, offset, cached)
             except (BlockingIOError, InterruptedError):
                 await room.wait()
                 continue
@@ -141,6 +144,7 @@ async def _sendfile_on_socket(channel, framing, fd: int, offset: int, count: int
                 raise FileTooShort(f"The file ended {count} bytes early")
             offset += sent
             count -= sent
+            cached -= sent
             framing.sent += sent
             room.sent(sent)
     finally:
