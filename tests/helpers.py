@@ -94,6 +94,32 @@ def acknowledged(sock: socket.socket) -> bool:
     return struct.unpack_from("I", tcp_info(sock), 24)[0] == 0
 
 
+def _tcp_rows(local_port: int, remote_port: int):
+    """``(state, unread bytes)`` of each IPv4 TCP socket from ``local_port`` to ``remote_port``
+    (0: any), as ``/proc/net/tcp`` has them (a listener's unread bytes: its accept queue)."""
+    local, remote = f":{local_port:04X}", f":{remote_port:04X}"
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            if fields[1].endswith(local) and (not remote_port or fields[2].endswith(remote)):
+                yield int(fields[3], 16), int(fields[4].split(":")[1], 16)
+
+
+TCP_LISTEN = 0x0A
+
+
+def accept_queue(port: int) -> int:
+    """The clients waiting to be accepted on the IPv4 listener of ``port``."""
+    return sum(unread for state, unread in _tcp_rows(port, 0) if state == TCP_LISTEN)
+
+
+def server_side(port: int, client_port: int) -> tuple[int, int] | None:
+    """``(state, bytes not read yet)`` of the server's side of the connection from
+    ``client_port`` to ``port`` (None once it is closed)."""
+    return next(iter(_tcp_rows(port, client_port)), None)
+
+
 class Gunicorn:
     """A real `gunicorn` master with one worker on 127.0.0.1:<free port>."""
 

@@ -7,11 +7,18 @@ import time
 
 import pytest
 
-from helpers import Gunicorn, connect, read_response, read_until_eof
+from helpers import (Gunicorn, accept_queue, acknowledged, connect, read_response, read_until_eof, server_side,
+                     wait_until)
 
 APPS = {"wsgi": "slow_apps:wsgi_app", "asgi": "slow_apps:app", "native": "slow_apps:native_app"}
 CLOSING = b"GET /sleep?s=0 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
 KEPT = b"GET /sleep?s=0 HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+def read_by_worker(port: int, sock: socket.socket) -> bool:
+    """What ``sock`` sent has reached the worker's side and the worker has read it all."""
+    side = server_side(port, sock.getsockname()[1])
+    return acknowledged(sock) and side is not None and side[1] == 0
 
 
 def answered(sock: socket.socket) -> bool:
@@ -29,10 +36,10 @@ def test_new_connections_are_answered_however_their_first_bytes_come(kind):
             sock.sendall(CLOSING)
             at_once.append(sock)
         late, pieces, silent = connect(port), connect(port), connect(port)
-        time.sleep(0.1)  # (all accepted, silent so far)
+        wait_until(lambda: accept_queue(port) == 0, 5, what="every client accepted")  # (silent so far)
         late.sendall(CLOSING)
         pieces.sendall(CLOSING[:25])
-        time.sleep(0.05)
+        wait_until(lambda: read_by_worker(port, pieces), 5, what="the first piece read")
         pieces.sendall(CLOSING[25:])
         silent.close()  # (gone without a word)
         with connect(port) as old:
@@ -56,8 +63,9 @@ def test_a_client_leaving_while_its_app_runs_does_not_stop_the_next(kind):
     with Gunicorn(APPS[kind], threads=1) as server:
         with connect(server.port) as leaving:
             leaving.sendall(CLOSING.replace(b"s=0", b"s=0.3"))
-            time.sleep(0.1)  # (its app is running)
-        time.sleep(0.4)  # (its answer was written to nobody)
+            wait_until(lambda: read_by_worker(server.port, leaving), 5, what="its request read")  # (its app runs)
+            gone = leaving.getsockname()[1]
+        wait_until(lambda: server_side(server.port, gone) is None, 5, what="its answer written to nobody, closed")
         with connect(server.port) as sock:
             sock.sendall(CLOSING)
             assert answered(sock)
