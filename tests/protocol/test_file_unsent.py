@@ -1,0 +1,42 @@
+"""Which connections sending a file keep little unsent (files.py, ``UNSENT_LIMIT``): those
+from this host only. The limit itself, on a real worker: tests/integration/test_file_bodies.py."""
+
+import socket
+
+import pytest
+
+from server.protocol.files import UNSENT_LIMIT, limit_unsent, same_host
+
+
+@pytest.mark.parametrize("peer, local, expected", [
+    ("127.0.0.1", "127.0.0.1", True),
+    ("127.0.0.2", "127.0.0.1", True),  # (all of 127/8 is this host)
+    ("::1", "::1", True),
+    ("::ffff:127.0.0.1", "::ffff:127.0.0.1", True),
+    ("::ffff:127.0.0.5", "::ffff:10.0.0.5", True),
+    ("10.0.0.5", "10.0.0.5", True),  # (a client of the host's own address)
+    ("10.0.0.7", "10.0.0.5", False),
+    ("::ffff:10.0.0.7", "::ffff:10.0.0.5", False),
+    ("2001:db8::1", "2001:db8::2", False),
+    ("fe80::1%eth0", "fe80::2%eth0", False),  # (a zone: not parsed, not this host's address)
+])
+def test_same_host(peer, local, expected):
+    assert same_host(peer, local) is expected
+
+
+def unsent_limit_of(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
+
+
+def test_a_loopback_connection_gets_the_limit_and_a_unix_one_is_left_alone():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        with socket.create_connection(listener.getsockname()) as client:
+            accepted, _ = listener.accept()
+            with accepted:
+                assert unsent_limit_of(accepted) == 0
+                limit_unsent(accepted)
+                assert unsent_limit_of(accepted) == UNSENT_LIMIT
+                assert unsent_limit_of(client) == 0
+    a, b = socket.socketpair()
+    with a, b:
+        limit_unsent(a)  # (not TCP: nothing asked, nothing raised)
