@@ -87,8 +87,8 @@ async def send_file(channel, framing, file, offset: int, count: int) -> None:
         await _send_blocks(channel, framing, file.fileno(), offset, count)
     elif loop_has_sendfile(channel.loop):
         await _sendfile(channel, framing, file, offset, count)
-    elif _plain_socket(channel.transport) is not None:
-        await _sendfile_on_socket(channel, framing, file.fileno(), offset, count)
+    elif (sock := _plain_socket(channel.transport)) is not None:
+        await _sendfile_on_socket(channel, framing, sock, file.fileno(), offset, count)
     else:
         await _send_blocks(channel, framing, file.fileno(), offset, count)
 
@@ -126,11 +126,11 @@ def _plain_socket(transport):
     return sock if sock is not None and hasattr(sock, "fileno") else None
 
 
-async def _sendfile_on_socket(channel, framing, fd: int, offset: int, count: int) -> None:
+async def _sendfile_on_socket(channel, framing, sock, fd: int, offset: int, count: int) -> None:
+    """``count`` bytes of the file ``fd`` by ``os.sendfile`` on ``sock``, the transport's socket."""
     if framing.chunked:
         channel.write(b"%x\r\n" % count)
     channel.uncork()
-    sock = _plain_socket(channel.transport)
     if count > UNSENT_LIMIT:
         limit_unsent(sock)
     room = _SocketRoom(channel, sock.fileno())
@@ -143,7 +143,7 @@ async def _sendfile_on_socket(channel, framing, fd: int, offset: int, count: int
             if transport.get_write_buffer_size():
                 await room.wait()  # (the transport's bytes go first)
                 continue
-            if cached <= 0:
+            if not cached:
                 cached = cached_span(fd, offset, min(count, SENDFILE_STEP))
             if not cached:  # (sendfile would hold the loop on the disk)
                 sent = await _copy_uncached_block(channel, fd, offset, min(count, FILE_BLOCK))
