@@ -4,12 +4,15 @@
     python benchmarks/suite.py [--quick] [--duration 5] [--rounds 7] [--cases ...]
                                [--targets ...] [--json FILE] [--peers-python PY] [--instructions]
 
-Every target (a server serving one kind of app, see peers.py) is started once,
-its answer to every case (cases.py) is checked once, then the rounds run
-interleaved: for each round, each case, each target, one pinned ``wrk -t1`` run.
-At c=1000 fresh probe connections and the accept queue are watched during the
-run. Before the rounds, while the workers are fresh, the RSS growth per idle
-keep-alive connection is measured. One table goes to stdout (medians, paired
+Every target (a server serving one kind of app, see peers.py) is started, its
+answer to every case (cases.py) is checked once, and the RSS growth per idle
+keep-alive connection is measured on the fresh workers. Then case by case, every
+target of the case is started again, warmed up, and the case's rounds run
+interleaved: for each round, each target, one pinned ``wrk -t1`` run. A fresh
+start per case keeps what one case leaves in a server (granian's WSGI blocking
+threads, grown to hundreds at c=1000, halve its c=50 throughput until they
+retire) out of another case's figures. At c=1000 fresh probe connections and the
+accept queue are watched during the run. One table goes to stdout (medians, paired
 ratios against granian and the best pure-Python peer of each row's kind, see
 report.py), then the issue's targets with PASS/MISS; progress and skips to
 stderr; raw results as JSON lines with --json. See benchmarks/README.md.
@@ -115,35 +118,65 @@ def run_one(case: Case, t: peers.Target, args, wrk_prefix, script) -> dict:
     return res
 
 
-def measure(pairs, args, wrk_prefix, out) -> list:
+def restarter(apps_dir: str, prefix: list[str], extra_env: dict):
+    """``restart(targets)``: stop them, start them again, return those that listen."""
+    def restart(targets) -> list:
+        for t in targets:
+            peers.stop(t)
+        return boot(targets, apps_dir, prefix, extra_env)
+    return restart
+
+
+def measure(pairs, args, wrk_prefix, out, restart=None) -> list:
+    """The rounds, case by case; ``restart(targets)`` (when given) starts the case's targets
+    afresh before its warm-up and returns those that listen."""
     scripts = {c.name: load.write_script(c.script()) for c, _ in pairs if c.needs_script()}
     runs = []
     try:
-        if args.warmup:
-            for t in {id(t): t for _, t in pairs}.values():
-                load.run_wrk(wrk_prefix, t.port, "/", 50, args.warmup)
-        for rnd in range(1, args.rounds + 1):
-            for case, t in pairs:
-                if not peers.alive(t):
-                    log(f"DROP {t.name}: exited (code {t.proc.returncode})\n{peers.log_tail(t)}")
-                    continue
-                try:
-                    res = run_one(case, t, args, wrk_prefix, scripts.get(case.name))
-                except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
-                    log(f"round {rnd} {case.name} {t.name}: wrk failed: {exc}")
-                    continue
-                res.update(type="run", round=rnd, case=case.name, target=t.name, server=t.server,
-                           kind=t.kind, connections=case.connections, duration=args.duration,
-                           time=time.time())
-                runs.append(res)
-                emit(out, res)
-                log(f"round {rnd} {case.name:<13} {t.name:<18} {res['rps']:>9.0f} req/s  "
-                    f"p50 {fmt(res['p50_ms'], '.2f')} ms  p99 {fmt(res['p99_ms'], '.2f')} ms  "
-                    f"errors {load.n_errors(res)}{'  ' + report.watch_note(res) if case.watch else ''}")
+        for case, case_targets in by_case(pairs):
+            if restart is not None:
+                case_targets = restart(case_targets)
+            if args.warmup:  # (the case's own load, not counted)
+                for t in case_targets:
+                    load.run_wrk(wrk_prefix, t.port, case.path, case.connections, args.warmup,
+                                 scripts.get(case.name))
+            for rnd in range(1, args.rounds + 1):
+                for t in case_targets:
+                    res = run_round(case, t, rnd, args, wrk_prefix, scripts.get(case.name))
+                    if res is not None:
+                        runs.append(res)
+                        emit(out, res)
     finally:
         for path in scripts.values():
             os.unlink(path)
     return runs
+
+
+def by_case(pairs) -> list:
+    """``[(case, [target, ...]), ...]`` in the order of ``pairs``."""
+    grouped: dict = {}
+    for case, t in pairs:
+        grouped.setdefault(case.name, (case, []))[1].append(t)
+    return list(grouped.values())
+
+
+def run_round(case: Case, t: peers.Target, rnd: int, args, wrk_prefix, script) -> dict | None:
+    """One wrk run of ``case`` on ``t``, logged; None if the target is gone or wrk failed."""
+    if not peers.alive(t):
+        log(f"DROP {t.name}: exited (code {t.proc.returncode})\n{peers.log_tail(t)}")
+        return None
+    try:
+        res = run_one(case, t, args, wrk_prefix, script)
+    except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+        log(f"round {rnd} {case.name} {t.name}: wrk failed: {exc}")
+        return None
+    res.update(type="run", round=rnd, case=case.name, target=t.name, server=t.server,
+               kind=t.kind, connections=case.connections, duration=args.duration,
+               time=time.time())
+    log(f"round {rnd} {case.name:<13} {t.name:<18} {res['rps']:>9.0f} req/s  "
+        f"p50 {fmt(res['p50_ms'], '.2f')} ms  p99 {fmt(res['p99_ms'], '.2f')} ms  "
+        f"errors {load.n_errors(res)}{'  ' + report.watch_note(res) if case.watch else ''}")
+    return res
 
 
 def measure_memory(targets, args, out) -> dict:
@@ -282,7 +315,7 @@ def main(argv=None) -> int:
                     print(f"FAIL  {case_name:<14}{name:<19}{note}")
             return 0 if all(not n.startswith("check failed") for n in notes.values()) else 1
         memory = measure_memory(ready, args, out) if args.idle_connections else {}
-        runs = measure(pairs, args, wrk_prefix, out)
+        runs = measure(pairs, args, wrk_prefix, out, restarter(args.apps_dir, server_prefix, {FILE_ENV: file_path}))
         counts = count_instructions(pairs, args, peers_python, out) if args.instructions else None
         results = report.Results(runs, {t.name: t.kind for t in targets})
         print()

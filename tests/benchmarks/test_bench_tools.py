@@ -552,3 +552,36 @@ def test_http2_suite_stop_ends_each_servers_process_group():
     procs = [subprocess.Popen(["sh", "-c", "sleep 60 & wait"], start_new_session=True) for _ in range(2)]
     http2_suite.stop(procs)
     assert all(proc.poll() is not None for proc in procs)
+
+
+@pytest.mark.skipif(not __import__("shutil").which("wrk"), reason="wrk not installed")
+def test_the_suite_measures_each_case_on_servers_started_for_it():
+    """What one case leaves in a server (granian's WSGI threads after c=1000) must not count in
+    another case's figures: each case's rounds run on a worker started for that case."""
+    import argparse
+
+    import peers
+    import suite
+
+    target, = peers.make_targets(["asyncworker"], sys.executable, peers.APPS_DIR)
+    restart = suite.restarter(peers.APPS_DIR, [], {})
+    workers = []
+
+    def restart_and_record(targets):
+        ready = restart(targets)
+        workers.append([t.worker_pid() for t in ready])
+        return ready
+
+    try:
+        assert suite.boot([target], peers.APPS_DIR, []) == [target]
+        first = target.worker_pid()
+        pairs = [(cases.BY_NAME["hello"], target), (cases.BY_NAME["hello-close"], target)]
+        args = argparse.Namespace(warmup=0, rounds=2, duration=1, probes=1)
+        runs = suite.measure(pairs, args, [], None, restart_and_record)
+    finally:
+        peers.stop(target)
+    assert len(workers) == 2 and None not in workers[0] + workers[1]
+    assert len({first, workers[0][0], workers[1][0]}) == 3
+    assert [(r["case"], r["round"]) for r in runs] == [("hello", 1), ("hello", 2), ("hello-close", 1),
+                                                       ("hello-close", 2)]
+    assert all(r["rps"] > 0 for r in runs)
