@@ -93,10 +93,12 @@ async def send_file(channel, framing, file, offset: int, count: int) -> None:
         await _send_blocks(channel, framing, file.fileno(), offset, count)
 
 
-def limit_unsent(sock) -> None:
-    """Keep at most ``UNSENT_LIMIT`` bytes unsent on ``sock`` if it is a TCP connection from
-    this host (the option stays for the connection's later writes: the same holds for them)."""
-    if sock.family not in _TCP:
+def limit_unsent(sock, count: int) -> None:
+    """Before ``count`` bytes of a file go by sendfile on ``sock`` (a plain socket, or None):
+    keep at most ``UNSENT_LIMIT`` bytes unsent if the file is longer than that and ``sock`` is
+    a TCP connection from this host (the option stays for the connection's later writes: the
+    same holds for them)."""
+    if count <= UNSENT_LIMIT or sock is None or sock.family not in _TCP:
         return
     try:
         if same_host(sock.getpeername()[0], sock.getsockname()[0]):
@@ -106,14 +108,11 @@ def limit_unsent(sock) -> None:
 
 
 def same_host(peer: str, local: str) -> bool:
-    """Is the peer ``peer`` of a connection to ``local`` on this host: a loopback address (an
-    IPv4 one mapped into IPv6 too), or the local address itself?"""
+    """Is the peer ``peer`` (an IP address) of a connection to ``local`` on this host: a
+    loopback address (an IPv4 one mapped into IPv6 too), or the local address itself?"""
     if peer == local:
         return True
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:  # (an IPv6 address with a zone)
-        return False
+    address = ipaddress.ip_address(peer)
     mapped = getattr(address, "ipv4_mapped", None)
     return (mapped or address).is_loopback
 
@@ -131,8 +130,7 @@ async def _sendfile_on_socket(channel, framing, sock, fd: int, offset: int, coun
     if framing.chunked:
         channel.write(b"%x\r\n" % count)
     channel.uncork()
-    if count > UNSENT_LIMIT:
-        limit_unsent(sock)
+    limit_unsent(sock, count)
     room = _SocketRoom(channel, sock.fileno())
     cached = 0  # bytes from offset on that the page cache was found to hold
     try:
@@ -230,9 +228,7 @@ def _wake(waiter: asyncio.Future) -> None:
 
 
 async def _sendfile(channel, framing, file, offset: int, count: int) -> None:
-    sock = channel.transport.get_extra_info("socket")
-    if sock is not None and count > UNSENT_LIMIT:
-        limit_unsent(sock)
+    limit_unsent(_plain_socket(channel.transport), count)
     if framing.chunked:
         channel.write(b"%x\r\n" % count)
     sent = await channel.sendfile(file, offset, count)

@@ -18,7 +18,8 @@ from server.protocol.files import UNSENT_LIMIT, limit_unsent, same_host
     ("10.0.0.7", "10.0.0.5", False),
     ("::ffff:10.0.0.7", "::ffff:10.0.0.5", False),
     ("2001:db8::1", "2001:db8::2", False),
-    ("fe80::1%eth0", "fe80::2%eth0", False),  # (a zone: not parsed, not this host's address)
+    ("fe80::1%eth0", "fe80::2%eth0", False),  # (zoned: another host on the link)
+    ("::1%lo", "::1%lo", True),
 ])
 def test_same_host(peer, local, expected):
     assert same_host(peer, local) is expected
@@ -28,12 +29,14 @@ def unsent_limit_of(sock: socket.socket) -> int:
     return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
 
 
-def test_a_loopback_connection_gets_the_limit():
+def test_a_loopback_connection_gets_the_limit_for_a_file_longer_than_it():
     with socket.create_server(("127.0.0.1", 0)) as listener:
         with socket.create_connection(listener.getsockname()) as client:
             accepted, _ = listener.accept()
             with accepted:
                 assert unsent_limit_of(accepted) == 0
-                limit_unsent(accepted)
+                limit_unsent(accepted, UNSENT_LIMIT)  # (a file no longer than the limit)
+                assert unsent_limit_of(accepted) == 0
+                limit_unsent(accepted, UNSENT_LIMIT + 1)
                 assert unsent_limit_of(accepted) == UNSENT_LIMIT
                 assert unsent_limit_of(client) == 0
