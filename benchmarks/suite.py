@@ -127,15 +127,14 @@ def restarter(apps_dir: str, prefix: list[str], extra_env: dict):
     return restart
 
 
-def measure(pairs, args, wrk_prefix, out, restart=None) -> list:
-    """The rounds, case by case; ``restart(targets)`` (when given) starts the case's targets
-    afresh before its warm-up and returns those that listen."""
+def measure(pairs, args, wrk_prefix, out, restart) -> list:
+    """The rounds, case by case; ``restart(targets)`` starts the case's targets afresh before
+    its warm-up and returns those that listen."""
     scripts = {c.name: load.write_script(c.script()) for c, _ in pairs if c.needs_script()}
     runs = []
     try:
         for case, case_targets in by_case(pairs):
-            if restart is not None:
-                case_targets = restart(case_targets)
+            case_targets = restart(case_targets)
             if args.warmup:  # (the case's own load, not counted)
                 for t in case_targets:
                     load.run_wrk(wrk_prefix, t.port, case.path, case.connections, args.warmup,
@@ -315,7 +314,8 @@ def main(argv=None) -> int:
                     print(f"FAIL  {case_name:<14}{name:<19}{note}")
             return 0 if all(not n.startswith("check failed") for n in notes.values()) else 1
         memory = measure_memory(ready, args, out) if args.idle_connections else {}
-        runs = measure(pairs, args, wrk_prefix, out, restarter(args.apps_dir, server_prefix, {FILE_ENV: file_path}))
+        restart = restarter(args.apps_dir, server_prefix, {FILE_ENV: file_path})
+        runs = measure(pairs, args, wrk_prefix, out, restart)
         counts = count_instructions(pairs, args, peers_python, out) if args.instructions else None
         results = report.Results(runs, {t.name: t.kind for t in targets})
         print()
