@@ -78,6 +78,7 @@ class MemoryTransport:
     def __init__(self):
         self.written = []
         self.waiter = None  # a future set by the next write
+        self.closing = False
 
     async def next_write(self) -> None:
         """Wait for a write made from a callback of the loop (a WSGI response from the pool):
@@ -101,10 +102,10 @@ class MemoryTransport:
             waiter.set_result(None)
 
     def is_closing(self):
-        return False
+        return self.closing
 
     def close(self):
-        pass
+        self.closing = True
 
     def pause_reading(self):
         pass

@@ -152,7 +152,6 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
             self.sockname = shared_sockname(transport.get_extra_info("sockname"))
         if self.config.tcp_keepalive:
             set_tcp_keepalive(transport)
-        self._timer.start("keepalive", self.config.head_timeout)
         proxy = self.config.proxy
         if proxy is not None and proxy.expects_proxy_header(self.peername):
             self._proxy_buffer = b""
@@ -162,6 +161,11 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         if early:
             self.early_data = b""
             self.first_data_received(early)
+        if (self._head is None and self._upgraded is None and self._timer.phase is None
+                and not transport.is_closing()):
+            # Waiting for the first request's bytes: they have head_timeout to come. (A request
+            # read at accept needs no timer: most connections never arm one before their answer.)
+            self._timer.start("keepalive", self.config.head_timeout)
 
     def first_data_received(self, data: bytes) -> None:
         """The connection's first bytes, read before the loop reads for it (at accept, or by

@@ -388,6 +388,37 @@ def test_an_idle_connection_gets_a_grace_when_the_worker_stops(run, grace, serve
     run(main())
 
 
+@pytest.mark.parametrize("early", [b"", b"GET /r1 HTTP/1.1\r\nHo", b"GET /r1 HTTP/1.1\r\nHost: t\r\n\r\n"],
+                         ids=["nothing", "half-a-head", "a-whole-request"])
+def test_the_first_request_read_at_accept_arms_no_timer_and_a_late_one_gets_head_timeout(early):
+    """A connection whose first request came whole with its accept needs no timer until its
+    answer; one that got nothing yet, or half a head, still has ``head_timeout`` for the rest:
+    closed silently, or answered 408, when it is crossed."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        proto = HeldResponses()
+        proto.config = ServerConfig(keepalive=5, head_timeout=0.3)
+        proto.early_data = early
+        started = loop.time()
+        theirs = await connected(proto)
+        if early.endswith(b"\r\n\r\n"):
+            assert [head.path for head in proto.heads] == ["/r1"] and proto._timer._handle is None
+            await asyncio.sleep(0.5)  # past head_timeout: nothing times out while it is answered
+            proto.answer()
+            assert proto._timer.phase == "keepalive" and proto.transport is not None
+            data = await loop.sock_recv(theirs, 65536)
+            assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"r1")
+        else:
+            assert proto._timer.phase == ("head" if early else "keepalive")
+            data, closed_at = await read_until_closed(loop, theirs, 5)
+            assert data.startswith(b"HTTP/1.1 408 ") if early else data == b""
+            assert 0.3 <= closed_at - started < 2, closed_at - started
+        theirs.close()
+
+    asyncio.run(main())
+
+
 def test_an_error_page_that_closes_a_whole_request_closes_at_once():
     """A request read to its end and answered with an error page and ``Connection: close``
     leaves nothing of the client's to drain: the connection closes at once, without the
