@@ -58,7 +58,7 @@ class WSGIExchange:
         self.pool = config.pool
         # The body's way to the loop, through a spool (spool.py); its condition is the
         # connection's: exchanges do not overlap.
-        self._body = BodyHandover(connection.exchange_condition, self.pool, channel, self._send_on_loop)
+        self._body = BodyHandover(connection, self.pool, channel, self._send_on_loop)
         self._final: tuple | None = None  # the last call, handed over once the app is cleaned up
         self._file_send: LoopFileSend | None = None  # a file body the loop sends
         self._environ: dict | None = None

@@ -19,6 +19,7 @@ from .environ import client_environ
 from .exchange import WSGIExchange
 
 DEFAULT_SPOOL_THRESHOLD = 1024 * 1024
+_MAKING_CONDITION = threading.Lock()  # a connection's exchange condition is made once, by either thread
 
 
 @dataclass(slots=True)
@@ -45,7 +46,7 @@ class WSGIConfig:
 class WSGIConnection(AppConnection):
     """The WSGI app kind's side of one connection."""
 
-    __slots__ = ("wsgi", "exchange_condition", "_client_environ")
+    __slots__ = ("wsgi", "made_condition", "_client_environ")
 
     runs_hooks = True  # gunicorn's request hooks run on the app thread, around the app
     reads_while_running = False  # (an app thread cannot be told the client left)
@@ -53,10 +54,24 @@ class WSGIConnection(AppConnection):
     def __init__(self, wsgi: WSGIConfig, channel):
         super().__init__(channel)
         self.wsgi = wsgi
-        # (over an RLock, the default: made in a third of the time a Condition over a Lock
-        # takes, which looks for the RLock's methods on it and fails; one per connection)
-        self.exchange_condition = threading.Condition()
+        self.made_condition: threading.Condition | None = None  # the exchange condition, once made
         self._client_environ: tuple | None = None  # ((client, scheme, host), environ.client_environ)
+
+    @property
+    def exchange_condition(self) -> threading.Condition:
+        """What a response's body hand-over between its app thread and the loop waits and
+        locks on (spool.py), made at its first use by either thread: most connections never
+        use it (a whole response is handed over without it), and making a Condition costs
+        as much as a tenth of a short request. (Over an RLock, the default: made in a third
+        of the time a Condition over a Lock takes, which looks for the RLock's methods on it
+        and fails.)"""
+        condition = self.made_condition
+        if condition is None:
+            with _MAKING_CONDITION:
+                condition = self.made_condition
+                if condition is None:
+                    condition = self.made_condition = threading.Condition()
+        return condition
 
     def on_request(self, head):
         channel = self.channel

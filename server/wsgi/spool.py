@@ -26,15 +26,16 @@ DRAIN_PER_TURN = 1024 * 1024  # bytes written per loop callback before the other
 
 
 class BodyHandover:
-    """One response's body between its app thread and the loop (``cond``: the connection's
-    exchange condition, which guards everything here shared by both)."""
+    """One response's body between its app thread and the loop (``connection``: the WSGI
+    connection, whose exchange condition guards everything here shared by both)."""
 
-    __slots__ = ("_cond", "_pool", "_channel", "_write", "_cap", "_budget", "_paused", "aborted", "_waiting",
-                 "_inflight", "_spool", "_delivery_due", "_final", "_last_call", "_ended")
+    __slots__ = ("_connection", "_cond", "_pool", "_channel", "_write", "_cap", "_budget", "_paused", "aborted",
+                 "_waiting", "_inflight", "_spool", "_delivery_due", "_final", "_last_call", "_ended")
 
-    def __init__(self, cond, pool, channel, write):
+    def __init__(self, connection, pool, channel, write):
         config = channel.config
-        self._cond = cond
+        self._connection = connection
+        self._cond = connection.made_condition  # its exchange condition (None: not made yet, see _condition)
         self._pool = pool
         self._channel = channel
         self._write = write  # loop: write(data, end, size) frames and writes (the head with the first piece)
@@ -50,6 +51,14 @@ class BodyHandover:
         self._last_call: tuple | None = None  # (fn, *args) to run instead of the body's end
         self._ended = False  # loop: the end of the body is written
 
+    def _condition(self):
+        """The connection's exchange condition, made at the first use by either thread (most
+        responses never need it: see WSGIConnection.exchange_condition)."""
+        cond = self._cond
+        if cond is None:
+            cond = self._cond = self._connection.exchange_condition  # (both threads set the same one)
+        return cond
+
     # -- app thread ----------------------------------------------------------------------
 
     def hand_over(self, data: bytes, final: bool = False, size: int = 0) -> None:
@@ -58,10 +67,11 @@ class BodyHandover:
             self._pool.call_in_loop(self._last_write(), data, True, size)
             return
         n = len(data)
-        with self._cond:
+        cond = (self._cond or self._condition())
+        with cond:
             while not self.aborted and not self._room(n):
                 self._waiting = True
-                self._cond.wait()
+                cond.wait()
             self._waiting = False
             if self.aborted:
                 raise ClientDisconnected()
@@ -88,7 +98,7 @@ class BodyHandover:
             self._last_write()
             self._pool.call_in_loop(*call)
             return
-        with self._cond:
+        with (self._cond or self._condition()):
             if self.aborted:
                 raise ClientDisconnected()
             self._last_call = call
@@ -112,7 +122,7 @@ class BodyHandover:
         if self._delivery_due or self._inflight:
             return False
         if self._spool is not None:
-            with self._cond:
+            with (self._cond or self._condition()):
                 self._spool.close()
         return True
 
@@ -126,7 +136,7 @@ class BodyHandover:
     # -- loop ------------------------------------------------------------------------------
 
     def deliver(self) -> None:
-        with self._cond:
+        with (self._cond or self._condition()):
             self._delivery_due = False
         self.drain()
 
@@ -134,12 +144,13 @@ class BodyHandover:
         """Write what the spool holds while the transport takes it; end the body when the app
         is done and all is written."""
         channel = self._channel
+        cond = (self._cond or self._condition())
         written = 0
         while not self._ended:
             transport = channel.transport
             if transport is None or transport.is_closing():
                 return
-            with self._cond:
+            with cond:
                 spool = self._spool
                 if self.aborted or spool is None:
                     return
@@ -150,7 +161,7 @@ class BodyHandover:
                 self._inflight -= len(data)
                 self._budget.give_back(len(data))
                 if self._waiting:
-                    self._cond.notify_all()
+                    cond.notify_all()
             if end:
                 self._ended = True
                 spool.close()
@@ -170,14 +181,15 @@ class BodyHandover:
                 return
 
     def pause(self) -> None:
-        with self._cond:
+        with (self._cond or self._condition()):
             self._paused = True
 
     def resume(self) -> None:
-        with self._cond:
+        cond = (self._cond or self._condition())
+        with cond:
             self._paused = False
             if self._waiting:
-                self._cond.notify_all()
+                cond.notify_all()
             waiting = self._spool is not None and (self._spool.size or self._final)
         if waiting and not self._ended:
             # After resume_writing has done its own work (it may go on to a next request).
@@ -185,9 +197,10 @@ class BodyHandover:
 
     def abort(self) -> None:
         """The client is gone: wake the app thread, drop the spool and give its bytes back."""
-        with self._cond:
+        cond = (self._cond or self._condition())
+        with cond:
             self.aborted = True
-            self._cond.notify_all()
+            cond.notify_all()
             if self._spool is not None:
                 self._spool.close()
             self._budget.give_back(self._inflight)
