@@ -62,9 +62,9 @@ class WSGIConnection(AppConnection):
         """What a response's body hand-over between its app thread and the loop waits and
         locks on (spool.py), made at its first use by either thread: most connections never
         use it (a whole response is handed over without it), and making a Condition costs
-        as much as a tenth of a short request. (Over an RLock, the default: made in a third
-        of the time a Condition over a Lock takes, which looks for the RLock's methods on it
-        and fails.)"""
+        8.5k instructions, against 108.5k for a whole hello request. (Over an RLock, the
+        default: made in a third of the time a Condition over a Lock takes, which looks for
+        the RLock's methods on it and fails.)"""
         condition = self.made_condition
         if condition is None:
             with _MAKING_CONDITION:

@@ -1,6 +1,6 @@
 """A WSGI connection makes the condition its responses' hand-overs wait on only when one
-needs it: a whole response never does (making one costs as much as a tenth of a short
-request), a streamed one does; either thread may be first, and both get the same one."""
+needs it: a whole response never does (making one costs 8.5k instructions, a hello
+request 108.5k), a streamed one does; either thread may be first, and both get the same one."""
 
 import asyncio
 import threading
