@@ -17,10 +17,10 @@ handed over with the connection, so the request is answered when the
 connection is made instead of after the loop's next pass over every socket.
 What accept tells of the connection goes with them: the client's address, and
 the local one when the listener is bound to one address (a wildcard bind is
-asked per connection). ``SO_KEEPALIVE`` (``tcp_keepalive``) is set here too, in
-the same call (``accept_early``), which makes no socket object: a connection
-served on its socket never needs one. Behind a proxy that opens a connection
-per request, each is a few calls and objects less.
+asked per connection). ``SO_KEEPALIVE`` (``tcp_keepalive``) is set on the
+listener, which its connections inherit, and ``accept_early`` makes no socket
+object: a connection served on its socket never needs one. Behind a proxy that
+opens a connection per request, each is a few calls and objects less.
 
 Under load the listening socket's turn comes once per pass of the loop over
 its sockets, which may take tens of milliseconds; the worker calls ``catch_up``
@@ -39,6 +39,7 @@ import functools
 import ipaddress
 import os
 import socket
+import sys
 
 from ..protocol.compiled import compiled
 from .accepted import FIRST_READ, AcceptedTransport, FirstBytes
@@ -396,13 +397,17 @@ class Acceptor:
     address (else None).
     """
 
-    __slots__ = ("sock", "local", "_socket_class", "_family", "_type", "_proto", "_read_size", "_keepalive")
+    __slots__ = ("sock", "local", "_socket_class", "_family", "_type", "_proto", "_read_size", "_keepalive",
+                 "_set_until_empty")
 
     def __init__(self, sock, tcp_keepalive: bool = False, read_size: int = 0):
         self.sock = sock
         self._family, self._type, self._proto = sock.family, sock.type, sock.proto
         tcp = self._family in (socket.AF_INET, socket.AF_INET6)
-        self._keepalive = tcp_keepalive and tcp  # SO_KEEPALIVE on each connection
+        # SO_KEEPALIVE on each connection (by a call per connection) until the listener's own,
+        # which its connections inherit, is on every one that waits: see accept().
+        self._keepalive = tcp_keepalive and tcp
+        self._set_until_empty = tcp and set_inherited_keepalive(sock, tcp_keepalive)
         self._read_size = read_size  # bytes read at accept (0: none)
         self.local = fixed_local_address(sock) if tcp else None
         self._socket_class = accepted_socket_class(self._family, self._type)
@@ -410,11 +415,37 @@ class Acceptor:
     def accept(self) -> tuple | None:
         """``(fd, address, data)`` of a waiting client (see ``accept_early_py``), or None when
         none waits."""
-        return accept_early(self.sock, self._read_size, self._keepalive)
+        accepted = accept_early(self.sock, self._read_size, self._keepalive)
+        if accepted is None and self._set_until_empty:
+            # Nothing waits: the clients waiting before the listener got its SO_KEEPALIVE (its
+            # connections take its options when they are made, not when accepted) are all
+            # accepted, and from now on every one has it from the listener.
+            self._set_until_empty = self._keepalive = False
+        return accepted
 
     def socket_for(self, fd: int) -> socket.socket:
         """The socket object of an accepted client's descriptor, which it then owns."""
         return self._socket_class(self._family, self._type, self._proto, fd)
+
+
+def set_inherited_keepalive(sock, on: bool) -> bool:
+    """Set ``SO_KEEPALIVE`` on the TCP listener ``sock`` as ``on`` asks, for the connections it
+    accepts to inherit (Linux and the BSDs copy a listener's socket options to a connection as
+    it is made): one call for the worker instead of one per connection. Set off too, so a
+    listener that a worker before this one (another configuration, gunicorn's reload) or
+    systemd's ``KeepAlive=`` set on does not keep it. (Off, the few clients that were waiting
+    already keep it on: harmless, and only a call each could take it off.) False where it is
+    not done: the connections then need their own call."""
+    if not INHERITS_SOCKET_OPTIONS:
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(on))
+    except OSError:
+        return False
+    return True
+
+
+INHERITS_SOCKET_OPTIONS = sys.platform.startswith(("linux", "darwin", "freebsd", "openbsd", "netbsd"))
 
 
 @functools.cache

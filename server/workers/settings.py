@@ -43,7 +43,8 @@ ASYNCWORKER_SERVER_HEADER       asyncworker  the Server header ("" to send none)
 ASYNCWORKER_ALLOWED_METHODS     (all)      comma-separated methods; others get 405
 ASYNCWORKER_LOOP                auto       auto (uvloop if installed), uvloop or asyncio
                                            (default: gunicorn's asgi_loop)
-ASYNCWORKER_TCP_KEEPALIVE       1          SO_KEEPALIVE on client connections
+ASYNCWORKER_TCP_KEEPALIVE       1          SO_KEEPALIVE on client connections (set on the
+                                           listening sockets, which they inherit; 0: off there)
 ASYNCWORKER_APP_KIND            auto       auto, wsgi, asgi or native: how to serve the app
 ASYNCWORKER_LIFESPAN            auto       ASGI lifespan: auto (used if the app supports it),
                                            on (required: a failed startup stops gunicorn) or off

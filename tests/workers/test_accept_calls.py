@@ -161,3 +161,30 @@ def test_recv_nowait_on_a_closed_descriptor_raises(recv_nowait):
     os.close(w)
     with pytest.raises(OSError):
         recv_nowait(r, 10)
+
+
+@pytest.mark.skipif(not listeners.INHERITS_SOCKET_OPTIONS, reason="connections here do not inherit the listener's options")
+@pytest.mark.parametrize("keepalive", [False, True])
+def test_keepalive_is_set_on_the_listener_and_its_connections_inherit_it(keepalive):
+    """``tcp_keepalive`` as asked, off included (a listener a worker before set on keeps it
+    otherwise), on the listener. A client that was waiting already was made with the
+    listener's option as it was: it gets its own call. Once no client waits, every one that
+    comes has it from the listener, and no call more: the listener's option, turned over
+    afterwards, shows it."""
+    with listener() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(not keepalive))
+        early = socket.create_connection(sock.getsockname(), timeout=5)
+        arrived(sock)
+        acceptor = listeners.Acceptor(sock, keepalive, 1024)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == int(keepalive)
+        with early, socket.socket(fileno=acceptor.accept()[0]) as conn:
+            if keepalive:  # (off, a client that waited keeps it on: harmless, and a call each to undo)
+                assert conn.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert acceptor.accept() is None  # none waits now
+        for listener_option in (keepalive, not keepalive):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(listener_option))
+            with socket.create_connection(sock.getsockname(), timeout=5):
+                arrived(sock)
+                fd, _, _ = acceptor.accept()
+                with socket.socket(fileno=fd) as conn:
+                    assert conn.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == int(listener_option)
