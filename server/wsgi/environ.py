@@ -52,20 +52,15 @@ def client_environ(base: dict, *, peername, sockname, url_scheme: str, host: str
     return environ
 
 
-def build_environ(base: dict, head, *, wsgi_input, content_length: int | None, peername, sockname,
-                  url_scheme: str, host: str | None = None, forwarder_fields: frozenset = frozenset(),
-                  client: dict | None = None) -> dict:
-    """``peername``, ``url_scheme`` and ``host`` are the client's as the protocol
-    resolved them (behind a trusted proxy: what it forwarded); ``forwarder_fields``
-    are the header names with "_" a trusted proxy may pass (a ``SCRIPT_NAME``
-    among them sets SCRIPT_NAME, as in gunicorn). ``client``, when given, is
-    ``client_environ`` of the same base, peer, scheme and Host."""
-    headers = head.headers
-    server_host = host if host is not None else headers.get("Host")
-    if client is None:
-        client = client_environ(base, peername=peername, sockname=sockname, url_scheme=url_scheme,
-                                host=server_host)
+def build_environ(client: dict, head, wsgi_input, content_length: int | None, forwarder_fields: frozenset,
+                  host: str | None) -> dict:
+    """The environ of the request ``head``: ``client`` (``client_environ`` of the client, scheme
+    and Host the protocol resolved, behind a trusted proxy what it forwarded) with the
+    request's own keys. ``forwarder_fields`` are the header names with "_" a trusted proxy may
+    pass (a ``SCRIPT_NAME`` among them sets SCRIPT_NAME, as in gunicorn); ``host``, a host it
+    forwarded, is HTTP_HOST in place of the request's Host."""
     environ = client.copy()
+    headers = head.headers
     path = head.path
     if "%" in path:
         path = unquote_to_bytes(path).decode("latin-1")

@@ -150,14 +150,11 @@ class WSGIExchange:
             run_hook(hooks, hooks.post_request, config.log, request, environ, response)
 
     def _build_environ(self, wsgi_input, content_length: int | None) -> dict:
-        protocol = self.protocol
-        forwarded = protocol.forwarded(self.head)
-        return build_environ(
-            self.config.environ, self.head, wsgi_input=wsgi_input if wsgi_input is not None else empty_input(),
-            content_length=content_length, peername=forwarded.client, sockname=protocol.sockname,
-            url_scheme=forwarded.scheme, host=forwarded.host, forwarder_fields=forwarded.fields,
-            client=self.connection.client_environ(self.head, forwarded),
-        )
+        head = self.head
+        forwarded = self.protocol.forwarded(head)
+        return build_environ(self.connection.client_environ(head, forwarded), head,
+                             wsgi_input if wsgi_input is not None else empty_input(), content_length,
+                             forwarded.fields, forwarded.host)
 
     def start_response(self, status: str, headers: list, exc_info=None):
         if exc_info is not None:
