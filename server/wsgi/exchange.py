@@ -206,8 +206,13 @@ class WSGIExchange:
 
     def _send_whole(self, body: bytes) -> None:
         """The whole response in one hand-off, with its length."""
-        head = self._make_head(len(body))
-        self._send(self._cut(head, body), final=True, size=len(body))
+        size = len(body)
+        head = self._make_head(size)
+        if (size == head.whole_length or head.sized) and not head.no_body:  # (as _cut leaves it)
+            self._handed += size
+        else:
+            body = self._cut(head, body)
+        self._send(body, final=True, size=size)
 
     def _cut(self, head, data: bytes) -> bytes:
         """``data`` as far as the declared Content-Length still takes it; raises ``_TooLong``
