@@ -208,8 +208,8 @@ class WSGIExchange:
         """The whole response in one hand-off, with its length."""
         size = len(body)
         head = self._make_head(size)
-        if (size == head.whole_length or head.sized) and not head.no_body:  # (as _cut leaves it)
-            self._handed += size
+        if not head.no_body and (head.sized or head.length is None or size <= head.length):
+            self._handed += size  # (nothing to cut: what _cut does then, without its call)
         else:
             body = self._cut(head, body)
         self._send(body, final=True, size=size)
