@@ -205,8 +205,12 @@ def _split_target(method: str, target: str) -> tuple[str, str]:
 def _settle_connection(head: RequestHead) -> None:
     """A simple head's one Connection field: what ``build_head`` decides of it (its other
     checks cannot fail: one Host, and no field that bears on framing but one Content-Length)."""
-    if head.headers[_CONNECTION] in ("keep-alive", "Keep-Alive"):  # (what browsers send: no set to make)
+    value = head.headers[_CONNECTION]
+    if value in ("keep-alive", "Keep-Alive"):  # (what browsers send: no set to make)
         head.keep_alive = True
+        return
+    if value in ("close", "Close"):  # (what nginx sends upstream by default, and wrk -H)
+        head.keep_alive = False
         return
     tokens = connection_tokens(head.headers)
     head.keep_alive = wants_keep_alive(head.version, tokens)
