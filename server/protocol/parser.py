@@ -68,8 +68,8 @@ class RequestParser(HeadReader, BodyReader):
 
     def __init__(self, limits: Limits = Limits()):
         self.limits = limits
-        self._head_size = limits.head_size  # (Limits is frozen: computed once)
-        self._plain_limits = (limits.request_line, limits.field_size, limits.fields)
+        self._head_size = limits.head_size
+        self._plain_limits = limits.plain
         # Read them, never write them: the bytes received and not parsed yet, and
         # where the parser is (HEAD ... ERROR). The connection's per-request checks
         # read these two plain attributes (a property costs a call).

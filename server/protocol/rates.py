@@ -192,8 +192,10 @@ class ConnectionRates:
             self._response_rate.stop()
 
     def _stop_rates(self) -> None:
-        self._body_rate.cancel()
-        self._response_rate.cancel()
+        if self._body_rate is not NOT_WATCHED:  # (most connections: neither was ever watched)
+            self._body_rate.cancel()
+        if self._response_rate is not NOT_WATCHED:
+            self._response_rate.cancel()
 
     def _body_too_slow(self) -> None:
         if self._head is None or self.transport is None:
