@@ -256,7 +256,8 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         self._corked = None
         if transport is None:
             return
-        self._wake_drain(ConnectionResetError("Client disconnected"))
+        if self._drain_waiter is not None:  # (an exception made only for a waiter to raise)
+            self._wake_drain(ConnectionResetError("Client disconnected"))
         if self._upgraded is not None:
             self._upgraded.connection_lost(exc)
         elif self._head is not None:
