@@ -198,6 +198,9 @@ CASES = (
          what="`POST /form`: 4 KiB urlencoded form, parsed by the app; answers fields and characters"),
     Case("echo-1MiB-c10", ALL, "/echo", 10, method="POST", body="echo", counted=True,
          what="`POST /echo`: 1 MiB, read whole by the app, answers its length"),
+    Case("hello-c200", ALL, "/", 200,
+         what="`GET /`, 200 connections: between c=50 and c=1000, where a server that hands requests "
+              "to another thread hands each many at once"),
     Case("hello-c1000", ALL, "/", 1000, watch=True, what="`GET /`, 1000 connections, watched"),
     Case("hello-close", ALL, "/", 50, headers=(("Connection", "close"),),
          what="`GET /` with `Connection: close`: a new connection per request, as from a proxy "
