@@ -207,12 +207,7 @@ class WSGIExchange:
     def _send_whole(self, body: bytes) -> None:
         """The whole response in one hand-off, with its length."""
         size = len(body)
-        head = self._make_head(size)
-        if not head.no_body and (head.sized or head.length is None or size <= head.length):
-            self._handed += size  # (nothing to cut: what _cut does then, without its call)
-        else:
-            body = self._cut(head, body)
-        self._send(body, final=True, size=size)
+        self._send(self._cut(self._make_head(size), body), final=True, size=size)
 
     def _cut(self, head, data: bytes) -> bytes:
         """``data`` as far as the declared Content-Length still takes it; raises ``_TooLong``
