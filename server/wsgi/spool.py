@@ -67,7 +67,7 @@ class BodyHandover:
             self._pool.call_in_loop(self._last_write(), data, True, size)
             return
         n = len(data)
-        cond = (self._cond or self._condition())
+        cond = self._cond or self._condition()
         with cond:
             while not self.aborted and not self._room(n):
                 self._waiting = True
@@ -98,7 +98,7 @@ class BodyHandover:
             self._last_write()
             self._pool.call_in_loop(*call)
             return
-        with (self._cond or self._condition()):
+        with self._cond or self._condition():
             if self.aborted:
                 raise ClientDisconnected()
             self._last_call = call
@@ -122,7 +122,7 @@ class BodyHandover:
         if self._delivery_due or self._inflight:
             return False
         if self._spool is not None:
-            with (self._cond or self._condition()):
+            with self._cond or self._condition():
                 self._spool.close()
         return True
 
@@ -136,7 +136,7 @@ class BodyHandover:
     # -- loop ------------------------------------------------------------------------------
 
     def deliver(self) -> None:
-        with (self._cond or self._condition()):
+        with self._cond or self._condition():
             self._delivery_due = False
         self.drain()
 
@@ -144,7 +144,7 @@ class BodyHandover:
         """Write what the spool holds while the transport takes it; end the body when the app
         is done and all is written."""
         channel = self._channel
-        cond = (self._cond or self._condition())
+        cond = self._cond or self._condition()
         written = 0
         while not self._ended:
             transport = channel.transport
@@ -181,11 +181,11 @@ class BodyHandover:
                 return
 
     def pause(self) -> None:
-        with (self._cond or self._condition()):
+        with self._cond or self._condition():
             self._paused = True
 
     def resume(self) -> None:
-        cond = (self._cond or self._condition())
+        cond = self._cond or self._condition()
         with cond:
             self._paused = False
             if self._waiting:
@@ -197,7 +197,7 @@ class BodyHandover:
 
     def abort(self) -> None:
         """The client is gone: wake the app thread, drop the spool and give its bytes back."""
-        cond = (self._cond or self._condition())
+        cond = self._cond or self._condition()
         with cond:
             self.aborted = True
             cond.notify_all()
