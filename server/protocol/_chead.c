@@ -8,7 +8,10 @@
  * the same result, from one pass over the bytes. It declines (returns None) every
  * head the Python fast path declines, so the full checks, and their precise errors,
  * stay in one place: parser.py. Any difference between the two is a bug; the tests
- * compare them on hand-written, generated and fuzzed heads.
+ * compare them on hand-written, generated and fuzzed heads. request_head() runs that
+ * parse and settles a common head at once (what simple_head(), headreader's settling and
+ * host.settle_host() decide), declining any other; the parser's general path is its
+ * reference (tests/protocol/test_request_head.py).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -405,6 +408,10 @@ error:
     return NULL;
 }
 
+static PyObject *plain_parse(chead_state *st, const unsigned char *s, const Py_ssize_t n,
+                             Py_ssize_t request_line_limit, Py_ssize_t field_size_limit,
+                             Py_ssize_t fields_limit);
+
 PyDoc_STRVAR(parse_plain_head_doc,
 "parse_plain_head($module, head, request_line, field_size, fields, /)\n"
 "--\n"
@@ -429,9 +436,16 @@ parse_plain_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (limit_arg(args[1], &request_line_limit) < 0 || limit_arg(args[2], &field_size_limit) < 0 ||
         limit_arg(args[3], &fields_limit) < 0)
         return NULL;
+    return plain_parse(get_state(module), (const unsigned char *)PyBytes_AS_STRING(args[0]),
+                       PyBytes_GET_SIZE(args[0]), request_line_limit, field_size_limit, fields_limit);
+}
 
-    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    const Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+/* parse_plain_head() of s[0:n]: a new reference to its 8-tuple or to None (declined), or
+ * NULL with an exception set. */
+static PyObject *
+plain_parse(chead_state *st, const unsigned char *s, const Py_ssize_t n, Py_ssize_t request_line_limit,
+            Py_ssize_t field_size_limit, Py_ssize_t fields_limit)
+{
     Py_ssize_t i = 0;
 
     /* request-line = method SP origin-form SP "HTTP/1." ("0" / "1"), then CRLF or the end */
@@ -524,8 +538,8 @@ parse_plain_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (count > fields_limit)
         goto decline;
 
-    result = build_result(get_state(module), s, method_len, target_start, target_end, query_at, minor,
-                          spans, count, special);
+    result = build_result(st, s, method_len, target_start, target_end, query_at, minor, spans, count,
+                          special);
     goto done;
 
 decline:
@@ -537,6 +551,9 @@ done:
 }
 
 /* -- the RequestHead of a simple plain head ---------------------------------- */
+
+static PyObject *head_of_plain(chead_state *st, PyObject *plain, int minor, int keep_alive,
+                               PyObject *content_length);
 
 PyDoc_STRVAR(set_head_types_doc,
 "set_head_types($module, head_type, multidict_type, versions, /)\n"
@@ -621,6 +638,20 @@ simple_head(PyObject *module, PyObject *plain)
         PyErr_SetString(PyExc_ValueError, "simple_head(): the minor version must be 0 or 1");
         return NULL;
     }
+    /* What _build_head decides for one Host and no framing fields: keep-alive for
+     * HTTP/1.1, Content-Length 0, not chunked, no 100-continue, no upgrade, no body. */
+    PyObject *zero = PyLong_FromLong(0); /* a cached small int: cannot fail */
+    PyObject *head = head_of_plain(st, plain, (int)minor, minor == 1, zero);
+    Py_DECREF(zero);
+    return head;
+}
+
+/* The RequestHead of a checked 8-tuple of parse_plain_head() (minor 0 or 1): not chunked,
+ * no 100-continue, no upgrade, ``keep_alive``, ``content_length`` (an int, a body when
+ * above 0). Needs set_head_types(). */
+static PyObject *
+head_of_plain(chead_state *st, PyObject *plain, int minor, int keep_alive, PyObject *content_length)
+{
     PyObject *headers = PyObject_CallOneArg(st->multidict_type, PyTuple_GET_ITEM(plain, 6));
     if (headers == NULL)
         return NULL;
@@ -629,18 +660,150 @@ simple_head(PyObject *module, PyObject *plain)
         Py_DECREF(headers);
         return NULL;
     }
-    /* What _build_head decides for one Host and no framing fields: keep-alive for
-     * HTTP/1.1, Content-Length 0, not chunked, no 100-continue, no upgrade, no body. */
-    PyObject *zero = PyLong_FromLong(0); /* a cached small int: cannot fail */
+    int has_body = PyObject_IsTrue(content_length) == 1; /* (an int: cannot fail) */
     PyObject *values[N_HEAD_FIELDS] = {
         PyTuple_GET_ITEM(plain, 0), PyTuple_GET_ITEM(plain, 1), PyTuple_GET_ITEM(plain, 2),
         PyTuple_GET_ITEM(plain, 3), st->versions[minor], headers, PyTuple_GET_ITEM(plain, 5),
-        minor == 1 ? Py_True : Py_False, zero, Py_False, Py_False, Py_False, Py_False,
+        keep_alive ? Py_True : Py_False, content_length, Py_False, Py_False, Py_False,
+        has_body ? Py_True : Py_False,
     };
     for (int i = 0; i < N_HEAD_FIELDS; i++)
         *(PyObject **)((char *)head + st->head_offsets[i]) = Py_NewRef(values[i]);
     Py_DECREF(headers);
-    Py_DECREF(zero);
+    return head;
+}
+
+/* The framing-relevant fields that need the full checks (parser.NEEDS_CHECKS). */
+#define NEEDS_CHECKS                                                                                     \
+    (SPECIAL_HOST * 3 | SPECIAL_CONTENT_LENGTH * 3 | SPECIAL_TRANSFER_ENCODING * 3 |                     \
+     SPECIAL_CONNECTION * 3 | SPECIAL_EXPECT * 3 | SPECIAL_CONTENT_TYPE * 2)
+#define MAX_CL_DIGITS 18 /* framing._MAX_CL_DIGITS */
+
+/* A Content-Length value's size: ASCII digits only, 1 to MAX_CL_DIGITS of them; -1 for
+ * any other value (the general path then refuses it). */
+static long long
+content_length_value(PyObject *value)
+{
+    if (!PyUnicode_Check(value) || PyUnicode_KIND(value) != PyUnicode_1BYTE_KIND)
+        return -1;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+    const Py_UCS1 *p = PyUnicode_1BYTE_DATA(value);
+    if (n < 1 || n > MAX_CL_DIGITS)
+        return -1;
+    long long length = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        length = length * 10 + (p[i] - '0');
+    }
+    return length;
+}
+
+/* What headreader._settle_connection decides of a simple head's one Connection value
+ * without a token set: 1 keep-alive, 0 close, -1 any other value (the general path). */
+static int
+connection_value(PyObject *value)
+{
+    if (!PyUnicode_Check(value))
+        return -1;
+    if (PyUnicode_CompareWithASCIIString(value, "keep-alive") == 0 ||
+        PyUnicode_CompareWithASCIIString(value, "Keep-Alive") == 0)
+        return 1;
+    if (PyUnicode_CompareWithASCIIString(value, "close") == 0 ||
+        PyUnicode_CompareWithASCIIString(value, "Close") == 0)
+        return 0;
+    return -1;
+}
+
+PyDoc_STRVAR(request_head_doc,
+"request_head($module, data, end, limits, valid_hosts, /)\n"
+"--\n"
+"\n"
+"The settled RequestHead of the head data[:end] when it is a common one: plain, one Host\n"
+"whose value is a key of valid_hosts (host.py's values already checked), at most one\n"
+"Content-Length of digits and one Connection of keep-alive or close, no other field that\n"
+"bears on framing; limits: (request_line, field_size, fields). None for any other head:\n"
+"the parser's general path then takes it as if this shortcut did not exist, and the two\n"
+"must agree on every head this one answers.");
+
+static PyObject *
+request_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    chead_state *st = get_state(module);
+    Py_ssize_t end, limits[3];
+
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "request_head expected 4 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if (!PyBytes_Check(args[0]) || !PyTuple_CheckExact(args[2]) || PyTuple_GET_SIZE(args[2]) != 3 ||
+        !PyDict_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "request_head(data: bytes, end: int, limits: 3-tuple, valid_hosts: dict)");
+        return NULL;
+    }
+    if (limit_arg(args[1], &end) < 0)
+        return NULL;
+    for (int k = 0; k < 3; k++) {
+        if (limit_arg(PyTuple_GET_ITEM(args[2], k), &limits[k]) < 0)
+            return NULL;
+    }
+    if (end < 0 || end > PyBytes_GET_SIZE(args[0])) {
+        PyErr_SetString(PyExc_ValueError, "request_head(): end is outside the data");
+        return NULL;
+    }
+    if (st->head_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "request_head: set_head_types() was not called");
+        return NULL;
+    }
+    PyObject *plain = plain_parse(st, (const unsigned char *)PyBytes_AS_STRING(args[0]), end, limits[0],
+                                  limits[1], limits[2]);
+    if (plain == NULL || plain == Py_None)
+        return plain;
+    PyObject *head = NULL;
+    long special = PyLong_AsLong(PyTuple_GET_ITEM(plain, 7)) & NEEDS_CHECKS;
+    int minor = (int)PyLong_AsLong(PyTuple_GET_ITEM(plain, 4)); /* (0 or 1: small ints) */
+    if ((special & ~(SPECIAL_CONTENT_LENGTH | SPECIAL_CONNECTION)) != SPECIAL_HOST)
+        goto decline; /* (one of each at most: their second bits are in the mask) */
+    PyObject *raw = PyTuple_GET_ITEM(plain, 5), *pairs = PyTuple_GET_ITEM(plain, 6);
+    PyObject *host = NULL, *length = NULL, *connection = NULL; /* borrowed values */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(raw); i++) {
+        PyObject *name = PyTuple_GET_ITEM(PyList_GET_ITEM(raw, i), 0);
+        PyObject *value = PyTuple_GET_ITEM(PyList_GET_ITEM(pairs, i), 1);
+        switch (special_bit((const unsigned char *)PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))) {
+        case SPECIAL_HOST:
+            host = value;
+            break;
+        case SPECIAL_CONTENT_LENGTH:
+            length = value;
+            break;
+        case SPECIAL_CONNECTION:
+            connection = value;
+            break;
+        }
+    }
+    int known = host == NULL ? 0 : PyDict_Contains(args[3], host);
+    if (known <= 0) {
+        if (known < 0)
+            goto done;
+        goto decline;
+    }
+    int keep_alive = minor == 1;
+    if (connection != NULL && (keep_alive = connection_value(connection)) < 0)
+        goto decline;
+    long long size = length == NULL ? 0 : content_length_value(length);
+    if (size < 0)
+        goto decline;
+    PyObject *size_obj = PyLong_FromLongLong(size);
+    if (size_obj == NULL)
+        goto done;
+    head = head_of_plain(st, plain, minor, keep_alive, size_obj);
+    Py_DECREF(size_obj);
+    goto done;
+
+decline:
+    head = Py_NewRef(Py_None);
+done:
+    Py_DECREF(plain);
     return head;
 }
 
@@ -1220,6 +1383,7 @@ static PyMethodDef chead_methods[] = {
      parse_plain_head_doc},
     {"set_head_types", (PyCFunction)(void (*)(void))set_head_types, METH_FASTCALL, set_head_types_doc},
     {"simple_head", (PyCFunction)simple_head, METH_O, simple_head_doc},
+    {"request_head", (PyCFunction)(void (*)(void))request_head, METH_FASTCALL, request_head_doc},
     {"set_name_type", (PyCFunction)set_name_type, METH_O, set_name_type_doc},
     {"lower_fields", (PyCFunction)lower_fields, METH_O, lower_fields_doc},
     {"bytes_pairs", (PyCFunction)bytes_pairs, METH_O, bytes_pairs_doc},

@@ -26,6 +26,7 @@ and the tests import from here stay importable from here.
 from .bodyreader import END_OF_MESSAGE, FORBIDDEN_TRAILERS, BodyReader
 from .errors import BadRequest
 from .headreader import HeadReader
+from .host import VALID_HOSTS
 from .limits import Limits
 from .parserstate import BODY, CHUNK_CRLF, CHUNK_DATA, CHUNK_SIZE, DONE, ERROR, HEAD, TRAILERS
 from .plainhead import (
@@ -39,6 +40,7 @@ from .plainhead import (
     plain_head,
     plain_head_c,
     plain_head_py,
+    request_head,
     simple_head,
     simple_head_c,
     simple_head_py,
@@ -65,6 +67,8 @@ class RequestParser(HeadReader, BodyReader):
     __slots__ = ("limits", "buffer", "state", "_plain_limits", "_head_size", "_scan_from", "_line_start", "_crlfs",
                  "_remaining", "_body_size", "_trailer_lines")
     _plain_head = staticmethod(plain_head)  # a subclass may pick either implementation (tests do)
+    # The compiled shortcut for a whole common head (plainhead.request_head), or None.
+    _request_head = request_head
 
     def __init__(self, limits: Limits = Limits()):
         self.limits = limits
@@ -110,7 +114,10 @@ class RequestParser(HeadReader, BodyReader):
             if 0 < end == len(data) - 4 and end < self._head_size - 3:
                 # The commonest piece, exactly one plain head: parsed here, no call more.
                 try:
-                    head = self._parse_plain_head(data[:end])
+                    shortcut = self._request_head
+                    head = shortcut(data, end, self._plain_limits, VALID_HOSTS) if shortcut is not None else None
+                    if head is None:
+                        head = self._parse_plain_head(data[:end])
                     if head is not None:
                         if not head.has_body:
                             self.state = DONE
@@ -137,9 +144,12 @@ class RequestParser(HeadReader, BodyReader):
         the buffer; None for any other head (a leading empty line, obsolete forms...), left to
         the buffered path."""
         try:
-            head = self._parse_plain_head(data[:end])
+            shortcut = self._request_head
+            head = shortcut(data, end, self._plain_limits, VALID_HOSTS) if shortcut is not None else None
             if head is None:
-                return None
+                head = self._parse_plain_head(data[:end])
+                if head is None:
+                    return None
             rest = len(data) - end - 4
             if not head.has_body:
                 self.state = DONE

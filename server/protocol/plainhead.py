@@ -5,6 +5,8 @@
                       ▼
           special & NEEDS_CHECKS == SPECIAL_HOST ──simple_head()──► RequestHead
 
+    head bytes ──request_head() (compiled only)──► settled RequestHead, or None: the above
+
 Most heads are plain: an origin-form target, HTTP/1.0 or 1.1, well-formed fields
 within the limits. ``plain_head`` parses those in one pass and declines (None)
 any other head, which the full checks then accept or refuse with a precise error.
@@ -107,3 +109,8 @@ if simple_head_c is not None:
     compiled("set_head_types")(RequestHead, CIMultiDict, VERSIONS)
     compiled("set_name_type")(istr)
 simple_head = simple_head_c or simple_head_py
+# The compiled shortcut for a whole common head, settled in one call (its Host already known
+# valid, at most one Content-Length and one plain Connection); None without the extension.
+# It has no Python twin: the parser's general path (plain_head, simple_head, then the settling
+# of headreader.py and host.py) is its reference, and takes every head it declines.
+request_head = compiled("request_head")

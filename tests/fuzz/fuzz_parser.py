@@ -37,6 +37,7 @@ class FuzzFinding(AssertionError):
 
 class PythonHeadParser(RequestParser):
     _plain_head = staticmethod(plain_head_py)
+    _request_head = None  # (the compiled shortcut too is left out)
 
 
 def parse(pieces, parser_cls=RequestParser) -> tuple:

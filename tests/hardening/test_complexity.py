@@ -98,6 +98,7 @@ def assert_linear(figure, scenario: str, run, make, n: int) -> None:
 def parser_class(impl):
     class Parser(RequestParser):
         _plain_head = staticmethod(impl)
+        _request_head = None if impl is plain_head_py else RequestParser._request_head
     return Parser
 
 

@@ -66,6 +66,6 @@ def test_valid_values_are_remembered_up_to_a_bound():
 
     names = [f"host-{i}.example" for i in range(host.CACHED + 50)]
     assert all(valid_authority(name) for name in names)
-    assert 0 < len(host._valid) <= host.CACHED  # emptied when full, never past the bound
-    assert names[-1] in host._valid
-    assert not valid_authority("a:b:c") and "a:b:c" not in host._valid  # refusals are not kept
+    assert 0 < len(host.VALID_HOSTS) <= host.CACHED  # emptied when full, never past the bound
+    assert names[-1] in host.VALID_HOSTS
+    assert not valid_authority("a:b:c") and "a:b:c" not in host.VALID_HOSTS  # refusals are not kept
