@@ -159,6 +159,16 @@ static const char *const HEAD_FIELDS[] = {
 };
 #define N_HEAD_FIELDS ((int)(sizeof(HEAD_FIELDS) / sizeof(HEAD_FIELDS[0])))
 
+/* The strings build_environ() uses, in the order of enum env_string. */
+static const char *const ENV_STRINGS[] = {
+    "REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "RAW_URI", "SERVER_PROTOCOL", "wsgi.input",
+    "CONTENT_LENGTH", "HTTP_HOST", "SCRIPT_NAME", "HTTP/1.0", "HTTP/1.1",
+};
+enum env_string {
+    ENV_REQUEST_METHOD, ENV_PATH_INFO, ENV_QUERY_STRING, ENV_RAW_URI, ENV_SERVER_PROTOCOL, ENV_WSGI_INPUT,
+    ENV_CONTENT_LENGTH, ENV_HTTP_HOST, ENV_SCRIPT_NAME, ENV_HTTP_1_0, ENV_HTTP_1_1, N_ENV_STRINGS
+};
+
 typedef struct {
     PyObject *methods[N_METHODS];
     PyObject *name_str[N_KNOWN];
@@ -174,6 +184,9 @@ typedef struct {
     Py_ssize_t head_offsets[N_HEAD_FIELDS];
     /* environ_fields(): its method name, keys and separators */
     PyObject *str_items, *key_content_type, *key_cookie, *sep_cookie, *sep_list;
+    /* build_environ(): the keys and values it sets, and what set_environ_parts() gave */
+    PyObject *env_strings[N_ENV_STRINGS];
+    PyObject *env_keys, *env_key_of, *env_reference;
 } chead_state;
 
 static inline chead_state *
@@ -1219,6 +1232,118 @@ environ_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(set_environ_parts_doc,
+"set_environ_parts($module, keys, key_of, reference, /)\n"
+"--\n"
+"\n"
+"Register what build_environ() passes to environ_fields() (the dict of environ keys by\n"
+"field name, and the function that makes a missing one) and the Python build_environ it\n"
+"hands the uncommon requests to.");
+
+static PyObject *
+set_environ_parts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    chead_state *st = get_state(module);
+    if (nargs != 3 || !PyDict_CheckExact(args[0]) || !PyCallable_Check(args[1]) || !PyCallable_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "set_environ_parts(keys: dict, key_of, reference)");
+        return NULL;
+    }
+    Py_XSETREF(st->env_keys, Py_NewRef(args[0]));
+    Py_XSETREF(st->env_key_of, Py_NewRef(args[1]));
+    Py_XSETREF(st->env_reference, Py_NewRef(args[2]));
+    Py_RETURN_NONE;
+}
+
+/* A field of a RequestHead by its index in HEAD_FIELDS (borrowed; NULL when unset). */
+static inline PyObject *
+head_field(const chead_state *st, PyObject *head, int index)
+{
+    return *(PyObject **)((char *)head + st->head_offsets[index]);
+}
+
+PyDoc_STRVAR(build_environ_doc,
+"build_environ($module, client, head, wsgi_input, content_length, forwarder_fields, host, /)\n"
+"--\n"
+"\n"
+"wsgi.environ.build_environ_py in C for the common request: a RequestHead whose path has\n"
+"no percent sign, no SCRIPT_NAME (in client, nor forwarded), HTTP/1.0 or 1.1. Any other\n"
+"is handed to the Python function (set_environ_parts), which is the reference.");
+
+static PyObject *
+build_environ(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    chead_state *st = get_state(module);
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "build_environ() takes 6 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (st->env_reference == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "build_environ: set_environ_parts() was not called");
+        return NULL;
+    }
+    PyObject *client = args[0], *head = args[1], *forwarder_fields = args[4], *host = args[5];
+    PyObject **s = st->env_strings;
+    if (st->head_type == NULL || Py_TYPE(head) != st->head_type || !PyDict_CheckExact(client) ||
+        !PyAnySet_Check(forwarder_fields))
+        goto reference;
+    PyObject *method = head_field(st, head, 0), *target = head_field(st, head, 1), *path = head_field(st, head, 2);
+    PyObject *query = head_field(st, head, 3), *version = head_field(st, head, 4);
+    PyObject *headers = head_field(st, head, 5);
+    if (method == NULL || target == NULL || path == NULL || query == NULL || version == NULL || headers == NULL ||
+        !PyUnicode_CheckExact(path) || (version != st->versions[0] && version != st->versions[1]))
+        goto reference;
+    Py_ssize_t percent = PyUnicode_FindChar(path, '%', 0, PyUnicode_GET_LENGTH(path), 1);
+    if (percent != -1) {
+        if (percent == -2)
+            return NULL;
+        goto reference;
+    }
+    int forwarded = PySet_Contains(forwarder_fields, s[ENV_SCRIPT_NAME]);
+    if (forwarded != 0) {
+        if (forwarded < 0)
+            return NULL;
+        goto reference;
+    }
+    PyObject *script_name = PyDict_GetItemWithError(client, s[ENV_SCRIPT_NAME]);
+    if (script_name == NULL || !PyUnicode_CheckExact(script_name) || PyUnicode_GET_LENGTH(script_name) != 0) {
+        if (PyErr_Occurred())
+            return NULL;
+        goto reference;
+    }
+
+    PyObject *environ = PyDict_Copy(client);
+    if (environ == NULL)
+        return NULL;
+    PyObject *length = args[3] == Py_None ? NULL : PyObject_Str(args[3]);
+    if ((args[3] != Py_None && length == NULL) ||
+        PyDict_SetItem(environ, s[ENV_REQUEST_METHOD], method) < 0 ||
+        PyDict_SetItem(environ, s[ENV_PATH_INFO], path) < 0 ||
+        PyDict_SetItem(environ, s[ENV_QUERY_STRING], query) < 0 ||
+        PyDict_SetItem(environ, s[ENV_RAW_URI], target) < 0 ||
+        PyDict_SetItem(environ, s[ENV_SERVER_PROTOCOL],
+                       version == st->versions[1] ? s[ENV_HTTP_1_1] : s[ENV_HTTP_1_0]) < 0 ||
+        PyDict_SetItem(environ, s[ENV_WSGI_INPUT], args[2]) < 0 ||
+        (length != NULL && PyDict_SetItem(environ, s[ENV_CONTENT_LENGTH], length) < 0))
+        goto error;
+    PyObject *field_args[5] = {environ, headers, st->env_keys, st->env_key_of, forwarder_fields};
+    PyObject *done = environ_fields(module, field_args, 5);
+    if (done == NULL)
+        goto error;
+    Py_DECREF(done);
+    if (host != Py_None && PyDict_SetItem(environ, s[ENV_HTTP_HOST], host) < 0)
+        goto error;
+    Py_XDECREF(length);
+    return environ;
+
+error:
+    Py_XDECREF(length);
+    Py_DECREF(environ);
+    return NULL;
+
+reference:
+    return PyObject_Vectorcall(st->env_reference, args, 6, NULL);
+}
+
 /* The bytes read on the non-blocking socket ``fd``, up to ``size``: a new bytes object,
  * b"" at its end; NULL with errno set (EAGAIN when nothing waits) or an exception. */
 static PyObject *
@@ -1389,6 +1514,8 @@ static PyMethodDef chead_methods[] = {
     {"bytes_pairs", (PyCFunction)bytes_pairs, METH_O, bytes_pairs_doc},
     {"unquote_plus_ascii", (PyCFunction)unquote_plus_ascii, METH_O, unquote_plus_ascii_doc},
     {"environ_fields", (PyCFunction)(void (*)(void))environ_fields, METH_FASTCALL, environ_fields_doc},
+    {"set_environ_parts", (PyCFunction)(void (*)(void))set_environ_parts, METH_FASTCALL, set_environ_parts_doc},
+    {"build_environ", (PyCFunction)(void (*)(void))build_environ, METH_FASTCALL, build_environ_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1436,6 +1563,11 @@ chead_exec(PyObject *module)
     if (st->str_items == NULL || st->key_content_type == NULL || st->key_cookie == NULL ||
         st->sep_cookie == NULL || st->sep_list == NULL)
         return -1;
+    for (int k = 0; k < N_ENV_STRINGS; k++) {
+        st->env_strings[k] = PyUnicode_InternFromString(ENV_STRINGS[k]);
+        if (st->env_strings[k] == NULL)
+            return -1;
+    }
     if (PyModule_AddIntConstant(module, "SPECIAL_HOST", SPECIAL_HOST) < 0 ||
         PyModule_AddIntConstant(module, "SPECIAL_CONTENT_LENGTH", SPECIAL_CONTENT_LENGTH) < 0 ||
         PyModule_AddIntConstant(module, "SPECIAL_TRANSFER_ENCODING", SPECIAL_TRANSFER_ENCODING) < 0 ||
@@ -1469,6 +1601,11 @@ chead_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->key_cookie);
     Py_VISIT(st->sep_cookie);
     Py_VISIT(st->sep_list);
+    for (int k = 0; k < N_ENV_STRINGS; k++)
+        Py_VISIT(st->env_strings[k]);
+    Py_VISIT(st->env_keys);
+    Py_VISIT(st->env_key_of);
+    Py_VISIT(st->env_reference);
     return 0;
 }
 
@@ -1495,6 +1632,11 @@ chead_clear(PyObject *module)
     Py_CLEAR(st->key_cookie);
     Py_CLEAR(st->sep_cookie);
     Py_CLEAR(st->sep_list);
+    for (int k = 0; k < N_ENV_STRINGS; k++)
+        Py_CLEAR(st->env_strings[k]);
+    Py_CLEAR(st->env_keys);
+    Py_CLEAR(st->env_key_of);
+    Py_CLEAR(st->env_reference);
     return 0;
 }
 
