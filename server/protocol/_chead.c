@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -169,6 +170,10 @@ enum env_string {
     ENV_CONTENT_LENGTH, ENV_HTTP_HOST, ENV_SCRIPT_NAME, ENV_HTTP_1_0, ENV_HTTP_1_1, N_ENV_STRINGS
 };
 
+/* The slots of heads.Head that cached_head() reads and writes, in the order of enum rh_slot. */
+static const char *const RH_SLOTS[] = {"sized", "_prefix", "_suffix", "_date", "_bytes"};
+enum rh_slot { RH_SIZED, RH_PREFIX, RH_SUFFIX, RH_DATE, RH_BYTES, N_RH_SLOTS };
+
 typedef struct {
     PyObject *methods[N_METHODS];
     PyObject *name_str[N_KNOWN];
@@ -187,6 +192,10 @@ typedef struct {
     /* build_environ(): the keys and values it sets, and what set_environ_parts() gave */
     PyObject *env_strings[N_ENV_STRINGS];
     PyObject *env_keys, *env_key_of, *env_reference;
+    /* cached_head(): heads.Head, the offsets of its slots (RH_*), and writer's Date cache */
+    PyTypeObject *rh_type;
+    Py_ssize_t rh_offsets[N_RH_SLOTS];
+    PyObject *date_cache, *http_date, *str_bytes;
 } chead_state;
 
 static inline chead_state *
@@ -568,6 +577,28 @@ done:
 static PyObject *head_of_plain(chead_state *st, PyObject *plain, int minor, int keep_alive,
                                PyObject *content_length);
 
+/* The offset of ``name``, a writable object slot of ``type``; -1 with TypeError set if it is not one. */
+static Py_ssize_t
+object_slot_offset(PyObject *type, const char *name)
+{
+    PyObject *descr = PyObject_GetAttrString(type, name);
+    Py_ssize_t offset = -1;
+    if (descr == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return -1;
+        PyErr_Clear();
+    }
+    else if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type == T_OBJECT_EX && !(member->flags & READONLY))
+            offset = member->offset;
+    }
+    Py_XDECREF(descr);
+    if (offset < 0)
+        PyErr_Format(PyExc_TypeError, "%s is not a writable slot of the head type", name);
+    return offset;
+}
+
 PyDoc_STRVAR(set_head_types_doc,
 "set_head_types($module, head_type, multidict_type, versions, /)\n"
 "--\n"
@@ -597,24 +628,8 @@ set_head_types(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     for (int i = 0; i < N_HEAD_FIELDS; i++) {
-        PyObject *descr = PyObject_GetAttrString(args[0], HEAD_FIELDS[i]);
-        int ok = descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type);
-        if (descr == NULL) {
-            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
-                return NULL;
-            PyErr_Clear();
-        }
-        if (ok) {
-            PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-            ok = member->type == T_OBJECT_EX && !(member->flags & READONLY);
-            offsets[i] = member->offset;
-        }
-        Py_XDECREF(descr);
-        if (!ok) {
-            PyErr_Format(PyExc_TypeError, "set_head_types: %s is not a writable slot of the head type",
-                         HEAD_FIELDS[i]);
+        if ((offsets[i] = object_slot_offset(args[0], HEAD_FIELDS[i])) < 0)
             return NULL;
-        }
     }
     Py_XSETREF(st->head_type, (PyTypeObject *)Py_NewRef(type));
     Py_XSETREF(st->multidict_type, Py_NewRef(args[1]));
@@ -1344,6 +1359,160 @@ reference:
     return PyObject_Vectorcall(st->env_reference, args, 6, NULL);
 }
 
+/* -- the cached response head of a response ------------------------------------ */
+
+PyDoc_STRVAR(set_response_head_type_doc,
+"set_response_head_type($module, head_type, date_cache, http_date, /)\n"
+"--\n"
+"\n"
+"Register what cached_head() reads: heads.Head (its slots sized, _prefix, _suffix, _date\n"
+"and _bytes), writer's Date cache ([second, Date value, ...]) and writer.http_date, which\n"
+"refreshes it.");
+
+static PyObject *
+set_response_head_type(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    chead_state *st = get_state(module);
+    Py_ssize_t offsets[N_RH_SLOTS];
+    if (nargs != 3 || !PyType_Check(args[0]) || !PyList_CheckExact(args[1]) || PyList_GET_SIZE(args[1]) < 2 ||
+        !PyCallable_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "set_response_head_type(head_type, date_cache: list, http_date)");
+        return NULL;
+    }
+    for (int k = 0; k < N_RH_SLOTS; k++) {
+        if ((offsets[k] = object_slot_offset(args[0], RH_SLOTS[k])) < 0)
+            return NULL;
+    }
+    Py_XSETREF(st->rh_type, (PyTypeObject *)Py_NewRef(args[0]));
+    memcpy(st->rh_offsets, offsets, sizeof(offsets));
+    Py_XSETREF(st->date_cache, Py_NewRef(args[1]));
+    Py_XSETREF(st->http_date, Py_NewRef(args[2]));
+    Py_RETURN_NONE;
+}
+
+static inline PyObject **
+rh_slot(const chead_state *st, PyObject *head, int index)
+{
+    return (PyObject **)((char *)head + st->rh_offsets[index]);
+}
+
+/* writer.http_date(): the cached value while its second is the current one, else what
+ * http_date() makes (a new reference). */
+static PyObject *
+current_date(chead_state *st)
+{
+    struct timespec now;
+    PyObject *cache = st->date_cache;
+    if (clock_gettime(CLOCK_REALTIME, &now) == 0 && PyList_GET_SIZE(cache) >= 2) {
+        PyObject *second = PyList_GET_ITEM(cache, 0), *date = PyList_GET_ITEM(cache, 1);
+        int overflow = 0;
+        long long cached = PyLong_Check(second) ? PyLong_AsLongLongAndOverflow(second, &overflow) : -1;
+        if (cached == (long long)now.tv_sec && !overflow && PyBytes_CheckExact(date))
+            return Py_NewRef(date);
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    return PyObject_CallNoArgs(st->http_date);
+}
+
+/* Head.bytes(size): the head's bytes with the current Date; a sized head (its Content-Length
+ * made per response) or any other type of head by its own method. */
+static PyObject *
+head_bytes(chead_state *st, PyObject *head, PyObject *body_size)
+{
+    PyObject *prefix = NULL, *suffix = NULL;
+    if (Py_TYPE(head) == st->rh_type && *rh_slot(st, head, RH_SIZED) == Py_False) {
+        prefix = *rh_slot(st, head, RH_PREFIX);
+        suffix = *rh_slot(st, head, RH_SUFFIX);
+    }
+    if (prefix == NULL || suffix == NULL || !PyBytes_CheckExact(prefix) || !PyBytes_CheckExact(suffix)) {
+        PyObject *size = body_size == Py_None ? PyLong_FromLong(0) : Py_NewRef(body_size);
+        PyObject *data = PyObject_CallMethodOneArg(head, st->str_bytes, size);
+        Py_DECREF(size);
+        return data;
+    }
+    PyObject *date = current_date(st);
+    if (date == NULL)
+        return NULL;
+    PyObject **kept_date = rh_slot(st, head, RH_DATE), **kept_bytes = rh_slot(st, head, RH_BYTES);
+    if (date == *kept_date && *kept_bytes != NULL) {
+        Py_DECREF(date);
+        return Py_NewRef(*kept_bytes);
+    }
+    if (!PyBytes_CheckExact(date)) {
+        PyErr_SetString(PyExc_TypeError, "http_date() must return bytes");
+        Py_DECREF(date);
+        return NULL;
+    }
+    /* prefix "Date: " date CRLF suffix, as Head.bytes */
+    Py_ssize_t n_prefix = PyBytes_GET_SIZE(prefix), n_date = PyBytes_GET_SIZE(date);
+    Py_ssize_t n_suffix = PyBytes_GET_SIZE(suffix);
+    PyObject *data = PyBytes_FromStringAndSize(NULL, n_prefix + 6 + n_date + 2 + n_suffix);
+    if (data == NULL) {
+        Py_DECREF(date);
+        return NULL;
+    }
+    char *out = PyBytes_AS_STRING(data);
+    memcpy(out, PyBytes_AS_STRING(prefix), (size_t)n_prefix);
+    memcpy(out + n_prefix, "Date: ", 6);
+    memcpy(out + n_prefix + 6, PyBytes_AS_STRING(date), (size_t)n_date);
+    memcpy(out + n_prefix + 6 + n_date, "\r\n", 2);
+    memcpy(out + n_prefix + 8 + n_date, PyBytes_AS_STRING(suffix), (size_t)n_suffix);
+    Py_XSETREF(*kept_date, date);
+    Py_XSETREF(*kept_bytes, Py_NewRef(data));
+    return data;
+}
+
+PyDoc_STRVAR(cached_head_doc,
+"cached_head($module, cache, status, reason, fields, is_head, version, keep_alive, body_size, /)\n"
+"--\n"
+"\n"
+"heads.cached_head_py in C: (Head, its bytes) of the head cached under the key these make,\n"
+"or None when none is; raises TypeError for fields that cannot be a key.");
+
+static PyObject *
+cached_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    chead_state *st = get_state(module);
+    if (nargs != 8 || !PyDict_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "cached_head(cache: dict, status, reason, fields, is_head, version, "
+                                         "keep_alive, body_size)");
+        return NULL;
+    }
+    if (st->rh_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "cached_head: set_response_head_type() was not called");
+        return NULL;
+    }
+    PyObject *key = PyTuple_New(7);
+    if (key == NULL)
+        return NULL;
+    for (int k = 0; k < 6; k++)
+        PyTuple_SET_ITEM(key, k, Py_NewRef(args[k + 1]));
+    PyTuple_SET_ITEM(key, 6, Py_NewRef(args[7] == Py_None ? Py_False : Py_True));
+    PyObject *head = PyDict_GetItemWithError(args[0], key);
+    Py_DECREF(key);
+    if (head == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(head); /* (the cache may drop it while Python code runs) */
+    PyObject *data = head_bytes(st, head, args[7]);
+    if (data == NULL) {
+        Py_DECREF(head);
+        return NULL;
+    }
+    PyObject *result = PyTuple_New(2);
+    if (result == NULL) {
+        Py_DECREF(head);
+        Py_DECREF(data);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(result, 0, head);
+    PyTuple_SET_ITEM(result, 1, data);
+    return result;
+}
+
 /* The bytes read on the non-blocking socket ``fd``, up to ``size``: a new bytes object,
  * b"" at its end; NULL with errno set (EAGAIN when nothing waits) or an exception. */
 static PyObject *
@@ -1516,6 +1685,9 @@ static PyMethodDef chead_methods[] = {
     {"environ_fields", (PyCFunction)(void (*)(void))environ_fields, METH_FASTCALL, environ_fields_doc},
     {"set_environ_parts", (PyCFunction)(void (*)(void))set_environ_parts, METH_FASTCALL, set_environ_parts_doc},
     {"build_environ", (PyCFunction)(void (*)(void))build_environ, METH_FASTCALL, build_environ_doc},
+    {"set_response_head_type", (PyCFunction)(void (*)(void))set_response_head_type, METH_FASTCALL,
+     set_response_head_type_doc},
+    {"cached_head", (PyCFunction)(void (*)(void))cached_head, METH_FASTCALL, cached_head_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1563,6 +1735,9 @@ chead_exec(PyObject *module)
     if (st->str_items == NULL || st->key_content_type == NULL || st->key_cookie == NULL ||
         st->sep_cookie == NULL || st->sep_list == NULL)
         return -1;
+    st->str_bytes = PyUnicode_InternFromString("bytes");
+    if (st->str_bytes == NULL)
+        return -1;
     for (int k = 0; k < N_ENV_STRINGS; k++) {
         st->env_strings[k] = PyUnicode_InternFromString(ENV_STRINGS[k]);
         if (st->env_strings[k] == NULL)
@@ -1606,6 +1781,10 @@ chead_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->env_keys);
     Py_VISIT(st->env_key_of);
     Py_VISIT(st->env_reference);
+    Py_VISIT(st->rh_type);
+    Py_VISIT(st->date_cache);
+    Py_VISIT(st->http_date);
+    Py_VISIT(st->str_bytes);
     return 0;
 }
 
@@ -1637,6 +1816,10 @@ chead_clear(PyObject *module)
     Py_CLEAR(st->env_keys);
     Py_CLEAR(st->env_key_of);
     Py_CLEAR(st->env_reference);
+    Py_CLEAR(st->rh_type);
+    Py_CLEAR(st->date_cache);
+    Py_CLEAR(st->http_date);
+    Py_CLEAR(st->str_bytes);
     return 0;
 }
 

@@ -21,7 +21,9 @@ The body pieces that follow a head are framed by the writer's ``BodyFraming``.
 
 from http import HTTPStatus
 
+from . import writer
 from .caches import remember
+from .compiled import compiled
 from .writer import BodyFraming, ResponseWriter, http_date, server_and_date
 
 CACHE_SIZE = 256  # heads kept; the cache is emptied when it is full
@@ -113,6 +115,24 @@ class HeadCache:
         if key is not None and head.split(data):
             remember(self.cache, key, head, CACHE_SIZE)
         return head, data
+
+
+def cached_head_py(cache: dict, status, reason, fields, is_head: bool, version: tuple, keep_alive: bool,
+                   body_size: int | None):
+    """``(Head, its bytes)`` of the head ``cache`` (a ``HeadCache.cache``) holds for these, or
+    None; raises TypeError for fields that cannot be in a key. ``HeadCache.head``'s hit, for
+    the callers that make the key themselves (the reference of the compiled ``cached_head``)."""
+    head = cache.get((status, reason, fields, is_head, version, keep_alive, body_size is not None))
+    if head is None:
+        return None
+    return head, head.bytes(body_size or 0)
+
+
+cached_head = compiled("cached_head")
+if cached_head is None:
+    cached_head = cached_head_py
+else:
+    compiled("set_response_head_type")(Head, writer._date_cache, http_date)
 
 
 def _declares_length(headers) -> bool:

@@ -26,6 +26,7 @@ from http import HTTPStatus
 
 from .accesslog import LoggedRequest, LoggedResponse, minimal_environ, now, record_request_end, run_hook
 from .files import body_span, send_file
+from .heads import cached_head
 from .lease import SocketLease, plain_socket_fd
 
 # A whole body of this size or more is written beside its head (``writelines``: one writev on
@@ -62,14 +63,14 @@ class ResponseChannel:
         keep_alive = request.keep_alive and self.keep_alive_allowed and not close
         method = request.method
         heads = self.config.heads
-        try:  # the cache's hit, inline (HeadCache.head is the whole story)
-            head = heads.cache.get((status, reason, fields, method == "HEAD", request.version, keep_alive,
-                                    body_size is not None))
+        try:  # the cache's hit, in one call (HeadCache.head is the whole story)
+            hit = cached_head(heads.cache, status, reason, fields, method == "HEAD", request.version, keep_alive,
+                              body_size)
         except TypeError:
-            head = None
-        if head is None:
+            hit = None
+        if hit is None:
             return heads.head(status, reason, fields, method, request.version, keep_alive, body_size, normalise)
-        return head, head.bytes(body_size or 0)
+        return hit
 
     # -- sending (loop thread) -------------------------------------------------------
 
