@@ -140,7 +140,8 @@ class RequestParser(HeadReader, BodyReader):
         return self._run()
 
     def _plain_head_first(self, data: bytes, end: int) -> list | None:
-        """A plain head, then more: (part of) its Content-Length body, or the next requests. Its events are those _run gives, without passing the head (nor the body) through
+        """A plain head, then more: (part of) its Content-Length body, or the next requests. Its
+        events are those _run gives, without passing the head (nor the body) through
         the buffer; None for any other head (a leading empty line, obsolete forms...), left to
         the buffered path."""
         try:

@@ -71,7 +71,8 @@ def test_the_common_request_is_built_in_c(reference_calls):
     assert environ["wsgi.input"] is wsgi_input
     assert (environ["REQUEST_METHOD"], environ["PATH_INFO"], environ["QUERY_STRING"], environ["RAW_URI"]) == (
         "GET", "/a/b", "x=1", "/a/b?x=1")
-    assert (environ["SERVER_PROTOCOL"], environ["HTTP_COOKIE"], environ["CONTENT_TYPE"]) == ("HTTP/1.1", "a=1; b=2", "t")
+    assert (environ["SERVER_PROTOCOL"], environ["HTTP_COOKIE"], environ["CONTENT_TYPE"]) == (
+        "HTTP/1.1", "a=1; b=2", "t")
     assert "CONTENT_LENGTH" not in environ
     post = head_of(b"POST / HTTP/1.0\r\nHost: h\r\nContent-Length: 12\r\n\r\n")
     environ = both(client(), post, wsgi_input, 12, NO_FIELDS, "forwarded.example")
