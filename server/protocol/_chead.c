@@ -1299,8 +1299,8 @@ build_environ(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *client = args[0], *head = args[1], *forwarder_fields = args[4], *host = args[5];
     PyObject **s = st->env_strings;
     if (st->head_type == NULL || Py_TYPE(head) != st->head_type || !PyDict_CheckExact(client) ||
-        !PyAnySet_Check(forwarder_fields))
-        goto reference;
+        !PyAnySet_Check(forwarder_fields) || (args[3] != Py_None && !PyLong_CheckExact(args[3])))
+        goto reference; /* (from here on no Python code runs while the head's fields are borrowed) */
     PyObject *method = head_field(st, head, 0), *target = head_field(st, head, 1), *path = head_field(st, head, 2);
     PyObject *query = head_field(st, head, 3), *version = head_field(st, head, 4);
     PyObject *headers = head_field(st, head, 5);
@@ -1431,13 +1431,20 @@ head_bytes(chead_state *st, PyObject *head, PyObject *body_size)
         Py_DECREF(size);
         return data;
     }
-    PyObject *date = current_date(st);
+    PyObject *date = current_date(st); /* (may run Python code: the slots are read again after it) */
     if (date == NULL)
         return NULL;
     PyObject **kept_date = rh_slot(st, head, RH_DATE), **kept_bytes = rh_slot(st, head, RH_BYTES);
     if (date == *kept_date && *kept_bytes != NULL) {
         Py_DECREF(date);
         return Py_NewRef(*kept_bytes);
+    }
+    prefix = *rh_slot(st, head, RH_PREFIX);
+    suffix = *rh_slot(st, head, RH_SUFFIX);
+    if (prefix == NULL || suffix == NULL || !PyBytes_CheckExact(prefix) || !PyBytes_CheckExact(suffix)) {
+        PyErr_SetString(PyExc_TypeError, "a head's _prefix and _suffix must be bytes");
+        Py_DECREF(date);
+        return NULL;
     }
     if (!PyBytes_CheckExact(date)) {
         PyErr_SetString(PyExc_TypeError, "http_date() must return bytes");
