@@ -575,7 +575,7 @@ done:
 /* -- the RequestHead of a simple plain head ---------------------------------- */
 
 static PyObject *head_of_plain(chead_state *st, PyObject *plain, int minor, int keep_alive,
-                               PyObject *content_length);
+                               long long content_length);
 
 /* The offset of ``name``, a writable object slot of ``type``; -1 with TypeError set if it is not one. */
 static Py_ssize_t
@@ -668,36 +668,39 @@ simple_head(PyObject *module, PyObject *plain)
     }
     /* What _build_head decides for one Host and no framing fields: keep-alive for
      * HTTP/1.1, Content-Length 0, not chunked, no 100-continue, no upgrade, no body. */
-    PyObject *zero = PyLong_FromLong(0); /* a cached small int: cannot fail */
-    PyObject *head = head_of_plain(st, plain, (int)minor, minor == 1, zero);
-    Py_DECREF(zero);
-    return head;
+    return head_of_plain(st, plain, (int)minor, minor == 1, 0);
 }
 
 /* The RequestHead of a checked 8-tuple of parse_plain_head() (minor 0 or 1): not chunked,
- * no 100-continue, no upgrade, ``keep_alive``, ``content_length`` (an int, a body when
- * above 0). Needs set_head_types(). */
+ * no 100-continue, no upgrade, ``keep_alive``, ``content_length`` (a body when above 0).
+ * Needs set_head_types(). */
 static PyObject *
-head_of_plain(chead_state *st, PyObject *plain, int minor, int keep_alive, PyObject *content_length)
+head_of_plain(chead_state *st, PyObject *plain, int minor, int keep_alive, long long content_length)
 {
-    PyObject *headers = PyObject_CallOneArg(st->multidict_type, PyTuple_GET_ITEM(plain, 6));
-    if (headers == NULL)
+    PyObject *length = PyLong_FromLongLong(content_length);
+    if (length == NULL)
         return NULL;
+    PyObject *headers = PyObject_CallOneArg(st->multidict_type, PyTuple_GET_ITEM(plain, 6));
+    if (headers == NULL) {
+        Py_DECREF(length);
+        return NULL;
+    }
     PyObject *head = st->head_type->tp_alloc(st->head_type, 0);
     if (head == NULL) {
         Py_DECREF(headers);
+        Py_DECREF(length);
         return NULL;
     }
-    int has_body = PyObject_IsTrue(content_length) == 1; /* (an int: cannot fail) */
     PyObject *values[N_HEAD_FIELDS] = {
         PyTuple_GET_ITEM(plain, 0), PyTuple_GET_ITEM(plain, 1), PyTuple_GET_ITEM(plain, 2),
         PyTuple_GET_ITEM(plain, 3), st->versions[minor], headers, PyTuple_GET_ITEM(plain, 5),
-        keep_alive ? Py_True : Py_False, content_length, Py_False, Py_False, Py_False,
-        has_body ? Py_True : Py_False,
+        keep_alive ? Py_True : Py_False, length, Py_False, Py_False, Py_False,
+        content_length > 0 ? Py_True : Py_False,
     };
     for (int i = 0; i < N_HEAD_FIELDS; i++)
         *(PyObject **)((char *)head + st->head_offsets[i]) = Py_NewRef(values[i]);
     Py_DECREF(headers);
+    Py_DECREF(length);
     return head;
 }
 
@@ -821,11 +824,7 @@ request_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     long long size = length == NULL ? 0 : content_length_value(length);
     if (size < 0)
         goto decline;
-    PyObject *size_obj = PyLong_FromLongLong(size);
-    if (size_obj == NULL)
-        goto done;
-    head = head_of_plain(st, plain, minor, keep_alive, size_obj);
-    Py_DECREF(size_obj);
+    head = head_of_plain(st, plain, minor, keep_alive, size);
     goto done;
 
 decline:
