@@ -48,17 +48,17 @@ from .spool import BodyHandover
 
 class WSGIExchange:
     __slots__ = ("protocol", "connection", "head", "config", "pool", "_body", "_final", "_file_send", "_environ",
-                 "_status", "_headers", "_response", "_head_handed", "_handed", "_lease")  # one per request: no dict
+                 "_status", "_headers", "_response", "_head_handed", "_handed", "_lease",
+                 "_aborted")  # one per request: no dict
 
     def __init__(self, connection, head, config):
-        self.protocol = channel = connection.channel
+        self.protocol = connection.channel
         self.connection = connection  # the WSGIConnection: its per-connection environ cache
         self.head = head
         self.config = config  # WSGIConfig
         self.pool = config.pool
-        # The body's way to the loop, through a spool (spool.py); its condition is the
-        # connection's: exchanges do not overlap.
-        self._body = BodyHandover(connection, self.pool, channel, self._send_on_loop)
+        self._body: BodyHandover | None = None  # made for the first piece before the last (_handover)
+        self._aborted = False  # loop: the client is gone
         self._final: tuple | None = None  # the last call, handed over once the app is cleaned up
         self._file_send: LoopFileSend | None = None  # a file body the loop sends
         self._environ: dict | None = None
@@ -84,16 +84,23 @@ class WSGIExchange:
         self.pool.submit(self.run, wsgi_input, content_length)
 
     def abort(self) -> None:
-        self._body.abort()
+        self._aborted = True  # (before the handover is looked at: see _handover)
+        body = self._body
+        if body is not None:
+            body.abort()
         file_send = self._file_send
         if file_send is not None and file_send.task is not None:
             file_send.task.cancel()  # (its end closes the loop's copy of the file)
 
     def pause(self) -> None:
-        self._body.pause()
+        body = self._body
+        if body is not None:
+            body.pause()
 
     def resume(self) -> None:
-        self._body.resume()
+        body = self._body
+        if body is not None:
+            body.resume()
 
     def _send_on_loop(self, data: bytes, end: bool, size: int = 0) -> None:
         channel = self.protocol
@@ -267,7 +274,7 @@ class WSGIExchange:
     def _head_goes(self) -> None:
         """Something of the response is handed to the loop: the head is no longer ours to
         replace (an error now cuts the response); refused once the client is gone."""
-        if self._body.aborted:
+        if self._aborted:
             raise ClientDisconnected()
         self._head_handed = True
 
@@ -277,7 +284,26 @@ class WSGIExchange:
         if final:
             self._final = (data, size)  # see _hand_over_final
             return
-        self._body.hand_over(data)
+        self._handover().hand_over(data)
+
+    def _handover(self) -> BodyHandover:
+        """The body's way to the loop through a spool (spool.py), made for the first piece
+        handed over before the last: a whole response goes in one loop call without it.
+        Made by this thread while the loop may pause, resume or abort the exchange: once it
+        is published, it takes up what the loop did before it could see it."""
+        body = self._body
+        if body is None:
+            body = self._body = BodyHandover(self.connection, self.pool, self.protocol, self._send_on_loop)
+            body.catch_up(self._aborted)
+        return body
+
+    def _end_with(self, *call) -> None:
+        """``call`` on the loop instead of the body's end, after all that was handed over."""
+        body = self._body
+        if body is None:
+            self.pool.call_in_loop(*call)
+        else:
+            body.end_with(*call)
 
     def _hand_over_final(self) -> None:
         """End the response, after the iterable and ``wsgi.input`` are closed: the client's
@@ -287,14 +313,17 @@ class WSGIExchange:
         if final is None:
             return
         try:
-            if self._body.aborted:
+            if self._aborted:
                 raise ClientDisconnected()
             if type(final) is not tuple:
-                self._body.end_with(*final.calls)
+                self._end_with(*final.calls)
                 return
             if self._lease is not None and type(self._response) is tuple and self._write_whole(final[0]):
                 return
-            self._body.hand_over(final[0], True, final[1])
+            if self._body is None:  # (nothing handed over before: nothing to wait for)
+                self.pool.call_in_loop(self._send_on_loop, final[0], True, final[1])
+            else:
+                self._body.hand_over(final[0], True, final[1])
         except ClientDisconnected:
             self.config.log.debug("Client disconnected before the end of the response to %s %s",
                                   self.head.method, self.head.target)
@@ -310,12 +339,12 @@ class WSGIExchange:
         if written < 0:
             return False
         self._response = head
-        self._body.end_with(self._whole_written_on_loop, head, data[written:], len(body))
+        self._end_with(self._whole_written_on_loop, head, data[written:], len(body))
         return True
 
     def _fail(self, exc: BaseException) -> None:
         log = self.config.log
-        if self._body.aborted:
+        if self._aborted:
             # The client went away; whatever the app did about it is nobody's error.
             level = log.debug if isinstance(exc, (InputClosed, ConnectionError)) else log.exception
             level("Request %s %s ended after the client disconnected", self.head.method, self.head.target)

@@ -59,6 +59,16 @@ class BodyHandover:
             cond = self._cond = self._connection.exchange_condition  # (both threads set the same one)
         return cond
 
+    def catch_up(self, aborted: bool) -> None:
+        """App thread, once this handover is the exchange's: take up a pause, a resume or an
+        abort the loop made while it was being made. (The loop sets ``writing_paused``, or
+        the exchange's abort, before it looks for the handover: either it finds this one,
+        or this thread finds what it set.)"""
+        with self._cond or self._condition():
+            self._paused = self._channel.writing_paused
+        if aborted:
+            self.abort()
+
     # -- app thread ----------------------------------------------------------------------
 
     def hand_over(self, data: bytes, final: bool = False, size: int = 0) -> None:

@@ -6,7 +6,9 @@ import asyncio
 import hashlib
 import os
 import socket
+import struct
 import threading
+import time
 
 from server.protocol.server import ServerConfig
 from server.wsgi.environ import base_environ
@@ -125,3 +127,104 @@ def test_a_spooled_response_is_exact_after_its_app_thread_is_done(tmp_path):
     assert held > 4 * 1024 * 1024, held  # most of it waited in the spool
     assert hashlib.sha256(body).digest() == hashlib.sha256(b"".join(pieces)).digest()
     assert in_use == 0
+
+
+class _MadeWhileTheLoopActs:
+    """A BodyHandover that, before the exchange can see it, has the loop run ``act`` (and
+    waits until ``done()``): the loop's pause or abort then finds no handover, and the
+    handover must take it up."""
+
+    def __init__(self, pool, act, done=lambda: True):
+        from server.wsgi import spool
+
+        self.acted = threading.Event()
+        made = self
+
+        class Handover(spool.BodyHandover):
+            __slots__ = ()
+
+            def __init__(self, *args):
+                super().__init__(*args)
+                pool.call_in_loop(lambda: (act(), made.acted.set()))
+                assert made.acted.wait(10)
+                deadline = time.monotonic() + 10
+                while not done() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+
+        self.cls = Handover
+
+
+def tcp_pair() -> tuple[socket.socket, socket.socket]:
+    """Both ends of a TCP connection on 127.0.0.1: (server's, client's)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        theirs = socket.create_connection(listener.getsockname())
+        ours, _ = listener.accept()
+    return ours, theirs
+
+
+def test_a_pause_made_while_the_handover_is_made_holds_it(tmp_path, monkeypatch):
+    """Spooling off: the first piece waits while the transport is paused, also when the loop
+    paused it while the piece's handover was being made; it goes once the transport resumes."""
+    produced = threading.Event()
+
+    def stream(environ, start_response):
+        start_response("200 OK", [("Content-Length", "10")])
+        yield b"hello"  # made with the handover: waits for the resume
+        produced.set()
+        yield b"world"
+
+    async def main():
+        pool, protocol, ours, theirs = serve(stream, tmp_path, response_spool_max=0)
+        made = _MadeWhileTheLoopActs(pool, protocol.pause_writing)
+        monkeypatch.setattr("server.wsgi.exchange.BodyHandover", made.cls)
+        await asyncio.get_running_loop().connect_accepted_socket(lambda: protocol, ours)
+        theirs.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        assert await asyncio.to_thread(made.acted.wait, 10)
+        held = not await asyncio.to_thread(produced.wait, 0.5)
+        protocol.resume_writing()
+        raw = await asyncio.to_thread(read_all, theirs)
+        theirs.close()
+        pool.shutdown()
+        return held, raw
+
+    held, raw = asyncio.run(main())
+    assert held, "the app went on while the transport was paused"
+    assert produced.is_set()
+    assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(b"\r\n\r\nhelloworld"), raw
+
+
+def test_an_abort_made_while_the_handover_is_made_ends_the_app(tmp_path, monkeypatch):
+    """The client resets the connection while the first piece's handover is being made: the
+    app is closed at that piece, not left to produce into a spool nobody drains."""
+    yielded = []
+    closed = threading.Event()
+
+    def endless(environ, start_response):
+        start_response("200 OK", [])
+        try:
+            while True:
+                yielded.append(1)
+                yield b"x" * 65536
+        finally:
+            closed.set()
+
+    async def main():
+        pool, protocol, ours, theirs = serve(endless, tmp_path)
+        ours.close(), theirs.close()
+        ours, theirs = tcp_pair()  # (a reset, which a Unix socket has not)
+        loop = asyncio.get_running_loop()
+
+        def client_resets():
+            theirs.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            theirs.close()
+
+        made = _MadeWhileTheLoopActs(pool, client_resets, done=lambda: protocol.transport is None)
+        monkeypatch.setattr("server.wsgi.exchange.BodyHandover", made.cls)
+        await loop.connect_accepted_socket(lambda: protocol, ours)
+        theirs.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        ended = await asyncio.to_thread(closed.wait, 10)
+        pool.shutdown()
+        return ended
+
+    assert asyncio.run(main()), "the app was never closed"
+    assert len(yielded) == 1, len(yielded)
