@@ -133,7 +133,10 @@ class ThreadPool:
         calls = self._calls
         while calls:
             fn, args = calls.popleft()
-            self._run(fn, args, "a loop callback from the thread pool", Exception)
+            try:  # (inline, as in _work: a call less per callback)
+                fn(*args)
+            except Exception:
+                self._log_error("a loop callback from the thread pool")
 
     def _work(self, index: int) -> None:
         _no_wakeup_preemption()
@@ -147,18 +150,17 @@ class ThreadPool:
             running[index] = True  # (before the pop: a job is never missing from both counts)
             self._queued_at.popleft()
             try:
-                self._run(fn, args, "a thread pool job", BaseException)  # (an app's sys.exit() too)
+                fn(*args)
+            except BaseException:  # (an app's sys.exit() too: a job never ends its thread)
+                self._log_error("a thread pool job")
             finally:
                 running[index] = False
 
-    def _run(self, fn, args: tuple, what: str, caught: type) -> None:
-        """Call ``fn(*args)``; what it raises of ``caught`` is logged, not raised: a job
-        never ends its thread, a callback never the loop (KeyboardInterrupt still does)."""
-        try:
-            fn(*args)
-        except caught:
-            if self._log is not None:
-                self._log.exception("Error in %s", what)
+    def _log_error(self, what: str) -> None:
+        """What a job or a loop callback raised is logged, not raised: a job never ends its
+        thread, a callback never the loop (a KeyboardInterrupt on the loop still does)."""
+        if self._log is not None:
+            self._log.exception("Error in %s", what)
 
     def _check_saturation(self) -> None:
         """Loop side, every SATURATION_CHECK seconds: warn while jobs wait for a thread and

@@ -131,3 +131,42 @@ def test_jobs_waiting_while_every_thread_is_busy_are_warned_about():
 def test_a_job_not_yet_taken_by_a_free_thread_is_not_saturation():
     assert saturation_warnings(threads_held=1) == []
     assert saturation_warnings(threads_held=0) == []
+
+
+class ErrorLog:
+    def __init__(self):
+        self.errors = []
+
+    def exception(self, msg, *args):
+        self.errors.append(msg % args)
+
+
+def test_what_a_job_or_a_callback_raises_is_logged_and_the_pool_goes_on():
+    """A job's exception (an app's sys.exit() too) never ends its thread, a loop callback's
+    never the loop: each is logged, and the next job and callback run."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        log = ErrorLog()
+        pool = ThreadPool(loop, 1, log=log)
+        done = loop.create_future()
+
+        def fails_on_the_loop():
+            raise ValueError("callback")
+
+        def job(i):
+            if i == 0:
+                raise SystemExit(3)
+            if i == 1:
+                pool.call_in_loop(fails_on_the_loop)
+                return
+            pool.call_in_loop(done.set_result, i)
+
+        for i in range(3):
+            pool.submit(job, i)
+        result = await asyncio.wait_for(done, 10)
+        pool.shutdown()
+        return result, log.errors
+
+    result, errors = asyncio.run(main())
+    assert result == 2
+    assert errors == ["Error in a thread pool job", "Error in a loop callback from the thread pool"]
