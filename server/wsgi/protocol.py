@@ -55,7 +55,7 @@ class WSGIConnection(AppConnection):
         super().__init__(channel)
         self.wsgi = wsgi
         self.made_condition: threading.Condition | None = None  # the exchange condition, once made
-        self._client_environ: tuple | None = None  # ((client, scheme, host), environ.client_environ)
+        self._client_environ: tuple | None = None  # (forwarded, host, environ.client_environ)
 
     @property
     def exchange_condition(self) -> threading.Condition:
@@ -90,15 +90,20 @@ class WSGIConnection(AppConnection):
     def client_environ(self, head, forwarded) -> dict:
         """The client layer of the environ (see environ.py), made again only when the
         client, scheme or Host differ from the previous request's (called by the
-        exchange's thread: the exchanges of a connection do not overlap)."""
-        host = forwarded.host if forwarded.host is not None else head.headers.get("Host")
-        key = (forwarded.client, forwarded.scheme, host)
+        exchange's thread: the exchanges of a connection do not overlap). Most requests of a
+        connection share one ``Forwarded`` (the peer's own), looked at by identity first."""
+        host = forwarded.host
+        if host is None:
+            host = head.headers.get("Host")
         cached = self._client_environ
-        if cached is None or cached[0] != key:
-            environ = client_environ(self.wsgi.environ, peername=forwarded.client, sockname=self.channel.sockname,
-                                     url_scheme=forwarded.scheme, host=host)
-            cached = self._client_environ = (key, environ)
-        return cached[1]
+        if cached is not None and cached[1] == host:
+            known = cached[0]
+            if known is forwarded or (known.client == forwarded.client and known.scheme == forwarded.scheme):
+                return cached[2]
+        environ = client_environ(self.wsgi.environ, peername=forwarded.client, sockname=self.channel.sockname,
+                                 url_scheme=forwarded.scheme, host=host)
+        self._client_environ = (forwarded, host, environ)
+        return environ
 
     def on_disconnect(self) -> None:
         if self.channel.exchange is not None:
