@@ -212,9 +212,17 @@ class WSGIExchange:
         self._finish()
 
     def _send_whole(self, body: bytes) -> None:
-        """The whole response in one hand-off, with its length."""
+        """The whole response in one hand-off, with its length (the first thing handed over)."""
         size = len(body)
-        self._send(self._cut(self._make_head(size), body), final=True, size=size)
+        head = self._make_head(size)
+        if head.no_body or (not head.sized and head.length is not None and size > head.length):
+            body = self._cut(head, body)  # (raises _TooLong past a declared length)
+        else:  # (what _cut and _send do, inline: every whole response)
+            self._handed = size
+        if self._aborted:
+            raise ClientDisconnected()
+        self._head_handed = True
+        self._final = (body, size)  # see _hand_over_final
 
     def _cut(self, head, data: bytes) -> bytes:
         """``data`` as far as the declared Content-Length still takes it; raises ``_TooLong``
