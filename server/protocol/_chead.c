@@ -174,6 +174,10 @@ enum env_string {
 static const char *const RH_SLOTS[] = {"sized", "_prefix", "_suffix", "_date", "_bytes"};
 enum rh_slot { RH_SIZED, RH_PREFIX, RH_SUFFIX, RH_DATE, RH_BYTES, N_RH_SLOTS };
 
+/* The slots of parser.RequestParser that whole_head() reads and writes, in the order of enum parser_slot. */
+static const char *const PARSER_SLOTS[] = {"state", "buffer", "_head_size", "_plain_limits"};
+enum parser_slot { PARSER_STATE, PARSER_BUFFER, PARSER_HEAD_SIZE, PARSER_PLAIN_LIMITS, N_PARSER_SLOTS };
+
 typedef struct {
     PyObject *methods[N_METHODS];
     PyObject *name_str[N_KNOWN];
@@ -196,6 +200,12 @@ typedef struct {
     PyTypeObject *rh_type;
     Py_ssize_t rh_offsets[N_RH_SLOTS];
     PyObject *date_cache, *http_date, *str_bytes;
+    /* whole_head(): parser.RequestParser, the offsets of its slots (PARSER_*), END_OF_MESSAGE,
+     * the host cache and the names of the methods it calls */
+    PyTypeObject *parser_type;
+    Py_ssize_t parser_offsets[N_PARSER_SLOTS];
+    long state_head, state_done, state_error;
+    PyObject *end_of_message, *valid_hosts, *str_parse_plain_head, *str_start_body, *str_run;
 } chead_state;
 
 static inline chead_state *
@@ -757,6 +767,9 @@ PyDoc_STRVAR(request_head_doc,
 "the parser's general path then takes it as if this shortcut did not exist, and the two\n"
 "must agree on every head this one answers.");
 
+static PyObject *common_head(chead_state *st, const unsigned char *s, Py_ssize_t end, const Py_ssize_t limits[3],
+                             PyObject *valid_hosts);
+
 static PyObject *
 request_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -786,8 +799,15 @@ request_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_RuntimeError, "request_head: set_head_types() was not called");
         return NULL;
     }
-    PyObject *plain = plain_parse(st, (const unsigned char *)PyBytes_AS_STRING(args[0]), end, limits[0],
-                                  limits[1], limits[2]);
+    return common_head(st, (const unsigned char *)PyBytes_AS_STRING(args[0]), end, limits, args[3]);
+}
+
+/* request_head() of checked arguments: the head of s[:end], None (declined) or NULL (raised). */
+static PyObject *
+common_head(chead_state *st, const unsigned char *s, Py_ssize_t end, const Py_ssize_t limits[3],
+            PyObject *valid_hosts)
+{
+    PyObject *plain = plain_parse(st, s, end, limits[0], limits[1], limits[2]);
     if (plain == NULL || plain == Py_None)
         return plain;
     PyObject *head = NULL;
@@ -812,7 +832,7 @@ request_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             break;
         }
     }
-    int known = host == NULL ? 0 : PyDict_Contains(args[3], host);
+    int known = host == NULL ? 0 : PyDict_Contains(valid_hosts, host);
     if (known <= 0) {
         if (known < 0)
             goto done;
@@ -1672,6 +1692,185 @@ fail:
 
 #endif /* SOCK_NONBLOCK */
 
+/* -- a whole request head fed alone --------------------------------------------------- */
+
+PyDoc_STRVAR(set_parser_type_doc,
+"set_parser_type($module, parser_type, end_of_message, states, valid_hosts, /)\n"
+"--\n"
+"\n"
+"Register what whole_head() reads: parser.RequestParser (its slots state, buffer,\n"
+"_head_size and _plain_limits), the END_OF_MESSAGE event, the states (HEAD, DONE, ERROR)\n"
+"and host.py's VALID_HOSTS.");
+
+static PyObject *
+set_parser_type(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    chead_state *st = get_state(module);
+    Py_ssize_t offsets[N_PARSER_SLOTS];
+    long states[3];
+    if (nargs != 4 || !PyType_Check(args[0]) || !PyTuple_CheckExact(args[2]) || PyTuple_GET_SIZE(args[2]) != 3 ||
+        !PyDict_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "set_parser_type(parser_type, end_of_message, (HEAD, DONE, ERROR), valid_hosts: dict)");
+        return NULL;
+    }
+    for (int k = 0; k < 3; k++) {
+        states[k] = PyLong_AsLong(PyTuple_GET_ITEM(args[2], k));
+        if (states[k] == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    for (int k = 0; k < N_PARSER_SLOTS; k++) {
+        if ((offsets[k] = object_slot_offset(args[0], PARSER_SLOTS[k])) < 0)
+            return NULL;
+    }
+    Py_XSETREF(st->parser_type, (PyTypeObject *)Py_NewRef(args[0]));
+    memcpy(st->parser_offsets, offsets, sizeof(offsets));
+    st->state_head = states[0];
+    st->state_done = states[1];
+    st->state_error = states[2];
+    Py_XSETREF(st->end_of_message, Py_NewRef(args[1]));
+    Py_XSETREF(st->valid_hosts, Py_NewRef(args[3]));
+    Py_RETURN_NONE;
+}
+
+static inline PyObject **
+parser_slot(const chead_state *st, PyObject *parser, int index)
+{
+    return (PyObject **)((char *)parser + st->parser_offsets[index]);
+}
+
+/* The parser's state (a slot), as the parser's code sets it: an int of the registered ones. */
+static int
+set_parser_state(chead_state *st, PyObject *parser, long state)
+{
+    PyObject *value = PyLong_FromLong(state);
+    if (value == NULL)
+        return -1;
+    Py_XSETREF(*parser_slot(st, parser, PARSER_STATE), value);
+    return 0;
+}
+
+/* Does ``s`` (``n`` bytes) end with the first CRLFCRLF in it, after at least one byte? */
+static int
+ends_with_its_first_blank_line(const char *s, Py_ssize_t n)
+{
+    return n >= 5 && memcmp(s + n - 4, "\r\n\r\n", 4) == 0 && memmem(s, (size_t)(n - 1), "\r\n\r\n", 4) == NULL;
+}
+
+PyDoc_STRVAR(whole_head_doc,
+"whole_head($module, parser, data, /)\n"
+"--\n"
+"\n"
+"RequestParser.feed(data) for the commonest piece, a parser of exactly the registered type\n"
+"waiting for a head with nothing buffered and ``data`` (bytes) exactly one head: its events,\n"
+"as feed's first branch makes them (the reference). None for any other parser or piece,\n"
+"which feed's Python then takes.");
+
+static PyObject *
+whole_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    chead_state *st = get_state(module);
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "whole_head expected 2 arguments, got %zd", nargs);
+        return NULL;
+    }
+    PyObject *parser = args[0], *data = args[1];
+    if (st->parser_type == NULL || Py_TYPE(parser) != st->parser_type || !PyBytes_CheckExact(data) ||
+        st->head_type == NULL)
+        Py_RETURN_NONE;
+    PyObject *state = *parser_slot(st, parser, PARSER_STATE), *buffer = *parser_slot(st, parser, PARSER_BUFFER);
+    PyObject *head_size = *parser_slot(st, parser, PARSER_HEAD_SIZE);
+    PyObject *plain_limits = *parser_slot(st, parser, PARSER_PLAIN_LIMITS);
+    if (state == NULL || buffer == NULL || head_size == NULL || plain_limits == NULL || !PyLong_CheckExact(state) ||
+        !PyByteArray_CheckExact(buffer) || PyByteArray_GET_SIZE(buffer) != 0 || !PyLong_CheckExact(head_size) ||
+        !PyTuple_CheckExact(plain_limits) || PyTuple_GET_SIZE(plain_limits) != 3)
+        Py_RETURN_NONE;
+    long current = PyLong_AsLong(state);
+    if (current != st->state_head) {
+        if (current == -1 && PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    const Py_ssize_t n = PyBytes_GET_SIZE(data), end = n - 4;
+    Py_ssize_t size, limits[3];
+    if (limit_arg(head_size, &size) < 0)
+        return NULL;
+    if (!ends_with_its_first_blank_line(PyBytes_AS_STRING(data), n) || end >= size - 3)
+        Py_RETURN_NONE;
+    for (int k = 0; k < 3; k++) {
+        if (limit_arg(PyTuple_GET_ITEM(plain_limits, k), &limits[k]) < 0)
+            return NULL;
+    }
+    /* From here on, as feed's first branch: what raises an Exception leaves the parser in ERROR. */
+    Py_INCREF(parser);
+    PyObject *events = NULL, *head = common_head(st, (const unsigned char *)PyBytes_AS_STRING(data), end, limits,
+                                                st->valid_hosts);
+    if (head == Py_None) {
+        Py_DECREF(head);
+        PyObject *lines = PyBytes_FromStringAndSize(PyBytes_AS_STRING(data), end);
+        head = lines == NULL ? NULL : PyObject_CallMethodOneArg(parser, st->str_parse_plain_head, lines);
+        Py_XDECREF(lines);
+    }
+    if (head == NULL)
+        goto failed;
+    if (head == Py_None) { /* not plain: the buffered path, as feed's last lines */
+        Py_DECREF(head);
+        buffer = *parser_slot(st, parser, PARSER_BUFFER);
+        if (buffer == NULL || !PyByteArray_CheckExact(buffer)) {
+            PyErr_SetString(PyExc_TypeError, "whole_head: the parser's buffer is not a bytearray");
+            goto done;
+        }
+        Py_ssize_t had = PyByteArray_GET_SIZE(buffer);
+        if (PyByteArray_Resize(buffer, had + n) < 0)
+            goto done;
+        memcpy(PyByteArray_AS_STRING(buffer) + had, PyBytes_AS_STRING(data), (size_t)n);
+        events = PyObject_CallMethodNoArgs(parser, st->str_run);
+        goto done;
+    }
+    PyObject *flag = Py_IS_TYPE(head, st->head_type) ? head_field(st, head, 12) : NULL; /* (has_body) */
+    flag = flag != NULL ? Py_NewRef(flag) : PyObject_GetAttrString(head, "has_body");
+    int has_body = flag == NULL ? -1 : PyObject_IsTrue(flag);
+    Py_XDECREF(flag);
+    if (has_body < 0)
+        goto failed;
+    if (!has_body) {
+        if (set_parser_state(st, parser, st->state_done) < 0)
+            goto failed;
+        events = PyList_New(2);
+        if (events == NULL)
+            goto failed;
+        PyList_SET_ITEM(events, 0, head);
+        PyList_SET_ITEM(events, 1, Py_NewRef(st->end_of_message));
+        goto done;
+    }
+    PyObject *started = PyObject_CallMethodOneArg(parser, st->str_start_body, head); /* raises on a body over the cap */
+    if (started == NULL)
+        goto failed;
+    Py_DECREF(started);
+    events = PyList_New(1);
+    if (events == NULL)
+        goto failed;
+    PyList_SET_ITEM(events, 0, head);
+    goto done;
+
+failed:
+    Py_XDECREF(head);
+    if (PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        if (set_parser_state(st, parser, st->state_error) < 0) { /* (the new error stands) */
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(traceback);
+        }
+        else
+            PyErr_Restore(type, value, traceback);
+    }
+done:
+    Py_DECREF(parser);
+    return events;
+}
+
 static PyMethodDef chead_methods[] = {
     {"send_now", (PyCFunction)(void (*)(void))send_now, METH_FASTCALL, send_now_doc},
     {"send_last", (PyCFunction)(void (*)(void))send_last, METH_FASTCALL, send_last_doc},
@@ -1694,6 +1893,8 @@ static PyMethodDef chead_methods[] = {
     {"set_response_head_type", (PyCFunction)(void (*)(void))set_response_head_type, METH_FASTCALL,
      set_response_head_type_doc},
     {"cached_head", (PyCFunction)(void (*)(void))cached_head, METH_FASTCALL, cached_head_doc},
+    {"set_parser_type", (PyCFunction)(void (*)(void))set_parser_type, METH_FASTCALL, set_parser_type_doc},
+    {"whole_head", (PyCFunction)(void (*)(void))whole_head, METH_FASTCALL, whole_head_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1742,7 +1943,10 @@ chead_exec(PyObject *module)
         st->sep_cookie == NULL || st->sep_list == NULL)
         return -1;
     st->str_bytes = PyUnicode_InternFromString("bytes");
-    if (st->str_bytes == NULL)
+    st->str_parse_plain_head = PyUnicode_InternFromString("_parse_plain_head");
+    st->str_start_body = PyUnicode_InternFromString("_start_body");
+    st->str_run = PyUnicode_InternFromString("_run");
+    if (st->str_bytes == NULL || st->str_parse_plain_head == NULL || st->str_start_body == NULL || st->str_run == NULL)
         return -1;
     for (int k = 0; k < N_ENV_STRINGS; k++) {
         st->env_strings[k] = PyUnicode_InternFromString(ENV_STRINGS[k]);
@@ -1791,6 +1995,12 @@ chead_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->date_cache);
     Py_VISIT(st->http_date);
     Py_VISIT(st->str_bytes);
+    Py_VISIT(st->parser_type);
+    Py_VISIT(st->end_of_message);
+    Py_VISIT(st->valid_hosts);
+    Py_VISIT(st->str_parse_plain_head);
+    Py_VISIT(st->str_start_body);
+    Py_VISIT(st->str_run);
     return 0;
 }
 
@@ -1826,6 +2036,12 @@ chead_clear(PyObject *module)
     Py_CLEAR(st->date_cache);
     Py_CLEAR(st->http_date);
     Py_CLEAR(st->str_bytes);
+    Py_CLEAR(st->parser_type);
+    Py_CLEAR(st->end_of_message);
+    Py_CLEAR(st->valid_hosts);
+    Py_CLEAR(st->str_parse_plain_head);
+    Py_CLEAR(st->str_start_body);
+    Py_CLEAR(st->str_run);
     return 0;
 }
 
