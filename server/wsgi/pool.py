@@ -37,6 +37,7 @@ _STOP = object()
 SATURATION_CHECK = 1.0  # seconds between looks at the queue of waiting jobs
 SATURATION_WARNING_INTERVAL = 5.0  # seconds at least between two warnings
 _WAKE = (1).to_bytes(8, "little")
+_WAKE_TOKEN = 0
 _POOLS: "weakref.WeakSet[ThreadPool]" = weakref.WeakSet()  # the pools of this process
 
 
@@ -66,8 +67,10 @@ class ThreadPool:
         self._queued_at: collections.deque = collections.deque()
         self._warned_at = float("-inf")
         self._calls: collections.deque = collections.deque()
-        self._lock = threading.Lock()
-        self._wake_pending = False
+        # The right to wake the loop: one token, taken by the thread whose call finds no
+        # wake-up pending (a dict's pop, atomic: no lock), put back by the loop before it
+        # runs the calls. A call appended while it is taken is run by the pass it wakes.
+        self._wake_token = {_WAKE_TOKEN: True}
         self._wake_r, self._wake_w = _wake_fds()
         loop.add_reader(self._wake_r, self._woken)
         self.size = max(1, size)
@@ -104,10 +107,8 @@ class ThreadPool:
     def call_in_loop(self, fn, *args) -> None:
         """Run ``fn(*args)`` on the loop thread soon (callable from any thread)."""
         self._calls.append((fn, args))
-        with self._lock:
-            if self._wake_pending:
-                return
-            self._wake_pending = True
+        if self._wake_token.pop(_WAKE_TOKEN, None) is None:
+            return  # (a wake-up is pending: the calls it runs include this one)
         try:
             os.write(self._wake_w, _WAKE)  # releases the GIL: the woken loop thread can take it
         except OSError:  # closed at shutdown, or full (a wake-up is pending anyway)
@@ -128,8 +129,7 @@ class ThreadPool:
         self._run_calls()
 
     def _run_calls(self) -> None:
-        with self._lock:
-            self._wake_pending = False
+        self._wake_token[_WAKE_TOKEN] = True  # (before the calls are taken: see __init__)
         calls = self._calls
         while calls:
             fn, args = calls.popleft()
