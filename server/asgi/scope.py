@@ -12,6 +12,8 @@ lower-cased byte strings, in the order received, duplicates kept.
 
 from urllib.parse import unquote
 
+from server.protocol.compiled import compiled
+
 from .fields import lower_fields
 
 # 2.4: send() on a closed connection raises an OSError (ClientDisconnected);
@@ -20,10 +22,11 @@ ASGI_SPEC_VERSION = "2.5"
 _HTTP_VERSIONS = {(1, 1): "1.1", (1, 0): "1.0", (2, 0): "2"}  # (the ASGI spec names HTTP/2 "2")
 
 
-def http_scope(head, peer: tuple, server, asgi_version: str, root_path: str, state: dict) -> dict:
+def http_scope_py(head, peer: tuple, server, asgi_version: str, root_path: str, state: dict) -> dict:
     """The ``http`` scope of ``head``; ``peer`` is the scope's ``(client, scheme)``
     (see ``ASGIServerHttpProtocol.scope_peer``), ``server`` its server address.
-    One dict literal, and positional arguments: this runs for every request."""
+    One dict literal, and positional arguments: this runs for every request. The reference
+    of ``_chead.http_scope``, which makes the common request's (and hands any other here)."""
     path = head.path
     if root_path or "%" in path:
         path, raw_path = _paths(path, root_path)
@@ -47,6 +50,13 @@ def http_scope(head, peer: tuple, server, asgi_version: str, root_path: str, sta
         "extensions": {"http.response.trailers": {}, "http.response.pathsend": {},
                        "http.response.zerocopysend": {}},
     }
+
+
+http_scope = compiled("http_scope")
+if http_scope is not None:
+    compiled("set_scope_parts")(ASGI_SPEC_VERSION, http_scope_py)
+else:
+    http_scope = http_scope_py
 
 
 def websocket_scope(head, peer: tuple, server, *, asgi_version: str, root_path: str, state: dict,

@@ -174,6 +174,18 @@ enum env_string {
 static const char *const RH_SLOTS[] = {"sized", "_prefix", "_suffix", "_date", "_bytes"};
 enum rh_slot { RH_SIZED, RH_PREFIX, RH_SUFFIX, RH_DATE, RH_BYTES, N_RH_SLOTS };
 
+/* The strings http_scope() uses, in the order of enum scope_string. */
+static const char *const SCOPE_STRINGS[] = {
+    "asgi", "version", "spec_version", "http_version", "path", "raw_path", "query_string", "root_path",
+    "headers", "client", "server", "state", "type", "method", "scheme", "extensions", "http.response.trailers",
+    "http.response.pathsend", "http.response.zerocopysend", "http", "1.0", "1.1",
+};
+enum scope_string {
+    SC_ASGI, SC_VERSION, SC_SPEC_VERSION, SC_HTTP_VERSION, SC_PATH, SC_RAW_PATH, SC_QUERY_STRING, SC_ROOT_PATH,
+    SC_HEADERS, SC_CLIENT, SC_SERVER, SC_STATE, SC_TYPE, SC_METHOD, SC_SCHEME, SC_EXTENSIONS, SC_TRAILERS,
+    SC_PATHSEND, SC_ZEROCOPYSEND, SC_HTTP, SC_HTTP_1_0, SC_HTTP_1_1, N_SCOPE_STRINGS
+};
+
 /* The slots of parser.RequestParser that whole_head() reads and writes, in the order of enum parser_slot. */
 static const char *const PARSER_SLOTS[] = {"state", "buffer", "_head_size", "_plain_limits"};
 enum parser_slot { PARSER_STATE, PARSER_BUFFER, PARSER_HEAD_SIZE, PARSER_PLAIN_LIMITS, N_PARSER_SLOTS };
@@ -206,6 +218,9 @@ typedef struct {
     Py_ssize_t parser_offsets[N_PARSER_SLOTS];
     long state_head, state_done, state_error;
     PyObject *end_of_message, *valid_hosts, *str_parse_plain_head, *str_start_body, *str_run;
+    /* http_scope(): its keys and constant values, and what set_scope_parts() gave */
+    PyObject *scope_strings[N_SCOPE_STRINGS];
+    PyObject *scope_spec_version, *scope_reference;
 } chead_state;
 
 static inline chead_state *
@@ -1871,6 +1886,134 @@ done:
     return events;
 }
 
+/* -- the ASGI http scope ------------------------------------------------------------ */
+
+PyDoc_STRVAR(set_scope_parts_doc,
+"set_scope_parts($module, spec_version, reference, /)\n"
+"--\n"
+"\n"
+"Register what http_scope() puts in a scope's asgi dict as its spec_version, and the\n"
+"Python http_scope it hands the uncommon requests to (the reference).");
+
+static PyObject *
+set_scope_parts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    chead_state *st = get_state(module);
+    if (nargs != 2 || !PyUnicode_CheckExact(args[0]) || !PyCallable_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "set_scope_parts(spec_version: str, reference)");
+        return NULL;
+    }
+    Py_XSETREF(st->scope_spec_version, Py_NewRef(args[0]));
+    Py_XSETREF(st->scope_reference, Py_NewRef(args[1]));
+    Py_RETURN_NONE;
+}
+
+/* A new dict of ``n`` (key index, value) pairs, the values new references (stolen, also on failure). */
+static PyObject *
+scope_dict(chead_state *st, int n, const int *keys, PyObject **values)
+{
+    PyObject *d = _PyDict_NewPresized(n); /* (no resize on the way, as a dict literal) */
+    int k = 0;
+    for (; d != NULL && k < n; k++) {
+        if (values[k] == NULL || PyDict_SetItem(d, st->scope_strings[keys[k]], values[k]) < 0)
+            Py_CLEAR(d);
+        Py_XDECREF(values[k]);
+    }
+    for (; k < n; k++)
+        Py_XDECREF(values[k]);
+    return d;
+}
+
+PyDoc_STRVAR(http_scope_doc,
+"http_scope($module, head, peer, server, asgi_version, root_path, state, /)\n"
+"--\n"
+"\n"
+"asgi.scope.http_scope_py in C for the common request: a RequestHead of HTTP/1.0 or 1.1\n"
+"whose path has no percent sign, no root_path, state a dict. Any other is handed to the\n"
+"Python function (set_scope_parts), which is the reference.");
+
+static PyObject *
+http_scope(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    chead_state *st = get_state(module);
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "http_scope() takes 6 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (st->scope_reference == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "http_scope: set_scope_parts() was not called");
+        return NULL;
+    }
+    PyObject *head = args[0], *peer = args[1], *root_path = args[4], *state = args[5];
+    PyObject **s = st->scope_strings;
+    if (st->head_type == NULL || Py_TYPE(head) != st->head_type || !PyTuple_CheckExact(peer) ||
+        PyTuple_GET_SIZE(peer) != 2 || !PyUnicode_CheckExact(root_path) || PyUnicode_GET_LENGTH(root_path) != 0 ||
+        !PyDict_CheckExact(state))
+        goto reference;
+    PyObject *method = head_field(st, head, 0), *path = head_field(st, head, 2), *query = head_field(st, head, 3);
+    PyObject *version = head_field(st, head, 4), *raw = head_field(st, head, 6);
+    if (method == NULL || path == NULL || query == NULL || raw == NULL || !PyUnicode_CheckExact(path) ||
+        !PyUnicode_CheckExact(query) || !PyList_CheckExact(raw) ||
+        (version != st->versions[0] && version != st->versions[1]))
+        goto reference;
+    Py_ssize_t percent = PyUnicode_FindChar(path, '%', 0, PyUnicode_GET_LENGTH(path), 1);
+    if (percent != -1) {
+        if (percent == -2)
+            return NULL;
+        goto reference;
+    }
+    /* One value at a time, each a new reference: the first that fails ends it (nothing more is
+     * called with an error set). Only references taken here are held across calls that may run
+     * Python (lower_fields' name objects, the dicts' hashes are of exact str keys). */
+    static const int ASGI_KEYS[] = {SC_VERSION, SC_SPEC_VERSION};
+    static const int EXTENSION_KEYS[] = {SC_TRAILERS, SC_PATHSEND, SC_ZEROCOPYSEND};
+    static const int SCOPE_KEYS[] = {
+        SC_ASGI, SC_HTTP_VERSION, SC_PATH, SC_RAW_PATH, SC_QUERY_STRING, SC_ROOT_PATH, SC_HEADERS, SC_CLIENT,
+        SC_SERVER, SC_STATE, SC_TYPE, SC_METHOD, SC_SCHEME, SC_EXTENSIONS,
+    };
+    PyObject *values[14] = {NULL};
+    Py_INCREF(head);
+    PyObject *asgi_values[] = {Py_NewRef(args[3]), Py_NewRef(st->scope_spec_version)};
+    if ((values[0] = scope_dict(st, 2, ASGI_KEYS, asgi_values)) == NULL)
+        goto failed;
+    values[1] = Py_NewRef(version == st->versions[1] ? s[SC_HTTP_1_1] : s[SC_HTTP_1_0]);
+    values[2] = Py_NewRef(path);
+    if ((values[3] = PyUnicode_AsLatin1String(path)) == NULL ||
+        (values[4] = PyUnicode_AsLatin1String(query)) == NULL)
+        goto failed;
+    values[5] = Py_NewRef(root_path);
+    if ((values[6] = lower_fields(module, raw)) == NULL)
+        goto failed;
+    values[7] = Py_NewRef(PyTuple_GET_ITEM(peer, 0));
+    values[8] = Py_NewRef(args[2]);
+    if ((values[9] = PyDict_Copy(state)) == NULL)
+        goto failed;
+    values[10] = Py_NewRef(s[SC_HTTP]);
+    values[11] = Py_NewRef(method);
+    values[12] = Py_NewRef(PyTuple_GET_ITEM(peer, 1));
+    PyObject *extension_values[3] = {NULL};
+    for (int k = 0; k < 3; k++) {
+        if ((extension_values[k] = PyDict_New()) == NULL) {
+            for (int j = 0; j < k; j++)
+                Py_DECREF(extension_values[j]);
+            goto failed;
+        }
+    }
+    if ((values[13] = scope_dict(st, 3, EXTENSION_KEYS, extension_values)) == NULL)
+        goto failed;
+    Py_DECREF(head);
+    return scope_dict(st, 14, SCOPE_KEYS, values);
+
+failed:
+    for (int k = 0; k < 14; k++)
+        Py_XDECREF(values[k]);
+    Py_DECREF(head);
+    return NULL;
+
+reference:
+    return PyObject_Vectorcall(st->scope_reference, args, 6, NULL);
+}
+
 static PyMethodDef chead_methods[] = {
     {"send_now", (PyCFunction)(void (*)(void))send_now, METH_FASTCALL, send_now_doc},
     {"send_last", (PyCFunction)(void (*)(void))send_last, METH_FASTCALL, send_last_doc},
@@ -1895,6 +2038,8 @@ static PyMethodDef chead_methods[] = {
     {"cached_head", (PyCFunction)(void (*)(void))cached_head, METH_FASTCALL, cached_head_doc},
     {"set_parser_type", (PyCFunction)(void (*)(void))set_parser_type, METH_FASTCALL, set_parser_type_doc},
     {"whole_head", (PyCFunction)(void (*)(void))whole_head, METH_FASTCALL, whole_head_doc},
+    {"set_scope_parts", (PyCFunction)(void (*)(void))set_scope_parts, METH_FASTCALL, set_scope_parts_doc},
+    {"http_scope", (PyCFunction)(void (*)(void))http_scope, METH_FASTCALL, http_scope_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1953,6 +2098,11 @@ chead_exec(PyObject *module)
         if (st->env_strings[k] == NULL)
             return -1;
     }
+    for (int k = 0; k < N_SCOPE_STRINGS; k++) {
+        st->scope_strings[k] = PyUnicode_InternFromString(SCOPE_STRINGS[k]);
+        if (st->scope_strings[k] == NULL)
+            return -1;
+    }
     if (PyModule_AddIntConstant(module, "SPECIAL_HOST", SPECIAL_HOST) < 0 ||
         PyModule_AddIntConstant(module, "SPECIAL_CONTENT_LENGTH", SPECIAL_CONTENT_LENGTH) < 0 ||
         PyModule_AddIntConstant(module, "SPECIAL_TRANSFER_ENCODING", SPECIAL_TRANSFER_ENCODING) < 0 ||
@@ -2001,6 +2151,10 @@ chead_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->str_parse_plain_head);
     Py_VISIT(st->str_start_body);
     Py_VISIT(st->str_run);
+    for (int k = 0; k < N_SCOPE_STRINGS; k++)
+        Py_VISIT(st->scope_strings[k]);
+    Py_VISIT(st->scope_spec_version);
+    Py_VISIT(st->scope_reference);
     return 0;
 }
 
@@ -2042,6 +2196,10 @@ chead_clear(PyObject *module)
     Py_CLEAR(st->str_parse_plain_head);
     Py_CLEAR(st->str_start_body);
     Py_CLEAR(st->str_run);
+    for (int k = 0; k < N_SCOPE_STRINGS; k++)
+        Py_CLEAR(st->scope_strings[k]);
+    Py_CLEAR(st->scope_spec_version);
+    Py_CLEAR(st->scope_reference);
     return 0;
 }
 
