@@ -1310,6 +1310,17 @@ head_field(const chead_state *st, PyObject *head, int index)
     return *(PyObject **)((char *)head + st->head_offsets[index]);
 }
 
+/* Is this a head's request of HTTP/1.0 or 1.1 whose path (a str) has no percent sign, as the
+ * compiled environ and scope take? 1 yes, 0 no (the reference takes it), -1 with an error. */
+static int
+plain_http1_path(const chead_state *st, PyObject *version, PyObject *path)
+{
+    if (path == NULL || !PyUnicode_CheckExact(path) || (version != st->versions[0] && version != st->versions[1]))
+        return 0;
+    Py_ssize_t percent = PyUnicode_FindChar(path, '%', 0, PyUnicode_GET_LENGTH(path), 1);
+    return percent == -1 ? 1 : percent == -2 ? -1 : 0;
+}
+
 PyDoc_STRVAR(build_environ_doc,
 "build_environ($module, client, head, wsgi_input, content_length, forwarder_fields, host, /)\n"
 "--\n"
@@ -1338,12 +1349,9 @@ build_environ(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *method = head_field(st, head, 0), *target = head_field(st, head, 1), *path = head_field(st, head, 2);
     PyObject *query = head_field(st, head, 3), *version = head_field(st, head, 4);
     PyObject *headers = head_field(st, head, 5);
-    if (method == NULL || target == NULL || path == NULL || query == NULL || version == NULL || headers == NULL ||
-        !PyUnicode_CheckExact(path) || (version != st->versions[0] && version != st->versions[1]))
-        goto reference;
-    Py_ssize_t percent = PyUnicode_FindChar(path, '%', 0, PyUnicode_GET_LENGTH(path), 1);
-    if (percent != -1) {
-        if (percent == -2)
+    int plain = plain_http1_path(st, version, path);
+    if (plain <= 0 || method == NULL || target == NULL || query == NULL || headers == NULL) {
+        if (plain < 0)
             return NULL;
         goto reference;
     }
@@ -1952,13 +1960,10 @@ http_scope(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto reference;
     PyObject *method = head_field(st, head, 0), *path = head_field(st, head, 2), *query = head_field(st, head, 3);
     PyObject *version = head_field(st, head, 4), *raw = head_field(st, head, 6);
-    if (method == NULL || path == NULL || query == NULL || raw == NULL || !PyUnicode_CheckExact(path) ||
-        !PyUnicode_CheckExact(query) || !PyList_CheckExact(raw) ||
-        (version != st->versions[0] && version != st->versions[1]))
-        goto reference;
-    Py_ssize_t percent = PyUnicode_FindChar(path, '%', 0, PyUnicode_GET_LENGTH(path), 1);
-    if (percent != -1) {
-        if (percent == -2)
+    int plain = plain_http1_path(st, version, path);
+    if (plain <= 0 || method == NULL || query == NULL || raw == NULL || !PyUnicode_CheckExact(query) ||
+        !PyList_CheckExact(raw)) {
+        if (plain < 0)
             return NULL;
         goto reference;
     }
