@@ -138,6 +138,7 @@ class _MadeWhileTheLoopActs:
         from server.wsgi import spool
 
         self.acted = threading.Event()
+        self.handover = None  # the one made
         made = self
 
         class Handover(spool.BodyHandover):
@@ -145,13 +146,22 @@ class _MadeWhileTheLoopActs:
 
             def __init__(self, *args):
                 super().__init__(*args)
+                made.handover = self
                 pool.call_in_loop(lambda: (act(), made.acted.set()))
                 assert made.acted.wait(10)
-                deadline = time.monotonic() + 10
-                while not done() and time.monotonic() < deadline:
-                    time.sleep(0.01)
+                wait_until(done)
 
         self.cls = Handover
+
+
+def wait_until(condition, seconds: float = 10) -> bool:
+    """Whether ``condition()`` came true within ``seconds`` (looked at every 10 ms)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def tcp_pair() -> tuple[socket.socket, socket.socket]:
@@ -180,7 +190,8 @@ def test_a_pause_made_while_the_handover_is_made_holds_it(tmp_path, monkeypatch)
         await asyncio.get_running_loop().connect_accepted_socket(lambda: protocol, ours)
         theirs.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         assert await asyncio.to_thread(made.acted.wait, 10)
-        held = not await asyncio.to_thread(produced.wait, 0.5)
+        # The app thread waits for room in the handover (past the first piece: spooling is off)
+        held = await asyncio.to_thread(wait_until, lambda: made.handover._waiting) and not produced.is_set()
         protocol.resume_writing()
         raw = await asyncio.to_thread(read_all, theirs)
         theirs.close()
