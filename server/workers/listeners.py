@@ -149,18 +149,36 @@ class Listeners:
             return
         self._stop_waiting_watch()
         self._unwatch()
-        if self._state != "stopped" and take_waiting:
-            self._state = "serving"  # (what _accept takes from)
-            self._capacity = None  # (they connected before the stop: all are taken)
-            for sock in self._sockets:
-                self._accept(sock, self._batch)
+        waiting = self._take_waiting() if self._state != "stopped" and take_waiting else ()
         self._state = "closed"
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
-        self._unwatch()
         for sock in self._sockets:
             sock.close()
+        for acceptor, accepted in waiting:
+            self._set_up(acceptor, *accepted)
+
+    def _take_waiting(self) -> list:
+        """Accept the clients in the accept queues now, all of them (they connected before
+        the stop), without serving them yet: one served on its socket may be answered at
+        once, and its client's next connection belongs to the next worker."""
+        waiting = []
+        for sock in self._sockets:
+            acceptor = self._acceptors[sock]
+            for _ in range(self._batch):
+                try:
+                    accepted = acceptor.accept()
+                except ConnectionAbortedError:
+                    continue
+                except OSError as exc:
+                    if exc.errno not in _RESOURCE_ERRORS:
+                        raise
+                    break  # (out of descriptors: the rest wait for the next worker)
+                if accepted is None:
+                    break
+                waiting.append((acceptor, accepted))
+        return waiting
 
     def catch_up(self) -> None:
         """Accept waiting clients now, if nobody looked for a while (cheap to call often).

@@ -482,6 +482,45 @@ def test_catch_up_in_a_task_serves_the_waiting_clients_after_its_step(listening,
     assert run_on_loop(loop_name, main) == (False, True, True, [])
 
 
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_graceful_close_takes_the_clients_waiting_then_not_their_next_connections(listening, loop_name):
+    """A graceful stop takes the clients already in the accept queue and closes the listening
+    socket before it serves them: a client answered at once and connecting again (here, as
+    its connection is made) waits for the next worker, in the queue the master keeps."""
+    port = listening.getsockname()[1]
+    masters_copy = listening.dup()
+    again = []
+
+    def connecting_again():
+        again.append(socket.create_connection(("127.0.0.1", port)))
+        again[-1].sendall(CLOSING)
+        return Counted(ASGIConfig(app=hello, log=QuietLog()), ServerConfig(log=QuietLog()), loop=loop)
+
+    async def main(running):
+        nonlocal loop
+        loop = running
+        listeners = Listeners(loop, [listening], connecting_again, backlog=128, read_early=True, on_socket=True)
+        await listeners.start()
+        listeners.pause()  # (the first client waits in the queue)
+        first = socket.create_connection(("127.0.0.1", port))
+        first.sendall(CLOSING)
+        await asyncio.sleep(0.05)
+        loop.call_soon(listeners.close)  # (as a request ends: a callback of the loop, not a task)
+        data, ended = await loop.run_in_executor(None, read_until_eof, first)
+        left = []
+        while True:
+            try:
+                left.append(masters_copy.accept()[0])
+            except BlockingIOError:
+                break
+        for s in [first, masters_copy, *again, *left]:
+            s.close()
+        return data.endswith(b"hello"), ended, len(again), len(left)
+
+    loop = None
+    assert run_on_loop(loop_name, main) == (True, True, 1, 1)
+
+
 class CountedWSGI(WSGIServerHttpProtocol):
     def transport_handed_over(self, transport):
         Counted.handed_over.append(self)
