@@ -62,18 +62,33 @@ def test_pipelined_responses_stay_in_order(server):
     assert bodies == [b"hello world", b"one two", PATTERN * 4096, b"hello world", b"one two", b"hello world"]
 
 
+def descriptors(pid: int) -> tuple[int, int]:
+    """How many descriptors ``pid`` holds, and how many of them are leases: a lease is a
+    second descriptor of a connection's socket."""
+    links = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:  # (closed meanwhile)
+            pass
+    sockets = [link for link in links if link.startswith("socket:")]
+    return len(links), len(sockets) - len(set(sockets))
+
+
 def test_leases_are_given_back(server):
-    """One descriptor per running app thread, closed when its response ends."""
+    """One descriptor per running app thread, closed when its response ends (which the loop
+    sees after the client may have read it: the counts are waited for)."""
     socks = [connect(server.port) for _ in range(8)]
     try:
         for sock in socks:
             assert get(sock, "/hello").status == 200
         worker = server.worker_pids()[0]
-        before = len(os.listdir(f"/proc/{worker}/fd"))
+        wait_until(lambda: descriptors(worker)[1] == 0, 5, what="the first leases given back")
+        before = descriptors(worker)
         for _ in range(25):
             for sock in socks:
                 assert get(sock, "/hello").body == b"hello world"
-        assert len(os.listdir(f"/proc/{worker}/fd")) == before
+        wait_until(lambda: descriptors(worker) == before, 5, what=f"descriptors back to {before}")
     finally:
         for sock in socks:
             sock.close()
