@@ -13,7 +13,6 @@ scheme too) is worked out once per connection.
 """
 
 from dataclasses import dataclass, field
-from functools import partial
 
 from server.protocol.seam import AppConnection
 from server.protocol.server import ServerHttpProtocol
@@ -119,6 +118,7 @@ class ASGIServerHttpProtocol(ServerHttpProtocol):
 
     __slots__ = ("asgi",)
 
-    def __init__(self, asgi: ASGIConfig, config, **kwargs):
-        super().__init__(config, partial(ASGIConnection, asgi), **kwargs)
-        self.asgi = asgi
+    def __init__(self, asgi: ASGIConfig, config, loop=None, owner=None):
+        self.asgi = asgi  # (the kind made here: see WSGIServerHttpProtocol)
+        super().__init__(config, None, loop=loop, owner=owner)
+        self.app = ASGIConnection(asgi, self)

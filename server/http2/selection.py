@@ -38,9 +38,9 @@ class H2Capable:
 
     h2_service: H2Service = None
 
-    def __init__(self, *args, owner=None, **kwargs):
-        super().__init__(*args, owner=owner, **kwargs)
-        self.h2_owner = owner
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.h2_owner = self._owner
         self.h2_connection = None
         self._preface: bytes | None = None  # the first bytes while they may still be the preface
         if self.h2_service.settings.upgrade:

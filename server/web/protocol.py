@@ -23,7 +23,6 @@ its status. A client that went away is not an error.
 
 import asyncio
 from dataclasses import dataclass, field
-from functools import partial
 
 from server.protocol.errors import HttpError
 from server.protocol.seam import AppConnection
@@ -234,6 +233,7 @@ class WebServerHttpProtocol(ServerHttpProtocol):
 
     __slots__ = ("context",)
 
-    def __init__(self, context: WebContext, config, **kwargs):
-        super().__init__(config, partial(WebConnection, context), **kwargs)
-        self.context = context
+    def __init__(self, context: WebContext, config, loop=None, owner=None):
+        self.context = context  # (the kind made here: see WSGIServerHttpProtocol)
+        super().__init__(config, None, loop=loop, owner=owner)
+        self.app = WebConnection(context, self)

@@ -32,11 +32,13 @@ import os
 import select
 import socket
 import struct
+import types
 
 from ..protocol.compiled import compiled
 from ..protocol.lease import send_now
 
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets
+_NO_EXTRA = types.MappingProxyType({})  # (an AcceptedTransport's _extra: see its __init__)
 # Bytes read at accept, or by the first read here: a request head's worth, and below every
 # read-pause threshold of the protocols (pipelining 64 KiB, request bodies 256 KiB), so
 # taking them never needs to pause a transport that is not reading yet.
@@ -76,7 +78,9 @@ class AcceptedTransport(asyncio.Transport):
 
     def __init__(self, loop, fd: int, protocol, peer, local, hand_to_loop, first_bytes=None, read_once: bool = True,
                  socket_of=socket_of_descriptor):
-        super().__init__()
+        # (not BaseTransport.__init__: its dict of extra information, made per connection, is
+        # never read here, where get_extra_info answers for itself)
+        self._extra = _NO_EXTRA
         self._loop = loop
         self._fd = fd  # -1 once closed here or owned by the loop's transport
         self._sock: socket.socket | None = None  # made from _fd when asked for (_socket)

@@ -151,7 +151,7 @@ def wsgi_serving(worker, app) -> AppServing:
     protocol = connection_class(WSGIServerHttpProtocol, config, partial(WSGIConnection, wsgi), connection)
 
     def factory():
-        return protocol(wsgi, connection, loop=worker.loop, owner=worker)
+        return protocol(wsgi, connection, worker.loop, worker)  # (positional: a class called with keywords makes a dict)
 
     return AppServing("wsgi", factory, close=pool.shutdown)
 
@@ -183,7 +183,7 @@ def asgi_serving(worker, app) -> AppServing:
     protocol = connection_class(ASGIServerHttpProtocol, config, partial(ASGIConnection, asgi), connection)
 
     def factory():
-        return protocol(asgi, connection, loop=worker.loop, owner=worker)
+        return protocol(asgi, connection, worker.loop, worker)
 
     return AppServing("asgi", factory, startup=startup, shutdown=shutdown)
 
@@ -201,7 +201,7 @@ async def native_serving(worker, app) -> AppServing:
     protocol = connection_class(WebServerHttpProtocol, config, partial(WebConnection, context), connection)
 
     def factory():
-        return protocol(context, connection, loop=loop, owner=worker)
+        return protocol(context, connection, loop, worker)
 
     async def startup() -> None:
         await app.startup()

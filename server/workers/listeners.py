@@ -294,8 +294,9 @@ class Listeners:
             return
         if self._first_bytes is None:
             self._first_bytes = FirstBytes.make(self._loop)
+        # (positional: a class called with keywords makes a dict)
         transport = AcceptedTransport(self._loop, fd, protocol, factory.peer, factory.local, self._hand_to_loop,
-                                      self._first_bytes, read_once=bool(factory.data), socket_of=acceptor.socket_for)
+                                      self._first_bytes, bool(factory.data), acceptor.socket_for)
         transport.serve(protocol.connection_made, transport)
 
     def _hand_to_loop(self, conn, factory, failed=None) -> None:

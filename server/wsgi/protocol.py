@@ -9,7 +9,6 @@ spooled by the loop and the app is dispatched when it is complete; with
 import collections
 import threading
 from dataclasses import dataclass, field
-from functools import partial
 
 from server.protocol.seam import AppConnection
 from server.protocol.server import ServerHttpProtocol
@@ -123,6 +122,9 @@ class WSGIServerHttpProtocol(ServerHttpProtocol):
 
     __slots__ = ("wsgi",)
 
-    def __init__(self, wsgi: WSGIConfig, config, **kwargs):
-        super().__init__(config, partial(WSGIConnection, wsgi), **kwargs)
+    def __init__(self, wsgi: WSGIConfig, config, loop=None, owner=None):
+        # (the kind made here, not by a partial made per connection, nor passed through **kwargs:
+        # each would cost a call and a dict for every new connection)
         self.wsgi = wsgi
+        super().__init__(config, None, loop=loop, owner=owner)
+        self.app = WSGIConnection(wsgi, self)
