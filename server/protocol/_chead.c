@@ -1623,14 +1623,50 @@ recv_nowait(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
 /* The client's address as socket.accept() gives it: (host, port) for IPv4, (host, port,
  * flowinfo, scope_id) for IPv6; None for any other family. */
 static PyObject *
+ipv4_host(const struct in_addr *in)
+{
+    /* The last client's host, kept: clients mostly come from one address (a proxy, a load
+     * balancer), and inet_ntop() formats with sprintf (1.2k instructions a connection). */
+    static in_addr_t last_address;
+    static PyObject *last_host;
+    if (last_host != NULL && in->s_addr == last_address)
+        return Py_NewRef(last_host);
+    const unsigned char *octets = (const unsigned char *)&in->s_addr;
+    char text[16];
+    Py_ssize_t n = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned int octet = octets[i];
+        if (i > 0)
+            text[n++] = '.';
+        if (octet >= 100)
+            text[n++] = (char)('0' + octet / 100);
+        if (octet >= 10)
+            text[n++] = (char)('0' + octet / 10 % 10);
+        text[n++] = (char)('0' + octet % 10);
+    }
+    PyObject *host = PyUnicode_FromStringAndSize(text, n);
+    if (host == NULL)
+        return NULL;
+    Py_XSETREF(last_host, Py_NewRef(host));
+    last_address = in->s_addr;
+    return host;
+}
+
+static PyObject *
 peer_address(const struct sockaddr_storage *addr)
 {
     char host[INET6_ADDRSTRLEN];
     if (addr->ss_family == AF_INET) {
         const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
-        if (inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host)) == NULL)
-            return PyErr_SetFromErrno(PyExc_OSError);
-        return Py_BuildValue("(si)", host, (int)ntohs(a->sin_port));
+        PyObject *text = ipv4_host(&a->sin_addr), *port = NULL;
+        if (text == NULL || (port = PyLong_FromLong(ntohs(a->sin_port))) == NULL) {
+            Py_XDECREF(text);
+            return NULL;
+        }
+        PyObject *pair = PyTuple_Pack(2, text, port);
+        Py_DECREF(text);
+        Py_DECREF(port);
+        return pair;
     }
     if (addr->ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
@@ -1702,10 +1738,16 @@ accept_early(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
     }
     else if ((data = PyBytes_FromStringAndSize(NULL, 0)) == NULL)
         goto fail;
-    result = Py_BuildValue("(iNN)", fd, address, data);
-    if (result != NULL)
+    PyObject *descriptor = PyLong_FromLong(fd);
+    if (descriptor == NULL)
+        goto fail;
+    result = PyTuple_Pack(3, descriptor, address, data); /* (not Py_BuildValue: it parses its format) */
+    Py_DECREF(descriptor);
+    if (result != NULL) {
+        Py_DECREF(address);
+        Py_DECREF(data);
         return result;
-    address = data = NULL; /* (stolen by "N", even on failure) */
+    }
 fail:
     Py_XDECREF(address);
     Py_XDECREF(data);

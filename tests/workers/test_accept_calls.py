@@ -65,6 +65,23 @@ def test_a_client_is_accepted_with_its_address_and_at_most_read_size_bytes(accep
 
 
 @pytest.mark.parametrize("accept_early", ACCEPTS, ids=name)
+def test_each_client_has_its_own_ipv4_address(accept_early):
+    """Clients from several addresses in turn, each twice (the compiled one keeps the last
+    client's host): every octet's width, in each place."""
+    sources = ["127.0.0.1", "127.0.0.1", "127.10.200.3", "127.255.9.99", "127.255.9.99", "127.0.0.1",
+               "127.100.0.250"]
+    with listener() as sock:
+        for source in sources:
+            with socket.socket() as client:
+                client.bind((source, 0))
+                client.connect(sock.getsockname())
+                arrived(sock)
+                fd, address, _ = accept_early(sock, 0, False)
+                os.close(fd)
+                assert address == client.getsockname() == (source, client.getsockname()[1])
+
+
+@pytest.mark.parametrize("accept_early", ACCEPTS, ids=name)
 def test_no_read_asked_reads_nothing(accept_early):
     with listener() as sock, socket.create_connection(sock.getsockname(), timeout=5) as client:
         client.sendall(b"left for the transport")
