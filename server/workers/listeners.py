@@ -37,6 +37,7 @@ import asyncio
 import errno
 import functools
 import ipaddress
+import math
 import os
 import socket
 import sys
@@ -222,14 +223,18 @@ class Listeners:
         self._looked_at = self._loop.time()
         if most is None:
             most = min(self._batch, SERVED_PER_PASS) if self._on_socket else self._batch
+        room = self._room()  # (counted down, and counted again only when it runs out)
         for _ in range(most):
             if self._state != "serving":
                 return
-            if self._at_capacity():
-                self._full()
-                return
+            if room <= 0:
+                room = self._room()
+                if room <= 0:
+                    self._full()
+                    return
             if not self._accept_one(sock):
                 return
+            room -= 1
 
     def _accept_one(self, sock) -> bool:
         """Accept one waiting client; False when none waits (or accepting must pause)."""
@@ -251,10 +256,13 @@ class Listeners:
         self._set_up(acceptor, *accepted)
         return True
 
-    def _at_capacity(self) -> bool:
+    def _room(self) -> int | float:
+        """How many more connections may be open (infinite without a capacity)."""
         capacity = self._capacity
+        if capacity is None:
+            return math.inf
         # (connections being set up are not open yet, but they count)
-        return capacity is not None and capacity[0]() + len(self._setting_up) >= capacity[1]
+        return capacity[1] - capacity[0]() - len(self._setting_up)
 
     def _full(self) -> None:
         self.pause()
@@ -268,13 +276,13 @@ class Listeners:
 
     def _set_up(self, acceptor: "Acceptor", fd: int, peer, data: bytes) -> None:
         """Serve the client on its socket (see accepted.py), or hand it to the loop now."""
+        # (not inside a task, as at a graceful stop: serving may step the app's task)
+        if self._on_socket and asyncio.current_task(self._loop) is None:
+            self._serve_on_socket(acceptor, fd, peer, data)
+            return
         factory = self._factory
         if self._read_early:
             factory = _AcceptedFactory(factory, data, peer, acceptor.local, fd)
-            # (not inside a task, as at a graceful stop: serving may step the app's task)
-            if self._on_socket and asyncio.current_task(self._loop) is None:
-                self._serve_on_socket(acceptor, fd, factory)
-                return
         try:
             sock = acceptor.socket_for(fd)
         except OSError as exc:  # (not a socket any more: hardly ever)
@@ -283,11 +291,12 @@ class Listeners:
             return
         self._hand_to_loop(sock, factory)
 
-    def _serve_on_socket(self, acceptor: "Acceptor", fd: int, factory: "_AcceptedFactory") -> None:
+    def _serve_on_socket(self, acceptor: "Acceptor", fd: int, peer, data: bytes) -> None:
         """The protocol takes the early bytes on an ``AcceptedTransport``; the loop makes its
         transport after that only if the connection still needs it."""
+        local = acceptor.local
         try:
-            protocol = factory()
+            protocol = _told(self._factory(), data, peer, local, fd)
         except BaseException as exc:  # noqa: BLE001 - reported as a failed set-up is
             os.close(fd)
             self._failed(exc)
@@ -295,8 +304,8 @@ class Listeners:
         if self._first_bytes is None:
             self._first_bytes = FirstBytes.make(self._loop)
         # (positional: a class called with keywords makes a dict)
-        transport = AcceptedTransport(self._loop, fd, protocol, factory.peer, factory.local, self._hand_to_loop,
-                                      self._first_bytes, bool(factory.data), acceptor.socket_for)
+        transport = AcceptedTransport(self._loop, fd, protocol, peer, local, self._hand_to_loop,
+                                      self._first_bytes, bool(data), acceptor.socket_for)
         transport.serve(protocol.connection_made, transport)
 
     def _hand_to_loop(self, conn, factory, failed=None) -> None:
@@ -393,13 +402,17 @@ class _AcceptedFactory:
         self.fd = fd
 
     def __call__(self):
-        protocol = self.factory()
-        protocol.early_data = self.data
-        if self.peer is not None:
-            protocol.peername = self.peer
-        protocol.sockname = self.local
-        protocol.socket_fd = self.fd
-        return protocol
+        return _told(self.factory(), self.data, self.peer, self.local, self.fd)
+
+
+def _told(protocol, data: bytes, peer, local, fd: int):
+    """``protocol``, given what accept learnt (see ``_AcceptedFactory``)."""
+    protocol.early_data = data
+    if peer is not None:
+        protocol.peername = peer
+    protocol.sockname = local
+    protocol.socket_fd = fd
+    return protocol
 
 
 class Acceptor:

@@ -136,6 +136,37 @@ def test_paused_listeners_leave_clients_in_the_accept_queue(listening, loop_name
     assert run_on_loop(loop_name, main) == (0, 3)
 
 
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_accepting_stops_at_the_capacity_and_goes_on_with_the_room_made(listening, loop_name):
+    """Ten clients wait at a capacity of three: three are accepted (those being set up count),
+    accepting pauses and the owner is told; two connections end, and two more are accepted."""
+    Counting.made = []
+    ended = [0]
+    told = []
+
+    async def main(loop):
+        clients = waiting_clients(listening.getsockname()[1], 10)
+        listeners = Listeners(loop, [listening], Counting, backlog=128,
+                              capacity=(lambda: len(Counting.made) - ended[0], 3),
+                              on_full=lambda take: told.append(take) is None and False)
+        await listeners.start()
+        await asyncio.sleep(0.2)
+        first = (len(Counting.made), listeners._state, len(told))
+        ended[0] = 2
+        listeners.resume()
+        await asyncio.sleep(0.2)
+        then = (len(Counting.made), listeners._state)
+        listeners.close(take_waiting=False)
+        for transport in Counting.made:
+            transport.close()
+        for c in clients:
+            c.close()
+        await iterations(2)
+        return first, then
+
+    assert run_on_loop(loop_name, main) == ((3, "paused", 1), (5, "paused"))
+
+
 @contextlib.contextmanager
 def descriptors_used_up():
     """Every descriptor this process may open is taken (its soft limit lowered to a few past
