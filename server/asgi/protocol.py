@@ -51,7 +51,7 @@ class ASGIConnection(AppConnection):
     __slots__ = ("asgi", "_scope_server", "_scope_peer")
 
     def __init__(self, asgi: ASGIConfig, channel):
-        super().__init__(channel)
+        AppConnection.__init__(self, channel)  # (not through a super object, made per connection)
         self.asgi = asgi
         self._scope_server = None  # the scope's "server", once known
         self._scope_peer = None  # (Forwarded, (client, scheme)) of the last request
@@ -120,5 +120,5 @@ class ASGIServerHttpProtocol(ServerHttpProtocol):
 
     def __init__(self, asgi: ASGIConfig, config, loop=None, owner=None):
         self.asgi = asgi  # (the kind made here: see WSGIServerHttpProtocol)
-        super().__init__(config, None, loop=loop, owner=owner)
+        ServerHttpProtocol.__init__(self, config, None, loop=loop, owner=owner)
         self.app = ASGIConnection(asgi, self)

@@ -97,7 +97,7 @@ class WebConnection(AppConnection):
     __slots__ = ("context", "log", "_read_flow")
 
     def __init__(self, context: WebContext, channel):
-        super().__init__(channel)
+        AppConnection.__init__(self, channel)  # (not through a super object, made per connection)
         self.context = context
         self.log = context.log
         self._read_flow = _ReadFlow(channel)
@@ -235,5 +235,5 @@ class WebServerHttpProtocol(ServerHttpProtocol):
 
     def __init__(self, context: WebContext, config, loop=None, owner=None):
         self.context = context  # (the kind made here: see WSGIServerHttpProtocol)
-        super().__init__(config, None, loop=loop, owner=owner)
+        ServerHttpProtocol.__init__(self, config, None, loop=loop, owner=owner)
         self.app = WebConnection(context, self)

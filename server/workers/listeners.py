@@ -80,6 +80,7 @@ class Listeners:
                            for sock in self._sockets}
         self._factory = protocol_factory
         self._batch = max(1, backlog)
+        self._per_pass = min(self._batch, SERVED_PER_PASS) if self._on_socket else self._batch
         self._state = "stopped"  # stopped | serving | paused | closed
         self._watching = False
         self._retry: asyncio.TimerHandle | None = None
@@ -222,7 +223,7 @@ class Listeners:
         their sockets, ``SERVED_PER_PASS`` in one pass of the loop."""
         self._looked_at = self._loop.time()
         if most is None:
-            most = min(self._batch, SERVED_PER_PASS) if self._on_socket else self._batch
+            most = self._per_pass
         room = self._room()  # (counted down, and counted again only when it runs out)
         for _ in range(most):
             if self._state != "serving":

@@ -51,7 +51,7 @@ class WSGIConnection(AppConnection):
     reads_while_running = False  # (an app thread cannot be told the client left)
 
     def __init__(self, wsgi: WSGIConfig, channel):
-        super().__init__(channel)
+        AppConnection.__init__(self, channel)  # (not through a super object, made per connection)
         self.wsgi = wsgi
         self.made_condition: threading.Condition | None = None  # the exchange condition, once made
         self._client_environ: tuple | None = None  # (forwarded, host, environ.client_environ)
@@ -126,5 +126,5 @@ class WSGIServerHttpProtocol(ServerHttpProtocol):
         # (the kind made here, not by a partial made per connection, nor passed through **kwargs:
         # each would cost a call and a dict for every new connection)
         self.wsgi = wsgi
-        super().__init__(config, None, loop=loop, owner=owner)
+        ServerHttpProtocol.__init__(self, config, None, loop=loop, owner=owner)
         self.app = WSGIConnection(wsgi, self)
