@@ -125,6 +125,27 @@ def test_instruction_count_loop_answers_on_a_new_connection_each_time(target):
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.parametrize("keep_alive", [False, True])
+def test_the_whole_worker_count_sends_requests_a_real_worker_answers(keep_alive):
+    """worker_instructions.py's client (without valgrind): hello requests one after another, each
+    on a new connection or all on one, each answer read to its end before the next request;
+    an answer that is not the hello fails it."""
+    import worker_instructions
+    from helpers import Gunicorn, wait_until
+
+    apps = Path(__file__).resolve().parents[2] / "benchmarks" / "apps"
+    with Gunicorn("hello:application", "--access-logfile", "-", chdir=str(apps)) as server:
+        sock = worker_instructions.send_requests(server.port, 20, keep_alive, None)
+        assert (sock is not None) == keep_alive
+        if sock is not None:
+            sock.close()
+        wait_until(lambda: server.log_text().count('"GET / HTTP/1.1" 200') == 20, 5, what="20 requests logged")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as other:
+            other.sendall(b"GET /100k HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            with pytest.raises(RuntimeError, match="unexpected answer"):
+                worker_instructions.read_hello(other, until_eof=True)
+
+
 @pytest.mark.parametrize("target", ["asyncworker-asgi", "asyncworker-native", "asyncworker-wsgi"])
 def test_instruction_count_loop_answers_over_http2(target):
     """--http2: the same loop over one HTTP/2 connection, 100 streams per read (it exits non-zero
