@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from helpers import run_on_loop
+from helpers import run_on_loop, wait_for
 from server.workers import listeners as listeners_module
 from server.workers.listeners import Listeners
 
@@ -150,11 +150,12 @@ def test_accepting_stops_at_the_capacity_and_goes_on_with_the_room_made(listenin
                               capacity=(lambda: len(Counting.made) - ended[0], 3),
                               on_full=lambda take: told.append(take) is None and False)
         await listeners.start()
-        await asyncio.sleep(0.2)
+        # (told once the room ran out and a client waits; then each one accepted is made)
+        await wait_for(lambda: told and not listeners._setting_up)
         first = (len(Counting.made), listeners._state, len(told))
         ended[0] = 2
         listeners.resume()
-        await asyncio.sleep(0.2)
+        await wait_for(lambda: len(told) == 2 and not listeners._setting_up)
         then = (len(Counting.made), listeners._state)
         listeners.close(take_waiting=False)
         for transport in Counting.made:
