@@ -501,10 +501,9 @@ def test_a_graceful_close_takes_the_clients_waiting_then_not_their_next_connecti
         loop = running
         listeners = Listeners(loop, [listening], connecting_again, backlog=128, read_early=True, on_socket=True)
         await listeners.start()
-        listeners.pause()  # (the first client waits in the queue)
+        listeners.pause()  # (the first client waits in the queue: its connect returns once it does)
         first = socket.create_connection(("127.0.0.1", port))
-        first.sendall(CLOSING)
-        await asyncio.sleep(0.05)
+        first.sendall(CLOSING)  # (read at accept or after: answered either way)
         loop.call_soon(listeners.close)  # (as a request ends: a callback of the loop, not a task)
         data, ended = await loop.run_in_executor(None, read_until_eof, first)
         left = []
