@@ -167,19 +167,9 @@ class Listeners:
         once, and its client's next connection belongs to the next worker."""
         waiting = []
         for sock in self._sockets:
-            acceptor = self._acceptors[sock]
             for _ in range(self._batch):
-                try:
-                    accepted = acceptor.accept()
-                except ConnectionAbortedError:
-                    continue
-                except OSError as exc:
-                    if exc.errno not in _RESOURCE_ERRORS:
-                        raise
-                    break  # (out of descriptors: the rest wait for the next worker)
-                if accepted is None:
+                if not self._accept_one(sock, waiting):  # (out of descriptors: the rest are left)
                     break
-                waiting.append((acceptor, accepted))
         return waiting
 
     def catch_up(self) -> None:
@@ -237,8 +227,9 @@ class Listeners:
                 return
             room -= 1
 
-    def _accept_one(self, sock) -> bool:
-        """Accept one waiting client; False when none waits (or accepting must pause)."""
+    def _accept_one(self, sock, taken: list | None = None) -> bool:
+        """Accept one waiting client and set it up, or append ``(acceptor, accepted)`` to
+        ``taken``; False when none waits (or accepting must pause)."""
         acceptor = self._acceptors[sock]
         try:
             accepted = acceptor.accept()
@@ -254,7 +245,10 @@ class Listeners:
             return False
         if accepted is None:
             return False
-        self._set_up(acceptor, *accepted)
+        if taken is None:
+            self._set_up(acceptor, *accepted)
+        else:
+            taken.append((acceptor, accepted))
         return True
 
     def _room(self) -> int | float:
