@@ -8,8 +8,8 @@ import os
 import socket
 import struct
 import threading
-import time
 
+from helpers import wait_until
 from server.protocol.server import ServerConfig
 from server.wsgi.environ import base_environ
 from server.wsgi.filewrapper import FileWrapper
@@ -149,19 +149,9 @@ class _MadeWhileTheLoopActs:
                 made.handover = self
                 pool.call_in_loop(lambda: (act(), made.acted.set()))
                 assert made.acted.wait(10)
-                wait_until(done)
+                wait_until(done, 10, what="what the loop did, seen by the exchange")
 
         self.cls = Handover
-
-
-def wait_until(condition, seconds: float = 10) -> bool:
-    """Whether ``condition()`` came true within ``seconds`` (looked at every 10 ms)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def tcp_pair() -> tuple[socket.socket, socket.socket]:
@@ -191,7 +181,8 @@ def test_a_pause_made_while_the_handover_is_made_holds_it(tmp_path, monkeypatch)
         theirs.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         assert await asyncio.to_thread(made.acted.wait, 10)
         # The app thread waits for room in the handover (past the first piece: spooling is off)
-        held = await asyncio.to_thread(wait_until, lambda: made.handover._waiting) and not produced.is_set()
+        held = await asyncio.to_thread(wait_until, lambda: made.handover._waiting, 10, 0.01, "the thread waiting")
+        held = held and not produced.is_set()
         protocol.resume_writing()
         raw = await asyncio.to_thread(read_all, theirs)
         theirs.close()
