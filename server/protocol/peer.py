@@ -53,16 +53,19 @@ class PeerResolution:
 
     def _resolve_forwarded(self, head: RequestHead) -> Forwarded:
         """Most requests forward nothing, or come from a peer that may not: their answer
-        is the same for the whole connection, made once."""
-        if self._direct is None:
-            self._direct = direct(self.peername, self.config.scheme)
+        is the same for the whole connection, made once. Whether the peer is trusted is
+        asked only of a request that forwards something (a connection per request from a
+        client that forwards nothing never needs it)."""
+        own = self._direct
+        if own is None:
+            own = self._direct = direct(self.peername, self.config.scheme)
         proxy = self.config.proxy
-        if proxy is None:
-            return self._direct
+        if proxy is None or head.headers.keys().isdisjoint(proxy.watched):  # (proxy.forwards, inline)
+            return own
         if self._peer_trusted is None:
             self._peer_trusted = proxy.trusts(self.peername)
-        if not self._peer_trusted or not proxy.forwards(head.headers):
-            return self._direct
+        if not self._peer_trusted:
+            return own
         return proxy.resolve(head.headers, self.peername, self.config.scheme)
 
     def _read_proxy_header(self, data: bytes) -> bytes:
