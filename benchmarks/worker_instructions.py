@@ -3,6 +3,7 @@
     python benchmarks/worker_instructions.py                     # hello on a new connection each
     python benchmarks/worker_instructions.py --keep-alive        # hello on one connection
     python benchmarks/worker_instructions.py --targets asyncworker,granian --requests 300,1300
+    python benchmarks/worker_instructions.py --keep-alive --connections 50   # as under wrk -c50
 
 ``instructions.py`` drives a protocol object over an in-memory transport: the worker's
 accept path (``Listeners``, a connection served on its accepted socket), its connection
@@ -18,14 +19,17 @@ out: (I(n2) - I(n1)) / (n2 - n1), after the same warm-up in both.
 User space only, as cachegrind counts (the system calls' own work is the kernel's), and
 every thread of the process (this worker's WSGI pool, granian's runtime threads). Under
 valgrind the threads of a process take turns, so what a thread hands another is counted
-once, however the two would overlap on two cores. The client waits for each answer: a
-server that batches work across connections under load does none of that here.
+once, however the two would overlap on two cores. By default the client waits for each
+answer: a server that batches work across connections under load does none of that then.
+With ``--connections N`` it keeps N connections busy at once, as wrk does: the server,
+slowed down by valgrind, always has requests waiting, and batches what it batches under load.
 """
 
 import argparse
 import glob
 import os
 import re
+import selectors
 import shutil
 import signal
 import socket
@@ -40,6 +44,7 @@ TARGETS = ("asyncworker", "granian", "asyncworker-asgi", "granian-asgi")
 WARM_UP = 300  # requests before the counted ones, in both runs
 BOOT_TIMEOUT = 300.0  # seconds for a server to listen under valgrind
 EXIT_TIMEOUT = 300.0  # seconds for it to exit after SIGTERM (valgrind writes its counts then)
+ANSWER_TIMEOUT = 60.0  # seconds for any answer to come, with requests sent at once
 HELLO = b"Hello, world!\n"
 
 
@@ -73,6 +78,50 @@ def send_requests(port: int, count: int, keep_alive: bool, sock: socket.socket |
     return sock
 
 
+def send_concurrently(port: int, count: int, keep_alive: bool, connections: int) -> None:
+    """``count`` hello requests over ``connections`` connections at once, as wrk sends them:
+    each connection sends its next request when it has read its answer (on the same
+    connection, or on a new one). The server under valgrind is the slower side by far, so
+    it always has a request waiting on every connection, as under load."""
+    payload = request(keep_alive)
+    selector = selectors.DefaultSelector()
+    buffers: dict = {}
+    sent = answered = 0
+
+    def send_next(sock: socket.socket | None) -> None:
+        nonlocal sent
+        if sock is None:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=ANSWER_TIMEOUT)
+            selector.register(sock, selectors.EVENT_READ)
+        sock.sendall(payload)
+        buffers[sock] = b""
+        sent += 1
+
+    for _ in range(min(connections, count)):
+        send_next(None)
+    while answered < count:
+        ready = selector.select(ANSWER_TIMEOUT)
+        if not ready:
+            raise RuntimeError(f"no answer for {ANSWER_TIMEOUT:.0f}s ({answered} of {count} answered)")
+        for key, _ in ready:
+            sock = key.fileobj
+            piece = sock.recv(65536)
+            buffers[sock] += piece
+            if piece and (not keep_alive or not buffers[sock].endswith(HELLO)):
+                continue
+            data = buffers.pop(sock)
+            if not data.startswith(b"HTTP/1.1 200") or not data.endswith(HELLO):
+                raise RuntimeError(f"unexpected answer: {data[:200]!r}")
+            answered += 1
+            if not keep_alive or sent == count:
+                selector.unregister(sock)
+                sock.close()
+                sock = None
+            if sent < count:
+                send_next(sock)
+    selector.close()
+
+
 def wait_listening(port: int, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + BOOT_TIMEOUT
     while time.monotonic() < deadline:
@@ -86,9 +135,11 @@ def wait_listening(port: int, proc: subprocess.Popen) -> None:
     raise RuntimeError(f"not listening after {BOOT_TIMEOUT:.0f}s")
 
 
-def count(target: peers.Target, requests: int, keep_alive: bool, out_dir: str) -> int:
-    """Instructions of the serving process for WARM_UP + ``requests`` requests, start to exit."""
-    prefix = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--trace-children=yes",
+def count(target: peers.Target, requests: int, keep_alive: bool, out_dir: str, keep: str | None = None,
+          connections: int = 1, cache_sim: bool = False) -> dict:
+    """Instructions of the serving process for WARM_UP + ``requests`` requests, start to exit
+    (its cachegrind file copied into ``keep`` as ``<target>.<requests>.cg``, if given)."""
+    prefix = ["valgrind", "--tool=cachegrind", f"--cache-sim={'yes' if cache_sim else 'no'}", "--trace-children=yes",
               f"--cachegrind-out-file={out_dir}/cg.%p"]
     for old in glob.glob(os.path.join(out_dir, "cg.*")):
         os.remove(old)
@@ -96,9 +147,12 @@ def count(target: peers.Target, requests: int, keep_alive: bool, out_dir: str) -
     proc = target.proc
     try:
         wait_listening(target.port, proc)
-        sock = send_requests(target.port, WARM_UP + requests, keep_alive, None)
-        if sock is not None:
-            sock.close()
+        if connections > 1:
+            send_concurrently(target.port, WARM_UP + requests, keep_alive, connections)
+        else:
+            sock = send_requests(target.port, WARM_UP + requests, keep_alive, None)
+            if sock is not None:
+                sock.close()
         os.killpg(proc.pid, signal.SIGTERM)  # (the group: granian's workers stop on their own signal)
         proc.wait(EXIT_TIMEOUT)
     except BaseException:
@@ -111,13 +165,38 @@ def count(target: peers.Target, requests: int, keep_alive: bool, out_dir: str) -
         target.proc = None
     totals = []
     for path in glob.glob(os.path.join(out_dir, "cg.*")):
-        with open(path) as f:
-            found = re.search(r"^summary: (\d+)", f.read(), re.M)
-        if found:
-            totals.append(int(found.group(1)))
+        events = summary(path)
+        if events:
+            totals.append((events["Ir"], path, events))
     if not totals:
         raise RuntimeError(f"no counts written: {peers.log_tail(target)}")
-    return max(totals)
+    _, path, events = max(totals)
+    if keep is not None:
+        shutil.copyfile(path, os.path.join(keep, f"{target.name}.{requests}.cg"))
+    return events
+
+
+def summary(path: str) -> dict:
+    """The totals of a cachegrind file, by event name (Ir; with the cache simulated, the
+    misses too: D1mr, DLmr, ...); empty if the process wrote none."""
+    with open(path) as f:
+        text = f.read()
+    names = re.search(r"^events: (.+)$", text, re.M)
+    totals = re.search(r"^summary: (.+)$", text, re.M)
+    if names is None or totals is None:
+        return {}
+    return dict(zip(names.group(1).split(), (int(n) for n in totals.group(1).split())))
+
+
+def per_request(low: dict, high: dict, requests: int) -> dict:
+    """What one request costs: Ir, and with the cache simulated, first-level data misses
+    (D1) and last-level misses (LL, instructions and data)."""
+    delta = {name: (high[name] - low[name]) / requests for name in high}
+    result = {"Ir": delta["Ir"]}
+    if "D1mr" in delta:
+        result["D1"] = delta["D1mr"] + delta["D1mw"]
+        result["LL"] = delta["ILmr"] + delta["DLmr"] + delta["DLmw"]
+    return result
 
 
 def main(argv=None) -> int:
@@ -125,20 +204,31 @@ def main(argv=None) -> int:
     p.add_argument("--targets", default=",".join(TARGETS), help=f"of: {', '.join(peers.TARGET_NAMES)}")
     p.add_argument("--keep-alive", action="store_true", help="every request on one connection")
     p.add_argument("--requests", default="300,1300", help="the two counted request counts, n1,n2")
+    p.add_argument("--cache-sim", action="store_true",
+                   help="simulate the caches too (valgrind's model of this machine's): misses per request")
+    p.add_argument("--connections", type=int, default=1,
+                   help="connections sending at once (as wrk's -c; default 1: one request at a time)")
     p.add_argument("--peers-python", help="the interpreter of the peers (default: see peers.py)")
     p.add_argument("--no-install", action="store_true", help="do not create the peers' environment")
+    p.add_argument("--keep", metavar="DIR", help="keep the serving process's cachegrind files in DIR "
+                   "(where the difference goes: cg_diff DIR/T.n1.cg DIR/T.n2.cg | cg_annotate /dev/stdin)")
     args = p.parse_args(argv)
     if not shutil.which("valgrind"):
         p.error("needs valgrind")
     low, high = (int(n) for n in args.requests.split(","))
     if high <= low:
         p.error("--requests n1,n2 needs n2 > n1")
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
     unknown = set(names) - set(peers.TARGET_NAMES)
     if unknown:
         p.error(f"unknown targets: {', '.join(sorted(unknown))}")
     peers_python = peers.find_peers_python(args.peers_python, install=not args.no_install)
-    mode = "one keep-alive connection" if args.keep_alive else "a new connection per request"
+    if args.connections < 1:
+        p.error("--connections must be at least 1")
+    mode = "keep-alive connections" if args.keep_alive else "a new connection per request"
+    mode += f", {args.connections} at once" if args.connections > 1 else ", one request at a time"
     print(f"instructions per hello request, {mode} ({low} and {high} requests after {WARM_UP})")
     results = {}
     with tempfile.TemporaryDirectory(prefix="worker-instructions-") as out_dir:
@@ -146,10 +236,12 @@ def main(argv=None) -> int:
             if target.skip:
                 print(f"{target.name:20} skipped: {target.skip}")
                 continue
-            i_low = count(target, low, args.keep_alive, out_dir)
-            i_high = count(target, high, args.keep_alive, out_dir)
-            results[target.name] = (i_high - i_low) / (high - low)
-            print(f"{target.name:20} {results[target.name]:>10,.0f}", flush=True)
+            runs = [count(target, n, args.keep_alive, out_dir, args.keep, args.connections, args.cache_sim)
+                    for n in (low, high)]
+            cost = per_request(*runs, high - low)
+            results[target.name] = cost["Ir"]
+            misses = f"   D1 misses {cost['D1']:>8,.0f}   LL misses {cost['LL']:>6,.1f}" if "D1" in cost else ""
+            print(f"{target.name:20} {cost['Ir']:>10,.0f}{misses}", flush=True)
     for ours, peer in (("asyncworker", "granian"), ("asyncworker-asgi", "granian-asgi")):
         if ours in results and peer in results:
             print(f"{ours} / {peer}: {results[ours] / results[peer]:.2f}x the instructions")

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,32 @@ def test_the_whole_worker_count_sends_requests_a_real_worker_answers(keep_alive)
             other.sendall(b"GET /100k HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
             with pytest.raises(RuntimeError, match="unexpected answer"):
                 worker_instructions.read_hello(other, until_eof=True)
+
+
+@pytest.mark.parametrize("keep_alive", [False, True])
+def test_the_whole_worker_count_keeps_connections_busy_at_once(keep_alive):
+    """--connections N: N connections at once, each sending its next request when its answer
+    is read, until every request is answered (on the same connections, or on new ones)."""
+    import worker_instructions
+    from helpers import Gunicorn, wait_until
+
+    apps = Path(__file__).resolve().parents[2] / "benchmarks" / "apps"
+    with Gunicorn("hello:application", "--access-logfile", "-", chdir=str(apps)) as server:
+        worker_instructions.send_concurrently(server.port, 37, keep_alive, 5)
+        wait_until(lambda: server.log_text().count('"GET / HTTP/1.1" 200') == 37, 5, what="37 requests logged")
+        time.sleep(0.2)
+        assert server.log_text().count('"GET / HTTP/1.1" 200') == 37
+
+
+def test_the_whole_worker_count_gives_misses_per_request_with_the_cache_simulated():
+    """per_request: the difference of two runs' totals over the requests between them; D1 and
+    LL misses only when the cache was simulated."""
+    import worker_instructions
+
+    low = {"Ir": 1000, "I1mr": 1, "ILmr": 1, "Dr": 10, "D1mr": 5, "DLmr": 1, "Dw": 10, "D1mw": 5, "DLmw": 0}
+    high = {"Ir": 3000, "I1mr": 1, "ILmr": 3, "Dr": 10, "D1mr": 25, "DLmr": 3, "Dw": 10, "D1mw": 25, "DLmw": 4}
+    assert worker_instructions.per_request(low, high, 10) == {"Ir": 200, "D1": 4, "LL": 0.8}
+    assert worker_instructions.per_request({"Ir": 1000}, {"Ir": 3000}, 10) == {"Ir": 200}
 
 
 @pytest.mark.parametrize("target", ["asyncworker-asgi", "asyncworker-native", "asyncworker-wsgi"])
