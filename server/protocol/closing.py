@@ -45,7 +45,7 @@ class ConnectionEnding:
             return
         if not self._parser.in_message:
             grace = NEXT_REQUEST_GRACE if self._received_any else FIRST_REQUEST_GRACE
-            self._timer.start("keepalive", min(grace, self.config.head_timeout))
+            self._start_timer("keepalive", min(grace, self.config.head_timeout))
 
     def release(self) -> None:
         """Make room for another client (the worker is at ``worker_connections``): an idle
@@ -86,7 +86,7 @@ class ConnectionEnding:
         if self._read_paused_by:
             self._read_paused_by = NOT_PAUSED
             transport.resume_reading()
-        self._timer.start("linger", LINGER_TIMEOUT)
+        self._start_timer("linger", LINGER_TIMEOUT)
 
     def _discard(self, data: bytes) -> None:
         self._linger_left = max(0, self._linger_left - len(data))

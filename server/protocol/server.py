@@ -38,7 +38,7 @@ from .peer import PeerResolution, peer_ip, set_tcp_keepalive, shared_sockname
 from .rates import ConnectionRates
 from .response import ResponseChannel
 from .seam import NO_APP, AppConnection
-from .timers import ConnectionTimer
+from .timers import GONE_TIMER, NO_TIMER, ConnectionTimer
 from .wakeup import settle
 from .writer import continue_response
 
@@ -107,7 +107,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         self._init_peer()
         self._init_cork()
         self._parser = self.parser_class(config.limits)
-        self._timer = ConnectionTimer(self.loop, self._on_timeout)
+        self._timer = NO_TIMER  # (made as it first starts: timers.py)
         self._sink = NULL_SINK
         self._head: RequestHead | None = None  # the request being answered
         # The app kind's object answering that request (an exchange); dropped when
@@ -165,7 +165,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
                 and not transport.is_closing()):
             # Waiting for the first request's bytes: they have head_timeout to come. (A request
             # read at accept needs no timer: most connections never arm one before their answer.)
-            self._timer.start("keepalive", self.config.head_timeout)
+            self._start_timer("keepalive", self.config.head_timeout)
 
     def first_data_received(self, data: bytes) -> None:
         """The connection's first bytes, read before the loop reads for it (at accept, or by
@@ -220,7 +220,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         elif self._head is None and timer.phase != "head" and parser.in_message:
             # The first bytes of a head: its time starts now (a head that arrives
             # whole never needs the timer).
-            timer.start("head", self.config.head_timeout)
+            self._start_timer("head", self.config.head_timeout)
         if len(parser.buffer) > PIPELINE_BUFFER and parser.state == DONE:
             self.pause_reading("pipeline")
 
@@ -251,6 +251,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
     def connection_lost(self, exc) -> None:
         """The one teardown path: every timer, waiter and request ends here."""
         self._timer.close()
+        self._timer = GONE_TIMER
         self._stop_rates()
         transport, self.transport = self.transport, None
         self._corked = None
@@ -504,11 +505,13 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
             if self._peer_eof:
                 self._reject(BadRequest("Incomplete request"))
             else:
-                self._timer.start("head", self.config.head_timeout)
+                self._start_timer("head", self.config.head_timeout)
         elif self._peer_eof:
             self.close()
         else:
             timer = self._timer
+            if timer is NO_TIMER:
+                timer = self._make_timer()
             timer.start("keepalive", self.config.keepalive)
             self.idle_until = timer.deadline  # (the oldest idle connections are let go first)
             self._forwarded = None  # (an idle connection keeps nothing of its last request)
@@ -521,7 +524,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
             self._recording = True
             self._start_record(head)
         if head.has_body:
-            self._timer.start("body", self.config.body_timeout)
+            self._start_timer("body", self.config.body_timeout)
             self._body_received = 0
             self._watch_body()
         # (a head without a body comes with its EndOfMessage, which stops the timer)
@@ -536,6 +539,17 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
                               headers=[("Allow", ", ".join(sorted(allowed)))], close=head.has_body)
             return
         self._sink = self.app.on_request(head) or NULL_SINK
+
+    def _start_timer(self, phase: str, seconds: float) -> None:
+        timer = self._timer
+        if timer is NO_TIMER:
+            timer = self._make_timer()
+        timer.start(phase, seconds)
+
+    def _make_timer(self) -> ConnectionTimer:
+        """The connection's timer, made as it first enters a timed phase (timers.py)."""
+        timer = self._timer = ConnectionTimer(self.loop, self._on_timeout)
+        return timer
 
     def _reject(self, exc: HttpError) -> None:
         """A parse error: the framing is lost, so answer if we still can and close."""

@@ -11,6 +11,12 @@ deadline and one ``TimerHandle``:
 Pushing a deadline later (``touch``) allocates nothing: when the handle fires
 early it re-arms itself for the rest. ``cancel`` is called from the one
 teardown path of the protocol, so no timer outlives its connection.
+
+A connection makes its timer when it first enters a phase: until then it holds
+``NO_TIMER``, in no phase. Behind a proxy that opens a connection per request, most
+never enter one: the request is read at accept, answered, and the connection closed
+(a timer and its bound callback are two objects of its set-up and teardown). Once the
+connection is gone it holds ``GONE_TIMER``, whose phases never time out.
 """
 
 from typing import Callable
@@ -77,6 +83,40 @@ class ConnectionTimer:
             return
         phase, self.phase = self.phase, None
         self._on_timeout(phase)
+
+
+class NoTimer:
+    """A timer in no phase, for good (``GONE_TIMER``) or until the connection makes its
+    ``ConnectionTimer`` (``NO_TIMER``, which must not be started: a phase it took would
+    never time out)."""
+
+    __slots__ = ("_startable",)
+    phase = None
+    deadline = 0.0
+    _handle = None
+
+    def __init__(self, startable: bool):
+        self._startable = startable
+
+    def start(self, phase: str, seconds: float) -> None:
+        if not self._startable:
+            raise RuntimeError("NO_TIMER started: the connection makes its ConnectionTimer first")
+
+    def touch(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def cancel(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+NO_TIMER = NoTimer(startable=False)
+GONE_TIMER = NoTimer(startable=True)
 
 
 def _no_timeout(phase: str) -> None:

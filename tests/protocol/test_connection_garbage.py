@@ -12,6 +12,7 @@ import pytest
 
 from helpers import Gunicorn, connect, connected, read_response, wait_for
 from server.protocol.seam import NO_APP
+from server.protocol.timers import GONE_TIMER
 from server.protocol.server import ServerConfig, ServerHttpProtocol
 from server.protocol.writer import ResponseWriter
 
@@ -93,7 +94,7 @@ def test_a_connection_lost_during_a_request_lets_its_app_go_when_the_response_en
         theirs.close()
         kept = proto.app  # (the exchange in flight may still call on it)
         proto.answer()
-        return kept is proto, proto.app is NO_APP, proto._timer._on_timeout is not proto._on_timeout
+        return kept is proto, proto.app is NO_APP, proto._timer is GONE_TIMER  # (its timer, gone with it)
 
     assert asyncio.run(main()) == (True, True, True)
 

@@ -9,6 +9,7 @@ import uvloop
 import server.protocol.closing as closing_module
 from helpers import connected, wait_for
 from server.protocol.server import PIPELINE_BUFFER, ServerConfig, ServerHttpProtocol
+from server.protocol.timers import NO_TIMER
 from server.protocol.writer import ResponseWriter
 
 
@@ -403,7 +404,7 @@ def test_the_first_request_read_at_accept_arms_no_timer_and_a_late_one_gets_head
         started = loop.time()
         theirs = await connected(proto)
         if early.endswith(b"\r\n\r\n"):
-            assert [head.path for head in proto.heads] == ["/r1"] and proto._timer._handle is None
+            assert [head.path for head in proto.heads] == ["/r1"] and proto._timer is NO_TIMER  # (none made)
             await asyncio.sleep(0.5)  # past head_timeout: nothing times out while it is answered
             proto.answer()
             assert proto._timer.phase == "keepalive" and proto.transport is not None

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from server.protocol.timers import ConnectionTimer
+from server.protocol.timers import GONE_TIMER, NO_TIMER, ConnectionTimer
 
 SHORT = 0.05
 BOUND = 2.0  # no wait below may take this long
@@ -188,3 +188,17 @@ def test_phase_changes_without_a_new_deadline_report_the_last_phase():
         await fired(rec)
         return rec.phases
     assert run(test) == ["body"]
+
+
+def test_no_timer_refuses_a_phase_and_a_gone_one_takes_it_into_nothing():
+    """NO_TIMER stands for a timer not made yet: started, it would never time out, so it
+    refuses loudly. GONE_TIMER (a connection lost) takes any phase and never fires."""
+    with pytest.raises(RuntimeError, match="NO_TIMER started"):
+        NO_TIMER.start("head", SHORT)
+    GONE_TIMER.start("keepalive", SHORT)
+    for timer in (NO_TIMER, GONE_TIMER):
+        timer.touch()
+        timer.stop()
+        timer.cancel()
+        timer.close()
+        assert timer.phase is None and timer._handle is None
