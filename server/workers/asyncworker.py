@@ -251,7 +251,8 @@ class AsyncWorker(base.Worker):
         if conn in self._leaving:
             self._leaving.discard(conn)
             self.listeners.notify_waiting(self._make_room)  # (room to let more go, if still full)
-        if self.alive and self._open_connections() < self.worker_connections:
+        # (what _open_connections() and worker_connections say, inline: every connection ends here)
+        if self.alive and len(self.connections) - len(self._leaving) < self.config.worker_connections:
             self.listeners.resume()
 
     def request_done(self) -> None:
