@@ -79,10 +79,6 @@ class SpooledBody:
         self._pieces = []
 
 
-def empty_input() -> io.BytesIO:
-    return io.BytesIO(b"")
-
-
 class PieceReader:
     """A file object's reads (``read``, ``readinto``, ``readline``, ``readlines``, iteration)
     over ``_take(most, until)``, which returns the next bytes of one piece, b"" at the end."""
@@ -207,6 +203,35 @@ class MemoryInput(PieceReader):
     def close(self) -> None:
         self._pieces = []
         self._index = self._offset = 0
+
+
+class EmptyInput(PieceReader):
+    """The ``wsgi.input`` of a request without a body: at its end, seekable as a body's
+    ``MemoryInput``. It has no state, so one serves every request of every thread
+    (``EMPTY_INPUT``): a new one per request cost a call and an object (1.5k instructions,
+    2% of a hello request)."""
+
+    def _take(self, most: int, until: bytes | None = None) -> bytes:
+        return b""
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return 0
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence not in (io.SEEK_SET, io.SEEK_CUR, io.SEEK_END):
+            raise ValueError(f"invalid whence ({whence})")
+        if offset < 0:
+            raise ValueError(f"negative seek position {offset}")
+        return offset
+
+    def close(self) -> None:
+        pass
+
+
+EMPTY_INPUT = EmptyInput()
 
 
 class InputClosed(IOError):

@@ -40,7 +40,7 @@ from server.protocol.accesslog import LoggedRequest, LoggedResponse, run_hook
 from server.protocol.errors import ClientDisconnected
 from server.protocol.writer import parse_status
 
-from .body import InputClosed, empty_input
+from .body import EMPTY_INPUT, InputClosed
 from .environ import build_environ
 from .filewrapper import FileWrapper, LoopFileSend, own_copy
 from .spool import BodyHandover
@@ -160,7 +160,7 @@ class WSGIExchange:
         head = self.head
         forwarded = self.protocol.forwarded(head)
         return build_environ(self.connection.client_environ(head, forwarded), head,
-                             wsgi_input if wsgi_input is not None else empty_input(), content_length,
+                             wsgi_input if wsgi_input is not None else EMPTY_INPUT, content_length,
                              forwarded.fields, forwarded.host)
 
     def start_response(self, status: str, headers: list, exc_info=None):

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from server.protocol.pieces import SMALL_PIECE
-from server.wsgi.body import MemoryInput, SpooledBody
+from server.wsgi.body import EMPTY_INPUT, MemoryInput, SpooledBody
 
 LARGE = b"L" * (SMALL_PIECE + 3)
 PIECES = [b"a", b"b\n", LARGE, b"c", b"\n", b"d" * 10, LARGE + b"\n", b"e"] + [b"\n"] * 2000 + [b"end"]
@@ -89,3 +89,20 @@ def test_a_body_that_never_completes_leaves_no_file(tmp_path):
     file = sink._file
     assert sink.set_exception(ConnectionResetError()) is False
     assert file.closed
+
+
+@pytest.mark.parametrize("read", READS.values(), ids=READS.keys())
+def test_the_input_of_a_request_without_a_body_reads_as_an_empty_body(read):
+    """EMPTY_INPUT (every bodyless request's wsgi.input) is at its end however it is read, and
+    seeks and tells as an empty body's MemoryInput does; closing it changes nothing for the next."""
+    assert read(EMPTY_INPUT) == b""
+    reference = MemoryInput([])
+    steps = [("read", 3), ("readline", -1), ("tell",), ("seek", 0), ("seek", 0, io.SEEK_END), ("read", -1),
+             ("seek", 5), ("read", 5), ("seek", 0, io.SEEK_CUR), ("tell",), ("seekable",), ("readable",)]
+    for name, *args in steps:
+        assert getattr(EMPTY_INPUT, name)(*args) == getattr(reference, name)(*args), (name, args)
+    for args in ((-1,), (-1, io.SEEK_END), (-1, io.SEEK_CUR), (0, 7)):
+        with pytest.raises(ValueError):
+            EMPTY_INPUT.seek(*args)
+    EMPTY_INPUT.close()
+    assert EMPTY_INPUT.read() == b"" and EMPTY_INPUT.tell() == 0
