@@ -6,9 +6,11 @@ so that ``Transfer_Encoding`` can never pass for ``Transfer-Encoding``.
 Repeated fields are joined with ", " (Cookie with "; ", RFC 6265 s5.4).
 PATH_INFO is the percent-decoded path read as latin-1; RAW_URI keeps the target.
 
-An environ is built in three layers: ``base_environ`` (the worker's, once),
-``client_environ`` (a client's address, scheme and server name: once per
-connection while they stay the same) and ``build_environ`` (the request's own).
+An environ is built in four layers: ``base_environ`` (the worker's, once),
+``server_environ`` (the scheme and server name: once per worker for each Host,
+scheme and listening address, the same for most of its connections),
+``client_environ`` (a client's address: once per connection while it and the
+layer under it stay the same) and ``build_environ`` (the request's own).
 """
 
 import sys
@@ -43,12 +45,18 @@ def base_environ(*, multithread: bool, multiprocess: bool, file_wrapper, script_
     }
 
 
-def client_environ(base: dict, *, peername, sockname, url_scheme: str, host: str | None) -> dict:
-    """``base`` with the keys that depend on the client's address, scheme and Host only."""
+def server_environ(base: dict, sockname, url_scheme: str, host: str | None) -> dict:
+    """``base`` with the keys that depend on the scheme, the Host and the listening address only."""
     environ = base.copy()
     environ["wsgi.url_scheme"] = url_scheme
-    _add_peer(environ, peername)
     _set_server_name(environ, host, sockname, url_scheme)
+    return environ
+
+
+def client_environ(server: dict, peername) -> dict:
+    """``server`` (a ``server_environ``) with the client's address."""
+    environ = server.copy()
+    _add_peer(environ, peername)
     return environ
 
 

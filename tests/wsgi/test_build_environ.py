@@ -17,7 +17,7 @@ from server.protocol.events import RequestHead
 from server.protocol.forwarded import NO_FIELDS
 from server.protocol.parser import RequestParser
 from server.wsgi import environ as environ_module
-from server.wsgi.environ import base_environ, build_environ_py, client_environ
+from server.wsgi.environ import base_environ, build_environ_py, client_environ, server_environ
 from server.wsgi.filewrapper import FileWrapper
 
 compiled_build = compiled("build_environ")
@@ -28,8 +28,7 @@ BASE = base_environ(multithread=True, multiprocess=False, file_wrapper=FileWrapp
 
 def client(script_name: str = "") -> dict:
     base = {**BASE, "SCRIPT_NAME": script_name}
-    return client_environ(base, peername=("127.0.0.1", 40000), sockname=("127.0.0.1", 8000), url_scheme="http",
-                          host="127.0.0.1:8000")
+    return client_environ(server_environ(base, ("127.0.0.1", 8000), "http", "127.0.0.1:8000"), ("127.0.0.1", 40000))
 
 
 def head_of(data: bytes) -> RequestHead:
