@@ -113,7 +113,7 @@ class H2Stream(StreamFlow, PeerResolution):
 
     # -- the response: heads ---------------------------------------------------------
 
-    def response_head(self, request, status: int, reason, fields, body_size=None, close=False, normalise=None):
+    def response_head(self, request, status: int | str, reason, fields, body_size=None, close=False, normalise=None):
         """``(Head, b"")``: checked and cached as HTTP/1.1 heads are (any thread)."""
         heads = self.config.heads
         try:

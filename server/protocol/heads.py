@@ -24,7 +24,7 @@ from http import HTTPStatus
 from . import writer
 from .caches import remember
 from .compiled import compiled
-from .writer import BodyFraming, ResponseWriter, http_date, server_and_date
+from .writer import BodyFraming, ResponseWriter, http_date, parse_status, server_and_date
 
 CACHE_SIZE = 256  # heads kept; the cache is emptied when it is full
 
@@ -80,6 +80,9 @@ class Head:
         return BodyFraming(length, self.chunked, self.no_body, self.keep_alive)
 
 
+STATUS_LINE = "<the status is a status line>"  # (a reason no status line can be: see HeadCache.head)
+
+
 class HeadCache:
     __slots__ = ("server", "cache")
 
@@ -91,7 +94,9 @@ class HeadCache:
              body_size: int | None = None, normalise=None) -> tuple[Head, bytes]:
         """``(Head, its bytes)``; raises on anything the writer refuses (or ``normalise`` does).
 
-        ``reason`` None is the status's standard phrase. ``body_size`` is the size of
+        ``reason`` None is the status's standard phrase; ``STATUS_LINE``: ``status`` is a
+        whole status line (WSGI's "200 OK"), split once for its head in the cache, not at
+        each response (``parse_status`` refuses a bad one). ``body_size`` is the size of
         the whole body when it is known now; the head is then sized unless the app
         declared a Content-Length of its own."""
         key = (status, reason, fields, method == "HEAD", version, keep_alive, body_size is not None)
@@ -106,7 +111,9 @@ class HeadCache:
     def _build(self, key, status, reason, fields, method, version, keep_alive, body_size,
                normalise) -> tuple[Head, bytes]:
         headers = list(fields) if normalise is None else normalise(fields)
-        if reason is None:
+        if reason is STATUS_LINE:
+            status, reason = parse_status(status)
+        elif reason is None:
             reason = standard_reason(status)
         writer = ResponseWriter(method, version, keep_alive, self.server)
         data = writer.head(status, reason, headers, body_size)  # raises on an unsafe head

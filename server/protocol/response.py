@@ -56,7 +56,7 @@ class ResponseChannel:
 
     # -- making heads --------------------------------------------------------------
 
-    def response_head(self, request, status: int, reason, fields, body_size: int | None = None,
+    def response_head(self, request, status: int | str, reason, fields, body_size: int | None = None,
                       close: bool = False, normalise=None):
         """``(Head, bytes)`` of a response to ``request``; raises ``ResponseHeaderError`` on an
         unsafe head, before anything is written. Pure: callable from any thread."""

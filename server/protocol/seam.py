@@ -91,9 +91,10 @@ class Channel(Protocol):
     def resume_reading(self, reason: str) -> None: ...
 
     # the response
-    def response_head(self, request, status: int, reason, fields, body_size=None, close=False,
+    def response_head(self, request, status: int | str, reason, fields, body_size=None, close=False,
                       normalise=None):
-        """``(Head, bytes)``; raises on an unsafe head. Any thread."""
+        """``(Head, bytes)``; raises on an unsafe head. Any thread. ``reason`` None: the
+        status's standard phrase; ``heads.STATUS_LINE``: ``status`` is a whole status line."""
 
     def send_response(self, head, data: bytes, body: bytes = b"", end: bool = False, size: int = 0) -> bool:
         """Head and first body piece; True: ``await drain()`` before more."""

@@ -43,7 +43,7 @@ class UwsgiConnection:
         self.keep_alive_allowed = False
         super().connection_made(transport)
 
-    def response_head(self, request, status: int, reason, fields, body_size: int | None = None,
+    def response_head(self, request, status: int | str, reason, fields, body_size: int | None = None,
                       close: bool = False, normalise=None):
         """The head of a response that closes the connection, its body never chunked."""
         return self.config.heads.head(status, reason, fields, request.method, CLOSE_DELIMITED, False,

@@ -38,7 +38,7 @@ gunicorn's request hooks run on the app thread, around the app.
 
 from server.protocol.accesslog import LoggedRequest, LoggedResponse, run_hook
 from server.protocol.errors import ClientDisconnected
-from server.protocol.writer import parse_status
+from server.protocol.heads import STATUS_LINE
 
 from .body import EMPTY_INPUT, InputClosed
 from .environ import build_environ
@@ -188,10 +188,10 @@ class WSGIExchange:
         """The head of the app's status and headers (raises on an unsafe one)."""
         if self._status is None:
             raise AssertionError("the application did not call start_response()")
-        code, reason = parse_status(self._status)
         headers = self._headers
         fields = tuple(headers) if type(headers) is list else headers  # a key the head cache can keep
-        self._response = self.protocol.response_head(self.head, code, reason, fields, body_size)
+        # (the status line as it came, split by the head cache once for all its responses)
+        self._response = self.protocol.response_head(self.head, self._status, STATUS_LINE, fields, body_size)
         return self._response[0]
 
     def _send_result(self, result) -> None:

@@ -17,9 +17,10 @@ import pytest
 from server import web
 from server.asgi.protocol import ASGIConfig, ASGIConnection
 from server.protocol.events import Data, EndOfMessage, RequestHead
-from server.protocol.heads import standard_reason
+from server.protocol.heads import STATUS_LINE, standard_reason
 from server.protocol.parser import RequestParser
 from server.protocol.server import ServerConfig
+from server.protocol.writer import parse_status
 from server.web.protocol import WebConnection, WebContext
 from server.wsgi.environ import base_environ
 from server.wsgi.filewrapper import FileWrapper
@@ -111,6 +112,8 @@ class EventChannel:
     # the response side
     def response_head(self, request, status, reason, fields, body_size=None, close=False, normalise=None):
         headers = list(fields) if normalise is None else normalise(fields)
+        if reason is STATUS_LINE:
+            status, reason = parse_status(status)
         declared = next((int(v) for n, v in headers if n.lower() == "content-length"), None)
         length = declared if declared is not None else body_size
         head = EventHead(status, reason or standard_reason(status), headers, length,
