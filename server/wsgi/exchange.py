@@ -146,7 +146,8 @@ class WSGIExchange:
         except Exception as exc:
             self._fail(exc)
         finally:
-            _close(result, wsgi_input, config.log)
+            if wsgi_input is not None or type(result) is not list:  # (a list and no body: nothing to close)
+                _close(result, wsgi_input, config.log)
         try:
             self._hand_over_final()
         finally:
