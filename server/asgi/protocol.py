@@ -67,7 +67,8 @@ class ASGIConnection(AppConnection):
         # One task per request (the app may rely on current_task(), its own
         # contextvars and cancellation); the exchange drops the task from the
         # set of strong references when the app returns.
-        exchange.task = task = channel.start_task(exchange.run(self.scope_peer(head), self.scope_server()))
+        server = self._scope_server or self.scope_server()  # (made once per connection)
+        exchange.task = task = channel.start_task(exchange.run(self.scope_peer(head), server))
         asgi.tasks.add(task)
         return exchange.body if head.has_body else None
 
