@@ -43,9 +43,9 @@ class WSGIConfig:
     dispatched: int = 0
     answers: collections.deque = field(default_factory=collections.deque)
     # The server layers of the environ (environ.server_environ) by (scheme, Host, listening
-    # address): most connections of a worker share one (made in 7k instructions, 5% of a
-    # request on a connection of its own). Read and filled by the app threads (the Host is
-    # the client's: a bounded cache, emptied when full).
+    # address): most connections of a worker share one (a client layer made whole cost 7.7k
+    # instructions, 5% of a request on a connection of its own). Read and filled by the app
+    # threads (the Host is the client's: a bounded cache, emptied when full).
     server_environs: dict = field(default_factory=dict)
 
     def server_environ(self, sockname, url_scheme: str, host: str | None) -> dict:
