@@ -158,8 +158,9 @@ class Listeners:
             self._retry = None
         for sock in self._sockets:
             sock.close()
+        in_task = bool(waiting) and asyncio.current_task(self._loop) is not None  # (a stop from an app's request)
         for acceptor, accepted in waiting:
-            self._set_up(acceptor, *accepted)
+            self._set_up(acceptor, *accepted, in_task)
 
     def _take_waiting(self) -> list:
         """Accept the clients in the accept queues now, all of them (they connected before
@@ -269,10 +270,14 @@ class Listeners:
         if self._state == "serving":
             self._watch()
 
-    def _set_up(self, acceptor: "Acceptor", fd: int, peer, data: bytes) -> None:
-        """Serve the client on its socket (see accepted.py), or hand it to the loop now."""
-        # (not inside a task, as at a graceful stop: serving may step the app's task)
-        if self._on_socket and asyncio.current_task(self._loop) is None:
+    def _set_up(self, acceptor: "Acceptor", fd: int, peer, data: bytes, in_task: bool = False) -> None:
+        """Serve the client on its socket (see accepted.py), or hand it to the loop now.
+
+        ``in_task``: called in a step of a task (a graceful stop asked by an app's request),
+        where serving a client on its socket may not run: it may step the client's own task.
+        Every other caller runs in a loop callback (a readiness event, ``catch_up``'s own
+        callback when asked in a task), so the task need not be asked for each client."""
+        if self._on_socket and not in_task:
             self._serve_on_socket(acceptor, fd, peer, data)
             return
         factory = self._factory

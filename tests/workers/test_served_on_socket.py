@@ -348,6 +348,11 @@ class Counted(ASGIServerHttpProtocol):
     """An ASGI connection that counts its hand-overs to the loop's transport."""
 
     handed_over: list = []
+    made_on: list = []  # the type of the transport each connection was made on
+
+    def connection_made(self, transport):
+        Counted.made_on.append(type(transport))
+        super().connection_made(transport)
 
     def transport_handed_over(self, transport):
         Counted.handed_over.append(self)
@@ -363,6 +368,7 @@ async def hello(scope, receive, send):
 
 def serving(loop, listening, app=hello, backlog=128):
     Counted.handed_over = []
+    Counted.made_on = []
     asgi = ASGIConfig(app=app, log=QuietLog())
     config = ServerConfig(log=QuietLog(), keepalive=5)
     return Listeners(loop, [listening], lambda: Counted(asgi, config, loop=loop), backlog=backlog,
@@ -518,6 +524,28 @@ def test_a_graceful_close_takes_the_clients_waiting_then_not_their_next_connecti
 
     loop = None
     assert run_on_loop(loop_name, main) == (True, True, 1, 1)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_graceful_close_asked_in_a_task_hands_its_waiting_clients_to_the_loop(listening, loop_name):
+    """A graceful stop asked in a task (an app's request reaching max_requests): a waiting
+    client served on its socket there would take its request's first step inside that task's
+    step, which asyncio refuses. Each is handed to the loop instead, and answered."""
+    port = listening.getsockname()[1]
+
+    async def main(loop):
+        listeners = serving(loop, listening)
+        await listeners.start()
+        listeners.pause()  # (the client waits in the queue: its connect returns once it does)
+        client = socket.create_connection(("127.0.0.1", port))
+        client.sendall(CLOSING)
+        await asyncio.sleep(0.05)
+        listeners.close()  # (in this task)
+        data, ended = await loop.run_in_executor(None, read_until_eof, client)
+        client.close()
+        return data.endswith(b"hello"), ended, [t is AcceptedTransport for t in Counted.made_on]
+
+    assert run_on_loop(loop_name, main) == (True, True, [False])
 
 
 class CountedWSGI(WSGIServerHttpProtocol):
