@@ -53,6 +53,15 @@ async def iterations(n: int) -> None:
         await asyncio.sleep(0)
 
 
+async def close_all(clients=()) -> None:
+    """Close every connection made and every client, and let the loop run their teardown."""
+    for transport in Counting.made:
+        transport.close()
+    for c in clients:
+        c.close()
+    await iterations(2)
+
+
 @pytest.mark.parametrize("loop_name", LOOPS)
 def test_all_waiting_connections_are_accepted_in_one_readiness_event(listening, loop_name):
     Counting.made = []
@@ -66,9 +75,7 @@ def test_all_waiting_connections_are_accepted_in_one_readiness_event(listening, 
         await iterations(4)
         made = len(Counting.made)
         listeners.close()
-        for transport in Counting.made:
-            transport.close()
-        await iterations(2)
+        await close_all()
         return made
 
     try:
@@ -96,9 +103,7 @@ def test_a_batch_is_at_most_one_backlog(listening, loop_name):
                 break
             await asyncio.sleep(0.01)
         listeners.close()
-        for transport in Counting.made:
-            transport.close()
-        await iterations(2)
+        await close_all()
         return first, len(Counting.made)
 
     try:
@@ -126,11 +131,7 @@ def test_paused_listeners_leave_clients_in_the_accept_queue(listening, loop_name
             await asyncio.sleep(0.01)
         listeners.close()
         resumed = len(Counting.made)
-        for transport in Counting.made:
-            transport.close()
-        for c in clients:
-            c.close()
-        await iterations(2)
+        await close_all(clients)
         return paused, resumed
 
     assert run_on_loop(loop_name, main) == (0, 3)
@@ -158,11 +159,7 @@ def test_accepting_stops_at_the_capacity_and_goes_on_with_the_room_made(listenin
         await wait_for(lambda: len(told) == 2 and not listeners._setting_up)
         then = (len(Counting.made), listeners._state)
         listeners.close(take_waiting=False)
-        for transport in Counting.made:
-            transport.close()
-        for c in clients:
-            c.close()
-        await iterations(2)
+        await close_all(clients)
         return first, then
 
     assert run_on_loop(loop_name, main) == ((3, "paused", 1), (5, "paused"))
