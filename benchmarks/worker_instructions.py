@@ -44,7 +44,7 @@ TARGETS = ("asyncworker", "granian", "asyncworker-asgi", "granian-asgi")
 WARM_UP = 300  # requests before the counted ones, in both runs
 BOOT_TIMEOUT = 300.0  # seconds for a server to listen under valgrind
 EXIT_TIMEOUT = 300.0  # seconds for it to exit after SIGTERM (valgrind writes its counts then)
-ANSWER_TIMEOUT = 60.0  # seconds for any answer to come, with requests sent at once
+ANSWER_TIMEOUT = 60.0  # seconds for an answer to come (one at a time, or any of those sent at once)
 HELLO = b"Hello, world!\n"
 
 
@@ -61,6 +61,10 @@ def read_hello(sock: socket.socket, until_eof: bool) -> None:
         if not piece:
             break
         data += piece
+    check_hello(data)
+
+
+def check_hello(data: bytes) -> None:
     if not data.startswith(b"HTTP/1.1 200") or not data.endswith(HELLO):
         raise RuntimeError(f"unexpected answer: {data[:200]!r}")
 
@@ -69,7 +73,7 @@ def send_requests(port: int, count: int, keep_alive: bool, sock: socket.socket |
     payload = request(keep_alive)
     for _ in range(count):
         if sock is None:
-            sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+            sock = socket.create_connection(("127.0.0.1", port), timeout=ANSWER_TIMEOUT)
         sock.sendall(payload)
         read_hello(sock, until_eof=not keep_alive)
         if not keep_alive:
@@ -109,9 +113,7 @@ def send_concurrently(port: int, count: int, keep_alive: bool, connections: int)
             buffers[sock] += piece
             if piece and (not keep_alive or not buffers[sock].endswith(HELLO)):
                 continue
-            data = buffers.pop(sock)
-            if not data.startswith(b"HTTP/1.1 200") or not data.endswith(HELLO):
-                raise RuntimeError(f"unexpected answer: {data[:200]!r}")
+            check_hello(buffers.pop(sock))
             answered += 1
             if not keep_alive or sent == count:
                 selector.unregister(sock)
