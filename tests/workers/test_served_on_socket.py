@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from helpers import read_response, read_until_eof, run_on_loop, wait_for
+from helpers import acknowledged, read_response, read_until_eof, run_on_loop, wait_for
 from server.asgi.protocol import ASGIConfig, ASGIServerHttpProtocol
 from server.protocol.server import ServerConfig
 from server.workers import listeners as listeners_module
@@ -539,7 +539,7 @@ def test_a_graceful_close_asked_in_a_task_hands_its_waiting_clients_to_the_loop(
         listeners.pause()  # (the client waits in the queue: its connect returns once it does)
         client = socket.create_connection(("127.0.0.1", port))
         client.sendall(CLOSING)
-        await asyncio.sleep(0.05)
+        await wait_for(lambda: acknowledged(client))  # (in its queue: read at accept, as the stop takes it)
         listeners.close()  # (in this task)
         data, ended = await loop.run_in_executor(None, read_until_eof, client)
         client.close()
