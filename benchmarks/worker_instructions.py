@@ -106,7 +106,7 @@ def send_concurrently(port: int, count: int, keep_alive: bool, connections: int)
     while answered < count:
         ready = selector.select(ANSWER_TIMEOUT)
         if not ready:
-            raise RuntimeError(f"no answer for {ANSWER_TIMEOUT:.0f}s ({answered} of {count} answered)")
+            raise RuntimeError(f"no answer for {ANSWER_TIMEOUT:g}s ({answered} of {count} answered)")
         for key, _ in ready:
             sock = key.fileobj
             piece = sock.recv(65536)

@@ -160,6 +160,17 @@ def test_the_whole_worker_count_keeps_connections_busy_at_once(keep_alive):
         assert server.log_text().count('"GET / HTTP/1.1" 200') == 37
 
 
+def test_the_whole_worker_count_gives_up_on_a_server_that_never_answers(monkeypatch):
+    """A server that takes the requests and answers nothing ends the run with an error after
+    ANSWER_TIMEOUT, not a wait without end."""
+    import worker_instructions
+
+    monkeypatch.setattr(worker_instructions, "ANSWER_TIMEOUT", 0.3)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # (connections wait in its queue)
+        with pytest.raises(RuntimeError, match=r"no answer for 0.3s \(0 of 4 answered\)"):
+            worker_instructions.send_concurrently(silent.getsockname()[1], 4, True, 2)
+
+
 def test_the_whole_worker_count_gives_misses_per_request_with_the_cache_simulated():
     """per_request: the difference of two runs' totals over the requests between them; D1 and
     LL misses only when the cache was simulated."""
