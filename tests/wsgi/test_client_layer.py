@@ -64,8 +64,8 @@ def test_each_request_sees_its_own_forwarded_scheme_and_client():
                                             ("http", "10.0.0.2"), ("http", "127.0.0.1")]
 
 
-def served(connections: list[tuple[socket.socket, list[bytes]]]) -> tuple[list[list[list]], WSGIConfig]:
-    """What the app saw of each request of each connection (its accepted socket, and the client's
+def served(connections: list[tuple["Accepted", list[bytes]]]) -> tuple[list[list[list]], WSGIConfig]:
+    """What the app saw of each request of each connection (an ``Accepted``, and the client's
     requests, sent one after another), all served by one worker's WSGIConfig; and that config."""
     async def main():
         loop = asyncio.get_running_loop()
@@ -73,10 +73,10 @@ def served(connections: list[tuple[socket.socket, list[bytes]]]) -> tuple[list[l
         environ = base_environ(multithread=True, multiprocess=False, file_wrapper=None)
         wsgi = WSGIConfig(app=view, pool=pool, environ=environ, log=QuietLog())
         raws = []
-        for ours, requests in connections:
+        for accepted, requests in connections:
             protocol = WSGIServerHttpProtocol(wsgi, ServerConfig(log=QuietLog()), loop=loop)
-            theirs = ours.theirs
-            await loop.connect_accepted_socket(lambda: protocol, ours.sock)
+            theirs = accepted.theirs
+            await loop.connect_accepted_socket(lambda: protocol, accepted.sock)
             last = requests[-1].replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
             theirs.sendall(b"".join(requests[:-1]) + last)
             raws.append(await asyncio.to_thread(read_all, theirs))
