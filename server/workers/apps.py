@@ -151,7 +151,8 @@ def wsgi_serving(worker, app) -> AppServing:
     protocol = connection_class(WSGIServerHttpProtocol, config, partial(WSGIConnection, wsgi), connection)
 
     def factory():
-        return protocol(wsgi, connection, worker.loop, worker)  # (positional: a class called with keywords makes a dict)
+        # (positional: a class called with keywords makes a dict)
+        return protocol(wsgi, connection, worker.loop, worker)
 
     return AppServing("wsgi", factory, close=pool.shutdown)
 
