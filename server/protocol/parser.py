@@ -227,6 +227,6 @@ class RequestParser(HeadReader, BodyReader):
 # head alone (the piece of every request of a client that waits for each answer): its
 # events, or None for any other parser or piece. That branch is its reference, and what runs
 # for a subclass (the tests' parsers that leave the shortcuts out, the uwsgi parser).
-_whole_head = compiled("whole_head")
+_whole_head = whole_head = compiled("whole_head")  # (the connection calls it before feed: server.py)
 if _whole_head is not None:
     compiled("set_parser_type")(RequestParser, END_OF_MESSAGE, (HEAD, DONE, ERROR), VALID_HOSTS)

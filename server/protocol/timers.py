@@ -54,7 +54,8 @@ class ConnectionTimer:
             self.deadline = self._loop.time() + self._seconds
 
     def stop(self) -> None:
-        """Leave the timed phase; the handle, if any, fires harmlessly or is reused."""
+        """Leave the timed phase; the handle, if any, fires harmlessly or is reused. (It is
+        all of it: a caller on a hot path may set ``phase`` to None itself, a call less.)"""
         self.phase = None
 
     def cancel(self) -> None:
@@ -90,13 +91,13 @@ class NoTimer:
     ``ConnectionTimer`` (``NO_TIMER``, which must not be started: a phase it took would
     never time out)."""
 
-    __slots__ = ("_startable",)
-    phase = None
+    __slots__ = ("_startable", "phase")
     deadline = 0.0
     _handle = None
 
     def __init__(self, startable: bool):
         self._startable = startable
+        self.phase = None  # (writable, as a timer's: ``phase = None`` is ``stop()``; nothing sets another)
 
     def start(self, phase: str, seconds: float) -> None:
         if not self._startable:
