@@ -257,7 +257,9 @@ class AsyncWorker(base.Worker):
 
     def request_done(self) -> None:
         self.nr += 1
-        self.listeners.catch_up()
+        listeners = self.listeners
+        if self.loop.time() > listeners.catch_up_after:  # (its first test, here: a call less per request)
+            listeners.catch_up()
         if self.alive and self.nr >= self.max_requests:
             self.log.info("Autorestarting worker after current request.")
             self._graceful_stop("max_requests")

@@ -84,7 +84,10 @@ class Listeners:
         self._state = "stopped"  # stopped | serving | paused | closed
         self._watching = False
         self._retry: asyncio.TimerHandle | None = None
-        self._looked_at = 0.0  # loop time of the last accept attempt
+        # Loop time after which catch_up looks for waiting clients: CATCH_UP_INTERVAL after the
+        # last accept attempt (a plain attribute: the worker tests it before each call, see
+        # AsyncWorker.request_done).
+        self.catch_up_after = CATCH_UP_INTERVAL
         self._catch_up_due = False  # a catch_up waits for the loop's callbacks
         self._first_bytes: FirstBytes | None = None  # made with the first client served on its socket
         self._setting_up: set = set()  # set-up coroutines of connections not made yet
@@ -116,7 +119,7 @@ class Listeners:
 
     def _take(self, most: int) -> int:
         """Accept up to ``most`` waiting clients, whatever the capacity; how many."""
-        self._looked_at = self._loop.time()
+        self.catch_up_after = self._loop.time() + CATCH_UP_INTERVAL
         taken = 0
         for sock in self._sockets:
             while taken < most and self._accept_one(sock):
@@ -179,7 +182,7 @@ class Listeners:
         Called as a request ends, maybe in its app's task: then the accepting waits for the
         task's step to end, as a callback of the loop (serving a client on its socket may run
         a step of its app's task, which cannot run inside another's)."""
-        if self._watching and self._loop.time() - self._looked_at > CATCH_UP_INTERVAL:
+        if self._watching and self._loop.time() > self.catch_up_after:
             if not self._on_socket or asyncio.current_task(self._loop) is None:
                 self._accept_all()
             elif not self._catch_up_due:
@@ -212,7 +215,7 @@ class Listeners:
     def _accept(self, sock, most: int | None = None) -> None:
         """Accept what waits: at most one backlog's worth, or ``most``; clients served on
         their sockets, ``SERVED_PER_PASS`` in one pass of the loop."""
-        self._looked_at = self._loop.time()
+        self.catch_up_after = self._loop.time() + CATCH_UP_INTERVAL
         if most is None:
             most = self._per_pass
         room = self._room()  # (counted down, and counted again only when it runs out)

@@ -318,7 +318,7 @@ def test_catch_up_accepts_waiting_clients_once_the_interval_has_passed(listening
         clients = waiting_clients(listening.getsockname()[1], 2)
         listeners.catch_up()  # within the interval: no look
         too_soon = len(listeners._setting_up)
-        listeners._looked_at -= listeners_module.CATCH_UP_INTERVAL * 2  # as if a long pass had run
+        listeners.catch_up_after -= listeners_module.CATCH_UP_INTERVAL * 2  # as if a long pass had run
         listeners.catch_up()  # accepted here, without waiting for the loop to poll the socket
         accepted = len(listeners._setting_up)
         listeners.close()
