@@ -114,23 +114,24 @@ class WriteCoalescing:
         if transport is None or self.write_closed:
             return
         end = self.pass_end
-        end.answered += 1
-        if end.answered < end.expected:
-            self.write_corked(data)
-            if body:
-                self.write_corked(body)
-            return
-        joined = self._corked is not None
-        if joined:  # this connection's pieces of this pass: the end goes in their write
-            self._hold(data)
-            if body:
-                self._hold(body)
-        if end.held:
-            end.write_all()  # what every connection holds (this one's too, if joined)
-        else:
-            end.expected = end.answered = 0
-        if joined:
-            self.uncork()  # (write_all wrote it: a connection holding bytes is in held)
+        if end.expected:  # (tasks read in this pass are to answer; none for a WSGI thread's answer)
+            end.answered += 1
+            if end.answered < end.expected:
+                self.write_corked(data)
+                if body:
+                    self.write_corked(body)
+                return
+            if not end.held:
+                end.expected = end.answered = 0
+            elif self._corked is None:
+                end.write_all()  # what every other connection holds
+            else:  # this connection's pieces too (it is in held): the end goes in their write
+                self._hold_end(data, body)
+                end.write_all()
+                return
+        if self._corked is not None:  # this connection's pieces of this pass: the end goes in their write
+            self._hold_end(data, body)
+            self._uncork()
             return
         # (the common case, inline: nothing held on this connection)
         self._response_started = True
@@ -143,6 +144,11 @@ class WriteCoalescing:
             self._write_last(transport, data)
         else:
             transport.write(data)
+
+    def _hold_end(self, data: bytes, body: bytes) -> None:
+        self._hold(data)
+        if body:
+            self._hold(body)
 
     def _write_last(self, transport, data: bytes) -> None:
         """Write the bytes the close that follows ends the connection with: on the socket

@@ -81,7 +81,7 @@ class ResponseChannel:
         if end and (len(body) == head.whole_length or head.sized):  # whole, unframed: the common case
             self.framing = None
             if len(body) < SEPARATE_BODY:  # (dropped if the client is gone or the write side shut)
-                self.write_answer(data + body, last=not head.keep_alive)
+                self.write_answer(data + body, b"", not head.keep_alive)  # (positional: no keyword names)
             else:
                 self.write_answer(data, body)
             if self._recording:
