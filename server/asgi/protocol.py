@@ -123,3 +123,6 @@ class ASGIServerHttpProtocol(ServerHttpProtocol):
         self.asgi = asgi  # (the kind made here: see WSGIServerHttpProtocol)
         ServerHttpProtocol.__init__(self, config, None, loop=loop, owner=owner)
         self.app = ASGIConnection(asgi, self)
+
+    def new_kind(self) -> ASGIConnection:
+        return ASGIConnection(self.asgi, self)

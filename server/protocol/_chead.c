@@ -2061,6 +2061,49 @@ reference:
     return PyObject_Vectorcall(st->scope_reference, args, 6, NULL);
 }
 
+/* -- copy_slots: a new connection as a copy of a template (server.py, ServerHttpProtocol.copied) -- */
+
+PyDoc_STRVAR(copy_slots_doc,
+"copy_slots(dst, src)\n--\n\n"
+"Give every slot of ``dst`` the value ``src``'s holds (unset where it is unset): the slots\n"
+"declared by ``__slots__`` in each class of their type's MRO. Both must be of exactly one\n"
+"type. Its reference is ``copies.copy_slots_py``.");
+
+static PyObject *
+copy_slots(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "copy_slots expected 2 arguments, got %zd", nargs);
+        return NULL;
+    }
+    PyObject *dst = args[0], *src = args[1];
+    PyTypeObject *type = Py_TYPE(src);
+    if (Py_TYPE(dst) != type) {
+        PyErr_SetString(PyExc_TypeError, "copy_slots: both objects must be of one type");
+        return NULL;
+    }
+    PyObject *mro = type->tp_mro;
+    if (mro == NULL || !PyTuple_Check(mro)) {
+        PyErr_SetString(PyExc_TypeError, "copy_slots: the type has no MRO");
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(mro); k++) {
+        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, k);
+        if (!(base->tp_flags & Py_TPFLAGS_HEAPTYPE) || base->tp_members == NULL)
+            continue; /* (the slots of classes written in Python: a built-in's members are its own) */
+        for (PyMemberDef *member = base->tp_members; member->name != NULL; member++) {
+            if (member->type != T_OBJECT_EX || (member->flags & READONLY))
+                continue;
+            PyObject **from = (PyObject **)((char *)src + member->offset);
+            PyObject **to = (PyObject **)((char *)dst + member->offset);
+            PyObject *old = *to;
+            *to = Py_XNewRef(*from);
+            Py_XDECREF(old);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef chead_methods[] = {
     {"send_now", (PyCFunction)(void (*)(void))send_now, METH_FASTCALL, send_now_doc},
     {"send_last", (PyCFunction)(void (*)(void))send_last, METH_FASTCALL, send_last_doc},
@@ -2087,6 +2130,7 @@ static PyMethodDef chead_methods[] = {
     {"whole_head", (PyCFunction)(void (*)(void))whole_head, METH_FASTCALL, whole_head_doc},
     {"set_scope_parts", (PyCFunction)(void (*)(void))set_scope_parts, METH_FASTCALL, set_scope_parts_doc},
     {"http_scope", (PyCFunction)(void (*)(void))http_scope, METH_FASTCALL, http_scope_doc},
+    {"copy_slots", (PyCFunction)(void (*)(void))copy_slots, METH_FASTCALL, copy_slots_doc},
     {NULL, NULL, 0, NULL},
 };
 

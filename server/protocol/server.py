@@ -25,11 +25,13 @@ input, the loss of the connection and the graceful ``closing``.
 """
 
 import asyncio
+import functools
 
 from . import eager
 from .closing import (FIRST_REQUEST_GRACE, LINGER_LIMIT, LINGER_TIMEOUT, NEXT_REQUEST_GRACE, NOT_PAUSED,
                       ConnectionEnding)
 from .config import ServerConfig
+from .copies import copy_slots, copy_slots_py
 from .cork import CORK_LIMIT, WriteCoalescing
 from .errors import BadRequest, HttpError
 from .events import Data, RequestHead
@@ -42,10 +44,18 @@ from .timers import GONE_TIMER, NO_TIMER, ConnectionTimer
 from .wakeup import settle
 from .writer import continue_response
 
-__all__ = ["CORK_LIMIT", "FIRST_REQUEST_GRACE", "LINGER_LIMIT", "LINGER_TIMEOUT", "NEXT_REQUEST_GRACE", "NULL_SINK",
+__all__ = ["CORK_LIMIT", "connection_factory", "FIRST_REQUEST_GRACE", "LINGER_LIMIT", "LINGER_TIMEOUT", "NEXT_REQUEST_GRACE", "NULL_SINK",
            "PIPELINE_BUFFER", "ServerConfig", "ServerHttpProtocol"]
 
 PIPELINE_BUFFER = 64 * 1024  # bytes of pipelined requests buffered before reading pauses
+
+
+def connection_factory(cls: type, *args):
+    """What makes each new connection ``cls(*args)``: a template's ``copied`` where its
+    connections can be copies (copies.py), else the class itself."""
+    if copy_slots is copy_slots_py or cls.__dictoffset__ or cls.new_kind is ServerHttpProtocol.new_kind:
+        return functools.partial(cls, *args)
+    return cls(*args).copied
 
 
 class NullSink:
@@ -140,6 +150,20 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         self._linger_left = 0  # > 0 while draining unread input before closing
         self._init_rates(config)
         self.app = app(self) if app is not None else self
+
+    def new_kind(self) -> AppConnection:
+        """This connection's own object of its app kind (a class that plugs one in says which):
+        what ``copied`` makes for a copy."""
+        raise NotImplementedError
+
+    def copied(self) -> "ServerHttpProtocol":
+        """A new connection with this one's state, but for a parser and an app kind's object of
+        its own: ``self`` is a template, made the usual way and never connected (see copies.py)."""
+        connection = object.__new__(type(self))
+        copy_slots(connection, self)
+        connection._parser = connection.parser_class(connection.config.limits)
+        connection.app = connection.new_kind()
+        return connection
 
     # -- asyncio.Protocol -------------------------------------------------
 

@@ -237,3 +237,6 @@ class WebServerHttpProtocol(ServerHttpProtocol):
         self.context = context  # (the kind made here: see WSGIServerHttpProtocol)
         ServerHttpProtocol.__init__(self, config, None, loop=loop, owner=owner)
         self.app = WebConnection(context, self)
+
+    def new_kind(self) -> WebConnection:
+        return WebConnection(self.context, self)

@@ -23,6 +23,7 @@ from functools import partial
 
 from gunicorn.arbiter import Arbiter
 
+from server.protocol.server import connection_factory
 from server.protocol.uwsgi_connection import uwsgi_protocol
 from server.wsgi.environ import base_environ
 from server.wsgi.filewrapper import FileWrapper
@@ -150,10 +151,8 @@ def wsgi_serving(worker, app) -> AppServing:
 
     protocol = connection_class(WSGIServerHttpProtocol, config, partial(WSGIConnection, wsgi), connection)
 
-    def factory():
-        # (positional: a class called with keywords makes a dict)
-        return protocol(wsgi, connection, worker.loop, worker)
-
+    # (positional: a class called with keywords makes a dict)
+    factory = connection_factory(protocol, wsgi, connection, worker.loop, worker)
     return AppServing("wsgi", factory, close=pool.shutdown)
 
 
@@ -183,8 +182,7 @@ def asgi_serving(worker, app) -> AppServing:
 
     protocol = connection_class(ASGIServerHttpProtocol, config, partial(ASGIConnection, asgi), connection)
 
-    def factory():
-        return protocol(asgi, connection, worker.loop, worker)
+    factory = connection_factory(protocol, asgi, connection, worker.loop, worker)
 
     return AppServing("asgi", factory, startup=startup, shutdown=shutdown)
 
@@ -201,8 +199,7 @@ async def native_serving(worker, app) -> AppServing:
     loop = worker.loop
     protocol = connection_class(WebServerHttpProtocol, config, partial(WebConnection, context), connection)
 
-    def factory():
-        return protocol(context, connection, loop, worker)
+    factory = connection_factory(protocol, context, connection, loop, worker)
 
     async def startup() -> None:
         await app.startup()

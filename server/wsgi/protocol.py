@@ -143,3 +143,6 @@ class WSGIServerHttpProtocol(ServerHttpProtocol):
         self.wsgi = wsgi
         ServerHttpProtocol.__init__(self, config, None, loop=loop, owner=owner)
         self.app = WSGIConnection(wsgi, self)
+
+    def new_kind(self) -> WSGIConnection:
+        return WSGIConnection(self.wsgi, self)

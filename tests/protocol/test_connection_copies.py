@@ -1,0 +1,137 @@
+"""New connections made as copies of a template (protocol/copies.py): the compiled slot copy
+matches its Python reference, a copy holds what a connection made the usual way holds, and
+it shares nothing mutable with its template but what every connection of a worker shares."""
+
+import asyncio
+import functools
+
+import pytest
+from helpers import slots_of
+from test_seam import QuietLog
+
+from server.asgi.protocol import ASGIConfig, ASGIServerHttpProtocol
+from server.protocol import copies
+from server.protocol.compiled import compiled
+from server.protocol.config import ServerConfig
+from server.protocol.server import ServerHttpProtocol, connection_factory
+from server.protocol.uwsgi_connection import uwsgi_protocol
+from server.web.protocol import WebContext, WebServerHttpProtocol
+from server.wsgi.environ import base_environ
+from server.wsgi.protocol import WSGIConfig, WSGIServerHttpProtocol
+
+COMPILED_COPY = compiled("copy_slots")
+IMMUTABLE = (type(None), bool, int, float, str, bytes, frozenset, tuple)
+OWN = ("_parser", "app")  # what each connection makes for itself (ServerHttpProtocol.copied)
+
+
+class Base:
+    __slots__ = ("a", "__hidden", "__weakref__")
+
+
+class Middle(Base):
+    __slots__ = "b"  # (a string: one slot)
+
+
+class Leaf(Middle):
+    __slots__ = ("c", "unset")
+
+
+def slot_values(obj) -> dict:
+    values = {}
+    for cls in type(obj).__mro__:
+        for name in copies._declared_slots(cls):
+            try:
+                values[name] = cls.__dict__[name].__get__(obj, type(obj))
+            except AttributeError:
+                values[name] = "<unset>"
+    return values
+
+
+def filled_pair() -> tuple:
+    src, dst = Leaf(), Leaf()
+    src.a, src.b, src.c = [1], "two", None
+    src._Base__hidden = object()
+    dst.a, dst.unset = "old", "set in dst, unset in src"
+    return src, dst
+
+
+@pytest.mark.parametrize("copy", [copies.copy_slots_py, COMPILED_COPY], ids=["python", "compiled"])
+def test_every_slot_is_copied_and_an_unset_one_unset(copy):
+    if copy is None:
+        pytest.skip("the compiled helpers are not built")
+    src, dst = filled_pair()
+    copy(dst, src)
+    values = slot_values(dst)
+    assert values == slot_values(src)
+    assert values["a"] is src.a and values["_Base__hidden"] is src._Base__hidden
+    assert values["unset"] == "<unset>"
+
+
+@pytest.mark.skipif(COMPILED_COPY is None, reason="the compiled helpers are not built")
+def test_the_compiled_copy_matches_its_reference():
+    src, by_python = filled_pair()
+    by_c = filled_pair()[1]
+    copies.copy_slots_py(by_python, src)
+    COMPILED_COPY(by_c, src)
+    assert slot_values(by_c) == slot_values(by_python)
+    with pytest.raises(TypeError):
+        COMPILED_COPY(Middle(), src)
+    with pytest.raises(TypeError):
+        copies.copy_slots_py(Middle(), src)
+
+
+def wsgi_args(loop):
+    environ = base_environ(multithread=True, multiprocess=False, file_wrapper=None)
+    return (WSGIConfig(app=None, pool=None, environ=environ, log=QuietLog()),
+            ServerConfig(log=QuietLog(), keepalive=5), loop, None)
+
+
+def asgi_args(loop):
+    return ASGIConfig(app=None, log=QuietLog()), ServerConfig(log=QuietLog(), access_log=True), loop, None
+
+
+def web_args(loop):
+    return WebContext(app=None, log=QuietLog()), ServerConfig(log=QuietLog()), loop, None
+
+
+KINDS = {WSGIServerHttpProtocol: wsgi_args, ASGIServerHttpProtocol: asgi_args, WebServerHttpProtocol: web_args}
+
+
+@pytest.mark.parametrize("cls", list(KINDS), ids=lambda c: c.__name__)
+def test_a_copy_holds_what_a_new_connection_holds_and_its_own_parser_and_kind(cls):
+    loop = asyncio.new_event_loop()
+    try:
+        args = KINDS[cls](loop)
+        template = cls(*args)
+        copy = template.copied()
+        fresh = cls(*args)
+    finally:
+        loop.close()
+    assert type(copy) is cls
+    for name in slots_of(cls) - set(OWN):
+        mine, usual = getattr(copy, name, "<unset>"), getattr(fresh, name, "<unset>")
+        # Shared with the template only what every connection shares, or what cannot change.
+        assert mine is usual or (isinstance(mine, IMMUTABLE) and mine == usual), name
+    assert copy._parser is not template._parser and type(copy._parser) is type(template._parser)
+    assert slot_values(copy._parser) == slot_values(fresh._parser) | {"buffer": copy._parser.buffer,
+                                                                      "_trailer_lines": copy._parser._trailer_lines}
+    assert copy._parser.buffer == bytearray() and copy._parser.buffer is not template._parser.buffer
+    assert type(copy.app) is type(fresh.app) and copy.app is not template.app
+    assert copy.app.channel is copy
+
+
+def test_the_factory_copies_only_where_a_copy_is_the_whole_connection():
+    loop = asyncio.new_event_loop()
+    try:
+        args = wsgi_args(loop)
+        made = connection_factory(WSGIServerHttpProtocol, *args)
+        with_a_dict = connection_factory(uwsgi_protocol(WSGIServerHttpProtocol), *args)
+        no_kind_of_its_own = connection_factory(ServerHttpProtocol, ServerConfig(log=QuietLog()))
+    finally:
+        loop.close()
+    if COMPILED_COPY is None:
+        assert isinstance(made, functools.partial)
+    else:
+        assert made.__func__ is ServerHttpProtocol.copied and type(made.__self__) is WSGIServerHttpProtocol
+        assert made() is not made() and type(made()) is WSGIServerHttpProtocol
+    assert isinstance(with_a_dict, functools.partial) and isinstance(no_kind_of_its_own, functools.partial)
