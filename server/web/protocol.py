@@ -97,7 +97,7 @@ class WebConnection(AppConnection):
     __slots__ = ("context", "log", "_read_flow")
 
     def __init__(self, context: WebContext, channel):
-        AppConnection.__init__(self, channel)  # (not through a super object, made per connection)
+        self.channel = channel  # (AppConnection's own __init__, inline: a call less per connection)
         self.context = context
         self.log = context.log
         self._read_flow = _ReadFlow(channel)

@@ -56,7 +56,12 @@ def server_environ(base: dict, sockname, url_scheme: str, host: str | None) -> d
 def client_environ(server: dict, peername) -> dict:
     """``server`` (a ``server_environ``) with the client's address."""
     environ = server.copy()
-    _add_peer(environ, peername)
+    if isinstance(peername, tuple):
+        environ["REMOTE_ADDR"] = str(peername[0])
+        environ["REMOTE_PORT"] = str(peername[1])
+    else:  # a unix socket has no peer address
+        environ["REMOTE_ADDR"] = ""
+        environ["REMOTE_PORT"] = ""
     return environ
 
 
@@ -133,15 +138,6 @@ if build_environ is None:
     build_environ = build_environ_py
 else:
     compiled("set_environ_parts")(_keys, _environ_key, build_environ_py)
-
-
-def _add_peer(environ: dict, peername) -> None:
-    if isinstance(peername, tuple):
-        environ["REMOTE_ADDR"] = str(peername[0])
-        environ["REMOTE_PORT"] = str(peername[1])
-    else:  # a unix socket has no peer address
-        environ["REMOTE_ADDR"] = ""
-        environ["REMOTE_PORT"] = ""
 
 
 def _set_server_name(environ: dict, host: str | None, sockname, url_scheme: str) -> None:
