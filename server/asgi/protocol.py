@@ -122,7 +122,7 @@ class ASGIServerHttpProtocol(ServerHttpProtocol):
     def __init__(self, asgi: ASGIConfig, config, loop=None, owner=None):
         self.asgi = asgi  # (the kind made here: see WSGIServerHttpProtocol)
         ServerHttpProtocol.__init__(self, config, None, loop=loop, owner=owner)
-        self.app = ASGIConnection(asgi, self)
+        self.app = self.new_kind()
 
     def new_kind(self) -> ASGIConnection:
         return ASGIConnection(self.asgi, self)

@@ -44,8 +44,8 @@ from .timers import GONE_TIMER, NO_TIMER, ConnectionTimer
 from .wakeup import settle
 from .writer import continue_response
 
-__all__ = ["CORK_LIMIT", "connection_factory", "FIRST_REQUEST_GRACE", "LINGER_LIMIT", "LINGER_TIMEOUT", "NEXT_REQUEST_GRACE", "NULL_SINK",
-           "PIPELINE_BUFFER", "ServerConfig", "ServerHttpProtocol"]
+__all__ = ["CORK_LIMIT", "FIRST_REQUEST_GRACE", "LINGER_LIMIT", "LINGER_TIMEOUT", "NEXT_REQUEST_GRACE", "NULL_SINK",
+           "PIPELINE_BUFFER", "ServerConfig", "ServerHttpProtocol", "connection_factory"]
 
 PIPELINE_BUFFER = 64 * 1024  # bytes of pipelined requests buffered before reading pauses
 

@@ -236,7 +236,7 @@ class WebServerHttpProtocol(ServerHttpProtocol):
     def __init__(self, context: WebContext, config, loop=None, owner=None):
         self.context = context  # (the kind made here: see WSGIServerHttpProtocol)
         ServerHttpProtocol.__init__(self, config, None, loop=loop, owner=owner)
-        self.app = WebConnection(context, self)
+        self.app = self.new_kind()
 
     def new_kind(self) -> WebConnection:
         return WebConnection(self.context, self)

@@ -142,7 +142,7 @@ class WSGIServerHttpProtocol(ServerHttpProtocol):
         # each would cost a call and a dict for every new connection)
         self.wsgi = wsgi
         ServerHttpProtocol.__init__(self, config, None, loop=loop, owner=owner)
-        self.app = WSGIConnection(wsgi, self)
+        self.app = self.new_kind()
 
     def new_kind(self) -> WSGIConnection:
         return WSGIConnection(self.wsgi, self)
