@@ -35,6 +35,7 @@ import struct
 import types
 
 from ..protocol.compiled import compiled
+from ..protocol.copies import copy_slots, copy_slots_py
 from ..protocol.lease import send_now
 
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets
@@ -101,6 +102,21 @@ class AcceptedTransport(asyncio.Transport):
         self._read_once = read_once  # the read at accept took bytes: the next read is the loop's
         self._first_bytes = first_bytes  # a FirstBytes: what waits for a silent client's first bytes
         self._watching = False  # waiting for them
+
+    def copy_for(self, fd: int, protocol, peer, read_once: bool) -> "AcceptedTransport":
+        """A transport like this one (a template, never served: see ``Listeners``) over ``fd``,
+        for ``protocol``: its slots copied in one compiled call (protocol/copies.py), then what
+        differs. (Made the usual way where the copy is not compiled: it would cost more.)"""
+        if copy_slots is copy_slots_py:
+            return AcceptedTransport(self._loop, fd, protocol, peer, self._local, self._hand_to_loop,
+                                     self._first_bytes, read_once, self._socket_of)
+        transport = object.__new__(AcceptedTransport)
+        copy_slots(transport, self)
+        transport._fd = fd
+        transport._protocol = protocol
+        transport._peer = peer
+        transport._read_once = read_once
+        return transport
 
     # -- what stays on the socket ---------------------------------------------
 

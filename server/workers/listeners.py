@@ -250,7 +250,10 @@ class Listeners:
         if accepted is None:
             return False
         if taken is None:
-            self._set_up(acceptor, *accepted)
+            if self._on_socket:  # (what _set_up does first, here: a call less per client)
+                self._serve_on_socket(acceptor, *accepted)
+            else:
+                self._set_up(acceptor, *accepted)
         else:
             taken.append((acceptor, accepted))
         return True
@@ -297,19 +300,31 @@ class Listeners:
     def _serve_on_socket(self, acceptor: "Acceptor", fd: int, peer, data: bytes) -> None:
         """The protocol takes the early bytes on an ``AcceptedTransport``; the loop makes its
         transport after that only if the connection still needs it."""
-        local = acceptor.local
         try:
-            protocol = _told(self._factory(), data, peer, local, fd)
+            protocol = self._factory()
         except BaseException as exc:  # noqa: BLE001 - reported as a failed set-up is
             os.close(fd)
             self._failed(exc)
             return
+        protocol.early_data = data  # (what _told does, inline: every client)
+        if peer is not None:
+            protocol.peername = peer
+        protocol.sockname = acceptor.local
+        protocol.socket_fd = fd
+        template = acceptor.transport_template
+        if template is None:
+            template = acceptor.transport_template = self._transport_template(acceptor)
+        transport = template.copy_for(fd, protocol, peer, bool(data))
+        transport.serve(protocol.connection_made, transport)
+
+    def _transport_template(self, acceptor: "Acceptor") -> AcceptedTransport:
+        """What the transports of ``acceptor``'s clients served on their sockets are copies of
+        (``AcceptedTransport.copy_for``): never served itself."""
         if self._first_bytes is None:
             self._first_bytes = FirstBytes.make(self._loop)
         # (positional: a class called with keywords makes a dict)
-        transport = AcceptedTransport(self._loop, fd, protocol, peer, local, self._hand_to_loop,
-                                      self._first_bytes, bool(data), acceptor.socket_for)
-        transport.serve(protocol.connection_made, transport)
+        return AcceptedTransport(self._loop, -1, None, None, acceptor.local, self._hand_to_loop, self._first_bytes,
+                                 True, acceptor.socket_for)
 
     def _hand_to_loop(self, conn, factory, failed=None) -> None:
         """Hand ``conn`` to the loop now, not on the next loop iteration.
@@ -433,7 +448,7 @@ class Acceptor:
     """
 
     __slots__ = ("sock", "local", "_socket_class", "_family", "_type", "_proto", "_read_size", "_keepalive",
-                 "_set_until_empty")
+                 "_set_until_empty", "transport_template")
 
     def __init__(self, sock, tcp_keepalive: bool = False, read_size: int = 0):
         self.sock = sock
@@ -446,6 +461,7 @@ class Acceptor:
         self._read_size = read_size  # bytes read at accept (0: none)
         self.local = fixed_local_address(sock) if tcp else None
         self._socket_class = accepted_socket_class(self._family, self._type)
+        self.transport_template = None  # the template of its clients' transports (Listeners._serve_on_socket)
 
     def accept(self) -> tuple | None:
         """``(fd, address, data)`` of a waiting client (see ``accept_early_py``), or None when

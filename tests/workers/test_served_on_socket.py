@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from helpers import acknowledged, read_response, read_until_eof, run_on_loop, wait_for
+from helpers import acknowledged, read_response, read_until_eof, run_on_loop, slots_of, wait_for
 from server.asgi.protocol import ASGIConfig, ASGIServerHttpProtocol
 from server.protocol.server import ServerConfig
 from server.workers import listeners as listeners_module
@@ -628,3 +628,44 @@ def test_a_protocol_failing_on_what_was_read_is_reported_and_its_client_reset(lo
         return [str(e) for e in reported], protocol.lost, handed
 
     assert run_on_loop(loop_name, main) == (["broken protocol"], [None], [])
+
+
+def transport_slots(transport) -> dict:
+    return {name: getattr(transport, name, "<unset>") for name in slots_of(AcceptedTransport)}
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_transport_copied_from_a_template_holds_what_one_made_for_its_client_holds(loop_name):
+    """A client served on its socket gets a copy of its listener's template transport (one
+    compiled call, see protocol/copies.py), with its own descriptor, protocol, peer and first
+    read: the same slots as a transport made for it the usual way."""
+
+    async def main(loop):
+        hand, first_bytes = handing_over(loop, []), FirstBytes.make(loop)
+        local, peer, protocol = ("127.0.0.1", 8000), ("127.0.0.1", 40000), Recorder()
+        template = AcceptedTransport(loop, -1, None, None, local, hand, first_bytes, True, str)
+        copy = template.copy_for(7, protocol, peer, False)
+        usual = AcceptedTransport(loop, 7, protocol, peer, local, hand, first_bytes, False, str)
+        return transport_slots(copy) == transport_slots(usual), transport_slots(template)["_fd"]
+
+    assert run_on_loop(loop_name, main) == (True, -1)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_the_clients_of_one_listener_are_served_on_copies_of_one_template(listening, loop_name):
+    port = listening.getsockname()[1]
+
+    async def main(loop):
+        listeners = serving(loop, listening)
+        await listeners.start()
+        answers = []
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port)) as client:
+                client.sendall(CLOSING)
+                answers.append(await loop.run_in_executor(None, read_until_eof, client))
+        templates = {id(acceptor.transport_template) for acceptor in listeners._acceptors.values()}
+        listeners.close()
+        return [data.endswith(b"hello") and ended for data, ended in answers], len(templates), Counted.made_on
+
+    served, templates, made_on = run_on_loop(loop_name, main)
+    assert served == [True] * 3 and templates == 1 and made_on == [AcceptedTransport] * 3
