@@ -177,7 +177,8 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         if self.config.tcp_keepalive:
             set_tcp_keepalive(transport)
         proxy = self.config.proxy
-        if proxy is not None and proxy.expects_proxy_header(self.peername):
+        # (the policy's first test, here: a call less per connection without the PROXY protocol)
+        if proxy is not None and proxy.proxy_protocol != "off" and proxy.expects_proxy_header(self.peername):
             self._proxy_buffer = b""
         if self._owner is not None:
             self._owner.connection_opened(self)
@@ -278,7 +279,9 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
 
     def connection_lost(self, exc) -> None:
         """The one teardown path: every timer, waiter and request ends here."""
-        self._timer.close()
+        timer = self._timer
+        if timer is not NO_TIMER:  # (most connections behind a proxy never made one)
+            timer.close()
         self._timer = GONE_TIMER
         self._stop_rates()
         transport, self.transport = self.transport, None

@@ -253,7 +253,9 @@ class AsyncWorker(base.Worker):
             self.listeners.notify_waiting(self._make_room)  # (room to let more go, if still full)
         # (what _open_connections() and worker_connections say, inline: every connection ends here)
         if self.alive and len(self.connections) - len(self._leaving) < self.config.worker_connections:
-            self.listeners.resume()
+            listeners = self.listeners
+            if listeners.paused:  # (resume's own test, here: a call less per connection)
+                listeners.resume()
 
     def request_done(self) -> None:
         self.nr += 1

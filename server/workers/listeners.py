@@ -82,6 +82,7 @@ class Listeners:
         self._batch = max(1, backlog)
         self._per_pass = min(self._batch, SERVED_PER_PASS) if self._on_socket else self._batch
         self._state = "stopped"  # stopped | serving | paused | closed
+        self.paused = False  # the state is "paused" (a plain attribute: tested for each closed connection)
         self._watching = False
         self._retry: asyncio.TimerHandle | None = None
         # Loop time after which catch_up looks for waiting clients: CATCH_UP_INTERVAL after the
@@ -101,6 +102,7 @@ class Listeners:
         if self._state != "serving":
             return
         self._state = "paused"
+        self.paused = True
         self._unwatch()
 
     def notify_waiting(self, callback) -> None:
@@ -137,6 +139,7 @@ class Listeners:
             return
         self._stop_waiting_watch()
         self._state = "serving"
+        self.paused = False
         if self._retry is None:
             self._watch()
 
@@ -156,6 +159,7 @@ class Listeners:
         self._unwatch()
         waiting = self._take_waiting() if self._state != "stopped" and take_waiting else ()
         self._state = "closed"
+        self.paused = False
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None

@@ -123,8 +123,9 @@ def test_paused_listeners_leave_clients_in_the_accept_queue(listening, loop_name
         listeners.pause()
         clients = waiting_clients(listening.getsockname()[1], 3)
         await asyncio.sleep(0.2)
-        paused = len(Counting.made)
+        paused = len(Counting.made), listeners.paused  # (the worker tests the flag before resume())
         listeners.resume()
+        paused += (listeners.paused,)
         for _ in range(200):
             if len(Counting.made) == 3:
                 break
@@ -134,7 +135,7 @@ def test_paused_listeners_leave_clients_in_the_accept_queue(listening, loop_name
         await close_all(clients)
         return paused, resumed
 
-    assert run_on_loop(loop_name, main) == (0, 3)
+    assert run_on_loop(loop_name, main) == ((0, True, False), 3)
 
 
 @pytest.mark.parametrize("loop_name", LOOPS)
