@@ -134,11 +134,11 @@ class WSGIExchange:
         config = self.config
         result = environ = None
         hooks = self.protocol.config.hooks
-        request = LoggedRequest(self.head, self.protocol.forwarded(self.head).client) if hooks is not None else None
+        head = self.head
+        forwarded = self.protocol.forwarded(head)
+        request = LoggedRequest(head, forwarded.client) if hooks is not None else None
         try:
-            head = self.head  # (the environ, made inline: a call less per request)
-            forwarded = self.protocol.forwarded(head)
-            self._environ = environ = build_environ(
+            self._environ = environ = build_environ(  # (inline: a call less per request)
                 self.connection.client_environ(head, forwarded), head,
                 wsgi_input if wsgi_input is not None else EMPTY_INPUT, content_length, forwarded.fields,
                 forwarded.host)
@@ -201,12 +201,7 @@ class WSGIExchange:
                 body = b"".join(_checked(piece) for piece in result)
             if self._response is None:  # the whole response in one hand-off, with its length
                 size = len(body)
-                status, headers = self._status, self._headers  # (_make_head, inline)
-                if status is None:
-                    raise AssertionError("the application did not call start_response()")
-                response = self._response = self.protocol.response_head(
-                    self.head, status, STATUS_LINE, tuple(headers) if type(headers) is list else headers, size)
-                head = response[0]
+                head = self._make_head(size)
                 if head.no_body or (not head.sized and head.length is not None and size > head.length):
                     body = self._cut(head, body)  # (raises _TooLong past a declared length)
                 else:  # (what _cut and _send do, inline: every whole response)
