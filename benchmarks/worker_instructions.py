@@ -4,14 +4,15 @@
     python benchmarks/worker_instructions.py --keep-alive        # hello on one connection
     python benchmarks/worker_instructions.py --targets asyncworker,granian --requests 300,1300
     python benchmarks/worker_instructions.py --keep-alive --connections 50   # as under wrk -c50
+    python benchmarks/worker_instructions.py --keep-alive --connections 50 --case chunked
 
 ``instructions.py`` drives a protocol object over an in-memory transport: the worker's
 accept path (``Listeners``, a connection served on its accepted socket), its connection
 set-up and teardown and the loop itself are not in its count. This counts them: each
 target runs as the suite starts it (``peers.py``), under valgrind's cachegrind with its
-children traced, and a client outside valgrind sends hello requests one after another
-(``Connection: close``, each on a new connection, or all on one keep-alive connection) over
-loopback. The target is stopped with SIGTERM, each process writes its count, and the
+children traced, and a client outside valgrind sends requests one after another (hello, or
+the request of a suite's case with ``--case``: ``browser``, ``chunked``, ...), each on a new
+connection (``Connection: close``) or all on one keep-alive connection, over loopback. The target is stopped with SIGTERM, each process writes its count, and the
 serving process's count (the largest: a master that forks its worker, granian's main
 process) is taken. Two runs with different request counts, so start-up and shutdown cancel
 out: (I(n2) - I(n1)) / (n2 - n1), after the same warm-up in both.
@@ -39,55 +40,79 @@ import tempfile
 import time
 
 import peers
+from cases import BY_NAME
 
 TARGETS = ("asyncworker", "granian", "asyncworker-asgi", "granian-asgi")
 WARM_UP = 300  # requests before the counted ones, in both runs
 BOOT_TIMEOUT = 300.0  # seconds for a server to listen under valgrind
 EXIT_TIMEOUT = 300.0  # seconds for it to exit after SIGTERM (valgrind writes its counts then)
 ANSWER_TIMEOUT = 60.0  # seconds for an answer to come (one at a time, or any of those sent at once)
-HELLO = b"Hello, world!\n"
 
 
-def request(keep_alive: bool) -> bytes:
-    ending = b"" if keep_alive else b"Connection: close\r\n"
-    return b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + ending + b"\r\n"
+def request(keep_alive: bool, case: str = "hello") -> bytes:
+    """The case's request as the suite sends it (``hello``: ``GET /``), with ``Connection:
+    close`` when each request takes a new connection."""
+    method, path, headers, body = BY_NAME[case].request()
+    headers = [(name, value) for name, value in headers if name.lower() != "connection"]
+    if not keep_alive:
+        headers.append(("Connection", "close"))
+    if body:
+        headers.append(("Content-Length", str(len(body))))
+    fields = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{fields}\r\n".encode() + body
 
 
-def read_hello(sock: socket.socket, until_eof: bool) -> None:
-    """Read one hello response (to its end of body, or to the connection's end)."""
+_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+
+
+def whole_answer(data: bytes) -> bool:
+    """Whether ``data`` holds a whole answer: its head, then its Content-Length's bytes or
+    the last chunk of a chunked body."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    length = _LENGTH.search(data, 0, end + 2)
+    if length is None:
+        return data.endswith(b"0\r\n\r\n")
+    return len(data) >= end + 4 + int(length.group(1))
+
+
+def read_answer(sock: socket.socket, until_eof: bool) -> None:
+    """Read one answer (to its end of body, or to the connection's end)."""
     data = b""
-    while not data.endswith(HELLO) or until_eof:
+    while not whole_answer(data) or until_eof:
         piece = sock.recv(65536)
         if not piece:
             break
         data += piece
-    check_hello(data)
+    check_answer(data)
 
 
-def check_hello(data: bytes) -> None:
-    if not data.startswith(b"HTTP/1.1 200") or not data.endswith(HELLO):
+def check_answer(data: bytes) -> None:
+    if not data.startswith(b"HTTP/1.1 200") or not whole_answer(data):
         raise RuntimeError(f"unexpected answer: {data[:200]!r}")
 
 
-def send_requests(port: int, count: int, keep_alive: bool, sock: socket.socket | None) -> socket.socket | None:
-    payload = request(keep_alive)
+def send_requests(port: int, count: int, keep_alive: bool, sock: socket.socket | None,
+                  case: str = "hello") -> socket.socket | None:
+    payload = request(keep_alive, case)
     for _ in range(count):
         if sock is None:
             sock = socket.create_connection(("127.0.0.1", port), timeout=ANSWER_TIMEOUT)
         sock.sendall(payload)
-        read_hello(sock, until_eof=not keep_alive)
+        read_answer(sock, until_eof=not keep_alive)
         if not keep_alive:
             sock.close()
             sock = None
     return sock
 
 
-def send_concurrently(port: int, count: int, keep_alive: bool, connections: int) -> None:
-    """``count`` hello requests over ``connections`` connections at once, as wrk sends them:
+def send_concurrently(port: int, count: int, keep_alive: bool, connections: int, case: str = "hello") -> None:
+    """``count`` requests over ``connections`` connections at once, as wrk sends them:
     each connection sends its next request when it has read its answer (on the same
     connection, or on a new one). The server under valgrind is the slower side by far, so
     it always has a request waiting on every connection, as under load."""
-    payload = request(keep_alive)
+    payload = request(keep_alive, case)
     selector = selectors.DefaultSelector()
     buffers: dict = {}
     sent = answered = 0
@@ -111,9 +136,9 @@ def send_concurrently(port: int, count: int, keep_alive: bool, connections: int)
             sock = key.fileobj
             piece = sock.recv(65536)
             buffers[sock] += piece
-            if piece and (not keep_alive or not buffers[sock].endswith(HELLO)):
+            if piece and (not keep_alive or not whole_answer(buffers[sock])):
                 continue
-            check_hello(buffers.pop(sock))
+            check_answer(buffers.pop(sock))
             answered += 1
             if not keep_alive or sent == count:
                 selector.unregister(sock)
@@ -138,7 +163,7 @@ def wait_listening(port: int, proc: subprocess.Popen) -> None:
 
 
 def count(target: peers.Target, requests: int, keep_alive: bool, out_dir: str, keep: str | None = None,
-          connections: int = 1, cache_sim: bool = False) -> dict:
+          connections: int = 1, cache_sim: bool = False, case: str = "hello") -> dict:
     """Instructions of the serving process for WARM_UP + ``requests`` requests, start to exit
     (its cachegrind file copied into ``keep`` as ``<target>.<requests>.cg``, if given)."""
     prefix = ["valgrind", "--tool=cachegrind", f"--cache-sim={'yes' if cache_sim else 'no'}", "--trace-children=yes",
@@ -150,9 +175,9 @@ def count(target: peers.Target, requests: int, keep_alive: bool, out_dir: str, k
     try:
         wait_listening(target.port, proc)
         if connections > 1:
-            send_concurrently(target.port, WARM_UP + requests, keep_alive, connections)
+            send_concurrently(target.port, WARM_UP + requests, keep_alive, connections, case)
         else:
-            sock = send_requests(target.port, WARM_UP + requests, keep_alive, None)
+            sock = send_requests(target.port, WARM_UP + requests, keep_alive, None, case)
             if sock is not None:
                 sock.close()
         os.killpg(proc.pid, signal.SIGTERM)  # (the group: granian's workers stop on their own signal)
@@ -210,6 +235,8 @@ def main(argv=None) -> int:
                    help="simulate the caches too (valgrind's model of this machine's): misses per request")
     p.add_argument("--connections", type=int, default=1,
                    help="connections sending at once (as wrk's -c; default 1: one request at a time)")
+    p.add_argument("--case", default="hello", choices=[c for c in BY_NAME if BY_NAME[c].path != "/file"],
+                   help="the suite's case whose request is sent (default: hello)")
     p.add_argument("--peers-python", help="the interpreter of the peers (default: see peers.py)")
     p.add_argument("--no-install", action="store_true", help="do not create the peers' environment")
     p.add_argument("--keep", metavar="DIR", help="keep the serving process's cachegrind files in DIR "
@@ -231,14 +258,15 @@ def main(argv=None) -> int:
         p.error("--connections must be at least 1")
     mode = "keep-alive connections" if args.keep_alive else "a new connection per request"
     mode += f", {args.connections} at once" if args.connections > 1 else ", one request at a time"
-    print(f"instructions per hello request, {mode} ({low} and {high} requests after {WARM_UP})")
+    print(f"instructions per {args.case} request, {mode} ({low} and {high} requests after {WARM_UP})")
     results = {}
     with tempfile.TemporaryDirectory(prefix="worker-instructions-") as out_dir:
         for target in peers.make_targets(names, peers_python, peers.APPS_DIR):
             if target.skip:
                 print(f"{target.name:20} skipped: {target.skip}")
                 continue
-            runs = [count(target, n, args.keep_alive, out_dir, args.keep, args.connections, args.cache_sim)
+            runs = [count(target, n, args.keep_alive, out_dir, args.keep, args.connections, args.cache_sim,
+                          args.case)
                     for n in (low, high)]
             cost = per_request(*runs, high - low)
             results[target.name] = cost["Ir"]

@@ -126,24 +126,39 @@ def test_instruction_count_loop_answers_on_a_new_connection_each_time(target):
 
 
 @pytest.mark.parametrize("keep_alive", [False, True])
-def test_the_whole_worker_count_sends_requests_a_real_worker_answers(keep_alive):
-    """worker_instructions.py's client (without valgrind): hello requests one after another, each
-    on a new connection or all on one, each answer read to its end before the next request;
-    an answer that is not the hello fails it."""
+@pytest.mark.parametrize("case, line", [("hello", '"GET / HTTP/1.1" 200'), ("chunked", '"GET /chunked HTTP/1.1" 200'),
+                                        ("browser", '"GET / HTTP/1.1" 200')])
+def test_the_whole_worker_count_sends_requests_a_real_worker_answers(keep_alive, case, line):
+    """worker_instructions.py's client (without valgrind): a case's requests one after another,
+    each on a new connection or all on one, each answer read to its end (its Content-Length,
+    or its last chunk) before the next request; an answer that is not a whole 200 fails it."""
     import worker_instructions
     from helpers import Gunicorn, wait_until
 
     apps = Path(__file__).resolve().parents[2] / "benchmarks" / "apps"
     with Gunicorn("hello:application", "--access-logfile", "-", chdir=str(apps)) as server:
-        sock = worker_instructions.send_requests(server.port, 20, keep_alive, None)
+        sock = worker_instructions.send_requests(server.port, 20, keep_alive, None, case)
         assert (sock is not None) == keep_alive
         if sock is not None:
             sock.close()
-        wait_until(lambda: server.log_text().count('"GET / HTTP/1.1" 200') == 20, 5, what="20 requests logged")
+        wait_until(lambda: server.log_text().count(line) == 20, 5, what="20 requests logged")
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as other:
-            other.sendall(b"GET /100k HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            other.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n")  # (a 400)
             with pytest.raises(RuntimeError, match="unexpected answer"):
-                worker_instructions.read_hello(other, until_eof=True)
+                worker_instructions.read_answer(other, until_eof=True)
+
+
+def test_the_whole_worker_count_knows_a_whole_answer():
+    """whole_answer: a head and its Content-Length's bytes, or a chunked body's last chunk."""
+    import worker_instructions
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+    assert worker_instructions.whole_answer(head + b"hello")
+    assert not worker_instructions.whole_answer(head + b"hell")
+    assert not worker_instructions.whole_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n")
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n"
+    assert not worker_instructions.whole_answer(chunked)
+    assert worker_instructions.whole_answer(chunked + b"0\r\n\r\n")
 
 
 @pytest.mark.parametrize("keep_alive", [False, True])
