@@ -188,6 +188,9 @@ class H2Stream(StreamFlow, PeerResolution):
             self.queue(data)
         return self.writing_paused
 
+    def send_pieces(self, pieces: list, size: int, end: bool = False) -> bool:
+        return self.send_body(b"".join(pieces), end)  # (DATA frames are made of one piece)
+
     def end_response(self, data: bytes = b"", trailers: bytes | None = None) -> None:
         self._end(self.framing.body(data) if data else b"", _trailer_fields(trailers) if trailers else None)
 

@@ -103,6 +103,27 @@ class WriteCoalescing:
         if self._corked_size >= CORK_LIMIT:
             self._uncork()
 
+    def write_corked_pieces(self, pieces: list, size: int, end: bool = False) -> None:
+        """``write_corked`` for several pieces (``size`` bytes), each held as it is (no join).
+        ``end``: the end of the response follows at once, so they are held past
+        ``CORK_LIMIT`` and go in its write."""
+        if self.transport is None:
+            return
+        self._response_started = True
+        self._continue_pending = False
+        corked = self._corked
+        if corked is None:
+            if not self._uncork_due:
+                self._uncork_due = True
+                self.pass_end.hold(self)
+            self._corked = pieces
+            self._corked_size = size
+        else:
+            corked += pieces
+            self._corked_size += size
+        if self._corked_size >= CORK_LIMIT and not end:
+            self._uncork()
+
     def write_answer(self, data: bytes, body: bytes = b"", last: bool = False) -> None:
         """Write the last bytes of a response (a whole one, or the end of a streamed one).
 

@@ -124,6 +124,16 @@ class ResponseChannel:
         framing = self.framing
         return self._send_framed(framing.body(data), framing, end)
 
+    def send_pieces(self, pieces: list, size: int, end: bool = False) -> bool:
+        """Write more pieces of the body (``size`` bytes in all), each as it is: no join, no
+        copy (one chunk for them all when the body is chunked; uvloop writes them, with the
+        rest of this pass's bytes of the connection, in one writev)."""
+        framing = self.framing
+        framed = framing.pieces(pieces, size)
+        if framed:
+            self.write_corked_pieces(framed, sum(map(len, framed)), end or framing.truncated)
+        return self._send_framed(b"", framing, end)
+
     def end_response(self, data: bytes = b"", trailers: bytes | None = None) -> None:
         """Write the last piece of the body and its end (with trailer lines, if the body is
         chunked) and go on to the next request."""
@@ -160,7 +170,8 @@ class ResponseChannel:
         if end:
             self._end_framed(data, framing)
             return False
-        self.write_corked(data)
+        if data:
+            self.write_corked(data)
         return self.transport is None or self.writing_paused
 
     def _warn_truncated(self, framing) -> None:

@@ -101,6 +101,9 @@ class Channel(Protocol):
 
     def send_body(self, data: bytes, end: bool = False) -> bool: ...
 
+    def send_pieces(self, pieces: list, size: int, end: bool = False) -> bool:
+        """``send_body`` of several pieces (``size`` bytes in all), joined only if need be."""
+
     def end_response(self, data: bytes = b"", trailers: bytes | None = None) -> None: ...
 
     async def send_file(self, file, offset: int, count: int, end: bool = False) -> int: ...

@@ -1,7 +1,8 @@
 """Response spools: a response body held for a client that reads slower than the app writes.
 
     producer ──append(data)──► ResponseSpool: memory (up to ``memory_limit``) ──► temporary file
-    loop     ◄──take(most)──── the oldest bytes first, exact and in order
+    loop     ◄──take(most)──── the oldest bytes first, exact and in order, as the pieces
+                               they went in as (no join: the loop writes them with one writev)
 
 A spool lets an app that produces its body on another thread (WSGI) finish as
 fast as it produces, whatever the client's speed: the loop writes the spool out
@@ -20,6 +21,8 @@ import os
 import tempfile
 import threading
 import weakref
+
+PIECES_PER_TAKE = 64  # pieces taken as they are; more are joined (a writev of a few buffers, not thousands)
 
 _budgets: "weakref.WeakSet[SpoolBudget]" = weakref.WeakSet()
 
@@ -87,25 +90,27 @@ class ResponseSpool:
         return self._file is not None
 
     def append(self, data: bytes) -> None:
-        if not data:
+        n = len(data)
+        if not n:
             return
-        if self._read_at == self._write_at and (
-                not self._in_memory or self._in_memory + len(data) <= self._memory_limit):
+        in_memory = self._in_memory
+        if self._read_at == self._write_at and (not in_memory or in_memory + n <= self._memory_limit):
             self._memory.append(data)
-            self._in_memory += len(data)
+            self._in_memory = in_memory + n
         else:
             if self._file is None:
                 self._file = tempfile.TemporaryFile(dir=self._tmp_dir)
             self._write_at += _write_all(self._file.fileno(), data, self._write_at)
-        self.size += len(data)
+        self.size += n
 
-    def take(self, most: int) -> bytes:
-        """Up to ``most`` of the oldest bytes (whole pieces from memory, past ``most`` if one is
-        bigger), b"" when empty."""
+    def take(self, most: int) -> tuple[list, int]:
+        """``(pieces, size)``: up to ``most`` of the oldest bytes, ``([], 0)`` when empty. From
+        memory they are whole pieces as they were given (past ``most`` if the first is bigger),
+        not copied, but more than ``PIECES_PER_TAKE`` of them are joined into one."""
         if self._in_memory:
             return self._take_memory(most)
         if self._read_at == self._write_at:
-            return b""
+            return [], 0
         n = min(most, self._write_at - self._read_at)
         data = os.pread(self._file.fileno(), n, self._read_at)
         if len(data) != n:
@@ -115,23 +120,25 @@ class ResponseSpool:
         if self._read_at == self._write_at:  # drained: the file starts over (its disk space back)
             os.ftruncate(self._file.fileno(), 0)
             self._read_at = self._write_at = 0
-        return data
+        return [data], n
 
-    def _take_memory(self, most: int) -> bytes:
+    def _take_memory(self, most: int) -> tuple[list, int]:
         memory = self._memory
-        first = memory.popleft()
-        if len(first) >= most or not memory:
-            taken = first
+        if self._in_memory <= most:  # (the common case: all of it, in one step)
+            pieces, total = list(memory), self._in_memory
+            memory.clear()
         else:
+            first = memory.popleft()
             pieces, total = [first], len(first)
             while memory and total + len(memory[0]) <= most:
                 piece = memory.popleft()
                 pieces.append(piece)
                 total += len(piece)
-            taken = b"".join(pieces)
-        self._in_memory -= len(taken)
-        self.size -= len(taken)
-        return taken
+        if len(pieces) > PIECES_PER_TAKE:
+            pieces = [b"".join(pieces)]
+        self._in_memory -= total
+        self.size -= total
+        return pieces, total
 
     def close(self) -> None:
         """Drop what is held and close the file (idempotent)."""

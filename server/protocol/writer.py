@@ -120,6 +120,18 @@ class BodyFraming:
             return b"%x\r\n%s\r\n" % (len(data), data)
         return data
 
+    def pieces(self, pieces: list, size: int) -> list:
+        """Frame pieces of body (``size`` bytes in all) as they are, with no copy: one chunk
+        for them all when chunked. Past the declared length they are joined and cut."""
+        if self.no_body or not size:
+            return []
+        if self.length is not None and size > self.length - self.sent:
+            return [self.body(b"".join(pieces))]
+        self.sent += size
+        if self.chunked:
+            return [b"%x\r\n" % size, *pieces, b"\r\n"]
+        return pieces
+
     def finish(self) -> bytes:
         """The bytes that end the body; marks the connection for closing if it is short."""
         if not self.complete:

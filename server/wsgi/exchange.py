@@ -102,11 +102,20 @@ class WSGIExchange:
         if body is not None:
             body.resume()
 
-    def _send_on_loop(self, data: bytes, end: bool, size: int = 0) -> None:
+    def _send_on_loop(self, data, end: bool, size: int = 0) -> None:
+        """Loop side: ``data`` (bytes; the head's whole body ``size`` when it is sized), or a
+        list of pieces of ``size`` bytes taken from the spool, written as they are."""
         channel = self.protocol
         if channel.transport is None:
             return
         response = self._response
+        if type(data) is list:
+            if type(response) is tuple:
+                self._response = response[0]
+                channel.log_environ = self._environ
+                channel.send_response(response[0], response[1], b"", False, 0)
+            channel.send_pieces(data, size, end)
+            return
         if type(response) is tuple:  # the first piece goes with the head
             self._response = response[0]
             channel.log_environ = self._environ
@@ -215,9 +224,30 @@ class WSGIExchange:
         elif isinstance(result, FileWrapper) and self._send_file(result):
             return
         else:
-            for piece in result:
-                self._send_piece(_checked(piece))
+            self._send_stream(iter(result))
         self._finish()
+
+    def _send_stream(self, pieces) -> None:
+        """Hand over a streamed body's pieces, each as it comes. Once the first is over (the
+        head made, the hand-over in place), the others go straight to the hand-over, unless
+        they are to be dropped (no body) or may pass the app's Content-Length (to be cut)."""
+        for piece in pieces:
+            self._send_piece(_checked(piece))
+            if self._body is not None:
+                break
+        else:
+            return
+        head = _head_of(self._response)
+        limit = head.length if not head.sized else None
+        hand_over = self._body.hand_over
+        for piece in pieces:
+            if type(piece) is not bytes:
+                piece = _checked(piece)
+            if head.no_body or (limit is not None and self._handed + len(piece) > limit):
+                self._send_piece(piece)
+            elif piece:
+                self._handed += len(piece)
+                hand_over(piece)
 
     def _cut(self, head, data: bytes) -> bytes:
         """``data`` as far as the declared Content-Length still takes it; raises ``_TooLong``

@@ -23,6 +23,7 @@ from server.protocol.spool import ResponseSpool
 INFLIGHT_LIMIT = 256 * 1024  # bytes handed over and not yet written that need no spool
 DRAIN_STEP = 256 * 1024  # bytes the loop takes from a spool per write
 DRAIN_PER_TURN = 1024 * 1024  # bytes written per loop callback before the others get a turn
+_NOTHING = ([], 0)  # (a take of nothing)
 
 
 class BodyHandover:
@@ -38,7 +39,8 @@ class BodyHandover:
         self._cond = connection.made_condition  # its exchange condition (None: not made yet, see _condition)
         self._pool = pool
         self._channel = channel
-        self._write = write  # loop: write(data, end, size) frames and writes (the head with the first piece)
+        self._write = write  # loop: write(data, end, size) frames and writes (the head with the first piece);
+        # from the spool, data is a list of ``size`` bytes of pieces, written without a join
         self._cap = config.response_spool_max
         self._budget = config.spool_budget
         self._paused = channel.writing_paused
@@ -78,13 +80,17 @@ class BodyHandover:
             return
         n = len(data)
         cond = self._cond or self._condition()
-        with cond:
-            while not self.aborted and not self._room(n):
-                self._waiting = True
-                cond.wait()
-            self._waiting = False
-            if self.aborted:
-                raise ClientDisconnected()
+        cond.acquire()  # (its lock's own method: ``with cond`` costs two Python calls a piece)
+        try:
+            if not self._paused and self._inflight <= INFLIGHT_LIMIT and not self.aborted:
+                self._budget.take(n)  # (the common case of _room, inline)
+            else:
+                while not self.aborted and not self._room(n):
+                    self._waiting = True
+                    cond.wait()
+                self._waiting = False
+                if self.aborted:
+                    raise ClientDisconnected()
             spool = self._spool
             if spool is None:
                 config = self._channel.config
@@ -99,6 +105,8 @@ class BodyHandover:
             if self._delivery_due or self._paused:
                 return  # the loop takes it with the pieces before it, or when the transport resumes
             self._delivery_due = True
+        finally:
+            cond.release()
         self._pool.call_in_loop(self.deliver)
 
     def end_with(self, *call) -> None:
@@ -164,12 +172,12 @@ class BodyHandover:
                 spool = self._spool
                 if self.aborted or spool is None:
                     return
-                data = spool.take(DRAIN_STEP) if spool.size and not channel.writing_paused else b""
+                pieces, n = spool.take(DRAIN_STEP) if spool.size and not channel.writing_paused else _NOTHING
                 end = self._final and not spool.size
-                if not data and not end:
+                if not n and not end:
                     return
-                self._inflight -= len(data)
-                self._budget.give_back(len(data))
+                self._inflight -= n
+                self._budget.give_back(n)
                 if self._waiting:
                     cond.notify_all()
             if end:
@@ -177,15 +185,15 @@ class BodyHandover:
                 spool.close()
                 write = self._last_write()
                 if self._last_call is not None:
-                    if data:
-                        write(data, False, 0)
+                    if n:
+                        write(pieces, False, n)
                     (fn, *args), self._last_call = self._last_call, None
                     fn(*args)
                 else:
-                    write(data, True, 0)
+                    write(pieces, True, n)
                 return
-            self._write(data, False, 0)
-            written += len(data)
+            self._write(pieces, False, n)
+            written += n
             if written >= DRAIN_PER_TURN:
                 channel.loop.call_soon(self.drain)
                 return

@@ -49,6 +49,16 @@ def str_piece(environ, start_response):
     return ["not bytes"] if _params(environ).get("alone") else [b"bytes, then ", "not bytes"]
 
 
+def stream(environ, start_response):
+    """Three pieces from a generator (``?length=N``: with that Content-Length; ``?bad=1``: the
+    third is a str)."""
+    params = _params(environ)
+    start_response("200 OK", [("Content-Length", params["length"])] if "length" in params else [])
+    yield b"one,"
+    yield b"two,"
+    yield "three" if params.get("bad") else b"three"
+
+
 def no_content(environ, start_response):
     start_response("204 No Content", [])
     return [b""]
@@ -114,7 +124,7 @@ def spooled(environ, start_response):
 
 ROUTES = {f.__name__.replace("_", "-"): f for f in (
     short_body, long_body, long_list, bad_header, bad_header_name, hop_by_hop, no_content, hello, file, produce,
-    upload, spooled, str_piece)}
+    upload, spooled, str_piece, stream)}
 
 
 def app(environ, start_response):

@@ -66,6 +66,29 @@ def test_a_body_piece_not_bytes_gives_500(server, path):
         assert get(sock, "/hello").body == b"hello world"
 
 
+@pytest.mark.parametrize("query, framing", [("", "chunked"), ("?length=13", "13"), ("?length=9", "9")])
+def test_a_streamed_body_after_its_first_piece(server, query, framing):
+    """The pieces after a generator's first go straight to the hand-over: chunked, within the
+    app's Content-Length, cut at it (the connection stays in sync), none for HEAD."""
+    with connect(server.port) as sock:
+        resp = get(sock, "/stream" + query)
+        assert resp.status == 200 and resp.body == b"one,two,three"[:int(framing) if framing.isdigit() else None]
+        assert (resp.header("Transfer-Encoding") or resp.header("Content-Length")) == framing
+        resp = get(sock, "/stream" + query, method="HEAD")
+        assert resp.status == 200 and resp.body == b""
+        assert get(sock, "/hello").body == b"hello world"
+
+
+def test_a_streamed_piece_not_bytes_cuts_the_response(server):
+    """A str after the first pieces: too late for a 500, the client sees the chunked body cut
+    (no last chunk) and the connection closed; the error is logged."""
+    with connect(server.port) as sock:
+        sock.sendall(b"GET /stream?bad=1 HTTP/1.1\r\nHost: t\r\n\r\n")
+        data, eof = read_until_eof(sock, timeout=5)
+    assert eof and data.startswith(b"HTTP/1.1 200 ") and b"one," in data and not data.endswith(b"0\r\n\r\n")
+    wait_until(lambda: "response body pieces must be bytes, not str" in server.log_text(), 5, what="error logged")
+
+
 def test_head_and_204_have_no_body(server):
     with connect(server.port) as sock:
         resp = get(sock, "/hello", method="HEAD")

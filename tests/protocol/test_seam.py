@@ -133,6 +133,9 @@ class EventChannel:
             self.end_response()
         return False
 
+    def send_pieces(self, pieces, size, end=False):
+        return self.send_body(b"".join(pieces), end)
+
     def end_response(self, data=b"", trailers=None):
         if data:
             self.send_body(data)

@@ -4,12 +4,20 @@ in memory up to the threshold, in a temporary file past it; the budget's bounds.
 import os
 import random
 
-from server.protocol.spool import ResponseSpool, SpoolBudget, spooled_bytes
+from server.protocol.spool import PIECES_PER_TAKE, ResponseSpool, SpoolBudget, spooled_bytes
+
+
+def take(spool: ResponseSpool, most: int) -> bytes:
+    """The bytes of one take, joined (after checking the size it tells)."""
+    pieces, size = spool.take(most)
+    data = b"".join(pieces)
+    assert len(data) == size
+    return data
 
 
 def drain(spool: ResponseSpool, most: int) -> bytes:
     out = bytearray()
-    while data := spool.take(most):
+    while data := take(spool, most):
         out += data
     return bytes(out)
 
@@ -32,10 +40,29 @@ def test_small_pieces_stay_in_memory_and_come_out_in_order(tmp_path):
     for piece in (b"a" * 100, b"b" * 200, b"c" * 300):
         spool.append(piece)
     assert spool.size == 600 and not spool.overflowed
-    assert spool.take(250) == b"a" * 100  # whole pieces: the next would pass 250
-    assert spool.take(1000) == b"b" * 200 + b"c" * 300
-    assert spool.take(1000) == b"" and spool.size == 0
+    assert take(spool, 250) == b"a" * 100  # whole pieces: the next would pass 250
+    assert take(spool, 1000) == b"b" * 200 + b"c" * 300
+    assert take(spool, 1000) == b"" and spool.size == 0
     assert not open_files(tmp_path)
+
+
+def test_pieces_come_out_as_they_went_in_not_copied(tmp_path):
+    """A take from memory hands the pieces themselves on (the loop writes them with one
+    writev); past PIECES_PER_TAKE pieces, it joins them: a writev stays short."""
+    spool = ResponseSpool(1 << 20, str(tmp_path))
+    given = [bytes([i]) * 4096 for i in range(16)]
+    for piece in given:
+        spool.append(piece)
+    pieces, size = spool.take(1 << 20)
+    assert size == 16 * 4096 and len(pieces) == 16
+    assert all(out is piece for out, piece in zip(pieces, given))
+    many = [bytes([i]) for i in range(PIECES_PER_TAKE + 1)]
+    for piece in many:
+        spool.append(piece)
+    assert spool.take(1 << 20) == ([b"".join(many)], len(many))
+    for piece in many[:PIECES_PER_TAKE]:
+        spool.append(piece)
+    assert spool.take(1 << 20) == (many[:PIECES_PER_TAKE], PIECES_PER_TAKE)
 
 
 def test_a_big_piece_given_to_an_empty_spool_stays_in_memory(tmp_path):
@@ -57,7 +84,7 @@ def test_interleaved_appends_and_takes_across_the_overflow_are_exact(tmp_path):
             spool.append(piece)
             sent += piece
         else:
-            got += spool.take(rng.randint(1, 5000))
+            got += take(spool, rng.randint(1, 5000))
         assert spool.size == len(sent) - len(got)
     got += drain(spool, 5000)
     assert bytes(got) == bytes(sent)
@@ -73,7 +100,7 @@ def test_a_drained_file_starts_over(tmp_path):
     assert drain(spool, 64) == b"m" * 10 + b"f" * 100
     assert list(open_files(tmp_path).values()) == [0]  # its disk space given back
     spool.append(b"again")  # memory again: nothing waits in the file
-    assert spool.take(100) == b"again"
+    assert take(spool, 100) == b"again"
     spool.close()
     spool.close()  # idempotent
     assert not open_files(tmp_path)

@@ -97,6 +97,25 @@ def test_chunked_for_http11_without_length():
     assert w.chunked and w.keep_alive
 
 
+def test_pieces_are_framed_as_they_are():
+    """pieces(): the very objects, one chunk for them all when chunked, as they are within a
+    declared length; joined and cut past it; none for a bodiless response."""
+    parts = [b"a" * 10, b"b" * 6]
+    w = ResponseWriter("GET", HTTP11, True)
+    w.head(200, "OK", [])
+    framed = w.pieces(parts, 16)
+    assert framed == [b"10\r\n", *parts, b"\r\n"] and all(a is b for a, b in zip(framed[1:], parts))
+    assert w.sent == 16 and w.pieces([], 0) == []
+    w = ResponseWriter("GET", HTTP11, True)
+    w.head(200, "OK", [("Content-Length", "20")])
+    framed = w.pieces(parts, 16)
+    assert framed == parts and all(a is b for a, b in zip(framed, parts)) and not w.truncated
+    assert w.pieces(parts, 16) == [b"aaaa"] and w.truncated and w.sent == 20
+    w = ResponseWriter("HEAD", HTTP11, True)
+    w.head(200, "OK", [])
+    assert w.pieces(parts, 16) == [] and w.sent == 0
+
+
 def test_empty_chunked_body():
     _, _, out = respond(body=[])
     assert out == b"0\r\n\r\n"

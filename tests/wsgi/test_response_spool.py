@@ -95,6 +95,56 @@ def test_a_hello_generator_makes_no_spool_file_and_no_extra_loop_call(tmp_path):
     assert in_use == 0 and not list(tmp_path.iterdir())
 
 
+class WritesKept:
+    """The connection's real transport, keeping the objects of each ``writelines`` call."""
+
+    def __init__(self, transport):
+        self._transport = transport
+        self.lines: list[list] = []
+
+    def writelines(self, pieces):
+        pieces = list(pieces)
+        self.lines.append(pieces)
+        self._transport.writelines(pieces)
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+def test_streamed_pieces_are_written_as_the_app_gave_them(tmp_path):
+    """Pieces the loop takes from the spool in one batch go to the transport as the very
+    objects the app yielded (no join, no copy), framed as one chunk, with the head and the
+    end of the response in the same ``writelines`` (one writev)."""
+    all_handed = threading.Event()
+    pool_box = []
+    pieces = [bytes([65 + i]) * 4096 for i in range(16)]
+
+    def stream(environ, start_response):
+        pool_box[0].call_in_loop(all_handed.wait, 10)  # the loop waits here, ahead of piece 1
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        yield from pieces
+        all_handed.set()
+
+    async def main():
+        pool, protocol, ours, theirs = serve(stream, tmp_path)
+        pool_box.append(pool)
+        await asyncio.get_running_loop().connect_accepted_socket(lambda: protocol, ours)
+        kept = protocol.transport = WritesKept(protocol.transport)
+        theirs.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        raw = bytearray()
+        while not raw.endswith(b"\r\n0\r\n\r\n"):
+            raw += await asyncio.to_thread(theirs.recv, 1 << 20)
+        theirs.close()
+        pool.shutdown()
+        return kept.lines, bytes(raw)
+
+    lines, raw = asyncio.run(main())
+    (written,) = lines
+    assert written[0].startswith(b"HTTP/1.1 200 OK\r\n") and written[-1].endswith(b"0\r\n\r\n")
+    assert sum(1 for piece in written if any(piece is mine for mine in pieces)) == len(pieces)
+    assert raw.endswith(b"\r\n\r\n10000\r\n" + b"".join(pieces) + b"\r\n0\r\n\r\n")
+
+
 def test_a_spooled_response_is_exact_after_its_app_thread_is_done(tmp_path):
     """The client reads nothing until the app is done: 8 MiB in the spool (a file past 64 KiB)."""
     done = threading.Event()
