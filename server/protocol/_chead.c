@@ -1815,11 +1815,20 @@ set_parser_state(chead_state *st, PyObject *parser, long state)
     return 0;
 }
 
-/* Does ``s`` (``n`` bytes) end with the first CRLFCRLF in it, after at least one byte? */
+/* Does ``s`` (``n`` bytes) end with a CRLFCRLF, after at least one byte? Whether it is the first
+ * one is known without a search of its own in the common case: a plain head has no empty line
+ * (plain_parse declines one), and only a declined head is searched (has_earlier_blank_line). */
 static int
-ends_with_its_first_blank_line(const char *s, Py_ssize_t n)
+ends_with_blank_line(const char *s, Py_ssize_t n)
 {
-    return n >= 5 && memcmp(s + n - 4, "\r\n\r\n", 4) == 0 && memmem(s, (size_t)(n - 1), "\r\n\r\n", 4) == NULL;
+    return n >= 5 && memcmp(s + n - 4, "\r\n\r\n", 4) == 0;
+}
+
+/* Does ``s`` (``n`` bytes, ending with CRLFCRLF) hold a CRLFCRLF before its end? */
+static int
+has_earlier_blank_line(const char *s, Py_ssize_t n)
+{
+    return memmem(s, (size_t)(n - 1), "\r\n\r\n", 4) != NULL;
 }
 
 PyDoc_STRVAR(whole_head_doc,
@@ -1860,7 +1869,7 @@ whole_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t size, limits[3];
     if (limit_arg(head_size, &size) < 0)
         return NULL;
-    if (!ends_with_its_first_blank_line(PyBytes_AS_STRING(data), n) || end >= size - 3)
+    if (!ends_with_blank_line(PyBytes_AS_STRING(data), n) || end >= size - 3)
         Py_RETURN_NONE;
     for (int k = 0; k < 3; k++) {
         if (limit_arg(PyTuple_GET_ITEM(plain_limits, k), &limits[k]) < 0)
@@ -1872,6 +1881,10 @@ whole_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                                                 st->valid_hosts);
     if (head == Py_None) {
         Py_DECREF(head);
+        if (has_earlier_blank_line(PyBytes_AS_STRING(data), n)) { /* more than one head: feed's way */
+            Py_DECREF(parser);
+            Py_RETURN_NONE;
+        }
         PyObject *lines = PyBytes_FromStringAndSize(PyBytes_AS_STRING(data), end);
         head = lines == NULL ? NULL : PyObject_CallMethodOneArg(parser, st->str_parse_plain_head, lines);
         Py_XDECREF(lines);

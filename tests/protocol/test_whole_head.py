@@ -103,6 +103,8 @@ NOT_ITS_PIECE = {
     "a head and its body": WHOLE["length 0"][:-4] + b"\r\nContent-Length: 2\r\n\r\nab",
     "half a head": WHOLE["hello"][:-2],
     "pipelined": WHOLE["hello"] * 2,
+    "pipelined, the first not plain": WHOLE["folded"] + WHOLE["hello"],
+    "a body that is a blank line": WHOLE["length 0"][:-4] + b"\r\nContent-Length: 4\r\n\r\n\r\n\r\n",
     "empty": b"",
     "blank line only": b"\r\n",
 }
