@@ -86,7 +86,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         "_parser", "_timer", "_sink", "_head", "_continue_pending", "_response_started", "_peer_eof",
         "keep_alive_allowed", "_received_any", "_read_paused_by", "writing_paused", "_dispatching",
         "_advance_pending", "_advance_when_drained", "idle_until", "_eager", "_first_step",
-        "_drain_waiter", "_upgraded", "_input_failed",
+        "_drain_waiter", "_upgraded", "_input_failed", "_body_pending",
         # closing.py
         "_closing", "_linger_left",
         # cork.py
@@ -147,6 +147,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         self._drain_waiter: asyncio.Future | None = None
         self._upgraded = None  # the receiver of an upgraded connection (WebSocket)
         self._input_failed = False  # a request was rejected: the client may still be sending
+        self._body_pending = False  # the request's body has begun and not ended
         self._linger_left = 0  # > 0 while draining unread input before closing
         self._init_rates(config)
         self.app = app(self) if app is not None else self
@@ -501,10 +502,12 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
                         self._sink.feed_data(event.data, event.end_of_chunk)
                     else:
                         self._timer.phase = None  # (the timer's stop(), inline: every request)
-                        sink = self._sink
-                        if sink is not NULL_SINK:  # (most requests have no body)
-                            sink.feed_eof(event.trailers)
+                        if self._body_pending:  # (most requests have no body)
+                            self._body_pending = False
+                            self._sink.feed_eof(event.trailers)
                             self._body_rate.stop()
+                if self._body_pending and self._timer.phase != "body":
+                    self._time_body()
                 task = self._first_step
                 if task is not None:
                     self._first_step = None
@@ -555,9 +558,8 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
             self._recording = True
             self._start_record(head)
         if head.has_body:
-            self._start_timer("body", self.config.body_timeout)
             self._body_received = 0
-            self._watch_body()
+            self._body_pending = True  # (timed once its head's events are handled: _time_body)
         # (a head without a body comes with its EndOfMessage, which stops the timer)
         self._continue_pending = head.expect_continue
         forwarded = self._resolve_forwarded(head)
@@ -570,6 +572,13 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
                               headers=[("Allow", ", ".join(sorted(allowed)))], close=head.has_body)
             return
         self._sink = self.app.on_request(head) or NULL_SINK
+
+    def _time_body(self) -> None:
+        """The request's body is not all in the bytes that brought its head: the rest has
+        body_timeout between reads, and a minimum rate. (A body that came whole with its head,
+        as most small ones do, needs neither.)"""
+        self._start_timer("body", self.config.body_timeout)
+        self._watch_body()
 
     def _start_timer(self, phase: str, seconds: float) -> None:
         timer = self._timer

@@ -9,6 +9,8 @@ import uvloop
 import server.protocol.closing as closing_module
 from helpers import connected, wait_for
 from server.protocol.server import PIPELINE_BUFFER, ServerConfig, ServerHttpProtocol
+from server.protocol.parser import DONE
+from server.protocol.rates import NOT_WATCHED
 from server.protocol.timers import NO_TIMER
 from server.protocol.writer import ResponseWriter
 
@@ -53,6 +55,30 @@ def test_pipelined_bytes_are_bounded_while_a_request_is_in_flight():
         proto.transport.close()
         data, _ = await reader
         assert data.count(b"HTTP/1.1 200 ") == len(requests)
+        theirs.close()
+
+    asyncio.run(main())
+
+
+def test_a_body_that_comes_with_its_head_is_neither_timed_nor_watched():
+    """A body whole in the read that brought its head starts no body timer and no rate watch;
+    one that is not gets both until its end comes."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        proto = HeldResponses()
+        theirs = await connected(proto)
+        await loop.sock_sendall(theirs, b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+        await wait_for(lambda: proto.heads and proto._parser.state == DONE)
+        assert proto._timer.phase is None and proto._body_rate is NOT_WATCHED and not proto._body_pending
+        proto.answer()
+        await loop.sock_sendall(theirs, b"POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello")
+        await wait_for(lambda: len(proto.heads) == 2)
+        assert proto._timer.phase == "body" and proto._body_rate._active and proto._body_pending
+        await loop.sock_sendall(theirs, b"world")
+        await wait_for(lambda: proto._parser.state == DONE)
+        assert proto._timer.phase is None and not proto._body_rate._active and not proto._body_pending
+        proto.transport.close()
         theirs.close()
 
     asyncio.run(main())
