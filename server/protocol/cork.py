@@ -104,7 +104,8 @@ class WriteCoalescing:
             self._uncork()
 
     def write_corked_pieces(self, pieces: list, size: int, end: bool = False) -> None:
-        """``write_corked`` for several pieces (``size`` bytes), each held as it is (no join).
+        """``write_corked`` for several pieces (``size`` bytes), each held as it is (no join; the
+        list itself may be held, and grown).
         ``end``: the end of the response follows at once, so they are held past
         ``CORK_LIMIT`` and go in its write."""
         if self.transport is None:

@@ -127,7 +127,8 @@ class ResponseChannel:
     def send_pieces(self, pieces: list, size: int, end: bool = False) -> bool:
         """Write more pieces of the body (``size`` bytes in all), each as it is: no join, no
         copy (one chunk for them all when the body is chunked; uvloop writes them, with the
-        rest of this pass's bytes of the connection, in one writev)."""
+        rest of this pass's bytes of the connection, in one writev). The list is the
+        connection's from then on."""
         framing = self.framing
         framed = framing.pieces(pieces, size)
         if framed:
