@@ -23,7 +23,6 @@ from server.protocol.spool import ResponseSpool
 INFLIGHT_LIMIT = 256 * 1024  # bytes handed over and not yet written that need no spool
 DRAIN_STEP = 256 * 1024  # bytes the loop takes from a spool per write
 DRAIN_PER_TURN = 1024 * 1024  # bytes written per loop callback before the others get a turn
-_NOTHING = ([], 0)  # (a take of nothing)
 
 
 class BodyHandover:
@@ -172,7 +171,7 @@ class BodyHandover:
                 spool = self._spool
                 if self.aborted or spool is None:
                     return
-                pieces, n = spool.take(DRAIN_STEP) if spool.size and not channel.writing_paused else _NOTHING
+                pieces, n = spool.take(DRAIN_STEP) if spool.size and not channel.writing_paused else ([], 0)
                 end = self._final and not spool.size
                 if not n and not end:
                     return
