@@ -81,8 +81,7 @@ class Listeners:
         self._factory = protocol_factory
         self._batch = max(1, backlog)
         self._per_pass = min(self._batch, SERVED_PER_PASS) if self._on_socket else self._batch
-        self._state = "stopped"  # stopped | serving | paused | closed
-        self.paused = False  # the state is "paused" (a plain attribute: tested for each closed connection)
+        self._set_state("stopped")  # stopped | serving | paused | closed
         self._watching = False
         self._retry: asyncio.TimerHandle | None = None
         # Loop time after which catch_up looks for waiting clients: CATCH_UP_INTERVAL after the
@@ -94,15 +93,20 @@ class Listeners:
         self._setting_up: set = set()  # set-up coroutines of connections not made yet
         self._waiting_watched = False  # paused, but told when a client waits (notify_waiting)
 
+    def _set_state(self, state: str) -> None:
+        """The one place the state changes: ``paused`` follows it (a plain attribute, tested
+        for each connection that closes)."""
+        self._state = state
+        self.paused = state == "paused"
+
     async def start(self) -> None:
-        self._state = "serving"
+        self._set_state("serving")
         self._watch()
 
     def pause(self) -> None:
         if self._state != "serving":
             return
-        self._state = "paused"
-        self.paused = True
+        self._set_state("paused")
         self._unwatch()
 
     def notify_waiting(self, callback) -> None:
@@ -138,8 +142,7 @@ class Listeners:
         if self._state != "paused":
             return
         self._stop_waiting_watch()
-        self._state = "serving"
-        self.paused = False
+        self._set_state("serving")
         if self._retry is None:
             self._watch()
 
@@ -158,8 +161,7 @@ class Listeners:
         self._stop_waiting_watch()
         self._unwatch()
         waiting = self._take_waiting() if self._state != "stopped" and take_waiting else ()
-        self._state = "closed"
-        self.paused = False
+        self._set_state("closed")
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
