@@ -108,18 +108,17 @@ class WSGIExchange:
         channel = self.protocol
         if channel.transport is None:
             return
+        pieces = type(data) is list
         response = self._response
-        if type(data) is list:
-            if type(response) is tuple:
-                self._response = response[0]
-                channel.log_environ = self._environ
-                channel.send_response(response[0], response[1], b"", False, 0)
-            channel.send_pieces(data, size, end)
-            return
-        if type(response) is tuple:  # the first piece goes with the head
+        if type(response) is tuple:  # the head, with the first piece unless there are pieces
             self._response = response[0]
             channel.log_environ = self._environ
-            channel.send_response(response[0], response[1], data, end, size)
+            if not pieces:
+                channel.send_response(response[0], response[1], data, end, size)
+                return
+            channel.send_response(response[0], response[1], b"", False, 0)
+        if pieces:
+            channel.send_pieces(data, size, end)
         elif end:
             channel.end_response(data)
         else:
