@@ -242,11 +242,17 @@ def main(argv=None) -> int:
     p.add_argument("--keep", metavar="DIR", help="keep the serving process's cachegrind files in DIR "
                    "(where the difference goes: cg_diff DIR/T.n1.cg DIR/T.n2.cg | cg_annotate /dev/stdin)")
     args = p.parse_args(argv)
-    if not shutil.which("valgrind"):
-        p.error("needs valgrind")
     low, high = (int(n) for n in args.requests.split(","))
     if high <= low:
         p.error("--requests n1,n2 needs n2 > n1")
+    if args.connections < 1:
+        p.error("--connections must be at least 1")
+    if args.keep_alive and low < args.connections:
+        # (each run opens min(connections, n) connections: fewer in the first, and the
+        # difference would count the set-ups of the others as requests)
+        p.error(f"--requests n1 must be at least --connections with --keep-alive (n1 {low} < {args.connections})")
+    if not shutil.which("valgrind"):
+        p.error("needs valgrind")
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
@@ -254,8 +260,6 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"unknown targets: {', '.join(sorted(unknown))}")
     peers_python = peers.find_peers_python(args.peers_python, install=not args.no_install)
-    if args.connections < 1:
-        p.error("--connections must be at least 1")
     mode = "keep-alive connections" if args.keep_alive else "a new connection per request"
     mode += f", {args.connections} at once" if args.connections > 1 else ", one request at a time"
     print(f"instructions per {args.case} request, {mode} ({low} and {high} requests after {WARM_UP})")

@@ -197,6 +197,17 @@ def test_the_whole_worker_count_gives_misses_per_request_with_the_cache_simulate
     assert worker_instructions.per_request({"Ir": 1000}, {"Ir": 3000}, 10) == {"Ir": 200}
 
 
+def test_the_whole_worker_count_refuses_fewer_keep_alive_requests_than_connections(capsys):
+    """Each run opens as many connections as it has requests, up to --connections: a first run
+    with fewer requests than connections opens fewer, and the difference would count the
+    other connections' set-ups as requests. Refused before any server starts."""
+    import worker_instructions
+
+    with pytest.raises(SystemExit):
+        worker_instructions.main(["--no-install", "--keep-alive", "--connections", "1000", "--requests", "300,1300"])
+    assert "--requests n1 must be at least --connections with --keep-alive (n1 300 < 1000)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("target", ["asyncworker-asgi", "asyncworker-native", "asyncworker-wsgi"])
 def test_instruction_count_loop_answers_over_http2(target):
     """--http2: the same loop over one HTTP/2 connection, 100 streams per read (it exits non-zero
