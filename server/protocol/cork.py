@@ -89,17 +89,28 @@ class WriteCoalescing:
         self._uncork_due = False
         self.pass_end = pass_end(self.loop)  # (this loop's: the answers of its passes)
 
-    def write_corked(self, data: bytes) -> None:
+    def write_corked(self, data: bytes, more: bytes = b"") -> None:
         """Write a piece in the middle of a response: the pieces written during one pass of
         the loop (an app streaming without waiting) go out in one write at its end, one
         system call instead of one each; at once past ``CORK_LIMIT`` bytes, or before any
-        other write or a close, so the order and the transport's flow control hold."""
+        other write or a close, so the order and the transport's flow control hold.
+        ``more``: a piece after it, held as it is (a body beside its head)."""
         if self.transport is None:
             return
-        if self._corked is None and not self._uncork_due:
-            self._uncork_due = True
-            self.pass_end.hold(self)
-        self._hold(data)
+        self._response_started = True
+        self._continue_pending = False
+        corked = self._corked
+        if corked is None:  # (a connection holding pieces is in the pass's held already)
+            if not self._uncork_due:
+                self._uncork_due = True
+                self.pass_end.hold(self)
+            self._corked = [data, more] if more else [data]
+            self._corked_size = len(data) + len(more)
+        else:
+            corked.append(data)
+            if more:
+                corked.append(more)
+            self._corked_size += len(data) + len(more)
         if self._corked_size >= CORK_LIMIT:
             self._uncork()
 
@@ -139,21 +150,19 @@ class WriteCoalescing:
         if end.expected:  # (tasks read in this pass are to answer; none for a WSGI thread's answer)
             end.answered += 1
             if end.answered < end.expected:
-                self.write_corked(data)
-                if body:
-                    self.write_corked(body)
+                self.write_corked(data, body)
                 return
             if not end.held:
                 end.expected = end.answered = 0
             elif self._corked is None:
                 end.write_all()  # what every other connection holds
             else:  # this connection's pieces too (it is in held): the end goes in their write
-                self._hold_end(data, body)
+                self.write_corked(data, body)
                 end.write_all()
                 return
         if self._corked is not None:  # this connection's pieces of this pass: the end goes in their write
-            self._hold_end(data, body)
-            self._uncork()
+            self.write_corked(data, body)
+            self.uncork()
             return
         # (the common case, inline: nothing held on this connection)
         self._response_started = True
@@ -166,11 +175,6 @@ class WriteCoalescing:
             self._write_last(transport, data)
         else:
             transport.write(data)
-
-    def _hold_end(self, data: bytes, body: bytes) -> None:
-        self._hold(data)
-        if body:
-            self._hold(body)
 
     def _write_last(self, transport, data: bytes) -> None:
         """Write the bytes the close that follows ends the connection with: on the socket
@@ -186,16 +190,6 @@ class WriteCoalescing:
                 return
             data = data[sent:]
         transport.write(data)
-
-    def _hold(self, data: bytes) -> None:
-        self._response_started = True
-        self._continue_pending = False
-        if self._corked is None:
-            self._corked = [data]
-            self._corked_size = len(data)
-        else:
-            self._corked.append(data)
-            self._corked_size += len(data)
 
     def uncork(self) -> None:
         """Write what is held now (before bytes that go by another way: sendfile)."""
