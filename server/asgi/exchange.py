@@ -109,7 +109,9 @@ class HttpExchange:
             return
         finally:
             self.config.tasks.discard(self.task)
-            self._outlive_body()
+            body = self._body  # (_outlive_body, inline: every request)
+            if body is not None and self._state == DONE:
+                body.outlived()
         if result is not None:
             self.config.log.error("ASGI app returned %r instead of None for %s %s",
                                   result, self.head.method, self.head.target)
@@ -211,7 +213,11 @@ class HttpExchange:
                         # the whole body at once (the common case): head and body in one write
                         protocol = self.protocol
                         wait = protocol.send_response(self._response, self._head_bytes, body, True)
-                        self._done()
+                        self._state = DONE  # (_done, inline: every whole response)
+                        if self._body is None:
+                            self._body_ended = True
+                        else:
+                            self._body.end()
                         framing = protocol.framing  # (None: it went whole, as declared)
                         if framing is not None and (framing.truncated or not framing.complete):
                             self._length_error(framing)
