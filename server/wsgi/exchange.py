@@ -124,6 +124,17 @@ class WSGIExchange:
         else:
             channel.send_body(data)
 
+    def _answer_on_loop(self, body: bytes, size: int) -> None:
+        """Loop side: the whole answer, its head and last (or only) body piece, when nothing of
+        it was handed over before (``_send_on_loop``'s first case: every whole response)."""
+        channel = self.protocol
+        if channel.transport is None:
+            return
+        head, data = self._response
+        self._response = head
+        channel.log_environ = self._environ
+        channel.send_response(head, data, body, True, size)
+
     def _whole_written_on_loop(self, head, rest: bytes, size: int) -> None:
         channel = self.protocol
         if channel.transport is None:
@@ -353,7 +364,7 @@ class WSGIExchange:
             if self._lease is not None and type(self._response) is tuple and self._write_whole(final[0]):
                 return
             if self._body is None:  # (nothing handed over before: nothing to wait for)
-                self.pool.call_in_loop(self._send_on_loop, final[0], True, final[1])
+                self.pool.call_in_loop(self._answer_on_loop, final[0], final[1])
             else:
                 self._body.hand_over(final[0], True, final[1])
         except ClientDisconnected:
