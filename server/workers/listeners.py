@@ -193,10 +193,14 @@ class Listeners:
                 self._accept_all()
             elif not self._catch_up_due:
                 self._catch_up_due = True
+                # (until it runs, the worker's test before each call fails: the other requests
+                # this pass ends, a thousand at c=1000, call nothing)
+                self.catch_up_after = math.inf
                 self._loop.call_soon(self._accept_all)
 
     def _accept_all(self) -> None:
         self._catch_up_due = False
+        self.catch_up_after = self._loop.time() + CATCH_UP_INTERVAL  # (_accept's too, when watching)
         if self._watching:
             for sock in self._sockets:
                 self._accept(sock)

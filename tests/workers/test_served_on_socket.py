@@ -489,6 +489,27 @@ def test_catch_up_in_a_task_serves_the_waiting_clients_after_its_step(listening,
 
 
 @pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_catch_up_waiting_for_its_task_step_is_not_asked_again_until_it_runs(listening, loop_name):
+    """Once a catch-up waits for the task's step to end, the worker's test before each call
+    (``loop.time() > catch_up_after``) fails for the other requests the pass ends; the look
+    that runs after the step starts the interval again."""
+
+    async def main(loop):
+        listeners = serving(loop, listening)
+        listeners._state = "serving"
+        listeners._watching = True  # (as if watching: only catch_up accepts)
+        listeners.catch_up_after = loop.time() - 1  # (as if a long pass had run)
+        listeners.catch_up()  # (in this task: deferred)
+        asked_again = loop.time() > listeners.catch_up_after
+        await asyncio.sleep(0)
+        after = listeners.catch_up_after - loop.time()
+        listeners.close()
+        return asked_again, 0 < after <= listeners_module.CATCH_UP_INTERVAL
+
+    assert run_on_loop(loop_name, main) == (False, True)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
 def test_a_graceful_close_takes_the_clients_waiting_then_not_their_next_connections(listening, loop_name):
     """A graceful stop takes the clients already in the accept queue and closes the listening
     socket before it serves them: a client answered at once and connecting again (here, as
