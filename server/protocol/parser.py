@@ -171,13 +171,26 @@ class RequestParser(HeadReader, BodyReader):
             raise
 
     def next_request(self) -> list:
-        """Start on the next pipelined request; return events from buffered bytes."""
+        """Start on the next pipelined request; return events from buffered bytes.
+
+        Bytes that are one whole head alone are fed again as one piece, through ``feed``'s
+        shortcuts: the next request of a client that waits for each answer often comes before
+        the loop has ended the one before (a WSGI thread wrote that answer itself, lease.py),
+        and waits here. (Only then: the test looks at the first head's bytes, and the copy is
+        of one head, whatever else a client pipelines.)"""
         if self.state != DONE:
             raise RuntimeError("the current request is not finished")
         self.state = HEAD
         self._scan_from = 0
         self._body_size = 0
-        return self._run() if self.buffer else []
+        buffer = self.buffer
+        if not buffer:
+            return []
+        if buffer.endswith(b"\r\n\r\n") and buffer.find(b"\r\n\r\n") == len(buffer) - 4:
+            data = bytes(buffer)
+            buffer.clear()
+            return self.feed(data)
+        return self._run()
 
     def detach(self) -> bytes:
         """Give up parsing (the connection switched protocols); return the bytes held."""

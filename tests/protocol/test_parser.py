@@ -774,6 +774,59 @@ def test_feed_while_done_only_buffers():
     assert events[0].target == "/next" and isinstance(events[-1], EndOfMessage)
 
 
+def _waiting_then_next(data, limits: Limits = Limits()) -> tuple:
+    """``data`` received while the request before is answered (the parser DONE), then parsed
+    by ``next_request``: its events (or error status) and the parser's state."""
+    parser = RequestParser(limits)
+    parser.feed(msg(GET11, H))
+    assert parser.feed(data) == [] and parser.done
+    try:
+        events = parser.next_request()
+    except HttpError as exc:
+        events = exc.status
+    return events, parser.done, parser.in_message, parser.buffered
+
+
+@pytest.mark.parametrize("data, limits", [
+    (msg(GET11, H), Limits()),
+    (msg(GET11, H, b"Connection: close", b"X-A: 1"), Limits()),
+    (msg(POST, H, b"Content-Length: 5"), Limits()),
+    (msg(POST, H, b"Transfer-Encoding: chunked"), Limits()),
+    (msg(GET11, H, b"Content-Length: 0"), Limits()),
+    (b"\r\n" + msg(GET11, H), Limits()),
+    (b"\r\n\r\n", Limits()),
+    (msg(GET11, H, H), Limits()),
+    (b"GET / HTTP/1.1\r\n\r\n", Limits()),
+    (msg(GET11, H) + msg(GET11, H), Limits()),
+    (msg(POST, H, b"Content-Length: 5", body=b"hello"), Limits()),
+    (msg(line_of(33), H), Limits(request_line=32)),
+    (msg(GET11, H, field_of(8), field_of(8)), Limits(fields=2)),
+], ids=["get", "fields", "content-length", "chunked", "cl0", "leading-crlf", "blank-lines", "two-hosts",
+        "no-host", "pipelined", "with-body", "line-past-limit", "fields-past-limit"])
+def test_a_request_waiting_for_next_request_gives_what_a_fresh_feed_gives(data, limits):
+    """The bytes that came while the request before was answered give, at next_request, the
+    events, errors and state that the same bytes fed to a fresh parser give."""
+    waited = _waiting_then_next(data, limits)
+    fresh = _events_and_state(RequestParser(limits), data)
+    assert waited == fresh if isinstance(fresh[0], int) else _keys(waited) == _keys(fresh)
+
+
+def test_one_whole_head_waiting_for_next_request_takes_the_shortcut(monkeypatch):
+    """One whole head alone, received while the request before was answered (the next request
+    of a client waiting for each answer, when a WSGI thread wrote that answer itself), is
+    parsed by feed's shortcut for exactly one head, not line by line from the buffer; bytes
+    holding more than one head still are."""
+    steps = list(RequestParser._STEPS)
+    read_head = steps[0]
+    calls = []
+    steps[0] = lambda parser, events: calls.append(1) or read_head(parser, events)
+    monkeypatch.setattr(RequestParser, "_STEPS", tuple(steps))
+    events = _waiting_then_next(msg(b"GET /next HTTP/1.1", H))[0]
+    assert events[0].target == "/next" and isinstance(events[1], EndOfMessage) and calls == []
+    events = _waiting_then_next(msg(b"GET /a HTTP/1.1", H) + msg(b"GET /b HTTP/1.1", H))[0]
+    assert events[0].target == "/a" and calls
+
+
 def test_next_request_before_the_end_is_an_error():
     parser = RequestParser()
     parser.feed(msg(POST, H, b"Content-Length: 5", body=b"he"))
