@@ -105,18 +105,15 @@ class WSGIExchange:
     def _send_on_loop(self, data, end: bool, size: int = 0) -> None:
         """Loop side: ``data`` (bytes; the head's whole body ``size`` when it is sized), or a
         list of pieces of ``size`` bytes taken from the spool, written as they are."""
+        pieces = type(data) is list
+        if type(self._response) is tuple:  # the head, with the first piece unless there are pieces
+            if not pieces:
+                self._head_on_loop(data, end, size)
+                return
+            self._head_on_loop(b"", False, 0)
         channel = self.protocol
         if channel.transport is None:
             return
-        pieces = type(data) is list
-        response = self._response
-        if type(response) is tuple:  # the head, with the first piece unless there are pieces
-            self._response = response[0]
-            channel.log_environ = self._environ
-            if not pieces:
-                channel.send_response(response[0], response[1], data, end, size)
-                return
-            channel.send_response(response[0], response[1], b"", False, 0)
         if pieces:
             channel.send_pieces(data, size, end)
         elif end:
@@ -124,16 +121,17 @@ class WSGIExchange:
         else:
             channel.send_body(data)
 
-    def _answer_on_loop(self, body: bytes, size: int) -> None:
-        """Loop side: the whole answer, its head and last (or only) body piece, when nothing of
-        it was handed over before (``_send_on_loop``'s first case: every whole response)."""
+    def _head_on_loop(self, data: bytes, end: bool, size: int) -> None:
+        """Loop side: the head, with ``data``, its first body piece (all of it when ``end``;
+        ``size``: the whole body's size a sized head was made for). The one place the head
+        goes out; a whole answer handed over at once comes straight here."""
         channel = self.protocol
         if channel.transport is None:
             return
-        head, data = self._response
+        head, head_bytes = self._response
         self._response = head
         channel.log_environ = self._environ
-        channel.send_response(head, data, body, True, size)
+        channel.send_response(head, head_bytes, data, end, size)
 
     def _whole_written_on_loop(self, head, rest: bytes, size: int) -> None:
         channel = self.protocol
@@ -364,7 +362,7 @@ class WSGIExchange:
             if self._lease is not None and type(self._response) is tuple and self._write_whole(final[0]):
                 return
             if self._body is None:  # (nothing handed over before: nothing to wait for)
-                self.pool.call_in_loop(self._answer_on_loop, final[0], final[1])
+                self.pool.call_in_loop(self._head_on_loop, final[0], True, final[1])
             else:
                 self._body.hand_over(final[0], True, final[1])
         except ClientDisconnected:
