@@ -501,10 +501,14 @@ def test_a_catch_up_waiting_for_its_task_step_is_not_asked_again_until_it_runs(l
         listeners.catch_up_after = loop.time() - 1  # (as if a long pass had run)
         listeners.catch_up()  # (in this task: deferred)
         asked_again = loop.time() > listeners.catch_up_after
-        await asyncio.sleep(0)
-        after = listeners.catch_up_after - loop.time()
+        before = loop.time()
+        after_it = loop.create_future()
+        loop.call_soon(after_it.set_result, None)  # (callbacks run in order: this one after the catch-up)
+        await after_it
+        interval = listeners_module.CATCH_UP_INTERVAL
+        started_then = before + interval <= listeners.catch_up_after <= loop.time() + interval
         listeners.close()
-        return asked_again, 0 < after <= listeners_module.CATCH_UP_INTERVAL
+        return asked_again, started_then
 
     assert run_on_loop(loop_name, main) == (False, True)
 
