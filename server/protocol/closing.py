@@ -63,6 +63,8 @@ class ConnectionEnding:
         yet: the connection is half-closed instead and its input drained a while.
         """
         self._timer.cancel()
+        if self._kept_lease is not None:  # (first: a descriptor of the socket left open holds back its FIN)
+            self.drop_kept_lease()
         if self._corked is not None:
             self._uncork(last=True)  # (what this connection holds goes with its FIN: cork.py)
         transport = self.transport

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from .heads import HeadCache
+from .lease import LeaseKeeper
 from .limits import Limits
 from .spool import SpoolBudget
 
@@ -42,7 +43,9 @@ class ServerConfig:
     spool_dir: str | None = None
     heads: HeadCache = field(init=False)  # the response heads already checked (one per worker)
     spool_budget: SpoolBudget = field(init=False)  # the bytes spooled by the worker (in_use: its gauge)
+    lease_keeper: LeaseKeeper = field(init=False)  # the one connection keeping a socket lease (lease.py)
 
     def __post_init__(self):
         self.heads = HeadCache(self.server_header)
         self.spool_budget = SpoolBudget(self.response_spool_budget)
+        self.lease_keeper = LeaseKeeper()

@@ -2,7 +2,8 @@
 
     loop, at dispatch:  lease = channel.lease_socket()       a dup of the socket's descriptor, or None
     app thread:         n = lease.write(channel, head + body) the bytes the socket took, or -1: not now
-    loop, after:        channel.whole_written(head, rest, size)  the rest, the record, the next request
+    loop, after:        channel.whole_written(head, rest, size, lease)  the rest, the record, the next
+                        request; the lease is kept for the connection's next response
 
 A WSGI response normally goes back to the loop to be written: the thread wakes the
 loop (an eventfd write), and the client waits for the loop to be scheduled, poll,
@@ -26,7 +27,13 @@ Why this is safe:
   connection's socket or fails; the thread closes it when the exchange ends.
 * Only on plain sockets (TCP or unix): never through TLS or any other transport.
 
-A lease is at most one descriptor per running app thread. The WSGI kind takes one
+A lease is at most one descriptor per running app thread, and one kept a worker: a
+response its thread wrote gives its lease back to the loop (``whole_written``), which keeps
+it for that connection's next response (``ResponseChannel._keep_lease``). A client that sends
+a request at a time on one connection so costs no dup and no close a request. The worker keeps
+one, its last connection's (``LeaseKeeper``): a lease kept by another connection lets the
+first's go, and so does the connection's close, before the transport's (a descriptor left open
+on the socket would hold back its FIN). The WSGI kind takes one
 only for an exchange dispatched while no other is unanswered (``WSGIConfig.dispatched``
 and ``answers``, wsgi/protocol.py): under load the loop is awake anyway and writes the answers of one
 pass over the sockets together, and a lease would cost a dup and a close per request. Nor
@@ -82,3 +89,12 @@ class SocketLease:
         fd, self.fd = self.fd, -1
         if fd >= 0:
             os.close(fd)
+
+
+class LeaseKeeper:
+    """Which connection of a worker keeps a lease between its responses (loop thread only)."""
+
+    __slots__ = ("channel",)
+
+    def __init__(self):
+        self.channel = None

@@ -53,6 +53,7 @@ class ResponseChannel:
         # The socket's descriptor (-1: none to write to, see lease.py): given at accept
         # (workers/listeners.py), else looked for at the first lease (None until then).
         self.socket_fd: int | None = None
+        self._kept_lease: SocketLease | None = None  # the last response's lease, for the next (_keep_lease)
 
     # -- making heads --------------------------------------------------------------
 
@@ -99,6 +100,10 @@ class ResponseChannel:
         transport = self.transport
         if transport is None or transport.is_closing():
             return None
+        kept = self._kept_lease
+        if kept is not None:  # (the lease of this connection's last response: _keep_lease)
+            self._kept_lease = None
+            return kept
         if fd is None:
             fd = self.socket_fd = plain_socket_fd(transport)
         if fd < 0:
@@ -108,9 +113,12 @@ class ResponseChannel:
         except OSError:  # (out of descriptors: the loop writes)
             return None
 
-    def whole_written(self, head, rest: bytes, size: int) -> None:
+    def whole_written(self, head, rest: bytes, size: int, lease: SocketLease | None = None) -> None:
         """A whole response (head and body of ``size`` bytes) was written by its app thread
-        through a lease, all but ``rest``: write that, and end the response."""
+        through a lease, all but ``rest``: write that, and end the response. ``lease``: the
+        one it was written through, kept for the connection's next response."""
+        if lease is not None:  # (before the end: a pipelined request it starts takes it)
+            self._keep_lease(lease)
         self._response = head
         self.framing = None
         if rest:
@@ -118,6 +126,28 @@ class ResponseChannel:
         if self._recording:
             self._record(size)
         self.response_finished(head.keep_alive)
+
+    def _keep_lease(self, lease: SocketLease) -> None:
+        """Keep ``lease`` for this connection's next response: no dup and no close for a
+        client that sends a request at a time. A worker keeps one, its last connection's."""
+        keeper = self.config.lease_keeper
+        other = keeper.channel
+        if other is not self:
+            if other is not None:
+                other.drop_kept_lease()
+            keeper.channel = self
+        self._kept_lease = lease
+
+    def drop_kept_lease(self) -> None:
+        """Close the lease this connection keeps, if any: as another connection keeps one, and
+        before the connection closes (its descriptor would hold the socket open, no FIN)."""
+        lease = self._kept_lease
+        if lease is not None:
+            self._kept_lease = None
+            lease.release()
+        keeper = self.config.lease_keeper
+        if keeper.channel is self:
+            keeper.channel = None
 
     def send_body(self, data: bytes, end: bool = False) -> bool:
         """Write one more piece of the body (after ``send_response``)."""

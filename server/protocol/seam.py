@@ -114,9 +114,9 @@ class Channel(Protocol):
 
     def lease_socket(self):
         """A ``SocketLease`` for an app thread to write a whole response itself (lease.py),
-        or None; the loop ends that response with ``whole_written(head, rest, size)``."""
+        or None; the loop ends that response with ``whole_written(head, rest, size, lease)``."""
 
-    def whole_written(self, head, rest: bytes, size: int) -> None: ...
+    def whole_written(self, head, rest: bytes, size: int, lease=None) -> None: ...
 
     def handle_error(self, status: int, message: str = "", exc=None, headers=None, close=True) -> None: ...
 

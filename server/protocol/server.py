@@ -97,7 +97,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         "_body_received", "_buffered_at_pause", "_written_while_paused", "_body_rate", "_response_rate",
         # response.py
         "_response", "framing", "_truncation_told", "log_environ", "_record_requests", "_recording", "_started",
-        "socket_fd",
+        "socket_fd", "_kept_lease",
     )
     parser_class = RequestParser  # what reads requests off the bytes: ``parser_class(limits)``
     # As its own app (``app`` None: a subclass implementing on_request), the
@@ -280,6 +280,8 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
 
     def connection_lost(self, exc) -> None:
         """The one teardown path: every timer, waiter and request ends here."""
+        if self._kept_lease is not None:
+            self.drop_kept_lease()
         timer = self._timer
         if timer is not NO_TIMER:  # (most connections behind a proxy never made one)
             timer.close()

@@ -133,12 +133,13 @@ class WSGIExchange:
         channel.log_environ = self._environ
         channel.send_response(head, head_bytes, data, end, size)
 
-    def _whole_written_on_loop(self, head, rest: bytes, size: int) -> None:
+    def _whole_written_on_loop(self, head, rest: bytes, size: int, lease) -> None:
         channel = self.protocol
         if channel.transport is None:
+            lease.release()
             return
         channel.log_environ = self._environ
-        channel.whole_written(head, rest, size)
+        channel.whole_written(head, rest, size, lease)
 
     def _start_file_on_loop(self, file, offset: int, count: int) -> None:
         """Loop side: the head, then the file by the channel's file sender."""
@@ -380,7 +381,8 @@ class WSGIExchange:
         if written < 0:
             return False
         self._response = head
-        self._end_with(self._whole_written_on_loop, head, data[written:], len(body))
+        lease, self._lease = self._lease, None  # (the loop keeps it for the connection's next response)
+        self._end_with(self._whole_written_on_loop, head, data[written:], len(body), lease)
         return True
 
     def _fail(self, exc: BaseException) -> None:

@@ -75,15 +75,17 @@ def descriptors(pid: int) -> tuple[int, int]:
     return len(links), len(sockets) - len(set(sockets))
 
 
-def test_leases_are_given_back(server):
-    """One descriptor per running app thread, closed when its response ends (which the loop
-    sees after the client may have read it: the counts are waited for)."""
+def test_a_worker_keeps_one_lease_between_responses_and_none_past_its_connection(server):
+    """One descriptor per running app thread, given back to the loop when its response ends
+    (which the loop sees after the client may have read it: the counts are waited for). The
+    loop keeps the last connection's for its next response, and lets it go as the next
+    connection keeps one, or as the connection closes."""
     socks = [connect(server.port) for _ in range(8)]
     try:
         for sock in socks:
             assert get(sock, "/hello").status == 200
         worker = server.worker_pids()[0]
-        wait_until(lambda: descriptors(worker)[1] == 0, 5, what="the first leases given back")
+        wait_until(lambda: descriptors(worker)[1] == 1, 5, what="one lease kept, the last connection's")
         before = descriptors(worker)
         for _ in range(25):
             for sock in socks:
@@ -92,6 +94,17 @@ def test_leases_are_given_back(server):
     finally:
         for sock in socks:
             sock.close()
+    wait_until(lambda: descriptors(worker)[1] == 0, 5, what="no lease past the connections")
+
+
+def test_a_kept_lease_holds_back_no_close():
+    """The server closes an idle connection (keep-alive timeout) whose last response kept its
+    lease: the client sees the end (a descriptor left on its socket would keep it open)."""
+    with Gunicorn("lease_apps:app", "--keep-alive", "1") as srv, connect(srv.port, timeout=10) as sock:
+        for _ in range(3):
+            assert get(sock, "/hello").body == b"hello world"
+        wait_until(lambda: descriptors(srv.worker_pids()[0])[1] == 1, 5, what="the lease kept")
+        assert sock.recv(100) == b""
 
 
 def test_only_an_exchange_dispatched_alone_gets_a_lease(server, tmp_path):
@@ -102,6 +115,7 @@ def test_only_an_exchange_dispatched_alone_gets_a_lease(server, tmp_path):
         for sock in (first, second):
             assert get(sock, "/hello").status == 200
         worker = server.worker_pids()[0]
+        wait_until(lambda: descriptors(worker)[1] == 1, 5, what="the second connection's lease kept")
         idle = len(os.listdir(f"/proc/{worker}/fd"))
         for sock, name in ((first, "a"), (second, "b")):
             sock.sendall(f"GET /hold?dir={tmp_path}&name={name} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
@@ -109,8 +123,9 @@ def test_only_an_exchange_dispatched_alone_gets_a_lease(server, tmp_path):
         held = len(os.listdir(f"/proc/{worker}/fd"))
         (tmp_path / "release").touch()
         assert read_response(first).body == b"a" and read_response(second).body == b"b"
-        assert held == idle + 1  # the first request's lease only
-        wait_until(lambda: len(os.listdir(f"/proc/{worker}/fd")) == idle, 5, what="the lease given back")
+        assert held == idle + 1  # the first request's lease only (the kept one is the second connection's)
+        # (the first's is kept as it comes back, the second's let go)
+        wait_until(lambda: len(os.listdir(f"/proc/{worker}/fd")) == idle, 5, what="one lease kept again")
     finally:
         first.close()
         second.close()

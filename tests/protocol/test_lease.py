@@ -18,8 +18,8 @@ from server.protocol.server import ServerConfig, ServerHttpProtocol
 class Quiet(ServerHttpProtocol):
     """A connection whose requests nobody answers: the test drives its response side."""
 
-    def __init__(self):
-        super().__init__(ServerConfig(keepalive=5))
+    def __init__(self, config=None):
+        super().__init__(config or ServerConfig(keepalive=5))
 
     def on_request(self, head):
         return None
@@ -150,6 +150,57 @@ def test_a_plain_tcp_connection_gives_a_lease_of_its_own_socket():
         server.close()
 
     uvloop.run(main())
+
+
+def test_a_kept_lease_serves_its_connection_next_and_a_worker_keeps_one():
+    async def main():
+        config = ServerConfig(keepalive=5)
+        first, second = Quiet(config), Quiet(config)
+        clients = [await connected(first), await connected(second)]
+        try:
+            lease = first.lease_socket()
+            first.whole_written(*answered(first), lease)  # (the loop, after the thread wrote it all)
+            assert lease.fd >= 0 and first.lease_socket() is lease  # no dup for the next response
+            first.whole_written(*answered(first), lease)
+            other = second.lease_socket()
+            assert other is not lease and other.fd >= 0
+            second.whole_written(*answered(second), other)  # the worker keeps one: the first's goes
+            assert lease.fd == -1 and other.fd >= 0
+            assert first.lease_socket() is not None and first.lease_socket().fd not in (-1, other.fd)
+        finally:
+            for proto in (first, second):
+                proto.transport.abort()
+            await wait_for(lambda: first.transport is None and second.transport is None)
+            for client in clients:
+                client.close()
+        assert other.fd == -1  # the connection's end lets its kept lease go
+
+    uvloop.run(main())
+
+
+def test_a_close_lets_the_kept_lease_go_before_the_transport_closes():
+    """A descriptor of the socket left open would hold back the close's FIN."""
+    async def main():
+        proto = Quiet()
+        theirs = await connected(proto)
+        lease = proto.lease_socket()
+        proto.whole_written(*answered(proto), lease)
+        assert lease.fd >= 0
+        proto.close()
+        assert lease.fd == -1 and proto.config.lease_keeper.channel is None
+        await wait_for(lambda: proto.transport is None)
+        theirs.close()
+
+    uvloop.run(main())
+
+
+def answered(proto) -> tuple:
+    """``(head, rest, size)`` of a whole answer to a request the test made up, as ``whole_written``
+    takes them: the connection takes it as in flight."""
+    proto.data_received(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    request = proto._head
+    head, _ = proto.response_head(request, 200, None, (), 0)
+    return head, b"", 0
 
 
 @pytest.mark.parametrize("write", implementations(os.write, lease.send_now), ids=lambda w: w.__name__)
