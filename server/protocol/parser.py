@@ -25,6 +25,7 @@ and the tests import from here stay importable from here.
 
 from .bodyreader import END_OF_MESSAGE, FORBIDDEN_TRAILERS, BodyReader
 from .compiled import compiled
+from .copies import copy_slots
 from .errors import BadRequest
 from .headreader import HeadReader
 from .host import VALID_HOSTS
@@ -87,7 +88,19 @@ class RequestParser(HeadReader, BodyReader):
         self._line_start = 0  # where its line after the last of them starts
         self._remaining = 0  # body bytes left (BODY) or chunk bytes left (CHUNK_DATA)
         self._body_size = 0  # decoded body bytes so far, for the body cap
-        self._trailer_lines: list[bytes] = []
+        self._trailer_lines: list[bytes] | tuple = ()  # (a list of its own as trailers start)
+
+    def fresh(self) -> "RequestParser":
+        """A parser for a new connection, as a copy of this one, which has parsed nothing (its
+        template connection's, see copies.py): its slots in one compiled call, then a buffer of
+        its own. A subclass with an instance dict is made the usual way."""
+        cls = type(self)
+        if cls.__dictoffset__:
+            return cls(self.limits)
+        parser = object.__new__(cls)
+        copy_slots(parser, self)
+        parser.buffer = bytearray()
+        return parser
 
     # -- public API -------------------------------------------------------
 

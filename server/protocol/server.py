@@ -162,7 +162,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         its own: ``self`` is a template, made the usual way and never connected (see copies.py)."""
         connection = object.__new__(type(self))
         copy_slots(connection, self)
-        connection._parser = connection.parser_class(connection.config.limits)
+        connection._parser = self._parser.fresh()
         connection.app = connection.new_kind()
         return connection
 

@@ -69,6 +69,15 @@ class WSGIExchange:
         self._handed = 0  # body bytes handed over
         self._lease = None  # the thread's own descriptor of the socket (lease.py), from dispatch to the end
 
+    @classmethod
+    def template(cls, config) -> "WSGIExchange":
+        """An exchange never dispatched, of which each request's is a copy (``copy_slots``, see
+        protocol/copies.py) given its connection and head: the stores of ``__init__`` but three
+        in one compiled call (``WSGIConnection.on_request``)."""
+        exchange = object.__new__(cls)
+        exchange.__init__(_NO_CONNECTION, None, config)
+        return exchange
+
     # -- loop side ----------------------------------------------------------
 
     def dispatch(self, wsgi_input, content_length: int | None) -> None:
@@ -407,6 +416,13 @@ class WSGIExchange:
         """Loop side: the 500 of an app that failed before its head went out."""
         self.protocol.log_environ = self._environ
         self.protocol.handle_error(500, "", exc, None, False)
+
+
+class _NoConnection:
+    channel = None
+
+
+_NO_CONNECTION = _NoConnection()  # a template's (WSGIExchange.template)
 
 
 class _LoopCall:

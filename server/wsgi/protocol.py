@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from multidict import istr
 
 from server.protocol.caches import remember
+from server.protocol.copies import copy_slots, copy_slots_py
 from server.protocol.seam import AppConnection
 from server.protocol.server import ServerHttpProtocol
 
@@ -26,6 +27,7 @@ _MAKING_CONDITION = threading.Lock()  # a connection's exchange condition is mad
 # (istr: CIMultiDict reuses their case-folded form and hash, a lookup in a third of the time)
 _CONTENT_LENGTH = istr("Content-Length")
 _HOST = istr("Host")
+_new_object = object.__new__
 
 
 @dataclass(slots=True)
@@ -52,6 +54,12 @@ class WSGIConfig:
     # instructions, 5% of a request on a connection of its own). Read and filled by the app
     # threads (the Host is the client's: a bounded cache, emptied when full).
     server_environs: dict = field(default_factory=dict)
+    # What each request's exchange is a copy of (WSGIExchange.template), where the slot copy
+    # is compiled (its Python reference is slower than the exchange's own __init__).
+    exchange_template: WSGIExchange | None = field(init=False)
+
+    def __post_init__(self):
+        self.exchange_template = WSGIExchange.template(self) if copy_slots is not copy_slots_py else None
 
     def server_environ(self, sockname, url_scheme: str, host: str | None) -> dict:
         key = (url_scheme, host, sockname)
@@ -94,7 +102,16 @@ class WSGIConnection(AppConnection):
 
     def on_request(self, head):
         channel = self.channel
-        exchange = channel.exchange = WSGIExchange(self, head, self.wsgi)
+        template = self.wsgi.exchange_template
+        if template is not None:  # (WSGIExchange(self, head, self.wsgi), without its __init__'s call)
+            exchange = _new_object(WSGIExchange)
+            copy_slots(exchange, template)
+            exchange.protocol = channel
+            exchange.connection = self
+            exchange.head = head
+        else:
+            exchange = WSGIExchange(self, head, self.wsgi)
+        channel.exchange = exchange
         if not head.has_body:
             exchange.dispatch(None, 0 if _CONTENT_LENGTH in head.headers else None)
             return None

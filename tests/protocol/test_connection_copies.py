@@ -13,10 +13,13 @@ from server.asgi.protocol import ASGIConfig, ASGIServerHttpProtocol
 from server.protocol import copies
 from server.protocol.compiled import compiled
 from server.protocol.config import ServerConfig
+from server.protocol.limits import Limits
+from server.protocol.parser import RequestParser
 from server.protocol.server import ServerHttpProtocol, connection_factory
 from server.protocol.uwsgi_connection import uwsgi_protocol
 from server.web.protocol import WebContext, WebServerHttpProtocol
 from server.wsgi.environ import base_environ
+from server.wsgi.exchange import WSGIExchange
 from server.wsgi.protocol import WSGIConfig, WSGIServerHttpProtocol
 
 COMPILED_COPY = compiled("copy_slots")
@@ -117,6 +120,44 @@ def test_a_copy_holds_what_a_new_connection_holds_and_its_own_parser_and_kind(cl
     assert copy._parser.buffer is not template._parser.buffer
     assert type(copy.app) is type(fresh.app) and copy.app is not template.app
     assert copy.app.channel is copy
+
+
+def test_an_exchange_copied_from_the_template_holds_what_one_made_the_usual_way_holds():
+    loop = asyncio.new_event_loop()
+    try:
+        wsgi, config, loop, _ = wsgi_args(loop)
+        connection = WSGIServerHttpProtocol(wsgi, config, loop)
+    finally:
+        loop.close()
+    template = wsgi.exchange_template
+    if COMPILED_COPY is None:
+        assert template is None  # (the Python copy is slower than __init__)
+        return
+    head = RequestParser().feed(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")[0]
+    copy = object.__new__(WSGIExchange)
+    COMPILED_COPY(copy, template)
+    copy.protocol, copy.connection, copy.head = connection, connection.app, head  # (as on_request does)
+    usual = WSGIExchange(connection.app, head, wsgi)
+    assert slot_values(copy) == slot_values(usual)
+    assert all(isinstance(value, IMMUTABLE) or value is getattr(usual, name)
+               for name, value in slot_values(copy).items())
+
+
+class ParserWithADict(RequestParser):
+    pass
+
+
+@pytest.mark.parametrize("cls", [RequestParser, ParserWithADict], ids=["slots", "a-dict"])
+def test_a_fresh_parser_parses_as_a_new_one_and_shares_no_buffer(cls):
+    template = cls(Limits(fields=20))
+    first, second = template.fresh(), template.fresh()
+    assert type(first) is cls and first.limits is template.limits
+    assert slot_values(first) == slot_values(cls(template.limits))
+    assert len({id(template.buffer), id(first.buffer), id(second.buffer)}) == 3
+    chunked = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nA: b\r\n\r\n"
+    assert [type(e).__name__ for e in first.feed(chunked[:-8])] == ["RequestHead", "Data"]
+    assert [type(e).__name__ for e in second.feed(chunked)] == ["RequestHead", "Data", "EndOfMessage"]
+    assert list(first.feed(chunked[-8:])[-1].trailers.items()) == [("A", "b")] and not template.buffer
 
 
 def test_the_factory_copies_only_where_a_copy_is_the_whole_connection():
