@@ -190,6 +190,8 @@ enum scope_string {
 static const char *const PARSER_SLOTS[] = {"state", "buffer", "_head_size", "_plain_limits"};
 enum parser_slot { PARSER_STATE, PARSER_BUFFER, PARSER_HEAD_SIZE, PARSER_PLAIN_LIMITS, N_PARSER_SLOTS };
 
+#define N_SLOT_LAYOUTS 8 /* the types copy_slots() keeps the slot offsets of */
+
 typedef struct {
     PyObject *methods[N_METHODS];
     PyObject *name_str[N_KNOWN];
@@ -221,6 +223,13 @@ typedef struct {
     /* http_scope(): its keys and constant values, and what set_scope_parts() gave */
     PyObject *scope_strings[N_SCOPE_STRINGS];
     PyObject *scope_spec_version, *scope_reference;
+    /* copy_slots(): the offsets of the slots each type it copied has (a worker copies a few) */
+    struct slot_layout {
+        PyTypeObject *type;
+        Py_ssize_t count;
+        Py_ssize_t *offsets;
+    } layouts[N_SLOT_LAYOUTS];
+    int n_layouts;
 } chead_state;
 
 static inline chead_state *
@@ -2082,6 +2091,66 @@ PyDoc_STRVAR(copy_slots_doc,
 "declared by ``__slots__`` in each class of their type's MRO. Both must be of exactly one\n"
 "type. Its reference is ``copies.copy_slots_py``.");
 
+/* Whether ``member`` is a slot copy_slots() copies: an object slot declared by __slots__. */
+static inline int
+copied_member(const PyMemberDef *member)
+{
+    return member->type == T_OBJECT_EX && !(member->flags & READONLY);
+}
+
+/* The offsets of the slots of ``type`` (the classes written in Python of its MRO: a
+ * built-in's members are its own), kept in the module's state: the types a worker copies
+ * are few (its connection classes, their parser, an exchange). NULL with no error when no
+ * room is left (the caller walks the MRO itself). */
+static const struct slot_layout *
+slot_layout_of(chead_state *st, PyTypeObject *type)
+{
+    for (int k = 0; k < st->n_layouts; k++) {
+        if (st->layouts[k].type == type)
+            return &st->layouts[k];
+    }
+    if (st->n_layouts == N_SLOT_LAYOUTS)
+        return NULL;
+    PyObject *mro = type->tp_mro;
+    Py_ssize_t count = 0;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(mro); k++) {
+        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, k);
+        if (!(base->tp_flags & Py_TPFLAGS_HEAPTYPE) || base->tp_members == NULL)
+            continue;
+        for (PyMemberDef *member = base->tp_members; member->name != NULL; member++)
+            count += copied_member(member);
+    }
+    Py_ssize_t *offsets = PyMem_Malloc((size_t)(count ? count : 1) * sizeof(Py_ssize_t));
+    if (offsets == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    Py_ssize_t n = 0;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(mro); k++) {
+        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, k);
+        if (!(base->tp_flags & Py_TPFLAGS_HEAPTYPE) || base->tp_members == NULL)
+            continue;
+        for (PyMemberDef *member = base->tp_members; member->name != NULL; member++) {
+            if (copied_member(member))
+                offsets[n++] = member->offset;
+        }
+    }
+    struct slot_layout *layout = &st->layouts[st->n_layouts++];
+    layout->type = (PyTypeObject *)Py_NewRef(type);
+    layout->count = count;
+    layout->offsets = offsets;
+    return layout;
+}
+
+static inline void
+copy_slot(PyObject *dst, PyObject *src, Py_ssize_t offset)
+{
+    PyObject **to = (PyObject **)((char *)dst + offset);
+    PyObject *old = *to;
+    *to = Py_XNewRef(*(PyObject **)((char *)src + offset));
+    Py_XDECREF(old);
+}
+
 static PyObject *
 copy_slots(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -2100,18 +2169,21 @@ copy_slots(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "copy_slots: the type has no MRO");
         return NULL;
     }
-    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(mro); k++) {
+    const struct slot_layout *layout = slot_layout_of(get_state(module), type);
+    if (layout != NULL) {
+        for (Py_ssize_t k = 0; k < layout->count; k++)
+            copy_slot(dst, src, layout->offsets[k]);
+        Py_RETURN_NONE;
+    }
+    if (PyErr_Occurred())
+        return NULL;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(mro); k++) {  /* (no room left to keep its layout) */
         PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, k);
         if (!(base->tp_flags & Py_TPFLAGS_HEAPTYPE) || base->tp_members == NULL)
-            continue; /* (the slots of classes written in Python: a built-in's members are its own) */
+            continue;
         for (PyMemberDef *member = base->tp_members; member->name != NULL; member++) {
-            if (member->type != T_OBJECT_EX || (member->flags & READONLY))
-                continue;
-            PyObject **from = (PyObject **)((char *)src + member->offset);
-            PyObject **to = (PyObject **)((char *)dst + member->offset);
-            PyObject *old = *to;
-            *to = Py_XNewRef(*from);
-            Py_XDECREF(old);
+            if (copied_member(member))
+                copy_slot(dst, src, member->offset);
         }
     }
     Py_RETURN_NONE;
@@ -2259,6 +2331,8 @@ chead_traverse(PyObject *module, visitproc visit, void *arg)
         Py_VISIT(st->scope_strings[k]);
     Py_VISIT(st->scope_spec_version);
     Py_VISIT(st->scope_reference);
+    for (int k = 0; k < st->n_layouts; k++)
+        Py_VISIT(st->layouts[k].type);
     return 0;
 }
 
@@ -2304,6 +2378,12 @@ chead_clear(PyObject *module)
         Py_CLEAR(st->scope_strings[k]);
     Py_CLEAR(st->scope_spec_version);
     Py_CLEAR(st->scope_reference);
+    for (int k = 0; k < st->n_layouts; k++) {
+        Py_CLEAR(st->layouts[k].type);
+        PyMem_Free(st->layouts[k].offsets);
+        st->layouts[k].offsets = NULL;
+    }
+    st->n_layouts = 0;
     return 0;
 }
 

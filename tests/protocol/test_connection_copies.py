@@ -83,6 +83,23 @@ def test_the_compiled_copy_matches_its_reference():
         copies.copy_slots_py(Middle(), src)
 
 
+@pytest.mark.skipif(COMPILED_COPY is None, reason="the compiled helpers are not built")
+def test_the_compiled_copy_copies_each_of_many_types_again_and_again():
+    """It keeps the slot offsets of the first types it copies, and walks the MRO of the others."""
+    kinds = [type(f"Kind{k}", (Leaf,), {"__slots__": tuple(f"s{j}" for j in range(k))}) for k in range(12)]
+    for _ in range(2):
+        for kind in kinds:
+            src, by_c, by_python = kind(), kind(), kind()
+            src.a, src.b, src._Base__hidden = [], "b", object()
+            for j in range(len(kind.__slots__)):
+                setattr(src, f"s{j}", (j,))
+            by_c.c = "set, unset in src"
+            COMPILED_COPY(by_c, src)
+            copies.copy_slots_py(by_python, src)
+            assert slot_values(by_c) == slot_values(by_python) == slot_values(src)
+            assert by_c.a is src.a and not hasattr(by_c, "c")
+
+
 def wsgi_args(loop):
     environ = base_environ(multithread=True, multiprocess=False, file_wrapper=None)
     return (WSGIConfig(app=None, pool=None, environ=environ, log=QuietLog()),
