@@ -226,6 +226,15 @@ def per_request(low: dict, high: dict, requests: int) -> dict:
     return result
 
 
+def median_cost(costs: list) -> tuple[dict, str]:
+    """The count of median instructions among ``costs`` (``per_request``'s, one a run; of an
+    even number, the lower middle one), and the range of all, said after it ("" for one)."""
+    ranked = sorted(costs, key=lambda cost: cost["Ir"])
+    if len(ranked) == 1:
+        return ranked[0], ""
+    return ranked[(len(ranked) - 1) // 2], f"   ({ranked[0]['Ir']:,.0f} to {ranked[-1]['Ir']:,.0f}, {len(ranked)} counts)"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--targets", default=",".join(TARGETS), help=f"of: {', '.join(peers.TARGET_NAMES)}")
@@ -237,6 +246,9 @@ def main(argv=None) -> int:
                    help="connections sending at once (as wrk's -c; default 1: one request at a time)")
     p.add_argument("--case", default="hello", choices=[c for c in BY_NAME if BY_NAME[c].path != "/file"],
                    help="the suite's case whose request is sent (default: hello)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="count each target this many times and give the median and the range: with --connections "
+                        "a count moves by a few percent between runs, as the requests of a loop pass batch")
     p.add_argument("--peers-python", help="the interpreter of the peers (default: see peers.py)")
     p.add_argument("--no-install", action="store_true", help="do not create the peers' environment")
     p.add_argument("--keep", metavar="DIR", help="keep the serving process's cachegrind files in DIR "
@@ -247,6 +259,8 @@ def main(argv=None) -> int:
         p.error("--requests n1,n2 needs n2 > n1")
     if args.connections < 1:
         p.error("--connections must be at least 1")
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
     if args.keep_alive and low < args.connections:
         # (each run opens min(connections, n) connections: fewer in the first, and the
         # difference would count the set-ups of the others as requests)
@@ -269,13 +283,16 @@ def main(argv=None) -> int:
             if target.skip:
                 print(f"{target.name:20} skipped: {target.skip}")
                 continue
-            runs = [count(target, n, args.keep_alive, out_dir, args.keep, args.connections, args.cache_sim,
-                          args.case)
-                    for n in (low, high)]
-            cost = per_request(*runs, high - low)
+            costs = []
+            for _ in range(args.repeat):
+                runs = [count(target, n, args.keep_alive, out_dir, args.keep, args.connections, args.cache_sim,
+                              args.case)
+                        for n in (low, high)]
+                costs.append(per_request(*runs, high - low))
+            cost, spread = median_cost(costs)
             results[target.name] = cost["Ir"]
             misses = f"   D1 misses {cost['D1']:>8,.0f}   LL misses {cost['LL']:>6,.1f}" if "D1" in cost else ""
-            print(f"{target.name:20} {cost['Ir']:>10,.0f}{misses}", flush=True)
+            print(f"{target.name:20} {cost['Ir']:>10,.0f}{misses}{spread}", flush=True)
     for ours, peer in (("asyncworker", "granian"), ("asyncworker-asgi", "granian-asgi")):
         if ours in results and peer in results:
             print(f"{ours} / {peer}: {results[ours] / results[peer]:.2f}x the instructions")

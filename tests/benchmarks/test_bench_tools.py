@@ -197,6 +197,18 @@ def test_the_whole_worker_count_gives_misses_per_request_with_the_cache_simulate
     assert worker_instructions.per_request({"Ir": 1000}, {"Ir": 3000}, 10) == {"Ir": 200}
 
 
+def test_the_whole_worker_count_gives_the_median_of_repeated_counts_and_their_range(capsys):
+    import worker_instructions
+
+    counts = [{"Ir": 59_000.4}, {"Ir": 57_500}, {"Ir": 61_200}, {"Ir": 58_000}]
+    assert worker_instructions.median_cost(counts) == ({"Ir": 58_000}, "   (57,500 to 61,200, 4 counts)")
+    assert worker_instructions.median_cost(counts[:3]) == ({"Ir": 59_000.4}, "   (57,500 to 61,200, 3 counts)")
+    assert worker_instructions.median_cost(counts[:1]) == ({"Ir": 59_000.4}, "")
+    with pytest.raises(SystemExit):
+        worker_instructions.main(["--no-install", "--repeat", "0"])
+    assert "--repeat must be at least 1" in capsys.readouterr().err
+
+
 def test_the_whole_worker_count_refuses_fewer_keep_alive_requests_than_connections(capsys):
     """Each run opens as many connections as it has requests, up to --connections: a first run
     with fewer requests than connections opens fewer, and the difference would count the
