@@ -232,7 +232,8 @@ def median_cost(costs: list) -> tuple[dict, str]:
     ranked = sorted(costs, key=lambda cost: cost["Ir"])
     if len(ranked) == 1:
         return ranked[0], ""
-    return ranked[(len(ranked) - 1) // 2], f"   ({ranked[0]['Ir']:,.0f} to {ranked[-1]['Ir']:,.0f}, {len(ranked)} counts)"
+    low, high = ranked[0]["Ir"], ranked[-1]["Ir"]
+    return ranked[(len(ranked) - 1) // 2], f"   ({low:,.0f} to {high:,.0f}, {len(ranked)} counts)"
 
 
 def main(argv=None) -> int:
