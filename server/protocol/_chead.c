@@ -2091,64 +2091,77 @@ PyDoc_STRVAR(copy_slots_doc,
 "declared by ``__slots__`` in each class of their type's MRO. Both must be of exactly one\n"
 "type. Its reference is ``copies.copy_slots_py``.");
 
-/* Whether ``member`` is a slot copy_slots() copies: an object slot declared by __slots__. */
-static inline int
-copied_member(const PyMemberDef *member)
+/* The offsets of the object slots declared by __slots__ in the classes written in Python of
+ * ``type``'s MRO (a built-in's members are its own), written to ``offsets`` when not NULL;
+ * their number. */
+static Py_ssize_t
+slot_offsets(PyTypeObject *type, Py_ssize_t *offsets)
 {
-    return member->type == T_OBJECT_EX && !(member->flags & READONLY);
-}
-
-/* The offsets of the slots of ``type`` (the classes written in Python of its MRO: a
- * built-in's members are its own), kept in the module's state: the types a worker copies
- * are few (its connection classes, their parser, an exchange). NULL with no error when no
- * room is left (the caller walks the MRO itself). */
-static const struct slot_layout *
-slot_layout_of(chead_state *st, PyTypeObject *type)
-{
-    for (int k = 0; k < st->n_layouts; k++) {
-        if (st->layouts[k].type == type)
-            return &st->layouts[k];
-    }
-    if (st->n_layouts == N_SLOT_LAYOUTS)
-        return NULL;
     PyObject *mro = type->tp_mro;
-    Py_ssize_t count = 0;
-    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(mro); k++) {
-        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, k);
-        if (!(base->tp_flags & Py_TPFLAGS_HEAPTYPE) || base->tp_members == NULL)
-            continue;
-        for (PyMemberDef *member = base->tp_members; member->name != NULL; member++)
-            count += copied_member(member);
-    }
-    Py_ssize_t *offsets = PyMem_Malloc((size_t)(count ? count : 1) * sizeof(Py_ssize_t));
-    if (offsets == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
     Py_ssize_t n = 0;
     for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(mro); k++) {
         PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, k);
         if (!(base->tp_flags & Py_TPFLAGS_HEAPTYPE) || base->tp_members == NULL)
             continue;
         for (PyMemberDef *member = base->tp_members; member->name != NULL; member++) {
-            if (copied_member(member))
-                offsets[n++] = member->offset;
+            if (member->type != T_OBJECT_EX || (member->flags & READONLY))
+                continue;
+            if (offsets != NULL)
+                offsets[n] = member->offset;
+            n++;
         }
     }
-    struct slot_layout *layout = &st->layouts[st->n_layouts++];
-    layout->type = (PyTypeObject *)Py_NewRef(type);
-    layout->count = count;
-    layout->offsets = offsets;
-    return layout;
+    return n;
 }
 
-static inline void
-copy_slot(PyObject *dst, PyObject *src, Py_ssize_t offset)
+/* Give ``dst`` the slots of ``src`` (both of ``type``, which has an MRO). Their offsets are
+ * kept in the module's state for up to N_SLOT_LAYOUTS types: the types a worker copies are
+ * few (its connection classes, their parser and transport, an exchange); another's are
+ * found for the copy. -1 with an exception set on failure. */
+static int
+copy_slots_of(chead_state *st, PyTypeObject *type, PyObject *dst, PyObject *src)
 {
-    PyObject **to = (PyObject **)((char *)dst + offset);
-    PyObject *old = *to;
-    *to = Py_XNewRef(*(PyObject **)((char *)src + offset));
-    Py_XDECREF(old);
+    const struct slot_layout *layout = NULL;
+    for (int k = 0; k < st->n_layouts && layout == NULL; k++) {
+        if (st->layouts[k].type == type)
+            layout = &st->layouts[k];
+    }
+    Py_ssize_t count = layout != NULL ? layout->count : slot_offsets(type, NULL);
+    Py_ssize_t *offsets = layout != NULL ? layout->offsets
+                                         : PyMem_Malloc((size_t)(count ? count : 1) * sizeof(Py_ssize_t));
+    if (offsets == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (layout == NULL) {
+        slot_offsets(type, offsets);
+        if (st->n_layouts < N_SLOT_LAYOUTS) {
+            struct slot_layout *kept = &st->layouts[st->n_layouts++];
+            kept->type = (PyTypeObject *)Py_NewRef(type);
+            kept->count = count;
+            kept->offsets = offsets;
+            layout = kept;
+        }
+    }
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject **to = (PyObject **)((char *)dst + offsets[k]);
+        PyObject *old = *to;
+        *to = Py_XNewRef(*(PyObject **)((char *)src + offsets[k]));
+        Py_XDECREF(old);
+    }
+    if (layout == NULL)
+        PyMem_Free(offsets);
+    return 0;
+}
+
+static int
+has_mro(PyTypeObject *type)
+{
+    if (type->tp_mro == NULL || !PyTuple_Check(type->tp_mro)) {
+        PyErr_SetString(PyExc_TypeError, "copy_slots: the type has no MRO");
+        return 0;
+    }
+    return 1;
 }
 
 static PyObject *
@@ -2164,29 +2177,34 @@ copy_slots(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "copy_slots: both objects must be of one type");
         return NULL;
     }
-    PyObject *mro = type->tp_mro;
-    if (mro == NULL || !PyTuple_Check(mro)) {
-        PyErr_SetString(PyExc_TypeError, "copy_slots: the type has no MRO");
+    if (!has_mro(type) || copy_slots_of(get_state(module), type, dst, src) < 0)
         return NULL;
-    }
-    const struct slot_layout *layout = slot_layout_of(get_state(module), type);
-    if (layout != NULL) {
-        for (Py_ssize_t k = 0; k < layout->count; k++)
-            copy_slot(dst, src, layout->offsets[k]);
-        Py_RETURN_NONE;
-    }
-    if (PyErr_Occurred())
-        return NULL;
-    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(mro); k++) {  /* (no room left to keep its layout) */
-        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, k);
-        if (!(base->tp_flags & Py_TPFLAGS_HEAPTYPE) || base->tp_members == NULL)
-            continue;
-        for (PyMemberDef *member = base->tp_members; member->name != NULL; member++) {
-            if (copied_member(member))
-                copy_slot(dst, src, member->offset);
-        }
-    }
     Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(copy_of_doc,
+"copy_of(template)\n--\n\n"
+"A new object of ``template``'s type, made as ``object.__new__`` makes it (no ``__init__``),\n"
+"with the slots ``template`` holds (``copy_slots``). Its reference is ``copies.copy_of_py``.");
+
+static PyObject *
+copy_of(PyObject *module, PyObject *template)
+{
+    PyTypeObject *type = Py_TYPE(template);
+    if (!has_mro(type))
+        return NULL;
+    PyObject *no_args = PyTuple_New(0);
+    if (no_args == NULL)
+        return NULL;
+    PyObject *copy = PyBaseObject_Type.tp_new(type, no_args, NULL);
+    Py_DECREF(no_args);
+    if (copy == NULL)
+        return NULL;
+    if (copy_slots_of(get_state(module), type, copy, template) < 0) {
+        Py_DECREF(copy);
+        return NULL;
+    }
+    return copy;
 }
 
 static PyMethodDef chead_methods[] = {
@@ -2216,6 +2234,7 @@ static PyMethodDef chead_methods[] = {
     {"set_scope_parts", (PyCFunction)(void (*)(void))set_scope_parts, METH_FASTCALL, set_scope_parts_doc},
     {"http_scope", (PyCFunction)(void (*)(void))http_scope, METH_FASTCALL, http_scope_doc},
     {"copy_slots", (PyCFunction)(void (*)(void))copy_slots, METH_FASTCALL, copy_slots_doc},
+    {"copy_of", (PyCFunction)copy_of, METH_O, copy_of_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -52,4 +52,15 @@ def _declared_slots(base: type) -> tuple:
     return tuple(names)
 
 
+def copy_of_py(template):
+    """A new object of ``template``'s type, made as ``object.__new__`` makes it (no
+    ``__init__``), with the slots ``template`` holds (``copy_slots``)."""
+    copy = object.__new__(type(template))
+    copy_slots(copy, template)
+    return copy
+
+
 copy_slots = compiled("copy_slots") or copy_slots_py
+copy_of = compiled("copy_of") or copy_of_py
+# Whether copies are worth making: the Python reference costs more than an ``__init__``.
+COPIES_COMPILED = copy_slots is not copy_slots_py

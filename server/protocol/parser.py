@@ -25,7 +25,7 @@ and the tests import from here stay importable from here.
 
 from .bodyreader import END_OF_MESSAGE, FORBIDDEN_TRAILERS, BodyReader
 from .compiled import compiled
-from .copies import copy_slots
+from .copies import copy_of
 from .errors import BadRequest
 from .headreader import HeadReader
 from .host import VALID_HOSTS
@@ -97,8 +97,7 @@ class RequestParser(HeadReader, BodyReader):
         cls = type(self)
         if cls.__dictoffset__:
             return cls(self.limits)
-        parser = object.__new__(cls)
-        copy_slots(parser, self)
+        parser = copy_of(self)
         parser.buffer = bytearray()
         return parser
 

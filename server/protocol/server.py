@@ -31,7 +31,7 @@ from . import eager
 from .closing import (FIRST_REQUEST_GRACE, LINGER_LIMIT, LINGER_TIMEOUT, NEXT_REQUEST_GRACE, NOT_PAUSED,
                       ConnectionEnding)
 from .config import ServerConfig
-from .copies import copy_slots, copy_slots_py
+from .copies import COPIES_COMPILED, copy_of
 from .cork import CORK_LIMIT, WriteCoalescing
 from .errors import BadRequest, HttpError
 from .events import Data, RequestHead
@@ -53,7 +53,7 @@ PIPELINE_BUFFER = 64 * 1024  # bytes of pipelined requests buffered before readi
 def connection_factory(cls: type, *args):
     """What makes each new connection ``cls(*args)``: a template's ``copied`` where its
     connections can be copies (copies.py), else the class itself."""
-    if copy_slots is copy_slots_py or cls.__dictoffset__ or cls.new_kind is ServerHttpProtocol.new_kind:
+    if not COPIES_COMPILED or cls.__dictoffset__ or cls.new_kind is ServerHttpProtocol.new_kind:
         return functools.partial(cls, *args)
     return cls(*args).copied
 
@@ -160,8 +160,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
     def copied(self) -> "ServerHttpProtocol":
         """A new connection with this one's state, but for a parser and an app kind's object of
         its own: ``self`` is a template, made the usual way and never connected (see copies.py)."""
-        connection = object.__new__(type(self))
-        copy_slots(connection, self)
+        connection = copy_of(self)
         connection._parser = self._parser.fresh()
         connection.app = connection.new_kind()
         return connection

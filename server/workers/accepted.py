@@ -35,7 +35,7 @@ import struct
 import types
 
 from ..protocol.compiled import compiled
-from ..protocol.copies import copy_slots, copy_slots_py
+from ..protocol.copies import COPIES_COMPILED, copy_of
 from ..protocol.lease import send_now
 
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets
@@ -107,11 +107,10 @@ class AcceptedTransport(asyncio.Transport):
         """A transport like this one (a template, never served: see ``Listeners``) over ``fd``,
         for ``protocol``: its slots copied in one compiled call (protocol/copies.py), then what
         differs. (Made the usual way where the copy is not compiled: it would cost more.)"""
-        if copy_slots is copy_slots_py:
+        if not COPIES_COMPILED:
             return AcceptedTransport(self._loop, fd, protocol, peer, self._local, self._hand_to_loop,
                                      self._first_bytes, read_once, self._socket_of)
-        transport = object.__new__(AcceptedTransport)
-        copy_slots(transport, self)
+        transport = copy_of(self)
         transport._fd = fd
         transport._protocol = protocol
         transport._peer = peer

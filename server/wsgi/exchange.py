@@ -71,7 +71,7 @@ class WSGIExchange:
 
     @classmethod
     def template(cls, config) -> "WSGIExchange":
-        """An exchange never dispatched, of which each request's is a copy (``copy_slots``, see
+        """An exchange never dispatched, of which each request's is a copy (``copy_of``, see
         protocol/copies.py) given its connection and head: the stores of ``__init__`` but three
         in one compiled call (``WSGIConnection.on_request``)."""
         exchange = object.__new__(cls)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from multidict import istr
 
 from server.protocol.caches import remember
-from server.protocol.copies import copy_slots, copy_slots_py
+from server.protocol.copies import COPIES_COMPILED, copy_of
 from server.protocol.seam import AppConnection
 from server.protocol.server import ServerHttpProtocol
 
@@ -27,7 +27,6 @@ _MAKING_CONDITION = threading.Lock()  # a connection's exchange condition is mad
 # (istr: CIMultiDict reuses their case-folded form and hash, a lookup in a third of the time)
 _CONTENT_LENGTH = istr("Content-Length")
 _HOST = istr("Host")
-_new_object = object.__new__
 
 
 @dataclass(slots=True)
@@ -59,7 +58,7 @@ class WSGIConfig:
     exchange_template: WSGIExchange | None = field(init=False)
 
     def __post_init__(self):
-        self.exchange_template = WSGIExchange.template(self) if copy_slots is not copy_slots_py else None
+        self.exchange_template = WSGIExchange.template(self) if COPIES_COMPILED else None
 
     def server_environ(self, sockname, url_scheme: str, host: str | None) -> dict:
         key = (url_scheme, host, sockname)
@@ -104,8 +103,7 @@ class WSGIConnection(AppConnection):
         channel = self.channel
         template = self.wsgi.exchange_template
         if template is not None:  # (WSGIExchange(self, head, self.wsgi), without its __init__'s call)
-            exchange = _new_object(WSGIExchange)
-            copy_slots(exchange, template)
+            exchange = copy_of(template)
             exchange.protocol = channel
             exchange.connection = self
             exchange.head = head

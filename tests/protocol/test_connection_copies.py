@@ -100,6 +100,22 @@ def test_the_compiled_copy_copies_each_of_many_types_again_and_again():
             assert by_c.a is src.a and not hasattr(by_c, "c")
 
 
+COMPILED_COPY_OF = compiled("copy_of")
+
+
+@pytest.mark.parametrize("copy_of", [copies.copy_of_py, COMPILED_COPY_OF], ids=["python", "compiled"])
+def test_a_copy_of_a_template_is_a_new_object_with_its_slots_and_no_init(copy_of):
+    if copy_of is None:
+        pytest.skip("the compiled helpers are not built")
+    template = filled_pair()[0]
+    copy = copy_of(template)
+    assert type(copy) is Leaf and copy is not template
+    assert slot_values(copy) == slot_values(template) and copy.a is template.a
+    assert copy.c is None and not hasattr(copy, "unset")  # (None where None, unset where unset)
+    template.a.append(1)
+    assert copy.a == [1, 1] and copy_of(template).a is template.a  # (shared as copy_slots shares)
+
+
 def wsgi_args(loop):
     environ = base_environ(multithread=True, multiprocess=False, file_wrapper=None)
     return (WSGIConfig(app=None, pool=None, environ=environ, log=QuietLog()),

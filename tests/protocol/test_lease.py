@@ -166,7 +166,9 @@ def test_a_kept_lease_serves_its_connection_next_and_a_worker_keeps_one():
             assert other is not lease and other.fd >= 0
             second.whole_written(*answered(second), other)  # the worker keeps one: the first's goes
             assert lease.fd == -1 and other.fd >= 0
-            assert first.lease_socket() is not None and first.lease_socket().fd not in (-1, other.fd)
+            again = first.lease_socket()  # (its kept one is gone: a new dup)
+            assert again is not None and again.fd not in (-1, other.fd)
+            again.release()
         finally:
             for proto in (first, second):
                 proto.transport.abort()
