@@ -90,6 +90,12 @@ class ConnectionEnding:
             transport.resume_reading()
         self._start_timer("linger", LINGER_TIMEOUT)
 
+    def first_wait_over(self) -> None:
+        """Its wait for its first bytes is over (timers.FirstWaits): closed, as at the end of a
+        keep-alive wait, unless it has received bytes since or was handed over."""
+        if not self._received_any and self._upgraded is None and self.transport is not None:
+            self.close()
+
     def _discard(self, data: bytes) -> None:
         self._linger_left = max(0, self._linger_left - len(data))
         if not self._linger_left and self.transport is not None:

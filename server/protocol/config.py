@@ -6,6 +6,7 @@ from .heads import HeadCache
 from .lease import LeaseKeeper
 from .limits import Limits
 from .spool import SpoolBudget
+from .timers import FirstWaits
 
 
 @dataclass(slots=True)
@@ -44,8 +45,10 @@ class ServerConfig:
     heads: HeadCache = field(init=False)  # the response heads already checked (one per worker)
     spool_budget: SpoolBudget = field(init=False)  # the bytes spooled by the worker (in_use: its gauge)
     lease_keeper: LeaseKeeper = field(init=False)  # the one connection keeping a socket lease (lease.py)
+    first_waits: FirstWaits = field(init=False)  # new connections waiting for their first bytes (timers.py)
 
     def __post_init__(self):
         self.heads = HeadCache(self.server_header)
         self.spool_budget = SpoolBudget(self.response_spool_budget)
         self.lease_keeper = LeaseKeeper()
+        self.first_waits = FirstWaits(self.head_timeout)

@@ -188,9 +188,10 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
             self.first_data_received(early)
         if (self._head is None and self._upgraded is None and self._timer.phase is None
                 and not transport.is_closing()):
-            # Waiting for the first request's bytes: they have head_timeout to come. (A request
-            # read at accept needs no timer: most connections never arm one before their answer.)
-            self._start_timer("keepalive", self.config.head_timeout)
+            # Waiting for the first request's bytes: they have head_timeout to come, timed with
+            # every new connection's wait (timers.FirstWaits) until this one makes its own timer.
+            # (A request read at accept needs none: most connections never make one.)
+            self.config.first_waits.add(self, self.loop)
 
     def first_data_received(self, data: bytes) -> None:
         """The connection's first bytes, read before the loop reads for it (at accept, or by
@@ -284,6 +285,8 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         timer = self._timer
         if timer is not NO_TIMER:  # (most connections behind a proxy never made one)
             timer.close()
+        else:
+            self.config.first_waits.waiting.pop(self, None)
         self._timer = GONE_TIMER
         self._stop_rates()
         transport, self.transport = self.transport, None
@@ -588,7 +591,9 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         timer.start(phase, seconds)
 
     def _make_timer(self) -> ConnectionTimer:
-        """The connection's timer, made as it first enters a timed phase (timers.py)."""
+        """The connection's timer, made as it first enters a timed phase (timers.py); it then
+        times the wait for the first bytes, if that has not ended."""
+        self.config.first_waits.waiting.pop(self, None)
         timer = self._timer = ConnectionTimer(self.loop, self._on_timeout)
         return timer
 

@@ -437,13 +437,49 @@ def test_the_first_request_read_at_accept_arms_no_timer_and_a_late_one_gets_head
             data = await loop.sock_recv(theirs, 65536)
             assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"r1")
         else:
-            assert proto._timer.phase == ("head" if early else "keepalive")
+            if early:
+                assert proto._timer.phase == "head"
+            else:  # (timed with every new connection's first wait: no timer of its own)
+                assert proto._timer is NO_TIMER and proto in proto.config.first_waits
             data, closed_at = await read_until_closed(loop, theirs, 5)
             assert data.startswith(b"HTTP/1.1 408 ") if early else data == b""
             assert 0.3 <= closed_at - started < 2, closed_at - started
         theirs.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+def test_a_new_connections_first_wait_is_timed_with_the_others_until_it_makes_its_own_timer(run):
+    """A connection that got nothing at accept waits in the worker's ``FirstWaits``, not on a
+    timer of its own. It leaves them as it makes one (half a head) or is lost: they hold no
+    more than the connections open. One whose request came after its accept and is still
+    being answered at the end of that wait is not closed by it."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        config = ServerConfig(keepalive=5, head_timeout=0.3)
+        protos = [HeldResponses() for _ in range(3)]
+        for proto in protos:
+            proto.config = config
+        half, whole, gone = [await connected(proto) for proto in protos]
+        assert all(proto in config.first_waits and proto._timer is NO_TIMER for proto in protos)
+        await loop.sock_sendall(half, b"GET /r1 HTTP/1.1\r\nHo")
+        await loop.sock_sendall(whole, b"GET /r2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        gone.close()
+        await wait_for(lambda: protos[0]._timer.phase == "head" and protos[1].heads and protos[2].transport is None)
+        assert protos[0] not in config.first_waits and protos[2] not in config.first_waits
+        await asyncio.sleep(0.5)  # past the first wait of all three
+        assert protos[1].transport is not None and protos[1] not in config.first_waits
+        protos[1].answer()
+        data = await loop.sock_recv(whole, 65536)
+        assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"r2")
+        data, _ = await read_until_closed(loop, half, 5)
+        assert data.startswith(b"HTTP/1.1 408 ")
+        half.close()
+        whole.close()
+
+    run(main())
 
 
 def test_an_error_page_that_closes_a_whole_request_closes_at_once():

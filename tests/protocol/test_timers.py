@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from server.protocol.timers import GONE_TIMER, NO_TIMER, ConnectionTimer
+from server.protocol.timers import GONE_TIMER, NO_TIMER, ConnectionTimer, FirstWaits
 
 SHORT = 0.05
 BOUND = 2.0  # no wait below may take this long
@@ -202,3 +202,63 @@ def test_no_timer_refuses_a_phase_and_a_gone_one_takes_it_into_nothing():
         timer.cancel()
         timer.close()
         assert timer.phase is None and timer._handle is None
+
+
+class Waiting:
+    """A connection waiting for its first bytes: records when its wait is told over."""
+
+    def __init__(self, loop, told: list):
+        self.loop = loop
+        self.told = told
+        self.began = loop.time()
+
+    def first_wait_over(self):
+        self.told.append((self, self.loop.time()))
+
+
+def test_first_waits_end_oldest_first_each_after_its_own_seconds():
+    """Every wait is as long: each connection is told once its own has passed, oldest
+    first; one taken out before is never told, and none is kept after."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        waits, told = FirstWaits(SHORT), []
+        first = Waiting(loop, told)
+        waits.add(first, loop)
+        await asyncio.sleep(SHORT / 2)
+        second, dropped = Waiting(loop, told), Waiting(loop, told)
+        waits.add(second, loop)
+        waits.add(dropped, loop)
+        waits.waiting.pop(dropped)
+        marker = loop.create_future()
+        loop.call_later(3 * SHORT, marker.set_result, None)
+        await asyncio.wait_for(marker, BOUND)
+        assert [waiting for waiting, _ in told] == [first, second]
+        assert all(when >= waiting.began + SHORT for waiting, when in told)
+        assert not any(waiting in waits for waiting in (first, second, dropped))
+
+    asyncio.run(main())
+
+
+def test_first_waits_without_a_limit_keep_nothing_and_move_to_a_new_loop():
+    """``seconds`` 0: no limit, nothing kept. A config used on a new loop (its old loop closed)
+    times its waits there."""
+    told = []
+    unlimited = FirstWaits(0)
+
+    async def add_and_wait(waits):
+        loop = asyncio.get_running_loop()
+        waiting = Waiting(loop, told)
+        waits.add(waiting, loop)
+        if waits.seconds > 0:
+            await asyncio.sleep(3 * SHORT)
+        return waiting
+
+    kept = asyncio.run(add_and_wait(unlimited))
+    assert kept not in unlimited and told == []
+    waits = FirstWaits(SHORT)
+    loop = asyncio.new_event_loop()
+    waits.add(Waiting(loop, told), loop)  # (never run: closed with its wait)
+    loop.close()
+    moved = asyncio.run(add_and_wait(waits))
+    assert [waiting for waiting, _ in told] == [moved]
