@@ -107,14 +107,18 @@ def send_requests(port: int, count: int, keep_alive: bool, sock: socket.socket |
     return sock
 
 
-def send_concurrently(port: int, count: int, keep_alive: bool, connections: int, case: str = "hello") -> None:
+def send_concurrently(port: int, count: int, keep_alive: bool, connections: int, case: str = "hello",
+                      late: float = 0.0) -> None:
     """``count`` requests over ``connections`` connections at once, as wrk sends them:
     each connection sends its next request when it has read its answer (on the same
     connection, or on a new one). The server under valgrind is the slower side by far, so
-    it always has a request waiting on every connection, as under load."""
+    it always has a request waiting on every connection, as under load. ``late``: a new
+    connection sends its request that many seconds after its connect (the server has
+    accepted it by then: a client accepted before its request comes)."""
     payload = request(keep_alive, case)
     selector = selectors.DefaultSelector()
     buffers: dict = {}
+    waiting: list = []  # (when, sock): new connections whose request goes later
     sent = answered = 0
 
     def send_next(sock: socket.socket | None) -> None:
@@ -122,6 +126,10 @@ def send_concurrently(port: int, count: int, keep_alive: bool, connections: int,
         if sock is None:
             sock = socket.create_connection(("127.0.0.1", port), timeout=ANSWER_TIMEOUT)
             selector.register(sock, selectors.EVENT_READ)
+            if late > 0:
+                waiting.append((time.monotonic() + late, sock))
+                sent += 1
+                return
         sock.sendall(payload)
         buffers[sock] = b""
         sent += 1
@@ -129,8 +137,12 @@ def send_concurrently(port: int, count: int, keep_alive: bool, connections: int,
     for _ in range(min(connections, count)):
         send_next(None)
     while answered < count:
-        ready = selector.select(ANSWER_TIMEOUT)
-        if not ready:
+        while waiting and waiting[0][0] <= time.monotonic():
+            sock = waiting.pop(0)[1]
+            sock.sendall(payload)
+            buffers[sock] = b""
+        ready = selector.select(max(0.0, waiting[0][0] - time.monotonic()) if waiting else ANSWER_TIMEOUT)
+        if not ready and not waiting:
             raise RuntimeError(f"no answer for {ANSWER_TIMEOUT:g}s ({answered} of {count} answered)")
         for key, _ in ready:
             sock = key.fileobj
@@ -163,7 +175,7 @@ def wait_listening(port: int, proc: subprocess.Popen) -> None:
 
 
 def count(target: peers.Target, requests: int, keep_alive: bool, out_dir: str, keep: str | None = None,
-          connections: int = 1, cache_sim: bool = False, case: str = "hello") -> dict:
+          connections: int = 1, cache_sim: bool = False, case: str = "hello", late: float = 0.0) -> dict:
     """Instructions of the serving process for WARM_UP + ``requests`` requests, start to exit
     (its cachegrind file copied into ``keep`` as ``<target>.<requests>.cg``, if given)."""
     prefix = ["valgrind", "--tool=cachegrind", f"--cache-sim={'yes' if cache_sim else 'no'}", "--trace-children=yes",
@@ -174,8 +186,8 @@ def count(target: peers.Target, requests: int, keep_alive: bool, out_dir: str, k
     proc = target.proc
     try:
         wait_listening(target.port, proc)
-        if connections > 1:
-            send_concurrently(target.port, WARM_UP + requests, keep_alive, connections, case)
+        if connections > 1 or late > 0:
+            send_concurrently(target.port, WARM_UP + requests, keep_alive, connections, case, late)
         else:
             sock = send_requests(target.port, WARM_UP + requests, keep_alive, None, case)
             if sock is not None:
@@ -250,6 +262,9 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=1,
                    help="count each target this many times and give the median and the range: with --connections "
                         "a count moves by a few percent between runs, as the requests of a loop pass batch")
+    p.add_argument("--late", type=float, default=0.0, metavar="SECONDS",
+                   help="a new connection sends its request this long after its connect: as under load, when a "
+                        "client's connect is accepted before its request comes")
     p.add_argument("--peers-python", help="the interpreter of the peers (default: see peers.py)")
     p.add_argument("--no-install", action="store_true", help="do not create the peers' environment")
     p.add_argument("--keep", metavar="DIR", help="keep the serving process's cachegrind files in DIR "
@@ -260,6 +275,8 @@ def main(argv=None) -> int:
         p.error("--requests n1,n2 needs n2 > n1")
     if args.connections < 1:
         p.error("--connections must be at least 1")
+    if args.late < 0:
+        p.error("--late must be at least 0")
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
     if args.keep_alive and low < args.connections:
@@ -277,6 +294,7 @@ def main(argv=None) -> int:
     peers_python = peers.find_peers_python(args.peers_python, install=not args.no_install)
     mode = "keep-alive connections" if args.keep_alive else "a new connection per request"
     mode += f", {args.connections} at once" if args.connections > 1 else ", one request at a time"
+    mode += f", each new connection's request {args.late:g} s after its connect" if args.late else ""
     print(f"instructions per {args.case} request, {mode} ({low} and {high} requests after {WARM_UP})")
     results = {}
     with tempfile.TemporaryDirectory(prefix="worker-instructions-") as out_dir:
@@ -287,7 +305,7 @@ def main(argv=None) -> int:
             costs = []
             for _ in range(args.repeat):
                 runs = [count(target, n, args.keep_alive, out_dir, args.keep, args.connections, args.cache_sim,
-                              args.case)
+                              args.case, args.late)
                         for n in (low, high)]
                 costs.append(per_request(*runs, high - low))
             cost, spread = median_cost(costs)

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,31 @@ def test_the_whole_worker_count_keeps_connections_busy_at_once(keep_alive):
         worker_instructions.send_concurrently(server.port, 37, keep_alive, 5)
         server.stop()  # (a graceful stop: whatever was sent is answered and logged first)
         assert server.log_text().count('"GET / HTTP/1.1" 200') == 37
+
+
+def test_the_whole_worker_count_sends_a_new_connections_request_late():
+    """--late S: a new connection's request comes S seconds after its connect, which the
+    server has accepted by then (here at once: it waits in accept)."""
+    import worker_instructions
+
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+    waited = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        def serve():
+            for _ in range(4):
+                conn, _ = listener.accept()
+                accepted, data = time.monotonic(), b""
+                with conn:
+                    while not data.endswith(b"\r\n\r\n"):
+                        data += conn.recv(65536)
+                    waited.append(time.monotonic() - accepted)
+                    conn.sendall(answer)
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        worker_instructions.send_concurrently(listener.getsockname()[1], 4, False, 1, late=0.2)
+        thread.join(5)
+    assert len(waited) == 4 and min(waited) >= 0.15, waited
 
 
 def test_the_whole_worker_count_gives_up_on_a_server_that_never_answers(monkeypatch):
