@@ -10,6 +10,7 @@ Mixed into ``ServerHttpProtocol``.
 
 from .errors import RequestTimeout
 from .peer import peer_ip
+from .timers import NO_TIMER
 
 FIRST_REQUEST_GRACE = 1.0  # seconds a fresh connection gets to send its request while closing
 NEXT_REQUEST_GRACE = 0.1  # seconds an idle keep-alive connection gets for the same
@@ -62,7 +63,8 @@ class ConnectionEnding:
         TCP stack answer our reset by discarding the response it has not read
         yet: the connection is half-closed instead and its input drained a while.
         """
-        self._timer.cancel()
+        if self._timer is not NO_TIMER:  # (a connection whose request came at accept never made one)
+            self._timer.cancel()
         if self._kept_lease is not None:  # (first: a descriptor of the socket left open holds back its FIN)
             self.drop_kept_lease()
         if self._corked is not None:
@@ -70,14 +72,12 @@ class ConnectionEnding:
         transport = self.transport
         if transport is None or self._linger_left:
             return
-        if self._client_may_be_sending() and transport.can_write_eof():
+        # (may the client still be sending? asked here, not by a call: every connection closes)
+        if (not self._peer_eof and self._upgraded is None and (self._input_failed or self._parser.in_message)
+                and transport.can_write_eof()):
             self._linger(transport)
         else:
             transport.close()
-
-    def _client_may_be_sending(self) -> bool:
-        return (not self._peer_eof and self._upgraded is None
-                and (self._input_failed or self._parser.in_message))
 
     def _linger(self, transport) -> None:
         self._linger_left = LINGER_LIMIT

@@ -37,7 +37,7 @@ from .errors import BadRequest, HttpError
 from .events import Data, RequestHead
 from .parser import DONE, RequestParser, whole_head
 from .peer import PeerResolution, peer_ip, set_tcp_keepalive, shared_sockname
-from .rates import ConnectionRates
+from .rates import NOT_WATCHED, ConnectionRates
 from .response import ResponseChannel
 from .seam import NO_APP, AppConnection
 from .timers import GONE_TIMER, NO_TIMER, ConnectionTimer
@@ -288,7 +288,8 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         else:
             self.config.first_waits.waiting.pop(self, None)
         self._timer = GONE_TIMER
-        self._stop_rates()
+        if self._body_rate is not NOT_WATCHED or self._response_rate is not NOT_WATCHED:  # (most watched neither)
+            self._stop_rates()
         transport, self.transport = self.transport, None
         self._corked = None
         if transport is None:
@@ -303,8 +304,8 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         self._head = None
         if self._owner is not None:
             self._owner.connection_closed(self)
-        if self.exchange is None:
-            self._let_app_go()
+        if self.exchange is None and self._upgraded is None:  # (_let_app_go, inline: every connection)
+            self.app = NO_APP
 
     def _let_app_go(self) -> None:
         """The connection is lost and holds no exchange: the kind's object, which refers back

@@ -379,7 +379,8 @@ class AcceptedTransport(asyncio.Transport):
             self._first_bytes.unwatch(self._fd)
 
     def _close_socket(self, exc=None) -> None:
-        self._stop_watching()
+        if self._watching:  # (_stop_watching's test, here: a call less per connection)
+            self._stop_watching()
         fd, sock = self._fd, self._sock
         self._fd, self._sock = -1, None
         if sock is not None:

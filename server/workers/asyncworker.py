@@ -247,15 +247,17 @@ class AsyncWorker(base.Worker):
 
     def connection_closed(self, conn) -> None:
         self.connections.discard(conn)
-        self._finishing.discard(conn)
-        if conn in self._leaving:
+        if self._finishing:  # (a quick stop's: empty otherwise)
+            self._finishing.discard(conn)
+        if self._leaving and conn in self._leaving:
             self._leaving.discard(conn)
             self.listeners.notify_waiting(self._make_room)  # (room to let more go, if still full)
-        # (what _open_connections() and worker_connections say, inline: every connection ends here)
-        if self.alive and len(self.connections) - len(self._leaving) < self.config.worker_connections:
-            listeners = self.listeners
-            if listeners.paused:  # (resume's own test, here: a call less per connection)
-                listeners.resume()
+        # (resume's own test first, then what _open_connections() and worker_connections say, inline:
+        # every connection ends here)
+        listeners = self.listeners
+        if (listeners is not None and listeners.paused and self.alive
+                and len(self.connections) - len(self._leaving) < self.config.worker_connections):
+            listeners.resume()
 
     def request_done(self) -> None:
         self.nr += 1
