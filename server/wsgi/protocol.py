@@ -60,13 +60,12 @@ class WSGIConfig:
     def __post_init__(self):
         self.exchange_template = WSGIExchange.template(self) if COPIES_COMPILED else None
 
-    def server_environ(self, sockname, url_scheme: str, host: str | None) -> dict:
-        key = (url_scheme, host, sockname)
-        environ = self.server_environs.get(key)
-        if environ is None:
-            environ = remember(self.server_environs, key, server_environ(self.environ, sockname, url_scheme, host),
-                               SERVER_ENVIRONS)
-        return environ
+    def new_server_environ(self, key: tuple) -> dict:
+        """The server layer of ``key``, ``(url_scheme, Host, listening address)``, made and kept
+        (asked when ``server_environs`` has none)."""
+        url_scheme, host, sockname = key
+        return remember(self.server_environs, key, server_environ(self.environ, sockname, url_scheme, host),
+                        SERVER_ENVIRONS)
 
 
 class WSGIConnection(AppConnection):
@@ -134,8 +133,9 @@ class WSGIConnection(AppConnection):
             known = cached[0]
             if known is forwarded or (known.client == forwarded.client and known.scheme == forwarded.scheme):
                 return cached[2]
-        environ = client_environ(self.wsgi.server_environ(self.channel.sockname, forwarded.scheme, host),
-                                 forwarded.client)
+        key = (forwarded.scheme, host, self.channel.sockname)
+        server = self.wsgi.server_environs.get(key) or self.wsgi.new_server_environ(key)
+        environ = client_environ(server, forwarded.client)
         self._client_environ = (forwarded, host, environ)
         return environ
 
