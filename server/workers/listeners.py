@@ -246,7 +246,10 @@ class Listeners:
         ``taken``; False when none waits (or accepting must pause)."""
         acceptor = self._acceptors[sock]
         try:
-            accepted = acceptor.accept()
+            # (accept()'s call, inline once every client inherits the listener's SO_KEEPALIVE: a
+            # call less per client, and per look at an empty queue)
+            accepted = (acceptor.accept() if acceptor._set_until_empty
+                        else accept_early(sock, acceptor._read_size, acceptor._keepalive))
         except ConnectionAbortedError:
             return True
         except OSError as exc:
