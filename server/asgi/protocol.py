@@ -75,7 +75,8 @@ class ASGIConnection(AppConnection):
     def scope_peer(self, head) -> tuple:
         """The scope's ``(client, scheme)`` for ``head``: a trusted proxy's, or the
         connection's own (the same for every request that forwards nothing: made once)."""
-        forwarded = self.channel.forwarded(head)
+        known = self.channel.request_forwarded  # (what forwarded(head) looks at first, here: a call less)
+        forwarded = known[1] if known is not None and known[0] is head else self.channel.forwarded(head)
         cached = self._scope_peer or self.asgi.last_peer
         if cached is not None and cached[0] is forwarded:
             return cached[1]

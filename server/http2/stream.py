@@ -36,7 +36,7 @@ class H2Stream(StreamFlow, PeerResolution):
                  "framing", "_response", "_response_started", "_continue_sent", "_finished", "_started",
                  "_recording", "app",
                  # peer.py
-                 "peername", "sockname", "_proxy_buffer", "_forwarded", "_direct", "_peer_trusted")
+                 "peername", "sockname", "_proxy_buffer", "request_forwarded", "_direct", "_peer_trusted")
 
     def __init__(self, conn, stream_id: int, head, forwards: bool | None = None):
         """``forwards``: whether the head carries a field the proxy policy reads, if known."""
@@ -51,7 +51,7 @@ class H2Stream(StreamFlow, PeerResolution):
         self.sockname = conn.sockname
         self._direct, self._peer_trusted = conn.peer  # (the connection's: the same for every stream)
         if forwards is False:
-            self._forwarded = (head, self._direct)  # (what _resolve_forwarded gives such a head)
+            self.request_forwarded = (head, self._direct)  # (what _resolve_forwarded gives such a head)
         self.keep_alive_allowed = True
         self.exchange = self.log_environ = self.framing = None
         self._init_flow()
@@ -76,12 +76,13 @@ class H2Stream(StreamFlow, PeerResolution):
         if self._finished:
             return
         head = self.head
-        if self._forwarded is None:
-            self._forwarded = (head, self._resolve_forwarded(head))
+        if self.request_forwarded is None:
+            self.request_forwarded = (head, self._resolve_forwarded(head))
         hooks = self.config.hooks
         if hooks is not None and hooks.pre_request is not None and not self.app.runs_hooks:
-            run_hook(hooks, hooks.pre_request, self.log, LoggedRequest(head, self._forwarded[1].client))
-        if (self._forwarded[1].error is not None or self.config.refuse_underscores) and not self._peer_checked(head):
+            run_hook(hooks, hooks.pre_request, self.log, LoggedRequest(head, self.request_forwarded[1].client))
+        if ((self.request_forwarded[1].error is not None or self.config.refuse_underscores)
+                and not self._peer_checked(head)):
             return
         allowed = self.config.allowed_methods
         if allowed is not None and head.method not in allowed:
@@ -94,7 +95,7 @@ class H2Stream(StreamFlow, PeerResolution):
         self.deliver(self.app.on_request(head))
 
     def forwarded(self, head):
-        cached = self._forwarded
+        cached = self.request_forwarded
         if cached is not None and cached[0] is head:
             return cached[1]
         return self._resolve_forwarded(head)

@@ -25,21 +25,23 @@ class PeerResolution:
         self.peername = None
         self.sockname = None
         self._proxy_buffer: bytes | None = None  # a PROXY protocol header being received
-        self._forwarded: tuple | None = None  # (head, forwarded.Forwarded) of the current request
+        # (head, forwarded.Forwarded) of the request being answered, as forwarded(head) gives it;
+        # an app kind may look at it first, without the call (WSGI, ASGI: a call less per request)
+        self.request_forwarded: tuple | None = None
         self._direct: Forwarded | None = None  # what a request that forwards nothing says (per peer)
         self._peer_trusted: bool | None = None  # may the peer forward? (per peer)
 
     def forwarded(self, head: RequestHead) -> Forwarded:
         """The client, scheme, forwarded host and forwarder fields of ``head``: the
         peer's own, unless a trusted proxy forwarded them (see forwarded.py)."""
-        cached = self._forwarded
+        cached = self.request_forwarded
         if cached is not None and cached[0] is head:
             return cached[1]
         return self._resolve_forwarded(head)
 
     def _peer_checked(self, head: RequestHead) -> bool:
         """May ``head`` go on, given what it says of its client? False: it got a 400."""
-        forwarded = self._forwarded[1]
+        forwarded = self.request_forwarded[1]
         if forwarded.error is not None:
             self.handle_error(400, forwarded.error, close=head.has_body)
             return False

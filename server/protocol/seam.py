@@ -82,6 +82,8 @@ class Channel(Protocol):
     exchange: Any  # the kind's object for the request in flight; dropped when it is answered
     log_environ: dict | None  # the WSGI environ, for the access log record of this request
     framing: Any  # the BodyFraming of the response in flight (None when it went whole)
+    # (head, forwarded(head)) of the request in flight, once made: a kind looks at it first
+    request_forwarded: tuple | None
 
     # the request
     def forwarded(self, head): ...  # client, scheme, host, forwarder fields (trusted proxies)

@@ -92,7 +92,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         # cork.py
         "_corked", "_corked_size", "_uncork_due", "pass_end",
         # peer.py
-        "peername", "sockname", "_proxy_buffer", "_forwarded", "_direct", "_peer_trusted",
+        "peername", "sockname", "_proxy_buffer", "request_forwarded", "_direct", "_peer_trusted",
         # rates.py
         "_body_received", "_buffered_at_pause", "_written_while_paused", "_body_rate", "_response_rate",
         # response.py
@@ -553,7 +553,7 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
                 timer = self._make_timer()
             timer.start("keepalive", self.config.keepalive)
             self.idle_until = timer.deadline  # (the oldest idle connections are let go first)
-            self._forwarded = None  # (an idle connection keeps nothing of its last request)
+            self.request_forwarded = None  # (an idle connection keeps nothing of its last request)
         return []
 
     def _start_request(self, head: RequestHead) -> None:
@@ -567,8 +567,11 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
             self._body_pending = True  # (timed once its head's events are handled: _time_body)
         # (a head without a body comes with its EndOfMessage, which stops the timer)
         self._continue_pending = head.expect_continue
-        forwarded = self._resolve_forwarded(head)
-        self._forwarded = (head, forwarded)
+        forwarded = self._direct  # (what _resolve_forwarded gives most heads, inline: a call less)
+        proxy = self.config.proxy
+        if forwarded is None or (proxy is not None and not head.headers.keys().isdisjoint(proxy.watched)):
+            forwarded = self._resolve_forwarded(head)
+        self.request_forwarded = (head, forwarded)
         if (forwarded.error is not None or self.config.refuse_underscores) and not self._peer_checked(head):
             return
         allowed = self.config.allowed_methods

@@ -162,7 +162,8 @@ class WSGIExchange:
         result = environ = None
         hooks = self.protocol.config.hooks
         head = self.head
-        forwarded = self.protocol.forwarded(head)
+        known = self.protocol.request_forwarded  # (what forwarded(head) looks at first, here: a call less)
+        forwarded = known[1] if known is not None and known[0] is head else self.protocol.forwarded(head)
         request = LoggedRequest(head, forwarded.client) if hooks is not None else None
         try:
             self._environ = environ = build_environ(  # (inline: a call less per request)
@@ -228,7 +229,12 @@ class WSGIExchange:
                 body = b"".join(_checked(piece) for piece in result)
             if self._response is None:  # the whole response in one hand-off, with its length
                 size = len(body)
-                head = self._make_head(size)
+                if self._status is None:
+                    self._make_head(size)  # (raises)
+                # (what _make_head does, inline: every whole response; start_response took a list)
+                self._response = response = self.protocol.response_head(self.head, self._status, STATUS_LINE,
+                                                                        tuple(self._headers), size)
+                head = response[0]
                 if head.no_body or (not head.sized and head.length is not None and size > head.length):
                     body = self._cut(head, body)  # (raises _TooLong past a declared length)
                 else:  # (what _cut and _send do, inline: every whole response)

@@ -80,6 +80,7 @@ class EventChannel:
         self.keep_alive_allowed = True
         self.writing_paused = False
         self.exchange = self.log_environ = self.framing = None
+        self.request_forwarded = None  # (the kinds then ask forwarded(head))
         self.events = []
         self.finished = asyncio.Event()
         self.app = kind(self)
