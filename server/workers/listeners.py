@@ -246,10 +246,7 @@ class Listeners:
         ``taken``; False when none waits (or accepting must pause)."""
         acceptor = self._acceptors[sock]
         try:
-            # (accept()'s call, inline once every client inherits the listener's SO_KEEPALIVE: a
-            # call less per client, and per look at an empty queue)
-            accepted = (acceptor.accept() if acceptor._set_until_empty
-                        else accept_early(sock, acceptor._read_size, acceptor._keepalive))
+            accepted = acceptor.accept()
         except ConnectionAbortedError:
             return True
         except OSError as exc:
@@ -460,31 +457,34 @@ class Acceptor:
     address (else None).
     """
 
-    __slots__ = ("sock", "local", "_socket_class", "_family", "_type", "_proto", "_read_size", "_keepalive",
-                 "_set_until_empty", "transport_template")
+    __slots__ = ("sock", "local", "_socket_class", "_family", "_type", "_proto", "_read_size", "accept",
+                 "transport_template")
 
     def __init__(self, sock, tcp_keepalive: bool = False, read_size: int = 0):
         self.sock = sock
         self._family, self._type, self._proto = sock.family, sock.type, sock.proto
         tcp = self._family in (socket.AF_INET, socket.AF_INET6)
-        # SO_KEEPALIVE on each connection (by a call per connection) until the listener's own,
-        # which its connections inherit, is on every one that waits: see accept().
-        self._keepalive = tcp_keepalive and tcp
-        self._set_until_empty = tcp and set_inherited_keepalive(sock, tcp_keepalive)
         self._read_size = read_size  # bytes read at accept (0: none)
+        # accept(): ``(fd, address, data)`` of a waiting client (see ``accept_early_py``), or None
+        # when none waits. SO_KEEPALIVE is set on each connection (by a call per connection)
+        # until the listener's own, which its connections inherit, is on every one that waits
+        # (_accept_until_inherited); then accept() is the compiled accept itself, no call of ours.
+        inherited = tcp and set_inherited_keepalive(sock, tcp_keepalive)
+        if inherited and tcp_keepalive:
+            self.accept = self._accept_until_inherited
+        else:
+            self.accept = functools.partial(accept_early, sock, read_size, tcp_keepalive and tcp and not inherited)
         self.local = fixed_local_address(sock) if tcp else None
         self._socket_class = accepted_socket_class(self._family, self._type)
         self.transport_template = None  # the template of its clients' transports (Listeners._serve_on_socket)
 
-    def accept(self) -> tuple | None:
-        """``(fd, address, data)`` of a waiting client (see ``accept_early_py``), or None when
-        none waits."""
-        accepted = accept_early(self.sock, self._read_size, self._keepalive)
-        if accepted is None and self._set_until_empty:
-            # Nothing waits: the clients waiting before the listener got its SO_KEEPALIVE (its
-            # connections take its options when they are made, not when accepted) are all
-            # accepted, and from now on every one has it from the listener.
-            self._set_until_empty = self._keepalive = False
+    def _accept_until_inherited(self) -> tuple | None:
+        """``accept()`` while clients that connected before the listener got its SO_KEEPALIVE
+        may still wait (its connections take its options when they are made, not when
+        accepted): each gets its own."""
+        accepted = accept_early(self.sock, self._read_size, True)
+        if accepted is None:  # all accepted: from now on every one has it from the listener
+            self.accept = functools.partial(accept_early, self.sock, self._read_size, False)
         return accepted
 
     def socket_for(self, fd: int) -> socket.socket:
