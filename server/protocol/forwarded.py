@@ -159,6 +159,11 @@ class ProxyPolicy:
         """The client, scheme and host of a request from ``peername`` (never raises)."""
         if not self.forwards(headers) or not self.trusts(peername):
             return direct(peername, scheme)
+        return self.resolve_trusted(headers, peername, scheme)
+
+    def resolve_trusted(self, headers: CIMultiDict, peername, scheme: str) -> Forwarded:
+        """``resolve`` of headers known to forward something, from a peer known to be trusted
+        (a connection asks both once: peer.py)."""
         peer = peername if isinstance(peername, tuple) else None
         scheme, error = self._scheme(headers, scheme)
         fields = frozenset(name for name in self.forwarder_headers if name in headers)

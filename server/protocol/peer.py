@@ -57,18 +57,25 @@ class PeerResolution:
         """Most requests forward nothing, or come from a peer that may not: their answer
         is the same for the whole connection, made once. Whether the peer is trusted is
         asked only of a request that forwards something (a connection per request from a
-        client that forwards nothing never needs it)."""
-        own = self._direct
-        if own is None:
-            own = self._direct = direct(self.peername, self.config.scheme)
+        client that forwards nothing never needs it). (``_start_request`` has it inline.)"""
         proxy = self.config.proxy
         if proxy is None or head.headers.keys().isdisjoint(proxy.watched):  # (proxy.forwards, inline)
-            return own
+            return self._direct or self._own_forwarded()
+        return self._proxied(head, proxy)
+
+    def _own_forwarded(self) -> Forwarded:
+        """What a request that forwards nothing says: the peer is the client (made once per peer)."""
+        own = self._direct = direct(self.peername, self.config.scheme)
+        return own
+
+    def _proxied(self, head: RequestHead, proxy) -> Forwarded:
+        """What ``head``, which carries a field ``proxy`` reads, says: what was forwarded, if
+        the peer may forward (asked once per peer), else the peer's own."""
         if self._peer_trusted is None:
             self._peer_trusted = proxy.trusts(self.peername)
         if not self._peer_trusted:
-            return own
-        return proxy.resolve(head.headers, self.peername, self.config.scheme)
+            return self._direct or self._own_forwarded()
+        return proxy.resolve_trusted(head.headers, self.peername, self.config.scheme)
 
     def _read_proxy_header(self, data: bytes) -> bytes:
         """Take the PROXY protocol header off the start of the connection.

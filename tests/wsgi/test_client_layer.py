@@ -64,6 +64,28 @@ def test_each_request_sees_its_own_forwarded_scheme_and_client():
                                             ("http", "10.0.0.2"), ("http", "127.0.0.1")]
 
 
+def test_a_request_that_forwards_after_one_that_did_not():
+    """The peer's own client and scheme, kept for the connection once a request forwarded
+    nothing, do not stand for a later request that forwards."""
+    proxy = ProxyPolicy(AllowList("*"), secure_scheme_headers=(("X-Forwarded-Proto", "https"),),
+                        proxy_headers="x-forwarded")
+    host = b"GET / HTTP/1.1\r\nHost: a.example\r\n"
+    forwarding = host + b"X-Forwarded-Proto: https\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n"
+    seen = answers([host + b"\r\n", forwarding, host + b"\r\n"], proxy=proxy)
+    assert [(s[3], s[4]) for s in seen] == [("http", "127.0.0.1"), ("https", "10.0.0.1"), ("http", "127.0.0.1")]
+
+
+def test_an_untrusted_peer_forwards_nothing():
+    """From a peer outside forwarded_allow_ips, forwarding fields change nothing: the first
+    request of a connection, and one after a request that forwarded nothing."""
+    proxy = ProxyPolicy(AllowList("192.0.2.1"), secure_scheme_headers=(("X-Forwarded-Proto", "https"),),
+                        proxy_headers="x-forwarded")
+    host = b"GET / HTTP/1.1\r\nHost: a.example\r\n"
+    forwarding = host + b"X-Forwarded-Proto: https\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n"
+    seen = answers([forwarding, host + b"\r\n", forwarding], proxy=proxy)
+    assert [(s[3], s[4]) for s in seen] == [("http", "127.0.0.1")] * 3
+
+
 def served(connections: list[tuple["Accepted", list[bytes]]]) -> tuple[list[list[list]], WSGIConfig]:
     """What the app saw of each request of each connection (an ``Accepted``, and the client's
     requests, sent one after another), all served by one worker's WSGIConfig; and that config."""
