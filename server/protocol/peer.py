@@ -57,7 +57,7 @@ class PeerResolution:
         """Most requests forward nothing, or come from a peer that may not: their answer
         is the same for the whole connection, made once. Whether the peer is trusted is
         asked only of a request that forwards something (a connection per request from a
-        client that forwards nothing never needs it). (``_start_request`` has it inline.)"""
+        client that forwards nothing never needs it)."""
         proxy = self.config.proxy
         if proxy is None or head.headers.keys().isdisjoint(proxy.watched):  # (proxy.forwards, inline)
             return self._direct or self._own_forwarded()

@@ -567,11 +567,8 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
             self._body_pending = True  # (timed once its head's events are handled: _time_body)
         # (a head without a body comes with its EndOfMessage, which stops the timer)
         self._continue_pending = head.expect_continue
-        proxy = self.config.proxy  # (what _resolve_forwarded does, inline: a call less per request)
-        if proxy is None or head.headers.keys().isdisjoint(proxy.watched):
-            forwarded = self._direct or self._own_forwarded()
-        else:
-            forwarded = self._proxied(head, proxy)
+        # (not inline: a kind of connection may override it, uwsgi's with the packet's scheme)
+        forwarded = self._resolve_forwarded(head)
         self.request_forwarded = (head, forwarded)
         if (forwarded.error is not None or self.config.refuse_underscores) and not self._peer_checked(head):
             return
