@@ -120,17 +120,36 @@ def server_side(port: int, client_port: int) -> tuple[int, int] | None:
     return next(iter(_tcp_rows(port, client_port)), None)
 
 
+def listener_with_congestion(name: str) -> socket.socket:
+    """A socket bound to 127.0.0.1:<free port> whose connections get the TCP congestion
+    control ``name`` (they inherit it from the listener); skips the test where the system
+    does not offer it."""
+    import pytest
+
+    sock = socket.socket()
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, name.encode())
+    except (OSError, AttributeError) as exc:
+        sock.close()
+        pytest.skip(f"no TCP congestion control {name!r} here ({exc})")
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 class Gunicorn:
-    """A real `gunicorn` master with one worker on 127.0.0.1:<free port>."""
+    """A real `gunicorn` master with one worker on 127.0.0.1:<free port>; with ``congestion``,
+    on a socket made here whose connections get that TCP congestion control (``fd://``)."""
 
     def __init__(self, app: str, *extra_args: str, threads: int = 4,
-                 env: dict | None = None, chdir: str = str(APPS_DIR)):
-        self.port = free_port()
+                 env: dict | None = None, chdir: str = str(APPS_DIR), congestion: str | None = None):
+        self._listener = listener_with_congestion(congestion) if congestion else None
+        self.port = self._listener.getsockname()[1] if self._listener else free_port()
+        bind = f"fd://{self._listener.fileno()}" if self._listener else f"127.0.0.1:{self.port}"
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._tmp = tempfile.TemporaryDirectory(prefix="gunicorn-test-")
         self.log_path = Path(self._tmp.name) / "gunicorn.log"
         self.cmd = [sys.executable, "-m", "gunicorn", "-k", WORKER, "--no-control-socket",
-                    "-b", f"127.0.0.1:{self.port}", "--threads", str(threads),
+                    "-b", bind, "--threads", str(threads),
                     "--workers", "1", "--log-level", "debug", "--chdir", chdir,
                     *extra_args, app]
         self.env = {**os.environ, **(env or {})}
@@ -139,8 +158,10 @@ class Gunicorn:
     def __enter__(self) -> "Gunicorn":
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, env=self.env,
-                                         start_new_session=True)
+                                         stdin=subprocess.DEVNULL, env=self.env, start_new_session=True,
+                                         pass_fds=(self._listener.fileno(),) if self._listener else ())
+        if self._listener:
+            self._listener.close()  # (the master has its own)
         try:
             wait_until(self._booted, BOOT_TIMEOUT, what="gunicorn worker boot")
         except BaseException as exc:

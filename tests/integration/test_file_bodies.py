@@ -229,3 +229,31 @@ def test_a_file_by_sendfile_keeps_little_unsent_behind_a_client_that_stops_readi
             assert data, received
             received += len(data)
     assert received == SIZE
+
+
+def congestion_of(port: int, client_port: int) -> str:
+    """The congestion control of the worker's side of the connection from ``client_port``."""
+    shown = subprocess.run(["ss", "-tinH", "state", "established", f"( sport = :{port} and dport = :{client_port} )"],
+                           capture_output=True, text=True, timeout=10).stdout
+    match = re.search(r"\s(\w+) wscale:", shown)
+    assert match, shown
+    return match.group(1)
+
+
+@pytest.mark.parametrize("app", ["file_apps:wsgi_app", "file_apps:asgi_app"])
+def test_a_file_to_a_client_on_this_host_goes_unpaced(big_file, app, tmp_path):
+    """A connection from this host that BBR paces gets Reno for a file longer than
+    ``UNSENT_LIMIT``, by sendfile (files.py, ``PACED``); a shorter one leaves it as it was."""
+    if subprocess.run(["ss", "-V"], capture_output=True).returncode != 0:
+        pytest.skip("needs ss (iproute2)")
+    small = tmp_path / "small.bin"
+    small.write_bytes(big_file.read_bytes()[:UNSENT_LIMIT])
+    with Gunicorn(app, congestion="bbr") as srv, connect(srv.port, timeout=30) as sock:
+        client_port = sock.getsockname()[1]
+        seen = []
+        for path in (small, big_file):
+            sock.sendall(f"GET /file?path={path}&sized=1 HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            response = read_response(sock)
+            assert response.status == 200 and response.body == path.read_bytes()
+            seen.append(congestion_of(srv.port, client_port))
+    assert seen == ["bbr", "reno"]

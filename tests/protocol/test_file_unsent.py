@@ -1,5 +1,6 @@
-"""Which connections sending a file keep little unsent (files.py, ``UNSENT_LIMIT``): those
-from this host only. The limit itself, on a real worker: tests/integration/test_file_bodies.py."""
+"""Which connections sending a file keep little unsent (files.py, ``UNSENT_LIMIT``) and get
+Reno if BBR paced them (``PACED``): those from this host only. Both on a real worker:
+tests/integration/test_file_bodies.py."""
 
 import socket
 
@@ -40,3 +41,23 @@ def test_a_loopback_connection_gets_the_limit_for_a_file_longer_than_it():
                 limit_unsent(accepted, UNSENT_LIMIT + 1)
                 assert unsent_limit_of(accepted) == UNSENT_LIMIT
                 assert unsent_limit_of(client) == 0
+
+
+def congestion_of(sock: socket.socket) -> bytes:
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\0")
+
+
+@pytest.mark.parametrize("congestion, then", [("bbr", b"reno"), ("reno", b"reno"), ("cubic", b"cubic")])
+def test_a_loopback_connection_that_bbr_paces_gets_reno_for_a_file_longer_than_the_limit(congestion, then):
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        try:  # (the connections it accepts inherit it)
+            listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, congestion.encode())
+        except OSError as exc:
+            pytest.skip(f"no TCP congestion control {congestion!r} here ({exc})")
+        with socket.create_connection(listener.getsockname()) as client:
+            accepted, _ = listener.accept()
+            with accepted:
+                limit_unsent(accepted, UNSENT_LIMIT)  # (a file no longer than the limit)
+                assert congestion_of(accepted) == congestion.encode()
+                limit_unsent(accepted, UNSENT_LIMIT + 1)
+                assert congestion_of(accepted) == then
