@@ -46,7 +46,7 @@ file (``unpace``). Pacing sends each 64 KiB segment from a timer pinned to the c
 queued it, and over loopback that timer's softirq also delivers the segment and wakes the
 client: by ``sendfile`` from the loop all of it lands on the worker's core (160 to 190 timer
 interrupts per 10 MiB file there, and 120 to 150 wake-ups sent to the client's core). wrk got
-a 10 MiB file over loopback at 170 to 190 req/s paced, 590 to 640 with Reno (see "A file to
+a 10 MiB file over loopback at 170 to 210 req/s paced, 590 to 640 with Reno (see "A file to
 a client on this host, unpaced" in benchmarks/README.md).
 """
 
