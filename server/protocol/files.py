@@ -102,7 +102,7 @@ async def send_file(channel, framing, file, offset: int, count: int) -> None:
         await _send_blocks(channel, framing, file.fileno(), offset, count)
 
 
-def limit_unsent(sock, count: int) -> None:
+def prepare_local_sendfile(sock, count: int) -> None:
     """Before ``count`` bytes of a file go by sendfile on ``sock`` (a plain socket, or None):
     if the file is longer than ``UNSENT_LIMIT`` and ``sock`` is a TCP connection from this
     host, keep at most that many bytes unsent, and stop pacing it (``unpace``). Both stay for
@@ -148,7 +148,7 @@ async def _sendfile_on_socket(channel, framing, sock, fd: int, offset: int, coun
     if framing.chunked:
         channel.write(b"%x\r\n" % count)
     channel.uncork()
-    limit_unsent(sock, count)
+    prepare_local_sendfile(sock, count)
     room = _SocketRoom(channel, sock.fileno())
     cached = 0  # bytes from offset on that the page cache was found to hold
     try:
@@ -246,7 +246,7 @@ def _wake(waiter: asyncio.Future) -> None:
 
 
 async def _sendfile(channel, framing, file, offset: int, count: int) -> None:
-    limit_unsent(_plain_socket(channel.transport), count)
+    prepare_local_sendfile(_plain_socket(channel.transport), count)
     if framing.chunked:
         channel.write(b"%x\r\n" % count)
     sent = await channel.sendfile(file, offset, count)

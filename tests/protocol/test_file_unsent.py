@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from server.protocol.files import UNSENT_LIMIT, limit_unsent, same_host
+from server.protocol.files import UNSENT_LIMIT, prepare_local_sendfile, same_host
 
 
 @pytest.mark.parametrize("peer, local, expected", [
@@ -36,9 +36,9 @@ def test_a_loopback_connection_gets_the_limit_for_a_file_longer_than_it():
             accepted, _ = listener.accept()
             with accepted:
                 assert unsent_limit_of(accepted) == 0
-                limit_unsent(accepted, UNSENT_LIMIT)  # (a file no longer than the limit)
+                prepare_local_sendfile(accepted, UNSENT_LIMIT)  # (a file no longer than the limit)
                 assert unsent_limit_of(accepted) == 0
-                limit_unsent(accepted, UNSENT_LIMIT + 1)
+                prepare_local_sendfile(accepted, UNSENT_LIMIT + 1)
                 assert unsent_limit_of(accepted) == UNSENT_LIMIT
                 assert unsent_limit_of(client) == 0
 
@@ -57,7 +57,7 @@ def test_a_loopback_connection_that_bbr_paces_gets_reno_for_a_file_longer_than_t
         with socket.create_connection(listener.getsockname()) as client:
             accepted, _ = listener.accept()
             with accepted:
-                limit_unsent(accepted, UNSENT_LIMIT)  # (a file no longer than the limit)
+                prepare_local_sendfile(accepted, UNSENT_LIMIT)  # (a file no longer than the limit)
                 assert congestion_of(accepted) == congestion.encode()
-                limit_unsent(accepted, UNSENT_LIMIT + 1)
+                prepare_local_sendfile(accepted, UNSENT_LIMIT + 1)
                 assert congestion_of(accepted) == then
