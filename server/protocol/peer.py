@@ -65,8 +65,8 @@ class PeerResolution:
 
     def _own_forwarded(self) -> Forwarded:
         """What a request that forwards nothing says: the peer is the client (made once per peer)."""
-        own = self._direct = direct(self.peername, self.config.scheme)
-        return own
+        self._direct = direct(self.peername, self.config.scheme)
+        return self._direct
 
     def _proxied(self, head: RequestHead, proxy) -> Forwarded:
         """What ``head``, which carries a field ``proxy`` reads, says: what was forwarded, if
