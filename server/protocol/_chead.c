@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include "_answer.h"
 #include "_eager.h"
 
 /* Bits of the ``special`` mask: a framing-relevant field sets its bit when it
@@ -612,7 +613,7 @@ static PyObject *head_of_plain(chead_state *st, PyObject *plain, int minor, int 
                                long long content_length);
 
 /* The offset of ``name``, a writable object slot of ``type``; -1 with TypeError set if it is not one. */
-static Py_ssize_t
+Py_ssize_t
 object_slot_offset(PyObject *type, const char *name)
 {
     PyObject *descr = PyObject_GetAttrString(type, name);
@@ -629,7 +630,7 @@ object_slot_offset(PyObject *type, const char *name)
     }
     Py_XDECREF(descr);
     if (offset < 0)
-        PyErr_Format(PyExc_TypeError, "%s is not a writable slot of the head type", name);
+        PyErr_Format(PyExc_TypeError, "%s is not a writable slot of its type", name);
     return offset;
 }
 
@@ -2235,6 +2236,8 @@ static PyMethodDef chead_methods[] = {
     {"http_scope", (PyCFunction)(void (*)(void))http_scope, METH_FASTCALL, http_scope_doc},
     {"copy_slots", (PyCFunction)(void (*)(void))copy_slots, METH_FASTCALL, copy_slots_doc},
     {"copy_of", (PyCFunction)copy_of, METH_O, copy_of_doc},
+    {"set_channel_type", (PyCFunction)(void (*)(void))set_channel_type, METH_FASTCALL, set_channel_type_doc},
+    {"answer_whole", (PyCFunction)(void (*)(void))answer_whole, METH_FASTCALL, answer_whole_doc},
     {NULL, NULL, 0, NULL},
 };
 

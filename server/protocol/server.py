@@ -28,17 +28,19 @@ import asyncio
 import functools
 
 from . import eager
+from .compiled import compiled
 from .closing import (FIRST_REQUEST_GRACE, LINGER_LIMIT, LINGER_TIMEOUT, NEXT_REQUEST_GRACE, NOT_PAUSED,
                       ConnectionEnding)
 from .config import ServerConfig
 from .copies import COPIES_COMPILED, copy_of
-from .cork import CORK_LIMIT, WriteCoalescing
+from .cork import CORK_LIMIT, PassEnd, WriteCoalescing
 from .errors import BadRequest, HttpError
 from .events import Data, RequestHead
-from .parser import DONE, RequestParser, whole_head
+from .heads import Head
+from .parser import DONE, HEAD, RequestParser, whole_head
 from .peer import PeerResolution, peer_ip, set_tcp_keepalive, shared_sockname
 from .rates import NOT_WATCHED, ConnectionRates
-from .response import ResponseChannel
+from .response import SEPARATE_BODY, ResponseChannel
 from .seam import NO_APP, AppConnection
 from .timers import GONE_TIMER, NO_TIMER, ConnectionTimer
 from .wakeup import settle
@@ -612,3 +614,12 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
             self.log.warning("Invalid request from %s: %s", peer_ip(self.peername), exc.message)
         self.handle_error(exc.status, exc.message, exc, close=True)
 
+
+# ``channel.send_response(head, data, body, True, size)`` of a whole answer, compiled for a
+# connection kept alive (_answer.c): the common case of the methods it goes through, which are
+# its reference, and which it calls for any other case or for a subclass that replaces one of
+# them. None without the compiled helpers (the kinds then call send_response).
+answer_whole = compiled("answer_whole")
+if answer_whole is not None:
+    compiled("set_channel_type")(ServerHttpProtocol, RequestParser, PassEnd, ConnectionTimer, Head, NULL_SINK,
+                                 (HEAD, DONE), SEPARATE_BODY)

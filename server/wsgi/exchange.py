@@ -39,6 +39,7 @@ gunicorn's request hooks run on the app thread, around the app.
 from server.protocol.accesslog import LoggedRequest, LoggedResponse, run_hook
 from server.protocol.errors import ClientDisconnected
 from server.protocol.heads import STATUS_LINE
+from server.protocol.server import answer_whole
 
 from .body import EMPTY_INPUT, InputClosed
 from .environ import build_environ
@@ -140,7 +141,10 @@ class WSGIExchange:
         head, head_bytes = self._response
         self._response = head
         channel.log_environ = self._environ
-        channel.send_response(head, head_bytes, data, end, size)
+        if end and answer_whole is not None:  # (send_response of a whole answer, compiled: server.py)
+            answer_whole(channel, head, head_bytes, data, size)
+        else:
+            channel.send_response(head, head_bytes, data, end, size)
 
     def _whole_written_on_loop(self, head, rest: bytes, size: int, lease) -> None:
         channel = self.protocol

@@ -1,0 +1,417 @@
+/* answer_whole(): ``channel.send_response(head, data, body, True, size)`` of a whole answer on a
+ * connection kept alive, compiled. The way back of nearly every request: send_response's whole
+ * branch, write_answer's common case, response_finished, then _next_events with nothing
+ * buffered (the parser's next_request, the keep-alive timer's start). Those methods are its
+ * reference: it does what they do, in their order, for the common case, and calls them for
+ * anything else (a paused or closing connection, a pipelined request, a first keep-alive
+ * wait, a subclass that replaces one of them). See response.py. */
+#include <Python.h>
+#include <structmember.h>
+
+#include "_answer.h"
+
+static const char *const CHANNEL_SLOTS[] = {
+    "transport", "write_closed", "pass_end", "_corked", "writing_paused", "_recording", "_parser",
+    "keep_alive_allowed", "_owner", "_dispatching", "_read_paused_by", "_peer_eof", "_timer", "config",
+    "_response", "framing", "_response_started", "_continue_pending", "_head", "exchange", "_sink",
+    "log_environ", "idle_until", "request_forwarded", "_advance_when_drained", "_advance_pending",
+};
+enum channel_slot {
+    CH_TRANSPORT, CH_WRITE_CLOSED, CH_PASS_END, CH_CORKED, CH_WRITING_PAUSED, CH_RECORDING, CH_PARSER,
+    CH_KEEP_ALIVE_ALLOWED, CH_OWNER, CH_DISPATCHING, CH_READ_PAUSED_BY, CH_PEER_EOF, CH_TIMER, CH_CONFIG,
+    CH_RESPONSE, CH_FRAMING, CH_RESPONSE_STARTED, CH_CONTINUE_PENDING, CH_HEAD, CH_EXCHANGE, CH_SINK,
+    CH_LOG_ENVIRON, CH_IDLE_UNTIL, CH_REQUEST_FORWARDED, CH_ADVANCE_WHEN_DRAINED, CH_ADVANCE_PENDING, N_CH
+};
+static const char *const PARSER_SLOTS[] = {"state", "buffer", "_scan_from", "_body_size"};
+enum parser_slot { PA_STATE, PA_BUFFER, PA_SCAN_FROM, PA_BODY_SIZE, N_PA };
+static const char *const TIMER_SLOTS[] = {"phase", "_seconds", "deadline", "_handle", "_handle_when", "_loop"};
+enum timer_slot { TI_PHASE, TI_SECONDS, TI_DEADLINE, TI_HANDLE, TI_HANDLE_WHEN, TI_LOOP, N_TI };
+static const char *const HEAD_SLOTS[] = {"keep_alive", "whole_length", "sized"};
+enum head_slot { HE_KEEP_ALIVE, HE_WHOLE_LENGTH, HE_SIZED, N_HE };
+/* The channel type's methods it stands for: a subclass that replaces one of them is declined. */
+static const char *const OWN_METHODS[] = {"send_response", "write_answer", "response_finished", "_next_events",
+                                          "_advance"};
+#define N_OWN ((int)(sizeof(OWN_METHODS) / sizeof(OWN_METHODS[0])))
+#define N_SEEN 8 /* the channel types it remembers the verdict on (a worker has one or two) */
+
+static struct {
+    PyTypeObject *channel_type, *parser_type, *pass_end_type, *timer_type, *head_type;
+    Py_ssize_t channel[N_CH], parser[N_PA], timer[N_TI], head[N_HE], expected;
+    PyObject *methods[N_OWN];
+    PyObject *null_sink, *state_head, *zero, *keepalive;
+    long state_done;
+    Py_ssize_t separate_body;
+    PyObject *str_write, *str_send_response, *str_response_finished, *str_record, *str_request_done,
+        *str_let_app_go, *str_advance, *str_time, *str_cancel, *str_arm;
+    struct {
+        PyTypeObject *type;
+        unsigned int version; /* the type's version tag when it was judged: any change to it or a base ends it */
+        int ok;
+    } seen[N_SEEN];
+} A;
+
+#define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
+#define CH(obj, index) SLOT(obj, A.channel[index])
+
+static inline void
+set_slot(PyObject *obj, Py_ssize_t offset, PyObject *value)
+{
+    PyObject *old = SLOT(obj, offset);
+    SLOT(obj, offset) = Py_NewRef(value);
+    Py_XDECREF(old);
+}
+
+/* Whether ``type`` is the registered channel type or a subclass that keeps its OWN_METHODS;
+ * -1 on an error. */
+static int
+channel_type_ok(PyTypeObject *type)
+{
+    int free = -1;
+    for (int i = 0; i < N_SEEN; i++) {
+        if (A.seen[i].type == type) {
+            if (PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) && type->tp_version_tag == A.seen[i].version)
+                return A.seen[i].ok;
+            free = i;
+            break;
+        }
+        if (A.seen[i].type == NULL && free < 0)
+            free = i;
+    }
+    int ok = PyType_IsSubtype(type, A.channel_type);
+    for (int k = 0; ok && k < N_OWN; k++) {
+        PyObject *method = PyObject_GetAttrString((PyObject *)type, OWN_METHODS[k]);
+        if (method == NULL)
+            return -1;
+        ok = method == A.methods[k];
+        Py_DECREF(method);
+    }
+    if (free >= 0 && PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {  /* (the lookups assign one) */
+        if (A.seen[free].type != type)
+            A.seen[free].type = (PyTypeObject *)Py_NewRef(type);
+        A.seen[free].version = type->tp_version_tag;
+        A.seen[free].ok = ok;
+    }
+    return ok;
+}
+
+/* The truth of a slot that holds a bool; -1 with an error set if it is unset or not one. */
+static int
+flag(PyObject *obj, enum channel_slot index)
+{
+    PyObject *value = CH(obj, index);
+    if (value == Py_True)
+        return 1;
+    if (value == Py_False)
+        return 0;
+    if (value == NULL) {
+        PyErr_Format(PyExc_AttributeError, "%s", CHANNEL_SLOTS[index]);
+        return -1;
+    }
+    return PyObject_IsTrue(value);
+}
+
+static PyObject *
+call_false(PyObject *obj, PyObject *name, PyObject *arg)
+{
+    Py_INCREF(obj);
+    PyObject *result = arg == NULL ? PyObject_CallMethodNoArgs(obj, name) : PyObject_CallMethodOneArg(obj, name, arg);
+    Py_DECREF(obj);
+    if (result == NULL)
+        return NULL;
+    Py_DECREF(result);
+    Py_RETURN_FALSE;
+}
+
+static int
+parser_done(PyObject *parser)
+{
+    PyObject *state = SLOT(parser, A.parser[PA_STATE]);
+    return state != NULL && PyLong_CheckExact(state) && PyLong_AsLong(state) == A.state_done;
+}
+
+/* send_response's whole branch and write_answer's common case apply: the head keeps the
+ * connection, the body is all of it and goes in one write with its head, and nothing is held,
+ * paused or shut on the connection. */
+static int
+written_at_once(PyObject *channel, PyObject *head, Py_ssize_t n_data, Py_ssize_t n_body)
+{
+    PyObject *transport = CH(channel, CH_TRANSPORT), *pass_end = CH(channel, CH_PASS_END),
+             *recording = CH(channel, CH_RECORDING);
+    if (transport == NULL || transport == Py_None || CH(channel, CH_WRITE_CLOSED) != Py_False ||
+        CH(channel, CH_CORKED) != Py_None || CH(channel, CH_WRITING_PAUSED) != Py_False || pass_end == NULL ||
+        Py_TYPE(pass_end) != A.pass_end_type || SLOT(pass_end, A.expected) != A.zero ||
+        (recording != Py_True && recording != Py_False))
+        return 0;
+    if (SLOT(head, A.head[HE_KEEP_ALIVE]) != Py_True || n_data + n_body >= A.separate_body)
+        return 0;
+    PyObject *whole = SLOT(head, A.head[HE_WHOLE_LENGTH]);
+    if (whole != NULL && PyLong_CheckExact(whole)) {
+        Py_ssize_t length = PyLong_AsSsize_t(whole);
+        if (length == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        if (length == n_body)
+            return 1;
+    }
+    return SLOT(head, A.head[HE_SIZED]) == Py_True;
+}
+
+/* _next_events with nothing buffered applies: the next request is waited for with the
+ * connection's own timer. */
+static int
+waits_for_next(PyObject *channel)
+{
+    PyObject *paused = CH(channel, CH_READ_PAUSED_BY), *parser = CH(channel, CH_PARSER),
+             *timer = CH(channel, CH_TIMER), *buffer;
+    if (paused == NULL || !PyAnySet_Check(paused) || PySet_GET_SIZE(paused) != 0 || parser == NULL ||
+        Py_TYPE(parser) != A.parser_type || !parser_done(parser) || CH(channel, CH_PEER_EOF) != Py_False ||
+        timer == NULL || Py_TYPE(timer) != A.timer_type || CH(channel, CH_CONFIG) == NULL)
+        return 0;
+    buffer = SLOT(parser, A.parser[PA_BUFFER]);
+    if (buffer == NULL || !PyByteArray_CheckExact(buffer) || PyByteArray_GET_SIZE(buffer) != 0)
+        return 0;
+    for (int k = 0; k < N_TI; k++) {
+        if (SLOT(timer, A.timer[k]) == NULL)
+            return 0;
+    }
+    return 1;
+}
+
+/* timer.start("keepalive", seconds). */
+static int
+start_timer(PyObject *timer, PyObject *seconds)
+{
+    int none = PyObject_RichCompareBool(seconds, A.zero, Py_LE);
+    if (none != 0) {
+        if (none < 0)
+            return -1;
+        set_slot(timer, A.timer[TI_PHASE], Py_None);
+        return 0;
+    }
+    set_slot(timer, A.timer[TI_PHASE], A.keepalive);
+    set_slot(timer, A.timer[TI_SECONDS], seconds);
+    PyObject *loop = Py_NewRef(SLOT(timer, A.timer[TI_LOOP]));
+    PyObject *now = PyObject_CallMethodNoArgs(loop, A.str_time);
+    Py_DECREF(loop);
+    if (now == NULL)
+        return -1;
+    PyObject *deadline = PyNumber_Add(now, seconds);
+    Py_DECREF(now);
+    if (deadline == NULL)
+        return -1;
+    set_slot(timer, A.timer[TI_DEADLINE], deadline);
+    PyObject *handle = SLOT(timer, A.timer[TI_HANDLE]);
+    int early = 0;
+    if (handle != NULL && handle != Py_None) {
+        PyObject *when = SLOT(timer, A.timer[TI_HANDLE_WHEN]);
+        early = when != NULL ? PyObject_RichCompareBool(when, deadline, Py_LE) : 0;
+        if (early == 0) {  /* (it fires late: cancelled, and armed again) */
+            PyObject *done = call_false(handle, A.str_cancel, NULL);
+            early = done == NULL ? -1 : 0;
+            Py_XDECREF(done);
+        }
+    }
+    if (early == 0) {
+        PyObject *done = call_false(timer, A.str_arm, deadline);
+        early = done == NULL ? -1 : 1;
+        Py_XDECREF(done);
+    }
+    Py_DECREF(deadline);
+    return early < 0 ? -1 : 0;
+}
+
+/* response_finished(True), then what it goes on with. */
+static PyObject *
+finish_kept(PyObject *channel)
+{
+    set_slot(channel, A.channel[CH_HEAD], Py_None);
+    set_slot(channel, A.channel[CH_EXCHANGE], Py_None);
+    set_slot(channel, A.channel[CH_SINK], A.null_sink);
+    set_slot(channel, A.channel[CH_RESPONSE_STARTED], Py_False);
+    set_slot(channel, A.channel[CH_CONTINUE_PENDING], Py_False);
+    set_slot(channel, A.channel[CH_RESPONSE], Py_None);
+    set_slot(channel, A.channel[CH_LOG_ENVIRON], Py_None);
+    PyObject *transport = CH(channel, CH_TRANSPORT), *parser = CH(channel, CH_PARSER), *owner = CH(channel, CH_OWNER);
+    if (transport == NULL || transport == Py_None || parser == NULL || Py_TYPE(parser) != A.parser_type ||
+        !parser_done(parser) || CH(channel, CH_KEEP_ALIVE_ALLOWED) != Py_True || owner == NULL)
+        return call_false(channel, A.str_response_finished, Py_True);  /* (what it did so far, again: no change) */
+    if (owner != Py_None) {
+        PyObject *done = call_false(owner, A.str_request_done, NULL);
+        if (done == NULL)
+            return NULL;
+        Py_DECREF(done);
+    }
+    transport = CH(channel, CH_TRANSPORT);
+    if (transport == NULL || transport == Py_None)
+        return call_false(channel, A.str_let_app_go, NULL);
+    int paused = flag(channel, CH_WRITING_PAUSED);
+    if (paused != 0) {
+        if (paused < 0)
+            return NULL;
+        set_slot(channel, A.channel[CH_ADVANCE_WHEN_DRAINED], Py_True);
+        Py_RETURN_FALSE;
+    }
+    int dispatching = flag(channel, CH_DISPATCHING);
+    if (dispatching != 0) {
+        if (dispatching < 0)
+            return NULL;
+        set_slot(channel, A.channel[CH_ADVANCE_PENDING], Py_True);
+        Py_RETURN_FALSE;
+    }
+    if (!waits_for_next(channel))
+        return call_false(channel, A.str_advance, NULL);
+    PyObject *seconds = PyObject_GetAttr(CH(channel, CH_CONFIG), A.keepalive);
+    if (seconds == NULL)
+        return NULL;
+    parser = CH(channel, CH_PARSER);  /* (next_request, with nothing buffered) */
+    set_slot(parser, A.parser[PA_STATE], A.state_head);
+    set_slot(parser, A.parser[PA_SCAN_FROM], A.zero);
+    set_slot(parser, A.parser[PA_BODY_SIZE], A.zero);
+    PyObject *timer = Py_NewRef(CH(channel, CH_TIMER));
+    int failed = start_timer(timer, seconds);
+    Py_DECREF(seconds);
+    if (!failed) {
+        set_slot(channel, A.channel[CH_IDLE_UNTIL], SLOT(timer, A.timer[TI_DEADLINE]));
+        set_slot(channel, A.channel[CH_REQUEST_FORWARDED], Py_None);
+    }
+    Py_DECREF(timer);
+    if (failed)
+        return NULL;
+    Py_RETURN_FALSE;
+}
+
+const char answer_whole_doc[] =
+    "answer_whole($module, channel, head, data, body, size, /)\n"
+    "--\n"
+    "\n"
+    "channel.send_response(head, data, body, True, size), compiled for a whole answer on a\n"
+    "connection kept alive (see response.py).";
+
+PyObject *
+answer_whole(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "answer_whole(channel, head, data, body, size)");
+        return NULL;
+    }
+    PyObject *channel = args[0], *head = args[1], *data = args[2], *body = args[3];
+    int ok = A.channel_type != NULL && Py_TYPE(head) == A.head_type && PyBytes_CheckExact(data) &&
+             PyBytes_CheckExact(body);
+    if (ok && (ok = channel_type_ok(Py_TYPE(channel))) < 0)
+        return NULL;
+    if (!ok || !written_at_once(channel, head, PyBytes_GET_SIZE(data), PyBytes_GET_SIZE(body))) {
+        PyObject *call[] = {channel, head, data, body, Py_True, args[4]};
+        return PyObject_VectorcallMethod(A.str_send_response, call, 6, NULL);
+    }
+    set_slot(channel, A.channel[CH_RESPONSE], head);
+    set_slot(channel, A.channel[CH_FRAMING], Py_None);
+    PyObject *joined = PyBytes_GET_SIZE(body) ? PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(data) +
+                                                                                  PyBytes_GET_SIZE(body))
+                                              : Py_NewRef(data);
+    if (joined == NULL)
+        return NULL;
+    if (PyBytes_GET_SIZE(body)) {
+        memcpy(PyBytes_AS_STRING(joined), PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data));
+        memcpy(PyBytes_AS_STRING(joined) + PyBytes_GET_SIZE(data), PyBytes_AS_STRING(body), PyBytes_GET_SIZE(body));
+    }
+    set_slot(channel, A.channel[CH_RESPONSE_STARTED], Py_True);
+    set_slot(channel, A.channel[CH_CONTINUE_PENDING], Py_False);
+    PyObject *written = call_false(CH(channel, CH_TRANSPORT), A.str_write, joined);
+    Py_DECREF(joined);
+    if (written == NULL)
+        return NULL;
+    Py_DECREF(written);
+    int recording = flag(channel, CH_RECORDING);
+    if (recording != 0) {
+        if (recording < 0)
+            return NULL;
+        PyObject *sent = PyLong_FromSsize_t(PyBytes_GET_SIZE(body));
+        PyObject *done = sent == NULL ? NULL : call_false(channel, A.str_record, sent);
+        Py_XDECREF(sent);
+        if (done == NULL)
+            return NULL;
+        Py_DECREF(done);
+    }
+    return finish_kept(channel);
+}
+
+static int
+offsets_of(PyObject *type, const char *const *names, int count, Py_ssize_t *offsets)
+{
+    for (int k = 0; k < count; k++) {
+        if ((offsets[k] = object_slot_offset(type, names[k])) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+intern(PyObject **slot, const char *text)
+{
+    if (*slot == NULL)
+        *slot = PyUnicode_InternFromString(text);
+    return *slot == NULL ? -1 : 0;
+}
+
+const char set_channel_type_doc[] =
+    "set_channel_type($module, channel_type, parser_type, pass_end_type, timer_type, head_type, null_sink,\n"
+    "                 states, separate_body, /)\n"
+    "--\n"
+    "\n"
+    "Register what answer_whole() reads and writes: server.ServerHttpProtocol (its slots, and the\n"
+    "methods it stands for), parser.RequestParser, cork.PassEnd, timers.ConnectionTimer, heads.Head,\n"
+    "NULL_SINK, the parser's states (HEAD, DONE) and response.SEPARATE_BODY.";
+
+PyObject *
+set_channel_type(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8 || !PyType_Check(args[0]) || !PyType_Check(args[1]) || !PyType_Check(args[2]) ||
+        !PyType_Check(args[3]) || !PyType_Check(args[4]) || !PyTuple_CheckExact(args[6]) ||
+        PyTuple_GET_SIZE(args[6]) != 2) {
+        PyErr_SetString(PyExc_TypeError, "set_channel_type(channel_type, parser_type, pass_end_type, timer_type, "
+                                         "head_type, null_sink, (HEAD, DONE), separate_body)");
+        return NULL;
+    }
+    Py_ssize_t channel[N_CH], parser[N_PA], expected[1], timer[N_TI], head[N_HE];
+    long done = PyLong_AsLong(PyTuple_GET_ITEM(args[6], 1));
+    Py_ssize_t separate = PyLong_AsSsize_t(args[7]);
+    if ((done == -1 || separate == -1) && PyErr_Occurred())
+        return NULL;
+    static const char *const expected_name[] = {"expected"};
+    if (offsets_of(args[0], CHANNEL_SLOTS, N_CH, channel) < 0 || offsets_of(args[1], PARSER_SLOTS, N_PA, parser) < 0 ||
+        offsets_of(args[2], expected_name, 1, expected) < 0 || offsets_of(args[3], TIMER_SLOTS, N_TI, timer) < 0 ||
+        offsets_of(args[4], HEAD_SLOTS, N_HE, head) < 0)
+        return NULL;
+    if (intern(&A.str_write, "write") || intern(&A.str_send_response, "send_response") ||
+        intern(&A.str_response_finished, "response_finished") || intern(&A.str_record, "_record") ||
+        intern(&A.str_request_done, "request_done") || intern(&A.str_let_app_go, "_let_app_go") ||
+        intern(&A.str_advance, "_advance") || intern(&A.str_time, "time") || intern(&A.str_cancel, "cancel") ||
+        intern(&A.str_arm, "_arm") || intern(&A.keepalive, "keepalive"))
+        return NULL;
+    for (int k = 0; k < N_OWN; k++) {
+        PyObject *method = PyObject_GetAttrString(args[0], OWN_METHODS[k]);
+        if (method == NULL)
+            return NULL;
+        Py_XSETREF(A.methods[k], method);
+    }
+    for (int i = 0; i < N_SEEN; i++)
+        Py_CLEAR(A.seen[i].type);
+    memcpy(A.channel, channel, sizeof(channel));
+    memcpy(A.parser, parser, sizeof(parser));
+    memcpy(A.timer, timer, sizeof(timer));
+    memcpy(A.head, head, sizeof(head));
+    A.expected = expected[0];
+    A.state_done = done;
+    A.separate_body = separate;
+    if (A.zero == NULL && (A.zero = PyLong_FromLong(0)) == NULL)
+        return NULL;
+    Py_XSETREF(A.state_head, Py_NewRef(PyTuple_GET_ITEM(args[6], 0)));
+    Py_XSETREF(A.null_sink, Py_NewRef(args[5]));
+    Py_XSETREF(A.parser_type, (PyTypeObject *)Py_NewRef(args[1]));
+    Py_XSETREF(A.pass_end_type, (PyTypeObject *)Py_NewRef(args[2]));
+    Py_XSETREF(A.timer_type, (PyTypeObject *)Py_NewRef(args[3]));
+    Py_XSETREF(A.head_type, (PyTypeObject *)Py_NewRef(args[4]));
+    Py_XSETREF(A.channel_type, (PyTypeObject *)Py_NewRef(args[0]));
+    Py_RETURN_NONE;
+}

@@ -1,0 +1,14 @@
+/* _answer.c's part of the _chead module: answer_whole() and what it is registered with (see response.py). */
+#ifndef ASYNCWORKER_ANSWER_H
+#define ASYNCWORKER_ANSWER_H
+
+#include <Python.h>
+
+PyObject *answer_whole(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *set_channel_type(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+extern const char answer_whole_doc[];
+/* _chead.c's: the offset of a writable object slot of ``type``, or -1 with TypeError set. */
+Py_ssize_t object_slot_offset(PyObject *type, const char *name);
+extern const char set_channel_type_doc[];
+
+#endif

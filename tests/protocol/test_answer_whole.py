@@ -1,0 +1,350 @@
+"""``answer_whole`` (_answer.c): ``channel.send_response(head, data, body, True, size)`` of a
+whole answer, compiled for a connection kept alive.
+
+Its reference is send_response and the methods it goes through, which run for a subclass
+that replaces one of them: ``Reference`` below replaces ``send_response`` by itself, so the C
+declines it. Each case drives a ``Compiled`` and a ``Reference`` connection on real socket
+pairs through the same requests and answers, and the two must leave the same bytes on the
+wire and the same state behind (the connection's slots, its parser's, its timer's, and the
+calls to its owner and its access log), whether the C takes the answer or hands it back.
+"""
+
+import asyncio
+import re
+import socket
+
+import pytest
+import uvloop
+
+from helpers import connected, wait_for
+from server.protocol import server as server_module
+from server.protocol.heads import STATUS_LINE
+from server.protocol.response import SEPARATE_BODY
+from server.protocol.server import ServerConfig, ServerHttpProtocol
+from server.protocol.timers import ConnectionTimer
+
+answer_whole = server_module.answer_whole
+pytestmark = pytest.mark.skipif(answer_whole is None, reason="the compiled helpers are not in use "
+                                                             "(ASYNCWORKER_PURE_PYTHON=1 or not built)")
+REQUEST = b"GET /%s HTTP/1.1\r\nHost: t\r\n%s\r\n"
+
+
+class Owner:
+    """What a worker is to its connections: told of each, and of each request done."""
+
+    def __init__(self):
+        self.calls = []
+
+    def connection_opened(self, proto):
+        self.calls.append("opened")
+
+    def connection_closed(self, proto):
+        self.calls.append("closed")
+
+    def request_done(self):
+        self.calls.append("done")
+
+
+class AccessLog:
+    """A logger that keeps the access records (the channel records a request through it)."""
+
+    def __init__(self):
+        self.records = []
+
+    def access(self, resp, req, environ, request_time):
+        self.records.append((resp.status, req.path, resp.sent))
+
+    def debug(self, *args, **kwargs):
+        pass
+
+    warning = info = exception = error = debug
+
+
+class Compiled(ServerHttpProtocol):
+    """A connection its own app: keeps the heads; the test answers. ``/now`` is answered at
+    once, while the connection dispatches it."""
+
+    def __init__(self, config, owner):
+        super().__init__(config, owner=owner)
+        self.heads = []
+        self.results = []
+
+    def on_request(self, head):
+        self.heads.append(head)
+        if head.path == "/now":
+            self.answer(b"now")
+
+    def answer(self, body: bytes, fields=(("Content-Type", "text/plain"),)):
+        head = self.heads[-1]
+        response, data = self.response_head(head, "200 OK", STATUS_LINE, tuple(fields), len(body))
+        self.results.append(answer_whole(self, response, data, body, len(body)))
+
+
+class Reference(Compiled):
+    python_sends = 0  # (each of its answers is sent here, by the reference)
+
+    def send_response(self, head, data, body=b"", end=False, size=0):
+        self.python_sends += 1
+        return super().send_response(head, data, body, end, size)
+
+
+IGNORED = {"loop", "config", "log", "_owner", "transport", "app", "pass_end", "_parser", "_timer", "_body_rate",
+           "_response_rate", "peername", "sockname", "socket_fd", "_started"}
+
+
+def state(proto) -> dict:
+    """What the connection, its parser and its timer hold, as far as two connections fed the
+    same bytes at different moments can agree."""
+    slots = {name: getattr(proto, name, "<unset>") for name in ServerHttpProtocol.__slots__ if name not in IGNORED}
+    slots["idle_until"] = type(slots["idle_until"]).__name__  # (a time)
+    for name in ("_head", "_response", "exchange", "request_forwarded"):
+        value = slots[name]
+        slots[name] = None if value is None else type(value).__name__
+    parser = proto._parser
+    slots["parser"] = (parser.state, bytes(parser.buffer), parser._scan_from, parser._body_size)
+    timer = proto._timer
+    if type(timer) is ConnectionTimer:
+        slots["timer"] = (timer.phase, timer._seconds, timer._handle is None, timer._handle_when <= timer.deadline,
+                          timer.deadline == proto.idle_until if proto.idle_until is not None else None)
+    else:
+        slots["timer"] = type(timer).__name__
+    slots["transport"] = None if proto.transport is None else proto.transport.is_closing()
+    slots["owner"] = list(proto._owner.calls)
+    slots["access"] = list(proto.log.records) if isinstance(proto.log, AccessLog) else None
+    slots["heads"] = [head.path for head in proto.heads]
+    slots["results"] = list(proto.results)
+    return slots
+
+
+async def read_some(sock, timeout=0.2) -> bytes:
+    loop = asyncio.get_running_loop()
+    data = b""
+    while True:
+        try:
+            piece = await asyncio.wait_for(loop.sock_recv(sock, 65536), timeout)
+        except asyncio.TimeoutError:
+            return data
+        if not piece:
+            return data
+        data += piece
+    return data
+
+
+def undated(data: bytes) -> bytes:
+    """(two connections answered in different seconds: their Date fields differ)"""
+    return re.sub(rb"\r\nDate: [^\r]*\r\n", b"\r\nDate: -\r\n", data)
+
+
+def run_case(case, config_kwargs=None):
+    """``case(proto, client)`` (a coroutine function returning a list of steps' states) for a
+    Compiled and a Reference connection: the states and the bytes the client got."""
+
+    async def one(cls):
+        log = AccessLog() if (config_kwargs or {}).get("access_log") else None
+        proto = cls(ServerConfig(keepalive=5, log=log, **(config_kwargs or {})), Owner())
+        client = await connected(proto)
+        try:
+            steps = await case(proto, client)
+            received = undated(await read_some(client))
+            if cls is Reference:  # (the C declined every answer of the reference)
+                assert proto.python_sends == len(proto.results) > 0
+        finally:
+            client.close()
+            if proto.transport is not None:
+                proto.transport.close()
+            await asyncio.sleep(0)
+        return steps, received
+
+    compiled = uvloop.run(one(Compiled))
+    reference = uvloop.run(one(Reference))
+    return compiled, reference
+
+
+def assert_same(case, config_kwargs=None):
+    compiled, reference = run_case(case, config_kwargs)
+    assert compiled[0] == reference[0]
+    assert compiled[1] == reference[1]
+    return compiled
+
+
+async def request(proto, client, path="a", fields=b"", count=1):
+    loop = asyncio.get_running_loop()
+    await loop.sock_sendall(client, REQUEST % (path.encode(), fields))
+    await wait_for(lambda: len(proto.heads) >= count)
+
+
+def test_answers_kept_alive_leave_the_state_send_response_leaves():
+    """The first answer waits for the next request with a timer made for it (send_response's
+    way), the others with that timer: the compiled way."""
+
+    async def case(proto, client):
+        steps = []
+        for count in range(1, 4):
+            await request(proto, client, f"r{count}", count=count)
+            proto.answer(b"hello %d" % count)
+            steps.append(state(proto))
+        return steps
+
+    (steps, received) = assert_same(case)
+    assert received.count(b"HTTP/1.1 200 OK\r\n") == 3 and received.endswith(b"hello 3")
+    assert steps[-1]["timer"][0] == "keepalive" and steps[-1]["owner"] == ["opened", "done", "done", "done"]
+
+
+def test_a_pipelined_request_starts_as_the_answer_before_it_ends():
+    async def case(proto, client):
+        loop = asyncio.get_running_loop()
+        await request(proto, client, "first")
+        proto.answer(b"1")
+        await loop.sock_sendall(client, REQUEST % (b"a", b"") + REQUEST % (b"b", b""))
+        await wait_for(lambda: len(proto.heads) == 2)
+        proto.answer(b"2")
+        steps = [state(proto)]
+        proto.answer(b"3")
+        steps.append(state(proto))
+        return steps
+
+    (steps, received) = assert_same(case)
+    assert steps[0]["heads"] == ["/first", "/a", "/b"] and received.count(b"200 OK") == 3
+
+
+@pytest.mark.parametrize("body", [b"x" * (SEPARATE_BODY - 200), b"y" * SEPARATE_BODY, b""])
+def test_bodies_of_every_size_go_as_send_response_sends_them(body):
+    async def case(proto, client):
+        steps = []
+        for count in (1, 2):
+            await request(proto, client, f"r{count}", count=count)
+            proto.answer(body)
+            steps.append(state(proto))
+        return steps
+
+    (_, received) = assert_same(case)
+    assert received.count(body) >= 2 if body else received.count(b"Content-Length: 0\r\n") == 2
+
+
+def test_an_answer_that_closes_goes_as_send_response_sends_it():
+    async def case(proto, client):
+        await request(proto, client, "a")
+        proto.answer(b"1")
+        await request(proto, client, "b", b"Connection: close\r\n", count=2)
+        proto.answer(b"2")
+        return [state(proto)]
+
+    (steps, received) = assert_same(case)
+    assert steps[0]["transport"] is True and received.endswith(b"2")  # (closing)
+
+
+def test_an_answer_after_the_clients_end_of_input_closes():
+    async def case(proto, client):
+        await request(proto, client, "a")
+        proto.answer(b"1")
+        await request(proto, client, "b", count=2)
+        client.shutdown(socket.SHUT_WR)
+        await wait_for(lambda: proto._peer_eof)
+        proto.answer(b"2")
+        return [state(proto)]
+
+    (steps, _) = assert_same(case)
+    assert steps[0]["transport"] is True  # (closing)
+
+
+def test_the_access_log_records_each_answer():
+    async def case(proto, client):
+        steps = []
+        for count in (1, 2):
+            await request(proto, client, f"r{count}", count=count)
+            proto.answer(b"logged")
+            steps.append(state(proto))
+        return steps
+
+    (steps, _) = assert_same(case, {"access_log": True})
+    assert steps[-1]["access"] == [("200 OK", "/r1", 6), ("200 OK", "/r2", 6)]
+
+
+def test_an_answer_given_while_its_request_is_dispatched_lets_the_next_wait():
+    async def case(proto, client):
+        await request(proto, client, "a")
+        proto.answer(b"1")
+        await request(proto, client, "now", count=2)
+        return [state(proto)]
+
+    (steps, received) = assert_same(case)
+    assert steps[0]["_advance_pending"] is False and steps[0]["timer"][0] == "keepalive" and received.endswith(b"now")
+
+
+def test_a_shorter_keep_alive_arms_the_timer_again():
+    """The timer armed for a longer wait fires too late for a shorter one: cancelled, armed again."""
+
+    async def case(proto, client):
+        steps = []
+        for count, keepalive in ((1, 30.0), (2, 30.0), (3, 1.0)):
+            proto.config.keepalive = keepalive
+            await request(proto, client, f"r{count}", count=count)
+            armed = proto._timer._handle
+            proto.answer(b"x")
+            steps.append(state(proto))
+            steps.append(armed is None or (armed is proto._timer._handle, armed.cancelled()))
+        return steps
+
+    (steps, _) = assert_same(case)
+    assert steps[-2]["timer"][1:4] == (1.0, False, True)
+    assert steps[-1] == (False, True) and steps[3] == (True, False)  # (the third: the first handle cancelled)
+
+
+def test_reading_paused_for_another_reason_goes_as_send_response_goes():
+    async def case(proto, client):
+        await request(proto, client, "a")
+        proto.answer(b"1")
+        await request(proto, client, "b", count=2)
+        proto.pause_reading("test")
+        proto.answer(b"2")
+        return [state(proto)]
+
+    (steps, _) = assert_same(case)
+    assert steps[0]["_read_paused_by"] == {"test"}
+
+
+def test_an_answer_that_fills_the_transport_lets_the_next_request_wait_for_the_drain():
+    """The write the answer goes in passes the transport's high-water mark (the client reads
+    nothing): the connection pauses, and the next request waits for the drain."""
+
+    async def case(proto, client):
+        await request(proto, client, "a")
+        proto.answer(b"1")
+        await request(proto, client, "b", count=2)
+        transport = proto.transport
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        while not transport.get_write_buffer_size():  # (the kernel's buffers full: the transport keeps the rest)
+            transport.write(b"-" * 65536)
+        transport.set_write_buffer_limits(high=transport.get_write_buffer_size() + 10)
+        assert not proto.writing_paused
+        proto.answer(b"past the mark")
+        return [state(proto)]
+
+    compiled, reference = run_case(case)
+    assert compiled[0] == reference[0]
+    assert compiled[0][0]["writing_paused"] and compiled[0][0]["_advance_when_drained"]
+
+
+def test_a_class_changed_after_its_first_answer_is_declined_from_then_on():
+    """The verdict on a channel class holds while the class is unchanged: a method replaced
+    later runs for the next answer."""
+
+    class Changed(Compiled):
+        pass
+
+    async def main():
+        proto = Changed(ServerConfig(keepalive=5), Owner())
+        client = await connected(proto)
+        finished = []
+        for count in (1, 2, 3):
+            if count == 3:
+                Changed.response_finished = lambda self, keep_alive: (finished.append(keep_alive),
+                                                                      ServerHttpProtocol.response_finished(self,
+                                                                                                           keep_alive))
+            await request(proto, client, f"r{count}", count=count)
+            proto.answer(b"x")
+        client.close()
+        proto.transport.close()
+        return finished
+
+    assert uvloop.run(main()) == [True]
