@@ -1,10 +1,10 @@
-/* answer_whole(): ``channel.send_response(head, data, body, True, size)`` of a whole answer on a
- * connection kept alive, compiled. The way back of nearly every request: send_response's whole
- * branch, write_answer's common case, response_finished, then _next_events with nothing
- * buffered (the parser's next_request, the keep-alive timer's start). Those methods are its
- * reference: it does what they do, in their order, for the common case, and calls them for
- * anything else (a paused or closing connection, a pipelined request, a first keep-alive
- * wait, a subclass that replaces one of them). See response.py. */
+/* answer_whole(): ``channel.send_response(head, data, body, True, size)`` of a whole answer,
+ * compiled. The way back of nearly every request: send_response's whole branch, write_answer's
+ * common case, response_finished, then, on a connection kept alive, _next_events with nothing
+ * buffered (the parser's next_request, the keep-alive timer's start), or, on one the answer
+ * closes, its close. Those methods are its reference: it does what they do, in their order,
+ * for the common case, and calls them for anything else (a paused connection, a pipelined
+ * request, a first keep-alive wait, a subclass that replaces one of them). See server.py. */
 #include <Python.h>
 #include <structmember.h>
 
@@ -30,7 +30,7 @@ static const char *const HEAD_SLOTS[] = {"keep_alive", "whole_length", "sized"};
 enum head_slot { HE_KEEP_ALIVE, HE_WHOLE_LENGTH, HE_SIZED, N_HE };
 /* The channel type's methods it stands for: a subclass that replaces one of them is declined. */
 static const char *const OWN_METHODS[] = {"send_response", "write_answer", "response_finished", "_next_events",
-                                          "_advance"};
+                                          "_advance", "_write_last", "close"};
 #define N_OWN ((int)(sizeof(OWN_METHODS) / sizeof(OWN_METHODS[0])))
 #define N_SEEN 8 /* the channel types it remembers the verdict on (a worker has one or two) */
 
@@ -42,7 +42,7 @@ static struct {
     long state_done;
     Py_ssize_t separate_body;
     PyObject *str_write, *str_send_response, *str_response_finished, *str_record, *str_request_done,
-        *str_let_app_go, *str_advance, *str_time, *str_cancel, *str_arm;
+        *str_let_app_go, *str_advance, *str_time, *str_cancel, *str_arm, *str_write_last, *str_close;
     struct {
         PyTypeObject *type;
         unsigned int version; /* the type's version tag when it was judged: any change to it or a base ends it */
@@ -129,9 +129,8 @@ parser_done(PyObject *parser)
     return state != NULL && PyLong_CheckExact(state) && PyLong_AsLong(state) == A.state_done;
 }
 
-/* send_response's whole branch and write_answer's common case apply: the head keeps the
- * connection, the body is all of it and goes in one write with its head, and nothing is held,
- * paused or shut on the connection. */
+/* send_response's whole branch and write_answer's common case apply: the body is all of it and
+ * goes in one write with its head, and nothing is held, paused or shut on the connection. */
 static int
 written_at_once(PyObject *channel, PyObject *head, Py_ssize_t n_data, Py_ssize_t n_body)
 {
@@ -142,7 +141,8 @@ written_at_once(PyObject *channel, PyObject *head, Py_ssize_t n_data, Py_ssize_t
         Py_TYPE(pass_end) != A.pass_end_type || SLOT(pass_end, A.expected) != A.zero ||
         (recording != Py_True && recording != Py_False))
         return 0;
-    if (SLOT(head, A.head[HE_KEEP_ALIVE]) != Py_True || n_data + n_body >= A.separate_body)
+    PyObject *keep_alive = SLOT(head, A.head[HE_KEEP_ALIVE]);
+    if ((keep_alive != Py_True && keep_alive != Py_False) || n_data + n_body >= A.separate_body)
         return 0;
     PyObject *whole = SLOT(head, A.head[HE_WHOLE_LENGTH]);
     if (whole != NULL && PyLong_CheckExact(whole)) {
@@ -221,9 +221,9 @@ start_timer(PyObject *timer, PyObject *seconds)
     return early < 0 ? -1 : 0;
 }
 
-/* response_finished(True), then what it goes on with. */
-static PyObject *
-finish_kept(PyObject *channel)
+/* What response_finished forgets of the response first. */
+static void
+forget_response(PyObject *channel)
 {
     set_slot(channel, A.channel[CH_HEAD], Py_None);
     set_slot(channel, A.channel[CH_EXCHANGE], Py_None);
@@ -232,16 +232,59 @@ finish_kept(PyObject *channel)
     set_slot(channel, A.channel[CH_CONTINUE_PENDING], Py_False);
     set_slot(channel, A.channel[CH_RESPONSE], Py_None);
     set_slot(channel, A.channel[CH_LOG_ENVIRON], Py_None);
+}
+
+/* The owner's request_done(), if the connection has an owner; NULL on an error. */
+static PyObject *
+tell_owner(PyObject *channel)
+{
+    PyObject *owner = CH(channel, CH_OWNER);
+    if (owner == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_owner");
+        return NULL;
+    }
+    if (owner == Py_None)
+        Py_RETURN_FALSE;
+    return call_false(owner, A.str_request_done, NULL);
+}
+
+/* response_finished(False): the connection closes (the close comes before the owner is told). */
+static PyObject *
+finish_closing(PyObject *channel)
+{
+    forget_response(channel);
+    PyObject *transport = CH(channel, CH_TRANSPORT), *done;
+    if (transport == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "transport");
+        return NULL;
+    }
+    if (transport != Py_None) {
+        if ((done = call_false(channel, A.str_close, NULL)) == NULL)
+            return NULL;
+        Py_DECREF(done);
+    }
+    if ((done = tell_owner(channel)) == NULL)
+        return NULL;
+    Py_DECREF(done);
+    transport = CH(channel, CH_TRANSPORT);
+    if (transport == NULL || transport == Py_None)
+        return call_false(channel, A.str_let_app_go, NULL);
+    Py_RETURN_FALSE;
+}
+
+/* response_finished(True), then what it goes on with. */
+static PyObject *
+finish_kept(PyObject *channel)
+{
+    forget_response(channel);
     PyObject *transport = CH(channel, CH_TRANSPORT), *parser = CH(channel, CH_PARSER), *owner = CH(channel, CH_OWNER);
     if (transport == NULL || transport == Py_None || parser == NULL || Py_TYPE(parser) != A.parser_type ||
         !parser_done(parser) || CH(channel, CH_KEEP_ALIVE_ALLOWED) != Py_True || owner == NULL)
         return call_false(channel, A.str_response_finished, Py_True);  /* (what it did so far, again: no change) */
-    if (owner != Py_None) {
-        PyObject *done = call_false(owner, A.str_request_done, NULL);
-        if (done == NULL)
-            return NULL;
-        Py_DECREF(done);
-    }
+    PyObject *done = tell_owner(channel);
+    if (done == NULL)
+        return NULL;
+    Py_DECREF(done);
     transport = CH(channel, CH_TRANSPORT);
     if (transport == NULL || transport == Py_None)
         return call_false(channel, A.str_let_app_go, NULL);
@@ -285,8 +328,8 @@ const char answer_whole_doc[] =
     "answer_whole($module, channel, head, data, body, size, /)\n"
     "--\n"
     "\n"
-    "channel.send_response(head, data, body, True, size), compiled for a whole answer on a\n"
-    "connection kept alive (see response.py).";
+    "channel.send_response(head, data, body, True, size), compiled for a whole answer (see\n"
+    "server.py).";
 
 PyObject *
 answer_whole(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
@@ -317,7 +360,17 @@ answer_whole(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
     }
     set_slot(channel, A.channel[CH_RESPONSE_STARTED], Py_True);
     set_slot(channel, A.channel[CH_CONTINUE_PENDING], Py_False);
-    PyObject *written = call_false(CH(channel, CH_TRANSPORT), A.str_write, joined);
+    int kept = SLOT(head, A.head[HE_KEEP_ALIVE]) == Py_True;
+    PyObject *written;
+    if (kept) {
+        written = call_false(CH(channel, CH_TRANSPORT), A.str_write, joined);
+    }
+    else {  /* (the bytes the close ends the connection with: with its FIN, see cork.py) */
+        PyObject *call[] = {channel, CH(channel, CH_TRANSPORT), joined};
+        Py_INCREF(call[1]);
+        written = PyObject_VectorcallMethod(A.str_write_last, call, 3, NULL);
+        Py_DECREF(call[1]);
+    }
     Py_DECREF(joined);
     if (written == NULL)
         return NULL;
@@ -333,7 +386,7 @@ answer_whole(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
             return NULL;
         Py_DECREF(done);
     }
-    return finish_kept(channel);
+    return kept ? finish_kept(channel) : finish_closing(channel);
 }
 
 static int
@@ -387,7 +440,8 @@ set_channel_type(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
         intern(&A.str_response_finished, "response_finished") || intern(&A.str_record, "_record") ||
         intern(&A.str_request_done, "request_done") || intern(&A.str_let_app_go, "_let_app_go") ||
         intern(&A.str_advance, "_advance") || intern(&A.str_time, "time") || intern(&A.str_cancel, "cancel") ||
-        intern(&A.str_arm, "_arm") || intern(&A.keepalive, "keepalive"))
+        intern(&A.str_arm, "_arm") || intern(&A.keepalive, "keepalive") || intern(&A.str_write_last, "_write_last") ||
+        intern(&A.str_close, "close"))
         return NULL;
     for (int k = 0; k < N_OWN; k++) {
         PyObject *method = PyObject_GetAttrString(args[0], OWN_METHODS[k]);

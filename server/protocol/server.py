@@ -615,10 +615,10 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
         self.handle_error(exc.status, exc.message, exc, close=True)
 
 
-# ``channel.send_response(head, data, body, True, size)`` of a whole answer, compiled for a
-# connection kept alive (_answer.c): the common case of the methods it goes through, which are
-# its reference, and which it calls for any other case or for a subclass that replaces one of
-# them. None without the compiled helpers (the kinds then call send_response).
+# ``channel.send_response(head, data, body, True, size)`` of a whole answer, compiled (_answer.c):
+# the common case of the methods it goes through (to the wait for the next request, or the
+# close), which are its reference, and which it calls for any other case or for a subclass that
+# replaces one of them. None without the compiled helpers (the kinds then call send_response).
 answer_whole = compiled("answer_whole")
 if answer_whole is not None:
     compiled("set_channel_type")(ServerHttpProtocol, RequestParser, PassEnd, ConnectionTimer, Head, NULL_SINK,

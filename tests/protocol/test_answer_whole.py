@@ -1,5 +1,5 @@
 """``answer_whole`` (_answer.c): ``channel.send_response(head, data, body, True, size)`` of a
-whole answer, compiled for a connection kept alive.
+whole answer, compiled, on a connection kept alive and on one the answer closes.
 
 Its reference is send_response and the methods it goes through, which run for a subclass
 that replaces one of them: ``Reference`` below replaces ``send_response`` by itself, so the C
@@ -207,18 +207,20 @@ def test_a_pipelined_request_starts_as_the_answer_before_it_ends():
     assert steps[0]["heads"] == ["/first", "/a", "/b"] and received.count(b"200 OK") == 3
 
 
+@pytest.mark.parametrize("last", [b"", b"Connection: close\r\n"], ids=["kept", "closed"])
 @pytest.mark.parametrize("body", [b"x" * (SEPARATE_BODY - 200), b"y" * SEPARATE_BODY, b""])
-def test_bodies_of_every_size_go_as_send_response_sends_them(body):
+def test_bodies_of_every_size_go_as_send_response_sends_them(body, last):
     async def case(proto, client):
         steps = []
         for count in (1, 2):
-            await request(proto, client, f"r{count}", count=count)
+            await request(proto, client, f"r{count}", last if count == 2 else b"", count=count)
             proto.answer(body)
             steps.append(state(proto))
         return steps
 
-    (_, received) = assert_same(case)
+    (steps, received) = assert_same(case)
     assert received.count(body) >= 2 if body else received.count(b"Content-Length: 0\r\n") == 2
+    assert steps[-1]["transport"] is (True if last else False)  # (closing, or kept)
 
 
 def test_an_answer_that_closes_goes_as_send_response_sends_it():
@@ -250,14 +252,14 @@ def test_an_answer_after_the_clients_end_of_input_closes():
 def test_the_access_log_records_each_answer():
     async def case(proto, client):
         steps = []
-        for count in (1, 2):
-            await request(proto, client, f"r{count}", count=count)
+        for count, last in ((1, b""), (2, b""), (3, b"Connection: close\r\n")):
+            await request(proto, client, f"r{count}", last, count=count)
             proto.answer(b"logged")
             steps.append(state(proto))
         return steps
 
     (steps, _) = assert_same(case, {"access_log": True})
-    assert steps[-1]["access"] == [("200 OK", "/r1", 6), ("200 OK", "/r2", 6)]
+    assert steps[-1]["access"] == [("200 OK", f"/r{count}", 6) for count in (1, 2, 3)]
 
 
 def test_an_answer_given_while_its_request_is_dispatched_lets_the_next_wait():
