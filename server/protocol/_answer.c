@@ -32,23 +32,30 @@ enum head_slot { HE_KEEP_ALIVE, HE_WHOLE_LENGTH, HE_SIZED, N_HE };
 static const char *const OWN_METHODS[] = {"send_response", "write_answer", "response_finished", "_next_events",
                                           "_advance", "_write_last", "close"};
 #define N_OWN ((int)(sizeof(OWN_METHODS) / sizeof(OWN_METHODS[0])))
+static const char *const EXCHANGE_SLOTS[] = {"protocol", "_response", "_environ"};
+enum exchange_slot { EX_PROTOCOL, EX_RESPONSE, EX_ENVIRON, N_EX };
 #define N_SEEN 8 /* the channel types it remembers the verdict on (a worker has one or two) */
 
 static struct {
-    PyTypeObject *channel_type, *parser_type, *pass_end_type, *timer_type, *head_type;
+    PyTypeObject *channel_type, *parser_type, *pass_end_type, *timer_type, *head_type, *exchange_type;
+    Py_ssize_t exchange[N_EX];
     Py_ssize_t channel[N_CH], parser[N_PA], timer[N_TI], head[N_HE], expected;
     PyObject *methods[N_OWN];
     PyObject *null_sink, *state_head, *zero, *keepalive;
     long state_done;
     Py_ssize_t separate_body;
     PyObject *str_write, *str_send_response, *str_response_finished, *str_record, *str_request_done,
-        *str_let_app_go, *str_advance, *str_time, *str_cancel, *str_arm, *str_write_last, *str_close;
+        *str_let_app_go, *str_advance, *str_time, *str_cancel, *str_arm, *str_write_last, *str_close,
+        *str_head_on_loop;
     struct {
         PyTypeObject *type;
         unsigned int version; /* the type's version tag when it was judged: any change to it or a base ends it */
         int ok;
     } seen[N_SEEN];
 } A;
+
+static int offsets_of(PyObject *type, const char *const *names, int count, Py_ssize_t *offsets);
+static int intern(PyObject **slot, const char *text);
 
 #define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
 #define CH(obj, index) SLOT(obj, A.channel[index])
@@ -331,20 +338,13 @@ const char answer_whole_doc[] =
     "channel.send_response(head, data, body, True, size), compiled for a whole answer (see\n"
     "server.py).";
 
-PyObject *
-answer_whole(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+/* answer_whole(channel, head, data, body, size); ``ok``: the channel's type is known to be one it takes. */
+static PyObject *
+answer(PyObject *channel, PyObject *head, PyObject *data, PyObject *body, PyObject *size, int ok)
 {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "answer_whole(channel, head, data, body, size)");
-        return NULL;
-    }
-    PyObject *channel = args[0], *head = args[1], *data = args[2], *body = args[3];
-    int ok = A.channel_type != NULL && Py_TYPE(head) == A.head_type && PyBytes_CheckExact(data) &&
-             PyBytes_CheckExact(body);
-    if (ok && (ok = channel_type_ok(Py_TYPE(channel))) < 0)
-        return NULL;
+    ok = ok && Py_TYPE(head) == A.head_type && PyBytes_CheckExact(data) && PyBytes_CheckExact(body);
     if (!ok || !written_at_once(channel, head, PyBytes_GET_SIZE(data), PyBytes_GET_SIZE(body))) {
-        PyObject *call[] = {channel, head, data, body, Py_True, args[4]};
+        PyObject *call[] = {channel, head, data, body, Py_True, size};
         return PyObject_VectorcallMethod(A.str_send_response, call, 6, NULL);
     }
     set_slot(channel, A.channel[CH_RESPONSE], head);
@@ -387,6 +387,89 @@ answer_whole(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
         Py_DECREF(done);
     }
     return kept ? finish_kept(channel) : finish_closing(channel);
+}
+
+PyObject *
+answer_whole(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "answer_whole(channel, head, data, body, size)");
+        return NULL;
+    }
+    int ok = A.channel_type != NULL ? channel_type_ok(Py_TYPE(args[0])) : 0;
+    if (ok < 0)
+        return NULL;
+    return answer(args[0], args[1], args[2], args[3], args[4], ok);
+}
+
+const char answer_exchange_doc[] =
+    "answer_exchange($module, exchange, body, size, /)\n"
+    "--\n"
+    "\n"
+    "exchange._head_on_loop(body, True, size), compiled: a WSGI exchange's whole answer, by\n"
+    "answer_whole (see wsgi/exchange.py).";
+
+PyObject *
+answer_exchange(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "answer_exchange(exchange, body, size)");
+        return NULL;
+    }
+    PyObject *exchange = args[0], *channel, *response, *environ, *transport;
+    int ok = A.exchange_type != NULL && Py_TYPE(exchange) == A.exchange_type;
+    if (ok) {
+        channel = SLOT(exchange, A.exchange[EX_PROTOCOL]);
+        response = SLOT(exchange, A.exchange[EX_RESPONSE]);
+        environ = SLOT(exchange, A.exchange[EX_ENVIRON]);
+        ok = channel != NULL && response != NULL && environ != NULL && PyTuple_CheckExact(response) &&
+             PyTuple_GET_SIZE(response) == 2 && A.channel_type != NULL;
+        if (ok && (ok = channel_type_ok(Py_TYPE(channel))) < 0)
+            return NULL;
+    }
+    if (!ok) {
+        PyObject *call[] = {exchange, args[1], Py_True, args[2]};
+        return PyObject_VectorcallMethod(A.str_head_on_loop, call, 4, NULL);
+    }
+    transport = CH(channel, CH_TRANSPORT);
+    if (transport == NULL || transport == Py_None) {
+        if (transport == NULL)
+            PyErr_SetString(PyExc_AttributeError, "transport");
+        return transport == NULL ? NULL : Py_NewRef(Py_None);
+    }
+    Py_INCREF(channel);
+    Py_INCREF(response);
+    set_slot(exchange, A.exchange[EX_RESPONSE], PyTuple_GET_ITEM(response, 0));
+    set_slot(channel, A.channel[CH_LOG_ENVIRON], environ);
+    PyObject *done = answer(channel, PyTuple_GET_ITEM(response, 0), PyTuple_GET_ITEM(response, 1), args[1], args[2], 1);
+    Py_DECREF(response);
+    Py_DECREF(channel);
+    if (done == NULL)
+        return NULL;
+    Py_DECREF(done);
+    Py_RETURN_NONE;
+}
+
+const char set_exchange_type_doc[] =
+    "set_exchange_type($module, exchange_type, /)\n"
+    "--\n"
+    "\n"
+    "Register what answer_exchange() reads and writes: wsgi.exchange.WSGIExchange (its slots\n"
+    "protocol, _response and _environ).";
+
+PyObject *
+set_exchange_type(PyObject *Py_UNUSED(module), PyObject *exchange_type)
+{
+    Py_ssize_t offsets[N_EX];
+    if (!PyType_Check(exchange_type)) {
+        PyErr_SetString(PyExc_TypeError, "set_exchange_type(exchange_type)");
+        return NULL;
+    }
+    if (offsets_of(exchange_type, EXCHANGE_SLOTS, N_EX, offsets) < 0 || intern(&A.str_head_on_loop, "_head_on_loop"))
+        return NULL;
+    memcpy(A.exchange, offsets, sizeof(offsets));
+    Py_XSETREF(A.exchange_type, (PyTypeObject *)Py_NewRef(exchange_type));
+    Py_RETURN_NONE;
 }
 
 static int

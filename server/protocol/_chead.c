@@ -2238,6 +2238,8 @@ static PyMethodDef chead_methods[] = {
     {"copy_of", (PyCFunction)copy_of, METH_O, copy_of_doc},
     {"set_channel_type", (PyCFunction)(void (*)(void))set_channel_type, METH_FASTCALL, set_channel_type_doc},
     {"answer_whole", (PyCFunction)(void (*)(void))answer_whole, METH_FASTCALL, answer_whole_doc},
+    {"set_exchange_type", (PyCFunction)set_exchange_type, METH_O, set_exchange_type_doc},
+    {"answer_exchange", (PyCFunction)(void (*)(void))answer_exchange, METH_FASTCALL, answer_exchange_doc},
     {NULL, NULL, 0, NULL},
 };
 

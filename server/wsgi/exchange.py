@@ -39,6 +39,7 @@ gunicorn's request hooks run on the app thread, around the app.
 from server.protocol.accesslog import LoggedRequest, LoggedResponse, run_hook
 from server.protocol.errors import ClientDisconnected
 from server.protocol.heads import STATUS_LINE
+from server.protocol.compiled import compiled
 from server.protocol.server import answer_whole
 
 from .body import EMPTY_INPUT, InputClosed
@@ -381,7 +382,9 @@ class WSGIExchange:
                 return
             if self._lease is not None and type(self._response) is tuple and self._write_whole(final[0]):
                 return
-            if self._body is None:  # (nothing handed over before: nothing to wait for)
+            if self._body is None and answer_exchange is not None:  # (_head_on_loop's whole answer, compiled)
+                self.pool.call_in_loop(answer_exchange, self, final[0], final[1])
+            elif self._body is None:  # (nothing handed over before: nothing to wait for)
                 self.pool.call_in_loop(self._head_on_loop, final[0], True, final[1])
             else:
                 self._body.hand_over(final[0], True, final[1])
@@ -426,6 +429,14 @@ class WSGIExchange:
         """Loop side: the 500 of an app that failed before its head went out."""
         self.protocol.log_environ = self._environ
         self.protocol.handle_error(500, "", exc, None, False)
+
+
+# ``exchange._head_on_loop(body, True, size)``, compiled (_answer.c): the loop's side of a whole
+# answer handed over at once, by answer_whole (server.py). _head_on_loop is its reference, and
+# what runs for a subclass or another kind of channel (an HTTP/2 stream's).
+answer_exchange = compiled("answer_exchange")
+if answer_exchange is not None:
+    compiled("set_exchange_type")(WSGIExchange)
 
 
 class _NoConnection:

@@ -22,6 +22,7 @@ from server.protocol.heads import STATUS_LINE
 from server.protocol.response import SEPARATE_BODY
 from server.protocol.server import ServerConfig, ServerHttpProtocol
 from server.protocol.timers import ConnectionTimer
+from server.wsgi.exchange import WSGIExchange, answer_exchange
 
 answer_whole = server_module.answer_whole
 pytestmark = pytest.mark.skipif(answer_whole is None, reason="the compiled helpers are not in use "
@@ -52,7 +53,7 @@ class AccessLog:
         self.records = []
 
     def access(self, resp, req, environ, request_time):
-        self.records.append((resp.status, req.path, resp.sent))
+        self.records.append((resp.status, req.path, resp.sent, environ.get("marker")))
 
     def debug(self, *args, **kwargs):
         pass
@@ -79,9 +80,27 @@ class Compiled(ServerHttpProtocol):
         response, data = self.response_head(head, "200 OK", STATUS_LINE, tuple(fields), len(body))
         self.results.append(answer_whole(self, response, data, body, len(body)))
 
+    exchange_class = WSGIExchange
+
+    def answer_by_exchange(self, body: bytes):
+        """As a WSGI exchange's whole answer goes: ``answer_exchange`` on the loop."""
+        head = self.heads[-1] if self.heads else None
+        exchange = object.__new__(self.exchange_class)
+        exchange.protocol = self
+        exchange._environ = {"marker": f"environ of {head.path}" if head else None}
+        exchange._response = self.response_head(head, "200 OK", STATUS_LINE, (), len(body))
+        self.results.append((answer_exchange(exchange, body, len(body)), type(exchange._response).__name__))
+
+
+class ReferenceExchange(WSGIExchange):
+    """A WSGI exchange, but not of its exact class: its _head_on_loop runs."""
+
+    __slots__ = ()
+
 
 class Reference(Compiled):
     python_sends = 0  # (each of its answers is sent here, by the reference)
+    exchange_class = ReferenceExchange
 
     def send_response(self, head, data, body=b"", end=False, size=0):
         self.python_sends += 1
@@ -135,9 +154,10 @@ def undated(data: bytes) -> bytes:
     return re.sub(rb"\r\nDate: [^\r]*\r\n", b"\r\nDate: -\r\n", data)
 
 
-def run_case(case, config_kwargs=None):
+def run_case(case, config_kwargs=None, sends=True):
     """``case(proto, client)`` (a coroutine function returning a list of steps' states) for a
-    Compiled and a Reference connection: the states and the bytes the client got."""
+    Compiled and a Reference connection: the states and the bytes the client got. ``sends``:
+    the case's answers are sent (the reference's by its send_response)."""
 
     async def one(cls):
         log = AccessLog() if (config_kwargs or {}).get("access_log") else None
@@ -147,7 +167,7 @@ def run_case(case, config_kwargs=None):
             steps = await case(proto, client)
             received = undated(await read_some(client))
             if cls is Reference:  # (the C declined every answer of the reference)
-                assert proto.python_sends == len(proto.results) > 0
+                assert proto.python_sends == (len(proto.results) if sends else 0) and proto.results
         finally:
             client.close()
             if proto.transport is not None:
@@ -259,7 +279,7 @@ def test_the_access_log_records_each_answer():
         return steps
 
     (steps, _) = assert_same(case, {"access_log": True})
-    assert steps[-1]["access"] == [("200 OK", f"/r{count}", 6) for count in (1, 2, 3)]
+    assert steps[-1]["access"] == [("200 OK", f"/r{count}", 6, None) for count in (1, 2, 3)]
 
 
 def test_an_answer_given_while_its_request_is_dispatched_lets_the_next_wait():
@@ -350,3 +370,34 @@ def test_a_class_changed_after_its_first_answer_is_declined_from_then_on():
         return finished
 
     assert uvloop.run(main()) == [True]
+
+
+def test_a_wsgi_exchanges_whole_answer_goes_as_head_on_loop_sends_it():
+    """``answer_exchange``: the head made on the app thread goes out with its body on the loop,
+    the exchange keeps the head, and the access log gets the app's environ."""
+
+    async def case(proto, client):
+        steps = []
+        for count, last in ((1, b""), (2, b""), (3, b"Connection: close\r\n")):
+            await request(proto, client, f"r{count}", last, count=count)
+            proto.answer_by_exchange(b"by exchange %d" % count)
+            steps.append(state(proto))
+        return steps
+
+    (steps, received) = assert_same(case, {"access_log": True})
+    assert steps[-1]["results"] == [(None, "Head")] * 3 and received.endswith(b"by exchange 3")
+    assert steps[-1]["access"] == [("200 OK", f"/r{count}", 13, f"environ of /r{count}") for count in (1, 2, 3)]
+
+
+def test_an_exchange_whose_connection_is_gone_sends_nothing():
+    async def case(proto, client):
+        await request(proto, client, "a")
+        proto.connection_lost(None)
+        proto.answer_by_exchange(b"too late")
+        return [state(proto)]
+
+    compiled, reference = run_case(case, sends=False)
+    (steps, received) = compiled
+    assert reference == compiled
+    assert steps[0]["results"] == [(None, "tuple")] and steps[0]["owner"] == ["opened", "closed"]
+    assert received == b""
