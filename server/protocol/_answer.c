@@ -389,6 +389,38 @@ answer(PyObject *channel, PyObject *head, PyObject *data, PyObject *body, PyObje
     return kept ? finish_kept(channel) : finish_closing(channel);
 }
 
+const char finish_response_doc[] =
+    "response_finished($module, channel, keep_alive, /)\n"
+    "--\n"
+    "\n"
+    "channel.response_finished(keep_alive), compiled: answer_whole's end, for the other ends of a\n"
+    "response (see response.py).";
+
+PyObject *
+finish_response(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "response_finished(channel, keep_alive)");
+        return NULL;
+    }
+    PyObject *channel = args[0], *keep_alive = args[1], *done;
+    int ok = A.channel_type != NULL ? channel_type_ok(Py_TYPE(channel)) : 0;
+    if (ok < 0)
+        return NULL;
+    if (ok && keep_alive == Py_True)
+        done = finish_kept(channel);
+    else if (ok && keep_alive == Py_False)
+        done = finish_closing(channel);
+    else if (intern(&A.str_response_finished, "response_finished"))
+        return NULL;
+    else
+        done = call_false(channel, A.str_response_finished, keep_alive);
+    if (done == NULL)
+        return NULL;
+    Py_DECREF(done);
+    Py_RETURN_NONE;
+}
+
 PyObject *
 answer_whole(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {

@@ -2240,6 +2240,7 @@ static PyMethodDef chead_methods[] = {
     {"answer_whole", (PyCFunction)(void (*)(void))answer_whole, METH_FASTCALL, answer_whole_doc},
     {"set_exchange_type", (PyCFunction)set_exchange_type, METH_O, set_exchange_type_doc},
     {"answer_exchange", (PyCFunction)(void (*)(void))answer_exchange, METH_FASTCALL, answer_exchange_doc},
+    {"response_finished", (PyCFunction)(void (*)(void))finish_response, METH_FASTCALL, finish_response_doc},
     {NULL, NULL, 0, NULL},
 };
 

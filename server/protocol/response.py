@@ -26,6 +26,7 @@ from http import HTTPStatus
 
 from .accesslog import LoggedRequest, LoggedResponse, minimal_environ, now, record_request_end, run_hook
 from .files import body_span, send_file
+from .compiled import compiled
 from .heads import cached_head
 from .lease import SocketLease, plain_socket_fd
 
@@ -87,7 +88,7 @@ class ResponseChannel:
                 self.write_answer(data, body)
             if self._recording:
                 self._record(len(body))
-            self.response_finished(head.keep_alive)
+            response_finished(self, head.keep_alive)
             return False
         self._truncation_told = False
         framing = self.framing = head.framing(size)
@@ -125,7 +126,7 @@ class ResponseChannel:
             self.write(rest)
         if self._recording:
             self._record(size)
-        self.response_finished(head.keep_alive)
+        response_finished(self, head.keep_alive)
 
     def _keep_lease(self, lease: SocketLease) -> None:
         """Keep ``lease`` for this connection's next response: no dup and no close for a
@@ -251,7 +252,7 @@ class ResponseChannel:
         framing = self.framing
         if self._recording and self._response is not None and framing is not None:
             self._record(framing.sent)
-        self.response_finished(keep_alive)
+        response_finished(self, keep_alive)
 
     def _start_record(self, request) -> None:
         """At a request's start: its clock, and gunicorn's pre_request hook (for kinds on the loop)."""
@@ -295,3 +296,13 @@ class _SwitchingProtocols:
 
     def __init__(self, headers):
         self.headers = headers
+
+
+def _response_finished(channel, keep_alive: bool) -> None:
+    channel.response_finished(keep_alive)
+
+
+# ``channel.response_finished(keep_alive)``, where every end of a response goes on: compiled
+# (_answer.c, answer_whole's end, registered in server.py) for the common case, which calls the
+# method for any other, and for a class that replaces it.
+response_finished = compiled("response_finished") or _response_finished

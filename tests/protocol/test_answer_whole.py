@@ -1,5 +1,6 @@
 """``answer_whole`` (_answer.c): ``channel.send_response(head, data, body, True, size)`` of a
-whole answer, compiled, on a connection kept alive and on one the answer closes.
+whole answer, compiled, on a connection kept alive and on one the answer closes; and its end,
+``response_finished``, where the other ends of a response go on.
 
 Its reference is send_response and the methods it goes through, which run for a subclass
 that replaces one of them: ``Reference`` below replaces ``send_response`` by itself, so the C
@@ -80,6 +81,15 @@ class Compiled(ServerHttpProtocol):
         response, data = self.response_head(head, "200 OK", STATUS_LINE, tuple(fields), len(body))
         self.results.append(answer_whole(self, response, data, body, len(body)))
 
+    def stream(self, pieces):
+        """A body in pieces, chunked: its end goes on by ``response_finished`` (compiled)."""
+        head = self.heads[-1]
+        response, data = self.response_head(head, "200 OK", STATUS_LINE, (), None)
+        self.results.append(self.send_response(response, data, pieces[0], False, 0))
+        for piece in pieces[1:-1]:
+            self.send_body(piece)
+        self.end_response(pieces[-1])
+
     exchange_class = WSGIExchange
 
     def answer_by_exchange(self, body: bytes):
@@ -116,6 +126,8 @@ def state(proto) -> dict:
     same bytes at different moments can agree."""
     slots = {name: getattr(proto, name, "<unset>") for name in ServerHttpProtocol.__slots__ if name not in IGNORED}
     slots["idle_until"] = type(slots["idle_until"]).__name__  # (a time)
+    framing = slots["framing"]
+    slots["framing"] = None if framing is None else (type(framing).__name__, framing.sent)
     for name in ("_head", "_response", "exchange", "request_forwarded"):
         value = slots[name]
         slots[name] = None if value is None else type(value).__name__
@@ -401,3 +413,19 @@ def test_an_exchange_whose_connection_is_gone_sends_nothing():
     assert reference == compiled
     assert steps[0]["results"] == [(None, "tuple")] and steps[0]["owner"] == ["opened", "closed"]
     assert received == b""
+
+
+
+def test_a_streamed_answer_ends_as_response_finished_ends_it():
+    async def case(proto, client):
+        steps = []
+        for count, last in ((1, b""), (2, b""), (3, b""), (4, b"Connection: close\r\n")):
+            await request(proto, client, f"r{count}", last, count=count)
+            proto.stream([b"piece one, ", b"piece two, ", b"the end %d" % count])
+            steps.append(state(proto))
+        return steps
+
+    (steps, received) = assert_same(case, {"access_log": True})
+    assert received.count(b"Transfer-Encoding: chunked") == 4 and steps[-1]["transport"] is True
+    assert steps[-2]["timer"][0] == "keepalive" and [r[:3] for r in steps[-1]["access"]] == [
+        ("200 OK", f"/r{count}", 31) for count in (1, 2, 3, 4)]
