@@ -101,6 +101,14 @@ channel_type_ok(PyTypeObject *type)
     return ok;
 }
 
+/* Whether the C takes ``channel``'s answers: of the registered class, or of a subclass that keeps
+ * its methods; -1 on an error. */
+static int
+taken(PyObject *channel)
+{
+    return A.channel_type != NULL ? channel_type_ok(Py_TYPE(channel)) : 0;
+}
+
 /* The truth of a slot that holds a bool; -1 with an error set if it is unset or not one. */
 static int
 flag(PyObject *obj, enum channel_slot index)
@@ -404,7 +412,7 @@ finish_response(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t n
         return NULL;
     }
     PyObject *channel = args[0], *keep_alive = args[1], *done;
-    int ok = A.channel_type != NULL ? channel_type_ok(Py_TYPE(channel)) : 0;
+    int ok = taken(channel);
     if (ok < 0)
         return NULL;
     if (ok && keep_alive == Py_True)
@@ -428,10 +436,8 @@ answer_whole(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
         PyErr_SetString(PyExc_TypeError, "answer_whole(channel, head, data, body, size)");
         return NULL;
     }
-    int ok = A.channel_type != NULL ? channel_type_ok(Py_TYPE(args[0])) : 0;
-    if (ok < 0)
-        return NULL;
-    return answer(args[0], args[1], args[2], args[3], args[4], ok);
+    int ok = taken(args[0]);
+    return ok < 0 ? NULL : answer(args[0], args[1], args[2], args[3], args[4], ok);
 }
 
 const char answer_exchange_doc[] =
