@@ -125,6 +125,16 @@ flag(PyObject *obj, enum channel_slot index)
     return PyObject_IsTrue(value);
 }
 
+/* Whether a function called as ``usage`` says got its ``expected`` arguments (TypeError set if not). */
+static int
+arguments(Py_ssize_t nargs, Py_ssize_t expected, const char *usage)
+{
+    if (nargs == expected)
+        return 1;
+    PyErr_SetString(PyExc_TypeError, usage);
+    return 0;
+}
+
 static PyObject *
 call_false(PyObject *obj, PyObject *name, PyObject *arg)
 {
@@ -407,10 +417,8 @@ const char finish_response_doc[] =
 PyObject *
 finish_response(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "response_finished(channel, keep_alive)");
+    if (!arguments(nargs, 2, "response_finished(channel, keep_alive)"))
         return NULL;
-    }
     PyObject *channel = args[0], *keep_alive = args[1], *done;
     int ok = taken(channel);
     if (ok < 0)
@@ -432,10 +440,8 @@ finish_response(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t n
 PyObject *
 answer_whole(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "answer_whole(channel, head, data, body, size)");
+    if (!arguments(nargs, 5, "answer_whole(channel, head, data, body, size)"))
         return NULL;
-    }
     int ok = taken(args[0]);
     return ok < 0 ? NULL : answer(args[0], args[1], args[2], args[3], args[4], ok);
 }
@@ -450,10 +456,8 @@ const char answer_exchange_doc[] =
 PyObject *
 answer_exchange(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "answer_exchange(exchange, body, size)");
+    if (!arguments(nargs, 3, "answer_exchange(exchange, body, size)"))
         return NULL;
-    }
     PyObject *exchange = args[0], *channel, *response, *environ, *transport;
     int ok = A.exchange_type != NULL && Py_TYPE(exchange) == A.exchange_type;
     if (ok) {

@@ -25,8 +25,8 @@ import traceback
 from http import HTTPStatus
 
 from .accesslog import LoggedRequest, LoggedResponse, minimal_environ, now, record_request_end, run_hook
-from .files import body_span, send_file
 from .compiled import compiled
+from .files import body_span, send_file
 from .heads import cached_head
 from .lease import SocketLease, plain_socket_fd
 

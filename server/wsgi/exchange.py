@@ -37,9 +37,9 @@ gunicorn's request hooks run on the app thread, around the app.
 """
 
 from server.protocol.accesslog import LoggedRequest, LoggedResponse, run_hook
+from server.protocol.compiled import compiled
 from server.protocol.errors import ClientDisconnected
 from server.protocol.heads import STATUS_LINE
-from server.protocol.compiled import compiled
 from server.protocol.server import answer_whole
 
 from .body import EMPTY_INPUT, InputClosed
@@ -382,12 +382,12 @@ class WSGIExchange:
                 return
             if self._lease is not None and type(self._response) is tuple and self._write_whole(final[0]):
                 return
-            if self._body is None and answer_exchange is not None:  # (_head_on_loop's whole answer, compiled)
-                self.pool.call_in_loop(answer_exchange, self, final[0], final[1])
-            elif self._body is None:  # (nothing handed over before: nothing to wait for)
-                self.pool.call_in_loop(self._head_on_loop, final[0], True, final[1])
-            else:
+            if self._body is not None:
                 self._body.hand_over(final[0], True, final[1])
+            elif answer_exchange is not None:  # (nothing handed over before: _head_on_loop, compiled)
+                self.pool.call_in_loop(answer_exchange, self, final[0], final[1])
+            else:
+                self.pool.call_in_loop(self._head_on_loop, final[0], True, final[1])
         except ClientDisconnected:
             self.config.log.debug("Client disconnected before the end of the response to %s %s",
                                   self.head.method, self.head.target)
