@@ -6,6 +6,7 @@ import socket
 
 import pytest
 
+from helpers import listener_with_congestion
 from server.protocol.files import UNSENT_LIMIT, prepare_local_sendfile, same_host
 
 
@@ -49,11 +50,8 @@ def congestion_of(sock: socket.socket) -> bytes:
 
 @pytest.mark.parametrize("congestion, then", [("bbr", b"reno"), ("reno", b"reno"), ("cubic", b"cubic")])
 def test_a_loopback_connection_that_bbr_paces_gets_reno_for_a_file_longer_than_the_limit(congestion, then):
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        try:  # (the connections it accepts inherit it)
-            listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, congestion.encode())
-        except OSError as exc:
-            pytest.skip(f"no TCP congestion control {congestion!r} here ({exc})")
+    with listener_with_congestion(congestion) as listener:  # (the connections it accepts inherit it)
+        listener.listen()
         with socket.create_connection(listener.getsockname()) as client:
             accepted, _ = listener.accept()
             with accepted:
