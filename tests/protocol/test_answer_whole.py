@@ -381,6 +381,32 @@ def test_a_class_changed_after_its_first_answer_is_declined_from_then_on():
     assert uvloop.run(main()) == [True]
 
 
+def test_more_classes_than_the_verdicts_kept_are_each_judged_as_they_are():
+    """The C keeps its verdict on 8 classes (``N_SEEN``); past them each answer judges its class
+    again. Ten classes, each replacing ``response_finished`` after two answers: every third
+    answer runs the replacement, whether its class's verdict was kept or not."""
+    classes = [type(f"Kind{i}", (Compiled,), {}) for i in range(10)]
+
+    async def main():
+        finished = []
+        protos = [(cls, cls(ServerConfig(keepalive=5), Owner())) for cls in classes]
+        clients = [await connected(proto) for _, proto in protos]
+        for count in (1, 2, 3):
+            for (cls, proto), client in zip(protos, clients):
+                if count == 3:
+                    cls.response_finished = (lambda name: lambda self, keep_alive: (
+                        finished.append(name), ServerHttpProtocol.response_finished(self, keep_alive)))(cls.__name__)
+                await request(proto, client, f"r{count}", count=count)
+                proto.answer(b"x")
+                assert proto._timer.phase == "keepalive" and proto._head is None
+        for (_, proto), client in zip(protos, clients):
+            client.close()
+            proto.transport.close()
+        return finished
+
+    assert uvloop.run(main()) == [cls.__name__ for cls in classes]
+
+
 def test_a_wsgi_exchanges_whole_answer_goes_as_head_on_loop_sends_it():
     """``answer_exchange``: the head made on the app thread goes out with its body on the loop,
     the exchange keeps the head, and the access log gets the app's environ."""
