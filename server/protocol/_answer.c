@@ -34,71 +34,76 @@ static const char *const OWN_METHODS[] = {"send_response", "write_answer", "resp
 #define N_OWN ((int)(sizeof(OWN_METHODS) / sizeof(OWN_METHODS[0])))
 static const char *const EXCHANGE_SLOTS[] = {"protocol", "_response", "_environ"};
 enum exchange_slot { EX_PROTOCOL, EX_RESPONSE, EX_ENVIRON, N_EX };
-#define N_SEEN 8 /* the channel types it remembers the verdict on (a worker has one or two) */
 
+static PyObject *own_methods[N_OWN];
 static struct {
     PyTypeObject *channel_type, *parser_type, *pass_end_type, *timer_type, *head_type, *exchange_type;
     Py_ssize_t exchange[N_EX];
     Py_ssize_t channel[N_CH], parser[N_PA], timer[N_TI], head[N_HE], expected;
-    PyObject *methods[N_OWN];
+    struct verdicts own; /* on the channel types: whether each keeps OWN_METHODS */
     PyObject *null_sink, *state_head, *zero, *keepalive;
     long state_done;
     Py_ssize_t separate_body;
     PyObject *str_write, *str_send_response, *str_response_finished, *str_record, *str_request_done,
         *str_let_app_go, *str_advance, *str_time, *str_cancel, *str_arm, *str_write_last, *str_close,
         *str_head_on_loop;
-    struct {
-        PyTypeObject *type;
-        unsigned int version; /* the type's version tag when it was judged: any change to it or a base ends it */
-        int ok;
-    } seen[N_SEEN];
-} A;
+} A = {.own = {.count = N_OWN, .names = OWN_METHODS, .methods = own_methods}};
 
-static int offsets_of(PyObject *type, const char *const *names, int count, Py_ssize_t *offsets);
 static int intern(PyObject **slot, const char *text);
 
-#define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
 #define CH(obj, index) SLOT(obj, A.channel[index])
 
-static inline void
-set_slot(PyObject *obj, Py_ssize_t offset, PyObject *value)
-{
-    PyObject *old = SLOT(obj, offset);
-    SLOT(obj, offset) = Py_NewRef(value);
-    Py_XDECREF(old);
-}
-
-/* Whether ``type`` is the registered channel type or a subclass that keeps its OWN_METHODS;
- * -1 on an error. */
-static int
-channel_type_ok(PyTypeObject *type)
+int
+judged(struct verdicts *verdicts, PyTypeObject *type)
 {
     int free = -1;
     for (int i = 0; i < N_SEEN; i++) {
-        if (A.seen[i].type == type) {
-            if (PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) && type->tp_version_tag == A.seen[i].version)
-                return A.seen[i].ok;
+        if (verdicts->seen[i].type == type) {
+            if (PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG) &&
+                type->tp_version_tag == verdicts->seen[i].version)
+                return verdicts->seen[i].ok;
             free = i;
             break;
         }
-        if (A.seen[i].type == NULL && free < 0)
+        if (verdicts->seen[i].type == NULL && free < 0)
             free = i;
     }
-    int ok = PyType_IsSubtype(type, A.channel_type);
-    for (int k = 0; ok && k < N_OWN; k++) {
-        PyObject *method = PyObject_GetAttrString((PyObject *)type, OWN_METHODS[k]);
+    int ok = verdicts->base != NULL && PyType_IsSubtype(type, verdicts->base);
+    for (int k = 0; ok && k < verdicts->count; k++) {
+        PyObject *method = PyObject_GetAttrString((PyObject *)type, verdicts->names[k]);
         if (method == NULL)
             return -1;
-        ok = method == A.methods[k];
+        ok = method == verdicts->methods[k];
         Py_DECREF(method);
     }
     if (free >= 0 && PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {  /* (the lookups assign one) */
-        if (A.seen[free].type != type)
-            A.seen[free].type = (PyTypeObject *)Py_NewRef(type);
-        A.seen[free].version = type->tp_version_tag;
-        A.seen[free].ok = ok;
+        if (verdicts->seen[free].type != type)
+            verdicts->seen[free].type = (PyTypeObject *)Py_NewRef(type);
+        verdicts->seen[free].version = type->tp_version_tag;
+        verdicts->seen[free].ok = ok;
     }
     return ok;
+}
+
+int
+set_verdicts_base(struct verdicts *verdicts, PyObject *base)
+{
+    for (int k = 0; k < verdicts->count; k++) {
+        PyObject *method = PyObject_GetAttrString(base, verdicts->names[k]);
+        if (method == NULL)
+            return -1;
+        Py_XSETREF(verdicts->methods[k], method);
+    }
+    for (int i = 0; i < N_SEEN; i++)
+        Py_CLEAR(verdicts->seen[i].type);
+    Py_XSETREF(verdicts->base, (PyTypeObject *)Py_NewRef(base));
+    return 0;
+}
+
+static int
+channel_type_ok(PyTypeObject *type)
+{
+    return judged(&A.own, type);
 }
 
 /* Whether the C takes ``channel``'s answers: of the registered class, or of a subclass that keeps
@@ -125,8 +130,7 @@ flag(PyObject *obj, enum channel_slot index)
     return PyObject_IsTrue(value);
 }
 
-/* Whether a function called as ``usage`` says got its ``expected`` arguments (TypeError set if not). */
-static int
+int
 arguments(Py_ssize_t nargs, Py_ssize_t expected, const char *usage)
 {
     if (nargs == expected)
@@ -514,7 +518,7 @@ set_exchange_type(PyObject *Py_UNUSED(module), PyObject *exchange_type)
     Py_RETURN_NONE;
 }
 
-static int
+int
 offsets_of(PyObject *type, const char *const *names, int count, Py_ssize_t *offsets)
 {
     for (int k = 0; k < count; k++) {
@@ -530,6 +534,27 @@ intern(PyObject **slot, const char *text)
     if (*slot == NULL)
         *slot = PyUnicode_InternFromString(text);
     return *slot == NULL ? -1 : 0;
+}
+
+int
+attribute_true(PyObject *obj, PyObject *name)
+{
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL)
+        return -1;
+    int truth = PyObject_IsTrue(value);
+    Py_DECREF(value);
+    return truth;
+}
+
+int
+interned(const char *const *texts, int count, PyObject **strings)
+{
+    for (int k = 0; k < count; k++) {
+        if (intern(&strings[k], texts[k]) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 const char set_channel_type_doc[] =
@@ -568,14 +593,8 @@ set_channel_type(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
         intern(&A.str_arm, "_arm") || intern(&A.keepalive, "keepalive") || intern(&A.str_write_last, "_write_last") ||
         intern(&A.str_close, "close"))
         return NULL;
-    for (int k = 0; k < N_OWN; k++) {
-        PyObject *method = PyObject_GetAttrString(args[0], OWN_METHODS[k]);
-        if (method == NULL)
-            return NULL;
-        Py_XSETREF(A.methods[k], method);
-    }
-    for (int i = 0; i < N_SEEN; i++)
-        Py_CLEAR(A.seen[i].type);
+    if (set_verdicts_base(&A.own, args[0]) < 0)
+        return NULL;
     memcpy(A.channel, channel, sizeof(channel));
     memcpy(A.parser, parser, sizeof(parser));
     memcpy(A.timer, timer, sizeof(timer));

@@ -15,6 +15,42 @@ extern const char answer_whole_doc[];
 extern const char answer_exchange_doc[];
 extern const char finish_response_doc[];
 extern const char set_exchange_type_doc[];
+/* Verdicts on classes: whether each is ``base`` or a subclass that keeps ``base``'s methods of
+ * ``names`` (a subclass that replaces one is declined), kept for N_SEEN classes with their version
+ * tag (any change to a class or a base judges it again). */
+#define N_SEEN 8 /* (a worker has one or two connection classes) */
+struct verdicts {
+    PyTypeObject *base;
+    int count;
+    const char *const *names;
+    PyObject **methods; /* base's, of names */
+    struct {
+        PyTypeObject *type;
+        unsigned int version;
+        int ok;
+    } seen[N_SEEN];
+};
+/* 1 or 0; -1 on an error. */
+int judged(struct verdicts *verdicts, PyTypeObject *type);
+/* The base and its methods looked up (the verdicts before forgotten); -1 on an error. */
+int set_verdicts_base(struct verdicts *verdicts, PyObject *base);
+/* An object slot at ``offset``, read; and stored (the old value let go). */
+#define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
+static inline void
+set_slot(PyObject *obj, Py_ssize_t offset, PyObject *value)
+{
+    PyObject *old = SLOT(obj, offset);
+    SLOT(obj, offset) = Py_NewRef(value);
+    Py_XDECREF(old);
+}
+/* Whether a function called as ``usage`` says got its ``expected`` arguments (TypeError set if not). */
+int arguments(Py_ssize_t nargs, Py_ssize_t expected, const char *usage);
+/* The truth of ``obj``'s attribute ``name``: 1, 0, or -1 with the error set. */
+int attribute_true(PyObject *obj, PyObject *name);
+/* The offsets of the writable object slots ``names`` of ``type``; -1 with TypeError set if one is not. */
+int offsets_of(PyObject *type, const char *const *names, int count, Py_ssize_t *offsets);
+/* ``texts`` as interned strings, made where ``strings`` has none yet; -1 on an error. */
+int interned(const char *const *texts, int count, PyObject **strings);
 /* _chead.c's: the offset of a writable object slot of ``type``, or -1 with TypeError set. */
 Py_ssize_t object_slot_offset(PyObject *type, const char *name);
 extern const char set_channel_type_doc[];
