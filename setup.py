@@ -12,8 +12,9 @@ setup(
     ext_modules=[
         Extension(
             "server.protocol._chead",
-            ["server/protocol/_chead.c", "server/protocol/_eager.c", "server/protocol/_answer.c"],
-            depends=["server/protocol/_eager.h", "server/protocol/_answer.h"],
+            ["server/protocol/_chead.c", "server/protocol/_eager.c", "server/protocol/_answer.c",
+             "server/protocol/_exchange.c"],
+            depends=["server/protocol/_eager.h", "server/protocol/_answer.h", "server/protocol/_paths.h"],
             extra_compile_args=[] if sys.platform == "win32" else ["-O2"],
             optional=True,
         )

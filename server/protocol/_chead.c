@@ -29,6 +29,7 @@
 
 #include "_answer.h"
 #include "_eager.h"
+#include "_paths.h"
 
 /* Bits of the ``special`` mask: a framing-relevant field sets its bit when it
  * appears and the bit above it when it appears again. parser.py has the same
@@ -2241,6 +2242,8 @@ static PyMethodDef chead_methods[] = {
     {"set_exchange_type", (PyCFunction)set_exchange_type, METH_O, set_exchange_type_doc},
     {"answer_exchange", (PyCFunction)(void (*)(void))answer_exchange, METH_FASTCALL, answer_exchange_doc},
     {"response_finished", (PyCFunction)(void (*)(void))finish_response, METH_FASTCALL, finish_response_doc},
+    {"set_exchange_parts", (PyCFunction)(void (*)(void))set_exchange_parts, METH_FASTCALL, set_exchange_parts_doc},
+    {"run_exchange", (PyCFunction)(void (*)(void))run_exchange, METH_FASTCALL, run_exchange_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -92,7 +92,10 @@ class WSGIExchange:
                 self._lease = self.protocol.lease_socket()  # from the loop, with its FIN: cork.py)
         else:
             config.dispatched += 1
-        self.pool.submit(self.run, wsgi_input, content_length)
+        if run_exchange is not None:  # (run, compiled: see the end of this module)
+            self.pool.submit(run_exchange, self, wsgi_input, content_length)
+        else:
+            self.pool.submit(self.run, wsgi_input, content_length)
 
     def abort(self) -> None:
         self._aborted = True  # (before the handover is looked at: see _handover)
@@ -179,10 +182,8 @@ class WSGIExchange:
                 run_hook(hooks, hooks.pre_request, config.log, request)
             result = config.app(environ, self.start_response)
             self._send_result(result)
-        except ClientDisconnected:
-            config.log.debug("Client disconnected during the response to %s %s", self.head.method, self.head.target)
         except Exception as exc:
-            self._fail(exc)
+            self._app_failed(exc)
         finally:
             if wsgi_input is not None or type(result) is not list:  # (a list and no body: nothing to close)
                 _close(result, wsgi_input, config.log)
@@ -194,6 +195,14 @@ class WSGIExchange:
         if request is not None and hooks.post_request is not None:
             response = LoggedResponse(self._status or "", self._handed, self._headers or [])
             run_hook(hooks, hooks.post_request, config.log, request, environ, response)
+
+    def _app_failed(self, exc: Exception) -> None:
+        """What ``run`` does with what the app, or the making of its answer, raised."""
+        if isinstance(exc, ClientDisconnected):
+            self.config.log.debug("Client disconnected during the response to %s %s", self.head.method,
+                                  self.head.target)
+        else:
+            self._fail(exc)
 
     def start_response(self, status: str, headers: list, exc_info=None):
         if exc_info is not None:
@@ -472,6 +481,15 @@ def _close(result, wsgi_input, log) -> None:
             log.exception("Error closing the response iterable: %s", exc)
     if hasattr(wsgi_input, "close"):
         wsgi_input.close()
+
+
+# ``exchange.run(wsgi_input, content_length)``, compiled (_exchange.c): what the app thread does
+# for a request, the common case of _send_result, _hand_over_final and _close inline. run is its
+# reference, and what runs for a subclass or with gunicorn's request hooks.
+run_exchange = compiled("run_exchange")
+if run_exchange is not None:
+    compiled("set_exchange_parts")(WSGIExchange, build_environ, EMPTY_INPUT, STATUS_LINE, ClientDisconnected, _close,
+                                   answer_exchange)
 
 
 def _checked(piece) -> bytes:
