@@ -1,7 +1,10 @@
 /* Compiled fast path of the HTTP/1.1 request-head parser (and small helpers: two
  * of the ASGI path over the fields it makes, lower_fields and bytes_pairs, the
  * WSGI environ's fields, environ_fields, and the percent-decoding of urlencoded
- * forms and queries, unquote_plus_ascii); _eager.c adds eager.py's FirstStepAhead.
+ * forms and queries, unquote_plus_ascii); _eager.c adds eager.py's FirstStepAhead, and
+ * _answer.c, _dispatch.c and _exchange.c the common paths of a connection compiled: a whole
+ * answer's (answer_whole), a bodyless request's dispatch (handle_events) and a WSGI exchange's
+ * app thread part (run_exchange), each with its Python methods as its reference.
  *
  * parse_plain_head() is parser.plain_head_py in C: the same grammar (grammar.py's
  * plain_request_line, field_lines and crlf_field_line), the same limit checks and
@@ -2244,6 +2247,8 @@ static PyMethodDef chead_methods[] = {
     {"response_finished", (PyCFunction)(void (*)(void))finish_response, METH_FASTCALL, finish_response_doc},
     {"set_exchange_parts", (PyCFunction)(void (*)(void))set_exchange_parts, METH_FASTCALL, set_exchange_parts_doc},
     {"run_exchange", (PyCFunction)(void (*)(void))run_exchange, METH_FASTCALL, run_exchange_doc},
+    {"set_dispatch_parts", (PyCFunction)(void (*)(void))set_dispatch_parts, METH_FASTCALL, set_dispatch_parts_doc},
+    {"handle_events", (PyCFunction)(void (*)(void))handle_events, METH_FASTCALL, handle_events_doc},
     {NULL, NULL, 0, NULL},
 };
 

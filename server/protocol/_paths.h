@@ -1,9 +1,14 @@
-/* The part of the _chead module of _exchange.c (run_exchange(), bound in wsgi/exchange.py), and
- * what it is registered with. */
+/* The parts of the _chead module of _dispatch.c (handle_events(), bound in server.py) and of
+ * _exchange.c (run_exchange(), bound in wsgi/exchange.py), and what each is registered with. */
 #ifndef ASYNCWORKER_PATHS_H
 #define ASYNCWORKER_PATHS_H
 
 #include <Python.h>
+
+PyObject *handle_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *set_dispatch_parts(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+extern const char handle_events_doc[];
+extern const char set_dispatch_parts_doc[];
 
 PyObject *run_exchange(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *set_exchange_parts(PyObject *module, PyObject *const *args, Py_ssize_t nargs);

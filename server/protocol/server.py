@@ -35,7 +35,7 @@ from .config import ServerConfig
 from .copies import COPIES_COMPILED, copy_of
 from .cork import CORK_LIMIT, PassEnd, WriteCoalescing
 from .errors import BadRequest, HttpError
-from .events import Data, RequestHead
+from .events import Data, EndOfMessage, RequestHead
 from .heads import Head
 from .parser import DONE, HEAD, RequestParser, whole_head
 from .peer import PeerResolution, peer_ip, set_tcp_keepalive, shared_sockname
@@ -248,7 +248,10 @@ class ServerHttpProtocol(ResponseChannel, WriteCoalescing, PeerResolution, Conne
             self._reject(exc)
             return
         if events:
-            self._handle_events(events)
+            if handle_events is not None:  # (_handle_events, compiled: see the end of this module)
+                handle_events(self, events)
+            else:
+                self._handle_events(events)
         elif self._head is None and timer.phase != "head" and parser.in_message:
             # The first bytes of a head: its time starts now (a head that arrives
             # whole never needs the timer).
@@ -623,3 +626,11 @@ answer_whole = compiled("answer_whole")
 if answer_whole is not None:
     compiled("set_channel_type")(ServerHttpProtocol, RequestParser, PassEnd, ConnectionTimer, Head, NULL_SINK,
                                  (HEAD, DONE), SEPARATE_BODY)
+
+# ``channel._handle_events(events)``, compiled (_dispatch.c): the events of one whole request
+# without a body (the common case of _handle_events and _start_request), which are its reference,
+# and what runs for any other events or a subclass that replaces one of them. None without the
+# compiled helpers.
+handle_events = compiled("handle_events")
+if handle_events is not None:
+    compiled("set_dispatch_parts")(ServerHttpProtocol, RequestHead, EndOfMessage, NULL_SINK, eager.step_now)
