@@ -105,7 +105,9 @@ start_request(PyObject *channel, PyObject *head)
     Py_DECREF(error);
     if (go <= 0)
         return go;
-    PyObject *sink = PyObject_CallMethodOneArg(C(channel, C_APP), D.name[S_ON_REQUEST], head);
+    PyObject *app = Py_NewRef(C(channel, C_APP));  /* (held: a lost connection lets its kind go) */
+    PyObject *sink = PyObject_CallMethodOneArg(app, D.name[S_ON_REQUEST], head);
+    Py_DECREF(app);
     if (sink == NULL)
         return -1;
     int truth = PyObject_IsTrue(sink);
