@@ -83,7 +83,7 @@ def exchange_state(exchange) -> dict:
     return state
 
 
-def serve(app, requests: bytes, reference: bool, hooks=None, leave_early=False) -> tuple:
+def serve(app, requests: bytes, reference: bool, hooks=None, leave_early=None) -> tuple:
     """Serve ``requests`` on one connection; what the client read, what was logged, the state of
     each exchange once the connection ended, and the paths of the runs of the reference."""
     exchanges = []
@@ -110,10 +110,12 @@ def serve(app, requests: bytes, reference: bool, hooks=None, leave_early=False) 
         await loop.connect_accepted_socket(lambda: protocol, ours)
         theirs.setblocking(False)
         await loop.sock_sendall(theirs, requests)
-        if leave_early:  # (the connection lost while the app runs: a WSGI connection reads nothing then)
-            await asyncio.sleep(0.2)
+        if leave_early is not None:  # (the connection lost while the app runs: a WSGI connection reads
+            await asyncio.to_thread(wait_until, lambda: exchanges, 5)  # nothing then), and the app let go on
             protocol.transport.abort()
             theirs.close()
+            await asyncio.to_thread(wait_until, lambda: protocol.transport is None, 5)  # (lost: the exchange
+            leave_early.set()  # aborted by connection_lost)
             await asyncio.to_thread(wait_until, lambda: exchanges and exchanges[0]._status and not pool.busy(), 5)
             received = b""
         else:
@@ -122,7 +124,9 @@ def serve(app, requests: bytes, reference: bool, hooks=None, leave_early=False) 
                 received += chunk
             theirs.close()
         await asyncio.to_thread(wait_until, lambda: protocol.transport is None, 5)
-        await asyncio.sleep(0.05)  # (the loop calls of the last answer)
+        # (the last answer's thread done, and its loop calls run)
+        await asyncio.to_thread(wait_until, lambda: not pool.busy() and not pool.waiting()[0], 5)
+        await asyncio.to_thread(wait_until, lambda: not pool._calls, 5)
         pool.shutdown()
         return received, log.lines + [("answered", f"{len(wsgi.answers)} of {wsgi.dispatched}")]
 
@@ -247,8 +251,7 @@ def test_a_client_gone_before_the_answer_is_logged_as_run_logs_it():
 
     def run(reference):
         gone.clear()
-        threading.Timer(0.5, gone.set).start()
-        return serve(app, GET % b"slow", reference, leave_early=True)
+        return serve(app, GET % b"slow", reference, leave_early=gone)
 
     compiled, reference = run(False), run(True)
     assert compiled[:3] == reference[:3]
