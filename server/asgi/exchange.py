@@ -26,6 +26,7 @@ import os
 
 from server.protocol.errors import ClientDisconnected
 from server.protocol.files import FileTooShort
+from server.protocol.server import answer_whole
 
 from .body import RequestBody
 from .fields import bytes_pairs
@@ -212,7 +213,10 @@ class HttpExchange:
                     if state == STARTED and not more and self._trailers is None:
                         # the whole body at once (the common case): head and body in one write
                         protocol = self.protocol
-                        wait = protocol.send_response(self._response, self._head_bytes, body, True)
+                        if answer_whole is not None:  # (send_response of a whole answer, compiled: server.py)
+                            wait = answer_whole(protocol, self._response, self._head_bytes, body, 0)
+                        else:
+                            wait = protocol.send_response(self._response, self._head_bytes, body, True)
                         self._state = DONE  # (_done, inline: every whole response)
                         if self._body is None:
                             self._body_ended = True
@@ -362,3 +366,4 @@ class HttpExchange:
         else:
             await self._drain()
         return sent
+

@@ -15,22 +15,26 @@ static const char *const CHANNEL_SLOTS[] = {
     "keep_alive_allowed", "_owner", "_dispatching", "_read_paused_by", "_peer_eof", "_timer", "config",
     "_response", "framing", "_response_started", "_continue_pending", "_head", "exchange", "_sink",
     "log_environ", "idle_until", "request_forwarded", "_advance_when_drained", "_advance_pending",
+    "_corked_size", "_uncork_due",
 };
 enum channel_slot {
     CH_TRANSPORT, CH_WRITE_CLOSED, CH_PASS_END, CH_CORKED, CH_WRITING_PAUSED, CH_RECORDING, CH_PARSER,
     CH_KEEP_ALIVE_ALLOWED, CH_OWNER, CH_DISPATCHING, CH_READ_PAUSED_BY, CH_PEER_EOF, CH_TIMER, CH_CONFIG,
     CH_RESPONSE, CH_FRAMING, CH_RESPONSE_STARTED, CH_CONTINUE_PENDING, CH_HEAD, CH_EXCHANGE, CH_SINK,
-    CH_LOG_ENVIRON, CH_IDLE_UNTIL, CH_REQUEST_FORWARDED, CH_ADVANCE_WHEN_DRAINED, CH_ADVANCE_PENDING, N_CH
+    CH_LOG_ENVIRON, CH_IDLE_UNTIL, CH_REQUEST_FORWARDED, CH_ADVANCE_WHEN_DRAINED, CH_ADVANCE_PENDING,
+    CH_CORKED_SIZE, CH_UNCORK_DUE, N_CH
 };
 static const char *const PARSER_SLOTS[] = {"state", "buffer", "_scan_from", "_body_size"};
 enum parser_slot { PA_STATE, PA_BUFFER, PA_SCAN_FROM, PA_BODY_SIZE, N_PA };
+static const char *const PASS_SLOTS[] = {"expected", "answered", "held"};
+enum pass_slot { PE_EXPECTED, PE_ANSWERED, PE_HELD, N_PE };
 static const char *const TIMER_SLOTS[] = {"phase", "_seconds", "deadline", "_handle", "_handle_when", "_loop"};
 enum timer_slot { TI_PHASE, TI_SECONDS, TI_DEADLINE, TI_HANDLE, TI_HANDLE_WHEN, TI_LOOP, N_TI };
 static const char *const HEAD_SLOTS[] = {"keep_alive", "whole_length", "sized"};
 enum head_slot { HE_KEEP_ALIVE, HE_WHOLE_LENGTH, HE_SIZED, N_HE };
 /* The channel type's methods it stands for: a subclass that replaces one of them is declined. */
 static const char *const OWN_METHODS[] = {"send_response", "write_answer", "response_finished", "_next_events",
-                                          "_advance", "_write_last", "close"};
+                                          "_advance", "_write_last", "close", "write_corked"};
 #define N_OWN ((int)(sizeof(OWN_METHODS) / sizeof(OWN_METHODS[0])))
 static const char *const EXCHANGE_SLOTS[] = {"protocol", "_response", "_environ"};
 enum exchange_slot { EX_PROTOCOL, EX_RESPONSE, EX_ENVIRON, N_EX };
@@ -39,14 +43,14 @@ static PyObject *own_methods[N_OWN];
 static struct {
     PyTypeObject *channel_type, *parser_type, *pass_end_type, *timer_type, *head_type, *exchange_type;
     Py_ssize_t exchange[N_EX];
-    Py_ssize_t channel[N_CH], parser[N_PA], timer[N_TI], head[N_HE], expected;
+    Py_ssize_t channel[N_CH], parser[N_PA], timer[N_TI], head[N_HE], pass[N_PE];
     struct verdicts own; /* on the channel types: whether each keeps OWN_METHODS */
     PyObject *null_sink, *state_head, *zero, *keepalive;
     long state_done;
     Py_ssize_t separate_body;
     PyObject *str_write, *str_send_response, *str_response_finished, *str_record, *str_request_done,
         *str_let_app_go, *str_advance, *str_time, *str_cancel, *str_arm, *str_write_last, *str_close,
-        *str_head_on_loop;
+        *str_head_on_loop, *str_hold, *str_write_all;
 } A = {.own = {.count = N_OWN, .names = OWN_METHODS, .methods = own_methods}};
 
 static int intern(PyObject **slot, const char *text);
@@ -159,7 +163,8 @@ parser_done(PyObject *parser)
 }
 
 /* send_response's whole branch and write_answer's common case apply: the body is all of it and
- * goes in one write with its head, and nothing is held, paused or shut on the connection. */
+ * goes in one write with its head (or is held with the pass's answers, see held_for_pass), and
+ * nothing is held, paused or shut on the connection. */
 static int
 written_at_once(PyObject *channel, PyObject *head, Py_ssize_t n_data, Py_ssize_t n_body)
 {
@@ -167,7 +172,8 @@ written_at_once(PyObject *channel, PyObject *head, Py_ssize_t n_data, Py_ssize_t
              *recording = CH(channel, CH_RECORDING);
     if (transport == NULL || transport == Py_None || CH(channel, CH_WRITE_CLOSED) != Py_False ||
         CH(channel, CH_CORKED) != Py_None || CH(channel, CH_WRITING_PAUSED) != Py_False || pass_end == NULL ||
-        Py_TYPE(pass_end) != A.pass_end_type || SLOT(pass_end, A.expected) != A.zero ||
+        Py_TYPE(pass_end) != A.pass_end_type || !PyLong_CheckExact(SLOT(pass_end, A.pass[PE_EXPECTED])) ||
+        !PyLong_CheckExact(SLOT(pass_end, A.pass[PE_ANSWERED])) || !PyList_CheckExact(SLOT(pass_end, A.pass[PE_HELD])) ||
         (recording != Py_True && recording != Py_False))
         return 0;
     PyObject *keep_alive = SLOT(head, A.head[HE_KEEP_ALIVE]);
@@ -353,6 +359,56 @@ finish_kept(PyObject *channel)
     Py_RETURN_FALSE;
 }
 
+/* write_answer's branch for the answers a pass expects (cork.py: pass_end.expected, the tasks
+ * started as it read their requests), for a connection holding nothing: the answer is held until
+ * the last expected one (write_corked's first piece, the connection in the pass's held); the last
+ * writes every one held (PassEnd.write_all) before its own. 1: ``joined`` is held; 0: it is to be
+ * written now; -1 on an error. */
+static int
+held_for_pass(PyObject *channel, PyObject *joined)
+{
+    PyObject *pass_end = CH(channel, CH_PASS_END), *held = SLOT(pass_end, A.pass[PE_HELD]);
+    Py_ssize_t expected = PyLong_AsSsize_t(SLOT(pass_end, A.pass[PE_EXPECTED])), answered;
+    if (expected == 0)
+        return 0;
+    if (expected == -1 || (answered = PyLong_AsSsize_t(SLOT(pass_end, A.pass[PE_ANSWERED]))) == -1)
+        return -1;
+    PyObject *count = PyLong_FromSsize_t(answered + 1);
+    if (count == NULL)
+        return -1;
+    set_slot(pass_end, A.pass[PE_ANSWERED], count);
+    Py_DECREF(count);
+    if (answered + 1 >= expected) {
+        if (PyList_GET_SIZE(held) == 0) {
+            set_slot(pass_end, A.pass[PE_EXPECTED], A.zero);
+            set_slot(pass_end, A.pass[PE_ANSWERED], A.zero);
+            return 0;
+        }
+        PyObject *done = call_false(pass_end, A.str_write_all, NULL);
+        Py_XDECREF(done);
+        return done == NULL ? -1 : 0;
+    }
+    PyObject *pieces = PyList_New(1), *size = PyLong_FromSsize_t(PyBytes_GET_SIZE(joined));
+    if (pieces == NULL || size == NULL) {
+        Py_XDECREF(pieces);
+        Py_XDECREF(size);
+        return -1;
+    }
+    PyList_SET_ITEM(pieces, 0, Py_NewRef(joined));
+    set_slot(channel, A.channel[CH_CORKED], pieces);
+    set_slot(channel, A.channel[CH_CORKED_SIZE], size);
+    Py_DECREF(pieces);
+    Py_DECREF(size);
+    if (CH(channel, CH_UNCORK_DUE) == Py_True)  /* (in held already) */
+        return 1;
+    set_slot(channel, A.channel[CH_UNCORK_DUE], Py_True);
+    if (PyList_GET_SIZE(held) > 0)  /* (the pass's callback is scheduled: hold() without it) */
+        return PyList_Append(held, channel) < 0 ? -1 : 1;
+    PyObject *done = call_false(pass_end, A.str_hold, channel);
+    Py_XDECREF(done);
+    return done == NULL ? -1 : 1;
+}
+
 const char answer_whole_doc[] =
     "answer_whole($module, channel, head, data, body, size, /)\n"
     "--\n"
@@ -383,8 +439,12 @@ answer(PyObject *channel, PyObject *head, PyObject *data, PyObject *body, PyObje
     set_slot(channel, A.channel[CH_RESPONSE_STARTED], Py_True);
     set_slot(channel, A.channel[CH_CONTINUE_PENDING], Py_False);
     int kept = SLOT(head, A.head[HE_KEEP_ALIVE]) == Py_True;
+    int held = held_for_pass(channel, joined);
     PyObject *written;
-    if (kept) {
+    if (held) {
+        written = held < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    else if (kept) {
         written = call_false(CH(channel, CH_TRANSPORT), A.str_write, joined);
     }
     else {  /* (the bytes the close ends the connection with: with its FIN, see cork.py) */
@@ -576,14 +636,13 @@ set_channel_type(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
                                          "head_type, null_sink, (HEAD, DONE), separate_body)");
         return NULL;
     }
-    Py_ssize_t channel[N_CH], parser[N_PA], expected[1], timer[N_TI], head[N_HE];
+    Py_ssize_t channel[N_CH], parser[N_PA], pass[N_PE], timer[N_TI], head[N_HE];
     long done = PyLong_AsLong(PyTuple_GET_ITEM(args[6], 1));
     Py_ssize_t separate = PyLong_AsSsize_t(args[7]);
     if ((done == -1 || separate == -1) && PyErr_Occurred())
         return NULL;
-    static const char *const expected_name[] = {"expected"};
     if (offsets_of(args[0], CHANNEL_SLOTS, N_CH, channel) < 0 || offsets_of(args[1], PARSER_SLOTS, N_PA, parser) < 0 ||
-        offsets_of(args[2], expected_name, 1, expected) < 0 || offsets_of(args[3], TIMER_SLOTS, N_TI, timer) < 0 ||
+        offsets_of(args[2], PASS_SLOTS, N_PE, pass) < 0 || offsets_of(args[3], TIMER_SLOTS, N_TI, timer) < 0 ||
         offsets_of(args[4], HEAD_SLOTS, N_HE, head) < 0)
         return NULL;
     if (intern(&A.str_write, "write") || intern(&A.str_send_response, "send_response") ||
@@ -591,7 +650,7 @@ set_channel_type(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
         intern(&A.str_request_done, "request_done") || intern(&A.str_let_app_go, "_let_app_go") ||
         intern(&A.str_advance, "_advance") || intern(&A.str_time, "time") || intern(&A.str_cancel, "cancel") ||
         intern(&A.str_arm, "_arm") || intern(&A.keepalive, "keepalive") || intern(&A.str_write_last, "_write_last") ||
-        intern(&A.str_close, "close"))
+        intern(&A.str_close, "close") || intern(&A.str_hold, "hold") || intern(&A.str_write_all, "write_all"))
         return NULL;
     if (set_verdicts_base(&A.own, args[0]) < 0)
         return NULL;
@@ -599,7 +658,7 @@ set_channel_type(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
     memcpy(A.parser, parser, sizeof(parser));
     memcpy(A.timer, timer, sizeof(timer));
     memcpy(A.head, head, sizeof(head));
-    A.expected = expected[0];
+    memcpy(A.pass, pass, sizeof(pass));
     A.state_done = done;
     A.separate_body = separate;
     if (A.zero == NULL && (A.zero = PyLong_FromLong(0)) == NULL)

@@ -23,6 +23,7 @@ from http.cookies import SimpleCookie
 
 from multidict import CIMultiDict, istr
 
+from server.protocol.server import answer_whole
 from server.protocol.writer import parse_status
 
 from .compression import ResponseCompressor, compress_whole, negotiate
@@ -462,7 +463,10 @@ class Response(StreamResponse):
         self._eof_sent = True
         body = self._body or b""
         protocol = self._protocol
-        wait = protocol.send_response(self._head, data, body, True, len(body))
+        if answer_whole is not None:  # (send_response of a whole answer, compiled: server.py)
+            wait = answer_whole(protocol, self._head, data, body, len(body))
+        else:
+            wait = protocol.send_response(self._head, data, body, True, len(body))
         framing = protocol.framing
         self._sent = len(body) if framing is None else framing.sent
         self._cut = framing is not None and framing.truncated

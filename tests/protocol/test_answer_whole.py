@@ -140,6 +140,9 @@ def state(proto) -> dict:
     else:
         slots["timer"] = type(timer).__name__
     slots["transport"] = None if proto.transport is None else proto.transport.is_closing()
+    slots["_corked"] = None if proto._corked is None else [undated(piece) for piece in proto._corked]
+    end = proto.pass_end
+    slots["pass_end"] = (end.expected, end.answered, len(end.held), proto in end.held, end._handle is None)
     slots["owner"] = list(proto._owner.calls)
     slots["access"] = list(proto.log.records) if isinstance(proto.log, AccessLog) else None
     slots["heads"] = [head.path for head in proto.heads]
@@ -453,3 +456,106 @@ def test_a_streamed_answer_ends_as_response_finished_ends_it():
     assert received.count(b"Transfer-Encoding: chunked") == 4 and steps[-1]["transport"] is True
     assert steps[-2]["timer"][0] == "keepalive" and [r[:3] for r in steps[-1]["access"]] == [
         ("200 OK", f"/r{count}", 31) for count in (1, 2, 3, 4)]
+
+
+# -- the answers a pass expects (cork.py): held until the last, which writes them all ----------
+# Each case answers within one pass of the loop (no await between its answers: the pass's end
+# writes what is held), its requests pipelined: an answer's end starts the next.
+
+
+def received_now(client) -> bytes:
+    """What the client can read now."""
+    try:
+        return client.recv(65536)
+    except BlockingIOError:
+        return b""
+
+
+async def pipelined(proto, client, *paths, fields=b""):
+    """Requests for ``paths`` in one write; the first read."""
+    await asyncio.get_running_loop().sock_sendall(client, b"".join(REQUEST % (p.encode(), fields) for p in paths))
+    await wait_for(lambda: len(proto.heads) >= 1)
+
+
+def test_an_answer_before_the_last_the_pass_expects_is_held_and_the_last_writes_both():
+    async def case(proto, client):
+        await pipelined(proto, client, "r1", "r2")
+        proto.pass_end.expected = 2  # (two request tasks started in this pass)
+        proto.answer(b"held")
+        steps = [state(proto), received_now(client)]
+        proto.answer(b"last")
+        steps += [state(proto), undated(received_now(client))]
+        return steps
+
+    (steps, _) = assert_same(case)
+    assert steps[0]["_corked"][0].endswith(b"held") and steps[0]["pass_end"] == (2, 1, 1, True, False)
+    assert steps[0]["heads"] == ["/r1", "/r2"] and steps[1] == b""
+    assert steps[2]["_corked"] is None and steps[2]["pass_end"] == (0, 0, 0, False, True)
+    assert steps[3].count(b"200 OK") == 2 and steps[3].index(b"held") < steps[3].index(b"last")
+
+
+def test_the_last_answer_of_a_pass_nothing_was_held_in_goes_at_once():
+    async def case(proto, client):
+        await pipelined(proto, client, "r1")
+        proto.pass_end.expected, proto.pass_end.answered = 3, 2
+        proto.answer(b"alone")
+        return [state(proto), undated(received_now(client))]
+
+    (steps, _) = assert_same(case)
+    assert steps[0]["pass_end"] == (0, 0, 0, False, True) and steps[1].endswith(b"alone")
+
+
+def test_a_connection_in_the_pass_already_is_not_held_twice():
+    """Its first answer held, then written (a sendfile's uncork): its next answer is held
+    again, the connection still once in the pass's list."""
+
+    async def case(proto, client):
+        await pipelined(proto, client, "r1", "r2", "r3")
+        proto.pass_end.expected = 3
+        proto.answer(b"first")
+        proto.uncork()
+        proto.answer(b"second")
+        steps = [state(proto)]
+        proto.answer(b"third")
+        steps += [state(proto), undated(received_now(client))]
+        return steps
+
+    (steps, _) = assert_same(case)
+    assert steps[0]["pass_end"] == (3, 2, 1, True, False) and steps[0]["_corked"][0].endswith(b"second")
+    assert steps[1]["pass_end"] == (0, 0, 0, False, True) and steps[2].endswith(b"third")
+
+
+def test_answers_of_several_connections_are_held_and_written_in_one_pass_end():
+    """Three connections, three answers expected: the first two held (the second joins the
+    pass's list the first scheduled), the third writes every one."""
+
+    async def case(proto, client):
+        others = [type(proto)(ServerConfig(keepalive=5), Owner()) for _ in range(2)]
+        clients = [client] + [await connected(other) for other in others]
+        protos = [proto] + others
+        for index, (each, each_client) in enumerate(zip(protos, clients)):
+            await pipelined(each, each_client, f"c{index}")
+        proto.pass_end.expected = 3
+        steps = []
+        for index, each in enumerate(protos):
+            each.answer(b"answer %d" % index)
+            steps.append((state(each), [received_now(c) != b"" for c in clients]))
+        for other in others:
+            other.transport.close()
+        return steps
+
+    (steps, _) = assert_same(case)
+    assert [step[0]["pass_end"][:3] for step in steps] == [(3, 1, 1), (3, 2, 2), (0, 0, 0)]
+    assert [step[1] for step in steps] == [[False] * 3, [False] * 3, [True] * 3]
+
+
+def test_a_held_answer_that_closes_goes_out_with_the_close():
+    async def case(proto, client):
+        await pipelined(proto, client, "r1", fields=b"Connection: close\r\n")
+        proto.pass_end.expected = 2
+        proto.answer(b"closing")
+        return [state(proto), undated(await read_to_end(client))]
+
+    (steps, _) = assert_same(case)
+    assert steps[0]["transport"] is not False and steps[1].endswith(b"closing")
+    assert steps[0]["pass_end"][:2] == (2, 1)
