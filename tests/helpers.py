@@ -546,6 +546,36 @@ def can_hold_what_it_sets(cls) -> bool:
     return cls.__dictoffset__ != 0 or assigned <= slots_of(cls)
 
 
+class KeptLog:
+    """A logger that keeps what it is told: each line formatted, and with ``exception`` the repr
+    of the exception being handled (what the log prints with it)."""
+
+    def __init__(self):
+        self.lines = []
+
+    def _keep(self, level, message, *args, **kwargs):
+        self.lines.append((level, message % args if args else message))
+
+    def debug(self, *args, **kwargs):
+        self._keep("debug", *args)
+
+    def info(self, *args, **kwargs):
+        self._keep("info", *args)
+
+    def warning(self, *args, **kwargs):
+        self._keep("warning", *args)
+
+    def error(self, *args, **kwargs):
+        self._keep("error", *args)
+
+    def exception(self, *args, **kwargs):
+        self._keep("exception", *args)
+        self.lines.append(("handling", repr(sys.exc_info()[1])))
+
+    def access(self, *args, **kwargs):
+        pass
+
+
 async def connected(proto) -> socket.socket:
     """``proto`` serving our end of a socket pair on the running loop; the client's end
     (non-blocking) is returned."""

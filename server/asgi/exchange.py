@@ -23,8 +23,10 @@ is logged at debug level only.
 
 import asyncio
 import os
+from collections.abc import Coroutine
 
 from server.protocol.errors import ClientDisconnected
+from server.protocol.compiled import compiled
 from server.protocol.files import FileTooShort
 from server.protocol.server import answer_whole
 
@@ -101,7 +103,7 @@ class HttpExchange:
             receive = self.receive if body is None else body.receive
             config = self.config
             scope = http_scope(self.head, scope_peer, server, config.asgi_version, config.root_path, config.state)
-            result = await config.app(scope, receive, self.send)
+            result = await config.app(scope, receive, self.send if asgi_sender is None else asgi_sender(self))
         except asyncio.CancelledError:
             self._abandon()
             raise
@@ -367,3 +369,11 @@ class HttpExchange:
             await self._drain()
         return sent
 
+
+# The send an app is given, compiled for http.response.start and a whole body (_send.c): send
+# above is its reference, and runs for every other message, or for a subclass. What it returns
+# for a message it sent is done already, and an asyncio coroutine (create_task takes it). None
+# without the compiled helpers.
+asgi_sender = compiled("asgi_sender")
+if asgi_sender is not None:
+    Coroutine.register(compiled("set_sender_parts")(HttpExchange, (START, STARTED, DONE), bytes_pairs, header_pairs))

@@ -11,13 +11,12 @@ their exchanges in the same state.
 import asyncio
 import re
 import socket
-import sys
 import threading
 
 import pytest
 import uvloop
 
-from helpers import parse_responses, wait_until
+from helpers import KeptLog, parse_responses, wait_until
 from server.protocol.accesslog import RequestHooks
 from server.protocol.server import ServerConfig
 from server.wsgi import exchange as exchange_module
@@ -32,35 +31,6 @@ pytestmark = pytest.mark.skipif(exchange_module.run_exchange is None,
 GET = b"GET /%s HTTP/1.1\r\nHost: t\r\n\r\n"
 LAST = b"GET /last HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
 STATE = ("_status", "_headers", "_handed", "_head_handed", "_aborted", "_final", "_lease", "_body")
-
-
-class Log:
-    """A logger that keeps what it is told (the messages formatted, and an exception's type)."""
-
-    def __init__(self):
-        self.lines = []
-
-    def _keep(self, level, message, *args, **kwargs):
-        self.lines.append((level, message % args if args else message))
-
-    def debug(self, *args, **kwargs):
-        self._keep("debug", *args)
-
-    def info(self, *args, **kwargs):
-        self._keep("info", *args)
-
-    def warning(self, *args, **kwargs):
-        self._keep("warning", *args)
-
-    def error(self, *args, **kwargs):
-        self._keep("error", *args)
-
-    def exception(self, *args, **kwargs):
-        self._keep("exception", *args)
-        self.lines.append(("handling", repr(sys.exc_info()[1])))  # (what the log prints with it)
-
-    def access(self, *args, **kwargs):
-        pass
 
 
 class Noted(WSGIExchange):
@@ -100,7 +70,7 @@ def serve(app, requests: bytes, reference: bool, hooks=None, leave_early=None) -
 
     async def main():
         loop = asyncio.get_running_loop()
-        log = Log()
+        log = KeptLog()
         pool = Keeping(loop, 2)
         wsgi = WSGIConfig(app=app, pool=pool, log=log,
                           environ=base_environ(multithread=True, multiprocess=False, file_wrapper=FileWrapper))
