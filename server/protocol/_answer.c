@@ -34,7 +34,7 @@ static const char *const HEAD_SLOTS[] = {"keep_alive", "whole_length", "sized"};
 enum head_slot { HE_KEEP_ALIVE, HE_WHOLE_LENGTH, HE_SIZED, N_HE };
 /* The channel type's methods it stands for: a subclass that replaces one of them is declined. */
 static const char *const OWN_METHODS[] = {"send_response", "write_answer", "response_finished", "_next_events",
-                                          "_advance", "_write_last", "close", "write_corked"};
+                                          "_advance", "_write_last", "close", "write_corked", "_uncork"};
 #define N_OWN ((int)(sizeof(OWN_METHODS) / sizeof(OWN_METHODS[0])))
 static const char *const EXCHANGE_SLOTS[] = {"protocol", "_response", "_environ"};
 enum exchange_slot { EX_PROTOCOL, EX_RESPONSE, EX_ENVIRON, N_EX };
@@ -50,7 +50,9 @@ static struct {
     Py_ssize_t separate_body;
     PyObject *str_write, *str_send_response, *str_response_finished, *str_record, *str_request_done,
         *str_let_app_go, *str_advance, *str_time, *str_cancel, *str_arm, *str_write_last, *str_close,
-        *str_head_on_loop, *str_hold, *str_write_all;
+        *str_head_on_loop, *str_hold, *str_write_all, *str_write_held, *str_uncork, *str_uncork_due, *str_corked,
+        *str_writelines, *str_loop, *str_call_exception_handler, *str_message, *str_exception, *str_protocol,
+        *held_failed;
 } A = {.own = {.count = N_OWN, .names = OWN_METHODS, .methods = own_methods}};
 
 static int intern(PyObject **slot, const char *text);
@@ -409,6 +411,116 @@ held_for_pass(PyObject *channel, PyObject *joined)
     return done == NULL ? -1 : 1;
 }
 
+/* What write_held does for one connection the pass held: ``_uncork_due`` reset, and what it
+ * holds written (``_uncork``, inline where the connection writes at once); -1 with the error set. */
+static int
+uncork_held(PyObject *connection)
+{
+    int ok = taken(connection);
+    if (ok < 0)
+        return -1;
+    PyObject *pieces = ok ? CH(connection, CH_CORKED) : NULL, *done;
+    if (!ok || pieces == NULL || (pieces != Py_None && (CH(connection, CH_WRITING_PAUSED) != Py_False ||
+                                                          !PyList_CheckExact(pieces)))) {
+        if (PyObject_SetAttr(connection, A.str_uncork_due, Py_False) < 0 ||
+            (pieces = PyObject_GetAttr(connection, A.str_corked)) == NULL)
+            return -1;
+        Py_DECREF(pieces);
+        if (pieces == Py_None)
+            return 0;
+        done = PyObject_CallMethodNoArgs(connection, A.str_uncork);
+        Py_XDECREF(done);
+        return done == NULL ? -1 : 0;
+    }
+    set_slot(connection, A.channel[CH_UNCORK_DUE], Py_False);
+    if (pieces == Py_None)
+        return 0;
+    Py_INCREF(pieces);
+    set_slot(connection, A.channel[CH_CORKED], Py_None);
+    PyObject *transport = CH(connection, CH_TRANSPORT);
+    int closed = transport == NULL || transport == Py_None ? 1 : flag(connection, CH_WRITE_CLOSED);
+    if (closed != 0) {
+        Py_DECREF(pieces);
+        return closed < 0 ? -1 : 0;
+    }
+    Py_INCREF(transport);
+    if (PyList_GET_SIZE(pieces) == 1)
+        done = PyObject_CallMethodOneArg(transport, A.str_write, PyList_GET_ITEM(pieces, 0));
+    else  /* (uvloop: one writev, no copy) */
+        done = PyObject_CallMethodOneArg(transport, A.str_writelines, pieces);
+    Py_DECREF(transport);
+    Py_DECREF(pieces);
+    Py_XDECREF(done);
+    return done == NULL ? -1 : 0;
+}
+
+/* The loop's exception handler told of the exception being raised for ``connection`` (one
+ * transport's failure does not hold the others' bytes); -1 if that fails. */
+static int
+tell_loop(PyObject *connection)
+{
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != NULL)
+        PyException_SetTraceback(value, traceback);
+    PyObject *context = Py_BuildValue("{O:O,O:O,O:O}", A.str_message, A.held_failed, A.str_exception, value,
+                                      A.str_protocol, connection);
+    PyObject *loop = context == NULL ? NULL : PyObject_GetAttr(connection, A.str_loop);
+    PyObject *done = loop == NULL ? NULL : PyObject_CallMethodOneArg(loop, A.str_call_exception_handler, context);
+    Py_XDECREF(loop);
+    Py_XDECREF(context);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(traceback);
+    Py_XDECREF(done);
+    return done == NULL ? -1 : 0;
+}
+
+const char write_held_doc[] =
+    "write_held($module, pass_end, /)\n"
+    "--\n"
+    "\n"
+    "pass_end._write_held(), compiled: what every connection the pass held writes, at its end (see\n"
+    "cork.py).";
+
+PyObject *
+write_held(PyObject *Py_UNUSED(module), PyObject *pass_end)
+{
+    if (A.pass_end_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "write_held() before set_channel_type()");
+        return NULL;
+    }
+    if (Py_TYPE(pass_end) != A.pass_end_type)
+        return PyObject_CallMethodNoArgs(pass_end, A.str_write_held);
+    PyObject *held = SLOT(pass_end, A.pass[PE_HELD]), *fresh = PyList_New(0);
+    if (held == NULL || fresh == NULL) {
+        Py_XDECREF(fresh);
+        if (held == NULL)
+            PyErr_SetString(PyExc_AttributeError, "held");
+        return NULL;
+    }
+    Py_INCREF(held);
+    set_slot(pass_end, A.pass[PE_HELD], fresh);
+    Py_DECREF(fresh);
+    PyObject *connections = PySequence_Fast(held, "held");
+    Py_DECREF(held);
+    if (connections == NULL)
+        return NULL;
+    for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(connections); k++) {
+        PyObject *connection = Py_NewRef(PySequence_Fast_GET_ITEM(connections, k));
+        int failed = uncork_held(connection) < 0;
+        if (failed && (!PyErr_ExceptionMatches(PyExc_Exception) || tell_loop(connection) < 0)) {
+            Py_DECREF(connection);
+            Py_DECREF(connections);
+            return NULL;
+        }
+        Py_DECREF(connection);
+    }
+    Py_DECREF(connections);
+    Py_RETURN_NONE;
+}
+
 const char answer_whole_doc[] =
     "answer_whole($module, channel, head, data, body, size, /)\n"
     "--\n"
@@ -650,7 +762,13 @@ set_channel_type(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
         intern(&A.str_request_done, "request_done") || intern(&A.str_let_app_go, "_let_app_go") ||
         intern(&A.str_advance, "_advance") || intern(&A.str_time, "time") || intern(&A.str_cancel, "cancel") ||
         intern(&A.str_arm, "_arm") || intern(&A.keepalive, "keepalive") || intern(&A.str_write_last, "_write_last") ||
-        intern(&A.str_close, "close") || intern(&A.str_hold, "hold") || intern(&A.str_write_all, "write_all"))
+        intern(&A.str_close, "close") || intern(&A.str_hold, "hold") || intern(&A.str_write_all, "write_all") ||
+        intern(&A.str_write_held, "_write_held") || intern(&A.str_uncork, "_uncork") ||
+        intern(&A.str_uncork_due, "_uncork_due") || intern(&A.str_corked, "_corked") ||
+        intern(&A.str_writelines, "writelines") || intern(&A.str_loop, "loop") ||
+        intern(&A.str_call_exception_handler, "call_exception_handler") || intern(&A.str_message, "message") ||
+        intern(&A.str_exception, "exception") || intern(&A.str_protocol, "protocol") ||
+        intern(&A.held_failed, "Writing at the end of a loop pass failed"))
         return NULL;
     if (set_verdicts_base(&A.own, args[0]) < 0)
         return NULL;

@@ -10,6 +10,8 @@ PyObject *answer_whole(PyObject *module, PyObject *const *args, Py_ssize_t nargs
 PyObject *set_channel_type(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *answer_exchange(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *finish_response(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *write_held(PyObject *module, PyObject *pass_end);
+extern const char write_held_doc[];
 PyObject *set_exchange_type(PyObject *module, PyObject *exchange_type);
 extern const char answer_whole_doc[];
 extern const char answer_exchange_doc[];

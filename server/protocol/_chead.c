@@ -2249,6 +2249,7 @@ static PyMethodDef chead_methods[] = {
     {"run_exchange", (PyCFunction)(void (*)(void))run_exchange, METH_FASTCALL, run_exchange_doc},
     {"set_dispatch_parts", (PyCFunction)(void (*)(void))set_dispatch_parts, METH_FASTCALL, set_dispatch_parts_doc},
     {"handle_events", (PyCFunction)(void (*)(void))handle_events, METH_FASTCALL, handle_events_doc},
+    {"write_held", (PyCFunction)write_held, METH_O, write_held_doc},
     {"set_sender_parts", (PyCFunction)(void (*)(void))set_sender_parts, METH_FASTCALL, set_sender_parts_doc},
     {"asgi_sender", (PyCFunction)asgi_sender, METH_O, asgi_sender_doc},
     {NULL, NULL, 0, NULL},

@@ -248,14 +248,15 @@ class PassEnd:
         if handle is not None:
             self._handle = None
             handle.cancel()
-            self._write_held()
+            write_held(self)
 
     def _pass_ended(self) -> None:
         self._handle = None
         self.expected = self.answered = 0
-        self._write_held()
+        write_held(self)
 
     def _write_held(self) -> None:
+        """What every connection held writes (compiled: ``write_held``, below)."""
         held, self.held = self.held, []
         for connection in held:
             connection._uncork_due = False
@@ -266,6 +267,11 @@ class PassEnd:
                 connection.loop.call_exception_handler({
                     "message": "Writing at the end of a loop pass failed", "exception": exc,
                     "protocol": connection})
+
+
+# PassEnd._write_held, compiled (_answer.c): its reference, which runs for a subclass of PassEnd,
+# or for a connection whose class the C declines (see server.py's answer_whole).
+write_held = compiled("write_held") or PassEnd._write_held
 
 
 # One PassEnd per loop (a worker has one; tests make many), found fast for the last one.

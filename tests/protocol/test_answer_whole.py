@@ -559,3 +559,81 @@ def test_a_held_answer_that_closes_goes_out_with_the_close():
     (steps, _) = assert_same(case)
     assert steps[0]["transport"] is not False and steps[1].endswith(b"closing")
     assert steps[0]["pass_end"][:2] == (2, 1)
+
+
+def test_what_a_pass_held_goes_out_at_its_end_when_not_every_answer_came():
+    """Two answers of three held; the pass's callback writes them (``write_held``)."""
+
+    async def case(proto, client):
+        other = type(proto)(ServerConfig(keepalive=5), Owner())
+        other_client = await connected(other)
+        await pipelined(proto, client, "a")
+        await pipelined(other, other_client, "b")
+        proto.pass_end.expected = 3
+        proto.answer(b"held a")
+        other.answer(b"held b")
+        steps = [(state(proto), state(other), received_now(client), received_now(other_client))]
+        await asyncio.sleep(0)  # (the pass's callback, scheduled as the first was held, runs first)
+        steps.append((state(proto), state(other), undated(received_now(client)),
+                      undated(received_now(other_client))))
+        other.transport.close()
+        return steps
+
+    (steps, _) = assert_same(case)
+    assert steps[0][2:] == (b"", b"") and steps[0][1]["pass_end"][:3] == (3, 2, 2)
+    assert steps[1][2].endswith(b"held a") and steps[1][3].endswith(b"held b")
+    assert steps[1][0]["pass_end"] == (0, 0, 0, False, True) and steps[1][0]["_uncork_due"] is False
+
+
+def test_a_connection_paused_for_writing_counts_what_the_pass_end_writes():
+    async def case(proto, client):
+        await pipelined(proto, client, "a")
+        proto.pass_end.expected = 2
+        proto.writing_paused = True  # (as pause_writing leaves it, the transport not told)
+        proto.answer(b"while paused")
+        steps = [state(proto)]
+        await asyncio.sleep(0)
+        steps.append(state(proto))
+        proto.writing_paused = False
+        return steps
+
+    (steps, _) = assert_same(case)
+    assert steps[0]["_written_while_paused"] == 0 and steps[1]["_written_while_paused"] > len(b"while paused")
+
+
+def test_a_connection_whose_write_fails_at_the_pass_end_is_reported_and_the_others_written():
+    reports = []
+
+    async def case(proto, client):
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: reports.append(
+            (context["message"], type(context["exception"]).__name__, type(context["protocol"]).__name__)))
+        other = type(proto)(ServerConfig(keepalive=5), Owner())
+        other_client = await connected(other)
+        await pipelined(proto, client, "a")
+        await pipelined(other, other_client, "b")
+        proto.pass_end.expected = 3
+        proto.answer(b"fails")
+        other.answer(b"goes")
+        proto.transport.write_eof()  # (a write after it raises)
+        await asyncio.sleep(0)
+        steps = [state(other), undated(received_now(other_client))]
+        other.transport.close()
+        return steps
+
+    (steps, _) = assert_same(case)
+    assert steps[1].endswith(b"goes")
+    assert reports == [("Writing at the end of a loop pass failed", "RuntimeError", "Compiled"),
+                       ("Writing at the end of a loop pass failed", "RuntimeError", "Reference")]
+
+
+def test_a_connection_whose_write_side_was_shut_writes_nothing_at_the_pass_end():
+    async def case(proto, client):
+        await pipelined(proto, client, "a")
+        proto.pass_end.expected = 2
+        proto.answer(b"never sent")
+        proto.write_closed = True  # (as a shutdown of its write side leaves it)
+        await asyncio.sleep(0)
+        return [state(proto), received_now(client)]
+
+    (steps, _) = assert_same(case)
+    assert steps[0]["_corked"] is None and steps[1] == b""
