@@ -85,12 +85,13 @@ class ASGIConnection(AppConnection):
         return peer
 
     def scope_server(self):
-        """The scope's ``server``: the listening address."""
+        """The scope's ``server``: the listening address (made once for the connections on one
+        address: each new connection has a sockname of its own, equal to the last's)."""
         server = self._scope_server
         if server is None:
             sockname = self.channel.sockname
             cached = self.asgi.last_server
-            if cached is not None and cached[0] is sockname:
+            if cached is not None and cached[0] == sockname:
                 server = cached[1]
             else:
                 server = server_address(sockname)

@@ -115,3 +115,17 @@ def test_generated_requests_agree(method, path, query, version, names, root_path
     except Exception:  # (a head the parser refuses has no scope)
         return
     agree(head, root_path=root_path)
+
+
+def test_connections_on_one_address_share_the_scopes_server():
+    """Each accepted connection has a sockname of its own (equal to the last's): the scope's
+    ``server`` made for the first serves the next, and another address gets its own."""
+    from types import SimpleNamespace
+
+    from server.asgi.protocol import ASGIConfig, ASGIConnection
+
+    asgi = ASGIConfig(app=None, log=None)
+    servers = [ASGIConnection(asgi, SimpleNamespace(sockname=(host, 8000))).scope_server()
+               for host in ("127.0.0.1", "127.0.0.1", "127.0.0.2")]  # (a new tuple each)
+    assert servers == [("127.0.0.1", 8000), ("127.0.0.1", 8000), ("127.0.0.2", 8000)]
+    assert servers[1] is servers[0] and servers[2] is not servers[0]
