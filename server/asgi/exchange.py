@@ -25,10 +25,11 @@ import asyncio
 import os
 from collections.abc import Coroutine
 
-from server.protocol.errors import ClientDisconnected
 from server.protocol.compiled import compiled
+from server.protocol.errors import ClientDisconnected
 from server.protocol.files import FileTooShort
-from server.protocol.server import answer_whole
+from server.protocol.heads import cached_head
+from server.protocol.server import ServerHttpProtocol, answer_whole
 
 from .body import RequestBody
 from .fields import bytes_pairs
@@ -376,4 +377,5 @@ class HttpExchange:
 # without the compiled helpers.
 asgi_sender = compiled("asgi_sender")
 if asgi_sender is not None:
-    Coroutine.register(compiled("set_sender_parts")(HttpExchange, (START, STARTED, DONE), bytes_pairs, header_pairs))
+    Coroutine.register(compiled("set_sender_parts")(HttpExchange, (START, STARTED, DONE), bytes_pairs, header_pairs,
+                                                    ServerHttpProtocol, cached_head))

@@ -2,7 +2,8 @@
  * HttpExchange, compiled for the two messages nearly every response is: ``http.response.start``
  * with a status and headers of bytes pairs, then one ``http.response.body`` with the whole body.
  * ``HttpExchange.send`` is its reference: those two take its short way (``_start``, and the
- * whole answer by answer_whole), in its order, calling the same methods; every other message,
+ * whole answer by answer_whole), in its order, calling the same methods (the connection's
+ * ``response_head`` inline for its head cache's hit); every other message,
  * or a value of another type, goes to ``HttpExchange.send`` itself.
  *
  * An app awaits what ``send`` returns. For the two messages that is ``SENT``, an awaitable done
@@ -20,19 +21,25 @@ enum slot { E_PROTOCOL, E_HEAD, E_BODY, E_BODY_ENDED, E_STATE, E_DETACHED, E_HEA
 static const char *const NAMES[] = {"type", "status", "headers", "trailers", "body", "more_body",
                                     "http.response.start", "http.response.body", "send", "_drain", "end",
                                     "framing", "truncated", "complete", "_length_error", "response_head",
-                                    "normalise"};
+                                    "normalise", "keep_alive", "keep_alive_allowed", "method", "version", "config",
+                                    "heads", "cache", "head", "HEAD"};
 enum name {
     N_TYPE, N_STATUS, N_HEADERS, N_TRAILERS, N_BODY, N_MORE_BODY, N_START_KIND, N_BODY_KIND, N_SEND, N_DRAIN,
-    N_END, N_FRAMING, N_TRUNCATED, N_COMPLETE, N_LENGTH_ERROR, N_RESPONSE_HEAD, N_NORMALISE, N_N
+    N_END, N_FRAMING, N_TRUNCATED, N_COMPLETE, N_LENGTH_ERROR, N_RESPONSE_HEAD, N_NORMALISE, N_KEEP_ALIVE,
+    N_KEEP_ALIVE_ALLOWED, N_METHOD, N_VERSION, N_CONFIG, N_HEADS, N_CACHE, N_HEAD, N_HEAD_METHOD, N_N
 };
+/* The channel type's method the C stands for: a subclass that replaces it has it called. */
+static const char *const OWN_METHODS[] = {"response_head"};
+static PyObject *own_methods[1];
 
 static struct {
     PyTypeObject *type;
     Py_ssize_t slot[N_E];
     PyObject *name[N_N];
     PyObject *start, *started, *done; /* the exchange's states */
-    PyObject *bytes_pairs, *header_pairs, *normalise_kw, *empty;
-} S;
+    PyObject *bytes_pairs, *header_pairs, *normalise_kw, *empty, *cached_head;
+    struct verdicts own; /* on the channel types: whether each keeps response_head */
+} S = {.own = {.count = 1, .names = OWN_METHODS, .methods = own_methods}};
 
 #define E(obj, index) SLOT(obj, S.slot[index])
 
@@ -113,6 +120,62 @@ is_kind(PyObject *kind, enum name which)
     return kind == S.name[which] || (PyUnicode_CheckExact(kind) && PyUnicode_Compare(kind, S.name[which]) == 0);
 }
 
+/* An attribute of ``obj``: 1 if it is True, 0 if False, 2 if it is anything else; -1 on an error. */
+static int
+bool_attribute(PyObject *obj, enum name name)
+{
+    PyObject *value = PyObject_GetAttr(obj, S.name[name]);
+    if (value == NULL)
+        return -1;
+    Py_DECREF(value);
+    return value == Py_True ? 1 : value == Py_False ? 0 : 2;
+}
+
+/* The connection's response_head(head, status, None, fields, normalise=header_pairs), its
+ * common case inline (the head cache's hit, ``cached_head``) where the connection's class keeps
+ * ServerHttpProtocol's; NULL on an error. */
+static PyObject *
+response_head(PyObject *protocol, PyObject *head, PyObject *status, PyObject *fields)
+{
+    int own = judged(&S.own, Py_TYPE(protocol)), kept = own > 0 ? bool_attribute(head, N_KEEP_ALIVE) : 0;
+    int allowed = kept == 1 ? bool_attribute(protocol, N_KEEP_ALIVE_ALLOWED) : 0;
+    if (own < 0 || kept < 0 || allowed < 0)
+        return NULL;
+    if (!own || kept == 2 || allowed == 2) {
+        PyObject *call[] = {protocol, head, status, Py_None, fields, S.header_pairs};
+        return PyObject_VectorcallMethod(S.name[N_RESPONSE_HEAD], call, 5, S.normalise_kw);
+    }
+    PyObject *keep_alive = kept && allowed ? Py_True : Py_False, *method = NULL, *version = NULL, *config = NULL,
+             *heads = NULL, *cache = NULL, *made = NULL;
+    if ((method = PyObject_GetAttr(head, S.name[N_METHOD])) == NULL ||
+        (version = PyObject_GetAttr(head, S.name[N_VERSION])) == NULL ||
+        (config = PyObject_GetAttr(protocol, S.name[N_CONFIG])) == NULL ||
+        (heads = PyObject_GetAttr(config, S.name[N_HEADS])) == NULL ||
+        (cache = PyObject_GetAttr(heads, S.name[N_CACHE])) == NULL)
+        goto done;
+    int is_head = PyObject_RichCompareBool(method, S.name[N_HEAD_METHOD], Py_EQ);
+    if (is_head < 0)
+        goto done;
+    PyObject *lookup[] = {cache, status, Py_None, fields, is_head ? Py_True : Py_False, version, keep_alive, Py_None};
+    made = PyObject_Vectorcall(S.cached_head, lookup, 8, NULL);
+    if (made == NULL && PyErr_ExceptionMatches(PyExc_TypeError)) {  /* (what the cache cannot key on) */
+        PyErr_Clear();
+        made = Py_NewRef(Py_None);
+    }
+    if (made == Py_None) {
+        Py_DECREF(made);
+        PyObject *call[] = {heads, status, Py_None, fields, method, version, keep_alive, Py_None, S.header_pairs};
+        made = PyObject_VectorcallMethod(S.name[N_HEAD], call, 9, NULL);
+    }
+done:
+    Py_XDECREF(method);
+    Py_XDECREF(version);
+    Py_XDECREF(config);
+    Py_XDECREF(heads);
+    Py_XDECREF(cache);
+    return made;
+}
+
 /* _start's short way: the head made (by the connection's response_head), nothing written. 1 when
  * done; 0 when the message is not of that way (nothing done); -1 on an error. */
 static int
@@ -137,12 +200,10 @@ start(PyObject *exchange, PyObject *message)
         Py_XDECREF(fields);
         return fields == NULL ? -1 : 0;
     }
-    PyObject *call[] = {E(exchange, E_PROTOCOL), E(exchange, E_HEAD), status, Py_None, fields, S.header_pairs};
-    Py_INCREF(call[0]);
-    Py_INCREF(call[1]);
-    PyObject *made = PyObject_VectorcallMethod(S.name[N_RESPONSE_HEAD], call, 5, S.normalise_kw);
-    Py_DECREF(call[0]);
-    Py_DECREF(call[1]);
+    PyObject *protocol = Py_NewRef(E(exchange, E_PROTOCOL)), *head = Py_NewRef(E(exchange, E_HEAD));
+    PyObject *made = response_head(protocol, head, status, fields);
+    Py_DECREF(protocol);
+    Py_DECREF(head);
     Py_DECREF(status);
     Py_DECREF(fields);
     if (made == NULL)
@@ -268,23 +329,26 @@ asgi_sender(PyObject *Py_UNUSED(module), PyObject *exchange)
 }
 
 const char set_sender_parts_doc[] =
-    "set_sender_parts($module, exchange_type, states, bytes_pairs, header_pairs, /)\n"
+    "set_sender_parts($module, exchange_type, states, bytes_pairs, header_pairs, channel_type, cached_head, /)\n"
     "--\n"
     "\n"
     "Register what asgi_sender()'s send reads and calls: asgi.exchange.HttpExchange (its slots), its\n"
-    "states (START, STARTED, DONE), fields.bytes_pairs and messages.header_pairs. Returns the type of\n"
-    "what send returns for a message it has sent (to register as a Coroutine).";
+    "states (START, STARTED, DONE), fields.bytes_pairs, messages.header_pairs, server.ServerHttpProtocol\n"
+    "(whose response_head it inlines) and heads.cached_head. Returns the type of what send returns for a\n"
+    "message it has sent (to register as a Coroutine).";
 
 PyObject *
 set_sender_parts(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4 || !PyType_Check(args[0]) || !PyTuple_CheckExact(args[1]) || PyTuple_GET_SIZE(args[1]) != 3) {
+    if (nargs != 6 || !PyType_Check(args[0]) || !PyTuple_CheckExact(args[1]) || PyTuple_GET_SIZE(args[1]) != 3 ||
+        !PyType_Check(args[4])) {
         PyErr_SetString(PyExc_TypeError, "set_sender_parts(exchange_type, (START, STARTED, DONE), bytes_pairs, "
-                                         "header_pairs)");
+                                         "header_pairs, channel_type, cached_head)");
         return NULL;
     }
     Py_ssize_t slot[N_E];
-    if (offsets_of(args[0], SLOTS, N_E, slot) < 0 || interned(NAMES, N_N, S.name) < 0 || PyType_Ready(&SentType) < 0)
+    if (offsets_of(args[0], SLOTS, N_E, slot) < 0 || interned(NAMES, N_N, S.name) < 0 || PyType_Ready(&SentType) < 0 ||
+        set_verdicts_base(&S.own, args[4]) < 0)
         return NULL;
     if (S.normalise_kw == NULL && (S.normalise_kw = PyTuple_Pack(1, S.name[N_NORMALISE])) == NULL)
         return NULL;
@@ -296,6 +360,7 @@ set_sender_parts(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
     Py_XSETREF(S.done, Py_NewRef(PyTuple_GET_ITEM(args[1], 2)));
     Py_XSETREF(S.bytes_pairs, Py_NewRef(args[2]));
     Py_XSETREF(S.header_pairs, Py_NewRef(args[3]));
+    Py_XSETREF(S.cached_head, Py_NewRef(args[5]));
     Py_XSETREF(S.type, (PyTypeObject *)Py_NewRef(args[0]));
     return Py_NewRef((PyObject *)&SentType);
 }

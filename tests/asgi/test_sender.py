@@ -200,6 +200,41 @@ def test_a_whole_answer_the_connection_says_to_wait_for_is_drained():
     assert received.count(b"hello") == 2 and lines == []
 
 
+class OwnHeads(ASGIServerHttpProtocol):
+    """A connection that replaces response_head (keeping what it makes): the C calls it."""
+
+    __slots__ = ()
+    made = []
+
+    def response_head(self, request, status, reason, fields, body_size=None, close=False, normalise=None):
+        OwnHeads.made.append((status, fields, normalise is not None))
+        return super().response_head(request, status, reason, fields, body_size, close, normalise)
+
+
+def test_a_connection_that_replaces_response_head_has_it_called():
+    OwnHeads.made = []
+    received, lines, states, returned = assert_same(hello, GET % b"a" + LAST, protocol_class=OwnHeads)
+    assert returned == ["Sent"] * 4 and received.count(b"hello") == 2
+    assert OwnHeads.made == [(200, ((b"content-type", b"text/plain"),), True)] * 4  # (two servers, two each)
+
+
+@pytest.mark.parametrize("requests", [
+    GET % b"kept" + GET % b"again" + LAST,
+    b"GET /old HTTP/1.0\r\n\r\n",
+    b"GET /old-kept HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + LAST,
+    GET % b"get" + b"HEAD /head HTTP/1.1\r\nHost: t\r\n\r\n" * 2 + LAST,
+], ids=["1.1", "1.0", "1.0-kept", "head"])
+def test_heads_made_and_cached_go_as_response_head_makes_them(requests):
+    """Heads made, and the cache's hits (a head asked for again on the connection)."""
+
+    async def app(scope, receive, send):
+        await send({**OK, "headers": [(b"content-length", b"2")]})
+        await send(body(body=b"ok"))
+
+    received, lines, states, returned = assert_same(app, requests)
+    assert received.count(b"HTTP/1.") == requests.count(b"HTTP/1.")
+
+
 def test_what_send_returns_is_a_coroutine_asyncio_takes():
     async def app(scope, receive, send):
         sent = send(OK)
