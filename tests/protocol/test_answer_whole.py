@@ -477,6 +477,18 @@ async def pipelined(proto, client, *paths, fields=b""):
     await wait_for(lambda: len(proto.heads) >= 1)
 
 
+async def another(proto):
+    """A second connection of ``proto``'s class on the same loop (so in the same passes), and
+    its client's end."""
+    other = type(proto)(ServerConfig(keepalive=5), Owner())
+    return other, await connected(other)
+
+
+async def pass_ended(proto) -> None:
+    """Until the pass's callback has written what it held (``PassEnd._pass_ended``)."""
+    await wait_for(lambda: proto.pass_end._handle is None)
+
+
 def test_an_answer_before_the_last_the_pass_expects_is_held_and_the_last_writes_both():
     async def case(proto, client):
         await pipelined(proto, client, "r1", "r2")
@@ -530,8 +542,9 @@ def test_answers_of_several_connections_are_held_and_written_in_one_pass_end():
     pass's list the first scheduled), the third writes every one."""
 
     async def case(proto, client):
-        others = [type(proto)(ServerConfig(keepalive=5), Owner()) for _ in range(2)]
-        clients = [client] + [await connected(other) for other in others]
+        pairs = [await another(proto) for _ in range(2)]
+        others = [other for other, _ in pairs]
+        clients = [client] + [other_client for _, other_client in pairs]
         protos = [proto] + others
         for index, (each, each_client) in enumerate(zip(protos, clients)):
             await pipelined(each, each_client, f"c{index}")
@@ -565,15 +578,14 @@ def test_what_a_pass_held_goes_out_at_its_end_when_not_every_answer_came():
     """Two answers of three held; the pass's callback writes them (``write_held``)."""
 
     async def case(proto, client):
-        other = type(proto)(ServerConfig(keepalive=5), Owner())
-        other_client = await connected(other)
+        other, other_client = await another(proto)
         await pipelined(proto, client, "a")
         await pipelined(other, other_client, "b")
         proto.pass_end.expected = 3
         proto.answer(b"held a")
         other.answer(b"held b")
         steps = [(state(proto), state(other), received_now(client), received_now(other_client))]
-        await asyncio.sleep(0)  # (the pass's callback, scheduled as the first was held, runs first)
+        await pass_ended(proto)
         steps.append((state(proto), state(other), undated(received_now(client)),
                       undated(received_now(other_client))))
         other.transport.close()
@@ -592,7 +604,7 @@ def test_a_connection_paused_for_writing_counts_what_the_pass_end_writes():
         proto.writing_paused = True  # (as pause_writing leaves it, the transport not told)
         proto.answer(b"while paused")
         steps = [state(proto)]
-        await asyncio.sleep(0)
+        await pass_ended(proto)
         steps.append(state(proto))
         proto.writing_paused = False
         return steps
@@ -607,15 +619,14 @@ def test_a_connection_whose_write_fails_at_the_pass_end_is_reported_and_the_othe
     async def case(proto, client):
         asyncio.get_running_loop().set_exception_handler(lambda loop, context: reports.append(
             (context["message"], type(context["exception"]).__name__, type(context["protocol"]).__name__)))
-        other = type(proto)(ServerConfig(keepalive=5), Owner())
-        other_client = await connected(other)
+        other, other_client = await another(proto)
         await pipelined(proto, client, "a")
         await pipelined(other, other_client, "b")
         proto.pass_end.expected = 3
         proto.answer(b"fails")
         other.answer(b"goes")
         proto.transport.write_eof()  # (a write after it raises)
-        await asyncio.sleep(0)
+        await pass_ended(proto)
         steps = [state(other), undated(received_now(other_client))]
         other.transport.close()
         return steps
@@ -632,7 +643,7 @@ def test_a_connection_whose_write_side_was_shut_writes_nothing_at_the_pass_end()
         proto.pass_end.expected = 2
         proto.answer(b"never sent")
         proto.write_closed = True  # (as a shutdown of its write side leaves it)
-        await asyncio.sleep(0)
+        await pass_ended(proto)
         return [state(proto), received_now(client)]
 
     (steps, _) = assert_same(case)
