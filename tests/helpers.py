@@ -576,6 +576,32 @@ class KeptLog:
         pass
 
 
+def tcp_ends() -> tuple[socket.socket, socket.socket]:
+    """``(server, client)``: the two ends of a loopback TCP connection, the server's non-blocking
+    (as ``accept_early`` gives it)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), timeout=5)
+        server, _ = listener.accept()
+    server.setblocking(False)
+    return server, client
+
+
+class ConnectionOwner:
+    """What a worker is to its connections: told of each, and of each request done (``calls``)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def connection_opened(self, proto):
+        self.calls.append("opened")
+
+    def connection_closed(self, proto):
+        self.calls.append("closed")
+
+    def request_done(self):
+        self.calls.append("done")
+
+
 async def connected(proto) -> socket.socket:
     """``proto`` serving our end of a socket pair on the running loop; the client's end
     (non-blocking) is returned."""

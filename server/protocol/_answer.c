@@ -49,7 +49,7 @@ static struct {
     long state_done;
     Py_ssize_t separate_body;
     PyObject *str_write, *str_send_response, *str_response_finished, *str_record, *str_request_done,
-        *str_let_app_go, *str_advance, *str_time, *str_cancel, *str_arm, *str_write_last, *str_close,
+        *str_let_app_go, *str_advance, *str_time, *str_cancel, *str_arm,
         *str_head_on_loop, *str_hold, *str_write_all, *str_write_held, *str_uncork, *str_uncork_due, *str_corked,
         *str_writelines, *str_loop, *str_call_exception_handler, *str_message, *str_exception, *str_protocol,
         *held_failed;
@@ -296,7 +296,7 @@ finish_closing(PyObject *channel)
         return NULL;
     }
     if (transport != Py_None) {
-        if ((done = call_false(channel, A.str_close, NULL)) == NULL)
+        if ((done = close_channel(channel)) == NULL)
             return NULL;
         Py_DECREF(done);
     }
@@ -560,10 +560,9 @@ answer(PyObject *channel, PyObject *head, PyObject *data, PyObject *body, PyObje
         written = call_false(CH(channel, CH_TRANSPORT), A.str_write, joined);
     }
     else {  /* (the bytes the close ends the connection with: with its FIN, see cork.py) */
-        PyObject *call[] = {channel, CH(channel, CH_TRANSPORT), joined};
-        Py_INCREF(call[1]);
-        written = PyObject_VectorcallMethod(A.str_write_last, call, 3, NULL);
-        Py_DECREF(call[1]);
+        PyObject *transport = Py_NewRef(CH(channel, CH_TRANSPORT));
+        written = write_last(channel, transport, joined);
+        Py_DECREF(transport);
     }
     Py_DECREF(joined);
     if (written == NULL)
@@ -761,8 +760,8 @@ set_channel_type(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
         intern(&A.str_response_finished, "response_finished") || intern(&A.str_record, "_record") ||
         intern(&A.str_request_done, "request_done") || intern(&A.str_let_app_go, "_let_app_go") ||
         intern(&A.str_advance, "_advance") || intern(&A.str_time, "time") || intern(&A.str_cancel, "cancel") ||
-        intern(&A.str_arm, "_arm") || intern(&A.keepalive, "keepalive") || intern(&A.str_write_last, "_write_last") ||
-        intern(&A.str_close, "close") || intern(&A.str_hold, "hold") || intern(&A.str_write_all, "write_all") ||
+        intern(&A.str_arm, "_arm") || intern(&A.keepalive, "keepalive") ||
+        intern(&A.str_hold, "hold") || intern(&A.str_write_all, "write_all") ||
         intern(&A.str_write_held, "_write_held") || intern(&A.str_uncork, "_uncork") ||
         intern(&A.str_uncork_due, "_uncork_due") || intern(&A.str_corked, "_corked") ||
         intern(&A.str_writelines, "writelines") || intern(&A.str_loop, "loop") ||

@@ -1201,7 +1201,7 @@ PyDoc_STRVAR(send_last_doc,
 "TCP holds them, and when the socket took them all its write side is shut at once,\n"
 "which puts the FIN in their segment (see cork.py's send_last_py, the reference).");
 
-static PyObject *
+PyObject *
 send_last(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
     PyObject *sent = send_with("send_last", args, nargs, MSG_MORE);
@@ -2252,6 +2252,9 @@ static PyMethodDef chead_methods[] = {
     {"write_held", (PyCFunction)write_held, METH_O, write_held_doc},
     {"set_sender_parts", (PyCFunction)(void (*)(void))set_sender_parts, METH_FASTCALL, set_sender_parts_doc},
     {"asgi_sender", (PyCFunction)asgi_sender, METH_O, asgi_sender_doc},
+    {"set_close_parts", (PyCFunction)(void (*)(void))set_close_parts, METH_FASTCALL, set_close_parts_doc},
+    {"set_accepted_type", (PyCFunction)set_accepted_type, METH_O, set_accepted_type_doc},
+    {"accepted_lost", (PyCFunction)(void (*)(void))accepted_lost, METH_FASTCALL, accepted_lost_doc},
     {NULL, NULL, 0, NULL},
 };
 

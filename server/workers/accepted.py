@@ -395,6 +395,12 @@ class AcceptedTransport(asyncio.Transport):
             protocol.connection_lost(exc)
 
 
+# (what the compiled close of a connection reads of its transport: protocol/_close.c, whose
+# references are close, _close_socket and _lost)
+if compiled("set_accepted_type") is not None:
+    compiled("set_accepted_type")(AcceptedTransport)
+
+
 class _HandOver(asyncio.Protocol):
     """The protocol the loop's new transport is made with: at its ``connection_made`` it hands
     the transport the connection's own protocol, and what waited."""

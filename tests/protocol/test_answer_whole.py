@@ -17,7 +17,7 @@ import socket
 import pytest
 import uvloop
 
-from helpers import connected, wait_for
+from helpers import ConnectionOwner, connected, wait_for
 from server.protocol import server as server_module
 from server.protocol.heads import STATUS_LINE
 from server.protocol.response import SEPARATE_BODY
@@ -29,22 +29,6 @@ answer_whole = server_module.answer_whole
 pytestmark = pytest.mark.skipif(answer_whole is None, reason="the compiled helpers are not in use "
                                                              "(ASYNCWORKER_PURE_PYTHON=1 or not built)")
 REQUEST = b"GET /%s HTTP/1.1\r\nHost: t\r\n%s\r\n"
-
-
-class Owner:
-    """What a worker is to its connections: told of each, and of each request done."""
-
-    def __init__(self):
-        self.calls = []
-
-    def connection_opened(self, proto):
-        self.calls.append("opened")
-
-    def connection_closed(self, proto):
-        self.calls.append("closed")
-
-    def request_done(self):
-        self.calls.append("done")
 
 
 class AccessLog:
@@ -171,7 +155,7 @@ def run_case(case, config_kwargs=None, sends=True):
 
     async def one(cls):
         log = AccessLog() if (config_kwargs or {}).get("access_log") else None
-        proto = cls(ServerConfig(keepalive=5, log=log, **(config_kwargs or {})), Owner())
+        proto = cls(ServerConfig(keepalive=5, log=log, **(config_kwargs or {})), ConnectionOwner())
         client = await connected(proto)
         try:
             steps = await case(proto, client)
@@ -367,7 +351,7 @@ def test_a_class_changed_after_its_first_answer_is_declined_from_then_on():
         pass
 
     async def main():
-        proto = Changed(ServerConfig(keepalive=5), Owner())
+        proto = Changed(ServerConfig(keepalive=5), ConnectionOwner())
         client = await connected(proto)
         finished = []
         for count in (1, 2, 3):
@@ -392,7 +376,7 @@ def test_more_classes_than_the_verdicts_kept_are_each_judged_as_they_are():
 
     async def main():
         finished = []
-        protos = [(cls, cls(ServerConfig(keepalive=5), Owner())) for cls in classes]
+        protos = [(cls, cls(ServerConfig(keepalive=5), ConnectionOwner())) for cls in classes]
         clients = [await connected(proto) for _, proto in protos]
         for count in (1, 2, 3):
             for (cls, proto), client in zip(protos, clients):
@@ -480,7 +464,7 @@ async def pipelined(proto, client, *paths, fields=b""):
 async def another(proto):
     """A second connection of ``proto``'s class on the same loop (so in the same passes), and
     its client's end."""
-    other = type(proto)(ServerConfig(keepalive=5), Owner())
+    other = type(proto)(ServerConfig(keepalive=5), ConnectionOwner())
     return other, await connected(other)
 
 

@@ -15,7 +15,7 @@ import pytest
 import uvloop
 
 from helpers import (Gunicorn, acknowledged, connect, implementations, read_response, read_until_eof,
-                     segments_received, wait_for, wait_until)
+                     segments_received, tcp_ends, wait_for, wait_until)
 from server.asgi.protocol import ASGIConfig, ASGIServerHttpProtocol
 from server.protocol import cork
 from server.protocol.server import PIPELINE_BUFFER, ServerConfig
@@ -23,15 +23,6 @@ from server.protocol.server import PIPELINE_BUFFER, ServerConfig
 APPS = {"wsgi": "slow_apps:wsgi_app", "asgi": "slow_apps:app", "native": "slow_apps:native_app"}
 ANSWER_AFTER = 0.6  # seconds the app waits: long after the server's ACK (Linux delays one 200 ms at most)
 TCP_CLOSE = 7  # tcpi_state of a socket the peer reset
-
-
-def tcp_ends() -> tuple[socket.socket, socket.socket]:
-    """``(server, client)``: the two ends of a loopback TCP connection, the server's non-blocking."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        client = socket.create_connection(listener.getsockname(), timeout=5)
-        server, _ = listener.accept()
-    server.setblocking(False)
-    return server, client
 
 
 @contextlib.contextmanager

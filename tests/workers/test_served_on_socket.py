@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from helpers import acknowledged, read_response, read_until_eof, run_on_loop, slots_of, wait_for
+from helpers import acknowledged, read_response, read_until_eof, run_on_loop, slots_of, tcp_ends, wait_for
 from server.asgi.protocol import ASGIConfig, ASGIServerHttpProtocol
 from server.protocol.server import ServerConfig
 from server.workers import listeners as listeners_module
@@ -25,16 +25,6 @@ from server.wsgi.protocol import WSGIConfig, WSGIServerHttpProtocol
 
 LOOPS = ["asyncio", "uvloop"]
 BIG = 8 * 1024 * 1024  # more than loopback socket buffers take without the client reading
-
-
-def tcp_ends() -> tuple[socket.socket, socket.socket]:
-    """``(server, client)`` of a loopback TCP connection, the server's end non-blocking, as
-    ``accept_early`` gives it."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        client = socket.create_connection(listener.getsockname(), timeout=5)
-        server, _ = listener.accept()
-    server.setblocking(False)
-    return server, client
 
 
 class Recorder(asyncio.Protocol):
