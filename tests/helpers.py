@@ -586,6 +586,15 @@ def tcp_ends() -> tuple[socket.socket, socket.socket]:
     return server, client
 
 
+def descriptor_open(fd: int) -> bool:
+    """Whether ``fd`` is an open descriptor of this process (ask before another may take its number)."""
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
 class ConnectionOwner:
     """What a worker is to its connections: told of each, and of each request done (``calls``)."""
 

@@ -58,7 +58,7 @@ Py_ssize_t object_slot_offset(PyObject *type, const char *name);
 extern const char set_channel_type_doc[];
 /* _chead.c's send_last(fd, data). */
 PyObject *send_last(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
-/* _close.c's: ``channel._write_last(transport, data)`` and ``channel.close()``, compiled, for a
+/* _accepted.c's: ``channel._write_last(transport, data)`` and ``channel.close()``, compiled, for a
  * channel answer_whole takes; NULL on an error. */
 PyObject *write_last(PyObject *channel, PyObject *transport, PyObject *data);
 PyObject *close_channel(PyObject *channel);
@@ -67,6 +67,8 @@ PyObject *set_accepted_type(PyObject *module, PyObject *accepted_type);
 extern const char set_close_parts_doc[];
 extern const char set_accepted_type_doc[];
 PyObject *accepted_lost(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *serve_accepted(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+extern const char serve_accepted_doc[];
 extern const char accepted_lost_doc[];
 
 #endif

@@ -2255,6 +2255,7 @@ static PyMethodDef chead_methods[] = {
     {"set_close_parts", (PyCFunction)(void (*)(void))set_close_parts, METH_FASTCALL, set_close_parts_doc},
     {"set_accepted_type", (PyCFunction)set_accepted_type, METH_O, set_accepted_type_doc},
     {"accepted_lost", (PyCFunction)(void (*)(void))accepted_lost, METH_FASTCALL, accepted_lost_doc},
+    {"serve_accepted", (PyCFunction)(void (*)(void))serve_accepted, METH_FASTCALL, serve_accepted_doc},
     {NULL, NULL, 0, NULL},
 };
 

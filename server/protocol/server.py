@@ -626,7 +626,7 @@ answer_whole = compiled("answer_whole")
 if answer_whole is not None:
     compiled("set_channel_type")(ServerHttpProtocol, RequestParser, PassEnd, ConnectionTimer, Head, NULL_SINK,
                                  (HEAD, DONE), SEPARATE_BODY)
-    # (the close of a connection its answer closes, and its loss: _close.c, whose references are close,
+    # (the close of a connection its answer closes, and its loss: _accepted.c, whose references are close,
     # _write_last and connection_lost)
     compiled("set_close_parts")(ServerHttpProtocol, RequestParser, DONE, NO_TIMER, GONE_TIMER, NOT_WATCHED, NO_APP)
 

@@ -395,8 +395,8 @@ class AcceptedTransport(asyncio.Transport):
             protocol.connection_lost(exc)
 
 
-# (what the compiled close of a connection reads of its transport: protocol/_close.c, whose
-# references are close, _close_socket and _lost)
+# (what the compiled set-up and close of a connection read of its transport: protocol/_accepted.c,
+# whose references are copy_for, serve, settle, close, _close_socket and _lost)
 if compiled("set_accepted_type") is not None:
     compiled("set_accepted_type")(AcceptedTransport)
 

@@ -310,22 +310,12 @@ class Listeners:
     def _serve_on_socket(self, acceptor: "Acceptor", fd: int, peer, data: bytes) -> None:
         """The protocol takes the early bytes on an ``AcceptedTransport``; the loop makes its
         transport after that only if the connection still needs it."""
-        try:
-            protocol = self._factory()
-        except BaseException as exc:  # noqa: BLE001 - reported as a failed set-up is
-            os.close(fd)
-            self._failed(exc)
-            return
-        protocol.early_data = data  # (what _told does, inline: every client)
-        if peer is not None:
-            protocol.peername = peer
-        protocol.sockname = acceptor.local
-        protocol.socket_fd = fd
         template = acceptor.transport_template
         if template is None:
             template = acceptor.transport_template = self._transport_template(acceptor)
-        transport = template.copy_for(fd, protocol, peer, bool(data))
-        transport.serve(protocol.connection_made, transport)
+        failure = serve_accepted(self._factory, template, fd, peer, data)
+        if failure is not None:
+            self._failed(failure)
 
     def _transport_template(self, acceptor: "Acceptor") -> AcceptedTransport:
         """What the transports of ``acceptor``'s clients served on their sockets are copies of
@@ -378,6 +368,31 @@ class Listeners:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise exc
         self._loop.call_exception_handler({"message": "Error setting up a connection", "exception": exc})
+
+
+def serve_accepted_py(factory, template: AcceptedTransport, fd: int, peer, data: bytes) -> BaseException | None:
+    """A new connection made by ``factory()`` and served on its accepted socket ``fd``, on a
+    copy of ``template`` (``Listeners._transport_template``), given what accept learnt (as
+    ``_told`` gives it): what ``factory()`` raised (the descriptor then closed), else None. The
+    reference of ``_chead.serve_accepted``."""
+    try:
+        protocol = factory()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - reported as a failed set-up is
+        os.close(fd)
+        return exc
+    protocol.early_data = data  # (what _told does, inline: every client)
+    if peer is not None:
+        protocol.peername = peer
+    protocol.sockname = template._local
+    protocol.socket_fd = fd
+    transport = template.copy_for(fd, protocol, peer, bool(data))
+    transport.serve(protocol.connection_made, transport)
+    return None
+
+
+serve_accepted = compiled("serve_accepted") or serve_accepted_py
 
 
 def accept_early_py(listener, read_size: int, keepalive: bool):

@@ -1,4 +1,4 @@
-"""The end of a connection its answer closes, compiled (protocol/_close.c): ``_write_last`` (the
+"""The end of a connection its answer closes, compiled (protocol/_accepted.c): ``_write_last`` (the
 last bytes, with the FIN), ``close``, ``AcceptedTransport.close`` and, on the loop's next turn,
 the loss (``AcceptedTransport._lost`` and ``connection_lost``).
 
@@ -21,7 +21,7 @@ import sys
 import pytest
 import uvloop
 
-from helpers import ConnectionOwner, read_until_eof, tcp_ends, wait_for
+from helpers import ConnectionOwner, descriptor_open, read_until_eof, tcp_ends, wait_for
 from server.protocol import server as server_module
 from server.protocol.heads import STATUS_LINE
 from server.protocol.response import SEPARATE_BODY
@@ -172,7 +172,7 @@ def serve(kind, transport_kind, request: bytes, hand=never_handed, socket_fd=Tru
             received = undated(data), ended
             await wait_for(lambda: proto._owner.calls[-1:] == ["closed"])
             end = state(proto, transport)
-            end["descriptor open"] = is_open(fd)  # (no descriptor was made meanwhile)
+            end["descriptor open"] = descriptor_open(fd)  # (no descriptor was made meanwhile)
         return end, received, steps.ran
 
     return uvloop.run(main())
@@ -181,14 +181,6 @@ def serve(kind, transport_kind, request: bytes, hand=never_handed, socket_fd=Tru
 def undated(data: bytes) -> bytes:
     """(two connections answered in different seconds: their Date fields differ)"""
     return re.sub(rb"\r\nDate: [^\r]*\r\n", b"\r\nDate: -\r\n", data)
-
-
-def is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
 
 
 def assert_same(request, ran=STEPS, **kwargs):

@@ -1,11 +1,14 @@
-/* The end of a connection its answer closes, compiled: cork.py's ``_write_last`` (the last bytes,
- * with the FIN) and closing.py's ``ConnectionEnding.close`` for their common case, with
- * ``AcceptedTransport.close`` (workers/accepted.py) inline for a connection served on its socket.
- * answer_whole calls them for the connections it takes (a class that replaces ``close`` or
- * ``_write_last`` is not taken). Those methods are their reference: these do what they do, in
- * their order, and call them for anything else (bytes held, a lease kept, a request not read to
- * its end or failed, a transport of another class). A connection per request, behind a proxy
- * without upstream keep-alive, runs them once a request. */
+/* A connection served on its accepted socket (workers/accepted.py), compiled where every
+ * connection goes: its set-up (serve_accepted: listeners.serve_accepted_py, with
+ * AcceptedTransport.copy_for, serve and settle inline), and the end of one its whole answer closes:
+ * cork.py's ``_write_last`` (the last bytes, with the FIN) and closing.py's
+ * ``ConnectionEnding.close`` for their common case, ``AcceptedTransport.close`` inline, and on the
+ * loop's next turn the loss (``_lost``, ``connection_lost``'s common case). answer_whole calls
+ * the end's for the connections it takes (a class that replaces ``close`` or ``_write_last`` is
+ * not taken). Those functions and methods are their reference: these do what they do, in their
+ * order, and call them for anything else (bytes held, a lease kept, a request not read to its
+ * end or failed, a transport of a class that replaces one of them). A connection per request,
+ * behind a proxy without upstream keep-alive, runs all of it once a request. */
 #include <Python.h>
 #include <unistd.h>
 
@@ -19,20 +22,28 @@ enum channel_slot { CH_TRANSPORT, CH_SOCKET_FD, CH_TIMER, CH_KEPT_LEASE, CH_CORK
                     CH_LINGER_LEFT, CH_CONFIG, CH_BODY_RATE, CH_RESPONSE_RATE, CH_DRAIN_WAITER, CH_UPGRADED, CH_HEAD,
                     CH_OWNER, CH_EXCHANGE, CH_APP, N_CH };
 static const char *const TRANSPORT_SLOTS[] = {"_loop_transport", "_closing", "_pending", "_pending_size",
-                                              "_watching", "_fd", "_sock", "_loop", "_protocol"};
+                                              "_watching", "_fd", "_sock", "_loop", "_protocol", "_local", "_peer",
+                                              "_read_once", "_paused", "_first_bytes"};
 enum transport_slot { TR_LOOP_TRANSPORT, TR_CLOSING, TR_PENDING, TR_PENDING_SIZE, TR_WATCHING, TR_FD, TR_SOCK,
-                      TR_LOOP, TR_PROTOCOL, N_TR };
+                      TR_LOOP, TR_PROTOCOL, TR_LOCAL, TR_PEER, TR_READ_ONCE, TR_PAUSED, TR_FIRST_BYTES, N_TR };
 /* AcceptedTransport's methods the C stands for: a subclass that replaces one has them called. */
-static const char *const OWN_METHODS[] = {"close", "_close_socket", "get_write_buffer_size", "is_closing", "_lost"};
+static const char *const OWN_METHODS[] = {"close", "_close_socket", "get_write_buffer_size", "is_closing", "_lost",
+                                          "copy_for", "serve", "settle"};
 #define N_OWN ((int)(sizeof(OWN_METHODS) / sizeof(OWN_METHODS[0])))
 /* The channel type's: a subclass that replaces it has it called. */
 static const char *const CHANNEL_METHODS[] = {"connection_lost"};
 static const char *const NAMES[] = {"close", "_write_last", "cancel", "write", "get_write_buffer_size",
                                     "is_closing", "_close_socket", "_lost", "call_soon", "connection_lost",
-                                    "first_waits", "waiting", "connection_closed", "pop"};
+                                    "first_waits", "waiting", "connection_closed", "pop", "early_data", "peername",
+                                    "sockname", "socket_fd", "connection_made", "needs_reading", "hand_to_loop",
+                                    "watch", "_read_first", "abort", "call_exception_handler", "message",
+                                    "exception", "protocol", "transport", "Error serving a new connection", "copy_for",
+                                    "serve", "_local"};
 enum name { N_CLOSE, N_WRITE_LAST, N_CANCEL, N_WRITE, N_GET_WRITE_BUFFER_SIZE, N_IS_CLOSING, N_CLOSE_SOCKET, N_LOST,
             N_CALL_SOON, N_CONNECTION_LOST, N_FIRST_WAITS, N_WAITING, N_CONNECTION_CLOSED, N_POP,
-            N_N };
+            N_EARLY_DATA, N_PEERNAME, N_SOCKNAME, N_SOCKET_FD, N_CONNECTION_MADE, N_NEEDS_READING, N_HAND_TO_LOOP,
+            N_WATCH, N_READ_FIRST, N_ABORT, N_CALL_EXCEPTION_HANDLER, N_MESSAGE, N_EXCEPTION, N_PROTOCOL, N_TRANSPORT,
+            N_SERVING_FAILED, N_COPY_FOR, N_SERVE, N_LOCAL, N_N };
 
 static PyObject *own_methods[N_OWN], *channel_methods[1];
 static struct {
@@ -40,7 +51,7 @@ static struct {
     PyTypeObject *parser_type;
     Py_ssize_t channel[N_CH], transport[N_TR], parser_state;
     long state_done;
-    PyObject *no_timer, *gone_timer, *not_watched, *no_app, *closed_fd, *lost, *name[N_N];
+    PyObject *no_timer, *gone_timer, *not_watched, *no_app, *closed_fd, *lost, *copy_of, *name[N_N];
     struct verdicts accepted; /* on transport types: AcceptedTransport's, or one keeping its methods */
     struct verdicts channels; /* on connection types: ServerHttpProtocol's, or one keeping connection_lost */
 } C = {.accepted = {.count = N_OWN, .names = OWN_METHODS, .methods = own_methods},
@@ -304,7 +315,7 @@ const char accepted_lost_doc[] =
     "--\n"
     "\n"
     "transport._lost(exc) of an AcceptedTransport its compiled close closed: its protocol told, by\n"
-    "connection_lost's common case inline for a connection (see _close.c).";
+    "connection_lost's common case inline for a connection (see _accepted.c).";
 
 PyObject *
 accepted_lost(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
@@ -325,13 +336,169 @@ accepted_lost(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     return done;
 }
 
+/* ``transport.serve(protocol.connection_made, transport)`` past its step: ``settle`` inline; -1 on an
+ * error. */
+static int
+settle(PyObject *transport)
+{
+    if (TR(transport, TR_CLOSING) != Py_False || TR(transport, TR_PENDING) != Py_None ||
+        TR(transport, TR_LOOP_TRANSPORT) != Py_None)
+        return 0;
+    PyObject *needs = call(TR(transport, TR_PROTOCOL), N_NEEDS_READING, NULL);
+    int reads = needs == NULL ? -1 : PyObject_IsTrue(needs);
+    Py_XDECREF(needs);
+    if (reads <= 0)
+        return reads;
+    PyObject *first_bytes = TR(transport, TR_FIRST_BYTES), *done;
+    if (TR(transport, TR_READ_ONCE) != Py_False || TR(transport, TR_PAUSED) != Py_False || first_bytes == Py_None)
+        done = call(transport, N_HAND_TO_LOOP, NULL);
+    else {  /* (its first bytes are waited for here) */
+        PyObject *read_first = PyObject_GetAttr(transport, C.name[N_READ_FIRST]);
+        if (read_first == NULL)
+            return -1;
+        set_slot(transport, C.transport[TR_WATCHING], Py_True);
+        Py_INCREF(first_bytes);
+        PyObject *args[] = {first_bytes, TR(transport, TR_FD), read_first};
+        done = PyObject_VectorcallMethod(C.name[N_WATCH], args, 3, NULL);
+        Py_DECREF(first_bytes);
+        Py_DECREF(read_first);
+    }
+    Py_XDECREF(done);
+    return done == NULL ? -1 : 0;
+}
+
+/* What serve does with an exception its step or settle raised: the loop's exception handler told,
+ * and the connection reset; -1 if that fails or the exception is one to let through. */
+static int
+serving_failed(PyObject *transport, PyObject *protocol)
+{
+    if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) || PyErr_ExceptionMatches(PyExc_SystemExit))
+        return -1;
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != NULL)
+        PyException_SetTraceback(value, traceback);
+    PyObject *context = Py_BuildValue("{O:O,O:O,O:O,O:O}", C.name[N_MESSAGE], C.name[N_SERVING_FAILED],
+                                      C.name[N_EXCEPTION], value, C.name[N_PROTOCOL], protocol,
+                                      C.name[N_TRANSPORT], transport);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(traceback);
+    PyObject *told = context == NULL ? NULL : call(TR(transport, TR_LOOP), N_CALL_EXCEPTION_HANDLER, context);
+    Py_XDECREF(context);
+    PyObject *aborted = told == NULL ? NULL : call(transport, N_ABORT, NULL);
+    Py_XDECREF(told);
+    Py_XDECREF(aborted);
+    return aborted == NULL ? -1 : 0;
+}
+
+/* ``protocol.sockname = template._local``; -1 on an error. */
+static int
+set_sockname(PyObject *protocol, PyObject *template)
+{
+    PyObject *local = PyObject_GetAttr(template, C.name[N_LOCAL]);
+    int failed = local == NULL ? -1 : PyObject_SetAttr(protocol, C.name[N_SOCKNAME], local);
+    Py_XDECREF(local);
+    return failed;
+}
+
+/* What accept learnt, given to a new connection (listeners.py's _told); -1 on an error. */
+static int
+told(PyObject *protocol, PyObject *template, PyObject *fd, PyObject *peer, PyObject *data)
+{
+    return PyObject_SetAttr(protocol, C.name[N_EARLY_DATA], data) < 0 ||
+           (peer != Py_None && PyObject_SetAttr(protocol, C.name[N_PEERNAME], peer) < 0) ||
+           set_sockname(protocol, template) < 0 ||
+           PyObject_SetAttr(protocol, C.name[N_SOCKET_FD], fd) < 0 ? -1 : 0;
+}
+
+/* ``template.copy_for(fd, protocol, peer, read_once)`` inline. */
+static PyObject *
+copy_for(PyObject *template, PyObject *fd, PyObject *protocol, PyObject *peer, PyObject *read_once)
+{
+    PyObject *transport = PyObject_CallOneArg(C.copy_of, template);
+    if (transport == NULL)
+        return NULL;
+    set_slot(transport, C.transport[TR_FD], fd);
+    set_slot(transport, C.transport[TR_PROTOCOL], protocol);
+    set_slot(transport, C.transport[TR_PEER], peer);
+    set_slot(transport, C.transport[TR_READ_ONCE], read_once);
+    return transport;
+}
+
+const char serve_accepted_doc[] =
+    "serve_accepted($module, factory, template, fd, peer, data, /)\n"
+    "--\n"
+    "\n"
+    "listeners.serve_accepted_py, compiled: a new connection made by factory() and served on its\n"
+    "accepted socket (a copy of the AcceptedTransport template), given the bytes read at accept;\n"
+    "what factory() raised (the descriptor then closed), else None.";
+
+PyObject *
+serve_accepted(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!arguments(nargs, 5, "serve_accepted(factory, template, fd, peer, data)"))
+        return NULL;
+    PyObject *factory = args[0], *template = args[1], *fd = args[2], *peer = args[3], *data = args[4];
+    int ok = C.accepted.base != NULL ? judged(&C.accepted, Py_TYPE(template)) : 0;
+    if (ok < 0)
+        return NULL;
+    if (!PyLong_CheckExact(fd) || !PyBytes_CheckExact(data)) {
+        PyErr_SetString(PyExc_TypeError, "serve_accepted: fd must be an int and data bytes");
+        return NULL;
+    }
+    PyObject *protocol = PyObject_CallNoArgs(factory);
+    if (protocol == NULL) {  /* (reported as a failed set-up is, by the caller) */
+        if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) || PyErr_ExceptionMatches(PyExc_SystemExit))
+            return NULL;
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        PyErr_NormalizeException(&type, &value, &traceback);
+        if (traceback != NULL)
+            PyException_SetTraceback(value, traceback);
+        Py_XDECREF(type);
+        Py_XDECREF(traceback);
+        close((int)PyLong_AsLong(fd));
+        return value;
+    }
+    PyObject *read_once = PyBytes_GET_SIZE(data) ? Py_True : Py_False;
+    PyObject *transport = told(protocol, template, fd, peer, data) < 0 ? NULL :
+                          ok ? copy_for(template, fd, protocol, peer, read_once) :
+                          PyObject_VectorcallMethod(C.name[N_COPY_FOR], (PyObject *[]){template, fd, protocol, peer,
+                                                                                      read_once}, 5, NULL);
+    if (transport == NULL) {
+        Py_DECREF(protocol);
+        return NULL;
+    }
+    int failed;
+    if (ok) {  /* (serve, inline) */
+        PyObject *made = call(protocol, N_CONNECTION_MADE, transport);
+        failed = made == NULL ? -1 : settle(transport);
+        Py_XDECREF(made);
+        if (failed < 0)
+            failed = serving_failed(transport, protocol);
+    }
+    else {
+        PyObject *step = PyObject_GetAttr(protocol, C.name[N_CONNECTION_MADE]);
+        PyObject *call[] = {transport, step, transport};
+        PyObject *done = step == NULL ? NULL : PyObject_VectorcallMethod(C.name[N_SERVE], call, 3, NULL);
+        Py_XDECREF(step);
+        Py_XDECREF(done);
+        failed = done == NULL ? -1 : 0;
+    }
+    Py_DECREF(transport);
+    Py_DECREF(protocol);
+    return failed < 0 ? NULL : Py_NewRef(Py_None);
+}
+
 const char set_close_parts_doc[] =
     "set_close_parts($module, channel_type, parser_type, done, no_timer, gone_timer, not_watched, no_app, /)\n"
     "--\n"
     "\n"
     "Register what the compiled close and loss read: server.ServerHttpProtocol (its slots, and the\n"
     "connection_lost it stands for), parser.RequestParser's state and its DONE, timers.NO_TIMER and\n"
-    "GONE_TIMER, rates.NOT_WATCHED and seam.NO_APP (see _close.c).";
+    "GONE_TIMER, rates.NOT_WATCHED and seam.NO_APP (see _accepted.c).";
 
 PyObject *
 set_close_parts(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
@@ -367,7 +534,7 @@ const char set_accepted_type_doc[] =
     "--\n"
     "\n"
     "Register workers.accepted.AcceptedTransport: its slots, and the methods the compiled close\n"
-    "stands for (see _close.c).";
+    "stands for (see _accepted.c).";
 
 PyObject *
 set_accepted_type(PyObject *module, PyObject *accepted_type)
@@ -380,7 +547,8 @@ set_accepted_type(PyObject *module, PyObject *accepted_type)
     if (offsets_of(accepted_type, TRANSPORT_SLOTS, N_TR, transport) < 0 || interned(NAMES, N_N, C.name) < 0 ||
         set_verdicts_base(&C.accepted, accepted_type) < 0)
         return NULL;
-    if (C.lost == NULL && (C.lost = PyObject_GetAttrString(module, "accepted_lost")) == NULL)
+    if ((C.lost == NULL && (C.lost = PyObject_GetAttrString(module, "accepted_lost")) == NULL) ||
+        (C.copy_of == NULL && (C.copy_of = PyObject_GetAttrString(module, "copy_of")) == NULL))
         return NULL;
     memcpy(C.transport, transport, sizeof(transport));
     Py_RETURN_NONE;
