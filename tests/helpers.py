@@ -586,6 +586,26 @@ def tcp_ends() -> tuple[socket.socket, socket.socket]:
     return server, client
 
 
+class PythonCalls:
+    """How many times the Python ``functions`` are called while it is on (``sys.setprofile``):
+    which way a compiled helper sent a call."""
+
+    def __init__(self, *functions):
+        self.count = 0
+        self._codes = {function.__code__ for function in functions}
+
+    def __enter__(self):
+        sys.setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc):
+        sys.setprofile(None)
+
+    def _profile(self, frame, event, arg):
+        if event == "call" and frame.f_code in self._codes:
+            self.count += 1
+
+
 def descriptor_open(fd: int) -> bool:
     """Whether ``fd`` is an open descriptor of this process (ask before another may take its number)."""
     try:

@@ -374,17 +374,11 @@ serving_failed(PyObject *transport, PyObject *protocol)
 {
     if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) || PyErr_ExceptionMatches(PyExc_SystemExit))
         return -1;
-    PyObject *type, *value, *traceback;
-    PyErr_Fetch(&type, &value, &traceback);
-    PyErr_NormalizeException(&type, &value, &traceback);
-    if (traceback != NULL)
-        PyException_SetTraceback(value, traceback);
+    PyObject *value = caught();
     PyObject *context = Py_BuildValue("{O:O,O:O,O:O,O:O}", C.name[N_MESSAGE], C.name[N_SERVING_FAILED],
                                       C.name[N_EXCEPTION], value, C.name[N_PROTOCOL], protocol,
                                       C.name[N_TRANSPORT], transport);
-    Py_XDECREF(type);
     Py_XDECREF(value);
-    Py_XDECREF(traceback);
     PyObject *told = context == NULL ? NULL : call(TR(transport, TR_LOOP), N_CALL_EXCEPTION_HANDLER, context);
     Py_XDECREF(context);
     PyObject *aborted = told == NULL ? NULL : call(transport, N_ABORT, NULL);
@@ -452,13 +446,7 @@ serve_accepted(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t na
     if (protocol == NULL) {  /* (reported as a failed set-up is, by the caller) */
         if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) || PyErr_ExceptionMatches(PyExc_SystemExit))
             return NULL;
-        PyObject *type, *value, *traceback;
-        PyErr_Fetch(&type, &value, &traceback);
-        PyErr_NormalizeException(&type, &value, &traceback);
-        if (traceback != NULL)
-            PyException_SetTraceback(value, traceback);
-        Py_XDECREF(type);
-        Py_XDECREF(traceback);
+        PyObject *value = caught();
         close((int)PyLong_AsLong(fd));
         return value;
     }

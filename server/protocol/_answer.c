@@ -454,25 +454,32 @@ uncork_held(PyObject *connection)
     return done == NULL ? -1 : 0;
 }
 
-/* The loop's exception handler told of the exception being raised for ``connection`` (one
- * transport's failure does not hold the others' bytes); -1 if that fails. */
-static int
-tell_loop(PyObject *connection)
+PyObject *
+caught(void)
 {
     PyObject *type, *value, *traceback;
     PyErr_Fetch(&type, &value, &traceback);
     PyErr_NormalizeException(&type, &value, &traceback);
     if (traceback != NULL)
         PyException_SetTraceback(value, traceback);
+    Py_XDECREF(type);
+    Py_XDECREF(traceback);
+    return value;
+}
+
+/* The loop's exception handler told of the exception being raised for ``connection`` (one
+ * transport's failure does not hold the others' bytes); -1 if that fails. */
+static int
+tell_loop(PyObject *connection)
+{
+    PyObject *value = caught();
     PyObject *context = Py_BuildValue("{O:O,O:O,O:O}", A.str_message, A.held_failed, A.str_exception, value,
                                       A.str_protocol, connection);
     PyObject *loop = context == NULL ? NULL : PyObject_GetAttr(connection, A.str_loop);
     PyObject *done = loop == NULL ? NULL : PyObject_CallMethodOneArg(loop, A.str_call_exception_handler, context);
     Py_XDECREF(loop);
     Py_XDECREF(context);
-    Py_XDECREF(type);
     Py_XDECREF(value);
-    Py_XDECREF(traceback);
     Py_XDECREF(done);
     return done == NULL ? -1 : 0;
 }

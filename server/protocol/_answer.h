@@ -56,6 +56,8 @@ int interned(const char *const *texts, int count, PyObject **strings);
 /* _chead.c's: the offset of a writable object slot of ``type``, or -1 with TypeError set. */
 Py_ssize_t object_slot_offset(PyObject *type, const char *name);
 extern const char set_channel_type_doc[];
+/* The exception being raised, taken (the error indicator cleared): normalised, with its traceback. */
+PyObject *caught(void);
 /* _chead.c's send_last(fd, data). */
 PyObject *send_last(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 /* _accepted.c's: ``channel._write_last(transport, data)`` and ``channel.close()``, compiled, for a
@@ -68,6 +70,8 @@ extern const char set_close_parts_doc[];
 extern const char set_accepted_type_doc[];
 PyObject *accepted_lost(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *serve_accepted(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *receiver(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+extern const char receiver_doc[];
 extern const char serve_accepted_doc[];
 extern const char accepted_lost_doc[];
 

@@ -2256,6 +2256,7 @@ static PyMethodDef chead_methods[] = {
     {"set_accepted_type", (PyCFunction)set_accepted_type, METH_O, set_accepted_type_doc},
     {"accepted_lost", (PyCFunction)(void (*)(void))accepted_lost, METH_FASTCALL, accepted_lost_doc},
     {"serve_accepted", (PyCFunction)(void (*)(void))serve_accepted, METH_FASTCALL, serve_accepted_doc},
+    {"receiver", (PyCFunction)(void (*)(void))receiver, METH_FASTCALL, receiver_doc},
     {NULL, NULL, 0, NULL},
 };
 

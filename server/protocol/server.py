@@ -47,7 +47,7 @@ from .wakeup import settle
 from .writer import continue_response
 
 __all__ = ["CORK_LIMIT", "FIRST_REQUEST_GRACE", "LINGER_LIMIT", "LINGER_TIMEOUT", "NEXT_REQUEST_GRACE", "NULL_SINK",
-           "PIPELINE_BUFFER", "ServerConfig", "ServerHttpProtocol", "connection_factory"]
+           "PIPELINE_BUFFER", "ServerConfig", "ServerHttpProtocol", "connection_factory", "data_received_py"]
 
 PIPELINE_BUFFER = 64 * 1024  # bytes of pipelined requests buffered before reading pauses
 
@@ -637,3 +637,11 @@ if answer_whole is not None:
 handle_events = compiled("handle_events")
 if handle_events is not None:
     compiled("set_dispatch_parts")(ServerHttpProtocol, RequestHead, EndOfMessage, NULL_SINK, eager.step_now)
+
+# ``channel.data_received(data)``, compiled (_receive.c) as a method of the class: bytes that are one
+# whole request head go to whole_head and handle_events without a Python frame of their own. The
+# Python method is its reference, and runs for any other bytes or state.
+data_received_py = ServerHttpProtocol.data_received
+if compiled("receiver") is not None and whole_head is not None and handle_events is not None:
+    ServerHttpProtocol.data_received = compiled("receiver")(ServerHttpProtocol, data_received_py, whole_head,
+                                                            handle_events, HttpError)

@@ -11,12 +11,11 @@ A profile of the Python calls tells which way each request went.
 
 import asyncio
 import re
-import sys
 
 import pytest
 import uvloop
 
-from helpers import connected, wait_for
+from helpers import PythonCalls, connected, wait_for
 from server.protocol import server as server_module
 from server.protocol.forwarded import AllowList, ProxyPolicy
 from server.protocol.heads import STATUS_LINE
@@ -99,25 +98,6 @@ def state(proto) -> dict:
     return slots
 
 
-class Calls:
-    """The Python calls of _handle_events and _start_request while it is on (sys.setprofile)."""
-
-    def __init__(self):
-        self.count = 0
-        self._codes = {ServerHttpProtocol._handle_events.__code__, ServerHttpProtocol._start_request.__code__}
-
-    def __enter__(self):
-        sys.setprofile(self._profile)
-        return self
-
-    def __exit__(self, *exc):
-        sys.setprofile(None)
-
-    def _profile(self, frame, event, arg):
-        if event == "call" and frame.f_code in self._codes:
-            self.count += 1
-
-
 def undated(data: bytes) -> bytes:
     return re.sub(rb"\r\nDate: [^\r]*\r\n", b"\r\nDate: -\r\n", data)
 
@@ -132,7 +112,7 @@ def run_case(sends: list, config_kwargs=None) -> tuple:
         client = await connected(proto)
         loop = asyncio.get_running_loop()
         steps = []
-        with Calls() as calls:
+        with PythonCalls(ServerHttpProtocol._handle_events, ServerHttpProtocol._start_request) as calls:
             for data, count in sends:
                 await loop.sock_sendall(client, data)
                 # (a request the app gets is dispatched by then; one refused has its answer and waits for
@@ -230,7 +210,7 @@ def test_a_task_started_for_the_first_bytes_takes_its_first_step_at_once(cls):
         delivered = asyncio.get_running_loop().create_future()
 
         def deliver():  # (as a loop callback, outside any task, as connection_made runs)
-            with Calls() as calls:
+            with PythonCalls(ServerHttpProtocol._handle_events, ServerHttpProtocol._start_request) as calls:
                 proto.first_data_received(GET % (b"task", b""))
             delivered.set_result((list(proto.seen), calls.count))
 

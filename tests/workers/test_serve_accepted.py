@@ -107,7 +107,7 @@ def told_to(loop) -> list:
     told = []
     loop.set_exception_handler(lambda loop, context: told.append(
         (context["message"], repr(context["exception"]), type(context["protocol"]).__name__,
-         type(context["transport"]).__name__)))
+         type(context["transport"]).__name__, context["exception"].__traceback__ is not None)))
     return told
 
 
@@ -185,7 +185,7 @@ def test_a_connection_made_that_fails_is_reported_and_the_client_reset():
     compiled, reference = told(serve_accepted, AcceptedTransport), told(listeners.serve_accepted_py, AcceptedTransport)
     assert compiled == reference
     assert compiled[0] == [("Error serving a new connection", "RuntimeError('connection_made failed')", "Connection",
-                            "AcceptedTransport")]
+                            "AcceptedTransport", True)]
 
 
 def test_a_keyboard_interrupt_in_the_factory_goes_through():
