@@ -387,23 +387,13 @@ serving_failed(PyObject *transport, PyObject *protocol)
     return aborted == NULL ? -1 : 0;
 }
 
-/* ``protocol.sockname = template._local``; -1 on an error. */
-static int
-set_sockname(PyObject *protocol, PyObject *template)
-{
-    PyObject *local = PyObject_GetAttr(template, C.name[N_LOCAL]);
-    int failed = local == NULL ? -1 : PyObject_SetAttr(protocol, C.name[N_SOCKNAME], local);
-    Py_XDECREF(local);
-    return failed;
-}
-
 /* What accept learnt, given to a new connection (listeners.py's _told); -1 on an error. */
 static int
-told(PyObject *protocol, PyObject *template, PyObject *fd, PyObject *peer, PyObject *data)
+told(PyObject *protocol, PyObject *local, PyObject *fd, PyObject *peer, PyObject *data)
 {
     return PyObject_SetAttr(protocol, C.name[N_EARLY_DATA], data) < 0 ||
            (peer != Py_None && PyObject_SetAttr(protocol, C.name[N_PEERNAME], peer) < 0) ||
-           set_sockname(protocol, template) < 0 ||
+           PyObject_SetAttr(protocol, C.name[N_SOCKNAME], local) < 0 ||
            PyObject_SetAttr(protocol, C.name[N_SOCKET_FD], fd) < 0 ? -1 : 0;
 }
 
@@ -451,7 +441,11 @@ serve_accepted(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t na
         return value;
     }
     PyObject *read_once = PyBytes_GET_SIZE(data) ? Py_True : Py_False;
-    PyObject *transport = told(protocol, template, fd, peer, data) < 0 ? NULL :
+    PyObject *local = ok && TR(template, TR_LOCAL) != NULL ? Py_NewRef(TR(template, TR_LOCAL))
+                                                           : PyObject_GetAttr(template, C.name[N_LOCAL]);
+    int failed = local == NULL ? -1 : told(protocol, local, fd, peer, data);
+    Py_XDECREF(local);
+    PyObject *transport = failed < 0 ? NULL :
                           ok ? copy_for(template, fd, protocol, peer, read_once) :
                           PyObject_VectorcallMethod(C.name[N_COPY_FOR], (PyObject *[]){template, fd, protocol, peer,
                                                                                       read_once}, 5, NULL);
@@ -459,7 +453,6 @@ serve_accepted(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t na
         Py_DECREF(protocol);
         return NULL;
     }
-    int failed;
     if (ok) {  /* (serve, inline) */
         PyObject *made = call(protocol, N_CONNECTION_MADE, transport);
         failed = made == NULL ? -1 : settle(transport);

@@ -39,6 +39,14 @@ common(PyObject *channel)
            RS(channel, R_PROXY_BUFFER) == Py_None && PyLong_CheckExact(linger) && PyLong_AsLong(linger) == 0;
 }
 
+/* The Python method, for what the C does not take (a body's pieces among them: one call each). */
+static PyObject *
+reference(PyObject *channel, PyObject *data)
+{
+    PyObject *args[] = {channel, data};
+    return PyObject_Vectorcall(R.reference, args, 2, NULL);
+}
+
 /* ``channel._reject(exc)`` of the HttpError being raised; NULL for any other exception. */
 static PyObject *
 reject(PyObject *channel)
@@ -55,7 +63,7 @@ static PyObject *
 receive(PyObject *channel, PyObject *data)
 {
     if (!common(channel))
-        return PyObject_CallFunctionObjArgs(R.reference, channel, data, NULL);
+        return reference(channel, data);
     set_slot(channel, R.slot[R_RECEIVED_ANY], Py_True);
     PyObject *args[] = {RS(channel, R_PARSER), data};
     Py_INCREF(args[0]);
@@ -65,7 +73,7 @@ receive(PyObject *channel, PyObject *data)
         return reject(channel);
     if (events == Py_None) {  /* (not one whole head: the reference's way, whole_head declining again) */
         Py_DECREF(events);
-        return PyObject_CallFunctionObjArgs(R.reference, channel, data, NULL);
+        return reference(channel, data);
     }
     /* (whole_head's events are those of its one whole head, never none; nothing stays buffered
      * after it, so the reference's pause for pipelined bytes never applies) */
