@@ -7,6 +7,7 @@ import gc
 import inspect
 import io
 import os
+import re
 import shutil
 import signal as _signal
 import socket
@@ -584,6 +585,22 @@ def tcp_ends() -> tuple[socket.socket, socket.socket]:
         server, _ = listener.accept()
     server.setblocking(False)
     return server, client
+
+
+def undated(data: bytes) -> bytes:
+    """``data`` with its Date fields' values blanked: two answers given in different seconds compare equal."""
+    return re.sub(rb"\r\nDate: [^\r]*\r\n", b"\r\nDate: -\r\n", data)
+
+
+async def read_to_end(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    """What the non-blocking ``sock`` receives on the running loop until its peer's end."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    data = b""
+    while piece := await asyncio.wait_for(loop.sock_recv(sock, 65536), timeout):
+        data += piece
+    return data
 
 
 class PythonCalls:

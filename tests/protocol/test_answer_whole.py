@@ -11,13 +11,12 @@ calls to its owner and its access log), whether the C takes the answer or hands 
 """
 
 import asyncio
-import re
 import socket
 
 import pytest
 import uvloop
 
-from helpers import ConnectionOwner, connected, wait_for
+from helpers import ConnectionOwner, connected, read_to_end, undated, wait_for
 from server.protocol import server as server_module
 from server.protocol.heads import STATUS_LINE
 from server.protocol.response import SEPARATE_BODY
@@ -134,20 +133,6 @@ def state(proto) -> dict:
     return slots
 
 
-async def read_to_end(sock) -> bytes:
-    """What the client gets until the connection's end (the caller closes our side)."""
-    loop = asyncio.get_running_loop()
-    data = b""
-    while piece := await loop.sock_recv(sock, 65536):
-        data += piece
-    return data
-
-
-def undated(data: bytes) -> bytes:
-    """(two connections answered in different seconds: their Date fields differ)"""
-    return re.sub(rb"\r\nDate: [^\r]*\r\n", b"\r\nDate: -\r\n", data)
-
-
 def run_case(case, config_kwargs=None, sends=True):
     """``case(proto, client)`` (a coroutine function returning a list of steps' states) for a
     Compiled and a Reference connection: the states and the bytes the client got. ``sends``:
@@ -161,7 +146,7 @@ def run_case(case, config_kwargs=None, sends=True):
             steps = await case(proto, client)
             if proto.transport is not None:
                 proto.transport.close()  # (after what it holds is written)
-            received = undated(await asyncio.wait_for(read_to_end(client), 10))
+            received = undated(await read_to_end(client, 10))
             if cls is Reference:  # (the C declined every answer of the reference)
                 assert proto.python_sends == (len(proto.results) if sends else 0) and proto.results
         finally:

@@ -10,12 +10,11 @@ A profile of the Python calls tells which way each request went.
 """
 
 import asyncio
-import re
 
 import pytest
 import uvloop
 
-from helpers import PythonCalls, connected, wait_for
+from helpers import PythonCalls, connected, read_to_end, undated, wait_for
 from server.protocol import server as server_module
 from server.protocol.forwarded import AllowList, ProxyPolicy
 from server.protocol.heads import STATUS_LINE
@@ -98,10 +97,6 @@ def state(proto) -> dict:
     return slots
 
 
-def undated(data: bytes) -> bytes:
-    return re.sub(rb"\r\nDate: [^\r]*\r\n", b"\r\nDate: -\r\n", data)
-
-
 def run_case(sends: list, config_kwargs=None) -> tuple:
     """Each of ``sends`` (bytes, and how many requests the connection has then seen) on a
     Compiled and a Reference connection: the states after each, the bytes the client got, and
@@ -124,9 +119,7 @@ def run_case(sends: list, config_kwargs=None) -> tuple:
                     proto.answer(b"ok")
         if proto.transport is not None:
             proto.transport.close()
-        received = b""
-        while piece := await asyncio.wait_for(loop.sock_recv(client, 65536), 5):
-            received += piece
+        received = await read_to_end(client)
         client.close()
         return steps, undated(received), calls.count
 

@@ -11,14 +11,13 @@ hands back.
 
 import asyncio
 import fcntl
-import re
 import struct
 import termios
 
 import pytest
 import uvloop
 
-from helpers import PythonCalls, connected, wait_for
+from helpers import PythonCalls, connected, read_to_end, undated, wait_for
 from server.protocol import server as server_module
 from server.protocol.forwarded import AllowList, ProxyPolicy
 from server.protocol.heads import STATUS_LINE
@@ -114,11 +113,9 @@ def run_case(pieces, config_kwargs=None, answer=True, prepare=None):
                     proto.answer()
         if proto.transport is not None:
             proto.transport.close()
-        got = b""
-        while piece := await asyncio.wait_for(loop.sock_recv(client, 65536), 5):
-            got += piece
+        got = await read_to_end(client)
         client.close()
-        return steps, re.sub(rb"\r\nDate: [^\r]*\r\n", b"\r\nDate: -\r\n", got), calls.count
+        return steps, undated(got), calls.count
 
     return uvloop.run(one(Compiled)), uvloop.run(one(Reference))
 
@@ -144,7 +141,7 @@ def test_a_head_with_its_whole_body_goes_through_the_c():
 def test_a_head_in_two_pieces_goes_to_the_reference_and_its_timer_starts():
     """The first piece is not a whole head: the reference feeds it (and times the head)."""
     steps, got, _ = assert_same([b"GET /split HTTP/1.1\r\nHo", b"st: t\r\n\r\n"], python_calls=2)
-    assert steps[0]["timer"] == ("head", 10.0) or steps[0]["timer"][0] == "head"
+    assert steps[0]["timer"][0] == "head"
     assert steps[1]["requests"] == [("/split", [])] and got.count(b"200 OK") == 1
 
 

@@ -12,7 +12,6 @@ compiled way where the C takes the case, all of them for the reference.
 
 import asyncio
 import os
-import re
 import select
 import socket
 import struct
@@ -21,7 +20,7 @@ import sys
 import pytest
 import uvloop
 
-from helpers import ConnectionOwner, descriptor_open, read_until_eof, tcp_ends, wait_for
+from helpers import ConnectionOwner, descriptor_open, read_until_eof, tcp_ends, undated, wait_for
 from server.protocol import server as server_module
 from server.protocol.heads import STATUS_LINE
 from server.protocol.response import SEPARATE_BODY
@@ -176,11 +175,6 @@ def serve(kind, transport_kind, request: bytes, hand=never_handed, socket_fd=Tru
         return end, received, steps.ran
 
     return uvloop.run(main())
-
-
-def undated(data: bytes) -> bytes:
-    """(two connections answered in different seconds: their Date fields differ)"""
-    return re.sub(rb"\r\nDate: [^\r]*\r\n", b"\r\nDate: -\r\n", data)
 
 
 def assert_same(request, ran=STEPS, **kwargs):
