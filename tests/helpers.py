@@ -107,6 +107,8 @@ def _tcp_rows(local_port: int, remote_port: int):
                 yield int(fields[3], 16), int(fields[4].split(":")[1], 16)
 
 
+TCP_ESTABLISHED = 0x01
+TCP_SYN_RECV = 0x03  # (a client not yet handed to accept(): TCP_DEFER_ACCEPT)
 TCP_LISTEN = 0x0A
 
 

@@ -133,9 +133,11 @@ class AsyncWorker(base.Worker):
         try:
             await serving.startup()
             self.listeners = Listeners(self.loop, self.sockets, serving.protocol_factory, config.backlog,
-                                       ssl=ssl_context(self.cfg, config.http2 is not None), ssl_handshake_timeout=config.settings.header_timeout,
+                                       ssl=ssl_context(self.cfg, config.http2 is not None),
+                                       ssl_handshake_timeout=config.settings.header_timeout,
                                        log=self.log, read_early=True, on_socket=True,
                                        tcp_keepalive=config.settings.tcp_keepalive,
+                                       defer_accept=config.settings.defer_accept,
                                        capacity=(self._open_connections, self.worker_connections),
                                        on_full=self._make_room)
             await self.listeners.start()

@@ -163,7 +163,7 @@ def startup_summary(config: WorkerConfig, kind: str, loop: str) -> str:
     return (f"Worker settings: app kind {kind}, loop {loop}, threads {config.threads}, "
             f"header timeout {settings.header_timeout:g} s, body timeout {settings.body_timeout:g} s, "
             f"max body size {body}, keepalive {config.keepalive:g} s, "
-            f"worker_connections {config.worker_connections}")
+            f"worker_connections {config.worker_connections}, defer accept {settings.defer_accept} s")
 
 
 def server_config(config: WorkerConfig, log, worker=None) -> ServerConfig:

@@ -45,6 +45,9 @@ ASYNCWORKER_LOOP                auto       auto (uvloop if installed), uvloop or
                                            (default: gunicorn's asgi_loop)
 ASYNCWORKER_TCP_KEEPALIVE       1          SO_KEEPALIVE on client connections (set on the
                                            listening sockets, which they inherit; 0: off there)
+ASYNCWORKER_DEFER_ACCEPT        1          seconds a new client may take to send its first bytes
+                                           before it is accepted anyway (TCP_DEFER_ACCEPT, set
+                                           on the listening sockets, Linux; 0: accepted at once)
 ASYNCWORKER_APP_KIND            auto       auto, wsgi, asgi or native: how to serve the app
 ASYNCWORKER_LIFESPAN            auto       ASGI lifespan: auto (used if the app supports it),
                                            on (required: a failed startup stops gunicorn) or off
@@ -113,6 +116,7 @@ class WorkerSettings:
     allowed_methods: frozenset | None = None
     loop: str = "auto"
     tcp_keepalive: bool = True
+    defer_accept: int = 1
     app_kind: str = "auto"
     lifespan: str = "auto"
     proxy_headers: str = "off"

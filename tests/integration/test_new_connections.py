@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from helpers import (Gunicorn, accept_queue, acknowledged, connect, read_response, read_until_eof, server_side,
-                     wait_until)
+from helpers import (TCP_ESTABLISHED, TCP_SYN_RECV, Gunicorn, accept_queue, acknowledged, connect, read_response,
+                     read_until_eof, server_side, wait_until)
 
 APPS = {"wsgi": "slow_apps:wsgi_app", "asgi": "slow_apps:app", "native": "slow_apps:native_app"}
 CLOSING = b"GET /sleep?s=0 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
@@ -82,3 +82,33 @@ def test_a_silent_connection_is_closed_after_the_header_timeout(kind):
         elapsed = time.monotonic() - started
     assert ended and (data == b"" or data.startswith(b"HTTP/1.1 408")), data
     assert 0.9 <= elapsed < 3, elapsed
+
+
+def server_state(port: int, sock: socket.socket) -> int | None:
+    side = server_side(port, sock.getsockname()[1])
+    return None if side is None else side[0]
+
+
+def test_a_client_is_accepted_with_its_first_bytes_or_after_the_defer_time():
+    """TCP_DEFER_ACCEPT on the listener (ASYNCWORKER_DEFER_ACCEPT, 1 s by default): a client
+    that has sent nothing is not handed to the worker yet, one that sends is answered at once,
+    and a silent one is accepted once the second has passed (then timed out as any)."""
+    with Gunicorn(APPS["wsgi"]) as server:
+        port = server.port
+        with connect(port) as silent, connect(port) as speaking:
+            started = time.monotonic()
+            assert server_state(port, silent) == TCP_SYN_RECV
+            speaking.sendall(CLOSING)
+            assert answered(speaking)
+            wait_until(lambda: server_state(port, silent) == TCP_ESTABLISHED, 5, what="the silent client accepted")
+            assert time.monotonic() - started >= 0.9
+            silent.sendall(CLOSING)
+            assert answered(silent)
+    assert "defer accept 1 s" in server.log_text()
+
+
+def test_defer_accept_0_hands_every_client_to_accept_at_once():
+    with Gunicorn(APPS["wsgi"], env={"ASYNCWORKER_DEFER_ACCEPT": "0"}) as server, connect(server.port) as sock:
+        wait_until(lambda: server_state(server.port, sock) == TCP_ESTABLISHED, 0.5, what="accepted by the kernel")
+        sock.sendall(CLOSING)
+        assert answered(sock)

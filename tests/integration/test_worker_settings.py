@@ -69,9 +69,10 @@ def test_a_misspelled_variable_is_warned_with_the_closest_name(tmp_path):
 
 def test_the_worker_logs_its_kind_loop_and_limits(tmp_path):
     log = serve(tmp_path, "--asgi-loop", "asyncio", "--keep-alive", "7", "--worker-connections", "20",
-                env={"ASYNCWORKER_MAX_BODY_SIZE": "1000", "ASYNCWORKER_BODY_TIMEOUT": "4"})[2]
+                env={"ASYNCWORKER_MAX_BODY_SIZE": "1000", "ASYNCWORKER_BODY_TIMEOUT": "4",
+                     "ASYNCWORKER_DEFER_ACCEPT": "3"})[2]
     assert ("Worker settings: app kind asgi, loop asyncio, threads 4, header timeout 10 s, body timeout 4 s, "
-            "max body size 1000, keepalive 7 s, worker_connections 20") in messages(log, "INFO")
+            "max body size 1000, keepalive 7 s, worker_connections 20, defer accept 3 s") in messages(log, "INFO")
 
 
 @pytest.mark.parametrize("args, env, message", [

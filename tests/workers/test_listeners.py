@@ -417,3 +417,21 @@ def test_accepted_sockets_are_sockets_of_the_listeners_family_and_type(listening
             assert type(conn).family is socket.AF_INET  # (a class attribute, not socket's property)
             assert conn.getpeername() == client.getsockname()
             assert conn.fileno() == fd
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_DEFER_ACCEPT"), reason="no TCP_DEFER_ACCEPT here")
+def test_defer_accept_is_set_on_a_tcp_listener_and_taken_off_again(listening):
+    """As SO_KEEPALIVE: set on the listener once, and set off too, for a listener that a worker
+    before this one deferred."""
+    listeners_module.Acceptor(listening, defer_accept=1)
+    assert listening.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT) == 1
+    listeners_module.Acceptor(listening, defer_accept=0)
+    assert listening.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT) == 0
+
+
+def test_a_unix_listener_is_not_deferred(tmp_path):
+    with socket.socket(socket.AF_UNIX) as unix:
+        unix.bind(str(tmp_path / "s"))
+        unix.listen(8)
+        listeners_module.Acceptor(unix, defer_accept=1)  # (no TCP option asked of it: no error)
+        assert listeners_module.set_defer_accept(unix, 1) is False

@@ -165,7 +165,7 @@ def test_the_startup_summary_names_the_kind_the_loop_and_the_limits():
                            {"ASYNCWORKER_MAX_BODY_SIZE": "1024", "ASYNCWORKER_HEADER_TIMEOUT": "2.5"})
     assert startup_summary(config, "wsgi", "uvloop") == (
         "Worker settings: app kind wsgi, loop uvloop, threads 8, header timeout 2.5 s, body timeout 30 s, "
-        "max body size 1024, keepalive 75 s, worker_connections 50")
+        "max body size 1024, keepalive 75 s, worker_connections 50, defer accept 1 s")
     assert "max body size unlimited" in startup_summary(worker_config(Config(), {}), "asgi", "asyncio")
 
 
