@@ -300,6 +300,19 @@ def connect(port: int, timeout: float = 5) -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=timeout)
 
 
+def kept_connections(port: int, count: int, timeout: float = 30) -> list[socket.socket]:
+    """``count`` connections, each answered a ``GET /sleep?s=0`` and kept open. A worker
+    serving a WSGI app stops accepting new clients while its threads have a backlog (8
+    requests waiting, server/wsgi/pool.py): requests meant to pile up in its pool go on these."""
+    conns = []
+    for _ in range(count):
+        sock = connect(port, timeout=timeout)
+        sock.sendall(b"GET /sleep?s=0 HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(sock).status == 200
+        conns.append(sock)
+    return conns
+
+
 def _send_quietly(sock: socket.socket, data: bytes, shut_write: bool) -> None:
     """Send `data`; the server may legitimately stop reading or close early."""
     try:

@@ -49,6 +49,7 @@ class AppServing:
     startup: object = _nothing  # async () -> None
     shutdown: object = _nothing  # async () -> None, before the connections are closed
     close: object = None  # () -> None, last
+    app_threads: object = None  # the WSGI pool: new clients wait while it has a backlog (listeners.py)
 
 
 def boot_error(log, message: str, *args) -> None:
@@ -153,7 +154,7 @@ def wsgi_serving(worker, app) -> AppServing:
 
     # (positional: a class called with keywords makes a dict)
     factory = connection_factory(protocol, wsgi, connection, worker.loop, worker)
-    return AppServing("wsgi", factory, close=pool.shutdown)
+    return AppServing("wsgi", factory, close=pool.shutdown, app_threads=pool)
 
 
 def asgi_serving(worker, app) -> AppServing:

@@ -138,6 +138,7 @@ class AsyncWorker(base.Worker):
                                        log=self.log, read_early=True, on_socket=True,
                                        tcp_keepalive=config.settings.tcp_keepalive,
                                        defer_accept=config.settings.defer_accept,
+                                       app_threads=serving.app_threads,
                                        capacity=(self._open_connections, self.worker_connections),
                                        on_full=self._make_room)
             await self.listeners.start()

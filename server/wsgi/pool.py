@@ -19,6 +19,14 @@ Pool threads are SCHED_BATCH on Linux: woken by ``submit``, a thread does not
 preempt the loop thread (it could only wait for the GIL the loop holds); it runs
 when the loop blocks. On one core this saves two context switches per request.
 
+A backlog holds off new clients: ``backlogged()`` is True while ``BACKLOG`` jobs
+wait for a thread, and ``call_when_room(callback)`` has the first thread to take a
+job that leaves ``ROOM`` or fewer waiting call it on the loop (the listeners stop
+accepting meanwhile: workers/listeners.py). Both are counts of jobs, not of
+threads: the backlog that builds while the loop holds the core is the same whatever
+the pool's size (with ``--threads 1``, gunicorn's default, one waiting job as the
+limit made the loop wake per request: half the throughput).
+
 Saturation is visible: while jobs wait for a thread, a warning at most every
 ``SATURATION_WARNING_INTERVAL`` seconds gives how many wait and the longest wait
 (as waitress's "Task queue depth" does): ``--threads`` too low for the load.
@@ -36,6 +44,8 @@ import weakref
 _STOP = object()
 SATURATION_CHECK = 1.0  # seconds between looks at the queue of waiting jobs
 SATURATION_WARNING_INTERVAL = 5.0  # seconds at least between two warnings
+BACKLOG = 8  # jobs waiting for a thread from which new clients are held off (listeners.py)
+ROOM = 4  # ... until a thread takes one and leaves at most these waiting
 _WAKE = (1).to_bytes(8, "little")
 _WAKE_TOKEN = 0
 _POOLS: "weakref.WeakSet[ThreadPool]" = weakref.WeakSet()  # the pools of this process
@@ -71,6 +81,9 @@ class ThreadPool:
         # wake-up pending (a dict's pop, atomic: no lock), put back by the loop before it
         # runs the calls. A call appended while it is taken is run by the pass it wakes.
         self._wake_token = {_WAKE_TOKEN: True}
+        # The loop's callback for when fewer jobs than threads wait (call_when_room): one key,
+        # taken by a dict's pop (atomic) by the one thread that calls it.
+        self._on_room: dict = {}
         self._wake_r, self._wake_w = _wake_fds()
         loop.add_reader(self._wake_r, self._woken)
         self.size = max(1, size)
@@ -103,6 +116,19 @@ class ThreadPool:
     def busy(self) -> int:
         """How many threads are running a job now."""
         return sum(self._running)
+
+    def backlogged(self) -> bool:
+        """``BACKLOG`` jobs or more wait for a thread."""
+        return len(self._queued_at) >= BACKLOG
+
+    def call_when_room(self, callback) -> bool:
+        """Loop side, while ``backlogged()``: ``callback()`` on the loop once a thread takes a
+        job that leaves ``ROOM`` or fewer waiting. False if that is so already (threads took
+        them meanwhile): then nothing is called."""
+        self._on_room[_WAKE_TOKEN] = callback
+        if len(self._queued_at) <= ROOM and self._on_room.pop(_WAKE_TOKEN, None) is not None:
+            return False
+        return True  # (if the pop found nothing, a thread has taken the callback to call it)
 
     def call_in_loop(self, fn, *args) -> None:
         """Run ``fn(*args)`` on the loop thread soon (callable from any thread)."""
@@ -142,13 +168,19 @@ class ThreadPool:
         _no_wakeup_preemption()
         jobs = self._jobs
         running = self._running
+        queued = self._queued_at
+        on_room = self._on_room
         while True:
             fn, args = jobs.get()
             if fn is _STOP:
                 self._queued_at.popleft()  # (a stop was queued with its time too)
                 return
             running[index] = True  # (before the pop: a job is never missing from both counts)
-            self._queued_at.popleft()
+            queued.popleft()
+            if on_room and len(queued) <= ROOM:
+                callback = on_room.pop(_WAKE_TOKEN, None)
+                if callback is not None:
+                    self.call_in_loop(callback)
             try:
                 fn(*args)
             except BaseException:  # (an app's sys.exit() too: a job never ends its thread)

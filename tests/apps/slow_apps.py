@@ -22,11 +22,23 @@ async def app(scope, receive, send):
 
 
 def wsgi_app(environ, start_response):
-    """``/sleep?s=N`` after N seconds, on the app thread."""
-    seconds = float(parse_qs(environ["QUERY_STRING"]).get("s", ["0"])[0])
-    time.sleep(seconds)
+    """``/sleep?s=N`` after N seconds, on the app thread; ``/wait?for=NAME`` once the file
+    ``$MARKS/NAME`` exists (10 s at most), having made ``$MARKS/NAME-<n>`` when it began."""
+    query = parse_qs(environ["QUERY_STRING"])
+    if environ["PATH_INFO"] == "/wait":
+        _wait_for_file(os.path.join(os.environ["MARKS"], query["for"][0]))
+    else:
+        time.sleep(float(query.get("s", ["0"])[0]))
     start_response("200 OK", [("Content-Length", "2")])
     return [b"ok"]
+
+
+def _wait_for_file(path: str) -> None:
+    with open(f"{path}-{len(os.listdir(os.path.dirname(path)))}", "w"):
+        pass
+    deadline = time.monotonic() + 10
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 async def _sleep_native(request):

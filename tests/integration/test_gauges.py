@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from helpers import Gunicorn, connect, read_response, wait_until
+from helpers import Gunicorn, connect, kept_connections, read_response, wait_until
 
 GAUGE = re.compile(r"^edge\.asyncworker\.(?:(\d+)\.)?([a-z_.]+):(\d+)\|g(?:\|#(.*))?$")
 
@@ -74,14 +74,15 @@ def statsd_args(statsd, *extra):
 
 
 def sleep_requests(port: int, count: int, seconds: float) -> list:
+    """``count`` requests of ``seconds`` at once, on kept connections (see kept_connections)."""
     statuses = []
 
-    def get():
-        with connect(port, timeout=30) as sock:
+    def get(sock):
+        with sock:
             sock.sendall(f"GET /sleep?s={seconds} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
             statuses.append(read_response(sock).status)
 
-    clients = [threading.Thread(target=get) for _ in range(count)]
+    clients = [threading.Thread(target=get, args=(sock,)) for sock in kept_connections(port, count)]
     for client in clients:
         client.start()
     return clients, statuses

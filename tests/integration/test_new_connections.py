@@ -7,8 +7,10 @@ import time
 
 import pytest
 
-from helpers import (TCP_ESTABLISHED, TCP_SYN_RECV, Gunicorn, accept_queue, acknowledged, connect, read_response,
-                     read_until_eof, server_side, wait_until)
+from helpers import (TCP_ESTABLISHED, TCP_SYN_RECV, Gunicorn, accept_queue, acknowledged, connect,
+                     kept_connections, read_response, read_until_eof, server_side, wait_until)
+
+from server.wsgi.pool import BACKLOG
 
 APPS = {"wsgi": "slow_apps:wsgi_app", "asgi": "slow_apps:app", "native": "slow_apps:native_app"}
 CLOSING = b"GET /sleep?s=0 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
@@ -112,3 +114,35 @@ def test_defer_accept_0_hands_every_client_to_accept_at_once():
         wait_until(lambda: server_state(server.port, sock) == TCP_ESTABLISHED, 0.5, what="accepted by the kernel")
         sock.sendall(CLOSING)
         assert answered(sock)
+
+
+def test_new_clients_wait_in_the_accept_queue_while_the_app_threads_have_a_backlog(tmp_path):
+    """One thread, held by a request; BACKLOG more requests waiting for it. A new client is
+    then left in the kernel's accept queue (for a worker with a free thread), while the loop
+    goes on serving the connections it has; once the thread has taken the backlog down it is
+    accepted and answered."""
+    held_request = b"GET /wait?for=go HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    with Gunicorn(APPS["wsgi"], threads=1, env={"MARKS": str(tmp_path)}) as server:
+        port = server.port
+        kept = kept_connections(port, 2)  # (each takes one request the loop answers, later)
+        running = connect(port)
+        running.sendall(held_request)
+        wait_until(lambda: len(list(tmp_path.iterdir())) == 1, 5, what="the first request running")
+        waiting = []
+        for _ in range(BACKLOG):  # (one by one: each accepted, the backlog not yet full)
+            sock = connect(port)
+            sock.sendall(held_request)
+            wait_until(lambda: read_by_worker(port, sock), 5, what="a request read, waiting")
+            waiting.append(sock)
+        newcomer = connect(port)
+        newcomer.sendall(CLOSING)
+        wait_until(lambda: acknowledged(newcomer), 5, what="the newcomer's request sent")
+        for sock in kept:  # (two turns of the loop: a 400 is the loop's own answer)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n")
+            assert read_response(sock).status == 400
+        assert accept_queue(port) == 1
+        (tmp_path / "go").touch()
+        assert answered(running) and all(answered(sock) for sock in waiting) and answered(newcomer)
+        for sock in kept + waiting + [running, newcomer]:
+            sock.close()
+    assert "Traceback" not in server.log_text()

@@ -435,3 +435,43 @@ def test_a_unix_listener_is_not_deferred(tmp_path):
         unix.listen(8)
         listeners_module.Acceptor(unix, defer_accept=1)  # (no TCP option asked of it: no error)
         assert listeners_module.set_defer_accept(unix, 1) is False
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_clients_wait_while_the_app_threads_have_a_backlog_and_one_is_taken_when_room_comes(listening, loop_name):
+    """A real pool of one thread, held, with BACKLOG jobs waiting: clients are left in the
+    accept queue. Room coming back takes one of them at once, even if the backlog has already
+    refilled (kept connections' requests, in the loop's turn before the listener's), and the
+    listener is watched again; when the thread has taken the waiting jobs, the rest follow."""
+    import threading
+
+    from server.wsgi.pool import BACKLOG, ThreadPool
+
+    Counting.made = []
+    port = listening.getsockname()[1]
+
+    async def main(loop):
+        pool = ThreadPool(loop, 1)
+        hold = threading.Event()
+        try:
+            for _ in range(BACKLOG + 1):
+                pool.submit(hold.wait)
+            await wait_for(lambda: pool.busy() == 1)
+            listeners = Listeners(loop, [listening], Counting, backlog=128, app_threads=pool)
+            await listeners.start()
+            clients = waiting_clients(port, 3)
+            await iterations(4)
+            held_off = len(Counting.made), listeners._watching
+            listeners._threads_have_room()  # (as the pool calls it; its backlog is back already)
+            await iterations(4)
+            one = len(Counting.made)
+            hold.set()  # the thread takes the waiting jobs: room, the rest are taken
+            await wait_for(lambda: len(Counting.made) == 3)
+            listeners.close()
+            await close_all(clients)
+            return held_off, one
+        finally:
+            hold.set()
+            pool.shutdown()
+
+    assert run_on_loop(loop_name, main) == ((0, False), 1)

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from helpers import wait_for
 from server.wsgi.pool import ThreadPool
 
 
@@ -170,3 +171,49 @@ def test_what_a_job_or_a_callback_raises_is_logged_and_the_pool_goes_on():
     result, errors = asyncio.run(main())
     assert result == 2
     assert errors == ["Error in a thread pool job", "Error in a loop callback from the thread pool"]
+
+
+def test_a_backlog_is_backlog_waiting_jobs_and_room_is_told_once_a_job_taken_leaves_room_or_fewer():
+    """One thread, held, and BACKLOG jobs waiting: backlogged. The loop's callback comes once,
+    when the thread takes a job that leaves ROOM waiting, not before; asked while there is
+    room, nothing is registered."""
+    import threading
+
+    from server.wsgi.pool import BACKLOG, ROOM
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        pool = ThreadPool(loop, 1)
+        told, seen = [], []
+        holds = [threading.Event() for _ in range(BACKLOG + 1)]
+        try:
+            assert not pool.backlogged() and pool.call_when_room(lambda: told.append("early")) is False
+            pool.submit(holds[0].wait)
+            await wait_for(lambda: pool.busy() == 1)
+            for hold in holds[1:-1]:
+                pool.submit(hold.wait)
+            assert not pool.backlogged()  # (BACKLOG - 1 waiting)
+            pool.submit(holds[-1].wait)
+            assert pool.backlogged()
+            room = loop.create_future()
+            assert pool.call_when_room(lambda: room.set_result(pool.waiting()[0])) is True
+            for i in range(BACKLOG - ROOM - 1):  # each ends a job; the thread takes the next
+                holds[i].set()
+                await wait_for(lambda: pool.waiting()[0] == BACKLOG - i - 1)
+                marker = loop.create_future()  # (behind any call the thread made before its job)
+                pool.call_in_loop(marker.set_result, None)
+                await asyncio.wait_for(marker, 5)
+                seen.append(room.done())
+            holds[BACKLOG - ROOM - 1].set()  # the job it takes leaves ROOM waiting
+            waiting = await asyncio.wait_for(room, 5)
+            for hold in holds:
+                hold.set()
+            await wait_for(lambda: pool.busy() == 0)
+            return waiting, told, seen
+        finally:
+            for hold in holds:
+                hold.set()
+            pool.shutdown()
+
+    waiting, told, seen = asyncio.run(main())
+    assert waiting <= ROOM and told == [] and seen == [False] * (BACKLOG - ROOM - 1)
