@@ -30,7 +30,9 @@ than ``CATCH_UP_INTERVAL`` old.
 
 While the app's threads have a backlog (``app_threads``: the WSGI pool, 8 requests
 waiting for a thread) the listeners stop watching too, until the threads have taken
-it down to 4: new clients wait in the accept queue,
+it down to 4, or for ``HELD_OFF_AT_MOST`` while requests end (kept connections may
+keep the backlog up for good: a thousand of them held new clients for a second; held
+off 5 ms at most, half a second): new clients wait in the accept queue,
 where a worker with free threads takes them, and the loop does not spend its
 turn accepting clients whose requests could only wait, while the threads that
 would answer the ones it has wait for it (measured: a client's core idle 8% of
@@ -62,6 +64,7 @@ EARLY_READ = FIRST_READ  # bytes read at accept (see accepted.py)
 # request); the rest wait for the next pass, which comes at once.
 SERVED_PER_PASS = 32
 CATCH_UP_INTERVAL = 0.005  # seconds between looks for waiting clients from catch_up()
+HELD_OFF_AT_MOST = 0.001  # seconds new clients are held off behind the app threads' backlog
 _RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
@@ -103,6 +106,7 @@ class Listeners:
         # AsyncWorker.request_done).
         self.catch_up_after = CATCH_UP_INTERVAL
         self._catch_up_due = False  # a catch_up waits for the loop's callbacks
+        self._held_off = False  # not watching while the app's threads have a backlog (_hold_off)
         self._first_bytes: FirstBytes | None = None  # made with the first client served on its socket
         self._setting_up: set = set()  # set-up coroutines of connections not made yet
         self._waiting_watched = False  # paused, but told when a client waits (notify_waiting)
@@ -202,7 +206,7 @@ class Listeners:
         Called as a request ends, maybe in its app's task: then the accepting waits for the
         task's step to end, as a callback of the loop (serving a client on its socket may run
         a step of its app's task, which cannot run inside another's)."""
-        if self._watching and self._loop.time() > self.catch_up_after:
+        if (self._watching or self._held_off) and self._loop.time() > self.catch_up_after:
             if not self._on_socket or asyncio.current_task(self._loop) is None:
                 self._accept_all()
             elif not self._catch_up_due:
@@ -215,13 +219,18 @@ class Listeners:
     def _accept_all(self) -> None:
         self._catch_up_due = False
         self.catch_up_after = self._loop.time() + CATCH_UP_INTERVAL  # (_accept's too, when watching)
-        if self._watching:
+        if self._held_off and self._state == "serving" and self._retry is None:
+            self._watch()  # (held off long enough: a pass is taken whatever the backlog)
+            for sock in self._sockets:
+                self._accept(sock, held_back=False)
+        elif self._watching:
             for sock in self._sockets:
                 self._accept(sock)
 
     # -- internals --------------------------------------------------------
 
     def _watch(self) -> None:
+        self._held_off = False
         if self._watching:
             return
         self._watching = True
@@ -236,14 +245,15 @@ class Listeners:
         for sock in self._sockets:
             self._loop.remove_reader(sock.fileno())
 
-    def _accept(self, sock, most: int | None = None) -> None:
+    def _accept(self, sock, most: int | None = None, held_back: bool = True) -> None:
         """Accept what waits: at most one backlog's worth, or ``most``; clients served on
-        their sockets, ``SERVED_PER_PASS`` in one pass of the loop."""
+        their sockets, ``SERVED_PER_PASS`` in one pass of the loop. ``held_back``: not past
+        the app threads' backlog (``_hold_off``)."""
         self.catch_up_after = self._loop.time() + CATCH_UP_INTERVAL
         if most is None:
             most = self._per_pass
         room = self._room()  # (counted down, and counted again only when it runs out)
-        threads = self._app_threads
+        threads = self._app_threads if held_back else None
         for _ in range(most):
             if self._state != "serving":
                 return
@@ -287,10 +297,13 @@ class Listeners:
 
     def _hold_off(self) -> bool:
         """Stop watching until the app's threads have taken their backlog down (pool.py,
-        ``ROOM``); False if they have meanwhile."""
+        ``ROOM``), or until ``catch_up`` finds it has lasted ``HELD_OFF_AT_MOST``; False if
+        they have meanwhile."""
         if not self._app_threads.call_when_room(self._threads_have_room):
             return False
         self._unwatch()
+        self._held_off = True
+        self.catch_up_after = self._loop.time() + HELD_OFF_AT_MOST
         return True
 
     def _threads_have_room(self) -> None:

@@ -437,18 +437,15 @@ def test_a_unix_listener_is_not_deferred(tmp_path):
         assert listeners_module.set_defer_accept(unix, 1) is False
 
 
-@pytest.mark.parametrize("loop_name", LOOPS)
-def test_clients_wait_while_the_app_threads_have_a_backlog_and_one_is_taken_when_room_comes(listening, loop_name):
-    """A real pool of one thread, held, with BACKLOG jobs waiting: clients are left in the
-    accept queue. Room coming back takes one of them at once, even if the backlog has already
-    refilled (kept connections' requests, in the loop's turn before the listener's), and the
-    listener is watched again; when the thread has taken the waiting jobs, the rest follow."""
+def held_off(loop_name: str, listening, step) -> object:
+    """``step(loop, listeners, pool)`` run with 3 clients waiting to be accepted by listeners
+    held off behind a real pool of one thread, held, with BACKLOG jobs waiting; the thread is
+    let go after it, and its result returned."""
     import threading
 
     from server.wsgi.pool import BACKLOG, ThreadPool
 
     Counting.made = []
-    port = listening.getsockname()[1]
 
     async def main(loop):
         pool = ThreadPool(loop, 1)
@@ -459,19 +456,53 @@ def test_clients_wait_while_the_app_threads_have_a_backlog_and_one_is_taken_when
             await wait_for(lambda: pool.busy() == 1)
             listeners = Listeners(loop, [listening], Counting, backlog=128, app_threads=pool)
             await listeners.start()
-            clients = waiting_clients(port, 3)
+            clients = waiting_clients(listening.getsockname()[1], 3)
             await iterations(4)
-            held_off = len(Counting.made), listeners._watching
-            listeners._threads_have_room()  # (as the pool calls it; its backlog is back already)
-            await iterations(4)
-            one = len(Counting.made)
-            hold.set()  # the thread takes the waiting jobs: room, the rest are taken
-            await wait_for(lambda: len(Counting.made) == 3)
+            result = await step(loop, listeners, hold)
             listeners.close()
             await close_all(clients)
-            return held_off, one
+            return result
         finally:
             hold.set()
             pool.shutdown()
 
-    assert run_on_loop(loop_name, main) == ((0, False), 1)
+    return run_on_loop(loop_name, main)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_clients_wait_while_the_app_threads_have_a_backlog_and_one_is_taken_when_room_comes(listening, loop_name):
+    """Clients are left in the accept queue while the app threads have a backlog. Room coming
+    back takes one of them at once, even if the backlog has already refilled (kept
+    connections' requests, in the loop's turn before the listener's), and the listener is
+    watched again; when the thread has taken the waiting jobs, the rest follow."""
+    async def step(loop, listeners, hold):
+        waited = len(Counting.made), listeners._watching
+        listeners._threads_have_room()  # (as the pool calls it; its backlog is back already)
+        await iterations(4)
+        one = len(Counting.made)
+        hold.set()  # the thread takes the waiting jobs: room, the rest are taken
+        await wait_for(lambda: len(Counting.made) == 3)
+        return waited, one
+
+    assert held_off(loop_name, listening, step) == ((0, False), 1)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_clients_held_off_behind_a_backlog_that_stays_are_taken_once_the_catch_up_interval_has_passed(
+        listening, loop_name):
+    """Kept connections may keep the app threads' backlog up for good (room never comes): a
+    request ending later than HELD_OFF_AT_MOST after the hold-off began (the worker then calls
+    ``catch_up``) takes a pass of the waiting clients whatever the backlog, and watches again."""
+    async def step(loop, listeners, hold):
+        listeners.catch_up()  # (a request ending at once: not yet)
+        await iterations(4)
+        early = len(Counting.made), listeners._watching
+        held_for = listeners.catch_up_after - loop.time()
+        await wait_for(lambda: loop.time() > listeners.catch_up_after)
+        listeners.catch_up()
+        await wait_for(lambda: len(Counting.made) == 3)
+        return early, (listeners._watching, listeners._app_threads.backlogged()), held_for
+
+    early, watching, held_for = held_off(loop_name, listening, step)
+    assert (early, watching) == ((0, False), (True, True))
+    assert round(held_for, 6) <= listeners_module.HELD_OFF_AT_MOST  # (not the 5 ms of CATCH_UP_INTERVAL)
