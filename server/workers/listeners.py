@@ -31,8 +31,8 @@ than ``CATCH_UP_INTERVAL`` old.
 While the app's threads have a backlog (``app_threads``: the WSGI pool, 8 requests
 waiting for a thread) the listeners stop watching too, until the threads have taken
 it down to 4, or for ``HELD_OFF_AT_MOST`` while requests end (kept connections may
-keep the backlog up for good: a thousand of them held new clients for a second; held
-off 5 ms at most, half a second): new clients wait in the accept queue,
+keep the backlog up for good: a thousand of them held new clients for a second; with
+the bound, the slowest waited 27 ms): new clients wait in the accept queue,
 where a worker with free threads takes them, and the loop does not spend its
 turn accepting clients whose requests could only wait, while the threads that
 would answer the ones it has wait for it (measured: a client's core idle 8% of
