@@ -488,7 +488,7 @@ def test_clients_wait_while_the_app_threads_have_a_backlog_and_one_is_taken_when
 
 
 @pytest.mark.parametrize("loop_name", LOOPS)
-def test_clients_held_off_behind_a_backlog_that_stays_are_taken_once_the_catch_up_interval_has_passed(
+def test_clients_held_off_behind_a_backlog_that_stays_are_taken_once_held_off_at_most_has_passed(
         listening, loop_name):
     """Kept connections may keep the app threads' backlog up for good (room never comes): a
     request ending later than HELD_OFF_AT_MOST after the hold-off began (the worker then calls
